@@ -1,0 +1,150 @@
+/**
+ * Plain, serialisable configuration types shared by every layer. A model config plus a
+ * train config plus a data config and a seed determine a run's numbers (with the backend).
+ * Validation uses zod so that bad input says what was wrong, where, and what was expected.
+ */
+import { z } from 'zod';
+
+export const NORMS = ['none', 'layernorm', 'rmsnorm'] as const;
+export const POSITIONS = ['learned', 'rope'] as const;
+export const ATTN_KERNELS = ['plain', 'fused', 'sparse'] as const;
+export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
+
+export const SparseConfigSchema = z
+  .object({
+    /** tokens per block (the paper: 64) */
+    blockSize: z.number().int().positive(),
+    /** number of most recent blocks every query block always attends (its own block included) */
+    localBlocks: z.number().int().positive(),
+    /** number of further blocks selected per query block by importance (the paper: 16) */
+    selectedBlocks: z.number().int().nonnegative(),
+  })
+  .strict();
+export type SparseConfig = z.infer<typeof SparseConfigSchema>;
+
+export const MoEConfigSchema = z
+  .object({
+    /** number of experts E */
+    experts: z.number().int().min(2),
+    /** experts used per token k */
+    topK: z.number().int().positive(),
+    /** weight of the load-balancing auxiliary loss added to the training loss */
+    auxLossWeight: z.number().nonnegative(),
+  })
+  .strict();
+export type MoEConfig = z.infer<typeof MoEConfigSchema>;
+
+export const ModelConfigSchema = z
+  .object({
+    /** vocabulary size after padding to a multiple of 64 (GPT-2: 50257 -> 50304) */
+    vocabSize: z.number().int().positive(),
+    /** context length T */
+    blockSize: z.number().int().positive(),
+    nLayer: z.number().int().positive(),
+    nHead: z.number().int().positive(),
+    nEmbd: z.number().int().positive(),
+    /** key/value heads: nHead = MHA, 1 = MQA, 1 < k < nHead = GQA (must divide nHead) */
+    nKvHead: z.number().int().positive(),
+    dropout: z.number().min(0).max(1),
+    /** biases in Linear layers and norms, as nanoGPT's `bias` */
+    bias: z.boolean(),
+    /** norm inside each block (pre-norm). The final norm is always present: LayerNorm, or RMSNorm when norm = rmsnorm */
+    norm: z.enum(NORMS),
+    positions: z.enum(POSITIONS),
+    ropeBase: z.number().positive(),
+    attnKernel: z.enum(ATTN_KERNELS),
+    sparse: SparseConfigSchema,
+    mlp: z.enum(MLPS),
+    /** hidden width of the MLP (GELU: 4·nEmbd; SwiGLU keeps parameters equal with 2/3 of that, rounded to a multiple of 8) */
+    mlpHidden: z.number().int().positive(),
+    moe: MoEConfigSchema,
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.nEmbd % c.nHead !== 0)
+      ctx.addIssue({ code: 'custom', path: ['nEmbd'], message: `nEmbd ${c.nEmbd} must be divisible by nHead ${c.nHead}` });
+    if (c.nHead % c.nKvHead !== 0)
+      ctx.addIssue({ code: 'custom', path: ['nKvHead'], message: `nKvHead ${c.nKvHead} must divide nHead ${c.nHead}` });
+    if (c.positions === 'rope' && (c.nEmbd / c.nHead) % 2 !== 0)
+      ctx.addIssue({ code: 'custom', path: ['positions'], message: 'RoPE needs an even head size' });
+    if (c.moe.topK > c.moe.experts)
+      ctx.addIssue({ code: 'custom', path: ['moe', 'topK'], message: `topK ${c.moe.topK} exceeds experts ${c.moe.experts}` });
+    if (c.attnKernel === 'sparse' && c.blockSize % c.sparse.blockSize !== 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sparse', 'blockSize'],
+        message: `context ${c.blockSize} must be a multiple of the sparse block size ${c.sparse.blockSize}`,
+      });
+  });
+export type ModelConfig = z.infer<typeof ModelConfigSchema>;
+
+export const TrainConfigSchema = z
+  .object({
+    /** optimizer steps (iterations) */
+    steps: z.number().int().positive(),
+    /** sequences per micro-batch */
+    batchSize: z.number().int().positive(),
+    /** micro-batches per optimizer step */
+    gradAccum: z.number().int().positive(),
+    lr: z.number().positive(),
+    /** floor of the cosine schedule (nanoGPT: lr/10) */
+    minLr: z.number().nonnegative(),
+    warmupSteps: z.number().int().nonnegative(),
+    /** cosine decays until this step, then stays at minLr (nanoGPT: lr_decay_iters) */
+    decaySteps: z.number().int().positive(),
+    weightDecay: z.number().nonnegative(),
+    beta1: z.number().min(0).max(1),
+    beta2: z.number().min(0).max(1),
+    /** clip gradients to this global norm (0 = off) */
+    gradClip: z.number().nonnegative(),
+    /** evaluate every N steps (and at step 0 and the last step) */
+    evalInterval: z.number().int().positive(),
+    /** validation batches per evaluation (the same fixed batches every time) */
+    evalBatches: z.number().int().positive(),
+    /** checkpoint every N steps (0 = only at the end) */
+    checkpointInterval: z.number().int().nonnegative(),
+  })
+  .strict();
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+export const CORPORA = ['sotu', 'moby-dick', 'tokens'] as const;
+export const TOKENIZERS = ['char', 'gpt2'] as const;
+
+export const DataConfigSchema = z
+  .object({
+    /** bundled corpus name, or 'tokens' for nanoGPT-format train.bin/val.bin in `dir` */
+    corpus: z.enum(CORPORA),
+    tokenizer: z.enum(TOKENIZERS),
+    /** with corpus 'tokens': the folder holding train.bin and val.bin */
+    dir: z.string().optional(),
+  })
+  .strict();
+export type DataConfig = z.infer<typeof DataConfigSchema>;
+
+/** Format a zod error as one line per problem: `where: what (expected ...)`. */
+export function formatIssues(err: z.ZodError, root = 'config'): string {
+  return err.issues.map((i) => `${[root, ...i.path].join('.')}: ${i.message}`).join('\n');
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseModelConfig(x: unknown): ModelConfig {
+  const r = ModelConfigSchema.safeParse(x);
+  if (!r.success) throw new ConfigError(formatIssues(r.error, 'model'));
+  return r.data;
+}
+export function parseTrainConfig(x: unknown): TrainConfig {
+  const r = TrainConfigSchema.safeParse(x);
+  if (!r.success) throw new ConfigError(formatIssues(r.error, 'train'));
+  return r.data;
+}
+
+/** Round a vocabulary up to a multiple of 64 as nanoGPT does (50257 -> 50304). */
+export function padVocab(n: number, multiple = 64): number {
+  return Math.ceil(n / multiple) * multiple;
+}

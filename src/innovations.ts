@@ -1,0 +1,182 @@
+/**
+ * The single registry of innovations. The CLI, sweeps, notebooks and CEG tables read it;
+ * nothing else lists innovations. An innovation is a plain, serialisable change to the
+ * baseline model config (see src/config.ts); a combination is the merge of its parts.
+ */
+import type { ModelConfig } from './config.js';
+import { ConfigError } from './config.js';
+
+export type PaperCategory = 'baseline' | 'compute-independent' | 'compute-dependent' | 'not in paper';
+
+export interface Innovation {
+  id: string;
+  label: string;
+  /** the change to the baseline config (merged shallowly; kvHeads resolved against nHead) */
+  change: InnovationChange;
+  /** ids this one combines (a combination's change is the merge of its parts') */
+  parts?: string[];
+  /** what the paper (or the related literature, if not in the paper) claims */
+  category: PaperCategory;
+  /** in the paper's own experiment set (PAPER.md's results table) */
+  inPaper: boolean;
+  explanation: string;
+  reference: string;
+}
+
+/** A change is a partial model config; `nKvHead` may be 'one' (MQA) or a group count (GQA). */
+export type InnovationChange = Partial<Omit<ModelConfig, 'nKvHead'>> & { nKvHead?: number | 'one' };
+
+const list: Innovation[] = [
+  {
+    id: 'baseline',
+    label: 'Baseline',
+    change: {},
+    category: 'baseline',
+    inPaper: true,
+    explanation:
+      'nanoGPT with the study\'s baseline choices: no LayerNorm inside blocks (the final LayerNorm is kept), ' +
+      'learned absolute position embeddings, plain masked-softmax attention, one key/value head per query head, GELU MLP.',
+    reference: 'Radford et al. 2019 (GPT-2); Karpathy, nanoGPT',
+  },
+  {
+    id: 'layernorm',
+    label: 'LayerNorm (LN)',
+    change: { norm: 'layernorm' },
+    category: 'compute-independent',
+    inPaper: true,
+    explanation:
+      'Pre-norm LayerNorm before attention and before the MLP in every block: each token vector is centred and ' +
+      'scaled to unit variance, then given a learned gain and bias. Keeps activations well-scaled so larger ' +
+      'learning rates train stably.',
+    reference: 'Ba, Kiros, Hinton 2016; Xiong et al. 2020 (pre-LN)',
+  },
+  {
+    id: 'rmsnorm',
+    label: 'RMSNorm',
+    change: { norm: 'rmsnorm' },
+    category: 'not in paper',
+    inPaper: false,
+    explanation: 'LayerNorm without centring or bias: divide by the root-mean-square and apply a learned gain.',
+    reference: 'Zhang & Sennrich 2019',
+  },
+  {
+    id: 'rope',
+    label: 'Rotary embeddings (RoPE)',
+    change: { positions: 'rope' },
+    category: 'compute-independent',
+    inPaper: true,
+    explanation:
+      'Rotate each pair of query/key channels by an angle proportional to the token position, so that the ' +
+      'attention score depends only on the relative offset between tokens. The learned position table is removed.',
+    reference: 'Su et al. 2021 (RoFormer)',
+  },
+  {
+    id: 'fused',
+    label: 'Fused attention (FA)',
+    change: { attnKernel: 'fused' },
+    category: 'compute-independent',
+    inPaper: true,
+    explanation:
+      'Exact attention computed block by block with an online softmax, never materialising the T×T score ' +
+      'matrix (the FlashAttention algorithm). Same math, so the same loss per step; the gain is memory and time.',
+    reference: 'Dao et al. 2022 (FlashAttention)',
+  },
+  {
+    id: 'mqa',
+    label: 'Multi-query attention (MQA)',
+    change: { nKvHead: 'one' },
+    category: 'compute-dependent',
+    inPaper: true,
+    explanation:
+      'All query heads share one key head and one value head: the K/V projections and the K/V cache shrink by ' +
+      'the number of heads, at some cost in quality.',
+    reference: 'Shazeer 2019',
+  },
+  {
+    id: 'gqa',
+    label: 'Grouped-query attention (GQA)',
+    change: { nKvHead: 2 },
+    category: 'not in paper',
+    inPaper: false,
+    explanation:
+      'Between MHA and MQA: query heads are split into groups (2 here), each group sharing one key/value head.',
+    reference: 'Ainslie et al. 2023',
+  },
+  {
+    id: 'sparse',
+    label: 'Sparse attention (SA)',
+    change: { attnKernel: 'sparse' },
+    category: 'compute-dependent',
+    inPaper: true,
+    explanation:
+      'Block-sparse causal attention in the spirit of native sparse attention: each query block attends its ' +
+      'most recent blocks plus a few earlier blocks selected by a cheap block-level importance score, so ' +
+      'attention cost grows with the number of selected blocks rather than with T.',
+    reference: 'Yuan et al. 2025 (NSA)',
+  },
+  {
+    id: 'moe',
+    label: 'Mixture of experts (MoE)',
+    change: { mlp: 'moe' },
+    category: 'compute-dependent',
+    inPaper: false,
+    explanation:
+      'The MLP is replaced by E expert MLPs and a router that sends each token to its top-k experts, weighted by ' +
+      'the router\'s softmax; a load-balancing loss keeps experts evenly used. More parameters per FLOP. The ' +
+      'paper names MoE as compute-dependent but does not test it.',
+    reference: 'Shazeer et al. 2017; Fedus et al. 2021 (Switch)',
+  },
+  {
+    id: 'swiglu',
+    label: 'SwiGLU MLP',
+    change: { mlp: 'swiglu' },
+    category: 'not in paper',
+    inPaper: false,
+    explanation: 'A gated MLP: silu(x·W1) ⊙ (x·W3), then ·W2, with the hidden width cut to 2/3 to keep parameters equal.',
+    reference: 'Shazeer 2020',
+  },
+  {
+    id: 'fa_rope_ln',
+    label: 'FA + RoPE + LN',
+    change: {},
+    parts: ['fused', 'rope', 'layernorm'],
+    category: 'compute-independent',
+    inPaper: true,
+    explanation: 'The three compute-independent innovations together: is their gain the product of their gains?',
+    reference: 'Sanderson et al. 2025',
+  },
+];
+
+export const INNOVATIONS: readonly Innovation[] = list;
+
+/** The study's variant set, in the paper's table order. */
+export const STUDY_SET = ['baseline', 'fused', 'rope', 'layernorm', 'fa_rope_ln', 'mqa', 'sparse'] as const;
+
+export function innovationIds(): string[] {
+  return INNOVATIONS.map((i) => i.id);
+}
+
+export function getInnovation(id: string): Innovation {
+  const inn = INNOVATIONS.find((i) => i.id === id);
+  if (!inn) throw new ConfigError(`unknown innovation "${id}"; valid: ${innovationIds().join(', ')}`);
+  return inn;
+}
+
+/** The full change of an innovation: its own change merged over its parts' changes, in order. */
+export function innovationChange(id: string): InnovationChange {
+  const inn = getInnovation(id);
+  const merged: InnovationChange = {};
+  for (const p of inn.parts ?? []) Object.assign(merged, innovationChange(p));
+  return Object.assign(merged, inn.change);
+}
+
+/** Apply one or more innovations to a baseline model config. */
+export function applyInnovations(base: ModelConfig, ids: string[]): ModelConfig {
+  const cfg: ModelConfig = structuredClone(base);
+  for (const id of ids) {
+    const { nKvHead, ...rest } = innovationChange(id);
+    Object.assign(cfg, rest);
+    if (nKvHead !== undefined) cfg.nKvHead = nKvHead === 'one' ? 1 : nKvHead;
+  }
+  return cfg;
+}

@@ -1,0 +1,134 @@
+/**
+ * Named scales: plain data. `smoke` is for tests (seconds), `micro` for a CPU laptop
+ * (the whole study set in minutes), `compact` and `full` are the paper's configs exactly.
+ * A scale gives the baseline model config, the train config and the data config; an
+ * innovation is applied on top of the model config (src/innovations.ts).
+ */
+import type { DataConfig, ModelConfig, TrainConfig } from './config.js';
+import { ConfigError } from './config.js';
+
+export interface Scale {
+  name: string;
+  description: string;
+  model: ModelConfig;
+  train: TrainConfig;
+  data: DataConfig;
+}
+
+/** Model fields every scale shares unless it overrides them: the study's baseline choices. */
+const baselineChoices = {
+  norm: 'none',
+  positions: 'learned',
+  ropeBase: 10000,
+  attnKernel: 'plain',
+  mlp: 'gelu',
+  bias: true,
+} as const;
+
+function model(m: {
+  vocabSize: number;
+  blockSize: number;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  dropout: number;
+  sparse: ModelConfig['sparse'];
+  moe?: ModelConfig['moe'];
+}): ModelConfig {
+  return {
+    ...baselineChoices,
+    vocabSize: m.vocabSize,
+    blockSize: m.blockSize,
+    nLayer: m.nLayer,
+    nHead: m.nHead,
+    nEmbd: m.nEmbd,
+    nKvHead: m.nHead,
+    dropout: m.dropout,
+    mlpHidden: 4 * m.nEmbd,
+    sparse: m.sparse,
+    moe: m.moe ?? { experts: 4, topK: 2, auxLossWeight: 0.01 },
+  };
+}
+
+/** Vocabulary of the character tokenizer, padded (see src/data). */
+export const CHAR_VOCAB = 128;
+/** GPT-2 BPE vocabulary padded to a multiple of 64, as nanoGPT. */
+export const GPT2_VOCAB = 50304;
+
+const paperTrain = (lr: number, batchSize: number, gradAccum: number): TrainConfig => ({
+  steps: 50000,
+  batchSize,
+  gradAccum,
+  lr,
+  minLr: lr / 10,
+  warmupSteps: 1000,
+  decaySteps: 50000,
+  weightDecay: 0.1,
+  beta1: 0.9,
+  beta2: 0.95,
+  gradClip: 1.0,
+  evalInterval: 500,
+  evalBatches: 200,
+  checkpointInterval: 2500,
+});
+
+export const SCALES: Record<string, Scale> = {
+  smoke: {
+    name: 'smoke',
+    description: 'seconds; for tests and CI only: numbers mean nothing',
+    model: model({
+      vocabSize: CHAR_VOCAB, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0,
+      sparse: { blockSize: 8, localBlocks: 1, selectedBlocks: 1 },
+    }),
+    train: {
+      steps: 12, batchSize: 4, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: 2, decaySteps: 12,
+      weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, evalInterval: 4, evalBatches: 2,
+      checkpointInterval: 4,
+    },
+    data: { corpus: 'sotu', tokenizer: 'char' },
+  },
+  micro: {
+    name: 'micro',
+    description: 'CPU minutes: character-level SOTU, the whole study set on 2 cores in about 10 minutes per seed',
+    model: model({
+      vocabSize: CHAR_VOCAB, blockSize: 128, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0,
+      sparse: { blockSize: 16, localBlocks: 2, selectedBlocks: 2 },
+    }),
+    train: {
+      steps: 400, batchSize: 16, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: 40, decaySteps: 400,
+      weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, evalInterval: 20, evalBatches: 8,
+      checkpointInterval: 100,
+    },
+    data: { corpus: 'sotu', tokenizer: 'char' },
+  },
+  compact: {
+    name: 'compact',
+    description: "the paper's compact config (GPU): 6 layers, 6 heads, width 384, context 512",
+    model: model({
+      vocabSize: GPT2_VOCAB, blockSize: 512, nLayer: 6, nHead: 6, nEmbd: 384, dropout: 0.2,
+      sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
+    }),
+    train: paperTrain(6e-4, 128, 4),
+    data: { corpus: 'sotu', tokenizer: 'gpt2' },
+  },
+  full: {
+    name: 'full',
+    description: "the paper's full config (GPU): 10 layers, 12 heads, width 768, context 1024",
+    model: model({
+      vocabSize: GPT2_VOCAB, blockSize: 1024, nLayer: 10, nHead: 12, nEmbd: 768, dropout: 0.4,
+      sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
+    }),
+    train: paperTrain(3e-4, 64, 8),
+    data: { corpus: 'sotu', tokenizer: 'gpt2' },
+  },
+};
+
+export function scaleNames(): string[] {
+  return Object.keys(SCALES);
+}
+
+export function getScale(name: string): Scale {
+  const s = SCALES[name];
+  if (!s) throw new ConfigError(`unknown scale "${name}"; valid: ${scaleNames().join(', ')}`);
+  return structuredClone(s);
+}
