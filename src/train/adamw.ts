@@ -1,0 +1,82 @@
+/**
+ * AdamW with decoupled weight decay (Loshchilov & Hutter), as torch.optim.AdamW:
+ *   p ← p · (1 − lr·wd)                       (decayed parameters only: 2-D weights)
+ *   m ← β1·m + (1 − β1)·g ;  v ← β2·v + (1 − β2)·g²
+ *   p ← p − lr · (m / (1 − β1ᵗ)) / (sqrt(v / (1 − β2ᵗ)) + ε)
+ * plus gradient clipping by global norm (torch.nn.utils.clip_grad_norm_).
+ * State (m, v, t) is exposed for checkpoints.
+ */
+import { tf } from '../engine/index.js';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** which parameters get weight decay */
+  decayed: (name: string) => boolean;
+}
+
+export class AdamW {
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+  /** number of updates applied */
+  t = 0;
+
+  constructor(
+    private readonly params: Map<string, tf.Variable>,
+    private readonly opts: AdamWOptions,
+  ) {
+    for (const [name, p] of params) {
+      this.m.set(name, tf.variable(tf.zerosLike(p), false, `adam_m/${name}`));
+      this.v.set(name, tf.variable(tf.zerosLike(p), false, `adam_v/${name}`));
+    }
+  }
+
+  /** Apply one update with learning rate `lr`; consumes (disposes) nothing of `grads`. */
+  step(grads: Map<string, tf.Tensor>, lr: number): void {
+    const { beta1, beta2, eps, weightDecay } = this.opts;
+    this.t += 1;
+    const bc1 = 1 - Math.pow(beta1, this.t);
+    const bc2 = 1 - Math.pow(beta2, this.t);
+    tf.tidy(() => {
+      for (const [name, p] of this.params) {
+        const g = grads.get(name);
+        if (!g) throw new Error(`AdamW: no gradient for parameter "${name}"`);
+        const m = this.m.get(name)!;
+        const v = this.v.get(name)!;
+        const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+        const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        m.assign(m1);
+        v.assign(v1);
+        const decay = this.opts.decayed(name) ? 1 - lr * weightDecay : 1;
+        const update = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps));
+        p.assign(tf.sub(tf.mul(p, decay), tf.mul(update, lr)));
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const x of [...this.m.values(), ...this.v.values()]) x.dispose();
+  }
+}
+
+/**
+ * Scale gradients so their global L2 norm is at most maxNorm (no-op when maxNorm = 0).
+ * Returns the norm before clipping and the (possibly new) gradients; replaced tensors are disposed.
+ */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
+  const n = norm.dataSync()[0];
+  norm.dispose();
+  if (maxNorm > 0) {
+    const coef = maxNorm / (n + 1e-6);
+    if (coef < 1) {
+      for (const [name, g] of grads) {
+        grads.set(name, tf.mul(g, coef));
+        g.dispose();
+      }
+    }
+  }
+  return n;
+}

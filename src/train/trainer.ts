@@ -1,0 +1,230 @@
+/**
+ * The training loop, with nanoGPT semantics: AdamW (decay on 2-D weights only), global-norm
+ * gradient clipping, gradient accumulation, cosine schedule with warmup and floor, dropout,
+ * and evaluation every `evalInterval` steps on a fixed set of validation batches.
+ *
+ * Every evaluation point records step, tokens seen, exact model FLOPs so far
+ * (src/model/flops.ts), training wall-clock seconds (evaluation time excluded), the mean
+ * training loss since the previous point, the validation loss and the learning rate.
+ *
+ * Runs live in the run store (src/runs): a completed run is returned without training; an
+ * interrupted one resumes from its last checkpoint (weights, optimizer state, RNG state,
+ * counters) and produces the same numbers as an uninterrupted run on the same backend.
+ */
+import fs from 'node:fs';
+import { tf, initEngine, engineInfo } from '../engine/index.js';
+import type { RunSpec, Run, RunStore, MetricRow } from '../runs/index.js';
+import { initParams, isDecayed } from '../model/params.js';
+import { gptLoss } from '../model/gpt.js';
+import { stepFlops } from '../model/flops.js';
+import { loadTokens, type LoadedTokens } from '../data/index.js';
+import { createRng, restoreRng, sampleBatch, fixedEvalBatches, type Rng } from '../data/batches.js';
+import { AdamW, clipByGlobalNorm } from './adamw.js';
+import { learningRate } from './schedule.js';
+import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
+
+export interface TrainHooks {
+  /** called after every optimizer step */
+  onStep?: (s: { step: number; total: number; loss: number; tokPerSec: number; lr: number }) => void;
+  /** called after every evaluation point is stored */
+  onEval?: (row: MetricRow) => void;
+  /** stop early (e.g. SIGINT): the loop checkpoints and throws InterruptedError */
+  signal?: AbortSignal;
+  /** testing: stop (as if killed, without checkpointing) after this many steps of this process */
+  crashAfterSteps?: number;
+}
+
+export class InterruptedError extends Error {
+  constructor(public readonly step: number) {
+    super(`training interrupted at step ${step}; the run resumes from its last checkpoint when started again`);
+    this.name = 'InterruptedError';
+  }
+}
+
+export interface TrainResult {
+  run: Run;
+  metrics: MetricRow[];
+  /** true when the run was already complete and nothing was trained */
+  cached: boolean;
+}
+
+interface ScalarState {
+  step: number;
+  tokens: number;
+  flops: number;
+  seconds: number;
+  adamT: number;
+  rng: ReturnType<Rng['state']>;
+  trainLossSum: number;
+  trainLossCount: number;
+  tensorIndex: TensorIndexEntry[];
+}
+
+/** Seeds used for dropout: distinct per (run seed, step, micro-batch). */
+function dropoutSeed(seed: number, step: number, micro: number): number {
+  return (seed * 1_000_003 + step * 131 + micro) % 2147483647;
+}
+
+export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks = {}): Promise<TrainResult> {
+  await initEngine({ backend: spec.backend });
+  if (engineInfo().backend !== spec.backend) throw new Error(`engine runs ${engineInfo().backend}, run asks ${spec.backend}`);
+  const run = store.open(spec);
+  if (run.isDone()) return { run, metrics: run.metrics(), cached: true };
+
+  const { model: cfg, train: tc } = spec;
+  const data: LoadedTokens = loadTokens(spec.data);
+  if (data.paddedVocabSize > cfg.vocabSize) {
+    throw new Error(`tokenizer ${data.tokenizer} needs vocab ${data.paddedVocabSize}, model has ${cfg.vocabSize}`);
+  }
+  const params = toMap(initParams(cfg, spec.seed));
+  const opt = new AdamW(params, {
+    beta1: tc.beta1, beta2: tc.beta2, eps: 1e-8, weightDecay: tc.weightDecay, decayed: isDecayed,
+  });
+  const tokensPerStep = tc.batchSize * cfg.blockSize * tc.gradAccum;
+  const flopsPerStep = stepFlops(cfg, tokensPerStep).total;
+  const evalSet = fixedEvalBatches(data.val, tc.evalBatches, tc.batchSize, cfg.blockSize, spec.seed + 7919);
+
+  let st: Omit<ScalarState, 'tensorIndex'> = {
+    step: 0, tokens: 0, flops: 0, seconds: 0, adamT: 0, rng: createRng(spec.seed).state(),
+    trainLossSum: 0, trainLossCount: 0,
+  };
+  const ck = run.latestCheckpoint();
+  if (ck) {
+    st = restoreCheckpoint(ck.dir, params, opt);
+    run.truncateMetricsAfter(st.step);
+  } else {
+    run.truncateMetricsAfter(-1);
+  }
+  const rng = restoreRng(st.rng);
+  run.setStatus({ state: 'running' });
+
+  const evaluate = (): number =>
+    tf.tidy(() => {
+      let sum = 0;
+      for (const b of evalSet) {
+        const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
+        const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
+        const { ce } = gptLoss(params, x, y, cfg, { training: false, seed: 0 });
+        sum += ce.dataSync()[0];
+      }
+      return sum / evalSet.length;
+    });
+
+  const record = (): void => {
+    const row: MetricRow = {
+      step: st.step,
+      tokens: st.tokens,
+      flops: st.flops,
+      seconds: st.seconds,
+      trainLoss: st.trainLossCount > 0 ? st.trainLossSum / st.trainLossCount : null,
+      valLoss: evaluate(),
+      lr: learningRate(st.step, tc),
+    };
+    run.appendMetrics([row]);
+    st.trainLossSum = 0;
+    st.trainLossCount = 0;
+    hooks.onEval?.(row);
+  };
+
+  const checkpoint = (): void => {
+    const { index, bytes } = packTensors([
+      ...[...params].map(([n, p]) => [`param/${n}`, p] as [string, tf.Tensor]),
+      ...[...opt.m].map(([n, p]) => [`adam_m/${n}`, p] as [string, tf.Tensor]),
+      ...[...opt.v].map(([n, p]) => [`adam_v/${n}`, p] as [string, tf.Tensor]),
+    ]);
+    const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), tensorIndex: index };
+    run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
+  };
+
+  if (st.step === 0 && !ck) record();
+  let stepsThisProcess = 0;
+  const varList = [...params.values()];
+  const nameOf = new Map(varList.map((v, i) => [v.name, [...params.keys()][i]]));
+  while (st.step < tc.steps) {
+    if (hooks.signal?.aborted) {
+      checkpoint();
+      throw new InterruptedError(st.step);
+    }
+    const lr = learningRate(st.step, tc);
+    const t0 = performance.now();
+    const grads = new Map<string, tf.Tensor>();
+    let lossSum = 0;
+    for (let micro = 0; micro < tc.gradAccum; micro++) {
+      const b = sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng);
+      let ce: tf.Scalar | null = null;
+      const { value, grads: g } = tf.tidy(() => {
+        const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
+        const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
+        return tf.variableGrads(() => {
+          const out = gptLoss(params, x, y, cfg, { training: true, seed: dropoutSeed(spec.seed, st.step, micro) });
+          ce = tf.keep(out.ce);
+          return (tc.gradAccum > 1 ? tf.div(out.loss, tc.gradAccum) : out.loss) as tf.Scalar;
+        }, varList);
+      });
+      // the recorded training loss is the cross-entropy alone (MoE's auxiliary loss is trained on, not reported)
+      lossSum += (ce as tf.Scalar | null)!.dataSync()[0] / tc.gradAccum;
+      (ce as tf.Scalar | null)!.dispose();
+      value.dispose();
+      for (const [vname, gt] of Object.entries(g)) {
+        const name = nameOf.get(vname)!;
+        const prev = grads.get(name);
+        if (prev) {
+          grads.set(name, tf.add(prev, gt));
+          prev.dispose();
+          gt.dispose();
+        } else grads.set(name, gt);
+      }
+    }
+    clipByGlobalNorm(grads, tc.gradClip);
+    opt.step(grads, lr);
+    for (const g of grads.values()) g.dispose();
+    const dt = (performance.now() - t0) / 1000;
+    const loss = lossSum;
+    st.step += 1;
+    st.tokens += tokensPerStep;
+    st.flops += flopsPerStep;
+    st.seconds += dt;
+    st.trainLossSum += loss;
+    st.trainLossCount += 1;
+    stepsThisProcess += 1;
+    hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
+    if (st.step % tc.evalInterval === 0 || st.step === tc.steps) record();
+    const ckEvery = tc.checkpointInterval;
+    if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) checkpoint();
+    if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
+      disposeAll(params, opt);
+      throw new Error(`simulated crash after ${stepsThisProcess} steps`);
+    }
+  }
+  checkpoint();
+  run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
+  disposeAll(params, opt);
+  return { run, metrics: run.metrics(), cached: false };
+}
+
+function disposeAll(params: Map<string, tf.Variable>, opt: AdamW): void {
+  for (const p of params.values()) p.dispose();
+  opt.dispose();
+}
+
+function toMap(p: Map<string, tf.Variable> | Record<string, tf.Variable>): Map<string, tf.Variable> {
+  return p instanceof Map ? p : new Map(Object.entries(p));
+}
+
+function restoreCheckpoint(dir: string, params: Map<string, tf.Variable>, opt: AdamW): Omit<ScalarState, 'tensorIndex'> {
+  const state = JSON.parse(fs.readFileSync(`${dir}/state.json`, 'utf8')) as ScalarState;
+  const tensors = unpackTensors(state.tensorIndex, fs.readFileSync(`${dir}/tensors.bin`));
+  const put = (prefix: string, m: Map<string, tf.Variable>) => {
+    for (const [n, v] of m) {
+      const t = tensors.get(`${prefix}/${n}`);
+      if (!t) throw new Error(`checkpoint ${dir} lacks tensor ${prefix}/${n}`);
+      tf.tidy(() => v.assign(tf.tensor(t.values, t.shape)));
+    }
+  };
+  put('param', params);
+  put('adam_m', opt.m);
+  put('adam_v', opt.v);
+  opt.t = state.adamT;
+  const { tensorIndex: _ignored, ...rest } = state;
+  return rest;
+}
