@@ -1,10 +1,22 @@
 /**
- * Backend-specific kernel additions, registered once when a backend starts.
+ * Backend-specific kernel additions and replacements, registered once when a backend starts.
  *
  * wasm: tfjs-backend-wasm has no UnsortedSegmentSum, so tf.gather (the embedding lookup)
  * has no gradient there. UnsortedSegmentSum(x[N, ...], ids[N], S) equals
  * ScatterNd(indices = ids as [N, 1], updates = x, shape = [S, ...]) because ScatterNd sums
  * duplicate indices; we register that as the wasm kernel (checked against cpu in tests).
+ *
+ * wasm BatchMatMul: the shipped kernel reaches XNNPACK (fast, SIMD, threaded) only for
+ * an untransposed product with batch 1 on both sides; every transposed or batched product
+ * (all gradient products, the tied head x·Wᵀ, attention) runs a scalar loop 10-20x slower.
+ * The replacement below re-expresses every product as untransposed ones:
+ *   - transposes are materialised with the wasm Transpose kernel, choosing between
+ *     out = op(A)·op(B) and out = (op(B)ᵀ·op(A)ᵀ)ᵀ by the number of floats moved;
+ *   - a batched A against an unbatched B is folded into one [batch·M, K] product;
+ *   - other batched products run one XNNPACK product per batch entry on zero-copy views
+ *     (tensor ids registered at offsets inside the batched buffers).
+ * Results equal the original kernel's to float rounding (test/kernels.test.ts).
+ * Set CEG_KERNELS=stock to keep the shipped kernels (for before/after measurements).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
@@ -14,7 +26,16 @@ const patched = new Set<BackendName>();
 export function patchKernels(backend: BackendName): void {
   if (patched.has(backend)) return;
   patched.add(backend);
-  if (backend === 'wasm') registerWasmUnsortedSegmentSum();
+  if (backend === 'wasm') {
+    registerWasmUnsortedSegmentSum();
+    if (process.env.CEG_KERNELS !== 'stock') registerWasmBatchMatMul();
+  }
+}
+
+/** Which optional kernel replacements are active for a backend (for run metadata). */
+export function kernelPatches(backend: BackendName): string[] {
+  if (backend !== 'wasm' || !patched.has('wasm')) return [];
+  return replacedMatMul ? ['BatchMatMul'] : [];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
@@ -39,4 +60,163 @@ function registerWasmUnsortedSegmentSum(): void {
       });
     },
   });
+}
+
+// ---------------------------------------------------------------------------------------
+// BatchMatMul on wasm
+
+/** The parts of tfjs-backend-wasm's BackendWasm this file uses (pinned 4.22.0). */
+interface WasmBackendLike {
+  wasm: {
+    cwrap: (name: string, ret: null, args: string[]) => (...a: unknown[]) => void;
+    tfjs: { registerTensor(id: number, size: number, offset: number): void; disposeData(id: number): void };
+  };
+  dataIdMap: { get(dataId: object): { id: number; memoryOffset: number } };
+  dataIdNextNumber: number;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+
+type RawMatMul = (
+  aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number,
+  transposeA: boolean, transposeB: boolean, outId: number,
+) => void;
+
+let replacedMatMul = false;
+const F32 = 4;
+
+function registerWasmBatchMatMul(): void {
+  const original = tf.getKernel('BatchMatMul', 'wasm');
+  const transposeK = tf.getKernel('Transpose', 'wasm');
+  if (!original || !transposeK) throw new Error('wasm backend lacks BatchMatMul or Transpose; cannot patch matmul');
+  let raw: RawMatMul | null = null;
+  const origFunc = original.kernelFunc;
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({
+    ...original,
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WasmBackendLike;
+      raw ??= backend.wasm.cwrap('BatchMatMul', null, [
+        'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
+      ]) as unknown as RawMatMul;
+      const r = fastBatchMatMul(args, backend, raw, origFunc, transposeK.kernelFunc);
+      return r;
+    },
+  });
+  replacedMatMul = true;
+}
+
+const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+const bytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+
+/** A float32 tensor seen as [batch, rows, cols] (same buffer). */
+interface M3 {
+  info: tf.TensorInfo;
+  batch: number;
+  rows: number;
+  cols: number;
+  /** created here: dispose after use */
+  temp: boolean;
+}
+
+function fastBatchMatMul(
+  args: Parameters<tf.KernelFunc>[0],
+  backend: WasmBackendLike,
+  raw: RawMatMul,
+  origFunc: tf.KernelFunc,
+  transposeFunc: tf.KernelFunc,
+): tf.TensorInfo | tf.TensorInfo[] {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
+    return origFunc(args);
+  }
+  const ar = a.shape.length;
+  const br = b.shape.length;
+  const batchA = prod(a.shape.slice(0, -2));
+  const batchB = prod(b.shape.slice(0, -2));
+  const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
+  const K = transposeA ? a.shape[ar - 2] : a.shape[ar - 1];
+  const Kb = transposeB ? b.shape[br - 1] : b.shape[br - 2];
+  const N = transposeB ? b.shape[br - 2] : b.shape[br - 1];
+  const plain = !transposeA && !transposeB && batchA === 1 && batchB === 1;
+  // Shapes the original handles best, or rejects with its own message.
+  if (plain || K !== Kb || (batchA !== batchB && batchA !== 1 && batchB !== 1) || M * N * K === 0) {
+    return origFunc(args);
+  }
+  const outShape = [
+    ...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)),
+    M,
+    N,
+  ];
+  const batch = Math.max(batchA, batchB);
+  const A: M3 = { info: a, batch: batchA, rows: transposeA ? K : M, cols: transposeA ? M : K, temp: false };
+  const B: M3 = { info: b, batch: batchB, rows: transposeB ? N : K, cols: transposeB ? K : N, temp: false };
+  const T = (x: M3): M3 => {
+    const info = transposeFunc({
+      inputs: { x: { dataId: x.info.dataId, shape: [x.batch, x.rows, x.cols], dtype: 'float32' } },
+      backend: args.backend,
+      attrs: { perm: [0, 2, 1] } as unknown as tf.NamedAttrMap,
+    }) as tf.TensorInfo;
+    return { info, batch: x.batch, rows: x.cols, cols: x.rows, temp: true };
+  };
+  // Floats moved (transposes, XNNPACK weight packing of the right operand, output transpose).
+  const costDirect = (transposeA ? batchA * M * K : 0) + (transposeB ? batchB * K * N : 0) + batchB * K * N;
+  const costSwapped = (transposeB ? 0 : batchB * K * N) + (transposeA ? 0 : batchA * M * K) + batchA * K * M + batch * M * N;
+  const temps: M3[] = [];
+  const keep = (x: M3) => (x.temp && temps.push(x), x);
+  let out: tf.TensorInfo;
+  if (costDirect <= costSwapped) {
+    const X = keep(transposeA ? T(A) : A); // [batchA, M, K]
+    const Y = keep(transposeB ? T(B) : B); // [batchB, K, N]
+    out = plainProduct(X, Y, backend, raw);
+  } else {
+    const X = keep(transposeB ? B : T(B)); // op(B)ᵀ: [batchB, N, K]
+    const Y = keep(transposeA ? A : T(A)); // op(A)ᵀ: [batchA, K, M]
+    const outT = plainProduct(X, Y, backend, raw); // [batch, N, M]
+    const o = T({ info: outT, batch, rows: N, cols: M, temp: true });
+    backend.disposeData(outT.dataId);
+    out = o.info;
+  }
+  for (const t of temps) backend.disposeData(t.info.dataId);
+  return { dataId: out.dataId, shape: outShape, dtype: 'float32' };
+}
+
+/** out[b] = X[b]·Y[b] with XNNPACK; X [bx, m, k], Y [by, k, n], bx == by or one of them 1. */
+function plainProduct(X: M3, Y: M3, backend: WasmBackendLike, raw: RawMatMul): tf.TensorInfo {
+  const m = X.rows;
+  const k = X.cols;
+  const n = Y.cols;
+  const batch = Math.max(X.batch, Y.batch);
+  const out = backend.makeOutput([batch, m, n], 'float32');
+  const outId = backend.dataIdMap.get(out.dataId).id;
+  const xd = backend.dataIdMap.get(X.info.dataId);
+  const yd = backend.dataIdMap.get(Y.info.dataId);
+  if (Y.batch === 1) {
+    // one product: [batch·m, k]·[k, n] (X's batch entries are contiguous rows)
+    raw(xd.id, bytes([1, X.batch * m, k]), 3, yd.id, bytes([1, k, n]), 3, false, false, outId);
+    return out;
+  }
+  const od = backend.dataIdMap.get(out.dataId);
+  const { tfjs } = backend.wasm;
+  const xShape = bytes([1, m, k]);
+  const yShape = bytes([1, k, n]);
+  for (let i = 0; i < batch; i++) {
+    const xi = X.batch === 1 ? xd.id : view(backend, xd.memoryOffset + i * m * k * F32, m * k);
+    const yi = view(backend, yd.memoryOffset + i * k * n * F32, k * n);
+    const oi = view(backend, od.memoryOffset + i * m * n * F32, m * n);
+    raw(xi, xShape, 3, yi, yShape, 3, false, false, oi);
+    // disposing the view ids also drops XNNPACK's operator cached on the weights id
+    if (xi !== xd.id) tfjs.disposeData(xi);
+    tfjs.disposeData(yi);
+    tfjs.disposeData(oi);
+  }
+  return out;
+}
+
+/** Register a tensor id over `size` floats at byte `offset` inside an existing buffer (no copy, no ownership). */
+function view(backend: WasmBackendLike, offset: number, size: number): number {
+  const id = backend.dataIdNextNumber++;
+  backend.wasm.tfjs.registerTensor(id, size, offset);
+  return id;
 }

@@ -1,0 +1,64 @@
+/**
+ * One benchmark cell, run in its own process (a wasm module's thread count is fixed at
+ * start): `tsx bench/run-one.ts --backend wasm --threads 1 --config A --steps 10 --warmup 3 [--profile]`.
+ * Prints one line `RESULT {json}`.
+ */
+import { initEngine, tf } from '../src/engine/index.js';
+import { benchConfigs, stepFlops } from './configs.js';
+import { makeStep } from './mini-gpt.js';
+import { installProfiler, startProfile, stopProfile, byKernel } from './profile.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+const backend = arg('backend', 'wasm') as 'wasm' | 'cpu';
+const threads = Number(arg('threads', '1'));
+const configName = arg('config', 'A');
+const steps = Number(arg('steps', '10'));
+const warmup = Number(arg('warmup', '3'));
+const profile = process.argv.includes('--profile');
+
+const configs = benchConfigs();
+if (configName !== 'A' && configName !== 'B') throw new Error(`unknown bench config "${configName}"; valid: A, B`);
+const config = configs[configName];
+
+const info = await initEngine({ backend, threads });
+if (profile) installProfiler(backend);
+const { step, dispose } = makeStep(config, 1234);
+const losses: number[] = [];
+for (let i = 0; i < warmup; i++) losses.push(step());
+const ms: number[] = [];
+if (profile) startProfile();
+for (let i = 0; i < steps; i++) {
+  const t0 = performance.now();
+  losses.push(step());
+  ms.push(performance.now() - t0);
+}
+const kernels = profile ? stopProfile(steps) : [];
+dispose();
+const sorted = [...ms].sort((a, b) => a - b);
+const median = sorted[Math.floor(sorted.length / 2)];
+const tokens = config.batchSize * config.blockSize;
+const flops = stepFlops(config);
+const result = {
+  engine: 'tfjs',
+  backend,
+  threads: info.backend === 'wasm' ? info.flags.threads : 1,
+  kernels: process.env.CEG_KERNELS === 'stock' ? 'stock' : 'patched',
+  config: configName,
+  steps,
+  warmup,
+  msPerStep: median,
+  msAll: ms,
+  tokensPerSec: (tokens / median) * 1000,
+  gflops: flops / median / 1e6,
+  flopsPerStep: flops,
+  firstLoss: losses[0],
+  lastLoss: losses[losses.length - 1],
+  numTensors: tf.memory().numTensors,
+  profile: profile ? { top: kernels.slice(0, 25), byKernel: byKernel(kernels) } : undefined,
+};
+process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+process.exit(0);
