@@ -6,6 +6,12 @@
 import type { tf } from '../../engine/index.js';
 import type { ModelConfig, SparseConfig } from '../../config.js';
 import { plainAttention } from './plain.js';
+import { fusedAttention } from './fused.js';
+import { sparseAttention } from './sparse.js';
+
+export { plainAttention, repeatKv, causalMask } from './plain.js';
+export { fusedAttention, DEFAULT_FUSED_BLOCK } from './fused.js';
+export { sparseAttention, sparseMask, sparseBlocksUsed, sparseSelection } from './sparse.js';
 
 export interface AttendOptions {
   /** attention-probability dropout rate, applied only when training */
@@ -15,6 +21,8 @@ export interface AttendOptions {
   seed: number;
   /** block-sparse pattern, used by the 'sparse' kernel */
   sparse: SparseConfig;
+  /** tokens per query/key block of the 'fused' kernel (default DEFAULT_FUSED_BLOCK = 64) */
+  fusedBlock?: number;
 }
 
 export function attend(
@@ -28,7 +36,10 @@ export function attend(
     case 'plain':
       return plainAttention(q, k, v, opts);
     case 'fused':
+      return fusedAttention(q, k, v, opts);
     case 'sparse':
-      throw new Error(`attention kernel "${kernel}" is not implemented yet`);
+      return sparseAttention(q, k, v, opts);
+    default:
+      throw new Error(`unknown attention kernel "${String(kernel)}"; valid: plain, fused, sparse`);
   }
 }

@@ -11,8 +11,9 @@ export function repeatKv(x: tf.Tensor4D, nHead: number): tf.Tensor4D {
   const [B, Hkv, T, hs] = x.shape;
   if (Hkv === nHead) return x;
   const g = nHead / Hkv;
-  // [B, Hkv, 1, T, hs] -> tile -> [B, Hkv, g, T, hs] -> [B, H, T, hs]; head h uses kv head floor(h / g)
-  return tf.reshape(tf.tile(tf.reshape(x, [B, Hkv, 1, T, hs]), [1, 1, g, 1, 1]), [B, nHead, T, hs]);
+  // [B·Hkv, 1, T, hs] -> tile -> [B·Hkv, g, T, hs] -> [B, H, T, hs]; head h uses kv head floor(h / g).
+  // (rank 4, because tfjs has no gradient for tile of rank 5)
+  return tf.reshape(tf.tile(tf.reshape(x, [B * Hkv, 1, T, hs]), [1, g, 1, 1]), [B, nHead, T, hs]);
 }
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */

@@ -1,0 +1,201 @@
+/**
+ * Block-sparse causal attention in the spirit of Native Sparse Attention (NSA, Yuan et al. 2025):
+ * a sliding window of local blocks plus a few earlier blocks selected by a compressed
+ * (mean-pooled) attention score. Exact softmax over the attended tokens.
+ *
+ * Pattern, with blocks of `blockSize` tokens (nb = ceil(T / blockSize), the last may be short)
+ * and L = localBlocks, S = selectedBlocks, query block i attends:
+ *   local:    blocks max(0, i-L+1) .. i  (its own block causally masked inside)
+ *   selected: the S most important of the eligible earlier blocks 0 .. i-L (all of them if
+ *             there are no more than S), chosen per (batch, K/V head, query block):
+ *               score_h(i, j) = mean(q_i^h) · mean(k_j) / sqrt(hs)    (mean over the block's tokens)
+ *               importance(i, j) = Σ_{h in the K/V group} softmax_j(score_h(i, ·))  over eligible j
+ *             (NSA's rule: selection is shared by the query heads of one GQA group, so the
+ *             group reads one set of K/V blocks; with MHA the group is one head.) Ties go to
+ *             the lower block index. Selection is an index choice: no gradient flows through it.
+ * So query block i uses n_i = min(i+1, L+S) key blocks (sparseBlocksUsed).
+ *
+ * Work is proportional to the blocks used: the selected K/V blocks are gathered per query
+ * block and a small dense attention [g·bs, n_i·bs] is computed; no T×T matrix is formed.
+ * Query blocks with the same n_i are batched together (at most L+S distinct groups).
+ */
+import { tf } from '../../engine/index.js';
+import type { SparseConfig } from '../../config.js';
+import type { AttendOptions } from './index.js';
+
+const MASKED = -1e9;
+
+export function validateSparse(sparse: SparseConfig): void {
+  const { blockSize, localBlocks, selectedBlocks } = sparse;
+  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`sparse.blockSize must be a positive integer, got ${blockSize}`);
+  if (!Number.isInteger(localBlocks) || localBlocks < 1)
+    throw new Error(`sparse.localBlocks must be a positive integer (it includes the query's own block), got ${localBlocks}`);
+  if (!Number.isInteger(selectedBlocks) || selectedBlocks < 0)
+    throw new Error(`sparse.selectedBlocks must be a non-negative integer, got ${selectedBlocks}`);
+}
+
+/** Number of key blocks each query block attends, for FLOP counting: n_i = min(i+1, L+S), i < ceil(T/bs). */
+export function sparseBlocksUsed(T: number, sparse: SparseConfig): number[] {
+  validateSparse(sparse);
+  if (!Number.isInteger(T) || T < 1) throw new Error(`sequence length must be a positive integer, got ${T}`);
+  const nb = Math.ceil(T / sparse.blockSize);
+  const cap = sparse.localBlocks + sparse.selectedBlocks;
+  return Array.from({ length: nb }, (_, i) => Math.min(i + 1, cap));
+}
+
+export interface SparseSelection {
+  B: number;
+  Hkv: number;
+  T: number;
+  bs: number;
+  nb: number;
+  /** blocks[b][h][i]: key blocks attended by query block i of K/V head h, ascending (own block last) */
+  blocks: number[][][][];
+}
+
+/** Shapes checked: q [B, H, T, hs], k [B, Hkv, T, hs]. */
+function shapes(q: tf.Tensor, k: tf.Tensor) {
+  if (q.rank !== 4 || k.rank !== 4) throw new Error(`sparse attention expects rank-4 q and k; got ranks ${q.rank}, ${k.rank}`);
+  const [B, H, T, hs] = q.shape;
+  const [Bk, Hkv, Tk, hsk] = k.shape;
+  if (Bk !== B || Tk !== T || hsk !== hs) throw new Error(`k ${JSON.stringify(k.shape)} must be [${B}, Hkv, ${T}, ${hs}] to match q ${JSON.stringify(q.shape)}`);
+  if (H % Hkv !== 0) throw new Error(`key/value heads ${Hkv} must divide query heads ${H}`);
+  return { B, H, Hkv, g: H / Hkv, T, hs };
+}
+
+/** Pad the T axis of [B, h, T, d] with zeros to nb·bs. */
+function padT(x: tf.Tensor4D, Tp: number): tf.Tensor4D {
+  const T = x.shape[2];
+  return T === Tp ? x : tf.pad(x, [[0, 0], [0, 0], [0, Tp - T], [0, 0]]);
+}
+
+/** Choose the attended key blocks (see the header). Reads the small pooled score tensor back to JS. */
+export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseConfig): SparseSelection {
+  validateSparse(sparse);
+  const { B, H, Hkv, g, T, hs } = shapes(q, k);
+  const bs = sparse.blockSize;
+  const nb = Math.ceil(T / bs);
+  const L = sparse.localBlocks;
+  const S = sparse.selectedBlocks;
+  const needScores = S > 0 && nb > L + S; // otherwise every eligible block is taken
+  let score: Float32Array | null = null; // [B, Hkv, g, nb, nb]
+  if (needScores) {
+    score = tf.tidy(() => {
+      const Tp = nb * bs;
+      const counts = tf.tensor2d(Array.from({ length: nb }, (_, i) => Math.min(bs, T - i * bs)), [nb, 1]);
+      const pool = (x: tf.Tensor4D, h: number) => tf.div(tf.sum(tf.reshape(padT(x, Tp), [B, h, nb, bs, hs]), 3), counts); // [B, h, nb, hs]
+      const qp = tf.reshape(pool(q, H), [B, Hkv, g * nb, hs]);
+      const kp = pool(k, Hkv);
+      return tf.mul(tf.matMul(qp, kp, false, true), 1 / Math.sqrt(hs)); // [B, Hkv, g·nb, nb]
+    }).dataSync() as Float32Array;
+  }
+  const blocks: number[][][][] = [];
+  const imp = new Float64Array(nb);
+  for (let b = 0; b < B; b++) {
+    const perHead: number[][][] = [];
+    for (let h = 0; h < Hkv; h++) {
+      const perBlock: number[][] = [];
+      for (let i = 0; i < nb; i++) {
+        const E = Math.max(0, i - L + 1); // eligible earlier blocks 0 .. E-1
+        const local = Array.from({ length: i + 1 - E }, (_, t) => E + t);
+        if (E <= S) {
+          perBlock.push([...Array(E).keys(), ...local]); // every eligible block fits
+          continue;
+        }
+        if (!score) {
+          perBlock.push(local); // S = 0: sliding window only
+          continue;
+        }
+        imp.fill(0, 0, E);
+        for (let gi = 0; gi < g; gi++) {
+          const base = ((((b * Hkv + h) * g + gi) * nb + i) * nb) as number;
+          let mx = -Infinity;
+          for (let j = 0; j < E; j++) mx = Math.max(mx, score[base + j]);
+          let z = 0;
+          for (let j = 0; j < E; j++) z += Math.exp(score[base + j] - mx);
+          for (let j = 0; j < E; j++) imp[j] += Math.exp(score[base + j] - mx) / z;
+        }
+        const order = [...Array(E).keys()].sort((a, c) => imp[c] - imp[a] || a - c);
+        const chosen = order.slice(0, S).sort((a, c) => a - c);
+        perBlock.push([...chosen, ...local]);
+      }
+      perHead.push(perBlock);
+    }
+    blocks.push(perHead);
+  }
+  return { B, Hkv, T, bs, nb, blocks };
+}
+
+/** What the sparse kernel attends: bool [B, Hkv, T, T], true where query t sees key s. */
+export function sparseMask(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseConfig): tf.Tensor4D {
+  const sel = sparseSelection(q, k, sparse);
+  return maskOf(sel);
+}
+
+function maskOf({ B, Hkv, T, bs, blocks }: SparseSelection): tf.Tensor4D {
+  const m = new Uint8Array(B * Hkv * T * T);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < Hkv; h++)
+      for (let t = 0; t < T; t++) {
+        const row = ((b * Hkv + h) * T + t) * T;
+        for (const j of blocks[b][h][Math.floor(t / bs)])
+          for (let s = j * bs; s < Math.min(T, (j + 1) * bs); s++) if (s <= t) m[row + s] = 1;
+      }
+  return tf.tensor4d(m, [B, Hkv, T, T], 'bool');
+}
+
+/** Additive mask [g·bs, n·bs] for a gathered tile whose last block is the query's own block. */
+function ownBlockMask(g: number, bs: number, n: number): tf.Tensor2D {
+  const w = n * bs;
+  const m = new Float32Array(g * bs * w);
+  for (let h = 0; h < g; h++)
+    for (let r = 0; r < bs; r++)
+      for (let c = r + 1; c < bs; c++) m[(h * bs + r) * w + (n - 1) * bs + c] = MASKED;
+  return tf.tensor2d(m, [g * bs, w]);
+}
+
+/** Block-sparse causal attention: q [B, H, T, hs], k/v [B, Hkv, T, hs] -> [B, H, T, hs]. */
+export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttendOptions): tf.Tensor4D {
+  const { B, H, Hkv, g, T, hs } = shapes(q, k);
+  if (v.shape.join() !== k.shape.join()) throw new Error(`v ${JSON.stringify(v.shape)} must have the shape of k ${JSON.stringify(k.shape)}`);
+  const rate = opts.training ? opts.dropout : 0;
+  if (!(rate >= 0 && rate < 1)) throw new Error(`dropout must be in [0, 1), got ${opts.dropout}`);
+  const sel = sparseSelection(q, k, opts.sparse);
+  const { bs, nb, blocks } = sel;
+  const Tp = nb * bs;
+  const used = sparseBlocksUsed(T, opts.sparse);
+  return tf.tidy(() => {
+    // query blocks with K/V-group heads stacked: [B·Hkv, nb, g·bs, hs]
+    const qBlk = tf.reshape(tf.transpose(tf.reshape(padT(q, Tp), [B, Hkv, g, nb, bs, hs]), [0, 1, 3, 2, 4, 5]), [B * Hkv, nb, g * bs, hs]);
+    const kFlat = tf.reshape(padT(k, Tp), [B * Hkv * nb, bs, hs]); // one row per (b, kv head, block)
+    const vFlat = tf.reshape(padT(v, Tp), [B * Hkv * nb, bs, hs]);
+    const ys: tf.Tensor[] = [];
+    for (let i0 = 0; i0 < nb; ) {
+      const n = used[i0];
+      let i1 = i0 + 1;
+      while (i1 < nb && used[i1] === n) i1++;
+      const ng = i1 - i0;
+      ys.push(
+        tf.tidy(() => {
+          const idx = new Int32Array(B * Hkv * ng * n);
+          let p = 0;
+          for (let b = 0; b < B; b++)
+            for (let h = 0; h < Hkv; h++)
+              for (let i = i0; i < i1; i++) for (const j of blocks[b][h][i]) idx[p++] = (b * Hkv + h) * nb + j;
+          const ids = tf.tensor1d(idx, 'int32');
+          const kSel = tf.reshape(tf.gather(kFlat, ids), [B * Hkv, ng, n * bs, hs]);
+          const vSel = tf.reshape(tf.gather(vFlat, ids), [B * Hkv, ng, n * bs, hs]);
+          const qg = tf.slice(qBlk, [0, i0, 0, 0], [B * Hkv, ng, g * bs, hs]);
+          const s = tf.add(tf.mul(tf.matMul(qg, kSel, false, true), 1 / Math.sqrt(hs)), ownBlockMask(g, bs, n)); // [B·Hkv, ng, g·bs, n·bs]
+          let att = tf.softmax(s);
+          if (rate > 0) att = tf.dropout(att, rate, undefined, `${opts.seed}:sparse:${i0}`);
+          return tf.matMul(att, vSel); // [B·Hkv, ng, g·bs, hs]
+        }),
+      );
+      i0 = i1;
+    }
+    const y = ys.length === 1 ? ys[0] : tf.concat(ys, 1); // [B·Hkv, nb, g·bs, hs]
+    const yT = tf.reshape(tf.transpose(tf.reshape(y, [B, Hkv, nb, g, bs, hs]), [0, 1, 3, 2, 4, 5]), [B, H, Tp, hs]);
+    return (Tp === T ? yT : tf.slice(yT, [0, 0, 0, 0], [B, H, T, hs])) as tf.Tensor4D;
+  });
+}
