@@ -1,0 +1,68 @@
+/**
+ * Colours: one fixed colour per innovation, the same in every figure, from colour-blind-safe
+ * palettes (Okabe & Ito 2008 for the paper's study set; Paul Tol's "muted" for the rest).
+ * Yellow is left out: it is unreadable on white.
+ */
+import { INNOVATIONS, type PaperCategory } from '../innovations.js';
+
+const INNOVATION_COLORS: Record<string, string> = {
+  baseline: '#000000',
+  fused: '#E69F00', // orange
+  rope: '#56B4E9', // sky blue
+  layernorm: '#009E73', // bluish green
+  fa_rope_ln: '#0072B2', // blue
+  mqa: '#D55E00', // vermillion
+  sparse: '#CC79A7', // reddish purple
+  rmsnorm: '#44AA99', // teal
+  gqa: '#882255', // wine
+  moe: '#999933', // olive
+  swiglu: '#332288', // indigo
+};
+
+/** For ids the registry does not know (a user's own variant): stable by name. */
+const FALLBACK = ['#117733', '#AA4499', '#CC6677', '#661100', '#6699CC', '#888888'];
+
+export function innovationColor(id: string): string {
+  const c = INNOVATION_COLORS[id];
+  if (c) return c;
+  let h = 0;
+  for (const ch of id) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return FALLBACK[h % FALLBACK.length];
+}
+
+export const CATEGORY_COLORS: Record<PaperCategory, string> = {
+  baseline: '#000000',
+  'compute-independent': '#0072B2',
+  'compute-dependent': '#D55E00',
+  'not in paper': '#999999',
+};
+
+export function categoryColor(c: PaperCategory): string {
+  const col = CATEGORY_COLORS[c];
+  if (!col) throw new Error(`unknown category "${c}"; valid: ${Object.keys(CATEGORY_COLORS).join(', ')}`);
+  return col;
+}
+
+/** '#RRGGBB' -> 'rgba(r,g,b,a)' (for translucent bands). */
+export function withAlpha(hex: string, alpha: number): string {
+  const m = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex);
+  if (!m) throw new Error(`colour "${hex}" is not of the form #RRGGBB`);
+  return `rgba(${parseInt(m[1], 16)},${parseInt(m[2], 16)},${parseInt(m[3], 16)},${alpha})`;
+}
+
+/** Registry label for an id, or the id itself for unknown variants. */
+export function innovationLabel(id: string, given?: string): string {
+  if (given) return given;
+  return INNOVATIONS.find((i) => i.id === id)?.label ?? id;
+}
+
+/** Registry order (baseline first), unknown ids last in first-seen order. */
+export function registryOrder(ids: string[]): string[] {
+  const known = INNOVATIONS.map((i) => i.id);
+  const uniq = [...new Set(ids)];
+  const rank = (id: string) => {
+    const k = known.indexOf(id);
+    return k < 0 ? known.length + uniq.indexOf(id) : k;
+  };
+  return uniq.sort((a, b) => rank(a) - rank(b));
+}

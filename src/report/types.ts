@@ -1,0 +1,85 @@
+/**
+ * Plain data the figure builders take. Deliberately decoupled from the run store (src/runs)
+ * and the CEG analysis (src/ceg): those produce these shapes (arquero `table.objects()` rows
+ * fit `CegRow` directly), the figures never import them.
+ */
+import type { PaperCategory } from '../innovations.js';
+
+/** A Plotly figure spec: plain JSON, renderable by Plotly.newPlot(div, data, layout). */
+export interface Figure {
+  data: Record<string, unknown>[];
+  layout: Record<string, unknown>;
+}
+
+export interface NamedFigure {
+  /** file stem: figures/<name>.png */
+  name: string;
+  figure: Figure;
+}
+
+/** One evaluation point of a run (the run store's metric row). */
+export interface MetricPoint {
+  step: number;
+  tokens: number;
+  /** model FLOPs so far (forward + backward) */
+  flops: number;
+  /** wall-clock seconds so far */
+  seconds: number;
+  trainLoss?: number;
+  valLoss: number;
+  lr?: number;
+}
+
+/** One training run: an innovation (registry id) at one seed, its evaluation points in step order. */
+export interface RunCurve {
+  innovation: string;
+  seed: number;
+  /** display name; defaults to the registry label */
+  label?: string;
+  points: MetricPoint[];
+}
+
+/** One CEG estimate (arquero rows from src/ceg use these column names). */
+export interface CegRow {
+  innovation: string;
+  label?: string;
+  category: PaperCategory;
+  ceg: number;
+  ci_low?: number;
+  ci_high?: number;
+  /** did not reach the baseline's target: `ceg` is then the auxiliary CEG */
+  dnr?: boolean;
+  verdict?: string;
+}
+
+/** Observed (compute, loss) points and a fitted curve for one variant. */
+export interface ScalingSeries {
+  innovation: string;
+  label?: string;
+  /** observed points: C in FLOPs, L = validation loss */
+  points: { C: number; L: number }[];
+  /** the fitted curve sampled on a grid (any functional form) */
+  curve: { C: number; L: number }[];
+}
+
+/** CEG as a function of compute for one variant. */
+export interface CegCurve {
+  innovation: string;
+  label?: string;
+  curve: { C: number; ceg: number }[];
+  /** compute range covered by runs; outside it the curve is an extrapolation (dashed) */
+  observed: [number, number];
+}
+
+export interface PaperVsOursRow {
+  innovation: string;
+  label?: string;
+  /** the paper's CEG (its auxiliary CEG where it reports DNR); null when not in the paper */
+  paperCeg: number | null;
+  paperDnr?: boolean;
+  ourCeg: number;
+  ci_low?: number;
+  ci_high?: number;
+}
+
+export type LossAxis = 'steps' | 'tokens' | 'flops' | 'seconds';
