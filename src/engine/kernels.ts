@@ -16,6 +16,10 @@
  *   - other batched products run one XNNPACK product per batch entry on zero-copy views
  *     (tensor ids registered at offsets inside the batched buffers).
  * Results equal the original kernel's to float rounding (test/kernels.test.ts).
+ *
+ * wasm Slice / SplitV: the shipped Slice copies the whole input out of the wasm heap
+ * (readSync) for every slice, so splitting qkv [B·T, 3C] in three copied it three times.
+ * The replacement moves only the sliced rows, inside the heap (copyWithin); SplitV uses it.
  * Set CEG_KERNELS=stock to keep the shipped kernels (for before/after measurements).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -28,14 +32,17 @@ export function patchKernels(backend: BackendName): void {
   patched.add(backend);
   if (backend === 'wasm') {
     registerWasmUnsortedSegmentSum();
-    if (process.env.CEG_KERNELS !== 'stock') registerWasmBatchMatMul();
+    if (process.env.CEG_KERNELS !== 'stock') {
+      registerWasmBatchMatMul();
+      registerWasmSlice();
+    }
   }
 }
 
 /** Which optional kernel replacements are active for a backend (for run metadata). */
 export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
-  return replacedMatMul ? ['BatchMatMul'] : [];
+  return replacedMatMul ? ['BatchMatMul', 'Slice', 'SplitV'] : [];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
@@ -219,4 +226,86 @@ function view(backend: WasmBackendLike, offset: number, size: number): number {
   const id = backend.dataIdNextNumber++;
   backend.wasm.tfjs.registerTensor(id, size, offset);
   return id;
+}
+
+// ---------------------------------------------------------------------------------------
+// Slice and SplitV on wasm
+
+interface WasmHeapBackend extends WasmBackendLike {
+  wasm: WasmBackendLike['wasm'] & { HEAPU8: Uint8Array };
+}
+
+function registerWasmSlice(): void {
+  const sliceK = tf.getKernel('Slice', 'wasm');
+  const splitK = tf.getKernel('SplitV', 'wasm');
+  if (!sliceK || !splitK) throw new Error('wasm backend lacks Slice or SplitV; cannot patch them');
+  const origSlice = sliceK.kernelFunc;
+  tf.unregisterKernel('Slice', 'wasm');
+  tf.registerKernel({
+    ...sliceK,
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype === 'string') return origSlice(args);
+      const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+      const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+      return heapSlice(args.backend as unknown as WasmHeapBackend, x, b, s);
+    },
+  });
+  tf.unregisterKernel('SplitV', 'wasm');
+  tf.registerKernel({
+    ...splitK,
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype === 'string') return splitK.kernelFunc(args);
+      const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+      const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+      const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+      const begin = new Array(x.shape.length).fill(0);
+      return sizes.map((n) => {
+        const size = x.shape.slice();
+        size[ax] = n;
+        const out = heapSlice(args.backend as unknown as WasmHeapBackend, x, begin.slice(), size);
+        begin[ax] += n;
+        return out;
+      });
+    },
+  });
+}
+
+/** out = x[begin : begin + size], copied row by row inside the wasm heap. */
+function heapSlice(backend: WasmHeapBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.TensorInfo {
+  const out = backend.makeOutput(size, x.dtype); // may grow the heap: read offsets and HEAPU8 after
+  const n = prod(size);
+  if (n === 0) return out;
+  const bpe = tf.util.bytesPerElement(x.dtype);
+  const src = backend.dataIdMap.get(x.dataId).memoryOffset;
+  const dst = backend.dataIdMap.get(out.dataId).memoryOffset;
+  const heap = backend.wasm.HEAPU8;
+  const rank = x.shape.length;
+  // merge trailing dimensions taken whole into one contiguous run
+  let d = rank - 1;
+  let run = size[d];
+  while (d > 0 && size[d] === x.shape[d] && begin[d] === 0) {
+    d -= 1;
+    run *= size[d];
+  }
+  // d is the innermost dimension not taken whole (run covers dims d..rank-1 of the slice)
+  const strides = tf.util.computeStrides(x.shape); // strides of dims 0..rank-2, in elements
+  const stride = (i: number) => (i === rank - 1 ? 1 : strides[i]);
+  let base = 0;
+  for (let i = 0; i < rank; i++) base += begin[i] * stride(i);
+  const rows = n / run;
+  const idx = new Array(d).fill(0); // odometer over dims 0..d-1
+  let off = base;
+  for (let r = 0; r < rows; r++) {
+    heap.copyWithin(dst + r * run * bpe, src + off * bpe, src + (off + run) * bpe);
+    for (let i = d - 1; i >= 0; i--) {
+      idx[i] += 1;
+      off += stride(i);
+      if (idx[i] < size[i]) break;
+      off -= size[i] * stride(i);
+      idx[i] = 0;
+    }
+  }
+  return out;
 }

@@ -1,0 +1,177 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { initEngine, tf } from '../src/engine/index.js';
+import { kernelPatches } from '../src/engine/kernels.js';
+
+/** Deterministic values in [-1, 1). */
+function vals(n: number, seed: number): Float32Array {
+  const v = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    v[i] = s / 2 ** 31 - 1;
+  }
+  return v;
+}
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Run `f` on the cpu backend and on (patched) wasm; return both outputs as flat arrays. */
+async function onBoth(f: () => tf.Tensor[]): Promise<{ cpu: Float32Array[]; wasm: Float32Array[]; shapes: number[][] }> {
+  const run = () =>
+    tf.tidy(() => f()).map((t) => {
+      const r = { v: t.dataSync() as Float32Array, s: t.shape };
+      t.dispose();
+      return r;
+    });
+  await initEngine({ backend: 'cpu' });
+  const cpu = run();
+  await initEngine({ backend: 'wasm' });
+  const wasm = run();
+  assert.deepEqual(wasm.map((r) => r.s), cpu.map((r) => r.s), 'shapes differ between wasm and cpu');
+  return { cpu: cpu.map((r) => r.v), wasm: wasm.map((r) => r.v), shapes: cpu.map((r) => r.s) };
+}
+
+function close(got: Float32Array, want: Float32Array, tol: number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++) {
+    const d = Math.abs(got[i] - want[i]);
+    assert.ok(d <= tol * (1 + Math.abs(want[i])), `${what}[${i}]: wasm ${got[i]} vs cpu ${want[i]}`);
+  }
+}
+
+test('wasm BatchMatMul is replaced (unless CEG_KERNELS=stock)', async () => {
+  await initEngine({ backend: 'wasm' });
+  if (process.env.CEG_KERNELS === 'stock') return;
+  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV']);
+});
+
+test('2-D matmul equals a plain triple loop, all transpose combinations', async () => {
+  await initEngine({ backend: 'wasm' });
+  const M = 5, K = 7, N = 3;
+  const a = vals(M * K, 1), b = vals(K * N, 2);
+  const want = new Float32Array(M * N);
+  for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {
+    let s = 0;
+    for (let k = 0; k < K; k++) s += a[i * K + k] * b[k * N + j];
+    want[i * N + j] = s;
+  }
+  const transpose = (x: Float32Array, r: number, c: number) => {
+    const t = new Float32Array(r * c);
+    for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) t[j * r + i] = x[i * c + j];
+    return t;
+  };
+  for (const tA of [false, true]) for (const tB of [false, true]) {
+    const got = tf.tidy(() => {
+      const A = tA ? tf.tensor2d(transpose(a, M, K), [K, M]) : tf.tensor2d(a, [M, K]);
+      const B = tB ? tf.tensor2d(transpose(b, K, N), [N, K]) : tf.tensor2d(b, [K, N]);
+      return tf.matMul(A, B, tA, tB).dataSync() as Float32Array;
+    });
+    close(got, want, 1e-5, `tA=${tA} tB=${tB}`);
+  }
+});
+
+// [a shape, b shape] before transposition flags are applied to the last two dims
+const CASES: { a: number[]; b: number[] }[] = [
+  { a: [33, 17], b: [17, 40] }, // 2-D
+  { a: [1, 9, 6], b: [1, 6, 4] }, // batch 1 on both sides
+  { a: [3, 9, 6], b: [3, 6, 4] }, // 3-D batched
+  { a: [2, 3, 12, 8], b: [2, 3, 8, 12] }, // 4-D batched (attention-like)
+  { a: [4, 5, 6], b: [6, 7] }, // batched A, unbatched B (folded into one product)
+  { a: [5, 6], b: [3, 6, 7] }, // unbatched A, batched B
+  { a: [3, 5, 6], b: [1, 6, 7] }, // batch dims broadcast from 1
+  { a: [1, 5, 6], b: [3, 6, 7] },
+  { a: [2, 4, 5, 6], b: [6, 7] },
+];
+
+function shaped(s: number[], t: boolean): number[] {
+  if (!t) return s;
+  const r = s.slice();
+  [r[r.length - 2], r[r.length - 1]] = [r[r.length - 1], r[r.length - 2]];
+  return r;
+}
+
+test('matMul equals the cpu backend (2-D, 3-D, 4-D, broadcast batch dims) and so do its gradients (equal batch dims), every transpose combination', async () => {
+  for (const [ci, c] of CASES.entries()) for (const tA of [false, true]) for (const tB of [false, true]) {
+    const sa = shaped(c.a, tA), sb = shaped(c.b, tB);
+    const va = vals(size(sa), 10 + ci), vb = vals(size(sb), 20 + ci);
+    // tfjs-core's BatchMatMul gradient (on every backend) does not reduce broadcast batch dims
+    const sameBatch = c.a.slice(0, -2).join() === c.b.slice(0, -2).join();
+    const r = await onBoth(() => {
+      const A = tf.tensor(va, sa), B = tf.tensor(vb, sb);
+      const y = tf.matMul(A, B, tA, tB);
+      if (!sameBatch) return [y];
+      const w = tf.tensor(vals(size(y.shape), 30 + ci), y.shape); // weights so every output entry matters
+      const [gA, gB] = tf.grads((x: tf.Tensor, z: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, z, tA, tB), w)))([A, B]);
+      return [y, gA, gB];
+    });
+    const what = `a=[${sa}] b=[${sb}] tA=${tA} tB=${tB}`;
+    close(r.wasm[0], r.cpu[0], 1e-5, `${what} value`);
+    if (!sameBatch) continue;
+    close(r.wasm[1], r.cpu[1], 1e-5, `${what} dA`);
+    close(r.wasm[2], r.cpu[2], 1e-5, `${what} dB`);
+  }
+});
+
+test('large products (XNNPACK path, both cost-model branches) equal the cpu backend', async () => {
+  // tied head shape (x·Wᵀ) and its weight gradient (dyᵀ·x): the two choose different strategies
+  const x = vals(64 * 32, 3), w = vals(500 * 32, 4), dy = vals(64 * 500, 5);
+  const r = await onBoth(() => [
+    tf.matMul(tf.tensor2d(x, [64, 32]), tf.tensor2d(w, [500, 32]), false, true), // [64, 500]
+    tf.matMul(tf.tensor2d(dy, [64, 500]), tf.tensor2d(x, [64, 32]), true, false), // [500, 32]
+    tf.matMul(tf.tensor2d(x, [64, 32]), tf.tensor2d(dy, [64, 500]), true, false), // [32, 500]
+  ]);
+  for (let i = 0; i < 3; i++) close(r.wasm[i], r.cpu[i], 1e-4, `product ${i}`);
+});
+
+test('Slice equals the cpu backend for 1-D to 5-D, float32 and int32', async () => {
+  const cases: { shape: number[]; begin: number[]; size: number[] }[] = [
+    { shape: [10], begin: [3], size: [4] },
+    { shape: [6, 9], begin: [1, 2], size: [3, 5] },
+    { shape: [6, 9], begin: [2, 0], size: [3, 9] }, // contiguous rows
+    { shape: [4, 5, 6], begin: [1, 0, 2], size: [2, 5, 3] },
+    { shape: [4, 5, 6], begin: [1, 2, 0], size: [3, 2, 6] },
+    { shape: [2, 3, 4, 5], begin: [0, 1, 1, 1], size: [2, 2, 3, 3] },
+    { shape: [2, 3, 2, 4, 5], begin: [1, 0, 1, 2, 0], size: [1, 3, 1, 2, 5] },
+    { shape: [4, 5], begin: [1, 1], size: [0, 3] }, // empty
+  ];
+  for (const c of cases) for (const dtype of ['float32', 'int32'] as const) {
+    const v = Array.from(vals(size(c.shape), 7), (x) => Math.round(x * 1000));
+    const r = await onBoth(() => [tf.cast(tf.slice(tf.tensor(v, c.shape, dtype), c.begin, c.size), 'float32')]);
+    assert.deepEqual(r.shapes[0], c.size);
+    assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]), `${dtype} slice of [${c.shape}] at [${c.begin}] size [${c.size}]`);
+  }
+});
+
+test('split (SplitV) and its gradient equal the cpu backend on every axis', async () => {
+  const shape = [3, 4, 6];
+  const v = vals(size(shape), 9);
+  for (const axis of [0, 1, 2, -1]) for (const parts of [2, [1, -1]] as (number | number[])[]) {
+    const n = shape.at(axis)!;
+    const split = typeof parts === 'number' ? (n % 2 === 0 ? 2 : 3) : [1, n - 1];
+    const r = await onBoth(() => {
+      const x = tf.tensor(v, shape);
+      const ys = tf.split(x, split, axis);
+      const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(tf.split(z, split, axis)[0], 2)))(x);
+      return [...ys, g];
+    });
+    for (let i = 0; i < r.cpu.length; i++) assert.deepEqual(Array.from(r.wasm[i]), Array.from(r.cpu[i]), `axis ${axis} split ${split} output ${i}`);
+  }
+});
+
+test('no tensors leak from the replaced kernels', async () => {
+  await initEngine({ backend: 'wasm' });
+  const a = tf.tensor(vals(2 * 3 * 8 * 5, 1), [2, 3, 8, 5]);
+  const b = tf.tensor(vals(2 * 3 * 8 * 5, 2), [2, 3, 8, 5]);
+  const before = tf.memory().numTensors;
+  const bytesBefore = tf.memory().numBytes;
+  for (let i = 0; i < 3; i++)
+    tf.tidy(() => {
+      tf.matMul(a, b, false, true);
+      tf.matMul(a, b, true, false);
+      tf.matMul(tf.reshape(a, [6, 8, 5]), tf.reshape(b, [48, 5]), false, true);
+      tf.split(a, [2, 3], 3);
+    });
+  assert.equal(tf.memory().numTensors, before);
+  assert.equal(tf.memory().numBytes, bytesBefore);
+  tf.dispose([a, b]);
+});
