@@ -1,0 +1,257 @@
+/**
+ * The run store: a folder of runs named by their config hash (see ./id.ts).
+ *   <root>/<id>/spec.json, status.json, metrics.jsonl, ckpt-<step>/, labels.json (optional)
+ * Root defaults to $CEG_RUNS or data/runs. open() is for the process that trains a run (it
+ * creates and repairs); get(), list(), find() and table() only read, so a report may run
+ * while training goes on.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import * as aq from 'arquero';
+import type { RunSpec } from './id.js';
+import { isRunId, runId, validateRunSpec } from './id.js';
+import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from './fsx.js';
+import type { RunOptions, RunState, RunStatus } from './run.js';
+import { Run, SPEC_FILE, STATUS_FILE } from './run.js';
+
+/** Other (innovation, scale) labels under which the same run was opened. */
+export const LABELS_FILE = 'labels.json';
+
+export interface RunLabel {
+  innovation: string;
+  scale: string;
+}
+
+export interface RunSummary {
+  id: string;
+  innovation: string;
+  scale: string;
+  seed: number;
+  backend: string;
+  /** stored state, or 'corrupt' when the run folder cannot be read (see error) */
+  state: RunState | 'corrupt';
+  /** state is running but the recorded process (on this host) is gone: killed, crashed */
+  interrupted: boolean;
+  /** planned optimizer steps (train.steps) */
+  totalSteps: number | null;
+  /** last step with a metric row (null: no rows yet) */
+  steps: number | null;
+  /** rows with a validation loss */
+  evals: number;
+  lastValLoss: number | null;
+  bestValLoss: number | null;
+  /** from the last metric row */
+  tokens: number | null;
+  flops: number | null;
+  seconds: number | null;
+  checkpointStep: number | null;
+  /** other labels this run was opened under (same numbers, different name) */
+  aliases: string[];
+  startedAt: string | null;
+  updatedAt: string | null;
+  error: string | null;
+  dir: string;
+}
+
+export type RunFilter = Partial<{ innovation: string; scale: string; seed: number; backend: string; state: RunState | 'corrupt' }>;
+
+export class RunStore {
+  readonly root: string;
+
+  constructor(
+    root: string = process.env.CEG_RUNS ?? 'data/runs',
+    private readonly opts: RunOptions = {},
+  ) {
+    this.root = path.resolve(root);
+  }
+
+  dirOf(id: string): string {
+    if (!isRunId(id)) throw new Error(`bad run id ${JSON.stringify(id)}: expected 16 hex characters`);
+    return path.join(this.root, id);
+  }
+
+  /**
+   * Open the run for `spec`, creating it if new: the folder appears atomically with spec.json
+   * and status.json {state: 'running'} already inside (built under a temporary name, renamed).
+   * An existing run is returned as it is (check isDone(); call resume() to continue), after
+   * cleaning what a crash left behind (Run.repair). Opening under new labels records them.
+   */
+  open(spec: RunSpec): Run {
+    validateRunSpec(spec);
+    const id = runId(spec);
+    const dir = this.dirOf(id);
+    fs.mkdirSync(this.root, { recursive: true });
+    this.cleanRootLeftovers();
+    if (!fs.existsSync(dir)) this.create(id, dir, spec);
+    const stored = readJson<RunSpec>(path.join(dir, SPEC_FILE));
+    if (!stored) {
+      // a folder without spec.json was not made by this store (creation is atomic): adopt it
+      writeJsonAtomic(path.join(dir, SPEC_FILE), spec);
+    }
+    const run = new Run(id, dir, stored ?? spec, this.opts);
+    if (readJson<RunStatus>(path.join(dir, STATUS_FILE)) === undefined) run.setStatus({ state: 'running' });
+    run.repair();
+    if (stored && (stored.innovation !== spec.innovation || stored.scale !== spec.scale)) this.addLabel(dir, spec);
+    return run;
+  }
+
+  /** The run with this id, or undefined if there is none (read-only: repairs nothing). */
+  get(id: string): Run | undefined {
+    if (!isRunId(id)) return undefined;
+    const dir = path.join(this.root, id);
+    const spec = readJson<RunSpec>(path.join(dir, SPEC_FILE));
+    return spec ? new Run(id, dir, spec, this.opts) : undefined;
+  }
+
+  /** Ids of every run folder, sorted. */
+  ids(): string[] {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(this.root, { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    return entries.filter((e) => e.isDirectory() && isRunId(e.name)).map((e) => e.name).sort();
+  }
+
+  /** Summaries of all runs (optionally filtered), sorted by scale, innovation, seed, backend, id. */
+  list(filter: RunFilter = {}): RunSummary[] {
+    const out = this.ids().map((id) => this.summarize(id)).filter((s) => matches(s, filter));
+    return out.sort(
+      (a, b) =>
+        a.scale.localeCompare(b.scale) ||
+        a.innovation.localeCompare(b.innovation) ||
+        a.seed - b.seed ||
+        a.backend.localeCompare(b.backend) ||
+        a.id.localeCompare(b.id),
+    );
+  }
+
+  /** The runs matching `filter` (innovation also matches a run's aliases), in list() order. */
+  find(filter: RunFilter = {}): Run[] {
+    return this.list(filter)
+      .filter((s) => s.state !== 'corrupt')
+      .map((s) => this.get(s.id))
+      .filter((r): r is Run => r !== undefined);
+  }
+
+  /** list() as an arquero table, one row per run. */
+  table(filter: RunFilter = {}): aq.ColumnTable {
+    const rows = this.list(filter);
+    if (rows.length === 0) return aq.table(Object.fromEntries(SUMMARY_COLUMNS.map((c) => [c, []])));
+    return aq.from(rows);
+  }
+
+  private summarize(id: string): RunSummary {
+    const dir = path.join(this.root, id);
+    const base: RunSummary = {
+      id, innovation: '?', scale: '?', seed: -1, backend: '?', state: 'corrupt', interrupted: false, totalSteps: null,
+      steps: null, evals: 0, lastValLoss: null, bestValLoss: null, tokens: null, flops: null, seconds: null,
+      checkpointStep: null, aliases: [], startedAt: null, updatedAt: null, error: null, dir,
+    };
+    try {
+      const run = this.get(id);
+      if (!run) return { ...base, error: `${SPEC_FILE} missing` };
+      const s = run.spec;
+      Object.assign(base, { innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, totalSteps: s.train?.steps ?? null });
+      const st = run.status();
+      const rows = run.metrics();
+      const vals = rows.map((r) => r.valLoss).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
+      const last = rows.at(-1);
+      const labels = readJson<RunLabel[]>(path.join(dir, LABELS_FILE)) ?? [];
+      return {
+        ...base,
+        state: st.state,
+        interrupted: st.state === 'running' && isDeadHere(st),
+        steps: last ? last.step : null,
+        evals: vals.length,
+        lastValLoss: vals.length ? vals[vals.length - 1] : null,
+        bestValLoss: vals.length ? Math.min(...vals) : null,
+        tokens: last ? last.tokens : null,
+        flops: last ? last.flops : null,
+        seconds: last ? last.seconds : null,
+        checkpointStep: run.latestCheckpoint()?.step ?? null,
+        aliases: labels.map((l) => `${l.innovation}@${l.scale}`),
+        startedAt: st.startedAt ?? null,
+        updatedAt: st.updatedAt ?? null,
+        error: typeof st.error === 'string' ? st.error : null,
+      };
+    } catch (e) {
+      return { ...base, state: 'corrupt', error: (e as Error).message };
+    }
+  }
+
+  private create(id: string, dir: string, spec: RunSpec): void {
+    const tmp = path.join(this.root, `.${id}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
+    fs.mkdirSync(tmp);
+    try {
+      const now = new Date().toISOString();
+      writeFileDurable(path.join(tmp, SPEC_FILE), JSON.stringify(spec, null, 2) + '\n');
+      const status: RunStatus = { state: 'running', startedAt: now, updatedAt: now, pid: process.pid, host: os.hostname() };
+      writeFileDurable(path.join(tmp, STATUS_FILE), JSON.stringify(status, null, 2) + '\n');
+      fsyncDir(tmp);
+      fs.renameSync(tmp, dir);
+      fsyncDir(this.root);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      // another process created the same run first: use theirs
+      if ((code === 'EEXIST' || code === 'ENOTEMPTY') && fs.existsSync(dir)) return;
+      throw e;
+    }
+  }
+
+  private addLabel(dir: string, spec: RunSpec): void {
+    const file = path.join(dir, LABELS_FILE);
+    const labels = readJson<RunLabel[]>(file) ?? [];
+    if (labels.some((l) => l.innovation === spec.innovation && l.scale === spec.scale)) return;
+    labels.push({ innovation: spec.innovation, scale: spec.scale });
+    writeJsonAtomic(file, labels);
+  }
+
+  /** Remove half-created run folders left by processes (on this host) that are gone. */
+  private cleanRootLeftovers(): void {
+    for (const e of fs.readdirSync(this.root)) {
+      if (!e.startsWith('.') || !e.includes(TMP_MARK)) continue;
+      const pid = Number(e.slice(e.indexOf(TMP_MARK) + TMP_MARK.length).split('-')[0]);
+      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
+        fs.rmSync(path.join(this.root, e), { recursive: true, force: true });
+      }
+    }
+  }
+}
+
+const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
+  'id', 'innovation', 'scale', 'seed', 'backend', 'state', 'interrupted', 'totalSteps', 'steps', 'evals', 'lastValLoss',
+  'bestValLoss', 'tokens', 'flops', 'seconds', 'checkpointStep', 'aliases', 'startedAt', 'updatedAt', 'error', 'dir',
+];
+
+function matches(s: RunSummary, f: RunFilter): boolean {
+  const labels: RunLabel[] = [
+    { innovation: s.innovation, scale: s.scale },
+    ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
+  ];
+  const labelOk = (l: RunLabel) =>
+    (f.innovation === undefined || l.innovation === f.innovation) && (f.scale === undefined || l.scale === f.scale);
+  if (!labels.some(labelOk)) return false;
+  if (f.seed !== undefined && s.seed !== f.seed) return false;
+  if (f.backend !== undefined && s.backend !== f.backend) return false;
+  if (f.state !== undefined && s.state !== f.state) return false;
+  return true;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function isDeadHere(st: RunStatus): boolean {
+  return typeof st.pid === 'number' && st.host === os.hostname() && st.pid !== process.pid && !isAlive(st.pid);
+}
