@@ -363,3 +363,26 @@ for (const backend of ['cpu', 'wasm'] as const) {
     disposeParams(p);
   });
 }
+
+test('wasm loss and gradients equal the cpu ones (rope + layernorm + GQA + moe)', async () => {
+  const cfg = tiny({ positions: 'rope', norm: 'layernorm', nKvHead: 2, mlp: 'moe' });
+  const run = () => {
+    const p = initParams(cfg, 21);
+    const idx = tokens(2, 8, 16, 30);
+    const { value, grads } = tf.variableGrads(() => gptLoss(p, idx, idx, cfg, { training: false, seed: 0 }).loss, [...p.values()]);
+    const names = [...p.keys()];
+    const out = { loss: value.dataSync()[0], g: [...p.values()].map((v) => Array.from(grads[v.name].dataSync())) };
+    disposeParams(p);
+    return { ...out, names };
+  };
+  await initEngine({ backend: 'cpu' });
+  const a = run();
+  await initEngine({ backend: 'wasm' });
+  const b = run();
+  assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss cpu ${a.loss} vs wasm ${b.loss}`);
+  a.g.forEach((g, i) => {
+    const scale = Math.max(...g.map(Math.abs));
+    const worst = Math.max(...g.map((v, j) => Math.abs(v - b.g[i][j])));
+    assert.ok(scale > 0 && worst <= 1e-3 * scale, `${a.names[i]}: max |cpu − wasm| ${worst} vs max |grad| ${scale}`);
+  });
+});
