@@ -132,3 +132,46 @@ export function getScale(name: string): Scale {
   if (!s) throw new ConfigError(`unknown scale "${name}"; valid: ${scaleNames().join(', ')}`);
   return structuredClone(s);
 }
+
+/**
+ * A scaling ladder derived from `micro` (added for the CEG scaling fits, src/ceg/fit.ts):
+ * four model sizes, each trained for more steps as it grows, so that training compute spans
+ * about 1.5 decades (≈0.07x to ≈2.4x the micro run's FLOPs by 6·N·D + attention). Everything
+ * else (context, batch, LR, data, eval interval) is micro's; warmup is 10% of the steps and
+ * the cosine decays over all of them. Head counts are even so GQA (2 groups) differs from MHA.
+ */
+export interface LadderRung {
+  name: string;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  steps: number;
+}
+
+export const MICRO_LADDER: readonly LadderRung[] = [
+  { name: 'micro-r0', nLayer: 2, nHead: 4, nEmbd: 64, steps: 200 },
+  { name: 'micro-r1', nLayer: 3, nHead: 4, nEmbd: 96, steps: 300 },
+  { name: 'micro-r2', nLayer: 4, nHead: 4, nEmbd: 128, steps: 400 },
+  { name: 'micro-r3', nLayer: 5, nHead: 4, nEmbd: 160, steps: 500 },
+];
+
+/** The micro scale resized to a ladder rung, given by index (0 = smallest) or name. */
+export function ladderScale(rung: number | string): Scale {
+  const r = typeof rung === 'number' ? MICRO_LADDER[rung] : MICRO_LADDER.find((x) => x.name === rung);
+  if (!r)
+    throw new ConfigError(
+      `unknown ladder rung ${JSON.stringify(rung)}; valid: 0..${MICRO_LADDER.length - 1} or ${MICRO_LADDER.map((x) => x.name).join(', ')}`,
+    );
+  const s = getScale('micro');
+  s.name = r.name;
+  s.description = `micro ladder rung: ${r.nLayer} layers, ${r.nHead} heads, width ${r.nEmbd}, ${r.steps} steps`;
+  s.model = { ...s.model, nLayer: r.nLayer, nHead: r.nHead, nKvHead: r.nHead, nEmbd: r.nEmbd, mlpHidden: 4 * r.nEmbd };
+  s.train = {
+    ...s.train,
+    steps: r.steps,
+    warmupSteps: Math.round(r.steps / 10),
+    decaySteps: r.steps,
+    checkpointInterval: Math.max(1, Math.round(r.steps / 4)),
+  };
+  return s;
+}

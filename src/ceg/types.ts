@@ -1,0 +1,82 @@
+/**
+ * Shared types of the CEG analysis. A run's curve is its list of metric rows, one per
+ * evaluation (step 0 included), as the run store writes them to metrics.jsonl.
+ */
+
+/**
+ * One logged point of a training run (structurally the run store's MetricRow,
+ * src/runs/run.ts). Rows whose valLoss is null carry no evaluation and are skipped by the
+ * analysis; a NaN or infinite valLoss (a diverged run) counts as an evaluation that
+ * reaches no target.
+ */
+export interface MetricRow {
+  /** optimizer steps done */
+  step: number;
+  /** training tokens seen so far */
+  tokens: number;
+  /** model FLOPs (forward + backward) spent so far */
+  flops: number;
+  /** wall-clock training seconds so far */
+  seconds: number;
+  trainLoss?: number | null;
+  valLoss: number | null;
+  lr?: number;
+}
+
+/** The compute axes a CEG can be measured on. */
+export const AXES = ['steps', 'tokens', 'flops', 'seconds'] as const;
+export type Axis = (typeof AXES)[number];
+
+/** A run as the analysis sees it: identified by innovation, scale and seed. */
+export interface RunCurve {
+  innovation: string;
+  scale: string;
+  seed: number;
+  metrics: MetricRow[];
+}
+
+export class CegError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CegError';
+  }
+}
+
+/** The value of a metric row on an axis ('steps' reads `step`). */
+export function axisValue(row: MetricRow, axis: Axis): number {
+  switch (axis) {
+    case 'steps':
+      return row.step;
+    case 'tokens':
+      return row.tokens;
+    case 'flops':
+      return row.flops;
+    case 'seconds':
+      return row.seconds;
+    default:
+      throw new CegError(`unknown axis "${String(axis)}"; valid: ${AXES.join(', ')}`);
+  }
+}
+
+export function checkAxis(axis: string): Axis {
+  if (!(AXES as readonly string[]).includes(axis))
+    throw new CegError(`unknown axis "${axis}"; valid: ${AXES.join(', ')}`);
+  return axis as Axis;
+}
+
+/**
+ * The evaluation rows of a curve: rows with a numeric valLoss (null = no evaluation),
+ * non-finite losses replaced by +Infinity. Throws unless at least one remains and steps
+ * increase strictly.
+ */
+export function evalRows(rows: MetricRow[], what: string): (MetricRow & { valLoss: number })[] {
+  if (!Array.isArray(rows)) throw new CegError(`${what}: the curve must be an array of metric rows`);
+  const out = rows
+    .filter((r) => typeof r.valLoss === 'number')
+    .map((r) => (Number.isFinite(r.valLoss) ? r : { ...r, valLoss: Infinity })) as (MetricRow & { valLoss: number })[];
+  if (out.length === 0) throw new CegError(`${what}: the curve has no evaluation (no row with a valLoss)`);
+  for (let i = 1; i < out.length; i++)
+    if (!(out[i].step > out[i - 1].step))
+      throw new CegError(`${what}: steps must increase strictly; step ${out[i].step} follows ${out[i - 1].step}`);
+  return out;
+}
