@@ -1,0 +1,182 @@
+/**
+ * webgpu backend (Dawn on lavapipe or a GPU) against the cpu backend, and the WGSL fused
+ * attention kernel against plain attention. Skipped, with the reason, when no adapter exists
+ * (run `source scripts/lavapipe.sh` once to get one on a CPU-only machine).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { initEngine, tf } from '../src/engine/index.js';
+import { collapseTile, shutdownWebGPU } from '../src/engine/webgpu.js';
+import { flashAttentionWebGPU, fusedAttentionFor, tileFor } from '../src/engine/wgsl/flash-attention.js';
+
+let skip: string | false = false;
+
+before(async () => {
+  try {
+    await initEngine({ backend: 'webgpu' });
+  } catch (e) {
+    skip = `no webgpu adapter here (${(e as Error).message.slice(0, 120)}...)`;
+  }
+});
+after(() => shutdownWebGPU());
+
+/** Deterministic values in [-1, 1) from a seed (LCG), so both backends get the same inputs. */
+function values(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 31 - 1;
+  }
+  return out;
+}
+const rnd = (shape: number[], seed: number) => tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+/** Run fn on a backend and read every resulting tensor back (async: webgpu has no dataSync in Node). */
+async function on(backend: 'cpu' | 'webgpu', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await initEngine({ backend });
+  const ts = tf.tidy(fn);
+  const out = await Promise.all(ts.map(async (t) => (await t.data()) as Float32Array));
+  tf.dispose(ts);
+  return out;
+}
+
+function close(got: Float32Array, want: Float32Array, tol: number, what: string): void {
+  assert.equal(got.length, want.length, `${what}: length`);
+  let worst = 0;
+  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+  assert.ok(worst < tol, `${what}: max relative difference ${worst} >= ${tol}`);
+}
+
+test('collapseTile merges repeat-1 dimensions (pure)', () => {
+  assert.deepEqual(collapseTile([2, 3, 1, 5, 4], [1, 1, 4, 1, 1]), { shape: [6, 20], reps: [1, 4] });
+  assert.deepEqual(collapseTile([2, 3], [2, 3]), { shape: [2, 3], reps: [2, 3] });
+  assert.equal(tileFor(64, 16384), 16); // (2*32*64 + 64) floats do not fit 16 KiB
+  assert.equal(tileFor(32, 32768), 32);
+  assert.equal(fusedAttentionFor('cpu'), null);
+});
+
+test('no adapter is a clear EngineError naming lavapipe.sh (child process, no driver)', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e',
+    "import('./src/engine/index.js').then(m => m.initEngine({backend: 'webgpu'})).then(() => console.log('ADAPTER'), e => console.log(e.name + ': ' + e.message))"],
+  { env: { ...process.env, CEG_VK_DIR: 'none', VK_DRIVER_FILES: '/nonexistent/icd.json', VK_ICD_FILENAMES: '/nonexistent/icd.json' }, encoding: 'utf8', timeout: 60_000 });
+  assert.match(r.stdout, /EngineError: no WebGPU adapter.*scripts\/lavapipe\.sh/);
+});
+
+test('webgpu ops and gradients equal cpu: matmul, softmax, gather, layer norm, rank-5 tile', async (t) => {
+  if (skip) return t.skip(skip);
+  const run = () => {
+    const a = rnd([5, 7], 1), b = rnd([7, 3], 2), emb = rnd([6, 4], 3), w = rnd([3, 4], 4);
+    const idx = tf.tensor1d([1, 5, 1], 'int32');
+    const x = rnd([3, 4], 5), gamma = rnd([4], 6);
+    const ln = (xx: tf.Tensor, g: tf.Tensor) => {
+      const { mean, variance } = tf.moments(xx, -1, true);
+      return tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), g);
+    };
+    const [gA, gB] = tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.softmax(tf.matMul(p, q))))([a, b]);
+    const gEmb = tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.gather(e, idx), w)))(emb);
+    const [gX, gG] = tf.grads((xx: tf.Tensor, g: tf.Tensor) => tf.sum(tf.mul(ln(xx, g), w)))([x, gamma]);
+    const tiled = tf.tile(tf.reshape(rnd([2, 3, 4], 7), [1, 2, 1, 3, 4]), [2, 1, 3, 1, 1]);
+    return [tf.matMul(a, b), tf.softmax(tf.matMul(a, b)), gA, gB, gEmb, ln(x, gamma), gX, gG, tiled];
+  };
+  const want = await on('cpu', run);
+  const got = await on('webgpu', run);
+  const names = ['matmul', 'softmax', 'dA', 'dB', 'gather grad', 'layernorm', 'dx', 'dgamma', 'tile5'];
+  names.forEach((n, i) => close(got[i], want[i], 1e-5, n));
+  // hand check: gather grad rows 0, 2, 3, 4 are zero; row 1 = w[0] + w[2]
+  const w = values(12, 4);
+  for (let c = 0; c < 4; c++) assert.ok(Math.abs(got[4][4 + c] - (w[c] + w[8 + c])) < 1e-6);
+  assert.deepEqual(Array.from(got[4].slice(0, 4)), [0, 0, 0, 0]);
+});
+
+/** A one-layer GPT from tf ops (pre-norm, causal attention, GELU-free ReLU MLP, tied head). */
+function tinyGptLosses(steps: number): tf.Tensor[] {
+  const V = 11, C = 16, T = 8, B = 2, H = 2, hs = C / H;
+  const p = {
+    wte: tf.variable(tf.mul(rnd([V, C], 11), 0.5)), wpe: tf.variable(tf.mul(rnd([T, C], 12), 0.1)),
+    wqkv: tf.variable(tf.mul(rnd([C, 3 * C], 13), 0.3)), wo: tf.variable(tf.mul(rnd([C, C], 14), 0.3)),
+    w1: tf.variable(tf.mul(rnd([C, 4 * C], 15), 0.3)), w2: tf.variable(tf.mul(rnd([4 * C, C], 16), 0.2)),
+  };
+  const tokens = Array.from(values(B * (T + 1), 17), (x) => Math.floor((x + 1) * 5.5) % V);
+  const xIdx = tf.tensor2d(tokens.filter((_, i) => i % (T + 1) < T), [B, T], 'int32');
+  const yIdx = tf.tensor1d(tokens.filter((_, i) => i % (T + 1) > 0), 'int32');
+  const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+  const norm = (x: tf.Tensor) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5)));
+  };
+  const heads = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, hs]), [0, 2, 1, 3]); // [B,H,T,hs]
+  const loss = () => {
+    let x = tf.add(tf.gather(p.wte, xIdx), p.wpe); // [B, T, C]
+    const qkv = tf.reshape(tf.matMul(tf.reshape(norm(x), [B * T, C]), p.wqkv), [B, T, 3 * C]);
+    const [q, k, v] = tf.split(qkv, 3, -1).map(heads);
+    const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask));
+    const y = tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, C]);
+    x = tf.add(x, tf.reshape(tf.matMul(y, p.wo), [B, T, C]));
+    const h = tf.relu(tf.matMul(tf.reshape(norm(x), [B * T, C]), p.w1));
+    x = tf.add(x, tf.reshape(tf.matMul(h, p.w2), [B, T, C]));
+    const logits = tf.matMul(tf.reshape(norm(x), [B * T, C]), p.wte, false, true); // [B*T, V]
+    return tf.losses.softmaxCrossEntropy(tf.oneHot(yIdx, V), logits) as tf.Scalar;
+  };
+  const losses: tf.Tensor[] = [];
+  for (let s = 0; s < steps; s++) {
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(loss);
+      for (const [name, g] of Object.entries(grads)) {
+        const v = Object.values(p).find((q) => q.name === name)!;
+        v.assign(tf.sub(v, tf.mul(g, 0.5)));
+      }
+      losses.push(tf.keep(value));
+    });
+  }
+  Object.values(p).forEach((v) => v.dispose());
+  tf.dispose([xIdx, yIdx, mask]);
+  const out = tf.stack(losses);
+  tf.dispose(losses);
+  return [out];
+}
+
+test('a tiny GPT over-fits one batch with the same losses on webgpu as on cpu', async (t) => {
+  if (skip) return t.skip(skip);
+  const [want] = await on('cpu', () => tinyGptLosses(25));
+  const before = tf.memory().numTensors;
+  const [got] = await on('webgpu', () => tinyGptLosses(25));
+  assert.equal(tf.memory().numTensors, before, 'tensors leaked by the training loop');
+  assert.ok(want[24] < want[0] * 0.5, `cpu loss fell from ${want[0]} to ${want[24]}`);
+  close(got, want, 1e-3, 'losses');
+});
+
+/** Plain causal attention from tf ops (GQA by gathering kv heads). */
+function plainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor {
+  const [, H, T, hs] = q.shape;
+  const g = H / k.shape[1];
+  const idx = tf.tensor1d([...Array(H).keys()].map((h) => Math.floor(h / g)), 'int32');
+  const kk = tf.gather(k, idx, 1), vv = tf.gather(v, idx, 1);
+  const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
+  const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, kk, false, true), 1 / Math.sqrt(hs)), mask));
+  return tf.matMul(att, vv);
+}
+
+for (const [B, H, Hkv, T, hs] of [[2, 2, 2, 64, 16], [1, 4, 2, 100, 32], [1, 3, 1, 33, 16]]) {
+  test(`WGSL flash attention equals plain attention, forward and gradients (B${B} H${H} Hkv${Hkv} T${T} hs${hs})`, async (t) => {
+    if (skip) return t.skip(skip);
+    const make = (attn: (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D) => tf.Tensor) => () => {
+      const q = tf.mul(rnd([B, H, T, hs], 21), 2) as tf.Tensor4D;
+      const k = tf.mul(rnd([B, Hkv, T, hs], 22), 2) as tf.Tensor4D;
+      const v = rnd([B, Hkv, T, hs], 23) as tf.Tensor4D;
+      const w = rnd([B, H, T, hs], 24);
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attn(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), w));
+      return [attn(q, k, v), ...tf.grads(f)([q, k, v])];
+    };
+    const cpu = await on('cpu', make(plainAttention));
+    const gpuPlain = await on('webgpu', make(plainAttention));
+    const before = tf.memory().numTensors;
+    const fused = await on('webgpu', make(flashAttentionWebGPU));
+    assert.equal(tf.memory().numTensors, before, 'tensors leaked by flash attention');
+    ['y', 'dq', 'dk', 'dv'].forEach((n, i) => {
+      close(fused[i], cpu[i], 2e-5, `${n} vs cpu`);
+      close(fused[i], gpuPlain[i], 2e-5, `${n} vs webgpu plain`);
+    });
+  });
+}
