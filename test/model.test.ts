@@ -55,7 +55,7 @@ test('params: names, shapes, counts, init and weight-decay groups', async () => 
   assert.deepEqual(p.get('transformer.ln_f.bias')!.shape, [32]);
   // init: c_proj std 0.02/sqrt(2·2) = 0.01, c_fc std 0.02, biases 0, gains 1
   const std = (name: string) => {
-    const d = p.get(name)!.dataSync();
+    const d = Array.from(p.get(name)!.dataSync());
     const m = d.reduce((a, b) => a + b, 0) / d.length;
     return Math.sqrt(d.reduce((a, b) => a + (b - m) ** 2, 0) / d.length);
   };
@@ -127,7 +127,7 @@ test('RoPE: hand-computed rotation, and scores depend only on the offset m − n
   const hs = 8;
   const qv = rand(hs, 4), kv = rand(hs, 5);
   const score = (m: number, n: number) => {
-    const q = applyRope(tf.tensor4d(qv, [1, 1, 1, hs]), 10000, m).dataSync();
+    const q = Array.from(applyRope(tf.tensor4d(qv, [1, 1, 1, hs]), 10000, m).dataSync());
     const k = applyRope(tf.tensor4d(kv, [1, 1, 1, hs]), 10000, n).dataSync();
     return q.reduce((a, v, i) => a + v * k[i], 0);
   };
@@ -187,7 +187,7 @@ test('SwiGLU equals loops: (silu(x·W1) ⊙ (x·W3))·W2 + biases', async () => 
   const N = 2, C = 3, Hs = 4;
   const x = rand(N * C, 21), w1 = rand(C * Hs, 22), w3 = rand(C * Hs, 23), w2 = rand(Hs * C, 24);
   const b1 = rand(Hs, 25), b3 = rand(Hs, 26), b2 = rand(C, 27);
-  const p: Params = new Map([
+  const p: Params = new Map<string, tf.Variable>([
     ['m.c_fc2.weight', tf.variable(tf.tensor2d(w1, [C, Hs]))], ['m.c_fc2.bias', tf.variable(tf.tensor1d(b1))],
     ['m.c_fc.weight', tf.variable(tf.tensor2d(w3, [C, Hs]))], ['m.c_fc.bias', tf.variable(tf.tensor1d(b3))],
     ['m.c_proj.weight', tf.variable(tf.tensor2d(w2, [Hs, C]))], ['m.c_proj.bias', tf.variable(tf.tensor1d(b2))],
