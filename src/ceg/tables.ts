@@ -95,6 +95,7 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
   return aq.from(rows);
 }
 
+const f4 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(4) : '-');
 const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : v === Infinity ? 'inf' : '-');
 
 function cegCell(r: Record<string, unknown>, axis: string): string {
@@ -132,7 +133,7 @@ export function formatCegTable(table: Table): string {
     String(r.category),
     paperCell(r),
     ...axes.map((a) => cegCell(r, a)),
-    f3(r.best_val_loss),
+    f4(r.best_val_loss),
     String(r.n_seeds),
   ]);
   return alignColumns(header, body);
@@ -181,7 +182,7 @@ export function formatPaperVsOurs(table: Table): string {
   const flops = (r: Record<string, unknown>) =>
     r.ceg_flops == null ? '-' : f3(r.ceg_flops) + (r.ci_low_flops != null ? ` [${f3(r.ci_low_flops)}, ${f3(r.ci_high_flops)}]` : '');
   const body = (table.objects() as Record<string, unknown>[]).map((r) => [
-    String(r.label), pub(r), f3(r.published_best_loss), ours(r), flops(r), f3(r.best_val_loss),
+    String(r.label), pub(r), f4(r.published_best_loss), ours(r), flops(r), f4(r.best_val_loss),
   ]);
   return alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
 }

@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, type TableRun } from '../src/ceg/tables.js';
+import { PUBLISHED } from '../src/ceg/published.js';
+import type { MetricRow } from '../src/ceg/types.js';
+import { ladderScale, MICRO_LADDER, getScale } from '../src/scales.js';
+
+/**
+ * Synthetic runs: evaluation every 20 steps, 21 evaluations. loss(step) = 2 + 8/sqrt(1 + step/20·speed).
+ * flopsPerStep lets a variant be cheaper per step (as MQA is).
+ */
+function run(innovation: string, seed: number, speed: number, flopsPerStep = 1e9, floor = 2): TableRun {
+  const metrics: MetricRow[] = [];
+  for (let i = 0; i <= 20; i++) {
+    const step = 20 * i;
+    const valLoss = floor + 8 / Math.sqrt(1 + i * speed) + 0.001 * ((seed * 7 + i) % 3);
+    metrics.push({ step, tokens: step * 2048, flops: step * flopsPerStep, seconds: step * 0.1, trainLoss: valLoss, valLoss, lr: 1e-3 });
+  }
+  return { innovation, seed, scale: 'micro', metrics };
+}
+
+const runs: TableRun[] = [];
+for (const seed of [1, 2, 3]) {
+  runs.push(run('mqa', seed, 1, 0.9e9, 2.3)); // cheaper per step but plateaus higher: DNR
+  runs.push(run('baseline', seed, 1));
+  runs.push(run('rope', seed, 2)); // twice as fast per step
+}
+
+test('cegTable: one row per innovation in the paper\'s order, categories from the registry, baseline = 1', () => {
+  const t = cegTable(runs, { bootstrap: { resamples: 200 } });
+  const rows = t.objects() as Record<string, any>[];
+  assert.deepEqual(rows.map((r) => r.innovation), ['baseline', 'rope', 'mqa']);
+  assert.deepEqual(rows.map((r) => r.category), ['baseline', 'compute-independent', 'compute-dependent']);
+  assert.equal(rows[0].label, 'Baseline');
+  for (const axis of ['steps', 'tokens', 'flops', 'seconds']) {
+    assert.equal(rows[0][`ceg_${axis}`], 1);
+    assert.equal(rows[0][`ci_low_${axis}`], 1);
+  }
+  assert.equal(rows[0].paper_ceg, 1);
+  assert.equal(rows[0].n_seeds, 3);
+  // rope: loss at evaluation i equals the baseline's at 2i (apart from the tiny seed wiggle), so CEG ≈ 2
+  for (const axis of ['steps', 'flops']) assert.ok(Math.abs(rows[1][`ceg_${axis}`] - 2) < 0.05, `rope ${axis} ${rows[1][`ceg_${axis}`]}`);
+  // the paper's method: baseline reaches its final smoothed loss at position 21, rope at 14
+  // (smoothed rope at index 13 averages baseline losses at 12..26 even, below the baseline's
+  // final window 13..20). The 8-point trailing average lags both curves by 3.5 evaluations,
+  // which pulls a true 2 towards 1 on curves this short: 21/14 = 1.5.
+  assert.equal(rows[1].paper_ceg, 1.5);
+  // mqa never reaches the baseline's final loss: DNR everywhere, aux CEG from the paper's method
+  assert.equal(rows[2].dnr_flops, true);
+  assert.equal(rows[2].n_dnr_flops, 3);
+  assert.equal(rows[2].ceg_flops, null);
+  assert.equal(rows[2].paper_dnr, true);
+  assert.equal(rows[2].paper_ceg, null);
+  assert.ok(rows[2].paper_aux_ceg > 0 && rows[2].paper_aux_ceg < 1, `aux ${rows[2].paper_aux_ceg}`);
+  // best val loss: mean over seeds of each run's minimum, by hand from the generator
+  const best = (seed: number) => Math.min(...run('baseline', seed, 1).metrics.map((m) => m.valLoss as number));
+  assert.ok(Math.abs(rows[0].best_val_loss - (best(1) + best(2) + best(3)) / 3) < 1e-12);
+});
+
+test('formatCegTable aligns columns and marks DNR', () => {
+  const s = formatCegTable(cegTable(runs, { axes: ['steps', 'flops'], bootstrap: { resamples: 100 } }));
+  const lines = s.split('\n');
+  assert.equal(lines.length, 5); // header, rule, 3 rows
+  assert.ok(lines.every((l) => l.trimEnd().length <= lines[1].length));
+  assert.equal(new Set(lines.map((l) => l.length)).size, 1, s);
+  assert.match(lines[0], /CEG steps.*CEG flops/);
+  assert.match(lines[4], /Multi-query attention \(MQA\).*DNR \(aux 0\.\d{3}\).*DNR.*DNR/);
+  assert.match(lines[3], /\d\.\d{3} \[\d\.\d{3}, \d\.\d{3}\]/);
+});
+
+test('cegTable errors: several scales, no baseline, unknown innovation', () => {
+  assert.throws(() => cegTable([...runs, { ...runs[0], scale: 'compact' }]), /several scales \(micro, compact\); pass opts.scale/);
+  assert.throws(() => cegTable(runs.filter((r) => r.innovation !== 'baseline')), /no "baseline" run at scale "micro"/);
+  assert.throws(() => cegTable([...runs, { ...runs[0], innovation: 'xformer' }]), /unknown innovation "xformer"/);
+});
+
+test('paperVsOurs puts the published table next to ours', () => {
+  const t = paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 100 } }), 'compact');
+  const rows = t.objects() as Record<string, any>[];
+  assert.equal(rows.length, 7);
+  assert.deepEqual(rows.map((r) => r.innovation), ['baseline', 'fused', 'rope', 'layernorm', 'fa_rope_ln', 'mqa', 'sparse']);
+  assert.equal(rows[2].published_ceg, 1.87);
+  assert.equal(rows[5].published_dnr, true);
+  assert.equal(rows[5].published_aux_ceg, 0.673);
+  assert.equal(rows[6].published_best_loss, 3.8866);
+  assert.ok(Math.abs(rows[2].ceg_flops - 2) < 0.05);
+  assert.equal(rows[1].ceg_flops, null); // we did not run FA here
+  assert.equal(PUBLISHED.full.find((r) => r.innovation === 'mqa')!.ceg, 0.931);
+  assert.match(formatPaperVsOurs(t), /DNR \(aux 0\.515\)/);
+  assert.throws(() => paperVsOurs(t, 'micro'), /no published numbers for scale "micro"; valid: compact, full/);
+});
+
+test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x micro', () => {
+  // training FLOPs by 6·N·D + attention (Kaplan), written out here independently of the model code
+  const flops = (s: ReturnType<typeof getScale>) => {
+    const { nLayer: L, nEmbd: d, blockSize: T, vocabSize: V } = s.model;
+    const perToken = 6 * 12 * L * d * d + 6 * L * T * d + 6 * d * V;
+    return perToken * s.train.steps * s.train.batchSize * T;
+  };
+  const micro = getScale('micro');
+  const c = MICRO_LADDER.map((_, i) => flops(ladderScale(i)));
+  for (let i = 1; i < c.length; i++) assert.ok(c[i] > c[i - 1]);
+  assert.ok(Math.log10(c[3] / c[0]) >= 1 && Math.log10(c[3] / c[0]) <= 2, `span ${Math.log10(c[3] / c[0])} decades`);
+  assert.ok(c[3] <= 3 * flops(micro), `largest rung ${c[3] / flops(micro)}x micro`);
+  const r2 = ladderScale('micro-r2');
+  assert.equal(r2.model.nEmbd, micro.model.nEmbd);
+  assert.equal(r2.train.batchSize, micro.train.batchSize);
+  assert.equal(ladderScale(0).model.nKvHead, ladderScale(0).model.nHead);
+  assert.equal(ladderScale(3).train.decaySteps, 500);
+  assert.throws(() => ladderScale(7), /unknown ladder rung 7; valid: 0..3 or micro-r0/);
+  assert.equal(getScale('micro').model.nLayer, 4); // micro itself unchanged
+});
