@@ -59,15 +59,19 @@ function blockSpan(i: number, G: Geometry): [number, number] {
 function queryRows(x: tf.Tensor4D, i: number, G: Geometry): tf.Tensor4D {
   const [r0, nr] = blockSpan(i, G);
   const d = x.shape[3];
-  const x5 = tf.reshape(x, [G.B, G.Hkv, G.g, G.T, d]);
-  return tf.reshape(tf.slice(x5, [0, 0, 0, r0, 0], [G.B, G.Hkv, G.g, nr, d]), [G.B, G.Hkv, G.g * nr, d]);
+  return tf.tidy(() => {
+    const x5 = tf.reshape(x, [G.B, G.Hkv, G.g, G.T, d]);
+    return tf.reshape(tf.slice(x5, [0, 0, 0, r0, 0], [G.B, G.Hkv, G.g, nr, d]), [G.B, G.Hkv, G.g * nr, d]);
+  });
 }
 
 /** Inverse of queryRows over all blocks: list of [B, Hkv, g·nr, d] -> [B, H, T, d]. */
 function joinRows(parts: tf.Tensor4D[], G: Geometry): tf.Tensor4D {
   const d = parts[0].shape[3];
-  const p5 = parts.map((p, i) => tf.reshape(p, [G.B, G.Hkv, G.g, blockSpan(i, G)[1], d]));
-  return tf.reshape(p5.length === 1 ? p5[0] : tf.concat(p5, 3), [G.B, G.H, G.T, d]);
+  return tf.tidy(() => {
+    const p5 = parts.map((p, i) => tf.reshape(p, [G.B, G.Hkv, G.g, blockSpan(i, G)[1], d]));
+    return tf.reshape(p5.length === 1 ? p5[0] : tf.concat(p5, 3), [G.B, G.H, G.T, d]);
+  });
 }
 
 /** Key/value block j: [B, Hkv, nc, hs]. */
@@ -125,6 +129,8 @@ export function fusedAttention(
     const save = args[3] as tf.GradSaveFunc;
     // runs inside the engine's tidy: every tensor not returned or saved is freed at the end
     const qs = tf.mul(qq, scale) as tf.Tensor4D;
+    const kB = [...Array(G.nb).keys()].map((j) => keyBlock(kk, j, G)); // [B, Hkv, nc, hs] each
+    const vB = [...Array(G.nb).keys()].map((j) => keyBlock(vv, j, G));
     const outs: tf.Tensor4D[] = [];
     const lses: tf.Tensor4D[] = [];
     for (let i = 0; i < G.nb; i++) {
@@ -134,8 +140,8 @@ export function fusedAttention(
       let acc: tf.Tensor | null = null; // running p·v    [B, Hkv, g·nr, hs]
       for (let j = 0; j < G.nb && visible(i, j, G); j++) {
         const next: tf.Tensor[] = tf.tidy(() => {
-          const kj = keyBlock(kk, j, G);
-          const vj = keyBlock(vv, j, G);
+          const kj = kB[j];
+          const vj = vB[j];
           let s: tf.Tensor = tf.matMul(qi, kj, false, true); // [B, Hkv, g·nr, nc]
           const mask = tileMask(i, j, G);
           if (mask) s = tf.add(s, mask);
@@ -151,11 +157,13 @@ export function fusedAttention(
         [m, l, acc] = next;
       }
       outs.push(tf.div(acc!, l!) as tf.Tensor4D);
-      lses.push(tf.add(m!, tf.log(l!)) as tf.Tensor4D);
+      lses.push(tf.tidy(() => tf.add(m!, tf.log(l!))) as tf.Tensor4D);
       tf.dispose([qi, m!, l!, acc!]);
     }
+    tf.dispose([qs, ...kB, ...vB]);
     const out = joinRows(outs, G); // [B, H, T, hs]
     const lse = joinRows(lses, G); // [B, H, T, 1]
+    tf.dispose([...outs, ...lses]);
     save([qq, kk, vv, out, lse]);
     return { value: out, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy as tf.Tensor4D, saved as tf.Tensor4D[]) };
   });
@@ -169,6 +177,7 @@ export function fusedAttention(
       const dOB = qB.map((_, i) => queryRows(dO, i, G));
       const lseB = qB.map((_, i) => queryRows(lse, i, G));
       const DB = qB.map((_, i) => queryRows(D, i, G));
+      tf.dispose([qs, D]); // the per-block copies above are all the loop needs
       const dQ: (tf.Tensor4D | null)[] = qB.map(() => null);
       const dK: tf.Tensor4D[] = [];
       const dV: tf.Tensor4D[] = [];

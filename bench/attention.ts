@@ -1,0 +1,120 @@
+/**
+ * Attention kernels bench: peak tensor memory and time, forward and forward+backward.
+ *
+ *   npx tsx bench/attention.ts [--backend wasm|cpu] [--B 4] [--H 4] [--Hkv 4] [--T 512] [--hs 32]
+ *                              [--block 64] [--reps 3] [--sparse 32,2,4]
+ *
+ * Peak memory, two ways, both minus what was alive before the call (q, k, v, w):
+ *  - "handles": the engine's byte count tf.memory().numBytes sampled after every kernel by
+ *    tf.profile. It counts every tensor handle, so a reshape/clone view of a buffer counts twice.
+ *  - "buffers": bytes of distinct live data buffers, tracked exactly by watching the engine
+ *    register and free buffers (what the backend really holds, views counted once).
+ * Time = median wall-clock of `reps` runs after one warm-up, with the result read back.
+ * Not a test: it prints a table.
+ */
+import { initEngine, tf, type BackendName } from '../src/engine/index.js';
+import { plainAttention } from '../src/model/attention/plain.js';
+import { fusedAttention } from '../src/model/attention/fused.js';
+import { sparseAttention, sparseBlocksUsed } from '../src/model/attention/sparse.js';
+import type { AttendOptions } from '../src/model/attention/index.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
+}
+const backend = arg('backend', 'wasm') as BackendName;
+const [B, H, Hkv, T, hs, block, reps] = ['B:4', 'H:4', 'Hkv:4', 'T:512', 'hs:32', 'block:64', 'reps:3'].map((s) => {
+  const [n, d] = s.split(':');
+  return Number(arg(n, d));
+});
+const [sbs, sl, ss] = arg('sparse', '32,2,4').split(',').map(Number);
+const sparse = { blockSize: sbs, localBlocks: sl, selectedBlocks: ss };
+const opts: AttendOptions = { dropout: 0, training: false, seed: 0, sparse, fusedBlock: block };
+
+type Kernel = (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D) => tf.Tensor4D;
+const kernels: [string, Kernel][] = [
+  ['plain', (q, k, v) => plainAttention(q, k, v, opts)],
+  [`fused (block ${block})`, (q, k, v) => fusedAttention(q, k, v, opts)],
+  [`sparse (${sbs}/${sl}/${ss})`, (q, k, v) => sparseAttention(q, k, v, opts)],
+];
+
+function randn(shape: [number, number, number, number], seed: number): tf.Tensor4D {
+  return tf.randomNormal(shape, 0, 1, 'float32', seed) as tf.Tensor4D;
+}
+
+/** Live distinct data buffers, by watching the engine's trackTensor/removeDataId (bench-only instrumentation). */
+const buffers = { live: new Map<object, number>(), bytes: 0, peak: 0 };
+function watchBuffers(): void {
+  const eng = tf.engine() as unknown as {
+    trackTensor(a: tf.Tensor, backend: unknown): void;
+    removeDataId(dataId: object, backend: unknown): void;
+  };
+  const track = eng.trackTensor.bind(eng);
+  const remove = eng.removeDataId.bind(eng);
+  eng.trackTensor = (a, backend) => {
+    if (!buffers.live.has(a.dataId) && a.dtype !== 'string') {
+      const n = a.size * (a.dtype === 'complex64' ? 8 : 4);
+      buffers.live.set(a.dataId, n);
+      buffers.bytes += n;
+      buffers.peak = Math.max(buffers.peak, buffers.bytes);
+    }
+    track(a, backend);
+  };
+  eng.removeDataId = (dataId, backend) => {
+    buffers.bytes -= buffers.live.get(dataId) ?? 0;
+    buffers.live.delete(dataId);
+    remove(dataId, backend);
+  };
+}
+
+async function measure(run: () => tf.Tensor[]): Promise<{ peakMiB: number; bufMiB: number; ms: number }> {
+  const before = tf.memory().numBytes;
+  const bufBefore = buffers.bytes;
+  buffers.peak = buffers.bytes;
+  const prof = await tf.profile(() => {
+    const out = run();
+    tf.dispose(out);
+    return 0;
+  });
+  const peakMiB = (prof.peakBytes - before) / 2 ** 20;
+  const bufMiB = (buffers.peak - bufBefore) / 2 ** 20;
+  const times: number[] = [];
+  for (let r = 0; r <= reps; r++) {
+    const t0 = performance.now();
+    const out = run();
+    for (const o of out) o.dataSync();
+    tf.dispose(out);
+    if (r > 0) times.push(performance.now() - t0); // r = 0 is the warm-up
+  }
+  times.sort((a, b) => a - b);
+  return { peakMiB, bufMiB, ms: times[Math.floor(times.length / 2)] };
+}
+
+async function main() {
+  const info = await initEngine({ backend });
+  watchBuffers();
+  const q = randn([B, H, T, hs], 1), k = randn([B, Hkv, T, hs], 2), v = randn([B, Hkv, T, hs], 3);
+  const w = randn([B, H, T, hs], 4);
+  const mib = (n: number) => (n * 4) / 2 ** 20;
+  console.log(`attention bench: backend ${info.backend} (${JSON.stringify(info.flags)}), B=${B} H=${H} Hkv=${Hkv} T=${T} hs=${hs}`);
+  console.log(`one [B,H,T,T] float32 matrix = ${mib(B * H * T * T).toFixed(1)} MiB; q = ${mib(B * H * T * hs).toFixed(1)} MiB`);
+  console.log(`sparse key blocks per query block: [${sparseBlocksUsed(T, sparse).join(', ')}]`);
+  const rows: string[][] = [];
+  for (const [name, f] of kernels) {
+    const fwd = await measure(() => [f(q, k, v)]);
+    const both = await measure(() =>
+      tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), w)))([q, k, v])),
+    );
+    const f1 = (x: number) => x.toFixed(1);
+    rows.push([name, f1(fwd.bufMiB), f1(both.bufMiB), f1(fwd.peakMiB), f1(both.peakMiB), fwd.ms.toFixed(0), both.ms.toFixed(0)]);
+  }
+  const head = ['kernel', 'buffers MiB fwd', 'buffers MiB fwd+bwd', 'handles MiB fwd', 'handles MiB fwd+bwd', 'ms fwd', 'ms fwd+bwd'];
+  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(' | ') + ' |';
+  console.log(line(head));
+  console.log('|' + width.map((n, i) => (i === 0 ? '-'.repeat(n + 2) : '-'.repeat(n + 1) + ':')).join('|') + '|');
+  for (const r of rows) console.log(line(r));
+  tf.dispose([q, k, v, w]);
+}
+
+await main();
