@@ -40,7 +40,7 @@ function requireChromium(): string {
   const p = chromiumPath();
   if (!p) {
     const tried = process.env.CEG_CHROMIUM ? `CEG_CHROMIUM=${process.env.CEG_CHROMIUM}` : '/usr/bin/chromium';
-    throw new ExportError(`no Chromium at ${tried}: install Debian's chromium (apt-get install chromium), or set CEG_CHROMIUM to a Chromium binary`);
+    throw new ExportError(`no Chromium at ${tried}: install Debian's chromium: apt-get install chromium, or set CEG_CHROMIUM to a Chromium binary`);
   }
   return p;
 }

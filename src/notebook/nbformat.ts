@@ -1,0 +1,88 @@
+/**
+ * The part of Jupyter's nbformat 4 that the runner reads and writes.
+ * https://nbformat.readthedocs.io/en/latest/format_description.html
+ */
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../report/export.js';
+
+export type MimeBundle = Record<string, unknown>;
+
+export type Output =
+  | { output_type: 'stream'; name: 'stdout' | 'stderr'; text: string[] }
+  | { output_type: 'display_data'; data: MimeBundle; metadata: Record<string, unknown> }
+  | { output_type: 'execute_result'; execution_count: number; data: MimeBundle; metadata: Record<string, unknown> }
+  | { output_type: 'error'; ename: string; evalue: string; traceback: string[] };
+
+export interface CodeCell {
+  cell_type: 'code';
+  id?: string;
+  metadata: Record<string, unknown>;
+  source: string | string[];
+  execution_count: number | null;
+  outputs: Output[];
+}
+
+export interface OtherCell {
+  cell_type: 'markdown' | 'raw';
+  id?: string;
+  metadata: Record<string, unknown>;
+  source: string | string[];
+  attachments?: Record<string, unknown>;
+}
+
+export type Cell = CodeCell | OtherCell;
+
+export interface Notebook {
+  nbformat: 4;
+  nbformat_minor: number;
+  metadata: Record<string, unknown>;
+  cells: Cell[];
+}
+
+/** tslab's kernelspec, so Jupyter and VS Code offer the TypeScript kernel. */
+export const TSLAB_METADATA = {
+  kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' },
+  language_info: { name: 'typescript', file_extension: '.ts', mimetype: 'text/typescript', version: '5' },
+};
+
+export function cellSource(cell: Cell): string {
+  return Array.isArray(cell.source) ? cell.source.join('') : cell.source;
+}
+
+/** Split text into nbformat's list of lines (each keeps its newline). */
+export function toLines(text: string): string[] {
+  const parts = text.split(/(?<=\n)/);
+  return parts.length === 1 && parts[0] === '' ? [] : parts;
+}
+
+export async function readNotebook(file: string): Promise<Notebook> {
+  let nb: Notebook;
+  try {
+    nb = JSON.parse(await readFile(file, 'utf8')) as Notebook;
+  } catch (e) {
+    throw new Error(`${file}: not a readable notebook JSON file (${(e as Error).message})`);
+  }
+  if (nb.nbformat !== 4 || !Array.isArray(nb.cells)) {
+    throw new Error(`${file}: expected nbformat 4 with a cells array, got nbformat ${String(nb.nbformat)}`);
+  }
+  return nb;
+}
+
+/** Write a notebook as nbformat 4 JSON (1-space indent, as Jupyter does), atomically. */
+export async function writeNotebook(file: string, nb: Notebook): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
+}
+
+/** A notebook from cell sources, for tests and for writing new notebooks from code. */
+export function makeNotebook(cells: { type?: 'code' | 'markdown'; source: string }[]): Notebook {
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { ...TSLAB_METADATA },
+    cells: cells.map((c, i) =>
+      (c.type ?? 'code') === 'code'
+        ? { cell_type: 'code', id: `cell-${i}`, metadata: {}, source: toLines(c.source), execution_count: null, outputs: [] }
+        : { cell_type: 'markdown', id: `cell-${i}`, metadata: {}, source: toLines(c.source) },
+    ),
+  };
+}

@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  aggregateSeeds,
+  attentionPattern,
+  blockSparseMask,
+  causalMask,
+  cegBars,
+  cegVsCompute,
+  expertLoadHistogram,
+  lossCurves,
+  paperVsOurs,
+  ratioTicks,
+  ropeAngle,
+  ropeRotation,
+  splitObserved,
+  trailingMean,
+} from '../src/report/figures.js';
+import { innovationColor } from '../src/report/palette.js';
+import { buildAllFigures } from '../src/report/all.js';
+import { demoReportData } from '../src/report/demo.js';
+import { chromiumPath, exportFigures, ExportError, openExporter } from '../src/report/export.js';
+import type { RunCurve } from '../src/report/types.js';
+import { INNOVATIONS } from '../src/innovations.js';
+
+const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
+type T = Record<string, any>;
+
+function run(innovation: string, seed: number, losses: number[], secPerStep = 1): RunCurve {
+  return {
+    innovation,
+    seed,
+    points: losses.map((valLoss, k) => ({ step: (k + 1) * 10, tokens: (k + 1) * 1000, flops: (k + 1) * 1e12, seconds: (k + 1) * 10 * secPerStep, valLoss })),
+  };
+}
+
+test('trailingMean matches the paper smoothing (pandas rolling(w).mean())', () => {
+  const r = trailingMean([1, 2, 3, 4, 5], 2);
+  assert.ok(Number.isNaN(r[0]));
+  assert.deepEqual(r.slice(1), [1.5, 2.5, 3.5, 4.5]);
+  const r3 = trailingMean([3, 6, 9, 0], 3);
+  assert.deepEqual(r3.slice(2), [6, 5]);
+  assert.deepEqual(trailingMean([4, 5], 1), [4, 5]);
+  assert.throws(() => trailingMean([1], 0), /integer >= 1, got 0/);
+});
+
+test('aggregateSeeds: mean, min, max, sample sd per step over seeds; union of steps', () => {
+  const runs = [run('rope', 0, [4, 3, 2], 1), run('rope', 1, [5, 3], 2), run('baseline', 0, [6, 5, 4])];
+  const aggs = aggregateSeeds(runs, 'seconds');
+  assert.deepEqual(aggs.map((a) => a.innovation), ['baseline', 'rope']); // registry order
+  const rope = aggs[1];
+  assert.equal(rope.seeds, 2);
+  assert.equal(rope.points.length, 3);
+  const p0 = rope.points[0];
+  assert.equal(p0.mean, 4.5);
+  assert.equal(p0.min, 4);
+  assert.equal(p0.max, 5);
+  close(p0.sd, Math.sqrt(((4 - 4.5) ** 2 + (5 - 4.5) ** 2) / 1));
+  assert.equal(p0.x, (10 + 20) / 2); // mean wall-clock at step 10
+  assert.equal(rope.points[2].n, 1);
+  assert.equal(rope.points[2].sd, 0);
+  // smoothing drops points before the first full window
+  const sm = aggregateSeeds([run('baseline', 0, [6, 5, 4])], 'steps', 2);
+  assert.deepEqual(sm[0].points.map((p) => [p.step, p.mean]), [[20, 5.5], [30, 4.5]]);
+});
+
+test('lossCurves: one line per innovation in its colour, a band when seeds > 1, log x over decades', () => {
+  const losses = Array.from({ length: 300 }, (_, k) => 5 - k / 100);
+  const runs = [run('baseline', 0, losses), run('mqa', 0, losses), run('mqa', 1, losses.map((v) => v + 0.1))];
+  const fig = lossCurves(runs, { axis: 'flops' });
+  const lines = fig.data.filter((d: T) => d.fill === undefined);
+  const bands = fig.data.filter((d: T) => d.fill === 'toself');
+  assert.equal(lines.length, 2);
+  assert.equal(bands.length, 1); // baseline has one seed: no band
+  assert.equal((lines[1] as T).line.color, innovationColor('mqa'));
+  assert.match((lines[1] as T).name, /Multi-query attention \(MQA\) \(2 seeds\)/);
+  assert.equal((fig.layout as T).xaxis.type, 'log');
+  assert.match((fig.layout as T).xaxis.title.text, /FLOPs/);
+  close((lines[1] as T).y[0], 5.05);
+  // band polygon: upper edge forward, lower edge back
+  const band = bands[0] as T;
+  assert.equal(band.y[0], 5.1);
+  assert.equal(band.y[band.y.length - 1], 5);
+  assert.equal(lossCurves(runs, { axis: 'steps' }).layout.xaxis && ((lossCurves(runs, { axis: 'steps' }).layout as T).xaxis.type), undefined);
+  assert.throws(() => lossCurves(runs, { axis: 'epochs' as any }), /unknown axis "epochs"; valid: steps, tokens, flops, seconds/);
+});
+
+test('cegBars: bars per category, asymmetric error bars, dashed line at 1, DNR marked', () => {
+  const fig = cegBars([
+    { innovation: 'rope', category: 'compute-independent', ceg: 1.8, ci_low: 1.5, ci_high: 2.2 },
+    { innovation: 'sparse', category: 'compute-dependent', ceg: 0.5, ci_low: 0.4, ci_high: 0.7, dnr: true },
+    { innovation: 'mqa', category: 'compute-dependent', ceg: 0.9 },
+  ]);
+  assert.equal(fig.data.length, 2);
+  const dep = fig.data[1] as T;
+  assert.deepEqual(dep.y, ['Sparse attention (SA) — DNR (aux)', 'Multi-query attention (MQA)']);
+  close(dep.error_x.array[0], 0.2, 1e-12);
+  close(dep.error_x.arrayminus[0], 0.1, 1e-12);
+  assert.equal(dep.error_x.array[1], 0);
+  assert.deepEqual(dep.marker.pattern.shape, ['/', '']);
+  assert.equal(dep.marker.color, '#D55E00');
+  const shape = (fig.layout as T).shapes[0];
+  assert.equal(shape.x0, 1);
+  assert.equal(shape.line.dash, 'dash');
+});
+
+test('splitObserved and cegVsCompute: solid inside the observed range, dashed outside, continuous', () => {
+  const curve = [1, 2, 3, 4, 5].map((C) => ({ C, ceg: C }));
+  const s = splitObserved(curve, 2, 3);
+  assert.deepEqual(s.inside.map((p) => p.C), [2, 3]);
+  assert.deepEqual(s.below.map((p) => p.C), [1, 2]);
+  assert.deepEqual(s.above.map((p) => p.C), [3, 4, 5]);
+  const fig = cegVsCompute([{ innovation: 'moe', curve, observed: [2, 3] }]);
+  const dashes = fig.data.map((d: T) => d.line.dash);
+  assert.deepEqual(dashes, ['solid', 'dash', 'dash', 'dash']); // + legend key for "extrapolated"
+  assert.throws(() => cegVsCompute([{ innovation: 'moe', curve, observed: [3, 2] }]), /0 < lo <= hi/);
+});
+
+test('paperVsOurs: y = x line spanning the data, rows not in the paper left out and named', () => {
+  const fig = paperVsOurs([
+    { innovation: 'rope', paperCeg: 1.87, ourCeg: 1.5, ci_low: 1.2, ci_high: 1.9 },
+    { innovation: 'mqa', paperCeg: 0.673, paperDnr: true, ourCeg: 0.9 },
+    { innovation: 'moe', paperCeg: null, ourCeg: 1.3 },
+  ]);
+  const diag = fig.data[0] as T;
+  assert.deepEqual(diag.x, diag.y);
+  close(diag.x[0], 0.673 / 1.25);
+  close(diag.x[1], 1.9 * 1.25);
+  assert.equal(fig.data.length, 3);
+  assert.equal((fig.data[2] as T).marker.symbol, 'circle-open');
+  assert.match(JSON.stringify(fig.layout), /not in the paper \(not shown\): Mixture of experts \(MoE\)/);
+  const t = ratioTicks(0.4, 4);
+  assert.ok(t.tickvals.includes(1) && t.tickvals.every((v) => v >= 0.4 && v <= 4));
+});
+
+test('RoPE picture: angle m * base^(-2i/d), arrows end on the unit circle at that angle', () => {
+  close(ropeAngle(3, 0, 8), 3);
+  close(ropeAngle(3, 1, 8), 3 * Math.pow(10000, -0.25));
+  assert.throws(() => ropeAngle(1, 4, 8), /pair must be an integer in \[0, 3\], got 4/);
+  const fig = ropeRotation({ headDim: 8, positions: 4, pairs: [1] });
+  const arrows = fig.data.filter((d: T) => d.mode === 'lines+markers+text') as T[];
+  assert.equal(arrows.length, 4);
+  const th = 0.1; // 10000^(-2/8)
+  close(arrows[2].x[1], Math.cos(2 * th), 1e-12);
+  close(arrows[2].y[1], Math.sin(2 * th), 1e-12);
+});
+
+test('masks: causal and block-sparse against plain loops; attention heatmap', () => {
+  assert.deepEqual(causalMask(3), [[1, 0, 0], [1, 1, 0], [1, 1, 1]]);
+  const sel = [[0], [0], [0], [1]];
+  const m = blockSparseMask(8, 2, sel);
+  for (let i = 0; i < 8; i++)
+    for (let j = 0; j < 8; j++) {
+      const qb = Math.floor(i / 2), kb = Math.floor(j / 2);
+      const want = j <= i && (kb === qb || sel[qb].includes(kb)) ? 1 : 0;
+      assert.equal(m[i][j], want, `mask[${i}][${j}]`);
+    }
+  assert.equal(m[7][1], 0); // block 3 selected block 1, not block 0
+  assert.equal(m[7][2], 1);
+  assert.throws(() => blockSparseMask(8, 2, [[0], [0], [3], [1]]), /query block 2 cannot select key block 3/);
+  const fig = attentionPattern([{ title: 'causal', mask: causalMask(4) }, { title: 'sparse', mask: m }]);
+  assert.equal(fig.data.length, 2);
+  assert.equal((fig.data[1] as T).xaxis, 'x2');
+  assert.equal((fig.layout as T).yaxis.autorange, 'reversed');
+});
+
+test('expertLoadHistogram: bars per expert and the uniform-load line at the mean', () => {
+  const fig = expertLoadHistogram([10, 30, 20, 40]);
+  assert.deepEqual((fig.data[0] as T).y, [10, 30, 20, 40]);
+  assert.equal((fig.layout as T).shapes[0].y0, 25);
+  assert.throws(() => expertLoadHistogram([{ name: 'a', counts: [1, 2] }, { name: 'b', counts: [1] }]), /series "b" has 1 experts, expected 2/);
+});
+
+test('palette: every registry innovation has its own colour; figures are plain JSON', () => {
+  const cols = INNOVATIONS.map((i) => innovationColor(i.id));
+  assert.equal(new Set(cols).size, cols.length);
+  assert.equal(innovationColor('my-variant'), innovationColor('my-variant'));
+  const figs = buildAllFigures(demoReportData(1));
+  const names = figs.map((f) => f.name);
+  assert.equal(new Set(names).size, names.length);
+  for (const n of ['loss_vs_steps', 'loss_vs_flops', 'loss_vs_seconds', 'ceg_bars_flops', 'scaling_fits', 'ceg_vs_compute', 'paper_vs_ours', 'expert_load', 'rope_rotation', 'attention_patterns'])
+    assert.ok(names.includes(n), n);
+  for (const f of figs) assert.deepEqual(JSON.parse(JSON.stringify(f.figure)), f.figure);
+  assert.deepEqual(demoReportData(1), demoReportData(1)); // seeded
+});
+
+test('export: clear error when Chromium is missing', async () => {
+  const prev = process.env.CEG_CHROMIUM;
+  process.env.CEG_CHROMIUM = '/nonexistent/chromium';
+  try {
+    await assert.rejects(openExporter(), (e: Error) => e instanceof ExportError && /apt-get install chromium, or set CEG_CHROMIUM/.test(e.message));
+  } finally {
+    if (prev === undefined) delete process.env.CEG_CHROMIUM;
+    else process.env.CEG_CHROMIUM = prev;
+  }
+});
+
+test('export: a figure renders to a valid PNG of the asked size and to SVG', { skip: chromiumPath() ? false : 'no Chromium (apt-get install chromium, or set CEG_CHROMIUM): export not tested' }, async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ceg-fig-'));
+  try {
+    const fig = expertLoadHistogram([3, 1, 2]);
+    const written = await exportFigures([{ name: 'load', figure: fig }], dir, { formats: ['png', 'svg'], width: 400, height: 300 });
+    assert.deepEqual(written.map((w) => path.basename(w.file)), ['load.png', 'load.svg']);
+    const png = await readFile(path.join(dir, 'load.png'));
+    assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.equal(png.subarray(12, 16).toString('ascii'), 'IHDR');
+    assert.equal(png.readUInt32BE(16), 400);
+    assert.equal(png.readUInt32BE(20), 300);
+    assert.ok(png.length > 2000, `png only ${png.length} bytes`);
+    const svg = await readFile(path.join(dir, 'load.svg'), 'utf8');
+    assert.ok(svg.startsWith('<svg'), svg.slice(0, 40));
+    assert.match(svg, /tokens routed/);
+    await assert.rejects(exportFigures([{ name: 'a/b', figure: fig }], dir), /plain file stem/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
