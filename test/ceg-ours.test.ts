@@ -4,6 +4,11 @@ import { bestSoFar, computeToReach, ceg, cegSeeds } from '../src/ceg/ceg.js';
 import { mulberry32, normalSampler } from '../src/ceg/random.js';
 import type { MetricRow } from '../src/ceg/types.js';
 import type { SeedCurve } from '../src/ceg/ceg.js';
+import type { MetricRow as StoreRow } from '../src/runs/run.js';
+
+// compile-time check: the run store's rows are accepted as they are
+const storeRowsFit: (rows: StoreRow[]) => MetricRow[] = (rows) => rows;
+void storeRowsFit;
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
