@@ -152,3 +152,88 @@ test('helpers: kebab case and edit distance', () => {
   assert.equal(editDistance('', 'abc'), 3);
   assert.equal(editDistance('sede', 'seed'), 1, 'a transposition is one edit');
 });
+
+// ------------------------------------------------------------------ progress (src/cli/progress.ts)
+
+import { createProgress, formatCount, formatDuration } from '../src/cli/progress.js';
+
+function fakeStream(isTTY = false, columns?: number) {
+  const chunks: string[] = [];
+  return { chunks, isTTY, columns, write: (s: string) => chunks.push(s), text: () => chunks.join('') };
+}
+
+test('progress, not a TTY: a line every 10%, at every evaluation and at the end, with ETA from elapsed time', () => {
+  const s = fakeStream(false);
+  let t = 0;
+  const p = createProgress({ label: 'rope', total: 400, stream: s, now: () => t });
+  for (let step = 1; step <= 400; step++) {
+    t += 100; // 100 ms per step: 10 steps/s
+    p.update(step, { loss: 3 - step / 1000, tokPerSec: 1234 });
+    if (step === 50) p.update(step, { valLoss: 2.5 });
+  }
+  p.done('best val 2.500');
+  p.update(400, { loss: 0 }); // ignored after done
+  p.done(); // ignored
+  const lines = s.text().split('\n').filter(Boolean);
+  assert.equal(lines.length, 12, lines.join('\n')); // 10 deciles + 1 eval + done
+  // step 40: 4 s elapsed, 360 steps left at 10 steps/s = 36 s
+  assert.equal(lines[0], 'rope  10% step 40/400 loss 2.960 1.2k tok/s elapsed 4s ETA 36s');
+  assert.equal(lines[1], 'rope  12% step 50/400 loss 2.950 val 2.500 1.2k tok/s elapsed 5s ETA 35s');
+  assert.equal(lines[2], 'rope  20% step 80/400 loss 2.920 val 2.500 1.2k tok/s elapsed 8s ETA 32s');
+  assert.equal(lines[7], 'rope  70% step 280/400 loss 2.720 val 2.500 1.2k tok/s elapsed 28s ETA 12s');
+  assert.equal(lines[10], 'rope 100% step 400/400 loss 2.600 val 2.500 1.2k tok/s elapsed 40s');
+  assert.equal(lines[11], 'rope done: step 400/400 in 40s; best val 2.500');
+  assert.ok(!s.text().includes('\r'), 'no carriage returns in logs');
+});
+
+test('progress after a resume: the rate counts only the steps done since start; log() lines pass through', () => {
+  const s = fakeStream(false);
+  let t = 0;
+  const p = createProgress({ label: 'mqa', total: 1000, start: 600, stream: s, now: () => t, everyFraction: 0.25 });
+  t = 30_000;
+  p.update(700, { lr: 0.0003, note: 'x' }); // 100 steps in 30 s; 300 left -> 90 s; 70% is not past the 75% mark
+  p.log('checkpoint saved');
+  t = 45_000;
+  p.update(750); // passes 75%: 150 steps in 45 s, 250 left -> 75 s
+  assert.deepEqual(s.text().split('\n').filter(Boolean), [
+    'checkpoint saved',
+    'mqa  75% step 750/1000 lr 3.00e-4 note x elapsed 45s ETA 1m15s',
+  ]);
+});
+
+test('progress on a TTY: one redrawn bar, throttled, log() keeps it, done() ends the line', () => {
+  const s = fakeStream(true, 200);
+  let t = 0;
+  const p = createProgress({ label: 'base', total: 400, stream: s, now: () => t, barWidth: 10 });
+  t = 1000;
+  p.update(180, { loss: 2.1344, tokPerSec: 1200 });
+  assert.equal(s.chunks.length, 1);
+  // 180 steps in 1 s; 220 left -> 1.2 s -> "1s"
+  assert.equal(s.chunks[0], '\rbase [#####.....] 45% step 180/400 loss 2.134 1.2k tok/s ETA 1s\x1b[K');
+  t += 10;
+  p.update(181); // within 100 ms: no redraw
+  assert.equal(s.chunks.length, 1);
+  p.log('eval at 181');
+  assert.equal(s.chunks[1], '\r\x1b[Keval at 181\n');
+  assert.match(s.chunks[2], /^\rbase \[#####\.\.\.\.\.\] 45% step 181\/400/);
+  t += 200;
+  p.update(400);
+  p.done();
+  assert.match(s.text(), /\rbase \[##########\] 100% step 400\/400 loss 2\.134 1\.2k tok\/s\x1b\[K\n?\rbase \[##########\] 100%.*\x1b\[K\nbase done: step 400\/400 in 1s\n$/);
+  // narrow terminals: the line is cut to fit
+  const narrow = fakeStream(true, 30);
+  createProgress({ label: 'x', total: 10, stream: narrow, now: () => 0 }).update(5, { loss: 1 });
+  assert.equal(narrow.chunks[0].replace('\r', '').replace('\x1b[K', '').length, 29);
+});
+
+test('progress formats: durations and counts', () => {
+  assert.equal(formatDuration(0.4), '0s');
+  assert.equal(formatDuration(59.6), '1m00s');
+  assert.equal(formatDuration(72), '1m12s');
+  assert.equal(formatDuration(3725), '1h02m');
+  assert.equal(formatCount(1234), '1.2k');
+  assert.equal(formatCount(12.34), '12.3');
+  assert.equal(formatCount(999), '999');
+  assert.equal(formatCount(2.5e6), '2.5M');
+  assert.throws(() => createProgress({ label: 'x', total: -1 }), /total must be a finite number >= 0, got -1/);
+});

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,9 +13,15 @@ import { RunStore, canonicalJson, runId, METRICS_FILE } from '../src/runs/index.
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+const roots: string[] = [];
 function tmpRoot(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-runs-test-'));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-runs-test-'));
+  roots.push(d);
+  return d;
 }
+after(() => {
+  for (const d of roots) fs.rmSync(d, { recursive: true, force: true });
+});
 
 function smokeSpec(over: Partial<RunSpec> = {}): RunSpec {
   const s = getScale('smoke');
@@ -371,5 +377,4 @@ test('SIGKILL in the middle of writing: every state is readable, and resuming en
   );
   assert.deepEqual(run.checkpoints().map((c) => c.step), [295, 300]);
   assert.deepEqual(fs.readdirSync(run.dir).sort(), ['ckpt-295', 'ckpt-300', METRICS_FILE, 'spec.json', 'status.json']);
-  fs.rmSync(dir, { recursive: true, force: true });
 });
