@@ -2,15 +2,86 @@
  * From names to runs: the run spec of (innovation, scale, seed, backend), and sweeps that
  * train every requested variant × seed, skipping runs the store already completed.
  */
-import { getScale } from '../scales.js';
+import { getScale, scaleNames, MICRO_LADDER, ladderScale, type Scale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
-import { parseModelConfig } from '../config.js';
+import { ConfigError, parseModelConfig } from '../config.js';
 import type { BackendName } from '../engine/index.js';
-import type { RunSpec } from '../runs/index.js';
+import type { RunSpec, RunStore, MetricRow } from '../runs/index.js';
+import { createProgress, type ProgressStream } from '../cli/progress.js';
+import { trainRun, type TrainHooks } from './trainer.js';
+
+/** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
+export function resolveScale(name: string): Scale {
+  if (MICRO_LADDER.some((r) => r.name === name)) return ladderScale(name);
+  if (!scaleNames().includes(name)) {
+    throw new ConfigError(
+      `unknown scale "${name}"; valid: ${[...scaleNames(), ...MICRO_LADDER.map((r) => r.name)].join(', ')}`,
+    );
+  }
+  return getScale(name);
+}
 
 export function runSpec(innovation: string, scale: string, seed: number, backend: BackendName): RunSpec {
   getInnovation(innovation); // validates the id
-  const s = getScale(scale);
+  const s = resolveScale(scale);
   const model = parseModelConfig(applyInnovations(s.model, [innovation]));
   return { model, train: s.train, data: s.data, seed, backend, innovation, scale };
+}
+
+/** What analysis needs of a run (src/ceg's TableRun). */
+export interface RunRecord {
+  id: string;
+  innovation: string;
+  scale: string;
+  seed: number;
+  backend: string;
+  metrics: MetricRow[];
+  cached: boolean;
+}
+
+export interface SweepOptions {
+  scale: string;
+  innovations: readonly string[];
+  seeds: readonly number[];
+  backend: BackendName;
+  store: RunStore;
+  /** progress output (default stderr); null for silence */
+  stream?: ProgressStream | null;
+  signal?: AbortSignal;
+}
+
+/**
+ * Train every (innovation, seed) not yet complete in the store, in order, and return all of
+ * them. Completed runs are read, not retrained.
+ */
+export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
+  const out: RunRecord[] = [];
+  const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend)));
+  let k = 0;
+  for (const spec of specs) {
+    k += 1;
+    const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const progress = o.stream === null ? null : createProgress({ label, total: spec.train.steps, stream: o.stream ?? process.stderr });
+    let last = { loss: NaN, tokPerSec: 0 };
+    const hooks: TrainHooks = {
+      signal: o.signal,
+      onStep: (s) => {
+        last = { loss: s.loss, tokPerSec: s.tokPerSec };
+        progress?.update(s.step, { loss: s.loss, tokPerSec: s.tokPerSec });
+      },
+      onEval: (row) => progress?.update(row.step, { loss: last.loss, valLoss: row.valLoss, tokPerSec: last.tokPerSec }),
+    };
+    const r = await trainRun(spec, o.store, hooks);
+    const final = r.metrics[r.metrics.length - 1];
+    progress?.done(
+      r.cached
+        ? `cached (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
+        : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
+    );
+    out.push({
+      id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
+      metrics: r.metrics, cached: r.cached,
+    });
+  }
+  return out;
 }

@@ -66,10 +66,22 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
 }
 
 export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks = {}): Promise<TrainResult> {
-  await initEngine({ backend: spec.backend });
-  if (engineInfo().backend !== spec.backend) throw new Error(`engine runs ${engineInfo().backend}, run asks ${spec.backend}`);
   const run = store.open(spec);
   if (run.isDone()) return { run, metrics: run.metrics(), cached: true };
+  await initEngine({ backend: spec.backend });
+  try {
+    return await trainLoop(spec, run, hooks);
+  } catch (e) {
+    const resumable = e instanceof InterruptedError;
+    run.setStatus({
+      state: 'failed',
+      error: resumable ? `${(e as Error).message}` : String((e as Error)?.stack ?? e),
+    });
+    throw e;
+  }
+}
+
+async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<TrainResult> {
 
   const { model: cfg, train: tc } = spec;
   const data: LoadedTokens = loadTokens(spec.data);

@@ -1,0 +1,238 @@
+/**
+ * `ceg`: the command line. Thin: parse, call the library, print.
+ *   ceg train --innovation rope --scale micro --seed 1 [--backend wasm]
+ *   ceg sweep --scale micro --seeds 3 [--innovations a,b]
+ *   ceg ladder --innovations baseline,layernorm --seeds 2
+ *   ceg runs [--scale micro] [--innovation rope]
+ *   ceg prepare [--corpus sotu] [--tokenizer char]
+ *   ceg report --scale micro [--axis flops]
+ *   ceg reproduce --scale micro [--seeds 1]      (npm start)
+ * Bad input ends with one message naming the bad value and the valid choices, exit code 2,
+ * and nothing written.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  defineCli, parseCommand, helpText, usage, reportUsageError, UsageError,
+  innovationFlag, innovationsFlag, scaleFlag, backendFlag, seedsFlag,
+} from './args.js';
+import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
+import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
+import { STUDY_SET } from '../innovations.js';
+import { MICRO_LADDER } from '../scales.js';
+import { RunStore } from '../runs/index.js';
+import { ensureRuns, runSpec, resolveScale, type RunRecord } from '../train/sweep.js';
+import { InterruptedError } from '../train/trainer.js';
+import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs } from '../ceg/index.js';
+import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
+
+const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or data/runs)' } as const;
+
+const spec = defineCli({
+  train: {
+    summary: 'train one run (or return it from the store if complete; resume it if interrupted)',
+    flags: {
+      innovation: innovationFlag({ default: 'baseline' }),
+      scale: scaleFlag({ default: 'micro' }),
+      seed: { type: 'int', default: 1, min: 0, help: 'run seed' },
+      backend: backendFlag(),
+      runs: runsFlag,
+    },
+  },
+  sweep: {
+    summary: 'train every variant x seed at a scale, skipping completed runs',
+    flags: {
+      scale: scaleFlag({ default: 'micro' }),
+      seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
+      innovations: innovationsFlag({ help: "comma-separated ids (default: the paper's study set)" }),
+      backend: backendFlag(),
+      runs: runsFlag,
+    },
+  },
+  ladder: {
+    summary: 'train the micro scaling ladder (for scaling fits and verdicts)',
+    flags: {
+      seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
+      innovations: innovationsFlag({ default: ['baseline', 'layernorm', 'mqa'] }),
+      backend: backendFlag(),
+      runs: runsFlag,
+    },
+  },
+  runs: {
+    summary: 'list stored runs',
+    flags: {
+      scale: { type: 'string', help: 'only this scale' },
+      innovation: innovationFlag({ help: 'only this innovation' }),
+      runs: runsFlag,
+    },
+  },
+  prepare: {
+    summary: 'tokenise bundled corpora once and cache train.bin/val.bin',
+    flags: {
+      corpus: { type: 'list', choices: BUNDLED_CORPORA, noun: 'corpus', help: 'corpora (default all)' },
+      tokenizer: { type: 'list', choices: TOKENIZER_NAMES, noun: 'tokenizer', help: 'tokenizers (default all)' },
+    },
+  },
+  report: {
+    summary: 'print the CEG table of stored runs: the paper method beside ours on every axis',
+    flags: {
+      scale: scaleFlag({ default: 'micro' }),
+      backend: backendFlag(),
+      runs: runsFlag,
+    },
+  },
+  reproduce: {
+    summary: "the study at a scale: train the paper's variant set (cached runs are reused), then the CEG table",
+    flags: {
+      scale: scaleFlag({ default: 'micro' }),
+      seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
+      backend: backendFlag(),
+      runs: runsFlag,
+    },
+  },
+});
+
+/** `--seeds 3` means seeds 1..3; a list means those seeds. */
+function seedList(v: readonly number[]): number[] {
+  if (v.length === 1) {
+    if (v[0] < 1) throw new UsageError(`--seeds ${v[0]}: give a count >= 1 or a list of seeds`);
+    return Array.from({ length: v[0] }, (_, i) => i + 1);
+  }
+  return [...v];
+}
+
+function backendOf(flag: string | undefined): BackendName {
+  return requestedBackend({ backend: flag as BackendName | undefined });
+}
+
+function storeOf(flag: string | undefined): RunStore {
+  return new RunStore(flag ?? process.env.CEG_RUNS ?? path.join('data', 'runs'));
+}
+
+/** SIGINT: first stops after the current step with a checkpoint; second exits at once. */
+function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  process.on('SIGINT', () => {
+    if (ac.signal.aborted) process.exit(130);
+    process.stderr.write('\n[ceg] interrupt: checkpointing after this step (Ctrl-C again to quit at once)\n');
+    ac.abort();
+  });
+  return ac.signal;
+}
+
+function printReport(records: RunRecord[], scale: string): void {
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
+  console.log(formatCegTable(table));
+  console.log("\nThe paper's published numbers (compact scale) beside ours:");
+  console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
+}
+
+function storedRecords(store: RunStore, scale: string, backend: string): RunRecord[] {
+  return store
+    .find({ scale, backend, state: 'done' })
+    .map((run) => ({
+      id: run.id, innovation: run.spec.innovation, scale: run.spec.scale, seed: run.spec.seed,
+      backend: run.spec.backend, metrics: run.metrics(), cached: true,
+    }));
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const parsed = parseCommand(argv, spec);
+  if (parsed.help) {
+    console.log(parsed.command === 'help' ? helpText(spec, parsed) : usage(spec, parsed.command));
+    return 0;
+  }
+  switch (parsed.command) {
+    case 'train': {
+      const f = parsed.flags;
+      const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend));
+      const [r] = await ensureRuns({
+        scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
+        store: storeOf(f.runs), signal: interruptSignal(),
+      });
+      const last = r.metrics[r.metrics.length - 1];
+      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
+      return 0;
+    }
+    case 'sweep':
+    case 'reproduce': {
+      const f = parsed.flags;
+      const innovations = 'innovations' in f && f.innovations.length ? f.innovations : [...STUDY_SET];
+      const backend = backendOf(f.backend);
+      const seeds = seedList(f.seeds);
+      for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend); // validate all first
+      const store = storeOf(f.runs);
+      console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
+      const records = await ensureRuns({ scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal() });
+      console.log(`\nFinal validation loss (scale ${f.scale}):`);
+      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
+      if (records.some((r) => r.innovation === 'baseline')) printReport(records, f.scale);
+      return 0;
+    }
+    case 'ladder': {
+      const f = parsed.flags;
+      const backend = backendOf(f.backend);
+      const store = storeOf(f.runs);
+      const seeds = seedList(f.seeds);
+      const signal = interruptSignal();
+      for (const rung of MICRO_LADDER) {
+        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal });
+      }
+      return 0;
+    }
+    case 'runs': {
+      const f = parsed.flags;
+      if (f.scale) resolveScale(f.scale);
+      const store = storeOf(f.runs);
+      const t = store.table({ ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) });
+      if (t.numRows() === 0) console.log(`no runs in ${store.root}`);
+      else t.print({ limit: Infinity });
+      return 0;
+    }
+    case 'prepare': {
+      const f = parsed.flags;
+      for (const corpus of (f.corpus.length ? f.corpus : BUNDLED_CORPORA) as BundledCorpus[]) {
+        for (const tokenizer of (f.tokenizer.length ? f.tokenizer : TOKENIZER_NAMES) as TokenizerName[]) {
+          const p = prepareCorpus({ corpus, tokenizer, onProgress: (m) => console.error(`[ceg] ${m}`) });
+          console.log(`${corpus}/${tokenizer}: ${p.meta.tokens.train} train + ${p.meta.tokens.val} val tokens in ${p.dir}${p.cached ? ' (cached)' : ''}`);
+        }
+      }
+      return 0;
+    }
+    case 'report': {
+      const f = parsed.flags;
+      const backend = backendOf(f.backend);
+      const store = storeOf(f.runs);
+      const records = storedRecords(store, f.scale, backend);
+      if (records.length === 0) {
+        console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);
+        return 1;
+      }
+      printReport(records, f.scale);
+      return 0;
+    }
+  }
+  return 0;
+}
+
+const isEntry = process.argv[1] && /main\.ts$|ceg(\.js)?$/.test(process.argv[1]);
+if (isEntry || process.env.CEG_CLI_MAIN === '1') {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof UsageError) process.exit(reportUsageError(e));
+      if (e instanceof ConfigError || e instanceof EngineError || e instanceof DataError) {
+        process.stderr.write(`ceg: ${e.message}\n`);
+        process.exit(2);
+      }
+      if (e instanceof InterruptedError) {
+        process.stderr.write(`ceg: ${e.message}\n`);
+        process.exit(130);
+      }
+      process.stderr.write(`ceg: ${(e as Error)?.stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
+}
+void fs; void CORPORA; void TOKENIZERS;
