@@ -4,7 +4,7 @@ import { initEngine, tf } from '../src/engine/index.js';
 import { attend, type AttendOptions } from '../src/model/attention/index.js';
 import { plainAttention, repeatKv } from '../src/model/attention/plain.js';
 import { fusedAttention, fusedDropoutTile } from '../src/model/attention/fused.js';
-import { sparseAttention, sparseMask, sparseBlocksUsed, sparseSelection } from '../src/model/attention/sparse.js';
+import { sparseAttention, sparseMask, sparseBlocksUsed, sparseSelection, sparseDropoutTile, SPARSE_GROUP } from '../src/model/attention/sparse.js';
 import type { SparseConfig } from '../src/config.js';
 
 // ---------- helpers ----------
@@ -269,6 +269,44 @@ test('sparse equals dense attention under its mask (values and gradients; GQA/MQ
     assertClose(got.y, loops, 1e-5, `sparse vs loops T${T}`);
     tf.dispose([q, k, v, mask]);
   }
+});
+
+test('sparse dropout is exact under its own mask (values and gradients vs dense)', async () => {
+  await initEngine({ backend: 'cpu' });
+  const [B, H, Hkv, T, hs] = [2, 4, 2, 20, 4];
+  const sp = { blockSize: 2, localBlocks: 1, selectedBlocks: 2 };
+  const bs = sp.blockSize, g = H / Hkv, rate = 0.3, seed = 11;
+  const q = t4([B, H, T, hs], 111, 2), k = t4([B, Hkv, T, hs], 112, 2), v = t4([B, Hkv, T, hs], 113);
+  const blocks = sparseSelection(q, k, sp).blocks;
+  const used = sparseBlocksUsed(T, sp);
+  // rebuild the kernel's [B, H, T, T] keep-multiplier from its group tiles [B·Hkv, ng, g·bs, n·bs]
+  const mult = new Float32Array(B * H * T * T);
+  for (let i0 = 0; i0 < used.length; ) {
+    const n = used[i0];
+    let i1 = i0 + 1;
+    while (i1 < used.length && used[i1] === n && i1 - i0 < SPARSE_GROUP) i1++;
+    const ng = i1 - i0;
+    const tile = sparseDropoutTile(seed, rate, i0, [B * Hkv, ng, g * bs, n * bs]).dataSync();
+    for (let bh = 0; bh < B * Hkv; bh++)
+      for (let ii = 0; ii < ng; ii++)
+        for (let gi = 0; gi < g; gi++)
+          for (let r = 0; r < bs; r++)
+            for (let c = 0; c < n * bs; c++) {
+              const [b, hk] = [Math.floor(bh / Hkv), bh % Hkv];
+              const t = (i0 + ii) * bs + r, sIdx = blocks[b][hk][i0 + ii][Math.floor(c / bs)] * bs + (c % bs);
+              mult[((b * H + hk * g + gi) * T + t) * T + sIdx] = tile[(((bh * ng + ii) * g + gi) * bs + r) * n * bs + c];
+            }
+    i0 = i1;
+  }
+  const multT = tf.tensor4d(mult, [B, H, T, T]);
+  const mask = sparseMask(q, k, sp);
+  const o = opts({ training: true, dropout: rate, seed, sparse: sp });
+  assertSame(
+    valueAndGrads((a, b, c) => sparseAttention(a, b, c, o), q, k, v),
+    valueAndGrads((a, b, c) => denseMasked(a, b, c, mask, multT), q, k, v),
+    2e-5, 'sparse dropout',
+  );
+  tf.dispose([q, k, v, multT, mask]);
 });
 
 test('sparse with enough selected blocks equals full causal attention', async () => {

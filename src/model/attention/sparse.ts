@@ -17,13 +17,15 @@
  *
  * Work is proportional to the blocks used: the selected K/V blocks are gathered per query
  * block and a small dense attention [g·bs, n_i·bs] is computed; no T×T matrix is formed.
- * Query blocks with the same n_i are batched together (at most L+S distinct groups).
+ * Query blocks with the same n_i are batched together, up to SPARSE_GROUP (4) per tile.
  */
 import { tf } from '../../engine/index.js';
 import type { SparseConfig } from '../../config.js';
 import type { AttendOptions } from './index.js';
 
 const MASKED = -1e9;
+/** Most query blocks batched into one tile (bounds the temporaries to SPARSE_GROUP·g·bs × (L+S)·bs per K/V head). */
+export const SPARSE_GROUP = 4;
 
 export function validateSparse(sparse: SparseConfig): void {
   const { blockSize, localBlocks, selectedBlocks } = sparse;
@@ -154,48 +156,136 @@ function ownBlockMask(g: number, bs: number, n: number): tf.Tensor2D {
   return tf.tensor2d(m, [g * bs, w]);
 }
 
-/** Block-sparse causal attention: q [B, H, T, hs], k/v [B, Hkv, T, hs] -> [B, H, T, hs]. */
+/** Dropout multiplier for group tile (0 or 1/(1-rate)), a pure function of (seed, group start, shape). */
+export function sparseDropoutTile(seed: number, rate: number, i0: number, shape: number[]): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', `${seed}:sparse:${i0}`), rate), 'float32'), 1 / (1 - rate)));
+}
+
+/**
+ * Block-sparse causal attention: q [B, H, T, hs], k/v [B, Hkv, T, hs] -> [B, H, T, hs].
+ * Custom gradient in the FlashAttention-2 manner: the forward saves q, k, v, the output and the
+ * per-row logsumexp; the backward regathers each group's K/V blocks, recomputes its tile and
+ * scatters dK/dV back (tf.scatterND sums blocks gathered by several query blocks).
+ */
 export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttendOptions): tf.Tensor4D {
   const { B, H, Hkv, g, T, hs } = shapes(q, k);
   if (v.shape.join() !== k.shape.join()) throw new Error(`v ${JSON.stringify(v.shape)} must have the shape of k ${JSON.stringify(k.shape)}`);
   const rate = opts.training ? opts.dropout : 0;
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout must be in [0, 1), got ${opts.dropout}`);
-  const sel = sparseSelection(q, k, opts.sparse);
-  const { bs, nb, blocks } = sel;
+  const { bs, nb, blocks } = sparseSelection(q, k, opts.sparse);
   const Tp = nb * bs;
   const used = sparseBlocksUsed(T, opts.sparse);
-  return tf.tidy(() => {
-    // query blocks with K/V-group heads stacked: [B·Hkv, nb, g·bs, hs]
-    const qBlk = tf.reshape(tf.transpose(tf.reshape(padT(q, Tp), [B, Hkv, g, nb, bs, hs]), [0, 1, 3, 2, 4, 5]), [B * Hkv, nb, g * bs, hs]);
-    const kFlat = tf.reshape(padT(k, Tp), [B * Hkv * nb, bs, hs]); // one row per (b, kv head, block)
-    const vFlat = tf.reshape(padT(v, Tp), [B * Hkv * nb, bs, hs]);
+  const scale = 1 / Math.sqrt(hs);
+  const BH = B * Hkv;
+
+  // groups of consecutive query blocks with the same number n of key blocks, and their gather ids
+  const groups: { i0: number; ng: number; n: number; idx: Int32Array }[] = [];
+  for (let i0 = 0; i0 < nb; ) {
+    const n = used[i0];
+    let i1 = i0 + 1;
+    while (i1 < nb && used[i1] === n && i1 - i0 < SPARSE_GROUP) i1++;
+    const ng = i1 - i0;
+    const idx = new Int32Array(BH * ng * n);
+    let p = 0;
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < Hkv; h++)
+        for (let i = i0; i < i1; i++) for (const j of blocks[b][h][i]) idx[p++] = (b * Hkv + h) * nb + j;
+    groups.push({ i0, ng, n, idx });
+    i0 = i1;
+  }
+  /** [B, H, T, d] -> query blocks with K/V-group heads stacked: [B·Hkv, nb, g·bs, d] */
+  const toBlocks = (x: tf.Tensor4D) =>
+    tf.tidy(() => {
+      const d = x.shape[3];
+      return tf.reshape(tf.transpose(tf.reshape(padT(x, Tp), [B, Hkv, g, nb, bs, d]), [0, 1, 3, 2, 4, 5]), [BH, nb, g * bs, d]);
+    });
+  /** inverse of toBlocks */
+  const fromBlocks = (x: tf.Tensor) =>
+    tf.tidy(() => {
+      const d = x.shape[3] as number;
+      const y = tf.reshape(tf.transpose(tf.reshape(x, [B, Hkv, nb, g, bs, d]), [0, 1, 3, 2, 4, 5]), [B, H, Tp, d]);
+      return (Tp === T ? y : tf.slice(y, [0, 0, 0, 0], [B, H, T, d])) as tf.Tensor4D;
+    });
+  const flatKv = (x: tf.Tensor4D) => tf.tidy(() => tf.reshape(padT(x, Tp), [BH * nb, bs, hs])); // one row per (b, kv head, block)
+  /** group tile pieces: queries [B·Hkv, ng, g·bs, hs], gathered K/V [B·Hkv, ng, n·bs, hs], scores [B·Hkv, ng, g·bs, n·bs] */
+  const tile = (qBlk: tf.Tensor, kFlat: tf.Tensor, vFlat: tf.Tensor, G: (typeof groups)[number]) => {
+    const ids = tf.tensor1d(G.idx, 'int32');
+    const kSel = tf.reshape(tf.gather(kFlat, ids), [BH, G.ng, G.n * bs, hs]);
+    const vSel = tf.reshape(tf.gather(vFlat, ids), [BH, G.ng, G.n * bs, hs]);
+    const qg = tf.slice(qBlk, [0, G.i0, 0, 0], [BH, G.ng, g * bs, hs]);
+    const s = tf.add(tf.matMul(qg, kSel, false, true), ownBlockMask(g, bs, G.n));
+    return { qg, kSel, vSel, s };
+  };
+
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qq, kk, vv] = args.slice(0, 3) as tf.Tensor4D[];
+    const save = args[3] as tf.GradSaveFunc;
+    const qBlk = toBlocks(tf.mul(qq, scale) as tf.Tensor4D);
+    const kFlat = flatKv(kk);
+    const vFlat = flatKv(vv);
     const ys: tf.Tensor[] = [];
-    for (let i0 = 0; i0 < nb; ) {
-      const n = used[i0];
-      let i1 = i0 + 1;
-      while (i1 < nb && used[i1] === n) i1++;
-      const ng = i1 - i0;
-      ys.push(
-        tf.tidy(() => {
-          const idx = new Int32Array(B * Hkv * ng * n);
-          let p = 0;
-          for (let b = 0; b < B; b++)
-            for (let h = 0; h < Hkv; h++)
-              for (let i = i0; i < i1; i++) for (const j of blocks[b][h][i]) idx[p++] = (b * Hkv + h) * nb + j;
-          const ids = tf.tensor1d(idx, 'int32');
-          const kSel = tf.reshape(tf.gather(kFlat, ids), [B * Hkv, ng, n * bs, hs]);
-          const vSel = tf.reshape(tf.gather(vFlat, ids), [B * Hkv, ng, n * bs, hs]);
-          const qg = tf.slice(qBlk, [0, i0, 0, 0], [B * Hkv, ng, g * bs, hs]);
-          const s = tf.add(tf.mul(tf.matMul(qg, kSel, false, true), 1 / Math.sqrt(hs)), ownBlockMask(g, bs, n)); // [B·Hkv, ng, g·bs, n·bs]
-          let att = tf.softmax(s);
-          if (rate > 0) att = tf.dropout(att, rate, undefined, `${opts.seed}:sparse:${i0}`);
-          return tf.matMul(att, vSel); // [B·Hkv, ng, g·bs, hs]
-        }),
-      );
-      i0 = i1;
+    const lses: tf.Tensor[] = [];
+    for (const G of groups) {
+      const [y, lse] = tf.tidy(() => {
+        const { vSel, s } = tile(qBlk, kFlat, vFlat, G);
+        const m = tf.max(s, -1, true);
+        const e = tf.exp(tf.sub(s, m));
+        const l = tf.sum(e, -1, true);
+        const p = tf.div(e, l); // [B·Hkv, ng, g·bs, n·bs]
+        const pd = rate > 0 ? tf.mul(p, sparseDropoutTile(opts.seed, rate, G.i0, p.shape)) : p;
+        return [tf.matMul(pd, vSel), tf.add(m, tf.log(l))]; // [B·Hkv, ng, g·bs, hs], [.., 1]
+      });
+      ys.push(y);
+      lses.push(lse);
     }
-    const y = ys.length === 1 ? ys[0] : tf.concat(ys, 1); // [B·Hkv, nb, g·bs, hs]
-    const yT = tf.reshape(tf.transpose(tf.reshape(y, [B, Hkv, nb, g, bs, hs]), [0, 1, 3, 2, 4, 5]), [B, H, Tp, hs]);
-    return (Tp === T ? yT : tf.slice(yT, [0, 0, 0, 0], [B, H, T, hs])) as tf.Tensor4D;
+    const out = fromBlocks(ys.length === 1 ? ys[0] : tf.concat(ys, 1));
+    const lse = ys.length === 1 ? lses[0] : tf.concat(lses, 1); // [B·Hkv, nb, g·bs, 1]
+    save([qq, kk, vv, out, lse]);
+    return { value: out, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy as tf.Tensor4D, saved) };
   });
+
+  function backward(dO: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor[] {
+    const [qq, kk, vv, out, lse] = saved as tf.Tensor4D[];
+    return tf.tidy(() => {
+      const qBlk = toBlocks(tf.mul(qq, scale) as tf.Tensor4D);
+      const kFlat = flatKv(kk);
+      const vFlat = flatKv(vv);
+      const dOBlk = toBlocks(dO);
+      const DBlk = toBlocks(tf.sum(tf.mul(dO, out), -1, true) as tf.Tensor4D); // [B·Hkv, nb, g·bs, 1]
+      const dQs: tf.Tensor[] = [];
+      let dK: tf.Tensor | null = null; // [B·Hkv·nb, bs, hs]
+      let dV: tf.Tensor | null = null;
+      for (const G of groups) {
+        const [dQg, dKn, dVn] = tf.tidy(() => {
+          const { qg, kSel, vSel, s } = tile(qBlk, kFlat, vFlat, G);
+          const rows = (x: tf.Tensor) => tf.slice(x, [0, G.i0, 0, 0], [BH, G.ng, g * bs, x.shape[3] as number]);
+          const dOg = rows(dOBlk);
+          const p = tf.exp(tf.sub(s, rows(lse))); // exact probabilities
+          const z = rate > 0 ? sparseDropoutTile(opts.seed, rate, G.i0, p.shape) : null;
+          const dVsel = tf.matMul(z ? tf.mul(p, z) : p, dOg, true, false); // [B·Hkv, ng, n·bs, hs]
+          let dP: tf.Tensor = tf.matMul(dOg, vSel, false, true);
+          if (z) dP = tf.mul(dP, z);
+          const dS = tf.mul(p, tf.sub(dP, rows(DBlk)));
+          const dQg = tf.mul(tf.matMul(dS, kSel), scale); // [B·Hkv, ng, g·bs, hs]
+          const dKsel = tf.matMul(dS, qg, true, false); // q already scaled
+          const ids = tf.tensor2d(G.idx, [G.idx.length, 1], 'int32');
+          const scatter = (x: tf.Tensor) => tf.scatterND(ids, tf.reshape(x, [G.idx.length, bs, hs]), [BH * nb, bs, hs]);
+          const dKn = scatter(dKsel);
+          const dVn = scatter(dVsel);
+          return [dQg, dK ? tf.add(dK, dKn) : dKn, dV ? tf.add(dV, dVn) : dVn];
+        });
+        tf.dispose([dK, dV].filter((t): t is tf.Tensor => t !== null));
+        [dK, dV] = [dKn, dVn];
+        dQs.push(dQg);
+      }
+      const unflat = (x: tf.Tensor) => {
+        const y = tf.reshape(x, [B, Hkv, Tp, hs]);
+        return Tp === T ? y : tf.slice(y, [0, 0, 0, 0], [B, Hkv, T, hs]);
+      };
+      const dq = fromBlocks(dQs.length === 1 ? dQs[0] : tf.concat(dQs, 1));
+      return [dq, unflat(dK!), unflat(dV!)];
+    });
+  }
+
+  return f(q, k, v) as tf.Tensor4D;
 }
