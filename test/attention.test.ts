@@ -115,19 +115,21 @@ test('plain kernel equals a plain-loop reference (GQA, T odd)', async () => {
   tf.dispose([q, k, v, y]);
 });
 
-test('every kernel is causal: changing future keys/values leaves earlier outputs unchanged', async () => {
+test('every kernel is causal: changing future queries/keys/values leaves earlier outputs unchanged', async () => {
   await initEngine({ backend: 'cpu' });
-  const T = 12, t0 = 5;
-  const q = t4([1, 2, T, 4], 4), k = t4([1, 2, T, 4], 5), v = t4([1, 2, T, 4], 6);
-  const future = tf.concat([tf.zeros([1, 2, t0 + 1, 4]), tf.fill([1, 2, T - t0 - 1, 4], 3)], 2);
-  const k2 = tf.add(k, future) as tf.Tensor4D, v2 = tf.add(v, future) as tf.Tensor4D;
-  const o = opts({ fusedBlock: 4, sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 } });
+  // t0 = 8 is the first token of a 4-token sparse block: its block-mates 9..11 are the future
+  const T = 16, t0 = 8;
+  const q = t4([1, 2, T, 4], 4, 2), k = t4([1, 2, T, 4], 5, 2), v = t4([1, 2, T, 4], 6);
+  const future = tf.concat([tf.zeros([1, 2, t0 + 1, 4]), t4([1, 2, T - t0 - 1, 4], 7, 5)], 2);
+  const q2 = tf.add(q, future) as tf.Tensor4D, k2 = tf.add(k, future) as tf.Tensor4D, v2 = tf.add(v, future) as tf.Tensor4D;
+  const o = opts({ fusedBlock: 4, sparse: { blockSize: 4, localBlocks: 1, selectedBlocks: 1 } });
   for (const kernel of ['plain', 'fused', 'sparse'] as const) {
     const a = tf.slice(attend(kernel, q, k, v, o), [0, 0, 0, 0], [1, 2, t0 + 1, 4]).dataSync();
-    const b = attend(kernel, q, k2, v2, o);
+    const b = attend(kernel, q2, k2, v2, o);
     assertClose(tf.slice(b, [0, 0, 0, 0], [1, 2, t0 + 1, 4]).dataSync(), a, 1e-6, `${kernel} past`);
     // and the future outputs do change (the test can fail)
     const late = Math.abs(tf.slice(b, [0, 0, T - 1, 0], [1, 1, 1, 1]).dataSync()[0] - tf.slice(attend(kernel, q, k, v, o), [0, 0, T - 1, 0], [1, 1, 1, 1]).dataSync()[0]);
+    assert.ok(kernel !== 'sparse' || T / 4 > 2, 'sparse selection must be active (more blocks than local + selected)');
     assert.ok(late > 1e-3, `${kernel}: last output should depend on the changed values`);
   }
 });
@@ -222,8 +224,9 @@ test('sparseBlocksUsed: n_i = min(i+1, local+selected), hand-computed', () => {
 
 test('sparse selection picks the block whose mean key best matches the mean query (hand-built)', async () => {
   await initEngine({ backend: 'cpu' });
-  // T=8, blockSize 2 -> 4 blocks; local 1, selected 1. Query block 3 points along e0;
-  // key block 1 points along e0, blocks 0 and 2 along -e0: block 1 must be selected for query block 3.
+  // T=8, blockSize 2 -> 4 blocks; local 1, selected 1. Queries 6, 7 point along e0 (others 0.1 e0), so
+  // the pooled query of block 3 (positions 5, 6) and of block 2 (positions 3, 4) point along +e0;
+  // key block 1 points along e0, blocks 0 and 2 along -e0: block 1 must be selected for query blocks 2 and 3.
   const T = 8, hs = 2;
   const qd = new Float32Array(T * hs), kd = new Float32Array(T * hs);
   for (let t = 0; t < T; t++) {
@@ -238,6 +241,34 @@ test('sparse selection picks the block whose mean key best matches the mean quer
   assert.deepEqual(m.shape, [1, 1, T, T]);
   const rows = (m.arraySync() as number[][][][])[0][0].map((r) => r.map((x) => (x ? 1 : 0)).join(''));
   assert.deepEqual(rows, ['10000000', '11000000', '11100000', '11110000', '00111000', '00111100', '00110010', '00110011']);
+});
+
+test('sparse selection is causal: a later query in the same block cannot change which blocks earlier tokens attend', async () => {
+  await initEngine({ backend: 'cpu' });
+  // T=8, blockSize 2, local 1, selected 1: block 2 (tokens 4, 5) picks one of blocks 0 (keys along e1) and 1 (along e0).
+  // Queries 3 and 4 point along e0, so block 1 is the right choice for token 4; query 5 then swings to e1.
+  // Pooling over the whole block (4, 5) would follow query 5 and switch token 4 to block 0.
+  const T = 8, hs = 2;
+  const kd = new Float32Array(T * hs), vd = new Float32Array(T * hs);
+  for (let t = 0; t < T; t++) {
+    kd[t * hs + (t < 2 ? 1 : 0)] = 1;
+    vd[t * hs] = t;
+  }
+  const qOf = (q5: [number, number]) => {
+    const qd = new Float32Array(T * hs);
+    for (let t = 0; t < T; t++) qd[t * hs] = 1;
+    qd[5 * hs] = q5[0];
+    qd[5 * hs + 1] = q5[1];
+    return tf.tensor4d(qd, [1, 1, T, hs]);
+  };
+  const k = tf.tensor4d(kd, [1, 1, T, hs]), v = tf.tensor4d(vd, [1, 1, T, hs]);
+  const sp = { blockSize: 2, localBlocks: 1, selectedBlocks: 1 };
+  const qa = qOf([1, 0]), qb = qOf([0, 100]);
+  assert.deepEqual(sparseSelection(qa, k, sp).blocks[0][0][2], [1, 2]);
+  assert.deepEqual(sparseSelection(qb, k, sp).blocks[0][0][2], [1, 2], 'token 5 must not steer the selection of block 2');
+  const ya = sparseAttention(qa, k, v, opts({ sparse: sp })), yb = sparseAttention(qb, k, v, opts({ sparse: sp }));
+  assertClose(tf.slice(yb, [0, 0, 0, 0], [1, 1, 5, hs]).dataSync(), tf.slice(ya, [0, 0, 0, 0], [1, 1, 5, hs]).dataSync(), 1e-6, 'tokens 0..4');
+  tf.dispose([qa, qb, k, v, ya, yb]);
 });
 
 test('sparse equals dense attention under its mask (values and gradients; GQA/MQA; T not a multiple)', async () => {

@@ -8,7 +8,11 @@
  *   local:    blocks max(0, i-L+1) .. i  (its own block causally masked inside)
  *   selected: the S most important of the eligible earlier blocks 0 .. i-L (all of them if
  *             there are no more than S), chosen per (batch, K/V head, query block):
- *               score_h(i, j) = mean(q_i^h) · mean(k_j) / sqrt(hs)    (mean over the block's tokens)
+ *               score_h(i, j) = qbar_i^h · mean(k_j) / sqrt(hs)
+ *             where mean(k_j) is over block j's tokens and qbar_i is the mean of the bs most
+ *             recent queries that every token of block i may see: positions i·bs-bs+1 .. i·bs
+ *             (the block's first token and the bs-1 before it). Pooling over the whole query
+ *             block would let a token's selection depend on later tokens' queries: not causal.
  *               importance(i, j) = Σ_{h in the K/V group} softmax_j(score_h(i, ·))  over eligible j
  *             (NSA's rule: selection is shared by the query heads of one GQA group, so the
  *             group reads one set of K/V blocks; with MHA the group is one head.) Ties go to
@@ -84,10 +88,13 @@ export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseCo
   if (needScores) {
     score = tf.tidy(() => {
       const Tp = nb * bs;
-      const counts = tf.tensor2d(Array.from({ length: nb }, (_, i) => Math.min(bs, T - i * bs)), [nb, 1]);
-      const pool = (x: tf.Tensor4D, h: number) => tf.div(tf.sum(tf.reshape(padT(x, Tp), [B, h, nb, bs, hs]), 3), counts); // [B, h, nb, hs]
-      const qp = tf.reshape(pool(q, H), [B, Hkv, g * nb, hs]);
-      const kp = pool(k, Hkv);
+      // keys: mean over block j's tokens (only complete past blocks are ever eligible)
+      const kCounts = tf.tensor2d(Array.from({ length: nb }, (_, j) => Math.min(bs, T - j * bs)), [nb, 1]);
+      const kp = tf.div(tf.sum(tf.reshape(padT(k, Tp), [B, Hkv, nb, bs, hs]), 3), kCounts); // [B, Hkv, nb, hs]
+      // queries: shift right by bs-1 so that window i holds positions i·bs-bs+1 .. i·bs (causal for block i)
+      const qShift = tf.slice(tf.pad(q, [[0, 0], [0, 0], [bs - 1, bs - 1], [0, 0]]), [0, 0, 0, 0], [B, H, Tp, hs]);
+      const qCounts = tf.tensor2d(Array.from({ length: nb }, (_, i) => Math.min(bs, i * bs + 1)), [nb, 1]);
+      const qp = tf.reshape(tf.div(tf.sum(tf.reshape(qShift, [B, H, nb, bs, hs]), 3), qCounts), [B, Hkv, g * nb, hs]);
       return tf.mul(tf.matMul(qp, kp, false, true), 1 / Math.sqrt(hs)); // [B, Hkv, g·nb, nb]
     }).dataSync() as Float32Array;
   }
