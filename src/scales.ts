@@ -155,16 +155,40 @@ export const MICRO_LADDER: readonly LadderRung[] = [
   { name: 'micro-r3', nLayer: 5, nHead: 4, nEmbd: 160, steps: 500 },
 ];
 
-/** The micro scale resized to a ladder rung, given by index (0 = smallest) or name. */
+/** A tiny ladder over `smoke` (tests and CI: numbers mean nothing). */
+export const SMOKE_LADDER: readonly LadderRung[] = [
+  { name: 'smoke-r0', nLayer: 1, nHead: 2, nEmbd: 16, steps: 8 },
+  { name: 'smoke-r1', nLayer: 2, nHead: 2, nEmbd: 24, steps: 12 },
+  { name: 'smoke-r2', nLayer: 2, nHead: 2, nEmbd: 32, steps: 16 },
+];
+
+/** Scaling ladders by the scale they resize. */
+export const LADDERS: Readonly<Record<string, readonly LadderRung[]>> = { micro: MICRO_LADDER, smoke: SMOKE_LADDER };
+
+/** The ladder of a scale; a clear error naming the scales that have one. */
+export function ladderOf(scale: string): readonly LadderRung[] {
+  const l = LADDERS[scale];
+  if (!l) throw new ConfigError(`scale "${scale}" has no scaling ladder; ladders exist for: ${Object.keys(LADDERS).join(', ')}`);
+  return l;
+}
+
+/** Names of every ladder rung (valid as scale names for runs). */
+export function ladderRungNames(): string[] {
+  return Object.values(LADDERS).flatMap((l) => l.map((r) => r.name));
+}
+
+/** A scale resized to a ladder rung: by name (any ladder), or by index into the micro ladder. */
 export function ladderScale(rung: number | string): Scale {
-  const r = typeof rung === 'number' ? MICRO_LADDER[rung] : MICRO_LADDER.find((x) => x.name === rung);
-  if (!r)
+  const entries = Object.entries(LADDERS).flatMap(([base, l]) => l.map((r) => ({ base, r })));
+  const hit = typeof rung === 'number' ? (MICRO_LADDER[rung] ? { base: 'micro', r: MICRO_LADDER[rung] } : undefined) : entries.find((e) => e.r.name === rung);
+  if (!hit)
     throw new ConfigError(
-      `unknown ladder rung ${JSON.stringify(rung)}; valid: 0..${MICRO_LADDER.length - 1} or ${MICRO_LADDER.map((x) => x.name).join(', ')}`,
+      `unknown ladder rung ${JSON.stringify(rung)}; valid: 0..${MICRO_LADDER.length - 1} or ${entries.map((e) => e.r.name).join(', ')}`,
     );
-  const s = getScale('micro');
+  const { base, r } = hit;
+  const s = getScale(base);
   s.name = r.name;
-  s.description = `micro ladder rung: ${r.nLayer} layers, ${r.nHead} heads, width ${r.nEmbd}, ${r.steps} steps`;
+  s.description = `${base} ladder rung: ${r.nLayer} layers, ${r.nHead} heads, width ${r.nEmbd}, ${r.steps} steps`;
   s.model = { ...s.model, nLayer: r.nLayer, nHead: r.nHead, nKvHead: r.nHead, nEmbd: r.nEmbd, mlpHidden: 4 * r.nEmbd };
   s.train = {
     ...s.train,
@@ -172,6 +196,7 @@ export function ladderScale(rung: number | string): Scale {
     warmupSteps: Math.round(r.steps / 10),
     decaySteps: r.steps,
     checkpointInterval: Math.max(1, Math.round(r.steps / 4)),
+    evalInterval: Math.min(s.train.evalInterval, Math.max(1, Math.round(r.steps / 4))),
   };
   return s;
 }

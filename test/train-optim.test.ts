@@ -20,7 +20,7 @@ test('AdamW matches a hand-written reference for two steps, decay on decayed par
   await initEngine({ backend: 'cpu' });
   const w0 = [0.5, -1.0, 2.0, 0.25];
   const b0 = [0.1, -0.2];
-  const params = new Map([
+  const params = new Map<string, tf.Variable>([
     ['w', tf.variable(tf.tensor2d(w0, [2, 2]))],
     ['b', tf.variable(tf.tensor1d(b0))],
   ]);

@@ -19,7 +19,7 @@ import {
 import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
-import { MICRO_LADDER } from '../scales.js';
+import { LADDERS, ladderOf } from '../scales.js';
 import { RunStore } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, type RunRecord } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
@@ -50,8 +50,9 @@ const spec = defineCli({
     },
   },
   ladder: {
-    summary: 'train the micro scaling ladder (for scaling fits and verdicts)',
+    summary: 'train the scaling ladder of a scale (for scaling fits and compute-dependence verdicts)',
     flags: {
+      scale: { type: 'choice', choices: () => Object.keys(LADDERS), noun: 'ladder scale', default: 'micro', help: 'scale whose ladder to train' },
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       innovations: innovationsFlag({ default: ['baseline', 'layernorm', 'mqa'] }),
       backend: backendFlag(),
@@ -176,7 +177,7 @@ export async function main(argv: string[]): Promise<number> {
       const store = storeOf(f.runs);
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
-      for (const rung of MICRO_LADDER) {
+      for (const rung of ladderOf(f.scale)) {
         await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal });
       }
       return 0;

@@ -2,7 +2,7 @@
  * From names to runs: the run spec of (innovation, scale, seed, backend), and sweeps that
  * train every requested variant × seed, skipping runs the store already completed.
  */
-import { getScale, scaleNames, MICRO_LADDER, ladderScale, type Scale } from '../scales.js';
+import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
 import { ConfigError, parseModelConfig } from '../config.js';
 import type { BackendName } from '../engine/index.js';
@@ -12,11 +12,9 @@ import { trainRun, type TrainHooks } from './trainer.js';
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
-  if (MICRO_LADDER.some((r) => r.name === name)) return ladderScale(name);
+  if (ladderRungNames().includes(name)) return ladderScale(name);
   if (!scaleNames().includes(name)) {
-    throw new ConfigError(
-      `unknown scale "${name}"; valid: ${[...scaleNames(), ...MICRO_LADDER.map((r) => r.name)].join(', ')}`,
-    );
+    throw new ConfigError(`unknown scale "${name}"; valid: ${scaleNames().join(', ')} (and ladder rungs ${ladderRungNames().join(', ')})`);
   }
   return getScale(name);
 }

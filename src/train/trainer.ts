@@ -110,16 +110,22 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
   const rng = restoreRng(st.rng);
   run.setStatus({ state: 'running' });
 
-  const evaluate = (): number =>
+  /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
+  const evaluate = (): { valLoss: number; expertLoad?: number[] } =>
     tf.tidy(() => {
       let sum = 0;
+      let load: number[] | undefined;
       for (const b of evalSet) {
         const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
         const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
-        const { ce } = gptLoss(params, x, y, cfg, { training: false, seed: 0 });
+        const { ce, expertCounts } = gptLoss(params, x, y, cfg, { training: false, seed: 0 });
         sum += ce.dataSync()[0];
+        for (const layer of expertCounts) {
+          load ??= layer.map(() => 0);
+          layer.forEach((c, e) => (load![e] += c));
+        }
       }
-      return sum / evalSet.length;
+      return { valLoss: sum / evalSet.length, ...(load ? { expertLoad: load } : {}) };
     });
 
   const record = (): void => {
@@ -129,8 +135,8 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
       flops: st.flops,
       seconds: st.seconds,
       trainLoss: st.trainLossCount > 0 ? st.trainLossSum / st.trainLossCount : null,
-      valLoss: evaluate(),
       lr: learningRate(st.step, tc),
+      ...evaluate(),
     };
     run.appendMetrics([row]);
     st.trainLossSum = 0;
