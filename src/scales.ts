@@ -94,10 +94,13 @@ export const SCALES: Record<string, Scale> = {
       vocabSize: CHAR_VOCAB, blockSize: 128, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0,
       sparse: { blockSize: 16, localBlocks: 2, selectedBlocks: 2 },
     }),
+    // Budget: 250 steps x 8 sequences x 128 tokens = 256k tokens (~5.8 GFLOP per step, ~1.5 TFLOP
+    // per run), about 100-150 s per run on one core of the 2-core reference machine, so the
+    // 7-variant study set takes about 10-12 minutes per seed with two runs in parallel (--jobs 2).
     train: {
-      steps: 400, batchSize: 16, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: 40, decaySteps: 400,
-      weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, evalInterval: 20, evalBatches: 8,
-      checkpointInterval: 100,
+      steps: 250, batchSize: 8, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: 25, decaySteps: 250,
+      weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, evalInterval: 10, evalBatches: 8,
+      checkpointInterval: 50,
     },
     data: { corpus: 'sotu', tokenizer: 'char' },
   },
@@ -149,10 +152,10 @@ export interface LadderRung {
 }
 
 export const MICRO_LADDER: readonly LadderRung[] = [
-  { name: 'micro-r0', nLayer: 2, nHead: 4, nEmbd: 64, steps: 200 },
-  { name: 'micro-r1', nLayer: 3, nHead: 4, nEmbd: 96, steps: 300 },
-  { name: 'micro-r2', nLayer: 4, nHead: 4, nEmbd: 128, steps: 400 },
-  { name: 'micro-r3', nLayer: 5, nHead: 4, nEmbd: 160, steps: 500 },
+  { name: 'micro-r0', nLayer: 2, nHead: 4, nEmbd: 64, steps: 125 },
+  { name: 'micro-r1', nLayer: 3, nHead: 4, nEmbd: 96, steps: 190 },
+  { name: 'micro-r2', nLayer: 4, nHead: 4, nEmbd: 128, steps: 250 },
+  { name: 'micro-r3', nLayer: 5, nHead: 4, nEmbd: 160, steps: 310 },
 ];
 
 /** A tiny ladder over `smoke` (tests and CI: numbers mean nothing). */

@@ -11,6 +11,7 @@
  * and nothing written.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import {
   defineCli, parseCommand, helpText, usage, reportUsageError, UsageError,
@@ -25,6 +26,10 @@ import { ensureRuns, runSpec, resolveScale, type RunRecord } from '../train/swee
 import { InterruptedError } from '../train/trainer.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs } from '../ceg/index.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
+
+function defaultJobs(): number {
+  return Math.max(1, Math.min(2, os.availableParallelism()));
+}
 
 const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or data/runs)' } as const;
 
@@ -46,6 +51,7 @@ const spec = defineCli({
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       innovations: innovationsFlag({ help: "comma-separated ids (default: the paper's study set)" }),
       backend: backendFlag(),
+      jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
     },
   },
@@ -56,6 +62,7 @@ const spec = defineCli({
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       innovations: innovationsFlag({ default: ['baseline', 'layernorm', 'mqa'] }),
       backend: backendFlag(),
+      jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
     },
   },
@@ -88,6 +95,7 @@ const spec = defineCli({
       scale: scaleFlag({ default: 'micro' }),
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       backend: backendFlag(),
+      jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
     },
   },
@@ -165,7 +173,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend); // validate all first
       const store = storeOf(f.runs);
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
-      const records = await ensureRuns({ scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal() });
+      const records = await ensureRuns({ scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
       if (records.some((r) => r.innovation === 'baseline')) printReport(records, f.scale);
@@ -178,7 +186,7 @@ export async function main(argv: string[]): Promise<number> {
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
       for (const rung of ladderOf(f.scale)) {
-        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal });
+        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
       }
       return 0;
     }

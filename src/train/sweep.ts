@@ -6,7 +6,10 @@ import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '
 import { applyInnovations, getInnovation } from '../innovations.js';
 import { ConfigError, parseModelConfig } from '../config.js';
 import type { BackendName } from '../engine/index.js';
-import type { RunSpec, RunStore, MetricRow } from '../runs/index.js';
+import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, type TrainHooks } from './trainer.js';
 
@@ -46,6 +49,40 @@ export interface SweepOptions {
   /** progress output (default stderr); null for silence */
   stream?: ProgressStream | null;
   signal?: AbortSignal;
+  /**
+   * runs trained at once, each in its own process (default 1). Two processes use both cores
+   * of a 2-core machine far better than one process with wasm threads.
+   */
+  jobs?: number;
+}
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
+async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
+  const queue = [...specs];
+  const failures: string[] = [];
+  const worker = async (): Promise<void> => {
+    for (let spec = queue.shift(); spec; spec = queue.shift()) {
+      if (o.signal?.aborted) return;
+      const args = [
+        '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
+        '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
+        '--backend', spec.backend, '--runs', o.store.root,
+      ];
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, args, {
+          cwd: PROJECT_ROOT,
+          stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit'],
+          env: { ...process.env, CEG_PROGRESS: 'plain' },
+        });
+        child.on('exit', (c) => resolve(c));
+      });
+      if (code !== 0) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
+  if (failures.length) throw new Error(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
 }
 
 /**
@@ -55,11 +92,21 @@ export interface SweepOptions {
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend)));
+  if ((o.jobs ?? 1) > 1) {
+    const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
+    if (pending.length > 1) await trainInChildren(pending, o);
+  }
   let k = 0;
   for (const spec of specs) {
     k += 1;
     const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
-    const progress = o.stream === null ? null : createProgress({ label, total: spec.train.steps, stream: o.stream ?? process.stderr });
+    const progress =
+      o.stream === null
+        ? null
+        : createProgress({
+            label, total: spec.train.steps, stream: o.stream ?? process.stderr,
+            ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
+          });
     let last = { loss: NaN, tokPerSec: 0 };
     const hooks: TrainHooks = {
       signal: o.signal,
