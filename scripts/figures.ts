@@ -1,20 +1,21 @@
 /**
- * npm run figures [-- --demo] [--out figures] [--formats png,svg] [--width 1000 --height 600]
- * Builds every report figure from stored runs (or synthetic data with --demo) and writes
- * <out>/<name>.png and .svg with headless Chromium.
+ * npm run figures [-- --scale micro] [--runs data/runs] [--backend wasm] [--out figures]
+ *                 [--formats png,svg] [--width 1000 --height 600] [--smooth 1] [--demo]
+ * Builds every report figure from STORED runs (no training) and writes <out>/<name>.png and
+ * .svg with headless Chromium. --demo: synthetic, seeded data instead of runs.
+ * Runs: completed runs of --scale (default micro) on --backend (default $CEG_BACKEND or wasm)
+ * in --runs (default $CEG_RUNS or data/runs), plus the scale's ladder rungs if trained.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildAllFigures, type ReportData } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { exportFigures, IMAGE_FORMATS, type ImageFormat } from '../src/report/export.js';
+import { loadReportData as loadFromStore, type LoadOptions, type LoadResult } from '../src/report/from-runs.js';
 
-/**
- * Loader stub: the lead connects the run store (src/runs) and the CEG analysis (src/ceg) here,
- * mapping metric rows to RunCurve and CEG tables (`table.objects()`) to CegRow.
- */
-export async function loadReportData(_runsDir: string): Promise<ReportData> {
-  throw new Error('loading stored runs is not connected yet (src/runs); run with --demo to see synthetic figures');
+/** ReportData from the run store (see src/report/from-runs.ts); throws NoRunsError when empty. */
+export function loadReportData(opts: LoadOptions = {}): LoadResult {
+  return loadFromStore(opts);
 }
 
 async function main(): Promise<void> {
@@ -22,7 +23,10 @@ async function main(): Promise<void> {
     options: {
       demo: { type: 'boolean', default: false },
       out: { type: 'string', default: 'figures' },
-      runs: { type: 'string', default: 'runs' },
+      runs: { type: 'string', default: process.env.CEG_RUNS ?? path.join('data', 'runs') },
+      scale: { type: 'string', default: 'micro' },
+      backend: { type: 'string', default: process.env.CEG_BACKEND ?? 'wasm' },
+      smooth: { type: 'string', default: '1' },
       formats: { type: 'string', default: 'png,svg' },
       width: { type: 'string', default: '1000' },
       height: { type: 'string', default: '600' },
@@ -35,16 +39,30 @@ async function main(): Promise<void> {
   const width = Number(values.width);
   const height = Number(values.height);
   if (!(width > 0 && height > 0)) throw new Error(`--width/--height must be positive numbers, got ${values.width}x${values.height}`);
-  const data = values.demo ? demoReportData(1) : await loadReportData(values.runs!);
-  const figs = buildAllFigures(data);
+  const smooth = Number(values.smooth);
+  if (!Number.isInteger(smooth) || smooth < 1) throw new Error(`--smooth must be an integer >= 1 (evaluations in the trailing mean), got ${values.smooth}`);
+  let data: ReportData;
   const t0 = performance.now();
+  if (values.demo) {
+    data = demoReportData(1);
+  } else {
+    const loaded = loadReportData({ runs: values.runs, scale: values.scale, backend: values.backend, smooth });
+    data = loaded.data;
+    console.log(`read ${loaded.counts.runs} runs at scale ${values.scale} and ${loaded.counts.ladderRuns} ladder runs (backend ${values.backend}) from ${path.resolve(values.runs!)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    for (const n of loaded.notes) console.log(`note: ${n}`);
+  }
+  const figs = buildAllFigures(data);
+  const t1 = performance.now();
   const written = await exportFigures(figs, values.out!, { formats, width, height });
-  const total = performance.now() - t0;
+  const total = performance.now() - t1;
   for (const w of written) console.log(`${path.relative(process.cwd(), w.file).padEnd(36)} ${(w.bytes / 1024).toFixed(1).padStart(7)} KiB ${w.ms.toFixed(0).padStart(5)} ms`);
   console.log(`${figs.length} figures, ${written.length} files in ${(total / 1000).toFixed(1)} s (browser start included)`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+const isEntry = process.argv[1] && /figures\.ts$/.test(process.argv[1]);
+if (isEntry) {
+  main().catch((e) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

@@ -218,3 +218,163 @@ test('export: a figure renders to a valid PNG of the asked size and to SVG', { s
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+/* ------------------------------------------------------------------ ReportData from a run store */
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { RunStore, type MetricRow } from '../src/runs/index.js';
+import { runSpec } from '../src/train/sweep.js';
+import { loadReportData, NoRunsError, storedRecords } from '../src/report/from-runs.js';
+
+/** baseline's loss as a function of compute: a power law L(C) = 2 + 10·(C/1e6)^-0.3 */
+const Lb = (C: number) => 2 + 10 * Math.pow(C / 1e6, -0.3);
+const F = 1e6; // baseline FLOPs per step
+const STEPS = Array.from({ length: 11 }, (_, k) => k * 10); // 0, 10, ..., 100
+
+/**
+ * Store one completed synthetic run. loss(step) gives the validation loss; flopsPerStep and
+ * secPerStep the compute axes; extra(step) extra fields of the metric row (expertLoad).
+ */
+function storeRun(
+  store: RunStore,
+  o: { innovation: string; scale: string; seed: number; backend?: 'cpu' | 'wasm'; loss: (step: number) => number; flopsPerStep?: number; secPerStep?: number; steps?: number[]; state?: 'done' | 'running'; extra?: (step: number) => Record<string, unknown> },
+): void {
+  const spec = runSpec(o.innovation, o.scale, o.seed, o.backend ?? 'cpu');
+  const run = store.open(spec);
+  const rows: MetricRow[] = (o.steps ?? STEPS).map((step) => ({
+    step, tokens: step * 128, flops: step * (o.flopsPerStep ?? F), seconds: step * (o.secPerStep ?? 0.5),
+    trainLoss: null, lr: 1e-3, valLoss: o.loss(step), ...(o.extra ? o.extra(step) : {}),
+  }));
+  run.appendMetrics(rows);
+  run.setStatus({ state: o.state ?? 'done' });
+}
+
+/** loss at step 0 (compute 0): high, above every target */
+const at = (f: (step: number) => number) => (step: number) => (step === 0 ? 50 : f(step));
+
+/** Independent reference for an auxiliary CEG (flops): baseline compute to reach `target`, log-interpolated. */
+function baselineComputeToReach(target: number): number {
+  const pts = STEPS.filter((s) => s > 0).map((s) => ({ C: s * F, L: Lb(s * F) }));
+  for (let i = 1; i < pts.length; i++) {
+    if (pts[i].L <= target) {
+      const t = (pts[i - 1].L - target) / (pts[i - 1].L - pts[i].L);
+      return Math.exp(Math.log(pts[i - 1].C) + t * (Math.log(pts[i].C) - Math.log(pts[i - 1].C)));
+    }
+  }
+  throw new Error('never reached');
+}
+
+function syntheticStore(root: string): RunStore {
+  const store = new RunStore(root);
+  for (const seed of [1, 2]) {
+    const off = seed === 2 ? 0.01 : 0; // a seed-wide offset: cancels in each seed pair
+    // baseline: L_b(C), 0.5 s per step
+    storeRun(store, { innovation: 'baseline', scale: 'smoke', seed, loss: at((s) => Lb(s * F) + off) });
+    // rope: the baseline's curve with compute halved (same FLOPs per step, twice the loss progress); 1 s per step
+    storeRun(store, { innovation: 'rope', scale: 'smoke', seed, loss: at((s) => Lb(2 * s * F) + off), secPerStep: 1 });
+    // mqa: the baseline's loss per step at half the FLOPs per step
+    storeRun(store, { innovation: 'mqa', scale: 'smoke', seed, loss: at((s) => Lb(s * F) + off), flopsPerStep: F / 2 });
+    // sparse: never reaches the baseline's final loss (DNR)
+    storeRun(store, { innovation: 'sparse', scale: 'smoke', seed, loss: at((s) => Lb(s * F) + 0.05 + off) });
+    // moe: like the baseline, with expert load at each evaluation
+    storeRun(store, { innovation: 'moe', scale: 'smoke', seed, loss: at((s) => Lb(s * F) + off), extra: (s) => ({ expertLoad: [s, 2 * s, 3 * s + seed, 4 * s] }) });
+    // ignored: another backend, and a run still running
+    storeRun(store, { innovation: 'layernorm', scale: 'smoke', seed, backend: 'wasm', loss: at((s) => Lb(s * F)) });
+    storeRun(store, { innovation: 'swiglu', scale: 'smoke', seed, state: 'running', loss: at((s) => Lb(s * F)) });
+    // ladder: final points on the power law; layernorm = the baseline with compute doubled
+    [['smoke-r0', 1e6], ['smoke-r1', 1e7], ['smoke-r2', 1e8]].forEach(([rung, C]) => {
+      const c = C as number;
+      const steps = [0, 10];
+      storeRun(store, { innovation: 'baseline', scale: rung as string, seed, steps, flopsPerStep: c / 10, loss: at(() => Lb(c)) });
+      storeRun(store, { innovation: 'layernorm', scale: rung as string, seed, steps, flopsPerStep: c / 10, loss: at(() => Lb(2 * c)) });
+    });
+  }
+  return store;
+}
+
+test('loadReportData: figures and CEG values from a synthetic run store (no training)', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ceg-report-runs-'));
+  try {
+    syntheticStore(root);
+    const { data, notes, counts } = loadReportData({ runs: root, scale: 'smoke', backend: 'cpu' });
+    assert.equal(counts.runs, 10); // 5 innovations x 2 seeds (wasm and running runs left out)
+    assert.equal(counts.ladderRuns, 12);
+    assert.deepEqual(notes, []);
+    assert.equal(data.scale, 'smoke');
+    assert.deepEqual([...new Set(data.runs.map((r) => r.innovation))].sort(), ['baseline', 'moe', 'mqa', 'rope', 'sparse']);
+    assert.equal(data.runs.find((r) => r.innovation === 'rope' && r.seed === 2)!.points[3].valLoss, Lb(2 * 30 * F) + 0.01);
+
+    const bar = (axis: string, id: string) => data.ceg![axis].find((r) => r.innovation === id)!;
+    // rope: the baseline's curve with compute halved -> CEG 2 in FLOPs and steps; 2x slower steps -> 1 in seconds
+    close(bar('flops', 'rope').ceg, 2, 1e-9);
+    close(bar('steps', 'rope').ceg, 2, 1e-9);
+    close(bar('seconds', 'rope').ceg, 1, 1e-9);
+    close(bar('flops', 'rope').ci_low!, 2, 1e-9);
+    // mqa: same loss per step at half the FLOPs -> 2 in FLOPs, 1 in steps
+    close(bar('flops', 'mqa').ceg, 2, 1e-9);
+    close(bar('steps', 'mqa').ceg, 1, 1e-9);
+    // sparse: DNR; auxiliary CEG at its best loss, against a plain-loop reference
+    const sp = bar('flops', 'sparse');
+    assert.equal(sp.dnr, true);
+    assert.equal(sp.ci_low, undefined);
+    close(sp.ceg, baselineComputeToReach(Lb(100 * F) + 0.05) / (100 * F), 1e-9);
+    assert.equal(bar('flops', 'moe').category, 'compute-dependent');
+
+    // paper vs ours: the paper's compact numbers (aux for its DNR rows), ours in steps
+    const pvo = (id: string) => data.paperVsOurs!.find((r) => r.innovation === id)!;
+    assert.equal(pvo('rope').paperCeg, 1.87);
+    close(pvo('rope').ourCeg, 2, 1e-9);
+    assert.equal(pvo('mqa').paperCeg, 0.673);
+    assert.equal(pvo('mqa').paperDnr, true);
+    assert.equal(pvo('sparse').ourDnr, true);
+    assert.equal(pvo('moe').paperCeg, null);
+
+    // MoE: load at the last evaluation (step 100), one series per seed
+    assert.deepEqual(data.expertCounts, [
+      { name: 'moe seed 1', counts: [100, 200, 301, 400] },
+      { name: 'moe seed 2', counts: [100, 200, 302, 400] },
+    ]);
+
+    // ladder: fits through the points, CEG(C) of layernorm ~2 at every compute
+    assert.deepEqual(data.scaling!.map((s) => s.innovation).sort(), ['baseline', 'layernorm']);
+    const ln = data.cegCurves!.find((c) => c.innovation === 'layernorm')!;
+    assert.deepEqual(ln.observed, [1e6, 1e8]);
+    for (const p of ln.curve.filter((q) => q.C <= 1e8)) close(p.ceg, 2, 0.02);
+
+    const names = buildAllFigures(data).map((f) => f.name);
+    assert.deepEqual(names, [
+      'loss_vs_steps', 'loss_vs_flops', 'loss_vs_seconds', 'ceg_bars_flops', 'ceg_bars_steps', 'ceg_bars_seconds',
+      'scaling_fits', 'ceg_vs_compute', 'paper_vs_ours', 'expert_load', 'rope_rotation', 'attention_patterns',
+    ]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('loadReportData: missing pieces are notes; no runs is a clear error', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'ceg-report-runs-'));
+  try {
+    assert.throws(
+      () => loadReportData({ runs: root, scale: 'smoke', backend: 'cpu' }),
+      (e: Error) => e instanceof NoRunsError && e.message.includes(root) && /npm start/.test(e.message) && /npx ceg sweep --scale smoke --seeds 3/.test(e.message),
+    );
+    const store = new RunStore(root);
+    storeRun(store, { innovation: 'baseline', scale: 'smoke', seed: 1, loss: at((s) => Lb(s * F)) });
+    storeRun(store, { innovation: 'rope', scale: 'smoke', seed: 1, loss: at((s) => Lb(2 * s * F)) });
+    // other backend: the error names what the store does hold
+    assert.throws(() => loadReportData({ runs: root, scale: 'smoke', backend: 'wasm' }), /holds completed runs of scale\/backend: smoke\/cpu \(2\)/);
+    const { data, notes } = loadReportData({ runs: root, scale: 'smoke', backend: 'cpu' });
+    assert.equal(notes.length, 2);
+    assert.match(notes[0], /no MoE runs/);
+    assert.match(notes[1], /no ladder runs \(smoke-r0\.\.\).*npx ceg ladder --scale smoke/);
+    const names = buildAllFigures(data).map((f) => f.name);
+    assert.ok(!names.includes('scaling_fits') && !names.includes('expert_load'));
+    assert.ok(names.includes('ceg_bars_flops') && names.includes('paper_vs_ours'));
+    // a run opened under a second label (same numbers) is listed under that label too
+    store.open({ ...runSpec('baseline', 'smoke', 1, 'cpu'), scale: 'smoke-r0' });
+    const r0 = storedRecords(store, 'smoke-r0', 'cpu');
+    assert.deepEqual(r0.map((r) => [r.innovation, r.scale, r.metrics.length]), [['baseline', 'smoke-r0', STEPS.length]]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});

@@ -26,8 +26,10 @@ export interface ReportData {
   scaling?: ScalingSeries[];
   cegCurves?: CegCurve[];
   paperVsOurs?: PaperVsOursRow[];
-  /** tokens per expert from a MoE run, if any */
-  expertCounts?: number[];
+  /** tokens per expert from MoE runs, if any: one list, or one named list per run */
+  expertCounts?: number[] | { name: string; counts: number[] }[];
+  /** what paper-vs-ours' "ours" is measured in (default 'steps', the paper's axis) */
+  paperVsOursAxis?: string;
   /** smoothing window for loss curves (paper: 8) */
   smooth?: number;
 }
@@ -48,6 +50,19 @@ export function teachingFigures(): NamedFigure[] {
   ];
 }
 
+/** Compute measures of the CEG bars, as the axis titles name them. */
+const MEASURE_NAMES: Record<string, string> = {
+  flops: 'FLOPs',
+  steps: 'optimizer steps',
+  tokens: 'tokens',
+  seconds: 'wall-clock seconds',
+};
+
+/**
+ * Every figure whose data is present, in a fixed order with stable names (file stems):
+ * loss_vs_steps, loss_vs_flops, loss_vs_seconds, ceg_bars_<measure> (per key of data.ceg),
+ * scaling_fits, ceg_vs_compute, paper_vs_ours, expert_load, rope_rotation, attention_patterns.
+ */
 export function buildAllFigures(data: ReportData): NamedFigure[] {
   const figs: NamedFigure[] = [];
   const at = data.scale ? ` (${data.scale} scale)` : '';
@@ -64,14 +79,40 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
     }
   }
   for (const [measure, rows] of Object.entries(data.ceg ?? {})) {
-    if (rows.length) figs.push({ name: `ceg_bars_${measure}`, figure: cegBars(rows, { measure }) });
+    if (!rows.length) continue;
+    const m = MEASURE_NAMES[measure] ?? measure;
+    figs.push({
+      name: `ceg_bars_${measure}`,
+      figure: cegBars(rows, {
+        measure: m,
+        title: `Compute-equivalent gain per innovation, measured in ${m}${at}<br><sup>CEG = baseline ${m} / variant ${m} to reach the baseline's final validation loss; whiskers: 95% bootstrap interval<br>hatched: DNR, the variant never reached it (auxiliary CEG, at the variant's best loss)</sup>`,
+      }),
+    });
   }
-  if (data.scaling?.length) figs.push({ name: 'scaling_fits', figure: scalingFits(data.scaling) });
-  if (data.cegCurves?.length) figs.push({ name: 'ceg_vs_compute', figure: cegVsCompute(data.cegCurves) });
+  if (data.scaling?.length) {
+    figs.push({ name: 'scaling_fits', figure: scalingFits(data.scaling, { title: `Loss vs compute on the scaling ladder${at}<br><sup>dots: runs (best validation loss, every seed); lines: fitted L(C) = E + A·C^(−α)</sup>` }) });
+  }
+  if (data.cegCurves?.length) {
+    figs.push({ name: 'ceg_vs_compute', figure: cegVsCompute(data.cegCurves, { title: `CEG as a function of compute${at}<br><sup>from the fitted scaling curves: baseline compute to reach the variant's loss at C, divided by C</sup>` }) });
+  }
   if (data.paperVsOurs?.some((r) => r.paperCeg !== null)) {
-    figs.push({ name: 'paper_vs_ours', figure: paperVsOurs(data.paperVsOurs, { scale: data.scale }) });
+    const axis = data.paperVsOursAxis ?? 'steps';
+    figs.push({
+      name: 'paper_vs_ours',
+      figure: paperVsOurs(data.paperVsOurs, {
+        note: `paper: compact scale, one seed; ours: ${data.scale ?? '?'} scale, geometric mean over seeds; square: our runs DNR (aux CEG)`,
+        oursAxis: MEASURE_NAMES[axis] ?? axis,
+      }),
+    });
   }
-  if (data.expertCounts?.length) figs.push({ name: 'expert_load', figure: expertLoadHistogram(data.expertCounts) });
+  if (data.expertCounts?.length) {
+    figs.push({
+      name: 'expert_load',
+      figure: expertLoadHistogram(data.expertCounts, {
+        title: `Mixture of experts: tokens routed to each expert${at}<br><sup>at the last evaluation, summed over layers and validation batches (each token counts once per chosen expert); dashed: balanced load</sup>`,
+      }),
+    });
+  }
   figs.push(...teachingFigures());
   return figs;
 }

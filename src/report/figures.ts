@@ -38,7 +38,8 @@ function baseLayout(title: string, extra: Obj = {}): Obj {
     font: FONT,
     paper_bgcolor: 'white',
     plot_bgcolor: 'white',
-    margin: { l: 80, r: 30, t: title.includes('<br>') ? 90 : 60, b: 65 },
+    // one more line of subtitle: 17 px more top margin
+    margin: { l: 80, r: 30, t: title.includes('<br>') ? 90 + 17 * (title.split('<br>').length - 2) : 60, b: 65 },
     hovermode: 'closest',
     ...extra,
   };
@@ -66,7 +67,8 @@ function assertFinite(v: number, what: string): void {
 export function ratioTicks(lo: number, hi: number): { tickvals: number[]; ticktext: string[]; tickangle: number } {
   const fine = [0.5, 0.67, 0.75, 0.9, 1, 1.1, 1.25, 1.5, 2];
   const coarse = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1000];
-  let vals = (hi / lo <= 3 ? fine : coarse).filter((v) => v >= lo && v <= hi);
+  const finest = [0.75, 0.8, 0.85, 0.9, 0.95, 1, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3];
+  let vals = (hi / lo <= 1.6 ? finest : hi / lo <= 3 ? fine : coarse).filter((v) => v >= lo && v <= hi);
   // too dense: keep every other one, always keeping 1
   while (vals.length > 9) vals = vals.filter((v, i) => v === 1 || i % 2 === 0);
   return { tickvals: vals, ticktext: vals.map((v) => String(v)), tickangle: 0 };
@@ -289,25 +291,29 @@ export function cegBars(rows: CegRow[], opts: CegBarOptions = {}): Figure {
       text: rs.map((r) => r.ceg.toFixed(2)),
       textposition: 'inside',
       insidetextanchor: 'start',
-      textfont: { color: 'white' },
+      // white on solid bars; dark on hatched (DNR) bars, where white stripes would hide white text
+      textfont: { color: rs.map((r) => (r.dnr ? '#222222' : 'white')) },
       customdata: rs.map((r) => [r.ci_low ?? NaN, r.ci_high ?? NaN, r.verdict ?? '']),
       hovertemplate: '%{y}<br>CEG %{x:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{customdata[2]}<extra></extra>',
     };
   });
   const maxX = Math.max(...rows.map((r) => Math.max(r.ceg, r.ci_high ?? 0)), 1);
   const measure = opts.measure ? ` in ${opts.measure}` : '';
+  const title =
+    opts.title ??
+    `Compute-equivalent gain per innovation<br><sup>CEG = baseline compute / variant compute to reach the same validation loss${measure}; bars: 95% interval</sup>`;
+  const extraLines = Math.max(0, title.split('<br>').length - 2);
   return {
     data,
     layout: baseLayout(
-      opts.title ??
-        `Compute-equivalent gain per innovation<br><sup>CEG = baseline compute / variant compute to reach the same validation loss${measure}; bars: 95% interval</sup>`,
+      title,
       {
         barmode: 'overlay',
         bargap: 0.3,
         xaxis: axis(`CEG (× baseline compute${measure})`, { range: [0, maxX * 1.1] }),
         yaxis: axis('', { categoryorder: 'array', categoryarray: order, autorange: 'reversed', showgrid: false, ticks: '' }),
         legend: { orientation: 'h', x: 0, y: -0.12, yanchor: 'top' },
-        margin: { l: 80, r: 30, t: 95, b: 100 },
+        margin: { l: 80, r: 30, t: 95 + 17 * extraLines, b: 100 },
         shapes: [
           { type: 'line', xref: 'x', yref: 'paper', x0: 1, x1: 1, y0: 0, y1: 1, line: { color: '#444444', width: 1.5, dash: 'dash' } },
         ],
@@ -402,7 +408,9 @@ export function cegVsCompute(curves: CegCurve[], opts: { title?: string } = {}):
     if (parts.above.length) data.push(line(parts.above, true, false));
   }
   const ys = curves.flatMap((c) => c.curve.map((p) => p.ceg)).filter((v) => v > 0);
-  const yTicks = ratioTicks(Math.min(1, ...ys) / 1.1, Math.max(1, ...ys) * 1.1);
+  const yLo = Math.min(1, ...ys) / 1.1;
+  const yHi = Math.max(1, ...ys) * 1.1;
+  const yTicks = ratioTicks(yLo, yHi);
   data.push({
     type: 'scatter',
     mode: 'lines',
@@ -416,7 +424,7 @@ export function cegVsCompute(curves: CegCurve[], opts: { title?: string } = {}):
     data,
     layout: baseLayout(opts.title ?? 'CEG as a function of compute (from the fitted scaling curves)', {
       xaxis: axis('baseline training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
-      yaxis: axis('CEG (× baseline compute)', { type: 'log', ...yTicks }),
+      yaxis: axis('CEG (× baseline compute)', { type: 'log', range: [Math.log10(yLo), Math.log10(yHi)], ...yTicks }),
       legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
       shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: 1, y1: 1, line: { color: '#444444', width: 1.2, dash: 'dot' } }],
     }),
@@ -426,7 +434,11 @@ export function cegVsCompute(curves: CegCurve[], opts: { title?: string } = {}):
 /* ------------------------------------------------------------------ paper vs ours */
 
 /** Our CEG (with interval) against the paper's, one dot per innovation, and the y = x line. */
-export function paperVsOurs(rows: PaperVsOursRow[], opts: { title?: string; scale?: string } = {}): Figure {
+export function paperVsOurs(
+  rows: PaperVsOursRow[],
+  /** subtitle: `note` if given, else "scale: <scale>"; oursAxis: what our CEG is measured in (y-axis title) */
+  opts: { title?: string; scale?: string; note?: string; oursAxis?: string } = {},
+): Figure {
   const inPaper = rows.filter((r) => r.paperCeg !== null);
   if (inPaper.length === 0) throw new Error('paperVsOurs: no row has a paper CEG');
   const data: Obj[] = [];
@@ -439,8 +451,8 @@ export function paperVsOurs(rows: PaperVsOursRow[], opts: { title?: string; scal
       mode: 'markers',
       x: [r.paperCeg],
       y: [r.ourCeg],
-      name: r.paperDnr ? `${label} (paper: DNR, aux)` : label,
-      marker: { color, size: 12, symbol: r.paperDnr ? 'circle-open' : 'circle', line: { width: 2, color } },
+      name: label + (r.paperDnr || r.ourDnr ? ` (${[r.paperDnr ? 'paper' : '', r.ourDnr ? 'ours' : ''].filter(Boolean).join(' & ')}: DNR, aux)` : ''),
+      marker: { color, size: 12, symbol: (r.ourDnr ? 'square' : 'circle') + (r.paperDnr ? '-open' : ''), line: { width: 2, color } },
       error_y:
         r.ci_low !== undefined && r.ci_high !== undefined
           ? { type: 'data', symmetric: false, array: [r.ci_high - r.ourCeg], arrayminus: [r.ourCeg - r.ci_low], color, thickness: 1.5, width: 4 }
@@ -461,16 +473,16 @@ export function paperVsOurs(rows: PaperVsOursRow[], opts: { title?: string; scal
     hoverinfo: 'skip',
   });
   const missing = rows.filter((r) => r.paperCeg === null).map((r) => innovationLabel(r.innovation, r.label));
-  const sub = [opts.scale ? `scale: ${opts.scale}` : '', missing.length ? `not in the paper (not shown): ${missing.join(', ')}` : '']
+  const sub = [opts.note ?? (opts.scale ? `scale: ${opts.scale}` : ''), missing.length ? `not in the paper (not shown): ${missing.join(', ')}` : '']
     .filter(Boolean)
-    .join('; ');
+    .join('<br>');
   const range = [Math.log10(lo), Math.log10(hi)];
   const ticks = ratioTicks(lo, hi);
   return {
     data,
     layout: baseLayout((opts.title ?? 'Our CEG vs the paper’s') + (sub ? `<br><sup>${sub}</sup>` : ''), {
       xaxis: axis('paper’s CEG (steps only, one seed)', { type: 'log', range, ...ticks }),
-      yaxis: axis('our CEG (95% interval)', { type: 'log', range, scaleanchor: 'x', ...ticks }),
+      yaxis: axis(`our CEG${opts.oursAxis ? ` in ${opts.oursAxis}` : ''} (95% interval)`, { type: 'log', range, scaleanchor: 'x', ...ticks }),
       legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
     }),
   };
@@ -530,7 +542,8 @@ export function ropeRotation(opts: { headDim?: number; positions?: number; base?
         line: { color, width: 2.5 },
         marker: { color, size: [0, 9] },
         text: ['', `m=${m}`],
-        textposition: 'top center',
+        // slow pairs bunch their tips together: labels beside the tip instead of above it
+        textposition: ropeAngle(1, pair, headDim, base) < 0.5 ? 'middle right' : 'top center',
         textfont: { size: 10, color: '#333333' },
         hovertemplate: `pair ${pair}, position ${m}<br>angle ${ang.toFixed(3)} rad<extra></extra>`,
       });

@@ -78,6 +78,8 @@ export interface PaperVsOursRow {
   paperCeg: number | null;
   paperDnr?: boolean;
   ourCeg: number;
+  /** our runs did not reach the baseline's target: ourCeg is our auxiliary CEG */
+  ourDnr?: boolean;
   ci_low?: number;
   ci_high?: number;
 }

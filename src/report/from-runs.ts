@@ -1,0 +1,312 @@
+/**
+ * ReportData from the run store: completed runs of one scale (and its scaling ladder, if
+ * trained) become loss curves, CEG bars per compute axis, paper-vs-ours, MoE expert load,
+ * scaling fits and CEG(C) curves. No training: only stored metric rows are read.
+ * Missing pieces (no ladder, no MoE, no baseline) are skipped with a one-line note; a store
+ * without any completed run of the scale is a clear error (NoRunsError).
+ *
+ * Reuses src/lab.ts for the scaling fits (scalingFits) and the MoE load (expertLoad); the
+ * CEG numbers come from src/ceg (cegTable, ceg).
+ */
+import { getInnovation, INNOVATIONS } from '../innovations.js';
+import { LADDERS, ladderOf } from '../scales.js';
+import { RunStore, type RunSummary } from '../runs/index.js';
+import type { RunRecord } from '../train/sweep.js';
+import * as ceg from '../ceg/index.js';
+import { scalingFits as fitLadder, expertLoad, type ScalingResult } from '../lab.js';
+import type { ReportData } from './all.js';
+import type { CegCurve, CegRow, LossAxis, PaperVsOursRow, RunCurve, ScalingSeries } from './types.js';
+
+type Table = ReturnType<typeof ceg.cegTable>;
+type Row = Record<string, unknown>;
+
+/** Compute axes of the CEG bar charts (figure names ceg_bars_<axis>). */
+export const CEG_BAR_AXES = ['flops', 'steps', 'seconds'] as const satisfies readonly LossAxis[];
+
+/** The paper's published scale that paper-vs-ours compares against. */
+export const PAPER_SCALE = 'compact';
+
+export class NoRunsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NoRunsError';
+  }
+}
+
+export interface LoadOptions {
+  /** run store root (default $CEG_RUNS or data/runs) */
+  runs?: string;
+  /** scale of the study-set runs (default micro); its ladder rungs are <scale>-r0.. */
+  scale?: string;
+  /** backend the runs were trained on (default $CEG_BACKEND or wasm) */
+  backend?: string;
+  /** trailing moving-average window of the loss curves, in evaluations (default 1: raw) */
+  smooth?: number;
+}
+
+export interface LoadResult {
+  data: ReportData;
+  /** one line per piece skipped or adjusted (no ladder runs, duplicate runs, ...) */
+  notes: string[];
+  /** how many runs were read: study-set scale and ladder rungs */
+  counts: { runs: number; ladderRuns: number };
+}
+
+/**
+ * Completed runs of `scale` on `backend`, one record per (innovation, seed). A run opened
+ * under several labels (e.g. micro-r2 is the same config as micro) is listed under every
+ * label whose scale is `scale`, with that label's innovation and scale. Two completed runs
+ * with the same (innovation, seed) (the scale's definition changed between them): the one
+ * updated last is kept, and a note says so.
+ */
+export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = []): RunRecord[] {
+  const chosen = new Map<string, { summary: RunSummary; innovation: string }>();
+  const known = new Set(INNOVATIONS.map((i) => i.id));
+  for (const s of store.list({ scale, backend, state: 'done' })) {
+    const labels = [
+      { innovation: s.innovation, scale: s.scale },
+      ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
+    ].filter((l) => l.scale === scale);
+    for (const innovation of new Set(labels.map((l) => l.innovation))) {
+      if (!known.has(innovation)) {
+        notes.push(`run ${s.id}: innovation "${innovation}" is not in the registry (src/innovations.ts); left out`);
+        continue;
+      }
+      const key = `${innovation}\u0000${s.seed}`;
+      const prev = chosen.get(key);
+      if (prev) {
+        const newer = (s.updatedAt ?? '') > (prev.summary.updatedAt ?? '') ? s : prev.summary;
+        const older = newer === s ? prev.summary : s;
+        notes.push(`${innovation} ${scale} seed ${s.seed}: two completed runs (${older.id}, ${newer.id}); using ${newer.id}, updated last`);
+        chosen.set(key, { summary: newer, innovation });
+      } else {
+        chosen.set(key, { summary: s, innovation });
+      }
+    }
+  }
+  const out: RunRecord[] = [];
+  for (const { summary, innovation } of chosen.values()) {
+    const run = store.get(summary.id);
+    if (!run) continue;
+    out.push({ id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true });
+  }
+  return out;
+}
+
+/** Metric rows -> loss-curve points: evaluations only (numeric, finite validation loss). */
+export function runCurves(records: RunRecord[], notes: string[] = []): RunCurve[] {
+  const out: RunCurve[] = [];
+  for (const r of records) {
+    const evals = r.metrics.filter((m) => typeof m.valLoss === 'number');
+    const finite = evals.filter((m) => Number.isFinite(m.valLoss as number));
+    if (finite.length < evals.length) notes.push(`${r.innovation} seed ${r.seed}: ${evals.length - finite.length} non-finite validation loss(es) left out of the loss curves (diverged?)`);
+    if (finite.length === 0) continue;
+    out.push({
+      innovation: r.innovation,
+      seed: r.seed,
+      points: finite.map((m) => ({ step: m.step, tokens: m.tokens, flops: m.flops, seconds: m.seconds, valLoss: m.valLoss as number })),
+    });
+  }
+  return out;
+}
+
+/**
+ * Auxiliary CEG on one axis for a variant that did not reach the baseline's target: per
+ * seed pair, target = the variant's best validation loss; CEG = baseline compute to reach
+ * it / variant compute to reach it (the paper's auxiliary CEG, measured on `axis` with our
+ * interpolation). Geometric mean over the pairs where the baseline reaches it; null if none.
+ */
+export function auxCeg(records: RunRecord[], innovation: string, axis: ceg.Axis, baseline = 'baseline'): number | null {
+  const base = new Map(records.filter((r) => r.innovation === baseline).map((r) => [r.seed, r]));
+  const values: number[] = [];
+  for (const v of records.filter((r) => r.innovation === innovation)) {
+    const b = base.get(v.seed);
+    if (!b) continue;
+    const best = Math.min(...ceg.evalRows(v.metrics, `${innovation} seed ${v.seed}`).map((m) => m.valLoss));
+    if (!Number.isFinite(best)) continue;
+    const r = ceg.ceg(b.metrics, v.metrics, { axis, target: { kind: 'value', loss: best } });
+    if (r.ceg !== null && Number.isFinite(r.ceg) && r.ceg > 0) values.push(r.ceg);
+  }
+  return values.length ? ceg.geometricMean(values) : null;
+}
+
+/**
+ * CEG bars of one axis from the CEG table. Reached: our CEG (geometric mean over seed pairs
+ * that reached) with its bootstrap interval; seeds that did not reach are named in the
+ * label ("1/3 seeds DNR"). No seed reached (DNR): the auxiliary CEG on the same axis
+ * (auxCeg), drawn hatched. Rows with no finite value are left out (noted).
+ */
+export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, notes: string[] = []): CegRow[] {
+  const out: CegRow[] = [];
+  for (const r of table.objects() as Row[]) {
+    const id = r.innovation as string;
+    if (id === 'baseline') continue;
+    const dnr = Boolean(r[`dnr_${axis}`]);
+    const nDnr = (r[`n_dnr_${axis}`] as number | null) ?? 0;
+    const nSeeds = (r.n_seeds as number | null) ?? 0;
+    const value = dnr ? auxCeg(records, id, axis) : (r[`ceg_${axis}`] as number | null);
+    if (value === null || !Number.isFinite(value)) {
+      notes.push(`ceg_bars_${axis}: ${id} left out (${dnr ? 'DNR and the baseline never reaches its best loss' : 'no finite CEG'})`);
+      continue;
+    }
+    const label = getInnovation(id).label + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
+    out.push({
+      innovation: id,
+      label,
+      category: r.category as CegRow['category'],
+      ceg: value,
+      ci_low: dnr ? undefined : ((r[`ci_low_${axis}`] as number | null) ?? undefined),
+      ci_high: dnr ? undefined : ((r[`ci_high_${axis}`] as number | null) ?? undefined),
+      dnr,
+      verdict: dnr ? `DNR on every seed: auxiliary CEG at the variant's best loss` : nDnr ? `${nDnr} of ${nSeeds} seeds did not reach the target` : undefined,
+    });
+  }
+  return out;
+}
+
+/**
+ * The paper's published CEG (compact scale: steps, their method, one seed; its auxiliary
+ * CEG where it reports DNR) beside our CEG measured in optimizer steps (the same axis as
+ * theirs) with its interval; our DNR rows carry our auxiliary CEG (ourDnr). Innovations we
+ * ran that the paper did not are listed with paperCeg null.
+ */
+export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Axis = 'steps'): PaperVsOursRow[] {
+  const ours = new Map((table.objects() as Row[]).map((r) => [r.innovation as string, r]));
+  const published = new Map(ceg.PUBLISHED[PAPER_SCALE].map((p) => [p.innovation, p]));
+  const out: PaperVsOursRow[] = [];
+  for (const [id, o] of ours) {
+    if (id === 'baseline') continue;
+    const p = published.get(id);
+    const dnr = Boolean(o[`dnr_${axis}`]);
+    const ourCeg = dnr ? auxCeg(records, id, axis) : (o[`ceg_${axis}`] as number | null);
+    if (ourCeg === null || !Number.isFinite(ourCeg)) continue;
+    out.push({
+      innovation: id,
+      label: getInnovation(id).label,
+      paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
+      paperDnr: p?.dnr ?? false,
+      ourCeg,
+      ourDnr: dnr,
+      ci_low: dnr ? undefined : ((o[`ci_low_${axis}`] as number | null) ?? undefined),
+      ci_high: dnr ? undefined : ((o[`ci_high_${axis}`] as number | null) ?? undefined),
+    });
+  }
+  return out;
+}
+
+/** Fitted scaling curves, sampled on 40 log-spaced points over each fit's measured range. */
+export function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
+  return fits.map((f) => {
+    const [lo, hi] = f.fit.range;
+    const grid = Array.from({ length: 40 }, (_, i) => lo * Math.pow(hi / lo, i / 39));
+    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })) };
+  });
+}
+
+/**
+ * CEG(C) of each variant against the baseline's fit, from the lower end of the common
+ * measured range to 10x its upper end (beyond it: extrapolated, dashed). Points where the
+ * baseline's fit never reaches the variant's loss (CEG = infinity) are dropped.
+ */
+export function cegCurves(fits: ScalingResult[]): CegCurve[] {
+  const base = fits.find((f) => f.innovation === 'baseline');
+  if (!base) return [];
+  const out: CegCurve[] = [];
+  for (const f of fits) {
+    if (f.innovation === 'baseline') continue;
+    const observed: [number, number] = [Math.max(base.fit.range[0], f.fit.range[0]), Math.min(base.fit.range[1], f.fit.range[1])];
+    if (!(observed[0] > 0 && observed[1] >= observed[0])) continue;
+    const curve = ceg
+      .cegCurve(base.fit, f.fit, { extendTo: 10 * observed[1], points: 40 })
+      .filter((p) => Number.isFinite(p.ceg) && p.ceg > 0)
+      .map((p) => ({ C: p.C, ceg: p.ceg }));
+    if (curve.length >= 2) out.push({ innovation: f.innovation, curve, observed });
+  }
+  return out;
+}
+
+/** Innovations with completed runs on at least 3 ladder rungs (a fit has 3 parameters). */
+function fittable(ladder: RunRecord[], notes: string[]): RunRecord[] {
+  const rungs = new Map<string, Set<string>>();
+  for (const r of ladder) rungs.set(r.innovation, (rungs.get(r.innovation) ?? new Set()).add(r.scale));
+  const ok = new Set([...rungs].filter(([, s]) => s.size >= 3).map(([id]) => id));
+  for (const [id, s] of rungs) if (!ok.has(id)) notes.push(`scaling fit: ${id} has runs on ${s.size} ladder rung(s), needs 3; left out`);
+  return ladder.filter((r) => ok.has(r.innovation));
+}
+
+/** Everything the report needs, from run records (main scale + ladder rungs). Pure: no I/O. */
+export function reportDataFromRecords(
+  records: RunRecord[],
+  /** runs of the scale's ladder rungs; null: the scale has no ladder */
+  ladder: RunRecord[] | null,
+  scale: string,
+  opts: { smooth?: number } = {},
+): { data: ReportData; notes: string[] } {
+  const notes: string[] = [];
+  const data: ReportData = { scale, runs: runCurves(records, notes), smooth: opts.smooth };
+  if (!records.some((r) => r.innovation === 'baseline')) {
+    notes.push(`no baseline run at scale ${scale}: CEG bars and paper-vs-ours skipped`);
+  } else if (!records.some((r) => r.innovation !== 'baseline')) {
+    notes.push(`only baseline runs at scale ${scale}: CEG bars and paper-vs-ours skipped`);
+  } else {
+    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...CEG_BAR_AXES, 'steps'])] });
+    data.ceg = {};
+    for (const axis of CEG_BAR_AXES) {
+      const rows = cegBarRows(table, records, axis, notes);
+      if (rows.length) data.ceg[axis] = rows;
+    }
+    const pvo = paperVsOursRows(table, records);
+    if (pvo.some((r) => r.paperCeg !== null)) data.paperVsOurs = pvo;
+    else notes.push(`no innovation of the paper's table among the runs: paper-vs-ours skipped`);
+  }
+  const moe = expertLoad(records);
+  if (moe.length) data.expertCounts = moe;
+  else notes.push(`no MoE runs with expert load at scale ${scale}: expert_load skipped`);
+  if (ladder === null) {
+    notes.push(`scale ${scale} has no scaling ladder: scaling_fits and ceg_vs_compute skipped`);
+  } else if (ladder.length === 0) {
+    notes.push(`no ladder runs (${scale}-r0..): scaling_fits and ceg_vs_compute skipped; train them with: npx ceg ladder --scale ${scale}`);
+  } else {
+    const usable = fittable(ladder, notes);
+    try {
+      const fits = usable.length ? fitLadder(usable) : [];
+      if (fits.length) data.scaling = scalingSeries(fits);
+      data.cegCurves = cegCurves(fits);
+      if (!data.cegCurves.length) notes.push('ceg_vs_compute skipped: needs baseline and at least one variant fitted on the ladder');
+    } catch (e) {
+      notes.push(`scaling fits failed (${(e as Error).message}): scaling_fits and ceg_vs_compute skipped`);
+    }
+  }
+  return { data, notes };
+}
+
+/** Counts of completed runs per scale/backend in the store (for the no-runs error). */
+function storeContents(store: RunStore): string {
+  const by = new Map<string, number>();
+  for (const s of store.list({ state: 'done' })) by.set(`${s.scale}/${s.backend}`, (by.get(`${s.scale}/${s.backend}`) ?? 0) + 1);
+  return [...by].map(([k, n]) => `${k} (${n})`).join(', ');
+}
+
+/** Read the store and build ReportData; NoRunsError when the scale has no completed run. */
+export function loadReportData(opts: LoadOptions = {}): LoadResult {
+  const scale = opts.scale ?? 'micro';
+  const backend = opts.backend ?? process.env.CEG_BACKEND ?? 'wasm';
+  const store = new RunStore(opts.runs ?? process.env.CEG_RUNS ?? 'data/runs');
+  const notes: string[] = [];
+  const records = storedRecords(store, scale, backend, notes);
+  if (records.length === 0) {
+    const other = storeContents(store);
+    throw new NoRunsError(
+      `no completed runs at scale "${scale}" on backend ${backend} in the run store ${store.root}` +
+        (other ? ` (it holds completed runs of scale/backend: ${other}; pick one with --scale/--backend)` : '') +
+        `.\nTrain them first: npm start   (or: npx ceg sweep --scale ${scale} --seeds 3; scaling ladder: npx ceg ladder --scale ${scale})` +
+        `\nTo look at the figures without runs: npm run figures -- --demo`,
+    );
+  }
+  let ladder: RunRecord[] | null = null;
+  if (Object.hasOwn(LADDERS, scale)) {
+    ladder = ladderOf(scale).flatMap((rung) => storedRecords(store, rung.name, backend, notes));
+  }
+  const built = reportDataFromRecords(records, ladder, scale, { smooth: opts.smooth });
+  return { data: built.data, notes: [...notes, ...built.notes], counts: { runs: records.length, ladderRuns: ladder?.length ?? 0 } };
+}
