@@ -96,6 +96,7 @@ export function demoReportData(seed = 1): ReportData {
     scaling,
     cegCurves,
     paperVsOurs,
+    paperVsOursAxis: 'flops',
     expertCounts: [5120, 3890, 4410, 2960].map((c) => Math.round(c * (0.95 + 0.1 * rand()))),
   };
 }
