@@ -3,7 +3,8 @@
  * sparse one under its block mask) from already-projected, already-rotated heads:
  *   q: [B, H, T, hs]   k, v: [B, Hkv, T, hs]  (Hkv divides H: MHA, GQA, MQA)  ->  [B, H, T, hs]
  */
-import type { tf } from '../../engine/index.js';
+import { tf } from '../../engine/index.js';
+import { fusedAttentionFor } from '../../engine/wgsl/flash-attention.js';
 import type { ModelConfig, SparseConfig } from '../../config.js';
 import { plainAttention } from './plain.js';
 import { fusedAttention } from './fused.js';
@@ -35,8 +36,12 @@ export function attend(
   switch (kernel) {
     case 'plain':
       return plainAttention(q, k, v, opts);
-    case 'fused':
-      return fusedAttention(q, k, v, opts);
+    case 'fused': {
+      // on webgpu: the WGSL FlashAttention kernel (tiles in workgroup memory); it has no
+      // attention dropout, so training with dropout uses the tf-ops fused kernel there too
+      const wgsl = opts.training && opts.dropout > 0 ? null : fusedAttentionFor(tf.getBackend());
+      return wgsl ? wgsl(q, k, v) : fusedAttention(q, k, v, opts);
+    }
     case 'sparse':
       return sparseAttention(q, k, v, opts);
     default:
