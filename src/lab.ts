@@ -18,7 +18,8 @@ import { RunStore } from './runs/index.js';
 import { ensureRuns as sweep, runSpec, resolveScale, type RunRecord } from './train/sweep.js';
 import * as ceg from './ceg/index.js';
 import * as figures from './report/figures.js';
-import { show as showFigure, showHtml } from './report/notebook.js';
+import { show as showFigure, showHtml, inNotebook } from './report/notebook.js';
+import { innovationColor } from './report/palette.js';
 import type { CegRow, Figure, PaperVsOursRow, RunCurve, ScalingSeries, CegCurve, LossAxis } from './report/types.js';
 import { paramCount as countOf } from './model/params.js';
 import { stepFlops } from './model/flops.js';
@@ -81,12 +82,39 @@ export interface EnsureOptions {
   progress?: boolean;
 }
 
-/** Train what the store lacks, then return every requested run's metrics. */
+/**
+ * Train what the store lacks, then return every requested run's metrics. Progress goes to the
+ * terminal (stderr); in a notebook one summary line per run is printed into the cell's output.
+ */
 export async function ensureRuns(o: EnsureOptions): Promise<RunRecord[]> {
-  return sweep({
+  const runs = await sweep({
     scale: o.scale, innovations: o.innovations, seeds: o.seeds, backend: backend(), store: store(),
-    stream: o.progress === false ? null : process.stdout,
+    stream: o.progress === false ? null : process.stderr,
   });
+  if (inNotebook() && o.progress !== false) for (const r of runs) console.log(runLine(r));
+  return runs;
+}
+
+function runLine(r: RunRecord): string {
+  const last = r.metrics[r.metrics.length - 1];
+  const how = r.cached ? 'loaded from the run store' : `trained now (${last ? last.seconds.toFixed(1) : '?'} s)`;
+  const loss = typeof last?.valLoss === 'number' ? last.valLoss.toFixed(4) : '—';
+  return `${r.innovation} · ${r.scale} · seed ${r.seed}: ${how}, ${last?.step ?? 0} steps, final val loss ${loss}  [run ${r.id}]`;
+}
+
+/** One paragraph about a scale and its seeds (printed by the notebooks' setup cell). */
+export function describeScale(scale: string, seeds: readonly number[]): string {
+  const s = resolveScale(scale);
+  const m = s.model;
+  const t = s.train;
+  const lines = [
+    `scale ${scale}: ${s.description}`,
+    `  model ${m.nLayer} layers × ${m.nHead} heads × width ${m.nEmbd}, context ${m.blockSize}, vocab ${m.vocabSize} (${s.data.tokenizer} tokens of ${s.data.corpus})`,
+    `  training ${t.steps} steps × ${t.batchSize * t.gradAccum} sequences, validation every ${t.evalInterval} steps; seeds ${seeds.join(', ')}`,
+  ];
+  if (scale === 'smoke') lines.push('  (smoke is a plumbing check: its numbers mean nothing)');
+  if (seeds.length < 2) lines.push('  (one seed: no error bars; CEG_SEEDS=1,2,3 adds seeds)');
+  return lines.join('\n');
 }
 
 /** The scaling ladder of a scale, for each innovation and seed. */
@@ -105,6 +133,47 @@ export function paramCount(cfg: ModelConfig): number {
 }
 
 // ---------------------------------------------------------------- tables
+
+/**
+ * What each variant changes at a scale: the config fields that differ from the baseline,
+ * parameters, FLOPs per optimizer step (forward + backward), and both relative to the baseline.
+ * A variant with fewer FLOPs per step can lose per step yet win per FLOP, and the reverse.
+ */
+export function variantTable(scale: string, ids: readonly string[]): Table {
+  const s = resolveScale(scale);
+  const base = modelConfig(scale, 'baseline');
+  const tokens = s.train.batchSize * s.train.gradAccum * base.blockSize;
+  const baseFlops = stepFlops(base, tokens).total;
+  const baseParams = paramCount(base);
+  return aq.from(
+    ids.map((id) => {
+      const c = modelConfig(scale, id);
+      const diff = (Object.keys(c) as (keyof ModelConfig)[])
+        .filter((k) => JSON.stringify(c[k]) !== JSON.stringify(base[k]))
+        .map((k) => `${k}: ${JSON.stringify(base[k])} → ${JSON.stringify(c[k])}`);
+      const flops = stepFlops(c, tokens).total;
+      const params = paramCount(c);
+      return {
+        innovation: id, changes: diff.length ? diff.join('; ') : id === 'baseline' ? '—' : 'none at this scale (same model as the baseline)',
+        params, params_vs_baseline: params / baseParams, gflop_per_step: flops / 1e9, flops_vs_baseline: flops / baseFlops,
+      };
+    }),
+  );
+}
+
+/** The scaling ladder of a scale: one row per rung with its size, steps and training FLOPs. */
+export function ladderTable(scale: string): Table {
+  return aq.from(
+    ladderOf(scale).map((r) => {
+      const s = resolveScale(r.name);
+      const tokens = s.train.batchSize * s.train.gradAccum * s.model.blockSize;
+      return {
+        rung: r.name, layers: r.nLayer, heads: r.nHead, width: r.nEmbd, steps: r.steps,
+        params: paramCount(s.model), train_pflop: (stepFlops(s.model, tokens).total * r.steps) / 1e15,
+      };
+    }),
+  );
+}
 
 export function innovationTable(): Table {
   return aq.from(
@@ -129,6 +198,25 @@ export function runTable(runs: RunRecord[]): Table {
   );
 }
 
+/**
+ * Largest |validation loss of b − validation loss of a| over the evaluations two runs share,
+ * per seed: how far apart two variants' curves are step by step (e.g. plain vs fused attention,
+ * which compute the same function).
+ */
+export function lossGap(runs: RunRecord[], a: string, b: string): Table {
+  const rows = runs
+    .filter((r) => r.innovation === b)
+    .map((vb) => {
+      const va = runs.find((r) => r.innovation === a && r.seed === vb.seed);
+      const at = new Map((va?.metrics ?? []).filter((m) => typeof m.valLoss === 'number').map((m) => [m.step, m.valLoss as number]));
+      const gaps = vb.metrics
+        .filter((m) => typeof m.valLoss === 'number' && at.has(m.step))
+        .map((m) => Math.abs((m.valLoss as number) - (at.get(m.step) as number)));
+      return { seed: vb.seed, evaluations: gaps.length, max_abs_gap: gaps.length ? Math.max(...gaps) : null, mean_abs_gap: gaps.length ? gaps.reduce((x, y) => x + y, 0) / gaps.length : null };
+    });
+  return aq.from(rows);
+}
+
 /** Where a variant's FLOPs per step go (forward + backward), by part. */
 export function flopBreakdown(cfg: ModelConfig, scale: string): Table {
   const s = resolveScale(scale);
@@ -141,6 +229,54 @@ export function flopBreakdown(cfg: ModelConfig, scale: string): Table {
 /** Our CEG (every axis) beside the paper's method, one row per innovation. */
 export function cegTable(runs: RunRecord[], opts: ceg.CegTableOptions = {}): Table {
   return ceg.cegTable(runs, opts);
+}
+
+/** The compute axes the notebooks plot and compare on. */
+export const LOSS_AXES = ['steps', 'flops', 'seconds'] as const satisfies readonly LossAxis[];
+
+const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '—');
+
+/** One CEG cell: "1.234 [1.10, 1.41]", "DNR", with "(k of n DNR)" when some seeds did not reach. */
+function cegCell(r: Record<string, unknown>, axis: string): string {
+  if (r[`dnr_${axis}`]) return 'DNR';
+  let out = f3(r[`ceg_${axis}`]);
+  if (typeof r[`ci_low_${axis}`] === 'number') out += ` [${f3(r[`ci_low_${axis}`])}, ${f3(r[`ci_high_${axis}`])}]`;
+  const k = r[`n_dnr_${axis}`] as number;
+  if (k > 0) out += ` (${k} of ${r.n_seeds} DNR)`;
+  return out;
+}
+
+/**
+ * The CEG table in a readable form: one row per innovation, the paper's method, and our CEG on
+ * each axis as "value [95% interval]" (interval over seeds; none with one seed).
+ */
+export function cegSummary(table: Table, axes: readonly LossAxis[] = LOSS_AXES): Table {
+  return aq.from(
+    (table.objects() as Record<string, unknown>[]).map((r) => {
+      const row: Record<string, unknown> = { innovation: r.label, paper_category: r.category, seeds: r.n_seeds };
+      row['paper method (steps, 8-pt mean)'] = r.paper_dnr ? (r.paper_aux_ceg != null ? `DNR (aux ${f3(r.paper_aux_ceg)})` : 'DNR') : f3(r.paper_ceg);
+      for (const a of axes) row[`CEG ${a}`] = cegCell(r, a);
+      row.best_val_loss = r.best_val_loss;
+      return row;
+    }),
+  );
+}
+
+/** A sentence per axis saying what the CEG of `id` means, read from the table (for notebooks). */
+export function explainCeg(table: Table, id: string, axes: readonly LossAxis[] = LOSS_AXES): string {
+  const rows = table.objects() as Record<string, unknown>[];
+  const r = rows.find((x) => x.innovation === id);
+  if (!r) return `${id}: not in this table (innovations: ${rows.map((x) => x.innovation).join(', ')})`;
+  const unit: Record<string, string> = { steps: 'optimizer steps', tokens: 'training tokens', flops: 'FLOPs', seconds: 'wall-clock seconds' };
+  const lines = axes.map((a) => {
+    if (r[`dnr_${a}`]) return `- ${unit[a]}: DNR — no seed of ${r.label} reached the baseline's final validation loss within its run.`;
+    const c = r[`ceg_${a}`] as number | null;
+    if (c == null || !Number.isFinite(c)) return `- ${unit[a]}: no CEG (—).`;
+    const ci = typeof r[`ci_low_${a}`] === 'number' ? ` (95% interval ${f3(r[`ci_low_${a}`])}–${f3(r[`ci_high_${a}`])} over ${r.n_seeds} seeds)` : ' (one seed: no interval)';
+    const verb = c >= 1 ? `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} to reach the baseline's final loss` : `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} (more than the baseline) to reach its final loss`;
+    return `- ${unit[a]}: CEG ${f3(c)}${ci}: ${r.label} ${verb}.`;
+  });
+  return [`${r.label} against the baseline (target: the baseline's final validation loss):`, ...lines].join('\n');
 }
 
 /** The paper's published compact-scale numbers beside ours. */
@@ -197,44 +333,99 @@ function ladderPoints(runs: RunRecord[]): Map<string, Map<number, ceg.ScalingPoi
   return by;
 }
 
-/** Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed. */
-export function scalingFits(runs: RunRecord[]): ScalingResult[] {
-  return [...ladderPoints(runs)].map(([innovation, seeds]) => {
-    const points = [...seeds.values()].flat();
-    return {
-      innovation,
-      points,
-      fit: ceg.fitScaling(points),
-      seedFits: [...seeds].filter(([, p]) => p.length >= 3).map(([seed, p]) => ({ seed, fit: ceg.fitScaling(p) })),
-    };
-  });
+export interface ScalingAnalysis {
+  /** innovations whose pooled fit succeeded */
+  fits: ScalingResult[];
+  /** innovations left out, and why (fewer than 3 ladder points, a failed or degenerate fit) */
+  skipped: { innovation: string; reason: string }[];
+  /** warnings about fits that exist but should be read with care */
+  notes: string[];
 }
 
-/** Compute-dependence verdict per innovation from per-seed fits against the baseline's. */
+/**
+ * Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed, never throwing:
+ * an innovation whose fit cannot be made is listed in `skipped` with the reason.
+ */
+export function scalingAnalysis(runs: RunRecord[]): ScalingAnalysis {
+  const fits: ScalingResult[] = [];
+  const skipped: { innovation: string; reason: string }[] = [];
+  const notes: string[] = [];
+  for (const [innovation, seeds] of ladderPoints(runs)) {
+    const points = [...seeds.values()].flat();
+    const distinct = new Set(points.map((p) => p.C)).size;
+    if (distinct < 3) {
+      skipped.push({ innovation, reason: `${distinct} distinct compute value(s) on the ladder; a fit of E, A, α needs at least 3` });
+      continue;
+    }
+    let fit: ceg.ScalingFit;
+    try {
+      fit = ceg.fitScaling(points);
+    } catch (e) {
+      skipped.push({ innovation, reason: `fit failed: ${(e as Error).message}` });
+      continue;
+    }
+    if (![fit.E, fit.A, fit.alpha].every(Number.isFinite)) {
+      skipped.push({ innovation, reason: `fit is not finite (E=${fit.E}, A=${fit.A}, α=${fit.alpha})` });
+      continue;
+    }
+    if (!fit.converged) notes.push(`${innovation}: the fit did not converge; treat its curve as a rough guide`);
+    if (distinct === 3) notes.push(`${innovation}: 3 compute values for 3 parameters: the curve passes through the points exactly, the fit has no residual to judge it by`);
+    const seedFits: { seed: number; fit: ceg.ScalingFit }[] = [];
+    for (const [seed, p] of seeds) {
+      if (new Set(p.map((x) => x.C)).size < 3) continue;
+      try {
+        seedFits.push({ seed, fit: ceg.fitScaling(p) });
+      } catch (e) {
+        notes.push(`${innovation} seed ${seed}: per-seed fit failed (${(e as Error).message})`);
+      }
+    }
+    fits.push({ innovation, points, fit, seedFits });
+  }
+  return { fits, skipped, notes };
+}
+
+/** Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed; innovations that cannot be fitted are left out (see scalingAnalysis). */
+export function scalingFits(runs: RunRecord[]): ScalingResult[] {
+  return scalingAnalysis(runs).fits;
+}
+
+/**
+ * Compute-dependence verdict per innovation from per-seed fits against the baseline's. Never
+ * throws on data: an innovation that cannot be judged gets verdict 'undetermined' and the reason.
+ */
 export function verdicts(runs: RunRecord[], opts: ceg.ClassifyOptions = {}): Table {
-  const fits = scalingFits(runs);
+  const { fits, skipped } = scalingAnalysis(runs);
   const base = fits.find((f) => f.innovation === 'baseline');
-  if (!base) throw new ConfigError('verdicts need baseline runs on the ladder');
+  const baseSkip = skipped.find((x) => x.innovation === 'baseline');
+  const ids = [...new Set(runs.map((r) => r.innovation))].filter((id) => id !== 'baseline');
   return aq.from(
-    fits
-      .filter((f) => f.innovation !== 'baseline')
-      .map((f) => {
+    ids.map((id) => {
+      const f = fits.find((x) => x.innovation === id);
+      let c: ceg.Classification | null = null;
+      let error: string | null = null;
+      let nPairs = 0;
+      if (!base) error = `no baseline fit (${baseSkip?.reason ?? 'no baseline runs on the ladder'})`;
+      else if (!f) error = skipped.find((x) => x.innovation === id)?.reason ?? 'no fit';
+      else {
         const pairs = f.seedFits
           .map((s) => ({ seed: s.seed, variant: s.fit, baseline: base.seedFits.find((b) => b.seed === s.seed)?.fit }))
           .filter((p): p is ceg.SeedFits => p.baseline !== undefined);
-        let c: ceg.Classification | null = null;
-        let error: string | null = null;
-        try {
-          c = ceg.classifyFromFits(pairs, opts);
-        } catch (e) {
-          error = (e as Error).message;
-        }
-        return {
-          innovation: f.innovation, paper_category: getInnovation(f.innovation).category, seeds: pairs.length,
-          slope: c?.slope ?? null, ci_low: c?.ci[0] ?? null, ci_high: c?.ci[1] ?? null,
-          ceg_at_smallest: c?.cegAtSmallest ?? null, verdict: c?.verdict ?? 'undetermined', reason: c?.reason ?? error,
-        };
-      }),
+        nPairs = pairs.length;
+        if (pairs.length === 0) error = 'no seed has both a baseline and a variant fit';
+        else
+          try {
+            c = ceg.classifyFromFits(pairs, opts);
+          } catch (e) {
+            error = (e as Error).message;
+          }
+      }
+      const oneSeed = c && nPairs < 2 ? ' (one seed: the bootstrap over seeds cannot bound the slope; run more seeds)' : '';
+      return {
+        innovation: id, paper_category: getInnovation(id).category, seeds: nPairs,
+        slope: c?.slope ?? null, ci_low: c?.ci[0] ?? null, ci_high: c?.ci[1] ?? null,
+        ceg_at_smallest: c?.cegAtSmallest ?? null, verdict: c?.verdict ?? 'undetermined', reason: (c?.reason ?? error) + oneSeed,
+      };
+    }),
   );
 }
 
@@ -288,24 +479,187 @@ function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
 function cegCurves(fits: ScalingResult[]): CegCurve[] {
   const base = fits.find((f) => f.innovation === 'baseline');
   if (!base) return [];
-  return fits
-    .filter((f) => f.innovation !== 'baseline')
-    .map((f) => {
-      const pts = ceg.cegCurve(base.fit, f.fit, { extendTo: 10 * base.fit.range[1] }).filter((p) => Number.isFinite(p.ceg));
-      const observed: [number, number] = [Math.max(base.fit.range[0], f.fit.range[0]), Math.min(base.fit.range[1], f.fit.range[1])];
-      return { innovation: f.innovation, curve: pts.map((p) => ({ C: p.C, ceg: p.ceg })), observed };
-    });
+  const out: CegCurve[] = [];
+  for (const f of fits) {
+    if (f.innovation === 'baseline') continue;
+    const observed: [number, number] = [Math.max(base.fit.range[0], f.fit.range[0]), Math.min(base.fit.range[1], f.fit.range[1])];
+    if (!(observed[0] < observed[1])) continue; // the two ladders' compute ranges do not overlap
+    const pts = ceg.cegCurve(base.fit, f.fit, { extendTo: 10 * base.fit.range[1] }).filter((p) => Number.isFinite(p.ceg) && p.ceg > 0);
+    if (pts.length) out.push({ innovation: f.innovation, curve: pts.map((p) => ({ C: p.C, ceg: p.ceg })), observed });
+  }
+  return out;
+}
+
+/** A blank figure carrying a message: shown instead of a chart that has no data to draw. */
+export function noteFigure(title: string, message: string): Figure {
+  return {
+    data: [],
+    layout: {
+      title: { text: title, x: 0.01, xanchor: 'left' },
+      width: 800, height: 220,
+      xaxis: { visible: false }, yaxis: { visible: false },
+      paper_bgcolor: 'white', plot_bgcolor: 'white',
+      annotations: [{ text: message, showarrow: false, x: 0.5, y: 0.5, xref: 'paper', yref: 'paper', font: { size: 14, color: '#555555' } }],
+    },
+  };
+}
+
+function cegBarsOrNote(table: Table, axis: LossAxis): Figure {
+  const rows = cegRows(table, axis);
+  if (rows.length) return figures.cegBars(rows, { measure: axis });
+  const dnr = (table.objects() as Record<string, unknown>[]).filter((r) => r.innovation !== 'baseline').map((r) => String(r.label));
+  return noteFigure(
+    `Compute-equivalent gain (${axis})`,
+    dnr.length ? `no finite CEG to draw: ${dnr.join(', ')} did not reach the target (DNR) and has no auxiliary CEG` : 'no innovation besides the baseline in this table',
+  );
+}
+
+/** Time and peak memory of attention kernels against T (the table of measureAttention). */
+function attentionCost(table: Table): Figure {
+  const rows = table.objects() as { T: number; kernel: string; ms_fwd_bwd: number; peak_mib_fwd_bwd: number }[];
+  const kernels = [...new Set(rows.map((r) => r.kernel))];
+  const colorOf = (k: string) => innovationColor(k === 'plain' ? 'baseline' : k);
+  const data: Record<string, unknown>[] = [];
+  for (const [i, metric] of (['peak_mib_fwd_bwd', 'ms_fwd_bwd'] as const).entries()) {
+    for (const k of kernels) {
+      const rs = rows.filter((r) => r.kernel === k);
+      data.push({
+        type: 'scatter', mode: 'lines+markers', name: k, legendgroup: k, showlegend: i === 0,
+        x: rs.map((r) => r.T), y: rs.map((r) => r[metric]), xaxis: i ? 'x2' : 'x', yaxis: i ? 'y2' : 'y',
+        line: { color: colorOf(k), width: 2 }, marker: { size: 7 },
+      });
+    }
+  }
+  const ax = (title: string, extra: Record<string, unknown> = {}) => ({ title: { text: title }, showline: true, linecolor: '#444', gridcolor: '#eeeeee', zeroline: false, ...extra });
+  const mibs = rows.map((r) => r.peak_mib_fwd_bwd).filter((x) => x > 0);
+  const decades = [0.01, 0.1, 1, 10, 100, 1000, 10000].flatMap((d) => [d, 2 * d, 5 * d]);
+  const mibTicks = decades.filter((t) => t >= Math.min(...mibs) / 2 && t <= Math.max(...mibs) * 2);
+  return {
+    data,
+    layout: {
+      title: {
+        text: 'Attention forward + backward: peak memory and time vs context length',
+        subtitle: { text: 'peak = high-water mark of live tensor buffers above the inputs; time = median of repeats', font: { size: 12, color: '#555555' } },
+        x: 0.01, xanchor: 'left', yref: 'container', y: 0.975, yanchor: 'top', font: { size: 17 },
+      },
+      font: { family: 'DejaVu Sans, Arial, sans-serif', size: 13 }, paper_bgcolor: 'white', plot_bgcolor: 'white',
+      margin: { l: 70, r: 20, t: 80, b: 60 },
+      grid: { rows: 1, columns: 2, pattern: 'independent' },
+      xaxis: ax('context length T', { type: 'log', tickvals: rows.map((r) => r.T) }), yaxis: ax('peak MiB (log scale)', { type: 'log', tickvals: mibTicks, ticktext: mibTicks.map(String) }),
+      xaxis2: ax('context length T', { type: 'log', tickvals: rows.map((r) => r.T) }), yaxis2: ax('ms per forward + backward', { rangemode: 'tozero' }),
+      legend: { orientation: 'h', x: 0, y: -0.22 },
+    },
+  };
+}
+
+/**
+ * How one CEG is read off two loss curves (first seed both have): best-so-far validation loss
+ * against compute, the target (the baseline's final loss) as a dashed line, and the compute
+ * each run needed to first reach it.
+ */
+function cegExplained(runs: RunRecord[], id: string, axis: LossAxis): Figure {
+  const seed = runs.find((r) => r.innovation === id && runs.some((b) => b.innovation === 'baseline' && b.seed === r.seed))?.seed;
+  const b = runs.find((r) => r.innovation === 'baseline' && r.seed === seed);
+  const v = runs.find((r) => r.innovation === id && r.seed === seed);
+  if (!b || !v) return noteFigure('How CEG is measured', `need a baseline run and a ${id} run with the same seed`);
+  const res = ceg.ceg(b.metrics, v.metrics, { axis });
+  const data = [b, v].map((r) => {
+    const c = ceg.curveOnAxis(r.metrics, axis, 1, r.innovation);
+    const best = ceg.bestSoFar(c.loss);
+    return {
+      type: 'scatter', mode: 'lines+markers', name: `${getInnovation(r.innovation).label} (best so far)`,
+      x: c.x, y: best, line: { color: innovationColor(r.innovation), width: 2, shape: 'hv' }, marker: { size: 5 },
+    };
+  });
+  const xs = data.flatMap((d) => d.x as number[]);
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const shapes: Record<string, unknown>[] = [
+    { type: 'line', x0, x1, y0: res.target, y1: res.target, line: { dash: 'dash', color: '#555555', width: 1.5 } },
+  ];
+  const vline = (x: number, color: string) => ({ type: 'line', x0: x, x1: x, yref: 'paper', y0: 0, y1: 1, line: { dash: 'dot', color, width: 2 } });
+  if (res.baselineCompute != null) shapes.push(vline(res.baselineCompute, innovationColor('baseline')));
+  if (res.variantCompute != null) shapes.push(vline(res.variantCompute, innovationColor(id)));
+  const fmt = (x: number | null) => (x == null ? '—' : x.toPrecision(3));
+  const text =
+    res.ceg != null
+      ? `CEG = C_baseline / C_variant = ${fmt(res.baselineCompute)} / ${fmt(res.variantCompute)} = ${res.ceg.toFixed(3)}`
+      : `DNR: ${shortLabel(id)} never reached the target (CEG < ${res.bound ? res.bound.value.toFixed(3) : '?'})`;
+  const unit: Record<LossAxis, string> = { steps: 'optimizer steps', tokens: 'training tokens', flops: 'training compute (FLOPs)', seconds: 'wall-clock seconds' };
+  const ax = (title: string, extra: Record<string, unknown> = {}) => ({ title: { text: title }, showline: true, linecolor: '#444', gridcolor: '#e6e6e6', zeroline: false, ticks: 'outside', ...extra });
+  return {
+    data,
+    layout: {
+      title: {
+        text: `How CEG is measured (${axis}, seed ${seed})`,
+        subtitle: { text: `dashed: target = baseline's final validation loss ${res.target.toFixed(4)}; dotted: compute at which each run first reaches it`, font: { size: 12, color: '#555555' } },
+        x: 0.01, xanchor: 'left', yref: 'container', y: 0.975, yanchor: 'top', font: { size: 17 },
+      },
+      font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13, color: '#222222' },
+      paper_bgcolor: 'white', plot_bgcolor: 'white', margin: { l: 80, r: 30, t: 90, b: 65 },
+      xaxis: ax(unit[axis], { rangemode: 'tozero' }), yaxis: ax('best validation loss so far (nats/token)'),
+      shapes,
+      annotations: [{ text, xref: 'paper', yref: 'paper', x: 0.99, y: 0.99, xanchor: 'right', yanchor: 'top', showarrow: false, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#cccccc', borderwidth: 1, font: { size: 13 } }],
+      legend: { x: 0.99, xanchor: 'right', y: 0.86, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#cccccc', borderwidth: 1 },
+    },
+  };
+}
+
+/** "Multi-query attention (MQA)" -> "MQA"; labels without an abbreviation unchanged. */
+function shortLabel(id: string): string {
+  const l = getInnovation(id).label;
+  return l.match(/\(([^)]+)\)$/)?.[1] ?? l;
+}
+
+/** One vector before and after LayerNorm and RMSNorm (unit gain, zero bias), as grouped bars. */
+function normDemo(v: number[]): Figure {
+  const ln = demo.layerNorm(v);
+  const rms = demo.rmsNorm(v);
+  const x = v.map((_, i) => `x${i}`);
+  const bar = (name: string, y: number[], color: string) => ({ type: 'bar', name, x, y, marker: { color } });
+  const stats = (y: number[]) => {
+    const m = y.reduce((a, b) => a + b, 0) / y.length;
+    const sd = Math.sqrt(y.reduce((a, b) => a + (b - m) ** 2, 0) / y.length);
+    const rms = Math.sqrt(y.reduce((a, b) => a + b * b, 0) / y.length);
+    return `mean ${m.toFixed(2)}, sd ${sd.toFixed(2)}, rms ${rms.toFixed(2)}`;
+  };
+  return {
+    data: [
+      bar(`input (${stats(v)})`, v, '#999999'),
+      bar(`LayerNorm (${stats(ln)})`, ln, innovationColor('layernorm')),
+      bar(`RMSNorm (${stats(rms)})`, rms, '#CC6677'),
+    ],
+    layout: {
+      title: { text: 'One token vector before and after normalisation', x: 0.01, xanchor: 'left', font: { size: 17 } },
+      font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13, color: '#222222' },
+      paper_bgcolor: 'white', plot_bgcolor: 'white', barmode: 'group', margin: { l: 60, r: 30, t: 60, b: 50 },
+      xaxis: { title: { text: 'channel' }, showline: true, linecolor: '#444' },
+      yaxis: { title: { text: 'value' }, gridcolor: '#e6e6e6', zeroline: true, zerolinecolor: '#444' },
+      legend: { x: 0.01, y: 0.99, bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#cccccc', borderwidth: 1 },
+    },
+  };
+}
+
+function scalingFitsOrNote(fits: ScalingResult[]): Figure {
+  return fits.length ? figures.scalingFits(scalingSeries(fits)) : noteFigure('Scaling fits', 'no innovation has enough ladder points for a fit (3 compute values needed)');
+}
+
+function cegVsComputeOrNote(fits: ScalingResult[]): Figure {
+  const c = cegCurves(fits);
+  return c.length ? figures.cegVsCompute(c) : noteFigure('CEG as a function of compute', 'no CEG(C) curve: the baseline or the variants have no fit, or their compute ranges do not overlap');
 }
 
 export const fig = {
-  lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number }) => figures.lossCurves(curves(runs), opts),
-  cegBars: (table: Table, axis: LossAxis = 'flops') => figures.cegBars(cegRows(table, axis), { measure: axis }),
-  paperVsOurs: (pvo: Table) => figures.paperVsOurs(paperVsOursRows(pvo), { scale: 'compact' }),
-  scalingFits: (fits: ScalingResult[]) => figures.scalingFits(scalingSeries(fits)),
-  cegVsCompute: (fits: ScalingResult[]) => figures.cegVsCompute(cegCurves(fits)),
+  lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string }) => figures.lossCurves(curves(runs), opts),
+  cegBars: (table: Table, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
+  paperVsOurs: (pvo: Table) => (paperVsOursRows(pvo).length ? figures.paperVsOurs(paperVsOursRows(pvo), { scale: 'compact' }) : noteFigure('Our CEG vs the paper\'s', 'no innovation has a finite CEG in FLOPs to compare')),
+  scalingFits: (fits: ScalingResult[]) => scalingFitsOrNote(fits),
+  cegVsCompute: (fits: ScalingResult[]) => cegVsComputeOrNote(fits),
   ropeRotation: () => figures.ropeRotation({ headDim: 8, positions: 16 }),
   attentionPattern: (panels: { title: string; mask: number[][] }[]) => figures.attentionPattern(panels),
   expertLoadHistogram: (counts: number[] | { name: string; counts: number[] }[]) => figures.expertLoadHistogram(counts),
+  attentionCost: (table: Table) => attentionCost(table),
+  cegExplained: (runs: RunRecord[], id: string, axis: LossAxis = 'flops') => cegExplained(runs, id, axis),
+  normDemo: (v: number[]) => normDemo(v),
 };
 
 /** Tokens per expert at the last evaluation of each MoE run (summed over layers). */
@@ -325,7 +679,7 @@ export async function show(figure: Figure): Promise<void> {
 /** An arquero table as HTML in a notebook, as aligned text elsewhere. */
 export function showTable(table: Table, opts: { limit?: number } = {}): void {
   const limit = opts.limit ?? 50;
-  if ((globalThis as Record<string, unknown>).__ceg_notebook_sink__ || (globalThis as { __tslab__?: unknown }).__tslab__) {
+  if (inNotebook()) {
     showHtml(table.toHTML({ limit, format: numberFormats(table) }));
   } else {
     table.print({ limit });
@@ -391,33 +745,81 @@ export const demo = {
   },
 };
 
-/** Time and peak memory of attention kernels, forward + backward, on the running backend. */
-export function measureAttention(o: { T: number[]; kernels: ('plain' | 'fused' | 'sparse')[]; B?: number; H?: number; hs?: number; repeats?: number }): Table {
+/**
+ * High-water mark of the bytes of distinct live tensor buffers while `run` executes, minus
+ * what was live before (the method of bench/attention.ts): the engine's trackTensor and
+ * removeDataId are wrapped for the duration, so every buffer the backend allocates is counted
+ * once (a reshape view shares its buffer and is not counted twice), and the peak is exact,
+ * not sampled after the fact. Returns the peak in bytes and run's result.
+ */
+export function peakBufferBytes<T>(run: () => T): { peak: number; result: T } {
+  type Eng = { trackTensor(a: tf.Tensor, backend: unknown): void; removeDataId(dataId: object, backend: unknown): void };
+  const eng = tf.engine() as unknown as Eng;
+  const live = new Map<object, number>();
+  let bytes = 0;
+  let peak = 0;
+  const track = eng.trackTensor;
+  const remove = eng.removeDataId;
+  eng.trackTensor = function (a, backend) {
+    if (!live.has(a.dataId) && a.dtype !== 'string') {
+      const n = a.size * (a.dtype === 'complex64' ? 8 : 4);
+      live.set(a.dataId, n);
+      bytes += n;
+      peak = Math.max(peak, bytes);
+    }
+    return track.call(this, a, backend);
+  };
+  eng.removeDataId = function (dataId, backend) {
+    bytes -= live.get(dataId) ?? 0;
+    live.delete(dataId);
+    return remove.call(this, dataId, backend);
+  };
+  try {
+    const result = run();
+    return { peak, result };
+  } finally {
+    eng.trackTensor = track;
+    eng.removeDataId = remove;
+  }
+}
+
+/**
+ * Time and peak memory of attention kernels, forward + backward (gradients of sum(out ∘ w)
+ * with respect to q, k, v, read back), on the running backend. q, k, v: [B, H, T, hs].
+ * peak_mib_fwd_bwd: high-water mark of live buffers above the inputs (peakBufferBytes);
+ * ms_fwd_bwd: median of `repeats` timed runs after one warm-up; scores_mib: one [B, H, T, T]
+ * float32 score matrix, for scale.
+ */
+export function measureAttention(o: { T: number[]; kernels: ('plain' | 'fused' | 'sparse')[]; B?: number; H?: number; hs?: number; repeats?: number; fusedBlock?: number }): Table {
   const B = o.B ?? 4, H = o.H ?? 4, hs = o.hs ?? 32, repeats = o.repeats ?? 3;
   const rows: Record<string, unknown>[] = [];
   for (const T of o.T) {
+    const q = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 1) as tf.Tensor4D;
+    const k = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 2) as tf.Tensor4D;
+    const v = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const w = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 4) as tf.Tensor4D;
     for (const kernel of o.kernels) {
-      const opts: AttendOptions = { dropout: 0, training: false, seed: 0, sparse: { blockSize: Math.min(16, T), localBlocks: 2, selectedBlocks: 2 } };
-      const q = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 1) as tf.Tensor4D;
-      const k = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 2) as tf.Tensor4D;
-      const v = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 3) as tf.Tensor4D;
-      const f = (a: tf.Tensor4D, b: tf.Tensor4D, c: tf.Tensor4D) => tf.sum(attend(kernel, a, b, c, opts)) as tf.Scalar;
-      const grad = tf.grads(f as (...xs: tf.Tensor[]) => tf.Scalar);
-      const base = tf.memory().numBytes;
-      let peak = 0;
-      const times: number[] = [];
-      for (let r = 0; r < repeats + 1; r++) {
-        const t0 = performance.now();
-        const gs = grad([q, k, v]);
+      const opts: AttendOptions = {
+        dropout: 0, training: false, seed: 0, fusedBlock: o.fusedBlock,
+        sparse: { blockSize: Math.max(1, Math.min(32, Math.floor(T / 4))), localBlocks: 1, selectedBlocks: 1 },
+      };
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attend(kernel, a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, opts), w)) as tf.Scalar;
+      const once = () => {
+        const gs = tf.tidy(() => tf.grads(f)([q, k, v]));
         gs.forEach((g) => g.dataSync());
-        if (r > 0) times.push(performance.now() - t0);
-        peak = Math.max(peak, tf.memory().numBytes - base);
-        gs.forEach((g) => g.dispose());
+        tf.dispose(gs);
+      };
+      const { peak } = peakBufferBytes(once); // also the warm-up
+      const times: number[] = [];
+      for (let r = 0; r < repeats; r++) {
+        const t0 = performance.now();
+        once();
+        times.push(performance.now() - t0);
       }
-      q.dispose(); k.dispose(); v.dispose();
       times.sort((a, b) => a - b);
-      rows.push({ T, kernel, ms_fwd_bwd: times[Math.floor(times.length / 2)], live_mib_after_grad: peak / 2 ** 20 });
+      rows.push({ T, kernel, ms_fwd_bwd: times[Math.floor(times.length / 2)], peak_mib_fwd_bwd: peak / 2 ** 20, scores_mib: (B * H * T * T * 4) / 2 ** 20 });
     }
+    tf.dispose([q, k, v, w]);
   }
   return aq.from(rows);
 }

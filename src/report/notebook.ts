@@ -28,6 +28,11 @@ function tslabDisplay(): TslabDisplay | null {
   return t?.require ? (t.require('tslab').display ?? null) : null;
 }
 
+/** True inside the headless runner or tslab's kernel (where HTML and figures can be displayed). */
+export function inNotebook(): boolean {
+  return Boolean((globalThis as Record<string, unknown>)[SINK_KEY]) || tslabDisplay() !== null;
+}
+
 let kernelExporter: Promise<Exporter> | null = null;
 
 export interface ShowOptions {
