@@ -71,10 +71,10 @@ test('global-norm clipping scales all gradients together, and only above the thr
     ['b', tf.tensor1d([0, 4])],
   ]);
   const n = clipByGlobalNorm(grads, 1.0);
-  close(n, 5);
+  close(n.dataSync()[0], 5);
   close(grads.get('a')!.dataSync()[0], 3 / (5 + 1e-6));
   close(grads.get('b')!.dataSync()[1], 4 / (5 + 1e-6));
   const small = new Map<string, tf.Tensor>([['a', tf.tensor1d([0.3, 0.4])]]);
-  close(clipByGlobalNorm(small, 1.0), 0.5);
+  close(clipByGlobalNorm(small, 1.0).dataSync()[0], 0.5);
   close(small.get('a')!.dataSync()[1], 0.4);
 });

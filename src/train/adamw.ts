@@ -62,21 +62,20 @@ export class AdamW {
 }
 
 /**
- * Scale gradients so their global L2 norm is at most maxNorm (no-op when maxNorm = 0).
- * Returns the norm before clipping and the (possibly new) gradients; replaced tensors are disposed.
+ * Scale gradients so their global L2 norm is at most maxNorm (torch's clip_grad_norm_:
+ * coefficient min(1, maxNorm / (norm + 1e-6))), computed on the device with no read-back, so
+ * it works on every backend (webgpu cannot read synchronously). Replaced gradients are
+ * disposed. Returns the norm before clipping as a scalar tensor, owned by the caller.
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))));
-  const n = norm.dataSync()[0];
-  norm.dispose();
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): tf.Scalar {
+  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
   if (maxNorm > 0) {
-    const coef = maxNorm / (n + 1e-6);
-    if (coef < 1) {
-      for (const [name, g] of grads) {
-        grads.set(name, tf.mul(g, coef));
-        g.dispose();
-      }
+    const coef = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))));
+    for (const [name, g] of grads) {
+      grads.set(name, tf.mul(g, coef));
+      g.dispose();
     }
+    coef.dispose();
   }
-  return n;
+  return norm;
 }

@@ -13,13 +13,13 @@ export interface TensorIndexEntry {
   length: number;
 }
 
-/** Pack tensors into (index, bytes). Reads the values synchronously. */
-export function packTensors(tensors: Iterable<[string, tf.Tensor]>): { index: TensorIndexEntry[]; bytes: Buffer } {
+/** Pack tensors into (index, bytes). Reads values asynchronously (works on every backend). */
+export async function packTensors(tensors: Iterable<[string, tf.Tensor]>): Promise<{ index: TensorIndexEntry[]; bytes: Buffer }> {
   const index: TensorIndexEntry[] = [];
   const chunks: Float32Array[] = [];
   let offset = 0;
   for (const [name, t] of tensors) {
-    const data = t.dataSync() as Float32Array;
+    const data = (await t.data()) as Float32Array;
     index.push({ name, shape: t.shape.slice(), offset, length: data.length });
     chunks.push(data);
     offset += data.length;

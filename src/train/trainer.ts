@@ -111,24 +111,30 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
   run.setStatus({ state: 'running' });
 
   /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
-  const evaluate = (): { valLoss: number; expertLoad?: number[] } =>
-    tf.tidy(() => {
-      let sum = 0;
-      let load: number[] | undefined;
-      for (const b of evalSet) {
-        const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
-        const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
-        const { ce, expertCounts } = gptLoss(params, x, y, cfg, { training: false, seed: 0 });
-        sum += ce.dataSync()[0];
-        for (const layer of expertCounts) {
-          load ??= layer.map(() => 0);
-          layer.forEach((c, e) => (load![e] += c));
-        }
-      }
-      return { valLoss: sum / evalSet.length, ...(load ? { expertLoad: load } : {}) };
-    });
+  const evaluate = async (): Promise<{ valLoss: number; expertLoad?: number[] }> => {
+    const ces: tf.Scalar[] = [];
+    let load: number[] | undefined;
+    for (const b of evalSet) {
+      ces.push(
+        tf.tidy(() => {
+          const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
+          const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
+          const { ce, expertCounts } = gptLoss(params, x, y, cfg, { training: false, seed: 0 });
+          for (const layer of expertCounts) {
+            load ??= layer.map(() => 0);
+            layer.forEach((c, e) => (load![e] += c));
+          }
+          return ce;
+        }),
+      );
+    }
+    const total = tf.addN(ces);
+    const sum = (await total.data())[0];
+    tf.dispose([total, ...ces]);
+    return { valLoss: sum / evalSet.length, ...(load ? { expertLoad: load } : {}) };
+  };
 
-  const record = (): void => {
+  const record = async (): Promise<void> => {
     const row: MetricRow = {
       step: st.step,
       tokens: st.tokens,
@@ -136,7 +142,7 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
       seconds: st.seconds,
       trainLoss: st.trainLossCount > 0 ? st.trainLossSum / st.trainLossCount : null,
       lr: learningRate(st.step, tc),
-      ...evaluate(),
+      ...(await evaluate()),
     };
     run.appendMetrics([row]);
     st.trainLossSum = 0;
@@ -144,8 +150,8 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
     hooks.onEval?.(row);
   };
 
-  const checkpoint = (): void => {
-    const { index, bytes } = packTensors([
+  const checkpoint = async (): Promise<void> => {
+    const { index, bytes } = await packTensors([
       ...[...params].map(([n, p]) => [`param/${n}`, p] as [string, tf.Tensor]),
       ...[...opt.m].map(([n, p]) => [`adam_m/${n}`, p] as [string, tf.Tensor]),
       ...[...opt.v].map(([n, p]) => [`adam_v/${n}`, p] as [string, tf.Tensor]),
@@ -154,19 +160,19 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
     run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
   };
 
-  if (st.step === 0 && !ck) record();
+  if (st.step === 0 && !ck) await record();
   let stepsThisProcess = 0;
   const varList = [...params.values()];
   const nameOf = new Map(varList.map((v, i) => [v.name, [...params.keys()][i]]));
   while (st.step < tc.steps) {
     if (hooks.signal?.aborted) {
-      checkpoint();
+      await checkpoint();
       throw new InterruptedError(st.step);
     }
     const lr = learningRate(st.step, tc);
     const t0 = performance.now();
     const grads = new Map<string, tf.Tensor>();
-    let lossSum = 0;
+    const ceParts: tf.Scalar[] = [];
     for (let micro = 0; micro < tc.gradAccum; micro++) {
       const b = sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng);
       let ce: tf.Scalar | null = null;
@@ -180,8 +186,7 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
         }, varList);
       });
       // the recorded training loss is the cross-entropy alone (MoE's auxiliary loss is trained on, not reported)
-      lossSum += (ce as tf.Scalar | null)!.dataSync()[0] / tc.gradAccum;
-      (ce as tf.Scalar | null)!.dispose();
+      ceParts.push((ce as tf.Scalar | null)!);
       value.dispose();
       for (const [vname, gt] of Object.entries(g)) {
         const name = nameOf.get(vname)!;
@@ -193,11 +198,14 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
         } else grads.set(name, gt);
       }
     }
-    clipByGlobalNorm(grads, tc.gradClip);
+    clipByGlobalNorm(grads, tc.gradClip).dispose();
     opt.step(grads, lr);
     for (const g of grads.values()) g.dispose();
+    // one asynchronous read per step (the step's mean CE); it also waits for the step's work
+    const ceSum = tf.addN(ceParts);
+    const loss = (await ceSum.data())[0] / tc.gradAccum;
+    tf.dispose([ceSum, ...ceParts]);
     const dt = (performance.now() - t0) / 1000;
-    const loss = lossSum;
     st.step += 1;
     st.tokens += tokensPerStep;
     st.flops += flopsPerStep;
@@ -206,15 +214,15 @@ async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<Tr
     st.trainLossCount += 1;
     stepsThisProcess += 1;
     hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
-    if (st.step % tc.evalInterval === 0 || st.step === tc.steps) record();
+    if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
     const ckEvery = tc.checkpointInterval;
-    if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) checkpoint();
+    if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) await checkpoint();
     if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
       disposeAll(params, opt);
       throw new Error(`simulated crash after ${stepsThisProcess} steps`);
     }
   }
-  checkpoint();
+  await checkpoint();
   run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
   disposeAll(params, opt);
   return { run, metrics: run.metrics(), cached: false };
