@@ -22,7 +22,7 @@ import { EngineError, requestedBackend, type BackendName } from '../engine/index
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
 import { RunStore } from '../runs/index.js';
-import { ensureRuns, runSpec, resolveScale, type RunRecord } from '../train/sweep.js';
+import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs } from '../ceg/index.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
@@ -41,6 +41,9 @@ const spec = defineCli({
       scale: scaleFlag({ default: 'micro' }),
       seed: { type: 'int', default: 1, min: 0, help: 'run seed' },
       backend: backendFlag(),
+      data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
+      tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
+      config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       runs: runsFlag,
     },
   },
@@ -52,6 +55,9 @@ const spec = defineCli({
       innovations: innovationsFlag({ help: "comma-separated ids (default: the paper's study set)" }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
+      tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
+      config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       runs: runsFlag,
     },
   },
@@ -100,6 +106,27 @@ const spec = defineCli({
     },
   },
 });
+
+/** --data / --tokenizer / --config as SpecOptions; a bad config file is a clear usage error. */
+function specOptions(f: { data?: string; tokenizer?: string; config?: string }): SpecOptions {
+  let overrides: SpecOptions['overrides'];
+  if (f.config) {
+    if (!fs.existsSync(f.config)) throw new UsageError(`--config: no such file "${f.config}"`);
+    try {
+      overrides = JSON.parse(fs.readFileSync(f.config, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`--config ${f.config}: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
+      throw new UsageError(`--config ${f.config}: expected an object {"model": {...}, "train": {...}}`);
+  }
+  if (f.data) {
+    for (const file of ['train.bin', 'val.bin']) {
+      if (!fs.existsSync(path.join(f.data, file))) throw new UsageError(`--data ${f.data}: missing ${file} (nanoGPT format: uint16 token ids)`);
+    }
+  }
+  return { dataDir: f.data, tokenizer: f.tokenizer, overrides };
+}
 
 /** `--seeds 3` means seeds 1..3; a list means those seeds. */
 function seedList(v: readonly number[]): number[] {
@@ -155,10 +182,11 @@ export async function main(argv: string[]): Promise<number> {
   switch (parsed.command) {
     case 'train': {
       const f = parsed.flags;
-      const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend));
+      const so = specOptions(f);
+      const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
-        store: storeOf(f.runs), signal: interruptSignal(),
+        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so,
       });
       const last = r.metrics[r.metrics.length - 1];
       console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
@@ -170,10 +198,14 @@ export async function main(argv: string[]): Promise<number> {
       const innovations = 'innovations' in f && f.innovations.length ? f.innovations : [...STUDY_SET];
       const backend = backendOf(f.backend);
       const seeds = seedList(f.seeds);
-      for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend); // validate all first
+      const so = 'data' in f ? specOptions(f) : {};
+      for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend, so); // validate all first
       const store = storeOf(f.runs);
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
-      const records = await ensureRuns({ scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs });
+      const records = await ensureRuns({
+        scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
+        specOptions: so, configFile: 'config' in f ? f.config : undefined,
+      });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
       if (records.some((r) => r.innovation === 'baseline')) printReport(records, f.scale);
@@ -244,4 +276,4 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
     },
   );
 }
-void fs; void CORPORA; void TOKENIZERS;
+void CORPORA;

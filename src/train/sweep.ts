@@ -4,7 +4,8 @@
  */
 import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
-import { ConfigError, parseModelConfig } from '../config.js';
+import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
+import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
@@ -22,11 +23,42 @@ export function resolveScale(name: string): Scale {
   return getScale(name);
 }
 
-export function runSpec(innovation: string, scale: string, seed: number, backend: BackendName): RunSpec {
+/** Ways to depart from a named scale: other data, another tokenizer, config overrides. */
+export interface SpecOptions {
+  /** a folder with nanoGPT-format train.bin / val.bin (e.g. OpenWebText from nanoGPT's prepare.py) */
+  dataDir?: string;
+  /** tokenizer of the data (default: the scale's; 'gpt2' with dataDir) */
+  tokenizer?: string;
+  /** partial model / train configs merged over the scale's (validated: unknown keys are errors) */
+  overrides?: { model?: Record<string, unknown>; train?: Record<string, unknown> };
+}
+
+export function runSpec(innovation: string, scale: string, seed: number, backend: BackendName, opts: SpecOptions = {}): RunSpec {
   getInnovation(innovation); // validates the id
   const s = resolveScale(scale);
-  const model = parseModelConfig(applyInnovations(s.model, [innovation]));
-  return { model, train: s.train, data: s.data, seed, backend, innovation, scale };
+  const tokenizer = opts.tokenizer ?? (opts.dataDir ? 'gpt2' : s.data.tokenizer);
+  if (!(TOKENIZERS as readonly string[]).includes(tokenizer))
+    throw new ConfigError(`unknown tokenizer "${tokenizer}"; valid: ${TOKENIZERS.join(', ')}`);
+  const data: DataConfig = opts.dataDir
+    ? { corpus: 'tokens', tokenizer: tokenizer as DataConfig['tokenizer'], dir: path.resolve(opts.dataDir) }
+    : { ...s.data, tokenizer: tokenizer as DataConfig['tokenizer'] };
+  const over = opts.overrides ?? {};
+  for (const k of Object.keys(over)) {
+    if (k !== 'model' && k !== 'train') throw new ConfigError(`config: unknown section "${k}"; valid: model, train`);
+  }
+  const base = { ...s.model, ...(over.model ?? {}), vocabSize: getTokenizer(tokenizer).paddedVocabSize };
+  const model = parseModelConfig(applyInnovations(parseModelConfig(base), [innovation]));
+  const train = parseTrainConfig({ ...s.train, ...(over.train ?? {}) });
+  return { model, train, data, seed, backend, innovation, scale };
+}
+
+/** Command-line flags that reproduce SpecOptions in a child `ceg train`. */
+export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
+  return [
+    ...(o.dataDir ? ['--data', o.dataDir] : []),
+    ...(o.tokenizer ? ['--tokenizer', o.tokenizer] : []),
+    ...(configFile ? ['--config', configFile] : []),
+  ];
 }
 
 /** What analysis needs of a run (src/ceg's TableRun). */
@@ -49,6 +81,10 @@ export interface SweepOptions {
   /** progress output (default stderr); null for silence */
   stream?: ProgressStream | null;
   signal?: AbortSignal;
+  /** departures from the named scale (same for every run of the sweep) */
+  specOptions?: SpecOptions;
+  /** the --config file the overrides came from (passed on to child processes) */
+  configFile?: string;
   /**
    * runs trained at once, each in its own process (default 1). Two processes use both cores
    * of a 2-core machine far better than one process with wasm threads.
@@ -68,7 +104,7 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
       const args = [
         '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
         '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-        '--backend', spec.backend, '--runs', o.store.root,
+        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
       ];
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
@@ -91,7 +127,7 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
  */
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
-  const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend)));
+  const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
     if (pending.length > 1) await trainInChildren(pending, o);

@@ -13,7 +13,8 @@
  */
 import fs from 'node:fs';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
-import type { RunSpec, Run, RunStore, MetricRow } from '../runs/index.js';
+import { runId, type RunSpec, type Run, type RunStore, type MetricRow } from '../runs/index.js';
+import { ConfigError } from '../config.js';
 import { initParams, isDecayed } from '../model/params.js';
 import { gptLoss } from '../model/gpt.js';
 import { stepFlops } from '../model/flops.js';
@@ -66,11 +67,17 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
 }
 
 export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const run = store.open(spec);
-  if (run.isDone()) return { run, metrics: run.metrics(), cached: true };
+  const done = store.get(runId(spec));
+  if (done?.isDone()) return { run: done, metrics: done.metrics(), cached: true };
+  // read (and so validate) the data before anything is written for the run
+  const data = loadTokens(spec.data);
+  if (data.paddedVocabSize > spec.model.vocabSize) {
+    throw new ConfigError(`tokenizer ${data.tokenizer.name} needs vocab ${data.paddedVocabSize}, model has ${spec.model.vocabSize}`);
+  }
   await initEngine({ backend: spec.backend });
+  const run = store.open(spec);
   try {
-    return await trainLoop(spec, run, hooks);
+    return await trainLoop(spec, run, data, hooks);
   } catch (e) {
     const resumable = e instanceof InterruptedError;
     run.setStatus({
@@ -81,13 +88,9 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   }
 }
 
-async function trainLoop(spec: RunSpec, run: Run, hooks: TrainHooks): Promise<TrainResult> {
+async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks): Promise<TrainResult> {
 
   const { model: cfg, train: tc } = spec;
-  const data: LoadedTokens = loadTokens(spec.data);
-  if (data.paddedVocabSize > cfg.vocabSize) {
-    throw new Error(`tokenizer ${data.tokenizer} needs vocab ${data.paddedVocabSize}, model has ${cfg.vocabSize}`);
-  }
   const params = toMap(initParams(cfg, spec.seed));
   const opt = new AdamW(params, {
     beta1: tc.beta1, beta2: tc.beta2, eps: 1e-8, weightDecay: tc.weightDecay, decayed: isDecayed,
