@@ -336,7 +336,7 @@ function ladderPoints(runs: RunRecord[]): Map<string, Map<number, ceg.ScalingPoi
 export interface ScalingAnalysis {
   /** innovations whose pooled fit succeeded */
   fits: ScalingResult[];
-  /** innovations left out, and why (fewer than 3 ladder points, a failed or degenerate fit) */
+  /** innovations left out, and why (fewer than 3 ladder rungs, a failed or non-finite fit) */
   skipped: { innovation: string; reason: string }[];
   /** warnings about fits that exist but should be read with care */
   notes: string[];
@@ -352,9 +352,9 @@ export function scalingAnalysis(runs: RunRecord[]): ScalingAnalysis {
   const notes: string[] = [];
   for (const [innovation, seeds] of ladderPoints(runs)) {
     const points = [...seeds.values()].flat();
-    const distinct = new Set(points.map((p) => p.C)).size;
+    const distinct = new Set(runs.filter((r) => r.innovation === innovation).map((r) => r.scale)).size;
     if (distinct < 3) {
-      skipped.push({ innovation, reason: `${distinct} distinct compute value(s) on the ladder; a fit of E, A, α needs at least 3` });
+      skipped.push({ innovation, reason: `${distinct} ladder rung(s); a fit of E, A, α needs at least 3` });
       continue;
     }
     let fit: ceg.ScalingFit;
@@ -369,10 +369,10 @@ export function scalingAnalysis(runs: RunRecord[]): ScalingAnalysis {
       continue;
     }
     if (!fit.converged) notes.push(`${innovation}: the fit did not converge; treat its curve as a rough guide`);
-    if (distinct === 3) notes.push(`${innovation}: 3 compute values for 3 parameters: the curve passes through the points exactly, the fit has no residual to judge it by`);
+    if (distinct === 3 && seeds.size === 1) notes.push(`${innovation}: 3 points for 3 parameters: the curve passes through them exactly and has no residual to judge it by`);
     const seedFits: { seed: number; fit: ceg.ScalingFit }[] = [];
     for (const [seed, p] of seeds) {
-      if (new Set(p.map((x) => x.C)).size < 3) continue;
+      if (p.length < 3) continue;
       try {
         seedFits.push({ seed, fit: ceg.fitScaling(p) });
       } catch (e) {

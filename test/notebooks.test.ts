@@ -118,3 +118,190 @@ test('npm run notebooks (scripts/notebooks.ts): writes executed notebooks; exit 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// ------------------------------------------------------------------ PNG shrinking (src/notebook/png.ts)
+
+import { deflateSync } from 'node:zlib';
+import { decodePng, shrinkPng } from '../src/notebook/png.js';
+
+/** A plain RGBA PNG written the simplest way (filter 0 on every row), as an independent reference. */
+function plainPng(width: number, height: number, rgba: Uint8Array): Buffer {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (b: Buffer) => {
+    let c = 0xffffffff;
+    for (const x of b) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8;
+  ihdr[9] = 6;
+  const raw = Buffer.alloc(height * (width * 4 + 1));
+  for (let y = 0; y < height; y++) Buffer.from(rgba.subarray(y * width * 4, (y + 1) * width * 4)).copy(raw, y * (width * 4 + 1) + 1);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 0 })), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('shrinkPng: exact pixels back, smaller; palette for few colours, RGB for many opaque ones', () => {
+  const w = 64, h = 40;
+  // few colours: a plot-like picture (white background, two coloured lines)
+  const few = new Uint8Array(w * h * 4).fill(255);
+  for (let x = 0; x < w; x++) {
+    const y1 = Math.floor((x * h) / w), y2 = h - 1 - Math.floor((x * h) / (2 * w));
+    few.set([0, 0, 0, 255], (y1 * w + x) * 4);
+    few.set([230, 159, 0, 255], (y2 * w + x) * 4);
+  }
+  // many colours: a smooth gradient (w*h distinct colours > 256), opaque
+  const many = new Uint8Array(w * h * 4);
+  for (let i = 0; i < w * h; i++) many.set([i & 255, (i >> 8) & 255, (3 * i) & 255, 255], i * 4);
+  // translucent pixels must survive (palette with tRNS)
+  const alpha = few.slice();
+  alpha.set([10, 20, 30, 128], 0);
+  for (const [name, px, colorType] of [['few', few, 3], ['many', many, 2], ['alpha', alpha, 3]] as const) {
+    const input = plainPng(w, h, px);
+    assert.deepEqual(Buffer.from(decodePng(input)!.rgba), Buffer.from(px), `${name}: decoder reads the reference`);
+    const out = shrinkPng(input);
+    assert.ok(out.length < input.length, `${name}: ${out.length} < ${input.length}`);
+    assert.equal(out[25], colorType, `${name}: colour type`);
+    const back = decodePng(out)!;
+    assert.deepEqual([back.width, back.height], [w, h]);
+    assert.deepEqual(Buffer.from(back.rgba), Buffer.from(px), `${name}: same pixels`);
+  }
+  const notPng = Buffer.from('not a png');
+  assert.deepEqual(shrinkPng(notPng), notPng);
+});
+
+// ------------------------------------------------------------------ the notebooks themselves
+
+import { readdirSync, readFileSync } from 'node:fs';
+import { cellSource } from '../src/notebook/nbformat.js';
+
+test('notebooks/*.ipynb: tslab kernelspec, portable dynamic import, cells transpile, every lab.* name exists', async () => {
+  const lab = (await import('../src/lab.js')) as Record<string, unknown>;
+  const dir = path.join(root, 'notebooks');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort();
+  assert.ok(files.length >= 11, `expected the 11 notebooks, found ${files.join(', ')}`);
+  for (const f of files) {
+    const nb = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
+    assert.equal(nb.metadata.kernelspec.name, 'tslab', f);
+    const code = nb.cells.filter((c: T) => c.cell_type === 'code').map((c: T) => cellSource(c as CodeCell));
+    assert.ok(code.length > 0, f);
+    assert.match(code[0], /await import\(src \+ '\/lab\.ts'\)/, `${f}: setup cell imports the lab dynamically`);
+    for (const [i, src] of code.entries()) {
+      assert.doesNotMatch(src, /^\s*import\s.*from\s+['"]\.\.\//m, `${f}: code cell ${i + 1} has a static import from outside notebooks/`);
+      assert.doesNotThrow(() => transformCell(src), `${f}: code cell ${i + 1} transpiles`);
+      for (const m of src.matchAll(/(?<![\w/'])lab\.(\w+)(?:\.(\w+))?/g)) {
+        assert.ok(m[1] in lab, `${f}: lab.${m[1]} is not exported by src/lab.ts`);
+        if (m[2] && (m[1] === 'fig' || m[1] === 'demo')) assert.ok(m[2] in (lab[m[1]] as object), `${f}: lab.${m[1]}.${m[2]} does not exist`);
+      }
+      assert.doesNotMatch(src, /^\s*lab\.show\(/m, `${f}: code cell ${i + 1}: await lab.show(...) so figures land in their own cell`);
+    }
+  }
+});
+
+// ------------------------------------------------------------------ lab facade (src/lab.ts)
+
+import * as aq from 'arquero';
+import { initEngine, tf } from '../src/engine/index.js';
+import type { RunRecord } from '../src/train/sweep.js';
+
+function fakeRun(innovation: string, scale: string, seed: number, pts: [number, number][]): RunRecord {
+  return {
+    id: `${innovation}-${scale}-${seed}`, innovation, scale, seed, backend: 'cpu', cached: true,
+    metrics: pts.map(([flops, valLoss], i) => ({ step: (i + 1) * 10, tokens: (i + 1) * 100, flops, seconds: i + 1, valLoss, trainLoss: null, lr: 0 })) as unknown as RunRecord['metrics'],
+  };
+}
+
+test('lab: cegSummary / explainCeg read the CEG table; cegBars shows a note when nothing is finite', async () => {
+  const lab = await import('../src/lab.js');
+  const row = (innovation: string, label: string, extra: Record<string, unknown>) => ({
+    innovation, label, category: 'compute-independent', n_seeds: 3, best_val_loss: 2.5, paper_ceg: 1.1, paper_dnr: false, paper_n_dnr: 0, paper_aux_ceg: null,
+    ceg_steps: 1, ci_low_steps: null, ci_high_steps: null, dnr_steps: false, n_dnr_steps: 0,
+    ceg_flops: 1, ci_low_flops: null, ci_high_flops: null, dnr_flops: false, n_dnr_flops: 0,
+    ceg_seconds: 1, ci_low_seconds: null, ci_high_seconds: null, dnr_seconds: false, n_dnr_seconds: 0, ...extra,
+  });
+  const table = aq.from([
+    row('baseline', 'Baseline', {}),
+    row('rope', 'RoPE', { ceg_flops: 1.25, ci_low_flops: 1.1, ci_high_flops: 1.4, n_dnr_flops: 1, dnr_seconds: true, ceg_seconds: null }),
+  ]);
+  const s = lab.cegSummary(table).objects() as Record<string, unknown>[];
+  assert.equal(s[1]['CEG flops'], '1.250 [1.100, 1.400] (1 of 3 DNR)');
+  assert.equal(s[1]['CEG seconds'], 'DNR');
+  assert.equal(s[1]['paper method (steps, 8-pt mean)'], '1.100');
+  const text = lab.explainCeg(table, 'rope');
+  assert.match(text, /FLOPs: CEG 1\.250 \(95% interval 1\.100–1\.400 over 3 seeds\): RoPE needed 0\.80× the baseline's FLOPs/);
+  assert.match(text, /wall-clock seconds: DNR/);
+  const allDnr = aq.from([row('baseline', 'Baseline', {}), row('mqa', 'MQA', { dnr_flops: true, ceg_flops: null, paper_dnr: true })]);
+  const note = lab.fig.cegBars(allDnr, 'flops');
+  assert.deepEqual(note.data, []);
+  assert.match(JSON.stringify(note.layout), /MQA did not reach the target/);
+});
+
+test('lab: scalingAnalysis and verdicts never throw on thin ladders; a clean power law is recovered', async () => {
+  const lab = await import('../src/lab.js');
+  const law = (C: number) => 1 + 10 * Math.pow(C, -0.3);
+  const Cs = [1e6, 1e7, 1e8, 1e9];
+  const rungs = ['micro-r0', 'micro-r1', 'micro-r2', 'micro-r3'];
+  const runs: RunRecord[] = [];
+  for (const seed of [1, 2, 3])
+    rungs.forEach((rung, i) => {
+      const C = Cs[i] * (1 + 0.01 * seed);
+      runs.push(fakeRun('baseline', rung, seed, [[C / 2, law(C / 2) + 0.5], [C, law(C)]]));
+      runs.push(fakeRun('layernorm', rung, seed, [[C, law(2 * C)]])); // a constant CEG of 2
+    });
+  const a = lab.scalingAnalysis(runs);
+  assert.deepEqual(a.skipped, []);
+  const base = a.fits.find((f) => f.innovation === 'baseline')!;
+  assert.ok(Math.abs(base.fit.alpha - 0.3) < 0.02 && Math.abs(base.fit.E - 1) < 0.05, JSON.stringify(base.fit));
+  assert.equal(base.seedFits.length, 3);
+  const v = lab.verdicts(runs).objects() as Record<string, unknown>[];
+  assert.equal(v.length, 1);
+  assert.equal(v[0].innovation, 'layernorm');
+  assert.ok(Math.abs((v[0].ceg_at_smallest as number) - 2) < 0.1, String(v[0].ceg_at_smallest));
+  // thin ladders: two rungs only, and no baseline at all: notes, not exceptions
+  const thin = runs.filter((r) => r.scale === 'micro-r0' || r.scale === 'micro-r1');
+  const t = lab.scalingAnalysis(thin);
+  assert.deepEqual(t.fits, []);
+  assert.match(t.skipped[0].reason, /2 ladder rung\(s\).*at least 3/);
+  const vt = lab.verdicts(thin).objects() as Record<string, unknown>[];
+  assert.equal(vt[0].verdict, 'undetermined');
+  assert.match(String(vt[0].reason), /no baseline fit/);
+  assert.deepEqual(lab.fig.scalingFits([]).data, []);
+  assert.deepEqual(lab.fig.cegVsCompute(t.fits).data, []);
+});
+
+test('lab: peakBufferBytes is the exact high-water mark of new buffers; attention peaks: plain holds T×T, fused does not', async () => {
+  await initEngine({ backend: 'cpu' });
+  const lab = await import('../src/lab.js');
+  const keep = tf.zeros([100]); // live before: not counted
+  const { peak: high } = lab.peakBufferBytes(() => {
+    const a = tf.zeros([1000]); // 4000 bytes
+    const b = tf.reshape(a, [10, 100]); // a view: same buffer, not counted again
+    const c = tf.ones([500]); // +2000 -> 6000
+    tf.dispose([a, b, c]);
+    const d = tf.ones([1200]); // 4800 < 6000
+    tf.dispose(d);
+  });
+  assert.equal(high, 6000);
+  keep.dispose();
+  const before = tf.memory().numTensors;
+  const rows = lab.measureAttention({ T: [128, 256], kernels: ['plain', 'fused'], B: 1, H: 1, hs: 8, repeats: 1, fusedBlock: 32 }).objects() as Record<string, number>[];
+  const peak = (T: number, k: string) => rows.find((r) => r.T === T && (r.kernel as unknown) === k)!.peak_mib_fwd_bwd * 2 ** 20;
+  for (const T of [128, 256]) assert.ok(peak(T, 'plain') >= 2 * T * T * 4, `plain peak ${peak(T, 'plain')} B holds at least two T×T buffers`);
+  // doubling T: plain's peak grows ~4x (T² buffers), fused's ~2x (T·hs buffers and fixed tiles)
+  assert.ok(peak(256, 'plain') / peak(128, 'plain') > 3, `plain ${peak(128, 'plain')} -> ${peak(256, 'plain')}`);
+  assert.ok(peak(256, 'fused') / peak(128, 'fused') < 2.5, `fused ${peak(128, 'fused')} -> ${peak(256, 'fused')}`);
+  assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
+});

@@ -13,6 +13,7 @@ import { openExporter, type Exporter } from '../report/export.js';
 import type { Figure } from '../report/types.js';
 import { cellSource, type CodeCell, type MimeBundle, type Notebook, type Output, toLines } from './nbformat.js';
 import { transformCell } from './transform.js';
+import { shrinkPng } from './png.js';
 
 /** What `show` talks to while the runner executes a cell (set on globalThis[SINK_KEY]). */
 export interface NotebookSink {
@@ -128,7 +129,7 @@ export async function runNotebook(nb: Notebook, opts: RunOptions): Promise<Noteb
             try {
               exporter ??= await openExporter();
               const png = await exporter.render(figure, 'png', { width: o.width ?? opts.pngWidth ?? 800, height: o.height ?? opts.pngHeight ?? 450 });
-              data['image/png'] = png.toString('base64');
+              data['image/png'] = shrinkPng(png).toString('base64'); // lossless: palette / RGB, deflate 9
             } catch (e) {
               exporterFailed = e as Error;
               log(`warning: no static PNG for figures (${exporterFailed.message})`);

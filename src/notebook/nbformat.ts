@@ -73,6 +73,17 @@ export async function writeNotebook(file: string, nb: Notebook): Promise<void> {
   await writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
 }
 
+/** A copy with every code cell's outputs and execution count removed (the clean state for git). */
+export function clearOutputs(nb: Notebook): Notebook {
+  const out: Notebook = structuredClone(nb);
+  for (const c of out.cells) {
+    if (c.cell_type !== 'code') continue;
+    c.outputs = [];
+    c.execution_count = null;
+  }
+  return out;
+}
+
 /** A notebook from cell sources, for tests and for writing new notebooks from code. */
 export function makeNotebook(cells: { type?: 'code' | 'markdown'; source: string }[]): Notebook {
   return {

@@ -8,6 +8,7 @@
  */
 import type { Figure } from './types.js';
 import { openExporter, type Exporter } from './export.js';
+import { shrinkPng } from '../notebook/png.js';
 
 const SINK_KEY = '__cegNotebookSink__'; // = SINK_KEY in src/notebook/executor.ts
 
@@ -49,7 +50,7 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
     try {
       kernelExporter ??= openExporter();
       const png = await (await kernelExporter).render(figure, 'png', { width: opts.width ?? 800, height: opts.height ?? 450 });
-      tslab.png(png);
+      tslab.png(shrinkPng(png));
     } catch {
       kernelExporter = null;
       tslab.raw('application/vnd.plotly.v1+json', JSON.stringify(figure));
