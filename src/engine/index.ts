@@ -15,7 +15,7 @@ import './vendor/tfjs-gradients.js'; // all of tfjs-core's gradients: see script
 import '@tensorflow/tfjs-backend-cpu';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { patchKernels } from './kernels.js';
+import { patchKernels, kernelPatches } from './kernels.js';
 
 export { tf };
 export type Tensor = tf.Tensor;
@@ -91,6 +91,8 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
       break;
   }
   patchKernels(name);
+  const patches = kernelPatches(name);
+  if (patches.length) flags = { ...flags, kernels: patches.join(',') };
   current = { backend: name, tfjsVersion: tf.version_core, flags };
   if (opts.verbose) {
     const f = Object.entries(flags).map(([k, v]) => `${k}=${v}`).join(' ');
