@@ -25,8 +25,11 @@ export interface ForwardResult {
   logits: tf.Tensor3D; // [B, T, V]
   /** MoE load-balancing loss, mean over layers (0 without MoE) */
   aux: tf.Scalar;
-  /** MoE only: tokens routed to each expert, per layer ([nLayer][E]); [] otherwise */
-  expertCounts: number[][];
+  /**
+   * MoE only: tokens routed to each expert, per layer, on the device: [nLayer, E] float32
+   * (read it with `await t.data()`; the caller disposes it). null without MoE.
+   */
+  expertCounts: tf.Tensor2D | null;
 }
 
 export interface LossResult {
@@ -34,7 +37,8 @@ export interface LossResult {
   loss: tf.Scalar;
   ce: tf.Scalar;
   aux: tf.Scalar;
-  expertCounts: number[][];
+  /** as ForwardResult.expertCounts: [nLayer, E] on the device, or null without MoE */
+  expertCounts: tf.Tensor2D | null;
 }
 
 /** Dropout sites: 0 = embeddings; per layer i: 3i+1 attention probs, 3i+2 attn residual, 3i+3 mlp residual. */
@@ -86,7 +90,7 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
   if (T > cfg.blockSize) throw new Error(`sequence length ${T} exceeds the context blockSize ${cfg.blockSize}`);
   if (idx.dtype !== 'int32') throw new Error(`idx must be int32 token ids, got dtype ${idx.dtype}`);
   const C = cfg.nEmbd;
-  const counts: number[][] = [];
+  const loads: tf.Tensor1D[] = [];
   const auxes: tf.Scalar[] = [];
   const wte = getParam(params, 'transformer.wte.weight') as unknown as tf.Tensor2D; // [V, C]
   let x = tf.gather(wte, tf.reshape(idx, [B * T])) as tf.Tensor2D; // [B·T, C]
@@ -109,26 +113,25 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
       const r = moeMlp(params, `${h}.mlp`, hin, cfg.moe);
       m = r.y;
       auxes.push(r.aux);
-      counts.push(r.counts);
+      loads.push(r.load);
     }
     x = tf.add(x, dropout(m, cfg.dropout, opts, 3 * i + 3));
   }
   x = norm(params, 'transformer.ln_f', cfg.norm === 'rmsnorm' ? 'rmsnorm' : 'layernorm', x);
   const aux = (auxes.length ? tf.div(tf.addN(auxes), auxes.length) : tf.scalar(0)) as tf.Scalar;
+  const counts = loads.length ? (tf.stack(loads, 0) as tf.Tensor2D) : null; // [nLayer, E]
   return { x, aux, counts, wte };
 }
 
 /** idx [B, T] int32 -> logits [B, T, V] (tied head: x · wteᵀ), MoE aux, expert counts. */
 export function gptForward(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: ForwardOptions): ForwardResult {
-  let expertCounts: number[][] = [];
   const r = tf.tidy(() => {
     const { x, aux, counts, wte } = trunk(params, idx, cfg, opts);
-    expertCounts = counts;
     const [B, T] = idx.shape;
     const logits = tf.reshape(tf.matMul(x, wte, false, true), [B, T, cfg.vocabSize]) as tf.Tensor3D; // [B, T, V]
-    return { logits, aux };
+    return counts ? { logits, aux, counts } : { logits, aux };
   });
-  return { ...r, expertCounts };
+  return { logits: r.logits, aux: r.aux, expertCounts: r.counts ?? null };
 }
 
 /** Mean cross-entropy of logits [N, V] against targets [N] (int32): mean of −log softmax[target]. */
@@ -151,14 +154,12 @@ export function gptLoss(
 ): LossResult {
   if (targets.shape[0] !== idx.shape[0] || targets.shape[1] !== idx.shape[1])
     throw new Error(`targets shape [${targets.shape}] must equal idx shape [${idx.shape}]`);
-  let expertCounts: number[][] = [];
   const r = tf.tidy(() => {
     const { x, aux, counts, wte } = trunk(params, idx, cfg, opts);
-    expertCounts = counts;
     const logits = tf.matMul(x, wte, false, true) as tf.Tensor2D; // [B·T, V]
     const ce = crossEntropy(logits, tf.reshape(targets, [-1]) as tf.Tensor1D);
     const loss = (cfg.mlp === 'moe' && cfg.moe.auxLossWeight > 0 ? tf.add(ce, tf.mul(aux, cfg.moe.auxLossWeight)) : tf.clone(ce)) as tf.Scalar;
-    return { loss, ce, aux };
+    return counts ? { loss, ce, aux, counts } : { loss, ce, aux };
   });
-  return { ...r, expertCounts };
+  return { loss: r.loss, ce: r.ce, aux: r.aux, expertCounts: r.counts ?? null };
 }

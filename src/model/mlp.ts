@@ -8,7 +8,9 @@
  *  moe:    router [C, E] -> softmax p -> top-k experts per token; output Σ_chosen w_e·expert_e(x)
  *          where w = the top-k probabilities renormalised to sum 1 when k > 1 (Mixtral), and the
  *          raw probability when k = 1 (Switch; renormalising would leave the router no gradient).
- *          Only the chosen experts' work is computed: tokens are gathered per expert.
+ *          Two implementations of the same math (MoEImpl): 'gather' runs only the chosen experts'
+ *          work (tokens gathered per expert after one read of the routing to JS; cpu/wasm), 'dense'
+ *          runs every expert and zeroes the unchosen ones with a gate (no read-back; webgpu).
  *          aux (Switch load-balancing loss) = E · Σ_e f_e · P_e, f_e = (top-k assignments to e)/(N·k),
  *          P_e = mean over tokens of p_e; f is a constant (no gradient), P carries the gradient.
  */
@@ -50,11 +52,37 @@ export function swigluMlp(params: Params, prefix: string, x: tf.Tensor2D): tf.Te
   });
 }
 
+/**
+ * Which MoE implementation runs (same math; see docs/model.md):
+ *  'gather': reads the routing back to JS (one synchronous read per layer) and runs each expert
+ *            on its own tokens only: the algorithm's FLOPs. Fastest on cpu/wasm.
+ *  'dense':  no read-back: routing by tf.topk on the device, every expert runs on every token
+ *            (as two batched matmuls over the concatenated expert weights) and the outputs are
+ *            combined with a gate [N, E] that is zero for experts a token did not choose.
+ *            E/k times the expert FLOPs, but nothing leaves the device: used on webgpu.
+ *  'auto':   'dense' on webgpu, 'gather' elsewhere (the default; env CEG_MOE_IMPL overrides).
+ */
+export type MoEImpl = 'gather' | 'dense' | 'auto';
+export const MOE_IMPLS: readonly MoEImpl[] = ['gather', 'dense', 'auto'];
+
+/** The implementation that `impl` (or env CEG_MOE_IMPL, or 'auto') means on the current backend. */
+export function resolveMoEImpl(impl?: MoEImpl): 'gather' | 'dense' {
+  const want = impl ?? (process.env.CEG_MOE_IMPL as MoEImpl | undefined) ?? 'auto';
+  if (!MOE_IMPLS.includes(want)) throw new Error(`MoE implementation "${want}" (CEG_MOE_IMPL?) is unknown; valid: ${MOE_IMPLS.join(', ')}`);
+  if (want !== 'auto') return want;
+  return tf.getBackend() === 'webgpu' ? 'dense' : 'gather';
+}
+
 export interface MoEResult {
   y: tf.Tensor2D; // [N, C]
   aux: tf.Scalar; // load-balancing loss of this layer
-  /** tokens routed to each expert (top-k assignments; sums to N·k) */
-  counts: number[];
+  /** tokens routed to each expert (top-k assignments; sums to N·k), on the device: [E] float32 */
+  load: tf.Tensor1D;
+  /**
+   * the same counts as plain numbers. The 'gather' path has them for free; on the 'dense' path
+   * reading them is a synchronous read of `load` (throws on webgpu: read `load` with await).
+   */
+  readonly counts: number[];
 }
 
 /** Top-k routing decisions as plain arrays: idx[n*k + j] = expert of token n's j-th choice. */
@@ -63,7 +91,19 @@ function routeTopK(probs: tf.Tensor2D, k: number): Int32Array {
 }
 
 /** Mixture of experts: x [N, C] -> y [N, C], aux, per-expert token counts. */
-export function moeMlp(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelConfig['moe']): MoEResult {
+export function moeMlp(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelConfig['moe'], impl?: MoEImpl): MoEResult {
+  return resolveMoEImpl(impl) === 'dense' ? moeDense(params, prefix, x, moe) : moeGather(params, prefix, x, moe);
+}
+
+/** Switch aux loss E·Σ_e f_e·P_e from the per-expert counts [E] (constant) and the probabilities [N, E]. */
+function switchAux(counts: tf.Tensor1D, probs: tf.Tensor2D, N: number, E: number, k: number): tf.Scalar {
+  const f = tf.div(counts, N * k); // [E], no gradient (counts are constants)
+  const P = tf.mean(probs, 0); // [E]
+  return tf.mul(E, tf.sum(tf.mul(f, P))) as tf.Scalar;
+}
+
+/** 'gather' path: tokens gathered per expert after reading the routing to JS. */
+function moeGather(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelConfig['moe']): MoEResult {
   const E = moe.experts;
   const k = moe.topK;
   const [N] = x.shape;
@@ -96,10 +136,68 @@ export function moeMlp(params: Params, prefix: string, x: tf.Tensor2D, moe: Mode
     const chosen = tf.reshape(tf.gather(all, tf.tensor1d(pos, 'int32')), [N, k, -1]); // [N, k, C]
     const y = tf.sum(tf.mul(chosen, tf.expandDims(w, 2)), 1) as tf.Tensor2D; // [N, C]
 
-    const f = tf.tensor1d(counts.map((c) => c / (N * k))); // [E], constant
-    const P = tf.mean(probs, 0); // [E]
-    const aux = tf.mul(E, tf.sum(tf.mul(f, P))) as tf.Scalar;
-    return { y, aux };
+    const load = tf.tensor1d(counts); // [E]
+    const aux = switchAux(load, probs, N, E, k);
+    return { y, aux, load };
   });
   return { ...out, counts };
+}
+
+/**
+ * The routing as a mask [N, E]: 1 where e is one of token n's top-k experts (tf.topk: ties go to
+ * the lower expert index on cpu/wasm). A routing decision, so no gradient flows through it
+ * (tfjs has no TopK gradient: the custom gradient returns zeros).
+ */
+function topKMask(probs: tf.Tensor2D, k: number): tf.Tensor2D {
+  const E = probs.shape[1];
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const p = args[0] as tf.Tensor2D;
+    const { indices } = tf.topk(p, k, true); // [N, k] int32
+    // one-hot by comparison (wasm's OneHot writes int bits into a float32 output)
+    const value = tf.sum(tf.cast(tf.equal(tf.expandDims(indices, 2), tf.range(0, E, 1, 'int32')), 'float32'), 1); // [N, E]
+    return { value, gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
+  });
+  return f(probs) as tf.Tensor2D;
+}
+
+/**
+ * 'dense' path: nothing is read back. gate [N, E] = p ⊙ chosen (renormalised over the chosen
+ * experts when k > 1), chosen = the top-k mask from tf.topk; then
+ *   y = Σ_e gate[:, e] · (gelu(x·W1_e + b1_e)·W2_e + b2_e)
+ *     = (gelu(x·W1cat + b1cat) ⊙ gate repeated per expert's hidden units)·W2cat + gate·B2
+ * with W1cat [C, E·Hd] (experts side by side), W2cat [E·Hd, C] (stacked), B2 [E, C].
+ */
+function moeDense(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelConfig['moe']): MoEResult {
+  const E = moe.experts;
+  const k = moe.topK;
+  const [N] = x.shape;
+  const out = tf.tidy(() => {
+    const logits = linearP(params, `${prefix}.router`, x); // [N, E]
+    const probs = tf.softmax(logits) as tf.Tensor2D; // [N, E]
+    const mask = topKMask(probs, k); // [N, E] 0/1, on the device
+    let gate = tf.mul(probs, mask) as tf.Tensor2D; // [N, E]
+    if (k > 1) gate = tf.div(gate, tf.sum(gate, 1, true));
+
+    const ex = (e: number, name: string) => getParam(params, `${prefix}.experts.${e}.${name}`) as unknown as tf.Tensor;
+    const hasBias = params.has(`${prefix}.experts.0.c_fc.bias`);
+    const Hd = ex(0, 'c_fc.weight').shape[1] as number;
+    const W1 = tf.concat(Array.from({ length: E }, (_, e) => ex(e, 'c_fc.weight')), 1) as tf.Tensor2D; // [C, E·Hd]
+    const W2 = tf.concat(Array.from({ length: E }, (_, e) => ex(e, 'c_proj.weight')), 0) as tf.Tensor2D; // [E·Hd, C]
+    const b1 = hasBias ? (tf.concat(Array.from({ length: E }, (_, e) => ex(e, 'c_fc.bias')), 0) as tf.Tensor1D) : undefined; // [E·Hd]
+    const h = gelu(linear(x, W1, b1)); // [N, E·Hd]
+    const hg = tf.reshape(tf.mul(tf.reshape(h, [N, E, Hd]), tf.expandDims(gate, 2)), [N, E * Hd]) as tf.Tensor2D; // [N, E·Hd]
+    let y = linear(hg, W2); // [N, C]
+    if (hasBias) y = tf.add(y, linear(gate, tf.stack(Array.from({ length: E }, (_, e) => ex(e, 'c_proj.bias')), 0) as tf.Tensor2D)) as tf.Tensor2D;
+
+    const load = tf.sum(mask, 0) as tf.Tensor1D; // [E]
+    const aux = switchAux(load, probs, N, E, k);
+    return { y, aux, load };
+  });
+  const { load } = out;
+  return {
+    ...out,
+    get counts(): number[] {
+      return Array.from(load.dataSync());
+    },
+  };
 }

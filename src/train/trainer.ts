@@ -116,24 +116,23 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
   const evaluate = async (): Promise<{ valLoss: number; expertLoad?: number[] }> => {
     const ces: tf.Scalar[] = [];
-    let load: number[] | undefined;
+    const loads: tf.Tensor1D[] = []; // per batch: [E], summed over layers, on the device
     for (const b of evalSet) {
       ces.push(
         tf.tidy(() => {
           const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
           const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
           const { ce, expertCounts } = gptLoss(params, x, y, cfg, { training: false, seed: 0 });
-          for (const layer of expertCounts) {
-            load ??= layer.map(() => 0);
-            layer.forEach((c, e) => (load![e] += c));
-          }
+          if (expertCounts) loads.push(tf.keep(tf.sum(expertCounts, 0) as tf.Tensor1D));
           return ce;
         }),
       );
     }
     const total = tf.addN(ces);
+    const loadSum = loads.length ? tf.addN(loads) : null;
     const sum = (await total.data())[0];
-    tf.dispose([total, ...ces]);
+    const load = loadSum ? Array.from(await loadSum.data()) : undefined; // asynchronous: webgpu cannot read synchronously
+    tf.dispose([total, ...ces, ...loads, ...(loadSum ? [loadSum] : [])]);
     return { valLoss: sum / evalSet.length, ...(load ? { expertLoad: load } : {}) };
   };
 

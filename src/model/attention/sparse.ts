@@ -75,6 +75,23 @@ function padT(x: tf.Tensor4D, Tp: number): tf.Tensor4D {
   return T === Tp ? x : tf.pad(x, [[0, 0], [0, 0], [0, Tp - T], [0, 0]]);
 }
 
+/**
+ * Block scores of the selection (see the header): score_h(i, j) = qbar_i^h · mean(k_j) / sqrt(hs),
+ * q [B, H, T, hs], k [B, Hkv, T, hs] -> [B, Hkv, g·nb, nb] (rows: query head of the group, then query block).
+ */
+function selectionScores(q: tf.Tensor4D, k: tf.Tensor4D, bs: number, nb: number): tf.Tensor4D {
+  const { B, H, Hkv, g, T, hs } = shapes(q, k);
+  const Tp = nb * bs;
+  // keys: mean over block j's tokens (only complete past blocks are ever eligible)
+  const kCounts = tf.tensor2d(Array.from({ length: nb }, (_, j) => Math.min(bs, T - j * bs)), [nb, 1]);
+  const kp = tf.div(tf.sum(tf.reshape(padT(k, Tp), [B, Hkv, nb, bs, hs]), 3), kCounts); // [B, Hkv, nb, hs]
+  // queries: shift right by bs-1 so that window i holds positions i·bs-bs+1 .. i·bs (causal for block i)
+  const qShift = tf.slice(tf.pad(q, [[0, 0], [0, 0], [bs - 1, bs - 1], [0, 0]]), [0, 0, 0, 0], [B, H, Tp, hs]);
+  const qCounts = tf.tensor2d(Array.from({ length: nb }, (_, i) => Math.min(bs, i * bs + 1)), [nb, 1]);
+  const qp = tf.reshape(tf.div(tf.sum(tf.reshape(qShift, [B, H, nb, bs, hs]), 3), qCounts), [B, Hkv, g * nb, hs]);
+  return tf.mul(tf.matMul(qp, kp, false, true), 1 / Math.sqrt(hs)) as tf.Tensor4D; // [B, Hkv, g·nb, nb]
+}
+
 /** Choose the attended key blocks (see the header). Reads the small pooled score tensor back to JS. */
 export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseConfig): SparseSelection {
   validateSparse(sparse);
@@ -84,20 +101,8 @@ export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseCo
   const L = sparse.localBlocks;
   const S = sparse.selectedBlocks;
   const needScores = S > 0 && nb > L + S; // otherwise every eligible block is taken
-  let score: Float32Array | null = null; // [B, Hkv, g, nb, nb]
-  if (needScores) {
-    score = tf.tidy(() => {
-      const Tp = nb * bs;
-      // keys: mean over block j's tokens (only complete past blocks are ever eligible)
-      const kCounts = tf.tensor2d(Array.from({ length: nb }, (_, j) => Math.min(bs, T - j * bs)), [nb, 1]);
-      const kp = tf.div(tf.sum(tf.reshape(padT(k, Tp), [B, Hkv, nb, bs, hs]), 3), kCounts); // [B, Hkv, nb, hs]
-      // queries: shift right by bs-1 so that window i holds positions i·bs-bs+1 .. i·bs (causal for block i)
-      const qShift = tf.slice(tf.pad(q, [[0, 0], [0, 0], [bs - 1, bs - 1], [0, 0]]), [0, 0, 0, 0], [B, H, Tp, hs]);
-      const qCounts = tf.tensor2d(Array.from({ length: nb }, (_, i) => Math.min(bs, i * bs + 1)), [nb, 1]);
-      const qp = tf.reshape(tf.div(tf.sum(tf.reshape(qShift, [B, H, nb, bs, hs]), 3), qCounts), [B, Hkv, g * nb, hs]);
-      return tf.mul(tf.matMul(qp, kp, false, true), 1 / Math.sqrt(hs)); // [B, Hkv, g·nb, nb]
-    }).dataSync() as Float32Array;
-  }
+  // [B, Hkv, g, nb, nb]
+  const score = needScores ? (tf.tidy(() => selectionScores(q, k, bs, nb)).dataSync() as Float32Array) : null;
   const blocks: number[][][][] = [];
   const imp = new Float64Array(nb);
   for (let b = 0; b < B; b++) {
@@ -133,6 +138,74 @@ export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseCo
     blocks.push(perHead);
   }
   return { B, Hkv, T, bs, nb, blocks };
+}
+
+/**
+ * Where the selection is computed (same choice, see docs/attention.md):
+ *  'host':   the small score tensor is read back (synchronously) and the blocks chosen in JS (float64).
+ *  'device': the blocks are ranked and gathered by tensor ops (float32), nothing is read back.
+ *  'auto':   'device' on webgpu (no synchronous read exists there), 'host' elsewhere; the default.
+ * Env CEG_SPARSE_SELECT overrides 'auto' (tests).
+ */
+export type SparseSelect = 'host' | 'device' | 'auto';
+export const SPARSE_SELECTS: readonly SparseSelect[] = ['host', 'device', 'auto'];
+
+export function resolveSparseSelect(select?: SparseSelect): 'host' | 'device' {
+  const want = select ?? (process.env.CEG_SPARSE_SELECT as SparseSelect | undefined) ?? 'auto';
+  if (!SPARSE_SELECTS.includes(want)) throw new Error(`sparse selection "${want}" (CEG_SPARSE_SELECT?) is unknown; valid: ${SPARSE_SELECTS.join(', ')}`);
+  if (want !== 'auto') return want;
+  return tf.getBackend() === 'webgpu' ? 'device' : 'host';
+}
+
+/**
+ * The selected (non-local) blocks computed on the device: int32 [B, Hkv, nb, S], ascending per
+ * query block. Row i holds the S chosen blocks among the eligible 0 .. i-L; it is meaningful
+ * for i >= L+S-1 (earlier rows take every eligible block and are built without scores).
+ * Same rule as sparseSelection: importance = Σ over the group's heads of the softmax over the
+ * eligible blocks (with one head per group, the raw score, which orders the same way); rank_j =
+ * #{j' more important, or equally important with j' < j}; chosen = eligible and rank < S.
+ */
+export function sparseSelectedDevice(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseConfig): tf.Tensor4D {
+  validateSparse(sparse);
+  const { B, Hkv, g, T } = shapes(q, k);
+  const bs = sparse.blockSize;
+  const nb = Math.ceil(T / bs);
+  const L = sparse.localBlocks;
+  const S = sparse.selectedBlocks;
+  if (S === 0) throw new Error('sparseSelectedDevice: selectedBlocks is 0, nothing to select');
+  return tf.tidy(() => {
+    // constants over (i, j): eligible j < i-L+1; additive masks; j' < j; j' < j for prefix counts
+    const elig = new Float32Array(nb * nb);
+    const addS = new Float32Array(nb * nb);
+    const addImp = new Float32Array(nb * nb);
+    const before = new Uint8Array(nb * nb); // [j, j']: j' < j
+    const upper = new Float32Array(nb * nb); // [j', j]: j' < j
+    for (let i = 0; i < nb; i++)
+      for (let j = 0; j < nb; j++) {
+        const e = j < i - L + 1;
+        elig[i * nb + j] = e ? 1 : 0;
+        addS[i * nb + j] = e ? 0 : -1e30;
+        addImp[i * nb + j] = e ? 0 : -1;
+        before[i * nb + j] = j < i ? 1 : 0; // here i plays j, j plays j'
+        upper[i * nb + j] = i < j ? 1 : 0;
+      }
+    const sc = tf.reshape(selectionScores(q, k, bs, nb), [B, Hkv, g, nb, nb]); // [B, Hkv, g, nb(i), nb(j)]
+    const masked = tf.add(sc, tf.tensor2d(addS, [nb, nb]));
+    const key =
+      g === 1
+        ? tf.reshape(masked, [B, Hkv, nb, nb]) // softmax is monotone: the score orders like the importance
+        : tf.add(tf.sum(tf.softmax(masked, -1), 2), tf.tensor2d(addImp, [nb, nb])); // [B, Hkv, nb, nb]
+    const kj = tf.expandDims(key, 4); // [.., j, 1]
+    const kjp = tf.expandDims(key, 3); // [.., 1, j']
+    const beats = tf.logicalOr(tf.greater(kjp, kj), tf.logicalAnd(tf.equal(kjp, kj), tf.tensor2d(before, [nb, nb], 'bool'))); // [.., j, j']
+    const rank = tf.sum(tf.cast(beats, 'float32'), -1); // [B, Hkv, nb(i), nb(j)]
+    const chosen = tf.mul(tf.cast(tf.less(rank, S), 'float32'), tf.tensor2d(elig, [nb, nb])); // [B, Hkv, nb, nb] 0/1
+    const pos = tf.reshape(tf.matMul(tf.reshape(chosen, [B * Hkv * nb, nb]), tf.tensor2d(upper, [nb, nb])), [B, Hkv, nb, nb]); // chosen before j
+    const slot = tf.cast(tf.equal(tf.expandDims(pos, 4), tf.range(0, S, 1, 'float32')), 'float32'); // [B, Hkv, nb, nb(j), S]
+    const jIdx = tf.reshape(tf.range(0, nb, 1, 'float32'), [nb, 1]);
+    const sel = tf.sum(tf.mul(slot, tf.mul(tf.expandDims(chosen, 4), jIdx)), 3); // [B, Hkv, nb, S]: block in slot s
+    return tf.cast(tf.round(sel), 'int32') as tf.Tensor4D;
+  });
 }
 
 /** What the sparse kernel attends: bool [B, Hkv, T, T], true where query t sees key s. */
@@ -179,27 +252,56 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
   if (v.shape.join() !== k.shape.join()) throw new Error(`v ${JSON.stringify(v.shape)} must have the shape of k ${JSON.stringify(k.shape)}`);
   const rate = opts.training ? opts.dropout : 0;
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout must be in [0, 1), got ${opts.dropout}`);
-  const { bs, nb, blocks } = sparseSelection(q, k, opts.sparse);
+  const sp = opts.sparse;
+  validateSparse(sp);
+  const bs = sp.blockSize;
+  const nb = Math.ceil(T / bs);
+  const L = sp.localBlocks;
+  const S = sp.selectedBlocks;
+  // device selection only matters when scores are needed; otherwise the host rule reads nothing
+  const onDevice = resolveSparseSelect() === 'device' && S > 0 && nb > L + S;
+  const blocks = onDevice ? null : sparseSelection(q, k, sp).blocks;
   const Tp = nb * bs;
-  const used = sparseBlocksUsed(T, opts.sparse);
+  const used = sparseBlocksUsed(T, sp);
   const scale = 1 / Math.sqrt(hs);
   const BH = B * Hkv;
 
   // groups of consecutive query blocks with the same number n of key blocks, and their gather ids
-  const groups: { i0: number; ng: number; n: number; idx: Int32Array }[] = [];
+  // (idx null: built on the device, from the selected blocks, in the forward pass)
+  const groups: { i0: number; ng: number; n: number; idx: Int32Array | null }[] = [];
   for (let i0 = 0; i0 < nb; ) {
     const n = used[i0];
     let i1 = i0 + 1;
     while (i1 < nb && used[i1] === n && i1 - i0 < SPARSE_GROUP) i1++;
     const ng = i1 - i0;
+    if (onDevice && n === L + S) {
+      groups.push({ i0, ng, n, idx: null });
+      i0 = i1;
+      continue;
+    }
+    // without selection (n < L+S: every eligible block) the blocks of i are 0 .. i
+    const blocksOf = (b: number, h: number, i: number) => (blocks ? blocks[b][h][i] : Array.from({ length: i + 1 }, (_, j) => j));
     const idx = new Int32Array(BH * ng * n);
     let p = 0;
     for (let b = 0; b < B; b++)
       for (let h = 0; h < Hkv; h++)
-        for (let i = i0; i < i1; i++) for (const j of blocks[b][h][i]) idx[p++] = (b * Hkv + h) * nb + j;
+        for (let i = i0; i < i1; i++) for (const j of blocksOf(b, h, i)) idx[p++] = (b * Hkv + h) * nb + j;
     groups.push({ i0, ng, n, idx });
     i0 = i1;
   }
+  /** Gather ids of every group, int32 [B·Hkv·ng·n] (row (b, kv head, block) of the flat K/V), from q and k. */
+  const groupIds = (qq: tf.Tensor4D, kk: tf.Tensor4D): tf.Tensor1D[] =>
+    tf.tidy(() => {
+      const sel = groups.some((G) => G.idx === null) ? sparseSelectedDevice(qq, kk, sp) : null; // [B, Hkv, nb, S]
+      const base = tf.tensor4d(Int32Array.from({ length: BH }, (_, r) => r * nb), [B, Hkv, 1, 1], 'int32'); // (b·Hkv + h)·nb
+      return groups.map((G) => {
+        if (G.idx) return tf.tensor1d(G.idx, 'int32');
+        const local = Int32Array.from({ length: G.ng * L }, (_, a) => G.i0 + Math.floor(a / L) - L + 1 + (a % L)); // i-L+1 .. i
+        const chosen = tf.slice(sel!, [0, 0, G.i0, 0], [B, Hkv, G.ng, S]);
+        const loc = tf.add(tf.zeros([B, Hkv, G.ng, L], 'int32'), tf.tensor2d(local, [G.ng, L], 'int32'));
+        return tf.reshape(tf.add(tf.concat([chosen, loc], 3), base), [BH * G.ng * G.n]) as tf.Tensor1D;
+      });
+    });
   /** [B, H, T, d] -> query blocks with K/V-group heads stacked: [B·Hkv, nb, g·bs, d] */
   const toBlocks = (x: tf.Tensor4D) =>
     tf.tidy(() => {
@@ -215,8 +317,7 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
     });
   const flatKv = (x: tf.Tensor4D) => tf.tidy(() => tf.reshape(padT(x, Tp), [BH * nb, bs, hs])); // one row per (b, kv head, block)
   /** group tile pieces: queries [B·Hkv, ng, g·bs, hs], gathered K/V [B·Hkv, ng, n·bs, hs], scores [B·Hkv, ng, g·bs, n·bs] */
-  const tile = (qBlk: tf.Tensor, kFlat: tf.Tensor, vFlat: tf.Tensor, G: (typeof groups)[number]) => {
-    const ids = tf.tensor1d(G.idx, 'int32');
+  const tile = (qBlk: tf.Tensor, kFlat: tf.Tensor, vFlat: tf.Tensor, G: (typeof groups)[number], ids: tf.Tensor1D) => {
     const kSel = tf.reshape(tf.gather(kFlat, ids), [BH, G.ng, G.n * bs, hs]);
     const vSel = tf.reshape(tf.gather(vFlat, ids), [BH, G.ng, G.n * bs, hs]);
     const qg = tf.slice(qBlk, [0, G.i0, 0, 0], [BH, G.ng, g * bs, hs]);
@@ -230,11 +331,12 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
     const qBlk = toBlocks(tf.mul(qq, scale) as tf.Tensor4D);
     const kFlat = flatKv(kk);
     const vFlat = flatKv(vv);
+    const ids = groupIds(qq, kk);
     const ys: tf.Tensor[] = [];
     const lses: tf.Tensor[] = [];
-    for (const G of groups) {
+    for (const [gi, G] of groups.entries()) {
       const [y, lse] = tf.tidy(() => {
-        const { vSel, s } = tile(qBlk, kFlat, vFlat, G);
+        const { vSel, s } = tile(qBlk, kFlat, vFlat, G, ids[gi]);
         const m = tf.max(s, -1, true);
         const e = tf.exp(tf.sub(s, m));
         const l = tf.sum(e, -1, true);
@@ -247,12 +349,13 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
     }
     const out = fromBlocks(ys.length === 1 ? ys[0] : tf.concat(ys, 1));
     const lse = ys.length === 1 ? lses[0] : tf.concat(lses, 1); // [B·Hkv, nb, g·bs, 1]
-    save([qq, kk, vv, out, lse]);
+    save([qq, kk, vv, out, lse, ...ids]); // the ids too: the backward regathers the same blocks
     return { value: out, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy as tf.Tensor4D, saved) };
   });
 
   function backward(dO: tf.Tensor4D, saved: tf.Tensor[]): tf.Tensor[] {
     const [qq, kk, vv, out, lse] = saved as tf.Tensor4D[];
+    const ids = saved.slice(5) as tf.Tensor1D[];
     return tf.tidy(() => {
       const qBlk = toBlocks(tf.mul(qq, scale) as tf.Tensor4D);
       const kFlat = flatKv(kk);
@@ -262,9 +365,9 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
       const dQs: tf.Tensor[] = [];
       let dK: tf.Tensor | null = null; // [B·Hkv·nb, bs, hs]
       let dV: tf.Tensor | null = null;
-      for (const G of groups) {
+      for (const [gi, G] of groups.entries()) {
         const [dQg, dKn, dVn] = tf.tidy(() => {
-          const { qg, kSel, vSel, s } = tile(qBlk, kFlat, vFlat, G);
+          const { qg, kSel, vSel, s } = tile(qBlk, kFlat, vFlat, G, ids[gi]);
           const rows = (x: tf.Tensor) => tf.slice(x, [0, G.i0, 0, 0], [BH, G.ng, g * bs, x.shape[3] as number]);
           const dOg = rows(dOBlk);
           const p = tf.exp(tf.sub(s, rows(lse))); // exact probabilities
@@ -275,8 +378,9 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
           const dS = tf.mul(p, tf.sub(dP, rows(DBlk)));
           const dQg = tf.mul(tf.matMul(dS, kSel), scale); // [B·Hkv, ng, g·bs, hs]
           const dKsel = tf.matMul(dS, qg, true, false); // q already scaled
-          const ids = tf.tensor2d(G.idx, [G.idx.length, 1], 'int32');
-          const scatter = (x: tf.Tensor) => tf.scatterND(ids, tf.reshape(x, [G.idx.length, bs, hs]), [BH * nb, bs, hs]);
+          const M = BH * G.ng * G.n;
+          const ids2 = tf.reshape(ids[gi], [M, 1]);
+          const scatter = (x: tf.Tensor) => tf.scatterND(ids2, tf.reshape(x, [M, bs, hs]), [BH * nb, bs, hs]);
           const dKn = scatter(dKsel);
           const dVn = scatter(dVsel);
           return [dQg, dK ? tf.add(dK, dKn) : dKn, dV ? tf.add(dV, dVn) : dVn];
