@@ -11,9 +11,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchConfigs, stepFlops, type BenchConfig } from './configs.js';
+import { benchConfig, stepFlops, type BenchConfig, type BenchConfigName } from './configs.js';
 import { cpuPeak } from './peak.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -23,7 +24,7 @@ const has = (f: string) => argv.includes(`--${f}`);
 const opt = (f: string, d: string) => (argv.includes(`--${f}`) ? argv[argv.indexOf(`--${f}`) + 1] : d);
 const steps = Number(opt('steps', '10'));
 const warmup = Number(opt('warmup', '3'));
-const configNames = opt('configs', 'A,B').split(',') as ('A' | 'B')[];
+const configNames = opt('configs', 'A,B').split(',') as BenchConfigName[];
 const threadCounts = opt('threads', '1,2').split(',').map(Number);
 const PY = '/usr/bin/python3';
 
@@ -42,11 +43,13 @@ interface Cell {
   firstLoss?: number;
   lastLoss?: number;
   error?: string;
+  /** 1-minute load average when the cell started */
+  load?: number;
   profile?: { top: { kernel: string; shapes: string; calls: number; ms: number }[]; byKernel: { kernel: string; calls: number; ms: number }[] };
 }
 
 const peak = cpuPeak();
-const configs = benchConfigs();
+const configs = Object.fromEntries(configNames.map((n) => [n, benchConfig(n)])) as Record<BenchConfigName, BenchConfig>;
 const cells: Cell[] = [];
 const log = (s: string) => process.stderr.write(s + '\n');
 
@@ -63,6 +66,7 @@ function finish(c: BenchConfig, raw: Record<string, unknown>, extra: Partial<Cel
 }
 
 function runTfjs(c: BenchConfig, backend: string, threads: number, stock: boolean, n: number, w: number): void {
+  const load = os.loadavg()[0];
   const label = `tfjs ${backend} ${threads}t ${stock ? 'stock ' : ''}${c.name}`;
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
   const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend, '--threads', String(threads),
@@ -78,7 +82,7 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, stock: boolea
   }
   const raw = JSON.parse(line.slice(7));
   if (threads > 1 && raw.threads !== threads) log(`[bench] ${label}: asked for ${threads} threads, got ${raw.threads}`);
-  cells.push(finish(c, raw, { backend, threads: raw.threads, kernels: raw.kernels, profile: raw.profile }));
+  cells.push(finish(c, raw, { backend, threads: raw.threads, kernels: raw.kernels, profile: raw.profile, load }));
 }
 
 function ensureTorch(): boolean {
@@ -98,6 +102,7 @@ function ensureTorch(): boolean {
 }
 
 function runTorch(c: BenchConfig, threads: number): void {
+  const load = os.loadavg()[0];
   log(`[bench] torch ${threads}t ${c.name}...`);
   const r = spawnSync(PY, [path.join(here, 'torch_step.py'), '--config', JSON.stringify(c), '--threads', String(threads),
     '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', timeout: 20 * 60_000 });
@@ -107,18 +112,20 @@ function runTorch(c: BenchConfig, threads: number): void {
     return;
   }
   const raw = JSON.parse(line);
-  cells.push(finish(c, raw, { backend: `torch ${raw.torchVersion}`, threads }));
+  cells.push(finish(c, raw, { backend: `torch ${raw.torchVersion}`, threads, load }));
 }
 
+const loadAvg: number[][] = [os.loadavg()];
 const torchOk = !has('no-torch') && ensureTorch();
 for (const name of configNames) {
   const c = configs[name];
-  if (!c) throw new Error(`unknown bench config "${name}"; valid: A, B`);
   if (torchOk) for (const t of [1, 2]) runTorch(c, t);
   for (const t of threadCounts) runTfjs(c, 'wasm', t, false, steps, warmup);
   if (has('before')) runTfjs(c, 'wasm', 1, true, Math.min(steps, 3), 1);
   if (name === 'A' && !has('no-cpu')) runTfjs(c, 'cpu', 1, false, 2, 1);
 }
+
+loadAvg.push(os.loadavg());
 
 // ratios to PyTorch (same config): 1-thread torch and the best torch
 for (const cell of cells) {
@@ -129,16 +136,17 @@ for (const cell of cells) {
 }
 
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
-const rows = [['config', 'engine', 'backend', 'thr', 'ms/step', 'tokens/s', 'GFLOP/s', '% peak', 'x torch1', 'x best torch', 'loss 1st→last']];
+const rows = [['config', 'engine', 'backend', 'thr', 'ms/step', 'tokens/s', 'GFLOP/s', '% peak', 'x torch1', 'x best torch', 'load', 'loss 1st→last']];
 for (const c of cells) {
   rows.push([c.config, c.engine, c.backend + (c.kernels === 'stock' ? ' (stock kernels)' : ''), String(c.threads), f(c.msPerStep, 0),
-    f(c.tokensPerSec, 0), f(c.gflops), f(c.pctPeak), f(c.vsTorch1, 2), f(c.vsTorchBest, 2),
+    f(c.tokensPerSec, 0), f(c.gflops), f(c.pctPeak), f(c.vsTorch1, 2), f(c.vsTorchBest, 2), f(c.load, 2),
     c.error ? `ERROR ${c.error.slice(0, 60)}` : `${f(c.firstLoss, 3)}→${f(c.lastLoss, 3)}`]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(rows.map((r) => r.map((v, i) => v.padEnd(widths[i])).join('  ')).join('\n'));
 console.log(`\nFLOPs/step: ${configNames.map((n) => `${n} ${(stepFlops(configs[n]) / 1e9).toFixed(2)} G`).join(', ')} (6·N·tokens + attention, nanoGPT estimate)`);
 console.log(`CPU: ${peak.model}, ${peak.cores} cores; peak assumed ${peak.perCoreGflops.toFixed(0)} GFLOP/s per core (${peak.assumption}); % peak uses min(threads, cores) cores`);
+console.log(`load average (1, 5, 15 min) at start ${loadAvg[0].map((x) => x.toFixed(2)).join(' ')}, at end ${loadAvg[1].map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`median of ${steps} steps after ${warmup} warm-up (cpu backend: 2 steps after 1)`);
 
 if (has('profile')) {
@@ -154,5 +162,5 @@ const date = new Date().toISOString().slice(0, 10);
 mkdirSync(path.join(here, 'results'), { recursive: true });
 const file = path.join(here, 'results', `${date}-cpu.json`);
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: peak, steps, warmup,
-  configs: Object.fromEntries(configNames.map((n) => [n, { ...configs[n], flopsPerStep: stepFlops(configs[n]) }])), cells }, null, 2));
+  configs: Object.fromEntries(configNames.map((n) => [n, { ...configs[n], flopsPerStep: stepFlops(configs[n]) }])), load: loadAvg, cells }, null, 2));
 console.log(`\nwrote ${path.relative(root, file)}`);

@@ -4,8 +4,8 @@
  * Prints one line `RESULT {json}`.
  */
 import { initEngine, tf } from '../src/engine/index.js';
-import { benchConfigs, stepFlops } from './configs.js';
-import { makeStep } from './mini-gpt.js';
+import { benchConfig, stepFlops } from './configs.js';
+import { makeStep } from './real-step.js';
 import { installProfiler, startProfile, stopProfile, byKernel } from './profile.js';
 
 function arg(name: string, dflt: string): string {
@@ -20,9 +20,7 @@ const steps = Number(arg('steps', '10'));
 const warmup = Number(arg('warmup', '3'));
 const profile = process.argv.includes('--profile');
 
-const configs = benchConfigs();
-if (configName !== 'A' && configName !== 'B') throw new Error(`unknown bench config "${configName}"; valid: A, B`);
-const config = configs[configName];
+const config = benchConfig(configName);
 
 const info = await initEngine({ backend, threads });
 if (profile) installProfiler(backend);
@@ -40,7 +38,7 @@ const kernels = profile ? stopProfile(steps) : [];
 dispose();
 const sorted = [...ms].sort((a, b) => a - b);
 const median = sorted[Math.floor(sorted.length / 2)];
-const tokens = config.batchSize * config.blockSize;
+const tokens = config.batchSize * config.model.blockSize;
 const flops = stepFlops(config);
 const result = {
   engine: 'tfjs',

@@ -1,5 +1,5 @@
 """PyTorch reference for `npm run bench`: the same nanoGPT-style training step as
-bench/mini-gpt.ts (study baseline: no per-block LayerNorm, final LayerNorm, learned
+the project model src/model/gpt.ts at the bench config (study baseline: no per-block LayerNorm, final LayerNorm, learned
 positions, masked-softmax attention, exact GELU MLP, biases, tied head, cross-entropy,
 grad clip 1.0, AdamW), timed as the median of N steps after warm-up. Prints one JSON line.
 

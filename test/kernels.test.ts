@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
+import { loadNative } from '../src/engine/native.js';
 
 /** Deterministic values in [-1, 1). */
 function vals(n: number, seed: number): Float32Array {
@@ -42,7 +43,57 @@ function close(got: Float32Array, want: Float32Array, tol: number, what: string)
 test('wasm BatchMatMul is replaced (unless CEG_KERNELS=stock)', async () => {
   await initEngine({ backend: 'wasm' });
   if (process.env.CEG_KERNELS === 'stock') return;
-  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV']);
+  const native = process.env.CEG_NATIVE === '0' ? null : loadNative();
+  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', ...(native ? [`BatchMatMul:native-${native.isa}`] : [])]);
+});
+
+/** Plain-loop reference of op(A)·op(B) for one batch entry. */
+function refMatMul(A: Float32Array, B: Float32Array, M: number, N: number, K: number, tA: boolean, tB: boolean): Float32Array {
+  const C = new Float32Array(M * N);
+  for (let i = 0; i < M; i++)
+    for (let j = 0; j < N; j++) {
+      let s = 0;
+      for (let k = 0; k < K; k++) s += (tA ? A[k * M + i] : A[i * K + k]) * (tB ? B[j * K + k] : B[k * N + j]);
+      C[i * N + j] = s;
+    }
+  return C;
+}
+
+test('native matmul addon (when built) equals plain loops: transposes, batch strides, broadcast, edge tiles, K > 256', (t) => {
+  const native = loadNative();
+  if (!native) return t.skip(process.env.CEG_NATIVE === '0' ? 'native addon disabled (CEG_NATIVE=0)' : 'native addon not built (npm run build:native)');
+  // shapes around the 8 x 32 register tile (AVX-512; 8 x 16 on AVX2), the 256-deep and 512-wide blocks
+  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [8, 32, 32], [17, 65, 300], [3, 520, 9], [130, 40, 5]];
+  for (const [M, N, K] of shapes)
+    for (const tA of [false, true])
+      for (const tB of [false, true])
+        for (const [batch, sAon, sBon] of [[1, 1, 1], [3, 1, 1], [3, 0, 1], [2, 1, 0]]) {
+          const aOff = 3, bOff = aOff + 3 * M * K + 1, cOff = bOff + 3 * K * N + 2;
+          const heap = new Float32Array(cOff + batch * M * N + 5);
+          heap.set(vals(heap.length, M * 1000 + N * 10 + K));
+          const sA = sAon ? M * K : 0, sB = sBon ? K * N : 0;
+          const guard = heap.slice(cOff + batch * M * N);
+          native.matmul(heap, aOff, bOff, cOff, batch, M, N, K, tA, tB, sA, sB);
+          for (let b = 0; b < batch; b++) {
+            const want = refMatMul(heap.subarray(aOff + b * sA, aOff + b * sA + M * K), heap.subarray(bOff + b * sB, bOff + b * sB + K * N), M, N, K, tA, tB);
+            const got = heap.subarray(cOff + b * M * N, cOff + (b + 1) * M * N);
+            for (let i = 0; i < want.length; i++)
+              assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (K + Math.abs(want[i])), `M${M} N${N} K${K} tA ${tA} tB ${tB} batch ${batch}/${sAon}${sBon} [${b}, ${i}]: ${got[i]} vs ${want[i]}`);
+          }
+          assert.deepEqual(heap.slice(cOff + batch * M * N), guard, 'wrote past the output');
+        }
+  assert.throws(() => native.matmul(new Float32Array(10), 0, 0, 8, 1, 2, 2, 2, false, false, 0, 0), /outside the heap/);
+});
+
+test('the wasm (XNNPACK) matmul path still equals cpu with the native addon off (CEG_NATIVE=0, child process)', async (t) => {
+  if (process.env.CEG_NATIVE === '0') return t.skip('this process already runs with CEG_NATIVE=0');
+  if (!loadNative()) return t.skip('native addon not built: the tests above already exercise the wasm path');
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-name-pattern', 'matmul|matMul|products', 'test/kernels.test.ts'], {
+    encoding: 'utf8', timeout: 120_000, env: { ...process.env, CEG_NATIVE: '0', NODE_TEST_CONTEXT: undefined },
+  });
+  assert.equal(r.status, 0, `child with CEG_NATIVE=0 failed:\n${(r.stdout + r.stderr).slice(-1500)}`);
+  assert.match(r.stdout, /# pass [1-9]/);
 });
 
 test('2-D matmul equals a plain triple loop, all transpose combinations', async () => {

@@ -16,6 +16,9 @@
  *   - other batched products run one XNNPACK product per batch entry on zero-copy views
  *     (tensor ids registered at offsets inside the batched buffers).
  * Results equal the original kernel's to float rounding (test/kernels.test.ts).
+ * If the optional native addon is built (native/, src/engine/native.ts), BatchMatMul runs there
+ * instead (AVX-512/AVX2 register-blocked SGEMM on the wasm heap, 3-5x XNNPACK's wasm SIMD);
+ * CEG_NATIVE=0 turns it off. Its absence is announced once and the wasm path is used.
  *
  * wasm Slice / SplitV: the shipped Slice copies the whole input out of the wasm heap
  * (readSync) for every slice, so splitting qkv [B·T, 3C] in three copied it three times.
@@ -24,6 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
+import { loadNative, type NativeAddon } from './native.js';
 
 const patched = new Set<BackendName>();
 
@@ -42,7 +46,7 @@ export function patchKernels(backend: BackendName): void {
 /** Which optional kernel replacements are active for a backend (for run metadata). */
 export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
-  return replacedMatMul ? ['BatchMatMul', 'Slice', 'SplitV'] : [];
+  return replacedMatMul ? ['BatchMatMul', 'Slice', 'SplitV', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])] : [];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
@@ -90,6 +94,8 @@ type RawMatMul = (
 ) => void;
 
 let replacedMatMul = false;
+/** the native addon serving BatchMatMul, if loaded (and the heap is not shared with wasm threads) */
+let nativeMatMul: NativeAddon | null = null;
 const F32 = 4;
 
 function registerWasmBatchMatMul(): void {
@@ -98,6 +104,7 @@ function registerWasmBatchMatMul(): void {
   if (!original || !transposeK) throw new Error('wasm backend lacks BatchMatMul or Transpose; cannot patch matmul');
   let raw: RawMatMul | null = null;
   const origFunc = original.kernelFunc;
+  nativeMatMul = loadNative();
   tf.unregisterKernel('BatchMatMul', 'wasm');
   tf.registerKernel({
     ...original,
@@ -106,8 +113,11 @@ function registerWasmBatchMatMul(): void {
       raw ??= backend.wasm.cwrap('BatchMatMul', null, [
         'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
       ]) as unknown as RawMatMul;
-      const r = fastBatchMatMul(args, backend, raw, origFunc, transposeK.kernelFunc);
-      return r;
+      if (nativeMatMul) {
+        const r = nativeBatchMatMul(args, backend as WasmHeapBackend, nativeMatMul);
+        if (r) return r;
+      }
+      return fastBatchMatMul(args, backend, raw, origFunc, transposeK.kernelFunc);
     },
   });
   replacedMatMul = true;
@@ -115,6 +125,41 @@ function registerWasmBatchMatMul(): void {
 
 const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
 const bytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+
+/**
+ * BatchMatMul by the native addon, reading and writing the wasm heap in place. Returns null for
+ * what it does not handle (other dtypes, batch shapes that broadcast other than one side being 1,
+ * a heap shared with wasm threads), which then goes to the wasm path.
+ */
+function nativeBatchMatMul(args: Parameters<tf.KernelFunc>[0], backend: WasmHeapBackend, addon: NativeAddon): tf.TensorInfo | null {
+  const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+  const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
+  if (backend.wasm.HEAPU8.buffer instanceof SharedArrayBuffer) return null;
+  const ar = a.shape.length;
+  const br = b.shape.length;
+  const batchA = prod(a.shape.slice(0, -2));
+  const batchB = prod(b.shape.slice(0, -2));
+  const M = transposeA ? a.shape[ar - 1] : a.shape[ar - 2];
+  const K = transposeA ? a.shape[ar - 2] : a.shape[ar - 1];
+  const Kb = transposeB ? b.shape[br - 1] : b.shape[br - 2];
+  const N = transposeB ? b.shape[br - 2] : b.shape[br - 1];
+  if (K !== Kb || M * N * K === 0) return null;
+  const sameBatch = batchA === batchB && a.shape.slice(0, -2).join() === b.shape.slice(0, -2).join();
+  if (!sameBatch && batchA !== 1 && batchB !== 1) return null;
+  const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N];
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput(outShape, 'float32'); // may grow the heap: read offsets and the heap after
+  const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / F32;
+  const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+  if (batchB === 1 && !transposeA) {
+    // A's batch entries are contiguous rows: one [batch·M, K] product
+    addon.matmul(heap, off(a), off(b), off(out), 1, batch * M, N, K, false, transposeB, 0, 0);
+  } else {
+    addon.matmul(heap, off(a), off(b), off(out), batch, M, N, K, transposeA, transposeB, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N);
+  }
+  return out;
+}
 
 /** A float32 tensor seen as [batch, rows, cols] (same buffer). */
 interface M3 {

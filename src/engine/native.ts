@@ -1,0 +1,49 @@
+/**
+ * The optional native matmul addon (native/sgemm.cc, built by `npm install`'s postinstall or
+ * `npm run build:native` into native/build/ceg_native.node). When present it serves the wasm
+ * backend's BatchMatMul (src/engine/kernels.ts) directly on the wasm heap; when absent, or with
+ * CEG_NATIVE=0, the wasm (XNNPACK) kernels are used and that is announced once on stderr.
+ */
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  /** "avx512" | "avx2" | "sse": the vector width it was compiled for (-march=native) */
+  isa: string;
+  /**
+   * heap[c + b·M·N ...] = op(A_b)·op(B_b) for b < batch, A_b at heap[a + b·aStride] ([M, K], or [K, M]
+   * if transA), B_b at heap[b + b·bStride] ([K, N], or [N, K] if transB); offsets in floats.
+   */
+  matmul(heap: Float32Array, a: number, b: number, c: number, batch: number, M: number, N: number, K: number,
+    transA: boolean, transB: boolean, aStride: number, bStride: number): void;
+}
+
+const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'ceg_native.node');
+let cached: NativeAddon | null | undefined;
+let reason = '';
+
+/** The addon, or null (see nativeStatus() for why). */
+export function loadNative(): NativeAddon | null {
+  if (cached !== undefined) return cached;
+  cached = null;
+  if (process.env.CEG_NATIVE === '0') reason = 'disabled by CEG_NATIVE=0';
+  else if (!existsSync(addonPath)) reason = `not built (${path.relative(process.cwd(), addonPath)} missing; run npm run build:native)`;
+  else {
+    try {
+      cached = createRequire(import.meta.url)(addonPath) as NativeAddon;
+      reason = `loaded (${cached.isa})`;
+    } catch (e) {
+      reason = `failed to load: ${(e as Error).message.split('\n')[0]}`;
+    }
+  }
+  if (!cached && process.env.CEG_NATIVE !== '0') process.stderr.write(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels\n`);
+  return cached;
+}
+
+/** Why the addon is or is not in use (for run metadata and the bench). */
+export function nativeStatus(): string {
+  loadNative();
+  return reason;
+}
