@@ -188,6 +188,20 @@ test('shrinkPng: exact pixels back, smaller; palette for few colours, RGB for ma
 import { readdirSync, readFileSync } from 'node:fs';
 import { cellSource } from '../src/notebook/nbformat.js';
 
+import ts from 'typescript';
+
+/** Names used as shorthand object properties (`{ a, b }`) anywhere in a cell. */
+function shorthandNames(src: string): string[] {
+  const sf = ts.createSourceFile('cell.ts', src, ts.ScriptTarget.ES2022, true);
+  const out: string[] = [];
+  const visit = (n: ts.Node) => {
+    if (ts.isShorthandPropertyAssignment(n)) out.push(n.name.text);
+    ts.forEachChild(n, visit);
+  };
+  visit(sf);
+  return out;
+}
+
 test('notebooks/*.ipynb: tslab kernelspec, portable dynamic import, cells transpile, every lab.* name exists', async () => {
   const lab = (await import('../src/lab.js')) as Record<string, unknown>;
   const dir = path.join(root, 'notebooks');
@@ -199,9 +213,15 @@ test('notebooks/*.ipynb: tslab kernelspec, portable dynamic import, cells transp
     const code = nb.cells.filter((c: T) => c.cell_type === 'code').map((c: T) => cellSource(c as CodeCell));
     assert.ok(code.length > 0, f);
     assert.match(code[0], /await import\(src \+ '\/lab\.ts'\)/, `${f}: setup cell imports the lab dynamically`);
+    const earlier = new Set<string>();
     for (const [i, src] of code.entries()) {
       assert.doesNotMatch(src, /^\s*import\s.*from\s+['"]\.\.\//m, `${f}: code cell ${i + 1} has a static import from outside notebooks/`);
       assert.doesNotThrow(() => transformCell(src), `${f}: code cell ${i + 1} transpiles`);
+      // tslab rewrites names from earlier cells, but not inside shorthand properties: `{ scale }` fails there
+      const own = new Set(transformCell(src).names);
+      const bad = shorthandNames(src).filter((n) => earlier.has(n) && !own.has(n));
+      assert.deepEqual(bad, [], `${f}: code cell ${i + 1} uses earlier cells' names as shorthand properties (breaks under tslab): write { name: name }`);
+      for (const n of own) earlier.add(n);
       for (const m of src.matchAll(/(?<![\w/'])lab\.(\w+)(?:\.(\w+))?/g)) {
         assert.ok(m[1] in lab, `${f}: lab.${m[1]} is not exported by src/lab.ts`);
         if (m[2] && (m[1] === 'fig' || m[1] === 'demo')) assert.ok(m[2] in (lab[m[1]] as object), `${f}: lab.${m[1]}.${m[2]} does not exist`);
