@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { loadNative } from '../src/engine/native.js';
+import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive } from '../src/engine/fused.js';
 
 /** Deterministic values in [-1, 1). */
 function vals(n: number, seed: number): Float32Array {
@@ -44,7 +45,7 @@ test('wasm BatchMatMul is replaced (unless CEG_KERNELS=stock)', async () => {
   await initEngine({ backend: 'wasm' });
   if (process.env.CEG_KERNELS === 'stock') return;
   const native = process.env.CEG_NATIVE === '0' ? null : loadNative();
-  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', ...(native ? [`BatchMatMul:native-${native.isa}`] : [])]);
+  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(native ? [`BatchMatMul:native-${native.isa}`] : [])]);
 });
 
 /** Plain-loop reference of op(A)·op(B) for one batch entry. */
@@ -209,6 +210,129 @@ test('split (SplitV) and its gradient equal the cpu backend on every axis', asyn
   }
 });
 
+test('Sum over leading axes (and others, keepDims) equals a plain loop / the cpu backend, with its gradient', async () => {
+  await initEngine({ backend: 'wasm' });
+  // plain-loop reference: column sums of [5, 7]
+  const v = vals(35, 11);
+  const want = new Float64Array(7);
+  for (let r = 0; r < 5; r++) for (let c = 0; c < 7; c++) want[c] += v[r * 7 + c];
+  const got = tf.tidy(() => tf.sum(tf.tensor2d(v, [5, 7]), 0).dataSync());
+  close(got as Float32Array, Float32Array.from(want), 1e-6, 'column sums');
+  const cases: [number[], number | number[], boolean][] = [
+    [[6, 4], 0, false], [[6, 4], 0, true], [[3, 4, 5], [0, 1], false], [[3, 4, 5], 0, true], [[3, 4, 5], [1], false],
+    [[3, 4, 5], [0, 2], false], [[3, 4, 5], -1, false], [[2, 3, 4, 5], [0, 1, 2], true], [[7], 0, false], [[1100, 3], 0, false],
+  ];
+  for (const [shape, axis, keep] of cases) {
+    const x0 = vals(size(shape), shape.length * 7 + size(shape));
+    const r = await onBoth(() => {
+      const x = tf.tensor(x0, shape);
+      const g = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(tf.sum(z, axis, keep), tf.sum(z, axis, keep))))(x);
+      return [tf.sum(x, axis, keep), g];
+    });
+    close(r.wasm[0], r.cpu[0], 1e-5, `sum ${shape} axis ${axis} keep ${keep}`);
+    close(r.wasm[1], r.cpu[1], 1e-4, `sum grad ${shape} axis ${axis} keep ${keep}`);
+  }
+});
+
+test('Identity shares the buffer (clone) and values stay independent of later ops', async () => {
+  await initEngine({ backend: 'wasm' });
+  const x = tf.tensor1d([1, 2, 3]);
+  const c = tf.clone(x);
+  assert.equal(c.dataId, x.dataId, 'clone should share the buffer, not copy it');
+  const v = tf.variable(c);
+  v.assign(tf.tensor1d([7, 8, 9]));
+  assert.deepEqual(Array.from(x.dataSync()), [1, 2, 3]);
+  assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3]);
+  x.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1, 2, 3], 'clone survives disposing its source');
+  assert.deepEqual(Array.from(v.dataSync()), [7, 8, 9]);
+  tf.dispose([c, v]);
+});
+
+test('fused softmaxCrossEntropy equals plain loops (value and gradient) on wasm and cpu, and the tf-ops version', async () => {
+  const N = 6, V = 11;
+  const x = vals(N * V, 21).map((v) => 4 * v);
+  const tg = Int32Array.from({ length: N }, (_, n) => (n * 7 + 3) % V);
+  // reference: loss = mean(lse - x[t]); grad = (softmax - onehot) / N
+  let loss = 0;
+  const grad = new Float32Array(N * V);
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, x[n * V + v]);
+    let s = 0;
+    for (let v = 0; v < V; v++) s += Math.exp(x[n * V + v] - m);
+    const lse = m + Math.log(s);
+    loss += (lse - x[n * V + tg[n]]) / N;
+    for (let v = 0; v < V; v++) grad[n * V + v] = (Math.exp(x[n * V + v] - lse) - (v === tg[n] ? 1 : 0)) / N;
+  }
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    assert.ok(fusedActive(), `fused kernels registered on ${backend}`);
+    const [l, g, lRef, gRef] = tf.tidy(() => {
+      const lg = tf.tensor2d(x, [N, V]);
+      const t = tf.tensor1d(tg, 'int32');
+      const f = (z: tf.Tensor) => tf.mul(softmaxCrossEntropy(z as tf.Tensor2D, t), 3);
+      const fr = (z: tf.Tensor) => tf.mul(crossEntropyTfOps(z as tf.Tensor2D, t), 3);
+      return [f(lg), tf.grad(f)(lg), fr(lg), tf.grad(fr)(lg)].map((r) => r.dataSync() as Float32Array);
+    });
+    close(l, Float32Array.of(3 * loss), 1e-6, `${backend} loss`);
+    close(g, grad.map((v) => 3 * v), 1e-6, `${backend} grad`);
+    close(lRef, l, 1e-5, `${backend} tf-ops loss`);
+    close(gRef, g, 1e-5, `${backend} tf-ops grad`);
+  }
+  await initEngine({ backend: 'wasm' });
+  assert.throws(() => tf.tidy(() => softmaxCrossEntropy(tf.zeros([2, 3]) as tf.Tensor2D, tf.tensor1d([0, 3], 'int32'))), /target 3 at row 1 is outside the vocabulary 0..2/);
+});
+
+test('fused GELU equals known values, the tf-ops version and a finite-difference gradient, on wasm and cpu', async () => {
+  const xs = Float32Array.from([-6, -3, -1.5, -0.5, -1e-3, 0, 0.3, 1, 2.5, 7]);
+  // exact GELU values (erf from a high-precision table): x·Φ(x)
+  const known: [number, number][] = [[1, 0.8413447461], [-0.5, -0.1542687694], [2.5, 2.4844758], [-3, -0.0040496980]];
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    for (const [xv, yv] of known) {
+      const y = tf.tidy(() => gelu(tf.tensor1d([xv])).dataSync()[0]);
+      assert.ok(Math.abs(y - yv) < 2e-6, `${backend} gelu(${xv}) = ${y}, want ${yv}`);
+    }
+    const [y, g, yRef, gRef] = tf.tidy(() => {
+      const x = tf.tensor2d(xs, [2, 5]);
+      const w = tf.tensor2d(vals(10, 5), [2, 5]);
+      const f = (z: tf.Tensor) => tf.sum(tf.mul(gelu(z), w));
+      const fr = (z: tf.Tensor) => tf.sum(tf.mul(geluTfOps(z), w));
+      return [gelu(x), tf.grad(f)(x), geluTfOps(x), tf.grad(fr)(x)].map((r) => r.dataSync() as Float32Array);
+    });
+    close(y, yRef, 1e-6, `${backend} gelu vs tf ops`);
+    close(g, gRef, 1e-5, `${backend} gelu grad vs tf ops`);
+    const w = vals(10, 5);
+    for (let i = 0; i < xs.length; i++) {
+      const h = 1e-3;
+      const gx = (v: number) => tf.tidy(() => gelu(tf.tensor1d([v])).dataSync()[0]);
+      const fd = ((gx(xs[i] + h) - gx(xs[i] - h)) / (2 * h)) * w[i];
+      assert.ok(Math.abs(g[i] - fd) < 2e-3 * (1 + Math.abs(fd)), `${backend} gelu'(${xs[i]}): ${g[i]} vs finite difference ${fd}`);
+    }
+  }
+});
+
+test('fused ops leak nothing, with and without gradients', async () => {
+  await initEngine({ backend: 'wasm' });
+  const lg = tf.tensor2d(vals(4 * 5, 3), [4, 5]);
+  const t = tf.tensor1d([0, 1, 4, 2], 'int32');
+  const v = tf.variable(lg);
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 2; i++) {
+    tf.tidy(() => {
+      softmaxCrossEntropy(lg, t);
+      gelu(lg);
+    });
+    const { value, grads } = tf.variableGrads(() => tf.add(softmaxCrossEntropy(tf.mul(v, 1) as tf.Tensor2D, t), tf.sum(gelu(v))) as tf.Scalar, [v]);
+    tf.dispose([value, ...Object.values(grads)]);
+    const gg = tf.grad((z: tf.Tensor) => tf.add(softmaxCrossEntropy(z as tf.Tensor2D, t), tf.sum(gelu(z))))(lg);
+    gg.dispose();
+  }
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([lg, t, v]);
+});
+
 test('no tensors leak from the replaced kernels', async () => {
   await initEngine({ backend: 'wasm' });
   const a = tf.tensor(vals(2 * 3 * 8 * 5, 1), [2, 3, 8, 5]);
@@ -221,6 +345,8 @@ test('no tensors leak from the replaced kernels', async () => {
       tf.matMul(a, b, true, false);
       tf.matMul(tf.reshape(a, [6, 8, 5]), tf.reshape(b, [48, 5]), false, true);
       tf.split(a, [2, 3], 3);
+      tf.sum(a, [0, 1]);
+      tf.clone(a);
     });
   assert.equal(tf.memory().numTensors, before);
   assert.equal(tf.memory().numBytes, bytesBefore);

@@ -23,22 +23,33 @@
  * wasm Slice / SplitV: the shipped Slice copies the whole input out of the wasm heap
  * (readSync) for every slice, so splitting qkv [B·T, 3C] in three copied it three times.
  * The replacement moves only the sliced rows, inside the heap (copyWithin); SplitV uses it.
+ *
+ * wasm Identity (tf.clone, and many gradients): the shipped kernel copies the tensor; the
+ * replacement shares the buffer by reference count, as the cpu backend and wasm's own Reshape do
+ * (tfjs kernels never write into their inputs).
+ *
+ * wasm Sum over leading axes (every bias gradient: Σ over the B·T rows of dy [B·T, C]): the
+ * shipped kernel transposes the whole input first; the replacement accumulates rows in place.
  * Set CEG_KERNELS=stock to keep the shipped kernels (for before/after measurements).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
 import { loadNative, type NativeAddon } from './native.js';
+import { registerFusedKernels } from './fused.js';
 
 const patched = new Set<BackendName>();
 
 export function patchKernels(backend: BackendName): void {
   if (patched.has(backend)) return;
   patched.add(backend);
+  registerFusedKernels(backend);
   if (backend === 'wasm') {
     registerWasmUnsortedSegmentSum();
     if (process.env.CEG_KERNELS !== 'stock') {
       registerWasmBatchMatMul();
       registerWasmSlice();
+      registerWasmIdentity();
+      registerWasmSum();
     }
   }
 }
@@ -46,7 +57,7 @@ export function patchKernels(backend: BackendName): void {
 /** Which optional kernel replacements are active for a backend (for run metadata). */
 export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
-  return replacedMatMul ? ['BatchMatMul', 'Slice', 'SplitV', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])] : [];
+  return replacedMatMul ? ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])] : [];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
@@ -353,4 +364,67 @@ function heapSlice(backend: WasmHeapBackend, x: tf.TensorInfo, begin: number[], 
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Identity and Sum on wasm
+
+function registerWasmIdentity(): void {
+  const k = tf.getKernel('Identity', 'wasm');
+  if (!k) throw new Error('wasm backend lacks Identity; cannot patch it');
+  const orig = k.kernelFunc;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    ...k,
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      if (x.dtype === 'string') return orig(args);
+      (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+    },
+  });
+}
+
+function registerWasmSum(): void {
+  const k = tf.getKernel('Sum', 'wasm');
+  if (!k) throw new Error('wasm backend lacks Sum; cannot patch it');
+  const orig = k.kernelFunc;
+  tf.unregisterKernel('Sum', 'wasm');
+  tf.registerKernel({
+    ...k,
+    kernelFunc: (args) => {
+      const { x } = args.inputs as { x: tf.TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+      if (x.dtype !== 'float32') return orig(args);
+      const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+      const r = axes.length;
+      // only leading axes 0..r-1, with something left over (other reductions go to the shipped kernel)
+      if (r === 0 || r >= x.shape.length || axes.some((a, i) => a !== i)) return orig(args);
+      const rows = prod(x.shape.slice(0, r));
+      const cols = prod(x.shape.slice(r));
+      const backend = args.backend as unknown as WasmHeapBackend;
+      const outShape = keepDims ? [...new Array(r).fill(1), ...x.shape.slice(r)] : x.shape.slice(r);
+      const out = backend.makeOutput(outShape, 'float32'); // may grow the heap: read offsets after
+      const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+      const src = backend.dataIdMap.get(x.dataId).memoryOffset / F32;
+      const dst = backend.dataIdMap.get(out.dataId).memoryOffset / F32;
+      columnSums(heap, src, rows, cols, dst);
+      return out;
+    },
+  });
+}
+
+/** heap[dst + c] = Σ_r heap[src + r·cols + c], accumulated in float64 blocks of columns. */
+function columnSums(heap: Float32Array, src: number, rows: number, cols: number, dst: number): void {
+  const BLOCK = 1024;
+  const acc = new Float64Array(Math.min(cols, BLOCK));
+  for (let c0 = 0; c0 < cols; c0 += BLOCK) {
+    const w = Math.min(BLOCK, cols - c0);
+    acc.fill(0, 0, w);
+    for (let r = 0; r < rows; r++) {
+      const base = src + r * cols + c0;
+      for (let c = 0; c < w; c++) acc[c] += heap[base + c];
+    }
+    for (let c = 0; c < w; c++) heap[dst + c0 + c] = acc[c];
+  }
 }

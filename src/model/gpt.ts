@@ -7,6 +7,7 @@
  * The residual stream is kept 2-D, x [N = B·T, C], so every Linear is a plain 2-D matmul.
  */
 import { tf } from '../engine/index.js';
+import { softmaxCrossEntropy } from '../engine/fused.js';
 import type { ModelConfig } from '../config.js';
 import { attend } from './attention/index.js';
 import { getParam, headSize, mixSeed, type Params } from './params.js';
@@ -134,14 +135,12 @@ export function gptForward(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, o
   return { logits: r.logits, aux: r.aux, expertCounts: r.counts ?? null };
 }
 
-/** Mean cross-entropy of logits [N, V] against targets [N] (int32): mean of −log softmax[target]. */
+/**
+ * Mean cross-entropy of logits [N, V] against targets [N] (int32): mean of −log softmax[target].
+ * One fused kernel forward and one backward on wasm/cpu (src/engine/fused.ts), tf ops elsewhere.
+ */
 export function crossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
-  return tf.tidy(() => {
-    const [N, V] = logits.shape;
-    const logp = tf.reshape(tf.logSoftmax(logits), [N * V]); // [N·V]
-    const flat = tf.add(tf.range(0, N * V, V, 'int32'), tf.cast(targets, 'int32')); // [N]: n·V + t_n
-    return tf.neg(tf.mean(tf.gather(logp, flat))) as tf.Scalar;
-  });
+  return softmaxCrossEntropy(logits, targets);
 }
 
 /** Training loss: mean CE over all B·T tokens (+ auxLossWeight·aux with MoE). targets [B, T] int32. */

@@ -1,0 +1,243 @@
+/**
+ * Fused ops with custom gradients: one kernel forward and one backward instead of chains of
+ * elementwise tf ops (each a full pass over memory, plus their gradients).
+ *
+ *   softmaxCrossEntropy(logits [N, V], targets [N] int32) -> mean_n(logsumexp(logits_n) − logits_n[t_n])
+ *       forward: one pass per row (max, Σexp, pick); saves lse [N]
+ *       backward: dlogits = (softmax − onehot(t)) · dy / N, one pass
+ *   gelu(x) = 0.5·x·(1 + erf(x/√2))   (exact GELU; erf by Abramowitz–Stegun 7.1.26, as tfjs's Erf)
+ *       backward: dx = dy·(0.5·(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π))
+ *
+ * Kernels run as plain loops over the tensors' memory (the wasm heap or the cpu backend's
+ * arrays), registered for 'wasm' and 'cpu' by registerFusedKernels(). On other backends (webgpu,
+ * tensorflow) and with CEG_KERNELS=stock the ops compute the same formulas with tf ops.
+ * Tested against plain-loop references, values and gradients (test/kernels.test.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+const CE = 'CegSoftmaxCrossEntropy';
+const CE_GRAD = 'CegSoftmaxCrossEntropyGrad';
+const GELU = 'CegGelu';
+const GELU_GRAD = 'CegGeluGrad';
+
+// ---------------------------------------------------------------------------------------
+// memory access per backend
+
+interface Mem {
+  /** float32 / int32 view of a tensor's data (valid until the next allocation) */
+  f32(t: tf.TensorInfo): Float32Array;
+  i32(t: tf.TensorInfo): Int32Array;
+  /** allocate an output; `fill` writes into its view */
+  out(shape: number[], fill: (o: Float32Array) => void): tf.TensorInfo;
+}
+
+interface WasmLike {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(d: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+interface CpuLike {
+  data: { get(d: object): { values: tf.backend_util.BackendValues } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): tf.TensorInfo;
+}
+
+const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+
+function wasmMem(b: WasmLike): Mem {
+  const at = (t: tf.TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+  return {
+    f32: (t) => new Float32Array(b.wasm.HEAPU8.buffer, at(t), size(t.shape)),
+    i32: (t) => new Int32Array(b.wasm.HEAPU8.buffer, at(t), size(t.shape)),
+    out: (shape, fill) => {
+      const o = b.makeOutput(shape, 'float32');
+      fill(new Float32Array(b.wasm.HEAPU8.buffer, at(o), size(shape)));
+      return o;
+    },
+  };
+}
+
+function cpuMem(b: CpuLike): Mem {
+  const vals = (t: tf.TensorInfo) => b.data.get(t.dataId).values;
+  return {
+    f32: (t) => {
+      const v = vals(t);
+      return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
+    },
+    i32: (t) => {
+      const v = vals(t);
+      return v instanceof Int32Array ? v : Int32Array.from(v as ArrayLike<number>);
+    },
+    out: (shape, fill) => {
+      const o = new Float32Array(size(shape));
+      fill(o);
+      return b.makeTensorInfo(shape, 'float32', o);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// plain-loop kernels on arrays
+
+/** loss = mean_n(lse_n − x[n, t_n]); lse written to `lse`. Returns the loss. */
+export function ceForward(x: Float32Array, t: Int32Array, N: number, V: number, lse: Float32Array): number {
+  let total = 0;
+  for (let n = 0; n < N; n++) {
+    const base = n * V;
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) if (x[base + v] > m) m = x[base + v];
+    let s = 0;
+    for (let v = 0; v < V; v++) s += Math.exp(x[base + v] - m);
+    const l = m + Math.log(s);
+    lse[n] = l;
+    const tn = t[n];
+    if (!(tn >= 0 && tn < V)) throw new Error(`softmaxCrossEntropy: target ${tn} at row ${n} is outside the vocabulary 0..${V - 1}`);
+    total += l - x[base + tn];
+  }
+  return total / N;
+}
+
+/** dx[n, v] = (exp(x[n, v] − lse_n) − [v = t_n]) · g / N */
+export function ceBackward(x: Float32Array, t: Int32Array, lse: Float32Array, g: number, N: number, V: number, dx: Float32Array): void {
+  const s = g / N;
+  for (let n = 0; n < N; n++) {
+    const base = n * V;
+    const l = lse[n];
+    for (let v = 0; v < V; v++) dx[base + v] = Math.exp(x[base + v] - l) * s;
+    dx[base + t[n]] -= s;
+  }
+}
+
+const P = 0.3275911, A1 = 0.254829592, A2 = -0.284496736, A3 = 1.421413741, A4 = -1.453152027, A5 = 1.061405429;
+const INV_SQRT2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+export function geluForward(x: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const xi = x[i];
+    const z = xi * INV_SQRT2;
+    const az = Math.abs(z);
+    const t = 1 / (1 + P * az);
+    const e = 1 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * Math.exp(-az * az);
+    y[i] = 0.5 * xi * (1 + (z < 0 ? -e : e));
+  }
+}
+
+export function geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array): void {
+  for (let i = 0; i < x.length; i++) {
+    const xi = x[i];
+    const z = xi * INV_SQRT2;
+    const az = Math.abs(z);
+    const t = 1 / (1 + P * az);
+    const g = Math.exp(-az * az);
+    const e = 1 - ((((A5 * t + A4) * t + A3) * t + A2) * t + A1) * t * g;
+    dx[i] = dy[i] * (0.5 * (1 + (z < 0 ? -e : e)) + xi * g * INV_SQRT_2PI);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// kernel registration
+
+const registered = new Set<string>();
+
+/** Register the fused kernels for 'wasm' or 'cpu' (other backends: nothing; the ops fall back to tf ops). */
+export function registerFusedKernels(backendName: string): void {
+  if (registered.has(backendName) || (backendName !== 'wasm' && backendName !== 'cpu')) return;
+  registered.add(backendName);
+  const mem = (b: unknown) => (backendName === 'wasm' ? wasmMem(b as WasmLike) : cpuMem(b as CpuLike));
+  const reg = (kernelName: string, kernelFunc: tf.KernelFunc) => {
+    if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc });
+  };
+  reg(CE, ({ inputs, backend }) => {
+    const { logits, targets } = inputs as { logits: tf.TensorInfo; targets: tf.TensorInfo };
+    const [N, V] = logits.shape;
+    const m = mem(backend);
+    const lse = new Float32Array(N);
+    let loss = 0;
+    const lossOut = m.out([], () => {});
+    const lseOut = m.out([N], () => {});
+    loss = ceForward(m.f32(logits), m.i32(targets), N, V, lse);
+    m.f32(lossOut)[0] = loss;
+    m.f32(lseOut).set(lse);
+    return [lossOut, lseOut];
+  });
+  reg(CE_GRAD, ({ inputs, backend }) => {
+    const { dy, logits, targets, lse } = inputs as Record<string, tf.TensorInfo>;
+    const [N, V] = logits.shape;
+    const m = mem(backend);
+    const out = m.out([N, V], () => {});
+    ceBackward(m.f32(logits), m.i32(targets), m.f32(lse), m.f32(dy)[0], N, V, m.f32(out));
+    return out;
+  });
+  reg(GELU, ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const m = mem(backend);
+    const out = m.out(x.shape, () => {});
+    geluForward(m.f32(x), m.f32(out));
+    return out;
+  });
+  reg(GELU_GRAD, ({ inputs, backend }) => {
+    const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+    const m = mem(backend);
+    const out = m.out(x.shape, () => {});
+    geluBackward(m.f32(dy), m.f32(x), m.f32(out));
+    return out;
+  });
+}
+
+/** Whether the fused kernels serve the current backend (false: the ops use tf ops). */
+export function fusedActive(): boolean {
+  return process.env.CEG_KERNELS !== 'stock' && tf.getKernel(CE, tf.getBackend()) !== undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+// ops
+
+/** Mean cross-entropy of logits [N, V] (float32) against targets [N] (int32): mean_n −log softmax(logits_n)[t_n]. */
+export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0])
+    throw new Error(`softmaxCrossEntropy: logits [${logits.shape}] must be [N, V] and targets [${targets.shape}] must be [N]`);
+  const t = targets.dtype === 'int32' ? targets : (tf.cast(targets, 'int32') as tf.Tensor1D);
+  try {
+    if (!fusedActive() || logits.dtype !== 'float32') return crossEntropyTfOps(logits, t);
+    const f = tf.customGrad((lg: tf.Tensor, save: tf.GradSaveFunc) => {
+      const [loss, lse] = tf.engine().runKernel(CE, { logits: lg, targets: t }, {}) as tf.Tensor[];
+      save([lg, lse]);
+      return {
+        value: loss,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.engine().runKernel(CE_GRAD, { dy, logits: saved[0], targets: t, lse: saved[1] }, {}) as tf.Tensor,
+      };
+    });
+    return f(logits) as tf.Scalar;
+  } finally {
+    if (t !== targets) t.dispose();
+  }
+}
+
+/** The same loss with tf ops (other backends; the reference in tests). */
+export function crossEntropyTfOps(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const [N, V] = logits.shape;
+    const logp = tf.reshape(tf.logSoftmax(logits), [N * V]); // [N·V]
+    const flat = tf.add(tf.range(0, N * V, V, 'int32'), tf.cast(targets, 'int32')); // [N]: n·V + t_n
+    return tf.neg(tf.mean(tf.gather(logp, flat))) as tf.Scalar;
+  });
+}
+
+/** Exact GELU 0.5·x·(1 + erf(x/√2)) as one fused kernel (and one for its gradient). */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  if (!fusedActive() || x.dtype !== 'float32') return geluTfOps(x);
+  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xx]);
+    return {
+      value: tf.engine().runKernel(GELU, { x: xx }, {}) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(GELU_GRAD, { dy, x: saved[0] }, {}) as tf.Tensor,
+    };
+  });
+  return f(x) as T;
+}
+
+/** Exact GELU with tf ops. */
+export function geluTfOps<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T);
+}
