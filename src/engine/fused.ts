@@ -199,7 +199,7 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): 
   const t = targets.dtype === 'int32' ? targets : (tf.cast(targets, 'int32') as tf.Tensor1D);
   try {
     if (!fusedActive() || logits.dtype !== 'float32') return crossEntropyTfOps(logits, t);
-    const f = tf.customGrad((lg: tf.Tensor, save: tf.GradSaveFunc) => {
+    const f = tf.customGrad(((lg: tf.Tensor, save: tf.GradSaveFunc) => {
       const [loss, lse] = tf.engine().runKernel(CE, { logits: lg, targets: t }, {}) as tf.Tensor[];
       save([lg, lse]);
       return {
@@ -207,7 +207,7 @@ export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): 
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
           tf.engine().runKernel(CE_GRAD, { dy, logits: saved[0], targets: t, lse: saved[1] }, {}) as tf.Tensor,
       };
-    });
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
     return f(logits) as tf.Scalar;
   } finally {
     if (t !== targets) t.dispose();
@@ -227,13 +227,13 @@ export function crossEntropyTfOps(logits: tf.Tensor2D, targets: tf.Tensor1D): tf
 /** Exact GELU 0.5·x·(1 + erf(x/√2)) as one fused kernel (and one for its gradient). */
 export function gelu<T extends tf.Tensor>(x: T): T {
   if (!fusedActive() || x.dtype !== 'float32') return geluTfOps(x);
-  const f = tf.customGrad((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+  const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     save([xx]);
     return {
       value: tf.engine().runKernel(GELU, { x: xx }, {}) as tf.Tensor,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(GELU_GRAD, { dy, x: saved[0] }, {}) as tf.Tensor,
     };
-  });
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x) as T;
 }
 
