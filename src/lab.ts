@@ -20,7 +20,9 @@ import * as ceg from './ceg/index.js';
 import * as figures from './report/figures.js';
 import { show as showFigure, showHtml, inNotebook } from './report/notebook.js';
 import { innovationColor } from './report/palette.js';
-import type { CegRow, Figure, PaperVsOursRow, RunCurve, ScalingSeries, CegCurve, LossAxis } from './report/types.js';
+import type { Figure, RunCurve, LossAxis } from './report/types.js';
+import { cegBarRows, paperVsOursRows, scalingSeries, cegCurves, expertLoad } from './report/from-runs.js';
+import type { ScalingResult } from './ceg/ladder.js';
 import { paramCount as countOf } from './model/params.js';
 import { stepFlops } from './model/flops.js';
 import { layerNorm, rmsNorm } from './model/norms.js';
@@ -228,8 +230,13 @@ export function flopBreakdown(cfg: ModelConfig, scale: string): Table {
 
 /** Our CEG (every axis) beside the paper's method, one row per innovation. */
 export function cegTable(runs: RunRecord[], opts: ceg.CegTableOptions = {}): Table {
-  return ceg.cegTable(runs, opts);
+  const table = ceg.cegTable(runs, opts);
+  runsBehind.set(table, runs);
+  return table;
 }
+
+/** The runs a CEG table was computed from (figures need them for DNR rows' auxiliary CEG). */
+const runsBehind = new WeakMap<object, RunRecord[]>();
 
 /** The compute axes the notebooks plot and compare on. */
 export const LOSS_AXES = ['steps', 'flops', 'seconds'] as const satisfies readonly LossAxis[];
@@ -281,8 +288,11 @@ export function explainCeg(table: Table, id: string, axes: readonly LossAxis[] =
 
 /** The paper's published compact-scale numbers beside ours. */
 export function paperVsOurs(table: Table, scale: 'compact' | 'full' = 'compact'): Table {
-  return ceg.paperVsOurs(table, scale);
+  const pvo = ceg.paperVsOurs(table, scale);
+  pvoSource.set(pvo, table);
+  return pvo;
 }
+const pvoSource = new WeakMap<object, Table>();
 
 /** Is CEG multiplicative? The product of the parts' CEG against the combination's, per axis. */
 export function multiplicativity(table: Table, parts: string[], combo: string, axes: string[] = ['steps', 'flops', 'seconds']): Table {
@@ -309,125 +319,9 @@ export function kvCacheTable(scale: string): Table {
   );
 }
 
-// ---------------------------------------------------------------- scaling
+// ---------------------------------------------------------------- scaling (src/ceg/ladder.ts)
 
-export interface ScalingResult {
-  innovation: string;
-  points: ceg.ScalingPoint[];
-  fit: ceg.ScalingFit;
-  /** per-seed fits (for the verdict's bootstrap) */
-  seedFits: { seed: number; fit: ceg.ScalingFit }[];
-}
-
-/** (C, L) per ladder run: C = training FLOPs, L = the run's best validation loss. */
-function ladderPoints(runs: RunRecord[]): Map<string, Map<number, ceg.ScalingPoint[]>> {
-  const by = new Map<string, Map<number, ceg.ScalingPoint[]>>();
-  for (const r of runs) {
-    const last = r.metrics[r.metrics.length - 1];
-    const vals = r.metrics.map((m) => m.valLoss).filter((v): v is number => typeof v === 'number');
-    if (!last || vals.length === 0) continue;
-    const seeds = by.get(r.innovation) ?? new Map<number, ceg.ScalingPoint[]>();
-    seeds.set(r.seed, [...(seeds.get(r.seed) ?? []), { C: last.flops, L: Math.min(...vals) }]);
-    by.set(r.innovation, seeds);
-  }
-  return by;
-}
-
-export interface ScalingAnalysis {
-  /** innovations whose pooled fit succeeded */
-  fits: ScalingResult[];
-  /** innovations left out, and why (fewer than 3 ladder rungs, a failed or non-finite fit) */
-  skipped: { innovation: string; reason: string }[];
-  /** warnings about fits that exist but should be read with care */
-  notes: string[];
-}
-
-/**
- * Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed, never throwing:
- * an innovation whose fit cannot be made is listed in `skipped` with the reason.
- */
-export function scalingAnalysis(runs: RunRecord[]): ScalingAnalysis {
-  const fits: ScalingResult[] = [];
-  const skipped: { innovation: string; reason: string }[] = [];
-  const notes: string[] = [];
-  for (const [innovation, seeds] of ladderPoints(runs)) {
-    const points = [...seeds.values()].flat();
-    const distinct = new Set(runs.filter((r) => r.innovation === innovation).map((r) => r.scale)).size;
-    if (distinct < 3) {
-      skipped.push({ innovation, reason: `${distinct} ladder rung(s); a fit of E, A, α needs at least 3` });
-      continue;
-    }
-    let fit: ceg.ScalingFit;
-    try {
-      fit = ceg.fitScaling(points);
-    } catch (e) {
-      skipped.push({ innovation, reason: `fit failed: ${(e as Error).message}` });
-      continue;
-    }
-    if (![fit.E, fit.A, fit.alpha].every(Number.isFinite)) {
-      skipped.push({ innovation, reason: `fit is not finite (E=${fit.E}, A=${fit.A}, α=${fit.alpha})` });
-      continue;
-    }
-    if (!fit.converged) notes.push(`${innovation}: the fit did not converge; treat its curve as a rough guide`);
-    if (distinct === 3 && seeds.size === 1) notes.push(`${innovation}: 3 points for 3 parameters: the curve passes through them exactly and has no residual to judge it by`);
-    const seedFits: { seed: number; fit: ceg.ScalingFit }[] = [];
-    for (const [seed, p] of seeds) {
-      if (p.length < 3) continue;
-      try {
-        seedFits.push({ seed, fit: ceg.fitScaling(p) });
-      } catch (e) {
-        notes.push(`${innovation} seed ${seed}: per-seed fit failed (${(e as Error).message})`);
-      }
-    }
-    fits.push({ innovation, points, fit, seedFits });
-  }
-  return { fits, skipped, notes };
-}
-
-/** Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed; innovations that cannot be fitted are left out (see scalingAnalysis). */
-export function scalingFits(runs: RunRecord[]): ScalingResult[] {
-  return scalingAnalysis(runs).fits;
-}
-
-/**
- * Compute-dependence verdict per innovation from per-seed fits against the baseline's. Never
- * throws on data: an innovation that cannot be judged gets verdict 'undetermined' and the reason.
- */
-export function verdicts(runs: RunRecord[], opts: ceg.ClassifyOptions = {}): Table {
-  const { fits, skipped } = scalingAnalysis(runs);
-  const base = fits.find((f) => f.innovation === 'baseline');
-  const baseSkip = skipped.find((x) => x.innovation === 'baseline');
-  const ids = [...new Set(runs.map((r) => r.innovation))].filter((id) => id !== 'baseline');
-  return aq.from(
-    ids.map((id) => {
-      const f = fits.find((x) => x.innovation === id);
-      let c: ceg.Classification | null = null;
-      let error: string | null = null;
-      let nPairs = 0;
-      if (!base) error = `no baseline fit (${baseSkip?.reason ?? 'no baseline runs on the ladder'})`;
-      else if (!f) error = skipped.find((x) => x.innovation === id)?.reason ?? 'no fit';
-      else {
-        const pairs = f.seedFits
-          .map((s) => ({ seed: s.seed, variant: s.fit, baseline: base.seedFits.find((b) => b.seed === s.seed)?.fit }))
-          .filter((p): p is ceg.SeedFits => p.baseline !== undefined);
-        nPairs = pairs.length;
-        if (pairs.length === 0) error = 'no seed has both a baseline and a variant fit';
-        else
-          try {
-            c = ceg.classifyFromFits(pairs, opts);
-          } catch (e) {
-            error = (e as Error).message;
-          }
-      }
-      const oneSeed = c && nPairs < 2 ? ' (one seed: the bootstrap over seeds cannot bound the slope; run more seeds)' : '';
-      return {
-        innovation: id, paper_category: getInnovation(id).category, seeds: nPairs,
-        slope: c?.slope ?? null, ci_low: c?.ci[0] ?? null, ci_high: c?.ci[1] ?? null,
-        ceg_at_smallest: c?.cegAtSmallest ?? null, verdict: c?.verdict ?? 'undetermined', reason: (c?.reason ?? error) + oneSeed,
-      };
-    }),
-  );
-}
+export { scalingAnalysis, scalingFits, verdicts, type ScalingResult, type ScalingAnalysis } from './ceg/ladder.js';
 
 // ---------------------------------------------------------------- figures
 
@@ -441,56 +335,6 @@ function curves(runs: RunRecord[]): RunCurve[] {
   }));
 }
 
-/** CEG rows of one axis for the bar chart (DNR rows carry the paper method's auxiliary CEG). */
-export function cegRows(table: Table, axis: LossAxis = 'flops'): CegRow[] {
-  return (table.objects() as Record<string, unknown>[])
-    .filter((r) => r.innovation !== 'baseline')
-    .map((r) => {
-      const dnr = Boolean(r[`dnr_${axis}`]);
-      const value = dnr ? (r.paper_aux_ceg as number | null) : (r[`ceg_${axis}`] as number | null);
-      return {
-        innovation: r.innovation as string, label: r.label as string, category: r.category as CegRow['category'],
-        ceg: value ?? NaN, ci_low: (r[`ci_low_${axis}`] as number | null) ?? undefined,
-        ci_high: (r[`ci_high_${axis}`] as number | null) ?? undefined, dnr,
-      };
-    })
-    .filter((r) => Number.isFinite(r.ceg));
-}
-
-export function paperVsOursRows(pvo: Table): PaperVsOursRow[] {
-  return (pvo.objects() as Record<string, unknown>[])
-    .filter((r) => r.innovation !== 'baseline' && typeof r.ceg_flops === 'number')
-    .map((r) => ({
-      innovation: r.innovation as string, label: r.label as string,
-      paperCeg: (r.published_dnr ? r.published_aux_ceg : r.published_ceg) as number | null,
-      paperDnr: Boolean(r.published_dnr), ourCeg: r.ceg_flops as number,
-      ci_low: (r.ci_low_flops as number | null) ?? undefined, ci_high: (r.ci_high_flops as number | null) ?? undefined,
-    }));
-}
-
-function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
-  return fits.map((f) => {
-    const [lo, hi] = f.fit.range;
-    const grid = Array.from({ length: 30 }, (_, i) => lo * Math.pow(hi / lo, i / 29));
-    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })) };
-  });
-}
-
-function cegCurves(fits: ScalingResult[]): CegCurve[] {
-  const base = fits.find((f) => f.innovation === 'baseline');
-  if (!base) return [];
-  const out: CegCurve[] = [];
-  for (const f of fits) {
-    if (f.innovation === 'baseline') continue;
-    const observed: [number, number] = [Math.max(base.fit.range[0], f.fit.range[0]), Math.min(base.fit.range[1], f.fit.range[1])];
-    if (!(observed[0] < observed[1])) continue; // the two ladders' compute ranges do not overlap
-    const pts = ceg.cegCurve(base.fit, f.fit, { extendTo: 10 * base.fit.range[1] }).filter((p) => Number.isFinite(p.ceg) && p.ceg > 0);
-    if (pts.length) out.push({ innovation: f.innovation, curve: pts.map((p) => ({ C: p.C, ceg: p.ceg })), observed });
-  }
-  return out;
-}
-
-/** A blank figure carrying a message: shown instead of a chart that has no data to draw. */
 export function noteFigure(title: string, message: string): Figure {
   return {
     data: [],
@@ -505,7 +349,7 @@ export function noteFigure(title: string, message: string): Figure {
 }
 
 function cegBarsOrNote(table: Table, axis: LossAxis): Figure {
-  const rows = cegRows(table, axis);
+  const rows = cegBarRows(table, runsBehind.get(table) ?? [], axis);
   if (rows.length) return figures.cegBars(rows, { measure: axis });
   const dnr = (table.objects() as Record<string, unknown>[]).filter((r) => r.innovation !== 'baseline').map((r) => String(r.label));
   return noteFigure(
@@ -651,7 +495,12 @@ function cegVsComputeOrNote(fits: ScalingResult[]): Figure {
 export const fig = {
   lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string }) => figures.lossCurves(curves(runs), opts),
   cegBars: (table: Table, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
-  paperVsOurs: (pvo: Table) => (paperVsOursRows(pvo).length ? figures.paperVsOurs(paperVsOursRows(pvo), { scale: 'compact' }) : noteFigure('Our CEG vs the paper\'s', 'no innovation has a finite CEG in FLOPs to compare')),
+  /** our CEG in optimizer steps (the paper's axis) against the published compact numbers; takes lab.paperVsOurs(table) or the CEG table itself */
+  paperVsOurs: (t: Table) => {
+    const table = pvoSource.get(t) ?? t;
+    const rows = paperVsOursRows(table, runsBehind.get(table) ?? []);
+    return rows.length ? figures.paperVsOurs(rows, { scale: 'compact' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
+  },
   scalingFits: (fits: ScalingResult[]) => scalingFitsOrNote(fits),
   cegVsCompute: (fits: ScalingResult[]) => cegVsComputeOrNote(fits),
   ropeRotation: () => figures.ropeRotation({ headDim: 8, positions: 16 }),
@@ -662,13 +511,7 @@ export const fig = {
   normDemo: (v: number[]) => normDemo(v),
 };
 
-/** Tokens per expert at the last evaluation of each MoE run (summed over layers). */
-export function expertLoad(runs: RunRecord[]): { name: string; counts: number[] }[] {
-  return runs
-    .map((r) => ({ r, load: [...r.metrics].reverse().find((m) => Array.isArray(m.expertLoad))?.expertLoad as number[] | undefined }))
-    .filter((x) => x.load)
-    .map((x) => ({ name: `${x.r.innovation} seed ${x.r.seed}`, counts: x.load! }));
-}
+export { expertLoad };
 
 // ---------------------------------------------------------------- display
 

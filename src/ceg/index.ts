@@ -6,4 +6,5 @@ export * from './fit.js';
 export * from './classify.js';
 export * from './published.js';
 export * from './tables.js';
+export * from './ladder.js';
 export { bootstrapCi, geometricMean, mulberry32, normalSampler, quantile, type BootstrapOptions } from './random.js';

@@ -5,7 +5,7 @@
  * Missing pieces (no ladder, no MoE, no baseline) are skipped with a one-line note; a store
  * without any completed run of the scale is a clear error (NoRunsError).
  *
- * Reuses src/lab.ts for the scaling fits (scalingFits) and the MoE load (expertLoad); the
+ * Uses src/ceg/ladder.ts for the scaling fits (scalingFits); the
  * CEG numbers come from src/ceg (cegTable, ceg).
  */
 import { getInnovation, INNOVATIONS } from '../innovations.js';
@@ -13,7 +13,7 @@ import { LADDERS, ladderOf } from '../scales.js';
 import { RunStore, type RunSummary } from '../runs/index.js';
 import type { RunRecord } from '../train/sweep.js';
 import * as ceg from '../ceg/index.js';
-import { scalingFits as fitLadder, expertLoad, type ScalingResult } from '../lab.js';
+import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
 import type { ReportData } from './all.js';
 import type { CegCurve, CegRow, LossAxis, PaperVsOursRow, RunCurve, ScalingSeries } from './types.js';
 
@@ -128,6 +128,14 @@ export function auxCeg(records: RunRecord[], innovation: string, axis: ceg.Axis,
     if (r.ceg !== null && Number.isFinite(r.ceg) && r.ceg > 0) values.push(r.ceg);
   }
   return values.length ? ceg.geometricMean(values) : null;
+}
+
+/** Tokens per expert at the last evaluation of each MoE run (summed over layers). */
+export function expertLoad(runs: RunRecord[]): { name: string; counts: number[] }[] {
+  return runs
+    .map((r) => ({ r, load: [...r.metrics].reverse().find((m) => Array.isArray(m.expertLoad))?.expertLoad as number[] | undefined }))
+    .filter((x) => x.load)
+    .map((x) => ({ name: `${x.r.innovation} seed ${x.r.seed}`, counts: x.load! }));
 }
 
 /**
