@@ -4,6 +4,7 @@
 // the register-blocked kernel uses GCC vector extensions, so it compiles to AVX-512, AVX2 or SSE.
 #include <node_api.h>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -158,10 +159,210 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+
+// ---------------------------------------------------------------------------------------
+// Fused elementwise kernels (src/engine/fused.ts): softmax-cross-entropy and exact GELU.
+
+typedef int vi __attribute__((vector_size(VW * 4)));
+
+// exp(x), Cephes expf polynomial (about 1-2 ulp), vectorised: 2^k · p(r), r = x − k·ln2
+static inline vf vexp(vf x) {
+  const vf hi = vf{} + 88.3762626647949f, lo = vf{} - 87.3365447504019f;
+  x = x > hi ? hi : x;
+  x = x < lo ? lo : x;
+  vf fx = x * 1.44269504088896341f + 0.5f;
+  vi ki = __builtin_convertvector(fx, vi);
+  vf kf = __builtin_convertvector(ki, vf);
+  vi gt = kf > fx;  // -1 where truncation rounded up (negative fx): floor = trunc − 1
+  kf = kf + __builtin_convertvector(gt, vf);
+  ki = ki + gt;
+  x = x - kf * 0.693359375f - kf * -2.12194440e-4f;
+  vf y = ((((1.9875691500e-4f * x + 1.3981999507e-3f) * x + 8.3334519073e-3f) * x + 4.1665795894e-2f) * x +
+          1.6666665459e-1f) * x + 5.0000001201e-1f;
+  y = y * x * x + x + 1.0f;
+  vi e = (ki + 127) << 23;
+  return y * (vf)e;
+}
+
+static inline float sexp(float x) {
+  vf v = vf{} + x;
+  return vexp(v)[0];
+}
+
+static inline vf vld(const float* p) { return *(const vfu*)p; }
+static inline void vst(float* p, vf v) { *(vfu*)p = v; }
+
+// loss = mean_n(lse_n − x[n, t_n]); lse[n] written. Returns the loss (or NaN if a target is out of range).
+static double ceForward(const float* x, const int* t, int N, int V, float* lse) {
+  double total = 0;
+  const int Vf = V - V % VW;
+  for (int n = 0; n < N; n++) {
+    const float* row = x + (long)n * V;
+    vf vm = vf{} - 3.4e38f;
+    for (int v = 0; v < Vf; v += VW) { vf a = vld(row + v); vm = a > vm ? a : vm; }
+    float m = -3.4e38f;
+    for (int i = 0; i < VW; i++) m = vm[i] > m ? vm[i] : m;
+    for (int v = Vf; v < V; v++) m = row[v] > m ? row[v] : m;
+    vf vs = vf{};
+    for (int v = 0; v < Vf; v += VW) vs += vexp(vld(row + v) - m);
+    double s = 0;
+    for (int i = 0; i < VW; i++) s += vs[i];
+    for (int v = Vf; v < V; v++) s += sexp(row[v] - m);
+    const double l = m + std::log(s);
+    lse[n] = (float)l;
+    const int tn = t[n];
+    if (tn < 0 || tn >= V) return std::nan("");
+    total += l - row[tn];
+  }
+  return total / N;
+}
+
+static void ceBackward(const float* x, const int* t, const float* lse, float g, int N, int V, float* dx) {
+  const float s = g / N;
+  const int Vf = V - V % VW;
+  for (int n = 0; n < N; n++) {
+    const float* row = x + (long)n * V;
+    float* d = dx + (long)n * V;
+    const float l = lse[n];
+    for (int v = 0; v < Vf; v += VW) vst(d + v, vexp(vld(row + v) - l) * s);
+    for (int v = Vf; v < V; v++) d[v] = sexp(row[v] - l) * s;
+    d[t[n]] -= s;
+  }
+}
+
+// erf by Abramowitz–Stegun 7.1.26 (as tfjs's Erf); also returns exp(−z²) in g
+static inline vf verf(vf z, vf* g) {
+  vf az = z < 0 ? -z : z;
+  vf t = 1.0f / (1.0f + 0.3275911f * az);
+  *g = vexp(-az * az);
+  vf e = 1.0f - ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t * *g;
+  return z < 0 ? -e : e;
+}
+
+static void geluForward(const float* x, long n, float* y) {
+  long i = 0;
+  for (; i + VW <= n; i += VW) {
+    vf xv = vld(x + i), g;
+    vst(y + i, 0.5f * xv * (1.0f + verf(xv * 0.70710678118654752f, &g)));
+  }
+  for (; i < n; i++) {
+    vf xv = vf{} + x[i], g;
+    y[i] = (0.5f * xv * (1.0f + verf(xv * 0.70710678118654752f, &g)))[0];
+  }
+}
+
+static void geluBackward(const float* dy, const float* x, long n, float* dx) {
+  long i = 0;
+  for (; i + VW <= n; i += VW) {
+    vf xv = vld(x + i), g;
+    vf e = verf(xv * 0.70710678118654752f, &g);
+    vst(dx + i, vld(dy + i) * (0.5f * (1.0f + e) + xv * g * 0.3989422804014327f));
+  }
+  for (; i < n; i++) {
+    vf xv = vf{} + x[i], g;
+    vf e = verf(xv * 0.70710678118654752f, &g);
+    dx[i] = dy[i] * (0.5f * (1.0f + e) + xv * g * 0.3989422804014327f)[0];
+  }
+}
+
+// Shared argument parsing: (heap: Float32Array, ...numbers)
+static bool args(napi_env env, napi_callback_info info, size_t want, float** heap, size_t* len, double* v) {
+  size_t argc = 16;
+  napi_value argv[16];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  if (argc != want) {
+    napi_throw_error(env, nullptr, "fused kernel: wrong number of arguments");
+    return false;
+  }
+  napi_typedarray_type type;
+  void* data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(env, argv[0], &type, len, &data, &ab, &off) != napi_ok || type != napi_float32_array) {
+    napi_throw_type_error(env, nullptr, "fused kernel: first argument must be a Float32Array");
+    return false;
+  }
+  *heap = (float*)data;
+  for (size_t i = 1; i < argc; i++) {
+    napi_value num;
+    if (napi_coerce_to_number(env, argv[i], &num) != napi_ok || napi_get_value_double(env, num, &v[i - 1]) != napi_ok) {
+      napi_throw_type_error(env, nullptr, "fused kernel: arguments after the heap must be numbers");
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool inHeap(napi_env env, size_t len, long off, long n) {
+  if (off < 0 || n < 0 || off + n > (long)len) {
+    napi_throw_range_error(env, nullptr, "fused kernel: operands lie outside the heap");
+    return false;
+  }
+  return true;
+}
+
+// ceForward(heap, xOff, tOff (int32 elements), N, V, lseOff) -> loss
+static napi_value CeForward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[5];
+  if (!args(env, info, 6, &h, &len, v)) return nullptr;
+  const long x = (long)v[0], t = (long)v[1], N = (long)v[2], V = (long)v[3], l = (long)v[4];
+  if (!inHeap(env, len, x, N * V) || !inHeap(env, len, t, N) || !inHeap(env, len, l, N)) return nullptr;
+  double loss = ceForward(h + x, (const int*)(h + t), (int)N, (int)V, h + l);
+  napi_value r;
+  napi_create_double(env, loss, &r);
+  return r;
+}
+
+// ceBackward(heap, xOff, tOff, lseOff, g, N, V, dxOff)
+static napi_value CeBackward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[7];
+  if (!args(env, info, 8, &h, &len, v)) return nullptr;
+  const long x = (long)v[0], t = (long)v[1], l = (long)v[2], N = (long)v[4], V = (long)v[5], d = (long)v[6];
+  if (!inHeap(env, len, x, N * V) || !inHeap(env, len, t, N) || !inHeap(env, len, l, N) || !inHeap(env, len, d, N * V)) return nullptr;
+  const int* tt = (const int*)(h + t);
+  for (long n = 0; n < N; n++)
+    if (tt[n] < 0 || tt[n] >= V) {
+      napi_throw_range_error(env, nullptr, "ceBackward: target outside the vocabulary");
+      return nullptr;
+    }
+  ceBackward(h + x, tt, h + l, (float)v[3], (int)N, (int)V, h + d);
+  return nullptr;
+}
+
+// geluForward(heap, xOff, n, yOff)
+static napi_value GeluForward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[3];
+  if (!args(env, info, 4, &h, &len, v)) return nullptr;
+  const long x = (long)v[0], n = (long)v[1], y = (long)v[2];
+  if (!inHeap(env, len, x, n) || !inHeap(env, len, y, n)) return nullptr;
+  geluForward(h + x, n, h + y);
+  return nullptr;
+}
+
+// geluBackward(heap, dyOff, xOff, n, dxOff)
+static napi_value GeluBackward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[4];
+  if (!args(env, info, 5, &h, &len, v)) return nullptr;
+  const long dy = (long)v[0], x = (long)v[1], n = (long)v[2], dx = (long)v[3];
+  if (!inHeap(env, len, dy, n) || !inHeap(env, len, x, n) || !inHeap(env, len, dx, n)) return nullptr;
+  geluBackward(h + dy, h + x, n, h + dx);
+  return nullptr;
+}
+
+static void def(napi_env env, napi_value exports, const char* name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, isa;
   napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, MatMul, nullptr, &fn);
   napi_set_named_property(env, exports, "matmul", fn);
+  def(env, exports, "ceForward", CeForward);
+  def(env, exports, "ceBackward", CeBackward);
+  def(env, exports, "geluForward", GeluForward);
+  def(env, exports, "geluBackward", GeluBackward);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);

@@ -90,7 +90,7 @@ test('the wasm (XNNPACK) matmul path still equals cpu with the native addon off 
   if (process.env.CEG_NATIVE === '0') return t.skip('this process already runs with CEG_NATIVE=0');
   if (!loadNative()) return t.skip('native addon not built: the tests above already exercise the wasm path');
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-name-pattern', 'matmul|matMul|products', 'test/kernels.test.ts'], {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-name-pattern', 'matmul|matMul|products|fused', 'test/kernels.test.ts'], {
     encoding: 'utf8', timeout: 120_000, env: { ...process.env, CEG_NATIVE: '0', NODE_TEST_CONTEXT: undefined },
   });
   assert.equal(r.status, 0, `child with CEG_NATIVE=0 failed:\n${(r.stdout + r.stderr).slice(-1500)}`);
@@ -250,8 +250,11 @@ test('Identity shares the buffer (clone) and values stay independent of later op
 });
 
 test('fused softmaxCrossEntropy equals plain loops (value and gradient) on wasm and cpu, and the tf-ops version', async () => {
-  const N = 6, V = 11;
-  const x = vals(N * V, 21).map((v) => 4 * v);
+  for (const [N, V, scale] of [[6, 11, 4], [5, 37, 40], [3, 64, 0.01]]) await checkCe(N, V, scale);
+});
+
+async function checkCe(N: number, V: number, scale: number): Promise<void> {
+  const x = vals(N * V, 21 + V).map((v) => scale * v);
   const tg = Int32Array.from({ length: N }, (_, n) => (n * 7 + 3) % V);
   // reference: loss = mean(lse - x[t]); grad = (softmax - onehot) / N
   let loss = 0;
@@ -275,14 +278,15 @@ test('fused softmaxCrossEntropy equals plain loops (value and gradient) on wasm 
       const fr = (z: tf.Tensor) => tf.mul(crossEntropyTfOps(z as tf.Tensor2D, t), 3);
       return [f(lg), tf.grad(f)(lg), fr(lg), tf.grad(fr)(lg)].map((r) => r.dataSync() as Float32Array);
     });
-    close(l, Float32Array.of(3 * loss), 1e-6, `${backend} loss`);
-    close(g, grad.map((v) => 3 * v), 1e-6, `${backend} grad`);
-    close(lRef, l, 1e-5, `${backend} tf-ops loss`);
-    close(gRef, g, 1e-5, `${backend} tf-ops grad`);
+    const what = `${backend} N${N} V${V} scale ${scale}`;
+    close(l, Float32Array.of(3 * loss), 1e-6, `${what} loss`);
+    close(g, grad.map((v) => 3 * v), 1e-6, `${what} grad`);
+    close(lRef, l, 1e-5, `${what} tf-ops loss`);
+    close(gRef, g, 1e-5, `${what} tf-ops grad`);
   }
   await initEngine({ backend: 'wasm' });
   assert.throws(() => tf.tidy(() => softmaxCrossEntropy(tf.zeros([2, 3]) as tf.Tensor2D, tf.tensor1d([0, 3], 'int32'))), /target 3 at row 1 is outside the vocabulary 0..2/);
-});
+}
 
 test('fused GELU equals known values, the tf-ops version and a finite-difference gradient, on wasm and cpu', async () => {
   const xs = Float32Array.from([-6, -3, -1.5, -0.5, -1e-3, 0, 0.3, 1, 2.5, 7]);

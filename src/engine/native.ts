@@ -18,6 +18,11 @@ export interface NativeAddon {
    */
   matmul(heap: Float32Array, a: number, b: number, c: number, batch: number, M: number, N: number, K: number,
     transA: boolean, transB: boolean, aStride: number, bStride: number): void;
+  /** fused kernels of src/engine/fused.ts on the heap (offsets in 4-byte elements; targets are int32); returns the mean loss (NaN: a target out of range) */
+  ceForward(heap: Float32Array, x: number, targets: number, N: number, V: number, lse: number): number;
+  ceBackward(heap: Float32Array, x: number, targets: number, lse: number, g: number, N: number, V: number, dx: number): void;
+  geluForward(heap: Float32Array, x: number, n: number, y: number): void;
+  geluBackward(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
 }
 
 const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'ceg_native.node');
