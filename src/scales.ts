@@ -142,7 +142,7 @@ export function getScale(name: string): Scale {
 /**
  * A scaling ladder derived from `micro` (added for the CEG scaling fits, src/ceg/fit.ts):
  * four model sizes, each trained for more steps as it grows, so that training compute spans
- * about 1.5 decades (≈0.07x to ≈2.4x the micro run's FLOPs by 6·N·D + attention). Everything
+ * about 1.4 decades (≈0.07x to ≈1.9x the micro run's FLOPs by 6·N·D + attention). Everything
  * else (context, batch, LR, data, eval interval) is micro's; warmup is 10% of the steps and
  * the cosine decays over all of them. Head counts are even so GQA (2 groups) differs from MHA.
  */
@@ -158,7 +158,7 @@ export const MICRO_LADDER: readonly LadderRung[] = [
   { name: 'micro-r0', nLayer: 2, nHead: 4, nEmbd: 64, steps: 125 },
   { name: 'micro-r1', nLayer: 3, nHead: 4, nEmbd: 96, steps: 190 },
   { name: 'micro-r2', nLayer: 4, nHead: 4, nEmbd: 128, steps: 250 },
-  { name: 'micro-r3', nLayer: 5, nHead: 4, nEmbd: 160, steps: 310 },
+  { name: 'micro-r3', nLayer: 4, nHead: 4, nEmbd: 160, steps: 300 },
 ];
 
 /** A tiny ladder over `smoke` (tests and CI: numbers mean nothing). */
@@ -193,6 +193,13 @@ export function ladderScale(rung: number | string): Scale {
     );
   const { base, r } = hit;
   const s = getScale(base);
+  const m = s.model;
+  if (r.nLayer === m.nLayer && r.nHead === m.nHead && r.nEmbd === m.nEmbd && r.steps === s.train.steps) {
+    // the rung IS the base scale: same configs, so the same runs (the run store shares them)
+    s.name = r.name;
+    s.description = `${base} ladder rung: the ${base} scale itself`;
+    return s;
+  }
   s.name = r.name;
   s.description = `${base} ladder rung: ${r.nLayer} layers, ${r.nHead} heads, width ${r.nEmbd}, ${r.steps} steps`;
   s.model = { ...s.model, nLayer: r.nLayer, nHead: r.nHead, nKvHead: r.nHead, nEmbd: r.nEmbd, mlpHidden: 4 * r.nEmbd };
