@@ -131,6 +131,8 @@ let kernelsPatched = false;
  *    work in Node (it needs OffscreenCanvas). We merge every dimension whose repeat is 1 into
  *    the dimension before it (tiling [a, b] by [r, 1] = tiling [a*b] by [r]), which brings
  *    such tiles to rank <= 4, run the GPU kernel, and reshape back.
+ *  - AddN with more inputs than the device binds storage buffers per shader stage (8 on
+ *    lavapipe) makes an invalid pipeline and a garbage sum: summed in chunks that fit.
  *  - readSync (dataSync/arraySync) of a GPU tensor: throws a clear EngineError instead of
  *    "OffscreenCanvas is not defined". Use `await t.data()` / `await t.array()`.
  */
@@ -155,6 +157,37 @@ function registerWebGPUKernels(): void {
       const xr: tf.TensorInfo = { dataId: x.dataId, shape, dtype: x.dtype };
       const out = tile.kernelFunc({ ...args, inputs: { x: xr }, attrs: { reps: r } as unknown as tf.NamedAttrMap }) as tf.TensorInfo;
       return { dataId: out.dataId, shape: x.shape.map((n, i) => n * reps[i]), dtype: out.dtype };
+    },
+  });
+  // AddN binds every input as a storage buffer; past the device's maxStorageBuffersPerShaderStage
+  // (8 on lavapipe and Dawn's default) the pipeline is invalid and the sum is garbage (e.g. the
+  // global gradient norm over all parameters). Sum in chunks that fit, then sum the partial sums.
+  const addN = tf.getKernel('AddN', 'webgpu')!;
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({
+    kernelName: 'AddN',
+    backendName: 'webgpu',
+    kernelFunc: (args) => {
+      const backend = args.backend as unknown as WebGPUBackendLike & { disposeData(id: object): void };
+      const room = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1); // one buffer is the output
+      let xs = args.inputs as unknown as tf.TensorInfo[];
+      const temps: tf.TensorInfo[] = [];
+      while (xs.length > room) {
+        const next: tf.TensorInfo[] = [];
+        for (let i = 0; i < xs.length; i += room) {
+          const part = xs.slice(i, i + room);
+          if (part.length === 1) next.push(part[0]);
+          else {
+            const r = addN.kernelFunc({ ...args, inputs: part as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+            temps.push(r);
+            next.push(r);
+          }
+        }
+        xs = next;
+      }
+      const out = addN.kernelFunc({ ...args, inputs: xs as unknown as tf.NamedTensorInfoMap });
+      for (const t of temps) backend.disposeData(t.dataId);
+      return out;
     },
   });
   const factory = tf.findBackendFactory('webgpu')!;

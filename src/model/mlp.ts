@@ -153,8 +153,10 @@ function topKMask(probs: tf.Tensor2D, k: number): tf.Tensor2D {
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const p = args[0] as tf.Tensor2D;
     const { indices } = tf.topk(p, k, true); // [N, k] int32
-    // one-hot by comparison (wasm's OneHot writes int bits into a float32 output)
-    const value = tf.sum(tf.cast(tf.equal(tf.expandDims(indices, 2), tf.range(0, E, 1, 'int32')), 'float32'), 1); // [N, E]
+    // one-hot by comparison (wasm's OneHot writes int bits into a float32 output), made float by
+    // tf.where (webgpu's bool->float32 cast only relabels the buffer, and a transpose of it fails)
+    const hit = tf.equal(tf.expandDims(indices, 2), tf.range(0, E, 1, 'int32')); // [N, k, E] bool
+    const value = tf.sum(tf.where(hit, tf.ones(hit.shape), tf.zeros(hit.shape)), 1); // [N, E]
     return { value, gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
   });
   return f(probs) as tf.Tensor2D;

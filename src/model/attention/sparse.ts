@@ -157,6 +157,12 @@ export function resolveSparseSelect(select?: SparseSelect): 'host' | 'device' {
   return tf.getBackend() === 'webgpu' ? 'device' : 'host';
 }
 
+/** bool -> float32 0/1 by tf.where: webgpu's bool->float32 cast only relabels the buffer (a later transpose of it fails). */
+function asFloat(b: tf.Tensor): tf.Tensor {
+  const flat = tf.reshape(b, [b.size]); // webgpu's Select (tf.where) stops at rank 4
+  return tf.reshape(tf.where(flat, tf.ones([b.size]), tf.zeros([b.size])), b.shape);
+}
+
 /**
  * The selected (non-local) blocks computed on the device: int32 [B, Hkv, nb, S], ascending per
  * query block. Row i holds the S chosen blocks among the eligible 0 .. i-L; it is meaningful
@@ -198,10 +204,10 @@ export function sparseSelectedDevice(q: tf.Tensor4D, k: tf.Tensor4D, sparse: Spa
     const kj = tf.expandDims(key, 4); // [.., j, 1]
     const kjp = tf.expandDims(key, 3); // [.., 1, j']
     const beats = tf.logicalOr(tf.greater(kjp, kj), tf.logicalAnd(tf.equal(kjp, kj), tf.tensor2d(before, [nb, nb], 'bool'))); // [.., j, j']
-    const rank = tf.sum(tf.cast(beats, 'float32'), -1); // [B, Hkv, nb(i), nb(j)]
-    const chosen = tf.mul(tf.cast(tf.less(rank, S), 'float32'), tf.tensor2d(elig, [nb, nb])); // [B, Hkv, nb, nb] 0/1
+    const rank = tf.sum(asFloat(beats), -1); // [B, Hkv, nb(i), nb(j)]
+    const chosen = tf.mul(asFloat(tf.less(rank, S)), tf.tensor2d(elig, [nb, nb])); // [B, Hkv, nb, nb] 0/1
     const pos = tf.reshape(tf.matMul(tf.reshape(chosen, [B * Hkv * nb, nb]), tf.tensor2d(upper, [nb, nb])), [B, Hkv, nb, nb]); // chosen before j
-    const slot = tf.cast(tf.equal(tf.expandDims(pos, 4), tf.range(0, S, 1, 'float32')), 'float32'); // [B, Hkv, nb, nb(j), S]
+    const slot = asFloat(tf.equal(tf.expandDims(pos, 4), tf.range(0, S, 1, 'float32'))); // [B, Hkv, nb, nb(j), S]
     const jIdx = tf.reshape(tf.range(0, nb, 1, 'float32'), [nb, 1]);
     const sel = tf.sum(tf.mul(slot, tf.mul(tf.expandDims(chosen, 4), jIdx)), 3); // [B, Hkv, nb, S]: block in slot s
     return tf.cast(tf.round(sel), 'int32') as tf.Tensor4D;
