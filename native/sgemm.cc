@@ -349,6 +349,30 @@ static napi_value GeluBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+
+// adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2): one pass of AdamW
+// m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p·decay − lr·(m1/bc1)/(sqrt(v1/bc2) + eps)
+static napi_value AdamW(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[15];
+  if (!args(env, info, 16, &h, &len, v)) return nullptr;
+  const long P = (long)v[0], M = (long)v[1], Vo = (long)v[2], G = (long)v[3], n = (long)v[4], P1 = (long)v[5], M1 = (long)v[6], V1 = (long)v[7];
+  for (long o : {P, M, Vo, G, P1, M1, V1})
+    if (!inHeap(env, len, o, n)) return nullptr;
+  const float lr = (float)v[8], b1 = (float)v[9], b2 = (float)v[10], eps = (float)v[11], decay = (float)v[12];
+  const float bc1 = (float)v[13], bc2 = (float)v[14];
+  const float* p = h + P; const float* m = h + M; const float* vv = h + Vo; const float* g = h + G;
+  float* p1 = h + P1; float* m1 = h + M1; float* v1 = h + V1;
+  for (long i = 0; i < n; i++) {
+    const float gi = g[i];
+    const float mi = b1 * m[i] + (1.0f - b1) * gi;
+    const float vi2 = b2 * vv[i] + (1.0f - b2) * gi * gi;
+    m1[i] = mi;
+    v1[i] = vi2;
+    p1[i] = p[i] * decay - lr * ((mi / bc1) / (std::sqrt(vi2 / bc2) + eps));
+  }
+  return nullptr;
+}
+
 static void def(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
@@ -363,6 +387,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "ceBackward", CeBackward);
   def(env, exports, "geluForward", GeluForward);
   def(env, exports, "geluBackward", GeluBackward);
+  def(env, exports, "adamw", AdamW);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);

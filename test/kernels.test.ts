@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { loadNative } from '../src/engine/native.js';
-import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive } from '../src/engine/fused.js';
+import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps } from '../src/engine/fused.js';
 
 /** Deterministic values in [-1, 1). */
 function vals(n: number, seed: number): Float32Array {
@@ -314,6 +314,34 @@ test('fused GELU equals known values, the tf-ops version and a finite-difference
       const fd = ((gx(xs[i] + h) - gx(xs[i] - h)) / (2 * h)) * w[i];
       assert.ok(Math.abs(g[i] - fd) < 2e-3 * (1 + Math.abs(fd)), `${backend} gelu'(${xs[i]}): ${g[i]} vs finite difference ${fd}`);
     }
+  }
+});
+
+test('fused AdamW update equals plain loops (float64) and the tf-ops formula, on wasm and cpu', async () => {
+  const n = 37;
+  const p = vals(n, 31), m = vals(n, 32).map((x) => 0.1 * x), v = vals(n, 33).map((x) => 0.01 * x * x), g = vals(n, 34);
+  const h = { lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, decay: 1 - 3e-3 * 0.1, bc1: 1 - 0.9 ** 3, bc2: 1 - 0.95 ** 3 };
+  const want = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  for (let i = 0; i < n; i++) {
+    const mi = h.beta1 * m[i] + (1 - h.beta1) * g[i];
+    const vi = h.beta2 * v[i] + (1 - h.beta2) * g[i] * g[i];
+    want[0][i] = p[i] * h.decay - (h.lr * (mi / h.bc1)) / (Math.sqrt(vi / h.bc2) + h.eps);
+    want[1][i] = mi;
+    want[2][i] = vi;
+  }
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    assert.ok(fusedActive());
+    const [got, ref] = tf.tidy(() => {
+      const ts = [p, m, v, g].map((a) => tf.tensor2d(a, [1, n]));
+      const f = adamwUpdate(ts[0], ts[1], ts[2], ts[3], h).map((t) => t.dataSync() as Float32Array);
+      const r = adamwTfOps(ts[0], ts[1], ts[2], ts[3], h).map((t) => t.dataSync() as Float32Array);
+      return [f, r];
+    });
+    ['p', 'm', 'v'].forEach((name, k) => {
+      close(got[k], want[k], 1e-6, `${backend} adamw ${name}`);
+      close(ref[k], got[k], 1e-6, `${backend} adamw ${name} vs tf ops`);
+    });
   }
 });
 

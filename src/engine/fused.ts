@@ -7,6 +7,8 @@
  *       backward: dlogits = (softmax − onehot(t)) · dy / N, one pass
  *   gelu(x) = 0.5·x·(1 + erf(x/√2))   (exact GELU; erf by Abramowitz–Stegun 7.1.26, as tfjs's Erf)
  *       backward: dx = dy·(0.5·(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π))
+ *   adamwUpdate(p, m, v, g, h) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops
+ *       m' = β1·m + (1−β1)·g ; v' = β2·v + (1−β2)·g² ; p' = p·decay − lr·(m'/bc1)/(sqrt(v'/bc2) + ε)
  *
  * Kernels run as plain loops over the tensors' memory (the wasm heap or the cpu backend's
  * arrays), registered for 'wasm' and 'cpu' by registerFusedKernels(). On wasm, when the optional
@@ -22,6 +24,18 @@ const CE = 'CegSoftmaxCrossEntropy';
 const CE_GRAD = 'CegSoftmaxCrossEntropyGrad';
 const GELU = 'CegGelu';
 const GELU_GRAD = 'CegGeluGrad';
+const ADAMW = 'CegAdamW';
+
+/** AdamW hyper-parameters of one update (decay = 1 − lr·wd for decayed tensors, else 1; bc = 1 − βᵗ). */
+export interface AdamWHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  decay: number;
+  bc1: number;
+  bc2: number;
+}
 
 // ---------------------------------------------------------------------------------------
 // memory access per backend
@@ -137,6 +151,19 @@ export function geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array
   }
 }
 
+export function adamwLoop(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, h: AdamWHyper,
+  p1: Float32Array, m1: Float32Array, v1: Float32Array): void {
+  const { lr, beta1, beta2, eps, decay, bc1, bc2 } = h;
+  for (let i = 0; i < p.length; i++) {
+    const gi = g[i];
+    const mi = Math.fround(beta1 * m[i] + (1 - beta1) * gi);
+    const vi = Math.fround(beta2 * v[i] + (1 - beta2) * gi * gi);
+    m1[i] = mi;
+    v1[i] = vi;
+    p1[i] = p[i] * decay - lr * (mi / bc1 / (Math.sqrt(vi / bc2) + eps));
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // kernel registration
 
@@ -209,6 +236,21 @@ export function registerFusedKernels(backendName: string): void {
     else geluBackward(m.f32(dy), m.f32(x), m.f32(out));
     return out;
   });
+  reg(ADAMW, ({ inputs, backend, attrs }) => {
+    const { p, m: mt, v, g } = inputs as Record<string, tf.TensorInfo>;
+    const h = attrs as unknown as AdamWHyper;
+    const mm = mem(backend);
+    const outs = [mm.out(p.shape, () => {}), mm.out(p.shape, () => {}), mm.out(p.shape, () => {})];
+    const n = nat(backend);
+    if (n) {
+      const o = outs.map(n.off);
+      n.a.adamw(n.heap, n.off(p), n.off(mt), n.off(v), n.off(g), size(p.shape), o[0], o[1], o[2],
+        h.lr, h.beta1, h.beta2, h.eps, h.decay, h.bc1, h.bc2);
+    } else {
+      adamwLoop(mm.f32(p), mm.f32(mt), mm.f32(v), mm.f32(g), h, mm.f32(outs[0]), mm.f32(outs[1]), mm.f32(outs[2]));
+    }
+    return outs;
+  });
 }
 
 /** Whether the fused kernels serve the current backend (false: the ops use tf ops). */
@@ -267,4 +309,24 @@ export function gelu<T extends tf.Tensor>(x: T): T {
 /** Exact GELU with tf ops. */
 export function geluTfOps<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T);
+}
+
+/**
+ * One AdamW update of a parameter: returns [p', m', v'] (new tensors; the caller assigns them).
+ * One fused kernel on wasm/cpu; the same formula in tf ops elsewhere.
+ */
+export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  if (fusedActive() && [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size))
+    return tf.engine().runKernel(ADAMW, { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  return adamwTfOps(p, m, v, g, h);
+}
+
+/** AdamW update with tf ops (the formula of src/train/adamw.ts). */
+export function adamwTfOps(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.tidy(() => {
+    const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
+    const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
+    const update = tf.div(tf.div(m1, h.bc1), tf.add(tf.sqrt(tf.div(v1, h.bc2)), h.eps));
+    return [tf.sub(tf.mul(p, h.decay), tf.mul(update, h.lr)), m1, v1] as [tf.Tensor, tf.Tensor, tf.Tensor];
+  });
 }

@@ -23,6 +23,8 @@ export interface NativeAddon {
   ceBackward(heap: Float32Array, x: number, targets: number, lse: number, g: number, N: number, V: number, dx: number): void;
   geluForward(heap: Float32Array, x: number, n: number, y: number): void;
   geluBackward(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
+  adamw(heap: Float32Array, p: number, m: number, v: number, g: number, n: number, p1: number, m1: number, v1: number,
+    lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number): void;
 }
 
 const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'ceg_native.node');

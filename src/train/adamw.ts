@@ -7,6 +7,7 @@
  * State (m, v, t) is exposed for checkpoints.
  */
 import { tf } from '../engine/index.js';
+import { adamwUpdate } from '../engine/fused.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -45,13 +46,12 @@ export class AdamW {
         if (!g) throw new Error(`AdamW: no gradient for parameter "${name}"`);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
-        const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
-        const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
+        const decay = this.opts.decayed(name) ? 1 - lr * weightDecay : 1;
+        // one fused pass on wasm/cpu (src/engine/fused.ts), the same formula in tf ops elsewhere
+        const [p1, m1, v1] = adamwUpdate(p, m, v, g, { lr, beta1, beta2, eps, decay, bc1, bc2 });
         m.assign(m1);
         v.assign(v1);
-        const decay = this.opts.decayed(name) ? 1 - lr * weightDecay : 1;
-        const update = tf.div(tf.div(m1, bc1), tf.add(tf.sqrt(tf.div(v1, bc2)), eps));
-        p.assign(tf.sub(tf.mul(p, decay), tf.mul(update, lr)));
+        p.assign(p1);
       }
     });
   }
