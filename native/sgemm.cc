@@ -63,6 +63,7 @@ static const MicroFn MICROS[MR + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, 
 
 static const int NC = 512;      // column block: a packed KC x NC block of B (512 kB) stays in L2
 static std::vector<float> packed;
+static std::vector<float> packedA;
 
 // C[M, N] = op(A)[M, K] · op(B)[K, N], C row-major (ldc = N); a(i, k) = A[i*rsA + k*csA];
 // b(k, j) = B[k*N + j], or B[j*K + k] if transB. B is packed per (KC x NC) block into contiguous
@@ -70,6 +71,7 @@ static std::vector<float> packed;
 static void sgemm(int M, int N, int K, const float* A, long rsA, long csA, const float* B, bool tB, float* C) {
   const int Nf = N - N % NR;
   packed.resize((size_t)KC * NC);
+  packedA.resize((size_t)KC * MC);
   for (int jc = 0; jc < Nf; jc += NC) {
     const int nc = std::min(NC, Nf - jc);
     for (int pc = 0; pc < K; pc += KC) {
@@ -91,12 +93,30 @@ static void sgemm(int M, int N, int K, const float* A, long rsA, long csA, const
       }
       for (int ic = 0; ic < M; ic += MC) {
         const int mc = std::min(MC, M - ic);
+        // A read with a long stride (transposed A: a(i, k) = A[k·M + i]): pack the mc x kc block into
+        // MR-row panels [kc][MR], so the micro kernel reads it contiguously (no TLB/cache-set thrash)
+        const bool packA = csA != 1;
+        const float* Ab = A + (long)ic * rsA + (long)pc * csA;
+        long rs = rsA, cs = csA;
+        if (packA) {
+          for (int p0 = 0; p0 < mc; p0 += MR) {
+            const int r = std::min(MR, mc - p0);
+            float* dst = packedA.data() + (long)p0 * kc;
+            for (int k = 0; k < kc; k++) {
+              const float* src = Ab + (long)p0 * rsA + (long)k * csA;
+              for (int q = 0; q < r; q++) dst[k * MR + q] = src[q * rsA];
+            }
+          }
+        }
         for (int jr = 0; jr < nc; jr += NR) {
           const float* P = packed.data() + (long)jr * kc;
           float* Cb = C + jc + jr;
-          int i = ic;
-          for (; i + MR <= ic + mc; i += MR) micro<MR>(kc, A + i * rsA + pc * csA, rsA, csA, P, NR, Cb + (long)i * N, N, acc);
-          if (i < ic + mc) MICROS[ic + mc - i](kc, A + i * rsA + pc * csA, rsA, csA, P, NR, Cb + (long)i * N, N, acc);
+          for (int i = 0; i < mc; i += MR) {
+            const int r = std::min(MR, mc - i);
+            const float* Ai = packA ? packedA.data() + (long)i * kc : Ab + (long)i * rsA;
+            if (packA) { rs = 1; cs = MR; }
+            MICROS[r](kc, Ai, rs, cs, P, NR, Cb + (long)(ic + i) * N, N, acc);
+          }
         }
       }
     }
