@@ -6,8 +6,9 @@
  * our tokens/s as a ratio of PyTorch's; writes bench/results/<date>-cpu.json.
  *
  * Flags: --steps N (default 10)  --warmup N (3)  --configs A,B  --profile (top kernels)
- *        --before (also wasm with the shipped kernels, CEG_KERNELS=stock)  --no-torch  --no-cpu
- *        --threads 1,2 (wasm thread counts to try)
+ *        --before (also wasm without the native addon, CEG_NATIVE=0, and with the shipped kernels,
+ *        CEG_KERNELS=stock)  --no-torch  --no-cpu
+ *        --threads 1,2 (wasm thread counts to try)  --out FILE (default bench/results/<date>-cpu.json)
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -65,13 +66,15 @@ function finish(c: BenchConfig, raw: Record<string, unknown>, extra: Partial<Cel
   };
 }
 
-function runTfjs(c: BenchConfig, backend: string, threads: number, stock: boolean, n: number, w: number): void {
+type Variant = 'default' | 'nonative' | 'stock';
+function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Variant, n: number, w: number): void {
+  const stock = variant === 'stock';
   const load = os.loadavg()[0];
-  const label = `tfjs ${backend} ${threads}t ${stock ? 'stock ' : ''}${c.name}`;
+  const label = `tfjs ${backend} ${threads}t ${variant === 'default' ? '' : variant + ' '}${c.name}`;
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
   const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend, '--threads', String(threads),
     '--config', c.name, '--steps', String(n), '--warmup', String(w), ...(has('profile') ? ['--profile'] : [])];
-  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : '' };
+  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (process.env.CEG_NATIVE ?? '') };
   const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', timeout: 20 * 60_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {
@@ -120,9 +123,12 @@ const torchOk = !has('no-torch') && ensureTorch();
 for (const name of configNames) {
   const c = configs[name];
   if (torchOk) for (const t of [1, 2]) runTorch(c, t);
-  for (const t of threadCounts) runTfjs(c, 'wasm', t, false, steps, warmup);
-  if (has('before')) runTfjs(c, 'wasm', 1, true, Math.min(steps, 3), 1);
-  if (name === 'A' && !has('no-cpu')) runTfjs(c, 'cpu', 1, false, 2, 1);
+  for (const t of threadCounts) runTfjs(c, 'wasm', t, 'default', steps, warmup);
+  if (has('before')) {
+    runTfjs(c, 'wasm', 1, 'nonative', steps, warmup);
+    runTfjs(c, 'wasm', 1, 'stock', Math.min(steps, 3), 1);
+  }
+  if (name === 'A' && !has('no-cpu')) runTfjs(c, 'cpu', 1, 'default', 2, 1);
 }
 
 loadAvg.push(os.loadavg());
@@ -138,13 +144,13 @@ for (const cell of cells) {
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
 const rows = [['config', 'engine', 'backend', 'thr', 'ms/step', 'tokens/s', 'GFLOP/s', '% peak', 'x torch1', 'x best torch', 'load', 'loss 1st→last']];
 for (const c of cells) {
-  rows.push([c.config, c.engine, c.backend + (c.kernels === 'stock' ? ' (stock kernels)' : ''), String(c.threads), f(c.msPerStep, 0),
+  rows.push([c.config, c.engine, c.backend + (c.kernels ? ` (${c.kernels})` : ''), String(c.threads), f(c.msPerStep, 0),
     f(c.tokensPerSec, 0), f(c.gflops), f(c.pctPeak), f(c.vsTorch1, 2), f(c.vsTorchBest, 2), f(c.load, 2),
     c.error ? `ERROR ${c.error.slice(0, 60)}` : `${f(c.firstLoss, 3)}→${f(c.lastLoss, 3)}`]);
 }
 const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log(rows.map((r) => r.map((v, i) => v.padEnd(widths[i])).join('  ')).join('\n'));
-console.log(`\nFLOPs/step: ${configNames.map((n) => `${n} ${(stepFlops(configs[n]) / 1e9).toFixed(2)} G`).join(', ')} (6·N·tokens + attention, nanoGPT estimate)`);
+console.log(`\nFLOPs/step: ${configNames.map((n) => `${n} ${(stepFlops(configs[n]) / 1e9).toFixed(2)} G`).join(', ')} (src/model/flops.ts: matmuls only, causal attention, backward = 2x forward)`);
 console.log(`CPU: ${peak.model}, ${peak.cores} cores; peak assumed ${peak.perCoreGflops.toFixed(0)} GFLOP/s per core (${peak.assumption}); % peak uses min(threads, cores) cores`);
 console.log(`load average (1, 5, 15 min) at start ${loadAvg[0].map((x) => x.toFixed(2)).join(' ')}, at end ${loadAvg[1].map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`median of ${steps} steps after ${warmup} warm-up (cpu backend: 2 steps after 1)`);
@@ -160,7 +166,7 @@ if (has('profile')) {
 
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync(path.join(here, 'results'), { recursive: true });
-const file = path.join(here, 'results', `${date}-cpu.json`);
+const file = path.resolve(root, opt('out', path.join('bench', 'results', `${date}-cpu.json`)));
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: peak, steps, warmup,
   configs: Object.fromEntries(configNames.map((n) => [n, { ...configs[n], flopsPerStep: stepFlops(configs[n]) }])), load: loadAvg, cells }, null, 2));
 console.log(`\nwrote ${path.relative(root, file)}`);

@@ -6,6 +6,7 @@
 import { initEngine, tf } from '../src/engine/index.js';
 import { benchConfig, stepFlops } from './configs.js';
 import { makeStep } from './real-step.js';
+import { kernelPatches } from '../src/engine/kernels.js';
 import { installProfiler, startProfile, stopProfile, byKernel } from './profile.js';
 
 function arg(name: string, dflt: string): string {
@@ -23,6 +24,13 @@ const profile = process.argv.includes('--profile');
 const config = benchConfig(configName);
 
 const info = await initEngine({ backend, threads });
+/** 'stock' (shipped kernels), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
+function kernelsLabel(): string {
+  if (backend !== 'wasm') return 'stock';
+  if (process.env.CEG_KERNELS === 'stock') return 'stock';
+  const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
+  return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
+}
 if (profile) installProfiler(backend);
 const { step, dispose } = makeStep(config, 1234);
 const losses: number[] = [];
@@ -44,7 +52,7 @@ const result = {
   engine: 'tfjs',
   backend,
   threads: info.backend === 'wasm' ? info.flags.threads : 1,
-  kernels: process.env.CEG_KERNELS === 'stock' ? 'stock' : 'patched',
+  kernels: kernelsLabel(),
   config: configName,
   steps,
   warmup,
