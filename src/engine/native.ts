@@ -5,7 +5,7 @@
  * CEG_NATIVE=0, the wasm (XNNPACK) kernels are used and that is announced once on stderr.
  */
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,8 +39,14 @@ export function loadNative(): NativeAddon | null {
   else if (!existsSync(addonPath)) reason = `not built (${path.relative(process.cwd(), addonPath)} missing; run npm run build:native)`;
   else {
     try {
-      cached = createRequire(import.meta.url)(addonPath) as NativeAddon;
-      reason = `loaded (${cached.isa})`;
+      const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
+      // built with -march=native: refuse a build from another machine whose ISA this CPU lacks
+      const need = addon.isa === 'avx512' ? 'avx512f' : addon.isa === 'avx2' ? 'avx2' : '';
+      if (need && !cpuFlags().has(need)) reason = `built for ${addon.isa}, which this CPU lacks (rebuild: npm run build:native)`;
+      else {
+        cached = addon;
+        reason = `loaded (${addon.isa})`;
+      }
     } catch (e) {
       reason = `failed to load: ${(e as Error).message.split('\n')[0]}`;
     }
@@ -53,4 +59,13 @@ export function loadNative(): NativeAddon | null {
 export function nativeStatus(): string {
   loadNative();
   return reason;
+}
+
+function cpuFlags(): Set<string> {
+  try {
+    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:\s*(.*)$/m);
+    return new Set((m?.[1] ?? '').split(/\s+/));
+  } catch {
+    return new Set(['avx512f', 'avx2']); // not Linux: trust the build (it ran here)
+  }
 }
