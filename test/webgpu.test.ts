@@ -16,6 +16,8 @@ import { INNOVATIONS } from '../src/innovations.js';
 import { runSpec } from '../src/train/sweep.js';
 import { trainRun } from '../src/train/trainer.js';
 import { RunStore, type MetricRow } from '../src/runs/index.js';
+import { sparseAttention, sparseSelection, sparseSelectedDevice } from '../src/model/attention/sparse.js';
+import { moeMlp } from '../src/model/mlp.js';
 
 let skip: string | false = false;
 
@@ -201,6 +203,45 @@ test('AddN with more inputs than the device binds storage buffers sums correctly
   assert.equal(tf.memory().numTensors, before, 'AddN leaked');
   assert.deepEqual(Array.from(got), Array(5).fill((n * (n + 1)) / 2));
   tf.dispose(xs);
+});
+
+test('MoE dense and sparse device selection on webgpu equal the cpu read-back paths (micro-like shapes)', async (t) => {
+  if (skip) return t.skip(skip);
+  // sparse: T 128, bs 16, L 2, S 2 (micro's pattern: 8 blocks, 2 selected), GQA; MoE: E 4, k 2
+  const [B, H, Hkv, T, hs] = [2, 4, 2, 128, 8];
+  const sp = { blockSize: 16, localBlocks: 2, selectedBlocks: 2 };
+  const [N, C, E, Hd] = [64, 16, 4, 24];
+  const run = (dense: boolean) => () => {
+    const q = tf.mul(rnd([B, H, T, hs], 31), 2) as tf.Tensor4D, k = tf.mul(rnd([B, Hkv, T, hs], 32), 2) as tf.Tensor4D;
+    const v = rnd([B, Hkv, T, hs], 33) as tf.Tensor4D, w = rnd([B, H, T, hs], 34);
+    const o = { dropout: 0, training: false, seed: 0, sparse: sp };
+    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(sparseAttention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, o), w));
+    const p = new Map<string, tf.Variable>([['m.router.weight', tf.variable(tf.mul(rnd([C, E], 40), 3))]]);
+    for (let e = 0; e < E; e++) {
+      p.set(`m.experts.${e}.c_fc.weight`, tf.variable(rnd([C, Hd], 41 + e)));
+      p.set(`m.experts.${e}.c_fc.bias`, tf.variable(rnd([Hd], 51 + e)));
+      p.set(`m.experts.${e}.c_proj.weight`, tf.variable(rnd([Hd, C], 61 + e)));
+      p.set(`m.experts.${e}.c_proj.bias`, tf.variable(rnd([C], 71 + e)));
+    }
+    const x = rnd([N, C], 45) as tf.Tensor2D;
+    const moe = { experts: E, topK: 2, auxLossWeight: 0.01 };
+    const r = moeMlp(p, 'm', x, moe, dense ? 'dense' : 'gather');
+    const g = tf.variableGrads(() => tf.add(tf.sum(tf.mul(moeMlp(p, 'm', x, moe, dense ? 'dense' : 'gather').y, x)), r.aux) as tf.Scalar, [...p.values()]);
+    const sel = dense ? tf.cast(sparseSelectedDevice(q, k, sp), 'float32') : tf.tensor(sparseSelection(q, k, sp).blocks.flatMap((bb) => bb.flatMap((hh) => hh.map((blk) => (blk.length === 4 ? blk.slice(0, 2) : [0, 0]))))) ;
+    const out = [sparseAttention(q, k, v, o), ...tf.grads(f)([q, k, v]), r.y, r.aux, r.load, ...[...p.values()].map((vv) => g.grads[vv.name]), sel];
+    p.forEach((vv) => vv.dispose());
+    return out;
+  };
+  const want = await on('cpu', run(false));
+  const got = await on('webgpu', run(true));
+  const names = ['sparse y', 'dq', 'dk', 'dv', 'moe y', 'aux', 'load', ...Array.from({ length: 1 + 4 * E }, (_, i) => `moe grad ${i}`)];
+  names.forEach((n, i) => close(got[i], want[i], 1e-4, n));
+  // selected blocks of query blocks 3..7 (those with L+S = 4 key blocks)
+  const nb = T / sp.blockSize;
+  const sel = got[got.length - 1], ref = want[want.length - 1];
+  for (let bh = 0; bh < B * Hkv; bh++)
+    for (let i = 3; i < nb; i++)
+      for (let s = 0; s < 2; s++) assert.equal(sel[(bh * nb + i) * 2 + s], ref[(bh * nb + i) * 2 + s], `selected block (bh ${bh}, i ${i}, slot ${s})`);
 });
 
 /**

@@ -195,21 +195,23 @@ export function sparseSelectedDevice(q: tf.Tensor4D, k: tf.Tensor4D, sparse: Spa
         before[i * nb + j] = j < i ? 1 : 0; // here i plays j, j plays j'
         upper[i * nb + j] = i < j ? 1 : 0;
       }
-    const sc = tf.reshape(selectionScores(q, k, bs, nb), [B, Hkv, g, nb, nb]); // [B, Hkv, g, nb(i), nb(j)]
+    // every tensor below has rank <= 4: webgpu's binary ops with a 1-D operand fail to compile at rank 5
+    const BH = B * Hkv;
+    const sc = tf.reshape(selectionScores(q, k, bs, nb), [BH * g, nb, nb]); // [(b, h, head in group), i, j]
     const masked = tf.add(sc, tf.tensor2d(addS, [nb, nb]));
     const key =
       g === 1
-        ? tf.reshape(masked, [B, Hkv, nb, nb]) // softmax is monotone: the score orders like the importance
-        : tf.add(tf.sum(tf.softmax(masked, -1), 2), tf.tensor2d(addImp, [nb, nb])); // [B, Hkv, nb, nb]
-    const kj = tf.expandDims(key, 4); // [.., j, 1]
-    const kjp = tf.expandDims(key, 3); // [.., 1, j']
-    const beats = tf.logicalOr(tf.greater(kjp, kj), tf.logicalAnd(tf.equal(kjp, kj), tf.tensor2d(before, [nb, nb], 'bool'))); // [.., j, j']
-    const rank = tf.sum(asFloat(beats), -1); // [B, Hkv, nb(i), nb(j)]
-    const chosen = tf.mul(asFloat(tf.less(rank, S)), tf.tensor2d(elig, [nb, nb])); // [B, Hkv, nb, nb] 0/1
-    const pos = tf.reshape(tf.matMul(tf.reshape(chosen, [B * Hkv * nb, nb]), tf.tensor2d(upper, [nb, nb])), [B, Hkv, nb, nb]); // chosen before j
-    const slot = asFloat(tf.equal(tf.expandDims(pos, 4), tf.range(0, S, 1, 'float32'))); // [B, Hkv, nb, nb(j), S]
+        ? masked // softmax is monotone: the score orders like the importance
+        : tf.add(tf.sum(tf.reshape(tf.softmax(masked, -1), [BH, g, nb, nb]), 1), tf.tensor2d(addImp, [nb, nb])); // [BH, nb, nb]
+    const kj = tf.expandDims(key, 3); // [BH, i, j, 1]
+    const kjp = tf.expandDims(key, 2); // [BH, i, 1, j']
+    const beats = tf.logicalOr(tf.greater(kjp, kj), tf.logicalAnd(tf.equal(kjp, kj), tf.tensor2d(before, [nb, nb], 'bool'))); // [BH, i, j, j']
+    const rank = tf.sum(asFloat(beats), -1); // [BH, i, j]
+    const chosen = tf.mul(asFloat(tf.less(rank, S)), tf.tensor2d(elig, [nb, nb])); // [BH, i, j] 0/1
+    const pos = tf.reshape(tf.matMul(tf.reshape(chosen, [BH * nb, nb]), tf.tensor2d(upper, [nb, nb])), [BH, nb, nb]); // chosen before j
+    const slot = asFloat(tf.equal(tf.expandDims(pos, 3), tf.reshape(tf.range(0, S, 1, 'float32'), [1, S]))); // [BH, i, j, S]
     const jIdx = tf.reshape(tf.range(0, nb, 1, 'float32'), [nb, 1]);
-    const sel = tf.sum(tf.mul(slot, tf.mul(tf.expandDims(chosen, 4), jIdx)), 3); // [B, Hkv, nb, S]: block in slot s
+    const sel = tf.reshape(tf.sum(tf.mul(slot, tf.mul(tf.expandDims(chosen, 3), jIdx)), 2), [B, Hkv, nb, S]); // block in slot s
     return tf.cast(tf.round(sel), 'int32') as tf.Tensor4D;
   });
 }
