@@ -18,13 +18,14 @@
 typedef float vf __attribute__((vector_size(VW * 4)));
 typedef float vfu __attribute__((vector_size(VW * 4), aligned(4)));  // unaligned access
 
-static const int MR = 8;        // rows of C per micro tile
+static const int MR = 12;       // rows of C per micro tile (24 accumulators + 2 B vectors + 1 broadcast <= 32 zmm)
 static const int NR = 2 * VW;   // columns of C per micro tile
 static const int KC = 256;      // depth block: a KC x NR panel of B stays in L1
 #ifndef CEG_MC
-#define CEG_MC 128
+#define CEG_MC 120
 #endif
-static const int MC = CEG_MC;   // row block
+static const int MC = CEG_MC;   // row block (a multiple of MR)
+static_assert(MC % MR == 0, "MC must be a multiple of MR");
 
 // C[0..R, 0..NR) (+)= sum_k a(r, k) * B[k, 0..NR); a(r, k) = A[r*rsA + k*csA]; B row stride ldb.
 template <int R>
@@ -44,7 +45,7 @@ static inline void micro(int kc, const float* A, long rsA, long csA, const float
     const vf b0 = *(const vfu*)(B + k * ldb);
     const vf b1 = *(const vfu*)(B + k * ldb + VW);
     const float* a = A + k * csA;
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int r = 0; r < R; r++) {
       const float s = a[r * rsA];
       c0[r] += s * b0;
@@ -58,8 +59,8 @@ static inline void micro(int kc, const float* A, long rsA, long csA, const float
 }
 
 typedef void (*MicroFn)(int, const float*, long, long, const float*, long, float*, long, bool);
-static const MicroFn MICROS[MR + 1] = {nullptr,   micro<1>, micro<2>, micro<3>, micro<4>,
-                                       micro<5>, micro<6>, micro<7>, micro<8>};
+static const MicroFn MICROS[MR + 1] = {nullptr,  micro<1>, micro<2>, micro<3>,  micro<4>,  micro<5>, micro<6>,
+                                       micro<7>, micro<8>, micro<9>, micro<10>, micro<11>, micro<12>};
 
 static const int NC = 512;      // column block: a packed KC x NC block of B (512 kB) stays in L2
 static std::vector<float> packed;
@@ -71,7 +72,7 @@ static std::vector<float> packedA;
 static void sgemm(int M, int N, int K, const float* A, long rsA, long csA, const float* B, bool tB, float* C) {
   const int Nf = N - N % NR;
   packed.resize((size_t)KC * NC);
-  packedA.resize((size_t)KC * MC);
+  packedA.resize((size_t)KC * (MC + MR));
   for (int jc = 0; jc < Nf; jc += NC) {
     const int nc = std::min(NC, Nf - jc);
     for (int pc = 0; pc < K; pc += KC) {

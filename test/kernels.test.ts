@@ -63,8 +63,8 @@ function refMatMul(A: Float32Array, B: Float32Array, M: number, N: number, K: nu
 test('native matmul addon (when built) equals plain loops: transposes, batch strides, broadcast, edge tiles, K > 256', (t) => {
   const native = loadNative();
   if (!native) return t.skip(process.env.CEG_NATIVE === '0' ? 'native addon disabled (CEG_NATIVE=0)' : 'native addon not built (npm run build:native)');
-  // shapes around the 8 x 32 register tile (AVX-512; 8 x 16 on AVX2), the 256-deep and 512-wide blocks
-  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [8, 32, 32], [17, 65, 300], [3, 520, 9], [130, 40, 5]];
+  // shapes around the 12 x 32 register tile (AVX-512; 12 x 16 on AVX2), the 120-row, 256-deep and 512-wide blocks
+  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3]];
   for (const [M, N, K] of shapes)
     for (const tA of [false, true])
       for (const tB of [false, true])
