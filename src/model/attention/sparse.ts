@@ -22,6 +22,8 @@
  * Work is proportional to the blocks used: the selected K/V blocks are gathered per query
  * block and a small dense attention [g·bs, n_i·bs] is computed; no T×T matrix is formed.
  * Query blocks with the same n_i are batched together, up to SPARSE_GROUP (4) per tile.
+ * The selection runs in JS after reading the small score tensor back ('host', cpu/wasm) or as
+ * tensor ops with no read-back ('device', webgpu): resolveSparseSelect, sparseSelectedDevice.
  */
 import { tf } from '../../engine/index.js';
 import type { SparseConfig } from '../../config.js';
