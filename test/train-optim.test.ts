@@ -78,3 +78,13 @@ test('global-norm clipping scales all gradients together, and only above the thr
   close(clipByGlobalNorm(small, 1.0).dataSync()[0], 0.5);
   close(small.get('a')!.dataSync()[1], 0.4);
 });
+
+test('AdamW state is freed completely: creating and disposing an optimizer leaves no tensor behind', async () => {
+  await initEngine({ backend: 'cpu' });
+  const p = new Map<string, tf.Variable>([['w', tf.variable(tf.ones([3, 3]))]]);
+  const before = tf.memory().numTensors;
+  const opt = new AdamW(p, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: () => true });
+  assert.equal(tf.memory().numTensors, before + 2, 'one m and one v per parameter');
+  opt.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
