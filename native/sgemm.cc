@@ -394,6 +394,27 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+
+// colsum(heap, src, rows, cols, dst): dst[c] = Σ_r src[r·cols + c] (Sum over leading axes; bias gradients)
+static napi_value ColSum(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[4];
+  if (!args(env, info, 5, &h, &len, v)) return nullptr;
+  const long src = (long)v[0], rows = (long)v[1], cols = (long)v[2], dst = (long)v[3];
+  if (!inHeap(env, len, src, rows * cols) || !inHeap(env, len, dst, cols)) return nullptr;
+  const int B = 256;  // columns per block: accumulators stay in L1
+  float acc[B];
+  for (long c0 = 0; c0 < cols; c0 += B) {
+    const long w = std::min<long>(B, cols - c0);
+    for (long c = 0; c < w; c++) acc[c] = 0.f;
+    for (long r = 0; r < rows; r++) {
+      const float* row = h + src + r * cols + c0;
+      for (long c = 0; c < w; c++) acc[c] += row[c];
+    }
+    for (long c = 0; c < w; c++) h[dst + c0 + c] = acc[c];
+  }
+  return nullptr;
+}
+
 static void def(napi_env env, napi_value exports, const char* name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, nullptr, &fn);
@@ -409,6 +430,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "geluForward", GeluForward);
   def(env, exports, "geluBackward", GeluBackward);
   def(env, exports, "adamw", AdamW);
+  def(env, exports, "colsum", ColSum);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);

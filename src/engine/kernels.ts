@@ -408,7 +408,8 @@ function registerWasmSum(): void {
       const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
       const src = backend.dataIdMap.get(x.dataId).memoryOffset / F32;
       const dst = backend.dataIdMap.get(out.dataId).memoryOffset / F32;
-      columnSums(heap, src, rows, cols, dst);
+      if (nativeMatMul && !(heap.buffer instanceof SharedArrayBuffer)) nativeMatMul.colsum(heap, src, rows, cols, dst);
+      else columnSums(heap, src, rows, cols, dst);
       return out;
     },
   });
