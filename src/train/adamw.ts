@@ -29,9 +29,9 @@ export class AdamW {
     private readonly opts: AdamWOptions,
   ) {
     for (const [name, p] of params) {
-      // tidy disposes the zeros tensors; the variables keep their own reference to the data
-      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adam_m/${name}`)));
-      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false, `adam_v/${name}`)));
+      // unnamed (tfjs variable names are process-global); tidy frees the zeros tensors
+      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
     }
   }
 
