@@ -6,8 +6,8 @@
  * our tokens/s as a ratio of PyTorch's; writes bench/results/<date>-cpu.json.
  *
  * Flags: --steps N (default 10)  --warmup N (3)  --configs A,B  --profile (top kernels)
- *        --before (also wasm without the native addon, CEG_NATIVE=0, and with the shipped kernels,
- *        CEG_KERNELS=stock)  --no-torch  --no-cpu
+ *        --before (also wasm without the native addon, CEG_NATIVE=0; round 1's kernels only,
+ *        CEG_KERNELS=round1; and the shipped kernels, CEG_KERNELS=stock)  --no-torch  --no-cpu
  *        --threads 1,2 (wasm thread counts to try)  --out FILE (default bench/results/<date>-cpu.json)
  */
 import { spawnSync } from 'node:child_process';
@@ -66,7 +66,7 @@ function finish(c: BenchConfig, raw: Record<string, unknown>, extra: Partial<Cel
   };
 }
 
-type Variant = 'default' | 'nonative' | 'stock';
+type Variant = 'default' | 'nonative' | 'round1' | 'stock';
 function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Variant, n: number, w: number): void {
   const stock = variant === 'stock';
   const load = os.loadavg()[0];
@@ -74,7 +74,7 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Vari
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
   const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend, '--threads', String(threads),
     '--config', c.name, '--steps', String(n), '--warmup', String(w), ...(has('profile') ? ['--profile'] : [])];
-  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (process.env.CEG_NATIVE ?? '') };
+  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : variant === 'round1' ? 'round1' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (process.env.CEG_NATIVE ?? '') };
   const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', timeout: 20 * 60_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {
@@ -126,6 +126,7 @@ for (const name of configNames) {
   for (const t of threadCounts) runTfjs(c, 'wasm', t, 'default', steps, warmup);
   if (has('before')) {
     runTfjs(c, 'wasm', 1, 'nonative', steps, warmup);
+    runTfjs(c, 'wasm', 1, 'round1', steps, warmup);
     runTfjs(c, 'wasm', 1, 'stock', Math.min(steps, 3), 1);
   }
   if (name === 'A' && !has('no-cpu')) runTfjs(c, 'cpu', 1, 'default', 2, 1);

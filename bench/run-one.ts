@@ -27,7 +27,7 @@ const info = await initEngine({ backend, threads });
 /** 'stock' (shipped kernels), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
 function kernelsLabel(): string {
   if (backend !== 'wasm') return 'stock';
-  if (process.env.CEG_KERNELS === 'stock') return 'stock';
+  if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return process.env.CEG_KERNELS;
   const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
   return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
 }

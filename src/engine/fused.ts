@@ -255,7 +255,8 @@ export function registerFusedKernels(backendName: string): void {
 
 /** Whether the fused kernels serve the current backend (false: the ops use tf ops). */
 export function fusedActive(): boolean {
-  return process.env.CEG_KERNELS !== 'stock' && tf.getKernel(CE, tf.getBackend()) !== undefined;
+  const mode = process.env.CEG_KERNELS;
+  return mode !== 'stock' && mode !== 'round1' && tf.getKernel(CE, tf.getBackend()) !== undefined;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -30,7 +30,9 @@
  *
  * wasm Sum over leading axes (every bias gradient: Σ over the B·T rows of dy [B·T, C]): the
  * shipped kernel transposes the whole input first; the replacement accumulates rows in place.
- * Set CEG_KERNELS=stock to keep the shipped kernels (for before/after measurements).
+ * Set CEG_KERNELS=stock to keep the shipped kernels, CEG_KERNELS=round1 for round 1's state
+ * (BatchMatMul via XNNPACK and Slice/SplitV only: no native addon, no fused ops, no Identity/Sum);
+ * both for before/after measurements.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
@@ -45,11 +47,14 @@ export function patchKernels(backend: BackendName): void {
   registerFusedKernels(backend);
   if (backend === 'wasm') {
     registerWasmUnsortedSegmentSum();
-    if (process.env.CEG_KERNELS !== 'stock') {
-      registerWasmBatchMatMul();
+    const mode = process.env.CEG_KERNELS;
+    if (mode !== 'stock') {
+      registerWasmBatchMatMul(mode !== 'round1');
       registerWasmSlice();
-      registerWasmIdentity();
-      registerWasmSum();
+      if (mode !== 'round1') {
+        registerWasmIdentity();
+        registerWasmSum();
+      }
     }
   }
 }
@@ -57,7 +62,9 @@ export function patchKernels(backend: BackendName): void {
 /** Which optional kernel replacements are active for a backend (for run metadata). */
 export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
-  return replacedMatMul ? ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])] : [];
+  if (!replacedMatMul) return [];
+  if (process.env.CEG_KERNELS === 'round1') return ['BatchMatMul', 'Slice', 'SplitV'];
+  return ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
@@ -109,13 +116,13 @@ let replacedMatMul = false;
 let nativeMatMul: NativeAddon | null = null;
 const F32 = 4;
 
-function registerWasmBatchMatMul(): void {
+function registerWasmBatchMatMul(allowNative: boolean): void {
   const original = tf.getKernel('BatchMatMul', 'wasm');
   const transposeK = tf.getKernel('Transpose', 'wasm');
   if (!original || !transposeK) throw new Error('wasm backend lacks BatchMatMul or Transpose; cannot patch matmul');
   let raw: RawMatMul | null = null;
   const origFunc = original.kernelFunc;
-  nativeMatMul = loadNative();
+  nativeMatMul = allowNative ? loadNative() : null;
   tf.unregisterKernel('BatchMatMul', 'wasm');
   tf.registerKernel({
     ...original,
