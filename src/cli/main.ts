@@ -20,7 +20,7 @@ import {
 import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
-import { LADDERS, ladderOf } from '../scales.js';
+import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
@@ -38,7 +38,7 @@ const spec = defineCli({
     summary: 'train one run (or return it from the store if complete; resume it if interrupted)',
     flags: {
       innovation: innovationFlag({ default: 'baseline' }),
-      scale: scaleFlag({ default: 'micro' }),
+      scale: scaleFlag({ default: 'micro', choices: () => [...scaleNames(), ...ladderRungNames()], help: 'named scale or ladder rung' }),
       seed: { type: 'int', default: 1, min: 0, help: 'run seed' },
       backend: backendFlag(),
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
@@ -50,7 +50,7 @@ const spec = defineCli({
   sweep: {
     summary: 'train every variant x seed at a scale, skipping completed runs',
     flags: {
-      scale: scaleFlag({ default: 'micro' }),
+      scale: scaleFlag({ default: 'micro', choices: () => [...scaleNames(), ...ladderRungNames()], help: 'named scale or ladder rung' }),
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       innovations: innovationsFlag({ help: "comma-separated ids (default: the paper's study set)" }),
       backend: backendFlag(),
