@@ -24,9 +24,9 @@ const profile = process.argv.includes('--profile');
 const config = benchConfig(configName);
 
 const info = await initEngine({ backend, threads });
-/** 'stock' (shipped kernels), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
+/** 'stock' (shipped kernels), 'round1' (round 1's), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
 function kernelsLabel(): string {
-  if (backend !== 'wasm') return 'stock';
+  if (backend !== 'wasm') return process.env.CEG_KERNELS === 'stock' ? 'stock' : 'fused ops';
   if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return process.env.CEG_KERNELS;
   const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
   return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
