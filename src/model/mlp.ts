@@ -15,14 +15,18 @@
  *          P_e = mean over tokens of p_e; f is a constant (no gradient), P carries the gradient.
  */
 import { tf } from '../engine/index.js';
+import { gelu as fusedGelu } from '../engine/fused.js';
 import type { ModelConfig } from '../config.js';
 import type { Params } from './params.js';
 import { getParam } from './params.js';
 import { linear } from './linear.js';
 
-/** Exact GELU: 0.5·x·(1 + erf(x/√2)). */
+/**
+ * Exact GELU: 0.5·x·(1 + erf(x/√2)). One fused kernel forward and one backward on wasm and cpu
+ * (src/engine/fused.ts, checked against this formula in tests); the tf-ops formula elsewhere.
+ */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T);
+  return fusedGelu(x);
 }
 
 /** SiLU (swish): x·sigmoid(x). */

@@ -16,13 +16,22 @@ export function repeatKv(x: tf.Tensor4D, nHead: number): tf.Tensor4D {
   return tf.reshape(tf.tile(tf.reshape(x, [B * Hkv, 1, T, hs]), [1, g, 1, 1]), [B, nHead, T, hs]);
 }
 
-/** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. */
+/** Additive causal mask [T, T]: 0 on and below the diagonal, -1e9 above. Built once per (backend, T) and kept. */
 export function causalMask(T: number): tf.Tensor2D {
-  return tf.tidy(() => {
-    const lower = tf.linalg.bandPart(tf.ones([T, T]), -1, 0) as tf.Tensor2D;
-    return tf.mul(tf.sub(1, lower), -1e9) as tf.Tensor2D;
-  });
+  const key = `${tf.getBackend()}:${T}`;
+  let m = maskCache.get(key);
+  if (!m || m.isDisposed) {
+    m = tf.keep(
+      tf.tidy(() => {
+        const lower = tf.linalg.bandPart(tf.ones([T, T]), -1, 0) as tf.Tensor2D;
+        return tf.mul(tf.sub(1, lower), -1e9) as tf.Tensor2D;
+      }),
+    );
+    maskCache.set(key, m);
+  }
+  return m;
 }
+const maskCache = new Map<string, tf.Tensor2D>();
 
 export function plainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttendOptions): tf.Tensor4D {
   return tf.tidy(() => {
