@@ -8,18 +8,10 @@ import { gptLoss, dropoutSeed } from '../src/model/gpt.js';
 import { initParams, isDecayed, disposeParams } from '../src/model/params.js';
 import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
 import type { BenchConfig } from './configs.js';
+import { mulberry32 } from '../src/ceg/random.js';
 
-/** Small deterministic generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Small deterministic generator (mulberry32, from src/ceg/random.ts). */
+export const rng = mulberry32;
 
 /** Fixed random batch of token ids (the same every step: speed does not depend on data). */
 export function randomBatch(c: BenchConfig, seed: number): { idx: tf.Tensor2D; targets: tf.Tensor2D } {

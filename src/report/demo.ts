@@ -6,18 +6,9 @@
 import type { ReportData } from './all.js';
 import type { CegRow, MetricPoint, RunCurve } from './types.js';
 import { getInnovation } from '../innovations.js';
+import { mulberry32 } from '../ceg/random.js';
 
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** The paper's compact-scale CEGs (PAPER.md; MQA and SA are DNR, auxiliary CEG). */
 export const PAPER_COMPACT: Record<string, { ceg: number; dnr?: boolean }> = {
