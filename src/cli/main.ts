@@ -24,7 +24,8 @@ import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
-import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs } from '../ceg/index.js';
+import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
+import { storedRecords } from '../report/from-runs.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 
 function defaultJobs(): number {
@@ -164,13 +165,23 @@ function printReport(records: RunRecord[], scale: string): void {
   console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
 }
 
-function storedRecords(store: RunStore, scale: string, backend: string): RunRecord[] {
-  return store
-    .find({ scale, backend, state: 'done' })
-    .map((run) => ({
-      id: run.id, innovation: run.spec.innovation, scale: run.spec.scale, seed: run.spec.seed,
-      backend: run.spec.backend, metrics: run.metrics(), cached: true,
-    }));
+/** The compute-dependence verdicts from the scale's ladder runs, when there are any. */
+function printVerdicts(store: RunStore, scale: string, backend: string): void {
+  if (!(scale in LADDERS)) return;
+  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend));
+  if (ladder.length === 0) {
+    console.log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
+    return;
+  }
+  const rows = verdicts(ladder).objects() as Record<string, unknown>[];
+  const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
+  console.log(`\nCompute dependence from the ${scale} scaling ladder (${ladderOf(scale).map((r) => r.name).join(', ')}):`);
+  console.log(
+    alignColumns(
+      ['Innovation', 'Paper category', 'Seeds', 'Slope of log CEG vs log C', '95% CI', 'Verdict'],
+      rows.map((r) => [String(r.innovation), String(r.paper_category), String(r.seeds), f3(r.slope), `[${f3(r.ci_low)}, ${f3(r.ci_high)}]`, String(r.verdict)]),
+    ),
+  );
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -208,7 +219,10 @@ export async function main(argv: string[]): Promise<number> {
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
-      if (records.some((r) => r.innovation === 'baseline')) printReport(records, f.scale);
+      if (records.some((r) => r.innovation === 'baseline')) {
+        printReport(records, f.scale);
+        printVerdicts(store, f.scale, backend);
+      }
       return 0;
     }
     case 'ladder': {
@@ -251,6 +265,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       printReport(records, f.scale);
+      printVerdicts(store, f.scale, backend);
       return 0;
     }
   }
