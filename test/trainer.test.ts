@@ -100,3 +100,21 @@ test('sweeps name every bad input before training anything', async () => {
   await assert.rejects(ensureRuns({ scale: 'huge', innovations: ['rope'], seeds: [1], backend: 'wasm', store, stream: null }), /unknown scale "huge"; valid: smoke, micro/);
   assert.equal(store.list().length, 0);
 });
+
+test('side-by-side step timing: every variant gets samples, files round-trip, wall-clock CEG formula', async () => {
+  const { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } = await import('../src/train/timing.js');
+  const t = await measureStepTimes({ scale: 'smoke', innovations: ['baseline', 'mqa'], backend: 'wasm', steps: 2, rounds: 2 });
+  assert.deepEqual(t.results.map((r) => r.innovation), ['baseline', 'mqa']);
+  for (const r of t.results) {
+    assert.equal(r.samples.length, 4);
+    assert.ok(r.msPerStep > 0 && r.samples.includes(r.msPerStep) || r.msPerStep > 0);
+  }
+  const root = tmp('timing');
+  saveTiming(root, t);
+  assert.deepEqual(loadTiming(root, 'smoke', 'wasm'), t);
+  assert.equal(loadTiming(root, 'micro', 'wasm'), undefined);
+  // a variant twice as good per step whose steps take twice as long has wall-clock CEG 1
+  assert.equal(calibratedSecondsCeg(2, 100, 200), 1);
+  assert.equal(calibratedSecondsCeg(1.5, 300, 100), 4.5);
+  assert.equal(calibratedSecondsCeg(null, 100, 100), null);
+});

@@ -24,6 +24,7 @@ import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
+import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { storedRecords } from '../report/from-runs.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
@@ -70,6 +71,17 @@ const spec = defineCli({
       innovations: innovationsFlag({ default: ['baseline', 'layernorm', 'mqa'] }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      runs: runsFlag,
+    },
+  },
+  timing: {
+    summary: "measure every variant's ms/step side by side (interleaved, one process) for a load-independent wall-clock CEG",
+    flags: {
+      scale: scaleFlag({ default: 'micro' }),
+      innovations: innovationsFlag({ help: "comma-separated ids (default: the paper's study set)" }),
+      steps: { type: 'int', default: 5, min: 1, help: 'timed steps per variant per round' },
+      rounds: { type: 'int', default: 3, min: 1, help: 'interleaved rounds' },
+      backend: backendFlag(),
       runs: runsFlag,
     },
   },
@@ -165,6 +177,31 @@ function printReport(records: RunRecord[], scale: string): void {
   console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
 }
 
+/** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */
+function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: string): void {
+  const t = loadTiming(store.root, scale, backend);
+  if (!t) {
+    console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
+    return;
+  }
+  const base = t.results.find((r) => r.innovation === 'baseline');
+  if (!base) return;
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const rows = table.objects() as Record<string, unknown>[];
+  const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
+  console.log(`\nWall-clock CEG from step times measured side by side (${t.measuredAt.slice(0, 16)}Z, load ${t.load.toFixed(2)}): CEG steps x baseline ms/step / variant ms/step`);
+  console.log(
+    alignColumns(
+      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock'],
+      t.results.map((r) => {
+        const row = rows.find((x) => x.innovation === r.innovation);
+        const steps = (row?.ceg_steps as number | null | undefined) ?? null;
+        return [String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep))];
+      }),
+    ),
+  );
+}
+
 /** The compute-dependence verdicts from the scale's ladder runs, when there are any. */
 function printVerdicts(store: RunStore, scale: string, backend: string): void {
   if (!(scale in LADDERS)) return;
@@ -221,8 +258,24 @@ export async function main(argv: string[]): Promise<number> {
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
       if (records.some((r) => r.innovation === 'baseline')) {
         printReport(records, f.scale);
+        printTiming(records, store, f.scale, backend);
         printVerdicts(store, f.scale, backend);
       }
+      return 0;
+    }
+    case 'timing': {
+      const f = parsed.flags;
+      const backend = backendOf(f.backend);
+      const innovations = f.innovations.length ? f.innovations : [...STUDY_SET];
+      for (const inn of innovations) runSpec(inn, f.scale, 1, backend); // validate first
+      const store = storeOf(f.runs);
+      const t = await measureStepTimes({
+        scale: f.scale, innovations, backend, steps: f.steps, rounds: f.rounds,
+        onProgress: (m) => process.stderr.write(`[ceg] timing ${m}\n`),
+      });
+      const file = saveTiming(store.root, t);
+      console.log(`step times at scale "${f.scale}" on ${backend} (load ${t.load.toFixed(2)} at start), saved to ${file}:`);
+      for (const r of t.results) console.log(`  ${r.innovation.padEnd(12)} ${r.msPerStep.toFixed(1).padStart(8)} ms/step`);
       return 0;
     }
     case 'ladder': {
@@ -265,6 +318,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       printReport(records, f.scale);
+      printTiming(records, store, f.scale, backend);
       printVerdicts(store, f.scale, backend);
       return 0;
     }

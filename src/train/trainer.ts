@@ -20,7 +20,8 @@ import { gptLoss } from '../model/gpt.js';
 import { stepFlops } from '../model/flops.js';
 import { loadTokens, type LoadedTokens } from '../data/index.js';
 import { createRng, restoreRng, sampleBatch, fixedEvalBatches, type Rng } from '../data/batches.js';
-import { AdamW, clipByGlobalNorm } from './adamw.js';
+import { AdamW } from './adamw.js';
+import { trainStep } from './step.js';
 import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
 
@@ -164,8 +165,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
 
   if (st.step === 0 && !ck) await record();
   let stepsThisProcess = 0;
-  const varList = [...params.values()];
-  const nameOf = new Map(varList.map((v, i) => [v.name, [...params.keys()][i]]));
+  const stepState = { params, opt, cfg, tc };
   while (st.step < tc.steps) {
     if (hooks.signal?.aborted) {
       await checkpoint();
@@ -173,40 +173,13 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     }
     const lr = learningRate(st.step, tc);
     const t0 = performance.now();
-    const grads = new Map<string, tf.Tensor>();
-    const ceParts: tf.Scalar[] = [];
-    for (let micro = 0; micro < tc.gradAccum; micro++) {
-      const b = sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng);
-      let ce: tf.Scalar | null = null;
-      const { value, grads: g } = tf.tidy(() => {
-        const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
-        const y = tf.tensor2d(b.y, [tc.batchSize, cfg.blockSize], 'int32');
-        return tf.variableGrads(() => {
-          const out = gptLoss(params, x, y, cfg, { training: true, seed: dropoutSeed(spec.seed, st.step, micro) });
-          ce = tf.keep(out.ce);
-          return (tc.gradAccum > 1 ? tf.div(out.loss, tc.gradAccum) : out.loss) as tf.Scalar;
-        }, varList);
-      });
-      // the recorded training loss is the cross-entropy alone (MoE's auxiliary loss is trained on, not reported)
-      ceParts.push((ce as tf.Scalar | null)!);
-      value.dispose();
-      for (const [vname, gt] of Object.entries(g)) {
-        const name = nameOf.get(vname)!;
-        const prev = grads.get(name);
-        if (prev) {
-          grads.set(name, tf.add(prev, gt));
-          prev.dispose();
-          gt.dispose();
-        } else grads.set(name, gt);
-      }
-    }
-    clipByGlobalNorm(grads, tc.gradClip).dispose();
-    opt.step(grads, lr);
-    for (const g of grads.values()) g.dispose();
-    // one asynchronous read per step (the step's mean CE); it also waits for the step's work
-    const ceSum = tf.addN(ceParts);
-    const loss = (await ceSum.data())[0] / tc.gradAccum;
-    tf.dispose([ceSum, ...ceParts]);
+    const stepNow = st.step;
+    const loss = await trainStep(
+      stepState,
+      lr,
+      () => sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng),
+      (micro) => dropoutSeed(spec.seed, stepNow, micro),
+    );
     const dt = (performance.now() - t0) / 1000;
     st.step += 1;
     st.tokens += tokensPerStep;
