@@ -118,3 +118,30 @@ test('side-by-side step timing: every variant gets samples, files round-trip, wa
   assert.equal(calibratedSecondsCeg(1.5, 300, 100), 4.5);
   assert.equal(calibratedSecondsCeg(null, 100, 100), null);
 });
+
+test('MoE: an expert that gets no token in a step trains with a zero gradient (decay only), not an error', async () => {
+  const { trainStep } = await import('../src/train/step.js');
+  const { initParams, isDecayed } = await import('../src/model/params.js');
+  const { AdamW } = await import('../src/train/adamw.js');
+  const spec = runSpec('moe', 'smoke', 1, 'wasm');
+  // 2 tokens, top-1 of 4 experts: at least 2 experts per layer receive nothing
+  const cfg = { ...spec.model, moe: { ...spec.model.moe, topK: 1 } };
+  const tc = { ...spec.train, batchSize: 1, gradAccum: 1, gradClip: 0 };
+  const small = { ...cfg, blockSize: 2 };
+  const params = initParams(small, 3);
+  const before = new Map([...params].map(([n, p]) => [n, Array.from(p.dataSync())]));
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: isDecayed });
+  const lr = 0.01;
+  const loss = await trainStep({ params, opt, cfg: small, tc }, lr, () => ({ x: Int32Array.from([5, 9]), y: Int32Array.from([9, 11]) }), () => 0);
+  assert.ok(Number.isFinite(loss));
+  let decayOnly = 0;
+  for (const [name, p] of params) {
+    if (!/mlp\.experts\.\d+\.c_fc\.weight$/.test(name)) continue;
+    const b = before.get(name)!;
+    const a = Array.from(p.dataSync());
+    if (a.every((x, i) => Math.abs(x - b[i] * (1 - lr * 0.1)) < 1e-7)) decayOnly += 1;
+  }
+  assert.ok(decayOnly >= 2 * small.nLayer, `unused experts found: ${decayOnly}`);
+  for (const p of params.values()) p.dispose();
+  opt.dispose();
+});

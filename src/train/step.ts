@@ -56,6 +56,14 @@ export async function trainStep(
       } else grads.set(name, gt);
     }
   }
+  // An MoE expert that received no token in this step has no gradient on the gather path;
+  // it gets a zero gradient (as the dense path computes), so AdamW decays its moments and
+  // applies weight decay exactly as for any unused weight. Any other missing gradient is a bug.
+  for (const [name, p] of params) {
+    if (grads.has(name)) continue;
+    if (!name.includes('.mlp.experts.')) throw new Error(`no gradient for parameter "${name}"`);
+    grads.set(name, tf.zerosLike(p));
+  }
   clipByGlobalNorm(grads, tc.gradClip).dispose();
   opt.step(grads, lr);
   for (const g of grads.values()) g.dispose();
