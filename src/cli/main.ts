@@ -173,6 +173,10 @@ function printReport(records: RunRecord[], scale: string): void {
   const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
+  console.log(
+    'CEG seconds uses each run\'s own wall-clock time, which includes whatever else the machine was doing while it trained;\n' +
+      'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
+  );
   console.log("\nThe paper's published numbers (compact scale) beside ours:");
   console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
 }
