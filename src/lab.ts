@@ -53,6 +53,12 @@ export function seedsFor(scale: string): number[] {
   return scale === 'micro' ? [1, 2, 3] : [1];
 }
 
+/** Seeds of the scaling ladder: CEG_SEEDS, else 2 at micro (the stored ladder runs), 1 otherwise. */
+export function ladderSeedsFor(scale: string): number[] {
+  if (process.env.CEG_SEEDS) return seedsFor(scale);
+  return scale === 'micro' ? [1, 2] : [1];
+}
+
 /** The run store: CEG_RUNS or data/runs (relative to the project root, wherever the notebook runs). */
 export function store(): RunStore {
   return new RunStore(process.env.CEG_RUNS ?? path.join(projectRoot(), 'data', 'runs'));
