@@ -316,6 +316,8 @@ test('lab: peakBufferBytes is the exact high-water mark of new buffers; attentio
   });
   assert.equal(high, 6000);
   keep.dispose();
+  const { causalMask } = await import('../src/model/attention/plain.js');
+  for (const T of [128, 256]) causalMask(T); // plain's mask is kept once per (backend, T): a cache, not a leak
   const before = tf.memory().numTensors;
   const rows = lab.measureAttention({ T: [128, 256], kernels: ['plain', 'fused'], B: 1, H: 1, hs: 8, repeats: 1, fusedBlock: 32 }).objects() as Record<string, number>[];
   const peak = (T: number, k: string) => rows.find((r) => r.T === T && (r.kernel as unknown) === k)!.peak_mib_fwd_bwd * 2 ** 20;
