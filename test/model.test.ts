@@ -261,12 +261,10 @@ test('MoE: output is the renormalised weighted sum of the chosen experts; Switch
 });
 
 for (const kernel of ATTN_KERNELS) {
-  // The sparse kernel picks key blocks with a score that pools the queries of a whole query
-  // block, so a later token of the block changes the blocks chosen for the earlier ones: a
-  // future-token leak, reported to the attention owner. Marked todo (still runs, still shown)
-  // until src/model/attention/sparse.ts selects per token or from causal prefixes.
-  const todo = kernel === 'sparse' ? 'sparse selection pools queries over the query block: leaks later tokens' : undefined;
-  test(`causal masking (${kernel}): a future token does not change earlier logits`, { todo }, async () => {
+  // The sparse kernel once chose key blocks from the mean of a whole query block, which let a
+  // later token change the blocks of earlier ones; it now uses a causal pooled query. This
+  // test caught the leak and guards the fix.
+  test(`causal masking (${kernel}): a future token does not change earlier logits`, async () => {
     await initEngine({ backend: 'cpu' });
     const cfg = tiny({ attnKernel: kernel, positions: 'rope', norm: 'layernorm' });
     const p = initParams(cfg, 5);
