@@ -9,13 +9,13 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BUNDLED_CORPORA, type BundledCorpus } from './corpora.js';
 import { DataError } from './errors.js';
-import { prepareCorpus } from './tokenfiles.js';
+import { prepareCorpus, defaultCacheDir } from './tokenfiles.js';
 import { TOKENIZER_NAMES, type TokenizerName } from './tokenizers.js';
 
 export function main(argv: string[]): void {
   const corpora: BundledCorpus[] = [];
   const tokenizers: TokenizerName[] = [];
-  let cacheDir = path.join('data', 'cache');
+  let cacheDir = defaultCacheDir();
   let force = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { DataConfig } from '../config.js';
 import { BUNDLED_CORPORA, type BundledCorpus, corpusSource, corpusSplitRule, loadCorpus } from './corpora.js';
 import { DataError } from './errors.js';
@@ -31,6 +32,15 @@ function swapBytes16(bytes: Uint8Array): void {
 }
 
 /** Read a whole nanoGPT token file (raw little-endian uint16). */
+
+/**
+ * Where tokenised corpora are cached: CEG_CACHE, else <project>/data/cache (not relative to the
+ * working directory, so notebooks running in notebooks/ share the project's cache).
+ */
+export function defaultCacheDir(): string {
+  return process.env.CEG_CACHE ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'data', 'cache');
+}
+
 export function readTokenFile(file: string): Uint16Array {
   let buf: Buffer;
   try {
@@ -153,7 +163,7 @@ function staleReason(dir: string, meta: TokenMeta | undefined, want: Pick<TokenM
 
 /** Tokenise a bundled corpus once; later calls read the cached files. */
 export function prepareCorpus(opts: PrepareOptions): PreparedCorpus {
-  const { corpus, cacheDir = path.join('data', 'cache'), onProgress } = opts;
+  const { corpus, cacheDir = defaultCacheDir(), onProgress } = opts;
   if (!(BUNDLED_CORPORA as readonly string[]).includes(corpus))
     throw new DataError(`prepareCorpus: unknown corpus "${corpus}"; valid: ${BUNDLED_CORPORA.join(', ')}`);
   const tok = getTokenizer(opts.tokenizer);
