@@ -8,6 +8,7 @@
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { defaultRunsRoot, projectPath } from '../src/paths.js';
 import { buildAllFigures, type ReportData } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { exportFigures, IMAGE_FORMATS, type ImageFormat } from '../src/report/export.js';
@@ -22,8 +23,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       demo: { type: 'boolean', default: false },
-      out: { type: 'string', default: 'figures' },
-      runs: { type: 'string', default: process.env.CEG_RUNS ?? path.join('data', 'runs') },
+      out: { type: 'string', default: projectPath('figures') },
+      runs: { type: 'string', default: defaultRunsRoot() },
       scale: { type: 'string', default: 'micro' },
       backend: { type: 'string', default: process.env.CEG_BACKEND ?? 'wasm' },
       smooth: { type: 'string', default: '1' },

@@ -7,7 +7,6 @@
  *   const runs = await lab.ensureRuns({ scale: 'micro', innovations: ['baseline', 'rope'], seeds: [1, 2, 3] });
  *   lab.showTable(lab.cegTable(runs));
  */
-import path from 'node:path';
 import * as aq from 'arquero';
 import { tf, initEngine, requestedBackend, type EngineInfo, type BackendName } from './engine/index.js';
 import { INNOVATIONS, STUDY_SET, innovationChange } from './innovations.js';
@@ -61,13 +60,9 @@ export function ladderSeedsFor(scale: string): number[] {
   return scale === 'micro' ? [1, 2] : [1];
 }
 
-/** The run store: CEG_RUNS or data/runs (relative to the project root, wherever the notebook runs). */
+/** The run store: CEG_RUNS or <project>/data/runs, wherever the notebook runs. */
 export function store(): RunStore {
-  return new RunStore(process.env.CEG_RUNS ?? path.join(projectRoot(), 'data', 'runs'));
-}
-
-function projectRoot(): string {
-  return path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  return new RunStore();
 }
 
 export function backend(): BackendName {

@@ -33,7 +33,7 @@ function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
 }
 
-const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or data/runs)' } as const;
+const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or <project>/data/runs)' } as const;
 
 const spec = defineCli({
   train: {
@@ -155,7 +155,7 @@ function backendOf(flag: string | undefined): BackendName {
 }
 
 function storeOf(flag: string | undefined): RunStore {
-  return new RunStore(flag ?? process.env.CEG_RUNS ?? path.join('data', 'runs'));
+  return new RunStore(flag);
 }
 
 /** SIGINT: first stops after the current step with a checkpoint; second exits at once. */

@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { defaultCacheDir } from '../paths.js';
 import type { DataConfig } from '../config.js';
 import { BUNDLED_CORPORA, type BundledCorpus, corpusSource, corpusSplitRule, loadCorpus } from './corpora.js';
 import { DataError } from './errors.js';
@@ -33,13 +33,7 @@ function swapBytes16(bytes: Uint8Array): void {
 
 /** Read a whole nanoGPT token file (raw little-endian uint16). */
 
-/**
- * Where tokenised corpora are cached: CEG_CACHE, else <project>/data/cache (not relative to the
- * working directory, so notebooks running in notebooks/ share the project's cache).
- */
-export function defaultCacheDir(): string {
-  return process.env.CEG_CACHE ?? path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'data', 'cache');
-}
+export { defaultCacheDir };
 
 export function readTokenFile(file: string): Uint16Array {
   let buf: Buffer;

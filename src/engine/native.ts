@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../paths.js';
 
 export interface NativeAddon {
   /** "avx512" | "avx2" | "sse": the vector width it was compiled for (-march=native) */
@@ -29,7 +29,7 @@ export interface NativeAddon {
   colsum(heap: Float32Array, src: number, rows: number, cols: number, dst: number): void;
 }
 
-const addonPath = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'native', 'build', 'ceg_native.node');
+const addonPath = projectPath('native', 'build', 'ceg_native.node');
 let cached: NativeAddon | null | undefined;
 let reason = '';
 

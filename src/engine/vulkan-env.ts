@@ -19,7 +19,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../paths.js';
 
 export interface VulkanEnvReport {
   /** the cache folder looked at, or null when turned off */
@@ -37,7 +37,7 @@ let done: VulkanEnvReport | null = null;
 
 /** Default cache folder: <repo>/.vk (this file is <repo>/src/engine/vulkan-env.ts). */
 export function defaultVkDir(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '.vk');
+  return projectPath('.vk');
 }
 
 function multiarchTriplet(): string | null {

@@ -299,7 +299,7 @@ function storeContents(store: RunStore): string {
 export function loadReportData(opts: LoadOptions = {}): LoadResult {
   const scale = opts.scale ?? 'micro';
   const backend = opts.backend ?? process.env.CEG_BACKEND ?? 'wasm';
-  const store = new RunStore(opts.runs ?? process.env.CEG_RUNS ?? 'data/runs');
+  const store = new RunStore(opts.runs);
   const notes: string[] = [];
   const records = storedRecords(store, scale, backend, notes);
   if (records.length === 0) {

@@ -1,13 +1,14 @@
 /**
  * The run store: a folder of runs named by their config hash (see ./id.ts).
  *   <root>/<id>/spec.json, status.json, metrics.jsonl, ckpt-<step>/, labels.json (optional)
- * Root defaults to $CEG_RUNS or data/runs. open() is for the process that trains a run (it
+ * Root defaults to $CEG_RUNS or <project>/data/runs. open() is for the process that trains a run (it
  * creates and repairs); get(), list(), find() and table() only read, so a report may run
  * while training goes on.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultRunsRoot } from '../paths.js';
 import { randomBytes } from 'node:crypto';
 import * as aq from 'arquero';
 import type { RunSpec } from './id.js';
@@ -61,7 +62,7 @@ export class RunStore {
   readonly root: string;
 
   constructor(
-    root: string = process.env.CEG_RUNS ?? 'data/runs',
+    root: string = defaultRunsRoot(),
     private readonly opts: RunOptions = {},
   ) {
     this.root = path.resolve(root);

@@ -10,7 +10,7 @@ import type { BackendName } from '../engine/index.js';
 import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, type TrainHooks } from './trainer.js';
 
@@ -92,7 +92,6 @@ export interface SweepOptions {
   jobs?: number;
 }
 
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
 async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
