@@ -13,6 +13,16 @@ export interface StepState {
   opt: AdamW;
   cfg: ModelConfig;
   tc: TrainConfig;
+  /** the parameters as tf.variableGrads takes them, and its result keys mapped back to names */
+  varList: tf.Variable[];
+  nameOf: Map<string, string>;
+}
+
+/** The state trainStep needs, with the per-run lookups computed once rather than every step. */
+export function stepState(params: Map<string, tf.Variable>, opt: AdamW, cfg: ModelConfig, tc: TrainConfig): StepState {
+  const names = [...params.keys()];
+  const varList = [...params.values()];
+  return { params, opt, cfg, tc, varList, nameOf: new Map(varList.map((v, i) => [v.name, names[i]])) };
 }
 
 /**
@@ -26,10 +36,7 @@ export async function trainStep(
   batch: (micro: number) => { x: Int32Array; y: Int32Array },
   seed: (micro: number) => number,
 ): Promise<number> {
-  const { params, opt, cfg, tc } = s;
-  const varList = [...params.values()];
-  const names = [...params.keys()];
-  const nameOf = new Map(varList.map((v, i) => [v.name, names[i]]));
+  const { params, opt, cfg, tc, varList, nameOf } = s;
   const grads = new Map<string, tf.Tensor>();
   const ceParts: tf.Scalar[] = [];
   for (let micro = 0; micro < tc.gradAccum; micro++) {

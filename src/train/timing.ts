@@ -10,13 +10,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { tf, initEngine, engineInfo, type BackendName } from '../engine/index.js';
+import { initEngine, engineInfo, type BackendName } from '../engine/index.js';
 import { initParams, isDecayed } from '../model/params.js';
 import { createRng, sampleBatch } from '../data/batches.js';
 import { loadTokens } from '../data/index.js';
 import { writeJsonAtomic, readJson } from '../runs/index.js';
 import { AdamW } from './adamw.js';
-import { trainStep } from './step.js';
+import { trainStep, stepState } from './step.js';
 import { runSpec } from './sweep.js';
 
 export interface StepTime {
@@ -67,7 +67,7 @@ export async function measureStepTimes(o: TimingOptions): Promise<TimingFile> {
       beta1: spec.train.beta1, beta2: spec.train.beta2, eps: 1e-8, weightDecay: spec.train.weightDecay, decayed: isDecayed,
     });
     const b = sampleBatch(data.train, spec.train.batchSize, spec.model.blockSize, createRng(1));
-    return { innovation, state: { params, opt, cfg: spec.model, tc: spec.train }, batch: () => b, samples: [] as number[] };
+    return { innovation, state: stepState(params, opt, spec.model, spec.train), batch: () => b, samples: [] as number[] };
   });
   const step = async (v: (typeof variants)[number]) => {
     const t0 = performance.now();

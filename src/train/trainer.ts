@@ -21,7 +21,7 @@ import { stepFlops } from '../model/flops.js';
 import { loadTokens, type LoadedTokens } from '../data/index.js';
 import { createRng, restoreRng, sampleBatch, fixedEvalBatches, type Rng } from '../data/batches.js';
 import { AdamW } from './adamw.js';
-import { trainStep } from './step.js';
+import { trainStep, stepState } from './step.js';
 import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
 
@@ -92,7 +92,7 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
 async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks): Promise<TrainResult> {
 
   const { model: cfg, train: tc } = spec;
-  const params = toMap(initParams(cfg, spec.seed));
+  const params = initParams(cfg, spec.seed);
   const opt = new AdamW(params, {
     beta1: tc.beta1, beta2: tc.beta2, eps: 1e-8, weightDecay: tc.weightDecay, decayed: isDecayed,
   });
@@ -165,7 +165,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
 
   if (st.step === 0 && !ck) await record();
   let stepsThisProcess = 0;
-  const stepState = { params, opt, cfg, tc };
+  const state = stepState(params, opt, cfg, tc);
   while (st.step < tc.steps) {
     if (hooks.signal?.aborted) {
       await checkpoint();
@@ -175,7 +175,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     const t0 = performance.now();
     const stepNow = st.step;
     const loss = await trainStep(
-      stepState,
+      state,
       lr,
       () => sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng),
       (micro) => dropoutSeed(spec.seed, stepNow, micro),
@@ -206,10 +206,6 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
 function disposeAll(params: Map<string, tf.Variable>, opt: AdamW): void {
   for (const p of params.values()) p.dispose();
   opt.dispose();
-}
-
-function toMap(p: Map<string, tf.Variable> | Record<string, tf.Variable>): Map<string, tf.Variable> {
-  return p instanceof Map ? p : new Map(Object.entries(p));
 }
 
 function restoreCheckpoint(dir: string, params: Map<string, tf.Variable>, opt: AdamW): Omit<ScalarState, 'tensorIndex'> {
