@@ -36,6 +36,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
+import { replaceKernel } from './replace-kernel.js';
 import { loadNative, type NativeAddon } from './native.js';
 import { registerFusedKernels } from './fused.js';
 
@@ -117,26 +118,20 @@ let nativeMatMul: NativeAddon | null = null;
 const F32 = 4;
 
 function registerWasmBatchMatMul(allowNative: boolean): void {
-  const original = tf.getKernel('BatchMatMul', 'wasm');
   const transposeK = tf.getKernel('Transpose', 'wasm');
-  if (!original || !transposeK) throw new Error('wasm backend lacks BatchMatMul or Transpose; cannot patch matmul');
+  if (!transposeK) throw new Error('wasm backend lacks Transpose; cannot patch matmul');
   let raw: RawMatMul | null = null;
-  const origFunc = original.kernelFunc;
   nativeMatMul = allowNative ? loadNative() : null;
-  tf.unregisterKernel('BatchMatMul', 'wasm');
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as WasmBackendLike;
-      raw ??= backend.wasm.cwrap('BatchMatMul', null, [
-        'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
-      ]) as unknown as RawMatMul;
-      if (nativeMatMul) {
-        const r = nativeBatchMatMul(args, backend as WasmHeapBackend, nativeMatMul);
-        if (r) return r;
-      }
-      return fastBatchMatMul(args, backend, raw, origFunc, transposeK.kernelFunc);
-    },
+  replaceKernel('BatchMatMul', 'wasm', (origFunc) => (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    raw ??= backend.wasm.cwrap('BatchMatMul', null, [
+      'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
+    ]) as unknown as RawMatMul;
+    if (nativeMatMul) {
+      const r = nativeBatchMatMul(args, backend as WasmHeapBackend, nativeMatMul);
+      if (r) return r;
+    }
+    return fastBatchMatMul(args, backend, raw, origFunc, transposeK.kernelFunc);
   });
   replacedMatMul = true;
 }
@@ -299,39 +294,27 @@ interface WasmHeapBackend extends WasmBackendLike {
 }
 
 function registerWasmSlice(): void {
-  const sliceK = tf.getKernel('Slice', 'wasm');
-  const splitK = tf.getKernel('SplitV', 'wasm');
-  if (!sliceK || !splitK) throw new Error('wasm backend lacks Slice or SplitV; cannot patch them');
-  const origSlice = sliceK.kernelFunc;
-  tf.unregisterKernel('Slice', 'wasm');
-  tf.registerKernel({
-    ...sliceK,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype === 'string') return origSlice(args);
-      const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
-      const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
-      return heapSlice(args.backend as unknown as WasmHeapBackend, x, b, s);
-    },
+  replaceKernel('Slice', 'wasm', (origSlice) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return origSlice(args);
+    const { begin, size } = args.attrs as unknown as { begin: number | number[]; size: number | number[] };
+    const [b, s] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, size);
+    return heapSlice(args.backend as unknown as WasmHeapBackend, x, b, s);
   });
-  tf.unregisterKernel('SplitV', 'wasm');
-  tf.registerKernel({
-    ...splitK,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype === 'string') return splitK.kernelFunc(args);
-      const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
-      const ax = tf.util.parseAxisParam(axis, x.shape)[0];
-      const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
-      const begin = new Array(x.shape.length).fill(0);
-      return sizes.map((n) => {
-        const size = x.shape.slice();
-        size[ax] = n;
-        const out = heapSlice(args.backend as unknown as WasmHeapBackend, x, begin.slice(), size);
-        begin[ax] += n;
-        return out;
-      });
-    },
+  replaceKernel('SplitV', 'wasm', (origSplit) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return origSplit(args);
+    const { numOrSizeSplits, axis } = args.attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const sizes = tf.backend_util.prepareSplitSize(x as tf.Tensor, numOrSizeSplits, ax);
+    const begin = new Array(x.shape.length).fill(0);
+    return sizes.map((n) => {
+      const size = x.shape.slice();
+      size[ax] = n;
+      const out = heapSlice(args.backend as unknown as WasmHeapBackend, x, begin.slice(), size);
+      begin[ax] += n;
+      return out;
+    });
   });
 }
 
@@ -377,48 +360,34 @@ function heapSlice(backend: WasmHeapBackend, x: tf.TensorInfo, begin: number[], 
 // Identity and Sum on wasm
 
 function registerWasmIdentity(): void {
-  const k = tf.getKernel('Identity', 'wasm');
-  if (!k) throw new Error('wasm backend lacks Identity; cannot patch it');
-  const orig = k.kernelFunc;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({
-    ...k,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      if (x.dtype === 'string') return orig(args);
-      (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
-    },
+  replaceKernel('Identity', 'wasm', (orig) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    if (x.dtype === 'string') return orig(args);
+    (args.backend as unknown as { incRef(d: object): void }).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
   });
 }
 
 function registerWasmSum(): void {
-  const k = tf.getKernel('Sum', 'wasm');
-  if (!k) throw new Error('wasm backend lacks Sum; cannot patch it');
-  const orig = k.kernelFunc;
-  tf.unregisterKernel('Sum', 'wasm');
-  tf.registerKernel({
-    ...k,
-    kernelFunc: (args) => {
-      const { x } = args.inputs as { x: tf.TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
-      if (x.dtype !== 'float32') return orig(args);
-      const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
-      const r = axes.length;
-      // only leading axes 0..r-1, with something left over (other reductions go to the shipped kernel)
-      if (r === 0 || r >= x.shape.length || axes.some((a, i) => a !== i)) return orig(args);
-      const rows = prod(x.shape.slice(0, r));
-      const cols = prod(x.shape.slice(r));
-      const backend = args.backend as unknown as WasmHeapBackend;
-      const outShape = keepDims ? [...new Array(r).fill(1), ...x.shape.slice(r)] : x.shape.slice(r);
-      const out = backend.makeOutput(outShape, 'float32'); // may grow the heap: read offsets after
-      const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
-      const src = backend.dataIdMap.get(x.dataId).memoryOffset / F32;
-      const dst = backend.dataIdMap.get(out.dataId).memoryOffset / F32;
-      if (nativeMatMul && !(heap.buffer instanceof SharedArrayBuffer)) nativeMatMul.colsum(heap, src, rows, cols, dst);
-      else columnSums(heap, src, rows, cols, dst);
-      return out;
-    },
+  replaceKernel('Sum', 'wasm', (orig) => (args) => {
+    const { x } = args.inputs as { x: tf.TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as { axis: number | number[]; keepDims: boolean };
+    if (x.dtype !== 'float32') return orig(args);
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const r = axes.length;
+    // only leading axes 0..r-1, with something left over (other reductions go to the shipped kernel)
+    if (r === 0 || r >= x.shape.length || axes.some((a, i) => a !== i)) return orig(args);
+    const rows = prod(x.shape.slice(0, r));
+    const cols = prod(x.shape.slice(r));
+    const backend = args.backend as unknown as WasmHeapBackend;
+    const outShape = keepDims ? [...new Array(r).fill(1), ...x.shape.slice(r)] : x.shape.slice(r);
+    const out = backend.makeOutput(outShape, 'float32'); // may grow the heap: read offsets after
+    const heap = new Float32Array(backend.wasm.HEAPU8.buffer);
+    const src = backend.dataIdMap.get(x.dataId).memoryOffset / F32;
+    const dst = backend.dataIdMap.get(out.dataId).memoryOffset / F32;
+    if (nativeMatMul && !(heap.buffer instanceof SharedArrayBuffer)) nativeMatMul.colsum(heap, src, rows, cols, dst);
+    else columnSums(heap, src, rows, cols, dst);
+    return out;
   });
 }
 

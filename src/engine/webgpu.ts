@@ -16,6 +16,7 @@
 import { tf, EngineError } from './index.js';
 import { createRequire } from 'node:module';
 import { prepareVulkanEnv } from './vulkan-env.js';
+import { replaceKernel } from './replace-kernel.js';
 
 type Flags = Record<string, string | number | boolean>;
 
@@ -143,52 +144,40 @@ function registerWebGPUKernels(): void {
   }
   if (kernelsPatched) return;
   kernelsPatched = true;
-  const tile = tf.getKernel('Tile', 'webgpu')!;
-  tf.unregisterKernel('Tile', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'Tile',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const x = args.inputs.x as tf.TensorInfo;
-      const reps = (args.attrs as unknown as { reps: number[] }).reps;
-      if (x.shape.length < 5) return tile.kernelFunc(args);
-      const { shape, reps: r } = collapseTile(x.shape, reps);
-      if (shape.length >= 5) throw new EngineError(`Tile of rank ${x.shape.length} with reps ${reps} cannot run on webgpu`);
-      const xr: tf.TensorInfo = { dataId: x.dataId, shape, dtype: x.dtype };
-      const out = tile.kernelFunc({ ...args, inputs: { x: xr }, attrs: { reps: r } as unknown as tf.NamedAttrMap }) as tf.TensorInfo;
-      return { dataId: out.dataId, shape: x.shape.map((n, i) => n * reps[i]), dtype: out.dtype };
-    },
+  replaceKernel('Tile', 'webgpu', (tile) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    const reps = (args.attrs as unknown as { reps: number[] }).reps;
+    if (x.shape.length < 5) return tile(args);
+    const { shape, reps: r } = collapseTile(x.shape, reps);
+    if (shape.length >= 5) throw new EngineError(`Tile of rank ${x.shape.length} with reps ${reps} cannot run on webgpu`);
+    const xr: tf.TensorInfo = { dataId: x.dataId, shape, dtype: x.dtype };
+    const out = tile({ ...args, inputs: { x: xr }, attrs: { reps: r } as unknown as tf.NamedAttrMap }) as tf.TensorInfo;
+    return { dataId: out.dataId, shape: x.shape.map((n, i) => n * reps[i]), dtype: out.dtype };
   });
   // AddN binds every input as a storage buffer; past the device's maxStorageBuffersPerShaderStage
   // (8 on lavapipe and Dawn's default) the pipeline is invalid and the sum is garbage (e.g. the
   // global gradient norm over all parameters). Sum in chunks that fit, then sum the partial sums.
-  const addN = tf.getKernel('AddN', 'webgpu')!;
-  tf.unregisterKernel('AddN', 'webgpu');
-  tf.registerKernel({
-    kernelName: 'AddN',
-    backendName: 'webgpu',
-    kernelFunc: (args) => {
-      const backend = args.backend as unknown as WebGPUBackendLike & { disposeData(id: object): void };
-      const room = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1); // one buffer is the output
-      let xs = args.inputs as unknown as tf.TensorInfo[];
-      const temps: tf.TensorInfo[] = [];
-      while (xs.length > room) {
-        const next: tf.TensorInfo[] = [];
-        for (let i = 0; i < xs.length; i += room) {
-          const part = xs.slice(i, i + room);
-          if (part.length === 1) next.push(part[0]);
-          else {
-            const r = addN.kernelFunc({ ...args, inputs: part as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
-            temps.push(r);
-            next.push(r);
-          }
+  replaceKernel('AddN', 'webgpu', (addN) => (args) => {
+    const backend = args.backend as unknown as WebGPUBackendLike & { disposeData(id: object): void };
+    const room = Math.max(2, backend.device.limits.maxStorageBuffersPerShaderStage - 1); // one buffer is the output
+    let xs = args.inputs as unknown as tf.TensorInfo[];
+    const temps: tf.TensorInfo[] = [];
+    while (xs.length > room) {
+      const next: tf.TensorInfo[] = [];
+      for (let i = 0; i < xs.length; i += room) {
+        const part = xs.slice(i, i + room);
+        if (part.length === 1) next.push(part[0]);
+        else {
+          const r = addN({ ...args, inputs: part as unknown as tf.NamedTensorInfoMap }) as tf.TensorInfo;
+          temps.push(r);
+          next.push(r);
         }
-        xs = next;
       }
-      const out = addN.kernelFunc({ ...args, inputs: xs as unknown as tf.NamedTensorInfoMap });
-      for (const t of temps) backend.disposeData(t.dataId);
-      return out;
-    },
+      xs = next;
+    }
+    const out = addN({ ...args, inputs: xs as unknown as tf.NamedTensorInfoMap });
+    for (const t of temps) backend.disposeData(t.dataId);
+    return out;
   });
   const factory = tf.findBackendFactory('webgpu')!;
   tf.removeBackend('webgpu');
