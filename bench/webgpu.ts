@@ -5,6 +5,7 @@
  * Each timing is the median of --steps runs after one warm-up, synchronised by reading the
  * result back (await data()).
  */
+import { mulberry32 } from '../src/ceg/random.js';
 import { initEngine, tf, type BackendName } from '../src/engine/index.js';
 import { flashAttentionWebGPU } from '../src/engine/wgsl/flash-attention.js';
 import { shutdownWebGPU } from '../src/engine/webgpu.js';
@@ -17,14 +18,10 @@ const [B, H, T, hs] = ['B', 'H', 'T', 'hs'].map((n, i) => Number(arg(n, ['4', '4
 const steps = Number(arg('steps', '5'));
 const backends = arg('backends', 'webgpu,wasm').split(',') as BackendName[];
 
+/** Deterministic values in [-1, 1) from a seed. */
 function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  const u = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => 2 * u() - 1);
 }
 const rnd = (shape: number[], seed: number, scale = 1) =>
   tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed).map((x) => x * scale), shape);
