@@ -110,3 +110,28 @@ test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x
   assert.throws(() => ladderScale(7), /unknown ladder rung 7; valid: 0..3 or micro-r0/);
   assert.equal(getScale('micro').model.nLayer, 4); // micro itself unchanged
 });
+
+test('cegTable asPublished: rope and mqa get |LayerNorm − baseline| (same seed) added; others untouched', async () => {
+  const { paperCeg } = await import('../src/ceg/paper.js');
+  const withLn = [...runs, ...[1, 2, 3].map((s) => run('layernorm', s, 1.5))];
+  const plain = cegTable(withLn, { bootstrap: { resamples: 50 } }).objects() as Record<string, any>[];
+  const adj = cegTable(withLn, { asPublished: true, bootstrap: { resamples: 50 } }).objects() as Record<string, any>[];
+  const by = (rows: Record<string, any>[], id: string) => rows.find((r) => r.innovation === id)!;
+  // the reference: the paper's method with the gap, seed by seed, averaged as the table does
+  const ref = [1, 2, 3].map((s) => {
+    const b = withLn.find((r) => r.innovation === 'baseline' && r.seed === s)!.metrics;
+    const v = withLn.find((r) => r.innovation === 'rope' && r.seed === s)!.metrics;
+    const l = withLn.find((r) => r.innovation === 'layernorm' && r.seed === s)!.metrics;
+    return paperCeg(b, v, { gap: l }).ceg!;
+  });
+  assert.equal(by(adj, 'rope').paper_ceg, (ref[0] + ref[1] + ref[2]) / 3);
+  assert.ok(by(adj, 'rope').paper_ceg < by(plain, 'rope').paper_ceg, 'the added gap makes rope slower to reach');
+  assert.equal(by(adj, 'rope').paper_adjusted, true);
+  assert.equal(by(adj, 'layernorm').paper_adjusted, false);
+  assert.equal(by(adj, 'layernorm').paper_ceg, by(plain, 'layernorm').paper_ceg);
+  assert.equal(by(plain, 'rope').paper_adjusted, false);
+  // our CEG is never adjusted
+  assert.equal(by(adj, 'rope').ceg_flops, by(plain, 'rope').ceg_flops);
+  // without a layernorm run of the same seed it says what is missing
+  assert.throws(() => cegTable(runs, { asPublished: true }), /as-published adjustment of rope needs a layernorm run of seed 1/);
+});

@@ -8,7 +8,7 @@ import { AXES, CegError, checkAxis, evalRows, type Axis, type MetricRow } from '
 import { paperCeg, type PaperCegOptions } from './paper.js';
 import { cegSeeds, type CegTarget } from './ceg.js';
 import { mean, type BootstrapOptions } from './random.js';
-import { PUBLISHED, PUBLISHED_SCALES, type PublishedScale } from './published.js';
+import { AS_PUBLISHED_ADJUSTED, AS_PUBLISHED_GAP_INNOVATION, PUBLISHED, PUBLISHED_SCALES, type PublishedScale } from './published.js';
 
 type Table = ReturnType<typeof aq.from>;
 
@@ -32,6 +32,13 @@ export interface CegTableOptions {
   smoothWindow?: number;
   /** options of the paper's method */
   paper?: PaperCegOptions;
+  /**
+   * the paper's method "as published": add |LayerNorm − baseline| (the same seed's
+   * layernorm run) to the curves the results notebook adjusted (AS_PUBLISHED_ADJUSTED.full:
+   * rope, mqa) before their CEGs (src/ceg/paper.ts, step 5). Default false. Rows it touched
+   * have paper_adjusted = true.
+   */
+  asPublished?: boolean;
   bootstrap?: BootstrapOptions;
 }
 
@@ -72,10 +79,18 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
       best_val_loss: mean(vs.map((r) => Math.min(...evalRows(r.metrics, `${id} seed ${r.seed}`).map((m) => m.valLoss)))),
     };
     // the paper's method, per matched seed
+    const adjust = opts.asPublished === true && AS_PUBLISHED_ADJUSTED.full.includes(id);
+    const gapOf = (seed: number) => {
+      const ln = mine.find((r) => r.innovation === AS_PUBLISHED_GAP_INNOVATION && r.seed === seed);
+      if (!ln)
+        throw new CegError(`the as-published adjustment of ${id} needs a ${AS_PUBLISHED_GAP_INNOVATION} run of seed ${seed} at scale "${scale}"`);
+      return ln.metrics;
+    };
     const paper = vs
       .map((v) => ({ v, b: base.find((b) => b.seed === v.seed) }))
       .filter((p) => p.b !== undefined)
-      .map((p) => paperCeg(p.b!.metrics, p.v.metrics, opts.paper));
+      .map((p) => paperCeg(p.b!.metrics, p.v.metrics, adjust ? { ...opts.paper, gap: gapOf(p.v.seed) } : opts.paper));
+    row.paper_adjusted = adjust;
     const reached = paper.filter((p) => !p.dnr).map((p) => p.ceg as number);
     const aux = paper.filter((p) => p.dnr && p.auxCeg != null).map((p) => p.auxCeg as number);
     row.paper_ceg = reached.length ? mean(reached) : null;
