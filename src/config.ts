@@ -9,6 +9,9 @@ export const NORMS = ['none', 'layernorm', 'rmsnorm'] as const;
 export const POSITIONS = ['learned', 'rope'] as const;
 export const ATTN_KERNELS = ['plain', 'fused', 'sparse'] as const;
 export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
+/** fixed: the same validation batches at every evaluation (ours); random: fresh ones each time (the paper's) */
+export const EVAL_PROTOCOLS = ['fixed', 'random'] as const;
+export type EvalProtocol = (typeof EVAL_PROTOCOLS)[number];
 
 export const SparseConfigSchema = z
   .object({
@@ -101,6 +104,13 @@ export const TrainConfigSchema = z
     evalInterval: z.number().int().positive(),
     /** validation batches per evaluation (the same fixed batches every time) */
     evalBatches: z.number().int().positive(),
+    /**
+     * how each evaluation picks its validation batches (absent = 'fixed', ours: the same
+     * evalBatches batches every time). 'random': the paper's (nanoGPT's estimate_loss with
+     * eval_iters = evalBatches): fresh random batches at every evaluation, seeded by (run
+     * seed, step) so a run and its resume are reproducible. Part of the run's identity.
+     */
+    evalProtocol: z.enum(EVAL_PROTOCOLS).optional(),
     /** checkpoint every N steps (0 = only at the end) */
     checkpointInterval: z.number().int().nonnegative(),
   })

@@ -145,3 +145,45 @@ test('MoE: an expert that gets no token in a step trains with a zero gradient (d
   for (const p of params.values()) p.dispose();
   opt.dispose();
 });
+
+test("evalProtocol 'random' (the paper's): fresh seeded batches per evaluation, its own run id, resumable", async () => {
+  const { initParams } = await import('../src/model/params.js');
+  const { gptLoss } = await import('../src/model/gpt.js');
+  const { loadTokens, fixedEvalBatches } = await import('../src/data/index.js');
+  const { randomEvalSeed } = await import('../src/train/trainer.js');
+  const { runId } = await import('../src/runs/index.js');
+  const fixed = runSpec('baseline', 'smoke', 4, 'wasm');
+  const random = runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'random' } } });
+  const explicitFixed = runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'fixed' } } });
+  assert.notEqual(runId(random), runId(fixed), 'the protocol is part of the run identity');
+  assert.equal(runId(explicitFixed), runId(fixed), "'fixed' is the default and keeps the ids of runs made before the option");
+  assert.throws(() => runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'sometimes' } } }), /train\.evalProtocol/);
+
+  const ref = await trainRun(random, new RunStore(tmp('ep1')));
+  const fix = await trainRun(fixed, new RunStore(tmp('ep2')));
+  // reference for the step-0 point: the initial weights on the batches seeded by (seed 4, step 0)
+  const data = loadTokens(random.data);
+  const { batchSize: B, evalBatches: n } = random.train;
+  const T = random.model.blockSize;
+  const params = initParams(random.model, random.seed);
+  const lossOn = (seed: number) => {
+    const batches = fixedEvalBatches(data.val, n, B, T, seed);
+    let sum = 0;
+    for (const b of batches)
+      sum += tf.tidy(() => gptLoss(params, tf.tensor2d(b.x, [B, T], 'int32'), tf.tensor2d(b.y, [B, T], 'int32'), random.model, { training: false, seed: 0 }).ce.dataSync()[0]);
+    return sum / batches.length;
+  };
+  const want0 = lossOn(randomEvalSeed(4, 0));
+  const atStep4 = lossOn(randomEvalSeed(4, 4)); // other batches, same initial weights
+  for (const p of params.values()) p.dispose();
+  assert.ok(Math.abs(ref.metrics[0].valLoss! - want0) < 1e-6, `${ref.metrics[0].valLoss} vs ${want0}`);
+  assert.notEqual(want0, atStep4, 'each evaluation draws other batches');
+  assert.notEqual(ref.metrics[0].valLoss, fix.metrics[0].valLoss, 'random batches are not the fixed set');
+  // the training trajectory is the protocol's business only through evaluation: same train losses
+  assert.deepEqual(ref.metrics.map((m) => m.trainLoss), fix.metrics.map((m) => m.trainLoss));
+  // a crash and resume draws the same evaluation batches
+  const store = new RunStore(tmp('ep3'));
+  await assert.rejects(trainRun(random, store, { crashAfterSteps: 6 }), /simulated crash/);
+  const resumed = await trainRun(random, store);
+  assert.deepEqual(strip(resumed.metrics), strip(ref.metrics));
+});

@@ -51,7 +51,14 @@ function sortKeys(v: unknown, where: string): unknown {
 
 /** The part of a spec that runId hashes. */
 export function hashedPart(spec: RunSpec): Pick<RunSpec, (typeof HASHED_FIELDS)[number]> {
-  return { model: spec.model, train: spec.train, data: spec.data, seed: spec.seed, backend: spec.backend };
+  return { model: spec.model, train: trainIdentity(spec.train), data: spec.data, seed: spec.seed, backend: spec.backend };
+}
+
+/** The train config as hashed: evalProtocol 'fixed' is the default and hashes as absent (runs made before the option keep their ids). */
+function trainIdentity(train: TrainConfig): TrainConfig {
+  if (train?.evalProtocol !== 'fixed') return train;
+  const { evalProtocol: _fixed, ...rest } = train;
+  return rest;
 }
 
 /** Stable run id: first 16 hex chars of sha256(canonicalJson({model, train, data, seed, backend})). */

@@ -1,7 +1,8 @@
 /**
  * The training loop, with nanoGPT semantics: AdamW (decay on 2-D weights only), global-norm
  * gradient clipping, gradient accumulation, cosine schedule with warmup and floor, dropout,
- * and evaluation every `evalInterval` steps on a fixed set of validation batches.
+ * and evaluation every `evalInterval` steps on a fixed set of validation batches (or, with
+ * train.evalProtocol 'random', the paper's fresh random batches at every evaluation).
  *
  * Every evaluation point records step, tokens seen, exact model FLOPs so far
  * (src/model/flops.ts), training wall-clock seconds (evaluation time excluded), the mean
@@ -62,6 +63,14 @@ interface ScalarState {
   tensorIndex: TensorIndexEntry[];
 }
 
+/**
+ * Seed of the validation batches of the evaluation at `step` under evalProtocol 'random':
+ * a function of (run seed, step) only, so a resumed run draws the same batches.
+ */
+export function randomEvalSeed(seed: number, step: number): number {
+  return seed * 1_000_003 + step * 7919 + 104729;
+}
+
 /** Seeds used for dropout: distinct per (run seed, step, micro-batch). */
 function dropoutSeed(seed: number, step: number, micro: number): number {
   return (seed * 1_000_003 + step * 131 + micro) % 2147483647;
@@ -99,6 +108,11 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   const tokensPerStep = tc.batchSize * cfg.blockSize * tc.gradAccum;
   const flopsPerStep = stepFlops(cfg, tokensPerStep).total;
   const evalSet = fixedEvalBatches(data.val, tc.evalBatches, tc.batchSize, cfg.blockSize, spec.seed + 7919);
+  // the paper's protocol: fresh batches at every evaluation, from a stream seeded by (seed, step)
+  const evalSetAt = (step: number) =>
+    tc.evalProtocol === 'random'
+      ? fixedEvalBatches(data.val, tc.evalBatches, tc.batchSize, cfg.blockSize, randomEvalSeed(spec.seed, step))
+      : evalSet;
 
   let st: Omit<ScalarState, 'tensorIndex'> = {
     step: 0, tokens: 0, flops: 0, seconds: 0, adamT: 0, rng: createRng(spec.seed).state(),
@@ -115,10 +129,11 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   run.setStatus({ state: 'running' });
 
   /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
-  const evaluate = async (): Promise<{ valLoss: number; expertLoad?: number[] }> => {
+  const evaluate = async (step: number): Promise<{ valLoss: number; expertLoad?: number[] }> => {
     const ces: tf.Scalar[] = [];
     const loads: tf.Tensor1D[] = []; // per batch: [E], summed over layers, on the device
-    for (const b of evalSet) {
+    const batches = evalSetAt(step);
+    for (const b of batches) {
       ces.push(
         tf.tidy(() => {
           const x = tf.tensor2d(b.x, [tc.batchSize, cfg.blockSize], 'int32');
@@ -134,7 +149,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     const sum = (await total.data())[0];
     const load = loadSum ? Array.from(await loadSum.data()) : undefined; // asynchronous: webgpu cannot read synchronously
     tf.dispose([total, ...ces, ...loads, ...(loadSum ? [loadSum] : [])]);
-    return { valLoss: sum / evalSet.length, ...(load ? { expertLoad: load } : {}) };
+    return { valLoss: sum / batches.length, ...(load ? { expertLoad: load } : {}) };
   };
 
   const record = async (): Promise<void> => {
@@ -145,7 +160,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       seconds: st.seconds,
       trainLoss: st.trainLossCount > 0 ? st.trainLossSum / st.trainLossCount : null,
       lr: learningRate(st.step, tc),
-      ...(await evaluate()),
+      ...(await evaluate(st.step)),
     };
     run.appendMetrics([row]);
     st.trainLossSum = 0;
