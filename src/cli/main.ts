@@ -34,6 +34,10 @@ function defaultJobs(): number {
 }
 
 const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or <project>/data/runs)' } as const;
+const allowSmallCorpusFlag = {
+  type: 'bool',
+  help: 'train even if a run would repeat its corpus more than 4 epochs (compact/full on the bundled corpus; see --data)',
+} as const;
 
 const spec = defineCli({
   train: {
@@ -46,6 +50,7 @@ const spec = defineCli({
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
+      allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
     },
   },
@@ -60,6 +65,7 @@ const spec = defineCli({
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
+      allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
     },
   },
@@ -115,6 +121,7 @@ const spec = defineCli({
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
     },
   },
@@ -238,7 +245,7 @@ export async function main(argv: string[]): Promise<number> {
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
-        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so,
+        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus,
       });
       const last = r.metrics[r.metrics.length - 1];
       console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
@@ -256,7 +263,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, configFile: 'config' in f ? f.config : undefined,
+        specOptions: so, configFile: 'config' in f ? f.config : undefined, allowSmallCorpus: f.allowSmallCorpus,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);

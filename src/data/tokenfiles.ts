@@ -54,6 +54,21 @@ export function readTokenFile(file: string): Uint16Array {
   return out;
 }
 
+/** Number of tokens in a raw uint16 token file, from its size alone (same errors as readTokenFile). */
+export function tokenFileLength(file: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`token file not found: ${file}`);
+    throw new DataError(`cannot read token file ${file}: ${(e as Error).message}`);
+  }
+  if (st.isDirectory()) throw new DataError(`token file ${file} is a directory, expected a raw uint16 file`);
+  if (st.size % 2 !== 0)
+    throw new DataError(`token file ${file} has ${st.size} bytes, not a whole number of uint16 tokens (expected an even size: raw little-endian uint16 as numpy's uint16 tofile)`);
+  return st.size / 2;
+}
+
 /** Write tokens as raw little-endian uint16, atomically (temp file in the same folder + rename). */
 export function writeTokenFile(file: string, tokens: Uint16Array | ArrayLike<number>): void {
   let arr: Uint16Array;

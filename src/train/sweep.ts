@@ -13,6 +13,7 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, type TrainHooks } from './trainer.js';
+import { checkEpochs } from './epochs.js';
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -90,6 +91,8 @@ export interface SweepOptions {
    * of a 2-core machine far better than one process with wasm threads.
    */
   jobs?: number;
+  /** train even where a run would repeat its corpus more than MAX_EPOCHS times (src/train/epochs.ts) */
+  allowSmallCorpus?: boolean;
 }
 
 
@@ -104,6 +107,7 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
         '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
         '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
         '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
+        ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
       ];
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
@@ -127,6 +131,8 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  // refuse, before anything is trained or written, a run that would repeat its corpus many times
+  for (const sp of specs) if (!o.store.get(runId(sp))?.isDone()) checkEpochs(sp, o.allowSmallCorpus);
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
     if (pending.length > 1) await trainInChildren(pending, o);
