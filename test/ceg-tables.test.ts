@@ -90,6 +90,25 @@ test('paperVsOurs puts the published table next to ours', () => {
   assert.throws(() => paperVsOurs(t, 'micro'), /no published numbers for scale "micro"; valid: compact, full/);
 });
 
+test('paperVsOurs at full scale: the published full numbers, RoPE and MQA marked as resting on the adjustment', () => {
+  const t = paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 100 } }), 'full');
+  const rows = t.objects() as Record<string, any>[];
+  const by = (id: string) => rows.find((r) => r.innovation === id)!;
+  // PAPER.md's full-scale column, typed out here independently of published.ts
+  const want: Record<string, number> = { baseline: 1, fused: 1, rope: 1.35, layernorm: 1.421, fa_rope_ln: 1.8, mqa: 0.931, sparse: 0.964 };
+  for (const [id, c] of Object.entries(want)) {
+    assert.equal(by(id).published_ceg, c, id);
+    assert.equal(by(id).published_dnr, false, id);
+    assert.equal(by(id).published_adjusted, id === 'rope' || id === 'mqa', id);
+  }
+  const text = formatPaperVsOurs(t);
+  assert.match(text, /1\.350 \*/);
+  assert.match(text, /0\.931 \*/);
+  assert.match(text, /\* rests on the paper notebook's adjustment: \|LayerNorm − baseline\| added to the Rotary embeddings \(RoPE\) and Multi-query attention \(MQA\) curves/);
+  // the compact table has no adjusted number and no footnote
+  assert.doesNotMatch(formatPaperVsOurs(paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 50 } }), 'compact')), /\*/);
+});
+
 test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x micro', () => {
   // training FLOPs by 6·N·D + attention (Kaplan), written out here independently of the model code
   const flops = (s: ReturnType<typeof getScale>) => {

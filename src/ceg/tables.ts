@@ -8,7 +8,9 @@ import { AXES, CegError, checkAxis, evalRows, type Axis, type MetricRow } from '
 import { paperCeg, type PaperCegOptions } from './paper.js';
 import { cegSeeds, type CegTarget } from './ceg.js';
 import { mean, type BootstrapOptions } from './random.js';
-import { AS_PUBLISHED_ADJUSTED, AS_PUBLISHED_GAP_INNOVATION, PUBLISHED, PUBLISHED_SCALES, type PublishedScale } from './published.js';
+import {
+  AS_PUBLISHED_ADJUSTED, AS_PUBLISHED_GAP_INNOVATION, PUBLISHED, PUBLISHED_SCALES, restsOnAdjustment, type PublishedScale,
+} from './published.js';
 
 type Table = ReturnType<typeof aq.from>;
 
@@ -157,7 +159,8 @@ export function formatCegTable(table: Table): string {
 /**
  * The paper's published numbers next to ours, one row per innovation of the published
  * table (in its order): published_ceg / published_dnr / published_aux_ceg /
- * published_best_loss, and ours: paper_ceg / paper_dnr / paper_aux_ceg (their method on
+ * published_best_loss / published_adjusted (the number rests on the as-published
+ * adjustment, AS_PUBLISHED_ADJUSTED), and ours: paper_ceg / paper_dnr / paper_aux_ceg (their method on
  * our runs), ceg_flops with its CI (our method), best_val_loss. Innovations we did not run
  * get nulls.
  */
@@ -176,6 +179,7 @@ export function paperVsOurs(table: Table, scale: string): Table {
         published_dnr: p.dnr,
         published_aux_ceg: p.auxCeg,
         published_best_loss: p.bestLoss,
+        published_adjusted: restsOnAdjustment(scale as PublishedScale, p.innovation),
         paper_ceg: get(o, 'paper_ceg'),
         paper_dnr: get(o, 'paper_dnr'),
         paper_aux_ceg: get(o, 'paper_aux_ceg'),
@@ -191,7 +195,7 @@ export function paperVsOurs(table: Table, scale: string): Table {
 /** paperVsOurs for the terminal. */
 export function formatPaperVsOurs(table: Table): string {
   const pub = (r: Record<string, unknown>) =>
-    r.published_dnr ? `DNR (aux ${f3(r.published_aux_ceg)})` : f3(r.published_ceg);
+    (r.published_dnr ? `DNR (aux ${f3(r.published_aux_ceg)})` : f3(r.published_ceg)) + (r.published_adjusted ? ' *' : '');
   const ours = (r: Record<string, unknown>) =>
     r.paper_dnr === null ? '-' : r.paper_dnr ? (r.paper_aux_ceg != null ? `DNR (aux ${f3(r.paper_aux_ceg)})` : 'DNR') : f3(r.paper_ceg);
   const flops = (r: Record<string, unknown>) =>
@@ -199,5 +203,9 @@ export function formatPaperVsOurs(table: Table): string {
   const body = (table.objects() as Record<string, unknown>[]).map((r) => [
     String(r.label), pub(r), f4(r.published_best_loss), ours(r), flops(r), f4(r.best_val_loss),
   ]);
-  return alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
+  const text = alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
+  const adjusted = (table.objects() as Record<string, unknown>[]).filter((r) => r.published_adjusted).map((r) => String(r.label));
+  return adjusted.length
+    ? `${text}\n* rests on the paper notebook's adjustment: |LayerNorm − baseline| added to the ${adjusted.join(' and ')} curves before the CEG`
+    : text;
 }

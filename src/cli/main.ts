@@ -26,6 +26,7 @@ import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } f
 import { InterruptedError } from '../train/trainer.js';
 import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
+import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 
@@ -184,8 +185,26 @@ function printReport(records: RunRecord[], scale: string): void {
     'CEG seconds uses each run\'s own wall-clock time, which includes whatever else the machine was doing while it trained;\n' +
       'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
   );
-  console.log("\nThe paper's published numbers (compact scale) beside ours:");
-  console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
+  for (const published of PUBLISHED_SCALES) {
+    console.log(`\nThe paper's published numbers (${published} scale) beside ours (${scale} scale):`);
+    console.log(formatPaperVsOurs(paperVsOurs(table, published)));
+  }
+  printAsPublished(records, scale);
+}
+
+/** Our runs by the paper's method as published (|LN − baseline| added to RoPE and MQA), when they include LayerNorm. */
+function printAsPublished(records: RunRecord[], scale: string): void {
+  const runs = records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics }));
+  const ids = new Set(runs.map((r) => r.innovation));
+  const adjusted = AS_PUBLISHED_ADJUSTED.full.filter((id) => ids.has(id));
+  if (!ids.has('layernorm') || adjusted.length === 0) return;
+  const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).objects() as Record<string, unknown>[];
+  const cell = (r: Record<string, unknown>) =>
+    r.paper_dnr ? 'DNR' : typeof r.paper_ceg === 'number' ? `${r.paper_ceg.toFixed(3)}${(r.paper_n_dnr as number) > 0 ? ` (${r.paper_n_dnr} DNR)` : ''}` : '-';
+  console.log(
+    `\nThe paper's method as published on our runs (|LayerNorm − baseline| added to ${adjusted.join(' and ')}, as its ` +
+      `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation as string)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
+  );
 }
 
 /** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */

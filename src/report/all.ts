@@ -100,7 +100,7 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
     figs.push({
       name: 'paper_vs_ours',
       figure: paperVsOurs(data.paperVsOurs, {
-        note: `paper: compact scale, one seed; ours: ${data.scale ?? '?'} scale, geometric mean over seeds${data.paperVsOurs.some((r) => r.ourDnr) ? '; square: our runs DNR (aux CEG)' : ''}`,
+        note: `paper: ${data.paperVsOurs.some((r) => r.paperCegFull != null) ? 'compact and full scales' : 'compact scale'}, one seed; ours: ${data.scale ?? '?'} scale, geometric mean over seeds${data.paperVsOurs.some((r) => r.ourDnr) ? '; square: our runs DNR (aux CEG)' : ''}`,
         oursAxis: MEASURE_NAMES[axis] ?? axis,
       }),
     });

@@ -173,14 +173,15 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
 }
 
 /**
- * The paper's published CEG (compact scale: steps, their method, one seed; its auxiliary
- * CEG where it reports DNR) beside our CEG measured in optimizer steps (the same axis as
+ * The paper's published CEG (compact scale, and the full scale's in paperCegFull: steps,
+ * their method, one seed; its auxiliary CEG where it reports DNR) beside our CEG measured in optimizer steps (the same axis as
  * theirs) with its interval; our DNR rows carry our auxiliary CEG (ourDnr). Innovations we
  * ran that the paper did not are listed with paperCeg null.
  */
 export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Axis = 'steps'): PaperVsOursRow[] {
   const ours = new Map((table.objects() as Row[]).map((r) => [r.innovation as string, r]));
   const published = new Map(ceg.PUBLISHED[PAPER_SCALE].map((p) => [p.innovation, p]));
+  const full = new Map(ceg.PUBLISHED.full.map((p) => [p.innovation, p]));
   const out: PaperVsOursRow[] = [];
   for (const [id, o] of ours) {
     if (id === 'baseline') continue;
@@ -193,6 +194,9 @@ export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Ax
       label: getInnovation(id).label,
       paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
       paperDnr: p?.dnr ?? false,
+      paperCegFull: full.has(id) ? (full.get(id)!.dnr ? full.get(id)!.auxCeg : full.get(id)!.ceg) : null,
+      paperFullDnr: full.get(id)?.dnr ?? false,
+      paperFullAdjusted: ceg.restsOnAdjustment('full', id),
       ourCeg,
       ourDnr: dnr,
       ci_low: dnr ? undefined : ((o[`ci_low_${axis}`] as number | null) ?? undefined),
