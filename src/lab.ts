@@ -289,7 +289,7 @@ export function explainCeg(table: Table, id: string, axes: readonly LossAxis[] =
   return [`${r.label} against the baseline (target: the baseline's final validation loss):`, ...lines].join('\n');
 }
 
-/** The paper's published compact-scale numbers beside ours. */
+/** The paper's published numbers (compact by default, or full) beside ours. */
 export function paperVsOurs(table: Table, scale: 'compact' | 'full' = 'compact'): Table {
   const pvo = ceg.paperVsOurs(table, scale);
   pvoSource.set(pvo, table);
@@ -350,11 +350,11 @@ function cegVsComputeOrNote(fits: ScalingResult[]): Figure {
 export const fig = {
   lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string }) => figures.lossCurves(runCurves(runs), opts),
   cegBars: (table: Table, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
-  /** our CEG in optimizer steps (the paper's axis) against the published compact numbers; takes lab.paperVsOurs(table) or the CEG table itself */
+  /** our CEG in optimizer steps (the paper's axis) against the published numbers of both scales; takes lab.paperVsOurs(table) or the CEG table itself */
   paperVsOurs: (t: Table) => {
     const table = pvoSource.get(t) ?? t;
     const rows = paperVsOursRows(table, runsBehind.get(table) ?? []);
-    return rows.length ? figures.paperVsOurs(rows, { scale: 'compact' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
+    return rows.length ? figures.paperVsOurs(rows, { note: 'paper: steps, its method, one seed per scale; ours: steps, geometric mean over seeds' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
   },
   scalingFits: (fits: ScalingResult[]) => scalingFitsOrNote(fits),
   cegVsCompute: (fits: ScalingResult[]) => cegVsComputeOrNote(fits),
