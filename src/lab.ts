@@ -85,6 +85,8 @@ export interface EnsureOptions {
   seeds: readonly number[];
   /** print progress (default true) */
   progress?: boolean;
+  /** train even where a run would repeat its corpus more than 4 epochs (compact/full on the bundled corpus) */
+  allowSmallCorpus?: boolean;
 }
 
 /**
@@ -94,7 +96,7 @@ export interface EnsureOptions {
 export async function ensureRuns(o: EnsureOptions): Promise<RunRecord[]> {
   const runs = await sweep({
     scale: o.scale, innovations: o.innovations, seeds: o.seeds, backend: backend(), store: store(),
-    stream: o.progress === false ? null : process.stderr,
+    stream: o.progress === false ? null : process.stderr, allowSmallCorpus: o.allowSmallCorpus,
   });
   if (inNotebook() && o.progress !== false) for (const r of runs) console.log(runLine(r));
   return runs;

@@ -68,7 +68,7 @@ const paperTrain = (lr: number, batchSize: number, gradAccum: number): TrainConf
   beta2: 0.95,
   gradClip: 1.0,
   evalInterval: 500,
-  evalBatches: 200,
+  evalBatches: 100, // the paper's configs: eval_iters = 100 (nanoGPT's default 200 is overridden)
   checkpointInterval: 2500,
 });
 

@@ -85,9 +85,9 @@ export function checkEpochs(spec: RunSpec, allow = false): EpochCheck {
       `${c.corpus.exact ? 'has' : 'has at most'} ${fmtTokens(c.corpus.tokens)} training tokens: ` +
       `${c.corpus.exact ? '' : 'at least '}${Math.round(c.epochs).toLocaleString('en-US')} epochs (the limit is ${MAX_EPOCHS}).\n` +
       `The paper trained on OpenWebText (~9 B tokens). Prepare it with nanoGPT ` +
-      `(git clone https://github.com/karpathy/nanoGPT; pip install datasets tiktoken numpy; ` +
-      `python data/openwebtext/prepare.py: about 54 GB of download and disk) and pass ` +
-      `--data <nanoGPT>/data/openwebtext (its train.bin and val.bin).\n` +
-      `To train on this corpus anyway, pass --allow-small-corpus.`,
+      `(git clone https://github.com/karpathy/nanoGPT; pip install datasets tiktoken numpy tqdm; ` +
+      `python data/openwebtext/prepare.py: ~54 GB of Hugging Face cache, writes train.bin ~17 GB ` +
+      `with ~9.0 B tokens and val.bin) and pass --data <nanoGPT>/data/openwebtext.\n` +
+      `To train on this corpus anyway, pass --allow-small-corpus (in code: allowSmallCorpus: true).`,
   );
 }
