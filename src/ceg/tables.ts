@@ -201,11 +201,11 @@ export function formatPaperVsOurs(table: Table): string {
   const flops = (r: Record<string, unknown>) =>
     r.ceg_flops == null ? '-' : f3(r.ceg_flops) + (r.ci_low_flops != null ? ` [${f3(r.ci_low_flops)}, ${f3(r.ci_high_flops)}]` : '');
   const body = (table.objects() as Record<string, unknown>[]).map((r) => [
-    String(r.label), pub(r), f4(r.published_best_loss), ours(r), flops(r), f4(r.best_val_loss),
+    String(r.label), pub(r), f4(r.published_best_loss) + (r.published_adjusted ? ' *' : ''), ours(r), flops(r), f4(r.best_val_loss),
   ]);
   const text = alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
   const adjusted = (table.objects() as Record<string, unknown>[]).filter((r) => r.published_adjusted).map((r) => String(r.label));
   return adjusted.length
-    ? `${text}\n* rests on the paper notebook's adjustment: |LayerNorm − baseline| added to the ${adjusted.join(' and ')} curves before the CEG`
+    ? `${text}\n* rests on the paper notebook's adjustment: |LayerNorm − baseline| added to the ${adjusted.join(' and ')} curves before the CEG (and the best loss)`
     : text;
 }
