@@ -318,3 +318,18 @@ test('NSA config validation: one message naming the problem', () => {
   assert.throws(() => parseModelConfig({ ...cfg, nsa: undefined }), /attnKernel 'nsa' needs the nsa settings/);
   assert.throws(() => parseModelConfig({ ...cfg, positions: 'rope' }), /no rotary embedding/);
 });
+
+test('NSA leaks no tensors (forward and gradients; its constant masks are built once and kept)', () => {
+  const c = CASES['MQA layout (4 query heads, 1 K/V head), no window'];
+  const t = tensors(c, inputs(c, 5));
+  const run = () => {
+    const g = tf.grads((q, k, v, gg) => tf.sum(nsaAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, gg as tf.Tensor4D, c.nsa)))([t.q, t.k, t.v, t.g]);
+    tf.dispose(g);
+  };
+  run(); // warms the mask cache
+  const before = tf.memory().numTensors;
+  run();
+  run();
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([t.q, t.k, t.v, t.g]);
+});
