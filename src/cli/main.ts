@@ -6,6 +6,7 @@
  *   ceg runs [--scale micro] [--innovation rope]
  *   ceg prepare [--corpus sotu] [--tokenizer char]
  *   ceg report --scale micro [--axis flops]
+ *   ceg config --scale compact --innovation sparse  (resolved config, parameters, FLOPs as JSON)
  *   ceg reproduce --scale micro [--seeds 1]      (npm start)
  * Bad input ends with one message naming the bad value and the valid choices, exit code 2,
  * and nothing written.
@@ -24,6 +25,7 @@ import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
+import { describeConfig } from '../train/describe.js';
 import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
@@ -113,6 +115,17 @@ const spec = defineCli({
       scale: scaleFlag({ default: 'micro' }),
       backend: backendFlag(),
       runs: runsFlag,
+    },
+  },
+  config: {
+    summary: 'print the resolved model/train/data config of a run as JSON, with parameters, FLOPs per step and what differs from the paper',
+    flags: {
+      innovation: innovationFlag({ default: 'baseline' }),
+      scale: scaleFlag({ default: 'micro', choices: () => [...scaleNames(), ...ladderRungNames()], help: 'named scale or ladder rung' }),
+      backend: backendFlag(),
+      data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
+      tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
+      config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
     },
   },
   reproduce: {
@@ -336,6 +349,11 @@ export async function main(argv: string[]): Promise<number> {
           console.log(`${corpus}/${tokenizer}: ${p.meta.tokens.train} train + ${p.meta.tokens.val} val tokens in ${p.dir}${p.cached ? ' (cached)' : ''}`);
         }
       }
+      return 0;
+    }
+    case 'config': {
+      const f = parsed.flags;
+      console.log(JSON.stringify(describeConfig(runSpec(f.innovation, f.scale, 1, backendOf(f.backend), specOptions(f))), null, 2));
       return 0;
     }
     case 'report': {

@@ -10,7 +10,8 @@ import { tf } from '../engine/index.js';
 import { softmaxCrossEntropy } from '../engine/fused.js';
 import type { ModelConfig } from '../config.js';
 import { attend } from './attention/index.js';
-import { getParam, headSize, mixSeed, type Params } from './params.js';
+import { getParam, headSize, mixSeed, nsaOf, type Params } from './params.js';
+import { nsaAttention } from './attention/nsa.js';
 import { layerNorm, rmsNorm } from './norms.js';
 import { applyRope } from './rope.js';
 import { geluMlp, linearP, moeMlp, swigluMlp } from './mlp.js';
@@ -58,8 +59,27 @@ function dropout<T extends tf.Tensor>(x: T, rate: number, opts: ForwardOptions, 
   return opts.training && rate > 0 ? (tf.dropout(x, rate, undefined, dropoutSeed(opts.seed, site)) as T) : x;
 }
 
+/**
+ * NSA attention of block i (the paper's sparse attention): its own q/k/v projections with the
+ * NSA head layout, three sigmoid gates per head from g_proj, o_proj; no rotary (the paper's
+ * is the identity). x [B·T, C] -> [B·T, C] (before residual dropout).
+ */
+function nsaBlock(params: Params, i: number, x: tf.Tensor2D, B: number, T: number, cfg: ModelConfig) {
+  const n = nsaOf(cfg);
+  const D = cfg.nEmbd / n.heads;
+  const pre = `transformer.h.${i}.attn`;
+  const heads = (t: tf.Tensor, h: number, d: number) => tf.transpose(tf.reshape(t, [B, T, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const q = heads(linearP(params, `${pre}.q_proj`, x), n.heads, D);
+  const k = heads(linearP(params, `${pre}.k_proj`, x), n.kvHeads, D);
+  const v = heads(linearP(params, `${pre}.v_proj`, x), n.kvHeads, D);
+  const gates = heads(tf.sigmoid(linearP(params, `${pre}.g_proj`, x)), n.heads, 3); // [B, H, T, 3]: cmp, slc, swa
+  const y = nsaAttention(q, k, v, gates, n); // [B, H, T, D]
+  return linearP(params, `${pre}.o_proj`, tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, n.heads * D]) as tf.Tensor2D);
+}
+
 /** Causal self-attention of block i: x [B·T, C] -> [B·T, C] (before residual dropout). */
 function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: number, cfg: ModelConfig, opts: ForwardOptions) {
+  if (cfg.attnKernel === 'nsa') return nsaBlock(params, i, x, B, T, cfg);
   const C = cfg.nEmbd;
   const H = cfg.nHead;
   const Hkv = cfg.nKvHead;

@@ -13,6 +13,7 @@ import { sparseAttention } from './sparse.js';
 export { plainAttention, repeatKv, causalMask } from './plain.js';
 export { fusedAttention, DEFAULT_FUSED_BLOCK } from './fused.js';
 export { sparseAttention, sparseMask, sparseBlocksUsed, sparseSelection } from './sparse.js';
+export { nsaAttention, nsaSelection, nsaShapes } from './nsa.js';
 
 export interface AttendOptions {
   /** attention-probability dropout rate, applied only when training */
@@ -44,6 +45,8 @@ export function attend(
     }
     case 'sparse':
       return sparseAttention(q, k, v, opts);
+    case 'nsa':
+      throw new Error("attnKernel 'nsa' has its own projections and gates: call nsaAttention (src/model/attention/nsa.ts) through the model");
     default:
       throw new Error(`unknown attention kernel "${String(kernel)}"; valid: plain, fused, sparse`);
   }
