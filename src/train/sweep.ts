@@ -7,7 +7,7 @@ import { applyInnovations, getInnovation } from '../innovations.js';
 import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
-import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
@@ -128,7 +128,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   if ((o.jobs ?? 1) > 1) {
-    const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
+    const pending = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
     if (pending.length > 1) await trainInChildren(pending, o);
   }
   let k = 0;
@@ -150,6 +150,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
         progress?.update(s.step, { loss: s.loss, tokPerSec: s.tokPerSec });
       },
       onEval: (row) => progress?.update(row.step, { loss: last.loss, valLoss: row.valLoss, tokPerSec: last.tokPerSec }),
+      onNotice: (m) => progress?.log(`[ceg] ${m}`),
     };
     const r = await trainRun(spec, o.store, hooks);
     const final = r.metrics[r.metrics.length - 1];
