@@ -12,7 +12,9 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
-import { trainRun, type TrainHooks } from './trainer.js';
+import { trainRun, checkContextFitsData, type TrainHooks } from './trainer.js';
+import { checkSpecLimits } from './limits.js';
+import { loadTokens } from '../data/index.js';
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -93,6 +95,14 @@ export interface SweepOptions {
 }
 
 
+/** Child trainers failed; each printed its own message (the sweep adds one line, no stack trace). */
+export class SweepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SweepError';
+  }
+}
+
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
 async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
   const queue = [...specs];
@@ -117,7 +127,21 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
-  if (failures.length) throw new Error(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
+  if (failures.length) throw new SweepError(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
+}
+
+/**
+ * Bad input is refused before anything is trained or written: every spec to train must fit in
+ * the backend's memory (src/train/limits.ts) and its context in its data.
+ */
+function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
+  for (const sp of specs) checkSpecLimits(sp, so.overrides);
+  const byData = new Map<string, RunSpec[]>();
+  for (const sp of specs) byData.set(JSON.stringify(sp.data), [...(byData.get(JSON.stringify(sp.data)) ?? []), sp]);
+  for (const group of byData.values()) {
+    const longest = group.reduce((a, b) => (b.model.blockSize > a.model.blockSize ? b : a));
+    checkContextFitsData(longest, loadTokens(longest.data));
+  }
 }
 
 /**
@@ -127,6 +151,7 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  preflight(specs.filter((sp) => !isVerifiedDone(o.store, runId(sp))), o.specOptions);
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
     if (pending.length > 1) await trainInChildren(pending, o);

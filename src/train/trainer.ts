@@ -27,6 +27,7 @@ import { AdamW } from './adamw.js';
 import { trainStep, stepState } from './step.js';
 import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
+import { checkSpecLimits } from './limits.js';
 
 export interface TrainHooks {
   /** called after every optimizer step */
@@ -78,6 +79,7 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   // a done run is served only when its metrics are complete and verified (src/runs/verify.ts)
   const found = inspectRun(store, id);
   if (found.done) return { run: found.done, metrics: found.done.metrics(), cached: true };
+  checkSpecLimits(spec);
   // read (and so validate) the data before anything is written for the run
   const data = loadTokens(spec.data);
   if (data.paddedVocabSize > spec.model.vocabSize) {
