@@ -138,7 +138,8 @@ function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: Adam
       const loaded = run.loadCheckpoint(ref)!;
       if (!metricsCover(run, ref.step)) {
         notice(`run ${run.id}: ${name} is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): removed; ${next}`);
-        fs.rmSync(ref.dir, { recursive: true, force: true });
+        fs.renameSync(ref.dir, `${ref.dir}.del`); // atomic: never a half checkpoint under a valid name
+        fs.rmSync(`${ref.dir}.del`, { recursive: true, force: true });
         continue;
       }
       st = restoreCheckpoint(ref.dir, loaded.files, params, opt);
