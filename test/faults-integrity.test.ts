@@ -13,6 +13,7 @@ import path from 'node:path';
 import { RunStore, checkStore, checkRun, repairRun, isVerifiedDone, type MetricRow } from '../src/runs/index.js';
 import { trainRun } from '../src/train/trainer.js';
 import { runSpec } from '../src/train/sweep.js';
+import { loadReportData } from '../src/report/from-runs.js';
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-integrity-${name}-`));
 const strip = (rows: MetricRow[]) => rows.map(({ seconds: _s, ...r }) => r);
@@ -189,6 +190,11 @@ test('check reports every damage kind by run; repair fixes each and leaves healt
   assert.match(probs(fakeIds[3]), /ckpt-8: corrupt: tensors\.bin does not match its sha256/);
   assert.match(probs(fakeIds[4]), /ckpt-12: is a checkpoint folder without its manifest/);
   assert.match(probs(fakeIds[5]), /metrics\.jsonl: changed since the run finished/);
+
+  // tables and figures leave the damaged runs out, and say so
+  const report = loadReportData({ runs: root, scale: 'smoke', backend: 'wasm' });
+  assert.ok(report.notes.some((n) => /^4 damaged run\(s\) left out \(/.test(n)), report.notes.join('\n'));
+  for (const r of report.data.runs) assert.equal(r.innovation, 'baseline');
 
   for (const c of checks.values()) repairRun(store, c);
   assert.deepEqual(snapshot(golden.id), healthyBefore, 'the healthy run is not touched');
