@@ -9,6 +9,7 @@ import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
@@ -140,7 +141,14 @@ function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
   for (const sp of specs) byData.set(JSON.stringify(sp.data), [...(byData.get(JSON.stringify(sp.data)) ?? []), sp]);
   for (const group of byData.values()) {
     const longest = group.reduce((a, b) => (b.model.blockSize > a.model.blockSize ? b : a));
-    checkContextFitsData(longest, loadTokens(longest.data));
+    const d = longest.data;
+    if (d.corpus === 'tokens' && d.dir && ['train.bin', 'val.bin'].every((f) => fs.existsSync(path.join(d.dir!, f)))) {
+      // user token files can be large (OpenWebText: GBs): their lengths from the file sizes (uint16 ids)
+      const len = (f: string) => ({ length: Math.floor(fs.statSync(path.join(d.dir!, f)).size / 2) });
+      checkContextFitsData(longest, { train: len('train.bin'), val: len('val.bin'), dir: d.dir });
+    } else {
+      checkContextFitsData(longest, loadTokens(d));
+    }
   }
 }
 
