@@ -142,7 +142,8 @@ function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
   for (const group of byData.values()) {
     const longest = group.reduce((a, b) => (b.model.blockSize > a.model.blockSize ? b : a));
     const d = longest.data;
-    if (d.corpus === 'tokens' && d.dir && ['train.bin', 'val.bin'].every((f) => fs.existsSync(path.join(d.dir!, f)))) {
+    const wholeFile = (f: string) => fs.existsSync(path.join(d.dir!, f)) && fs.statSync(path.join(d.dir!, f)).size % 2 === 0;
+    if (d.corpus === 'tokens' && d.dir && wholeFile('train.bin') && wholeFile('val.bin')) {
       // user token files can be large (OpenWebText: GBs): their lengths from the file sizes (uint16 ids)
       const len = (f: string) => ({ length: Math.floor(fs.statSync(path.join(d.dir!, f)).size / 2) });
       checkContextFitsData(longest, { train: len('train.bin'), val: len('val.bin'), dir: d.dir });
