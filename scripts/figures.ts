@@ -13,6 +13,7 @@ import { buildAllFigures, type ReportData } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { exportFigures, IMAGE_FORMATS, type ImageFormat } from '../src/report/export.js';
 import { loadReportData as loadFromStore, type LoadOptions, type LoadResult } from '../src/report/from-runs.js';
+import { describeError } from '../src/cli/errors.js';
 
 /** ReportData from the run store (see src/report/from-runs.ts); throws NoRunsError when empty. */
 export function loadReportData(opts: LoadOptions = {}): LoadResult {
@@ -63,7 +64,8 @@ async function main(): Promise<void> {
 const isEntry = process.argv[1] && /figures\.ts$/.test(process.argv[1]);
 if (isEntry) {
   main().catch((e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
+    const handled = describeError(e); // bad input (NoRunsError, ExportError, ...): exit 2
+    console.error(handled ? handled.message : e instanceof Error ? e.message : e);
+    process.exit(handled ? handled.exitCode : 1);
   });
 }

@@ -31,6 +31,8 @@ import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, ali
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
+import { describeError } from './errors.js';
+import { runsCheck, damagedNote } from './runs-check.js';
 
 function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -100,6 +102,8 @@ const spec = defineCli({
       scale: { type: 'string', help: 'only this scale' },
       innovation: innovationFlag({ help: 'only this innovation' }),
       runs: runsFlag,
+      check: { type: 'bool', help: 'check every run (metrics against their seal, checkpoint checksums, spec/status files) and list the damaged ones; exit 1 if any' },
+      repair: { type: 'bool', help: 'check, then quarantine or reset each damaged run so that training resumes it (healthy runs are not touched)' },
     },
   },
   prepare: {
@@ -336,6 +340,7 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       if (f.scale) resolveScale(f.scale);
       const store = storeOf(f.runs);
+      if (f.check || f.repair) return runsCheck(store, Boolean(f.repair));
       const t = store.table({ ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) });
       if (t.numRows() === 0) console.log(`no runs in ${store.root}`);
       else t.print({ limit: Infinity });
@@ -368,6 +373,8 @@ export async function main(argv: string[]): Promise<number> {
       printReport(records, f.scale);
       printTiming(records, store, f.scale, backend);
       printVerdicts(store, f.scale, backend);
+      const damaged = damagedNote(store);
+      if (damaged) console.error(damaged);
       return 0;
     }
   }
@@ -387,6 +394,11 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
       if (e instanceof InterruptedError) {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(130);
+      }
+      const handled = describeError(e);
+      if (handled) {
+        process.stderr.write(`ceg: ${handled.message}\n`);
+        process.exit(handled.exitCode);
       }
       process.stderr.write(`ceg: ${(e as Error)?.stack ?? e}\n`);
       process.exit(1);

@@ -306,6 +306,8 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   const store = new RunStore(opts.runs);
   const notes: string[] = [];
   const records = storedRecords(store, scale, backend, notes);
+  const damaged = store.list().filter((s) => s.state === 'corrupt');
+  if (damaged.length) notes.push(`${damaged.length} damaged run(s) left out (${damaged.map((s) => s.id).join(', ')}); \`ceg runs --check\` says what is wrong`);
   if (records.length === 0) {
     const other = storeContents(store);
     throw new NoRunsError(

@@ -16,6 +16,7 @@ import { isRunId, runId, validateRunSpec } from './id.js';
 import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from './fsx.js';
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { Run, SPEC_FILE, STATUS_FILE } from './run.js';
+import { doneProblems, formatProblems } from './verify.js';
 
 /** Other (innovation, scale) labels under which the same run was opened. */
 export const LABELS_FILE = 'labels.json';
@@ -31,7 +32,7 @@ export interface RunSummary {
   scale: string;
   seed: number;
   backend: string;
-  /** stored state, or 'corrupt' when the run folder cannot be read (see error) */
+  /** stored state, or 'corrupt' when the run folder cannot be read or a done run's metrics fail verification (see error) */
   state: RunState | 'corrupt';
   /** state is running but the recorded process (on this host) is gone: killed, crashed */
   interrupted: boolean;
@@ -159,6 +160,9 @@ export class RunStore {
       const s = run.spec;
       Object.assign(base, { innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, totalSteps: s.train?.steps ?? null });
       const st = run.status();
+      // a done run whose metrics are not complete and verified is damaged: never listed as done
+      const damage = st.state === 'done' ? doneProblems(run, st) : [];
+      if (damage.length) return { ...base, error: `damaged: ${formatProblems(damage)}`, startedAt: st.startedAt ?? null, updatedAt: st.updatedAt ?? null };
       const rows = run.metrics();
       const vals = rows.map((r) => r.valLoss).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
       const last = rows.at(-1);

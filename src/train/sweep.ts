@@ -7,13 +7,16 @@ import { applyInnovations, getInnovation } from '../innovations.js';
 import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
-import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
-import { trainRun, type TrainHooks } from './trainer.js';
+import { trainRun, checkContextFitsData, type TrainHooks } from './trainer.js';
 import { checkEpochs } from './epochs.js';
+import { checkSpecLimits } from './limits.js';
+import { loadTokens } from '../data/index.js';
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -96,6 +99,14 @@ export interface SweepOptions {
 }
 
 
+/** Child trainers failed; each printed its own message (the sweep adds one line, no stack trace). */
+export class SweepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SweepError';
+  }
+}
+
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
 async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
   const queue = [...specs];
@@ -121,7 +132,29 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
-  if (failures.length) throw new Error(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
+  if (failures.length) throw new SweepError(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
+}
+
+/**
+ * Bad input is refused before anything is trained or written: every spec to train must fit in
+ * the backend's memory (src/train/limits.ts) and its context in its data.
+ */
+function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
+  for (const sp of specs) checkSpecLimits(sp, so.overrides);
+  const byData = new Map<string, RunSpec[]>();
+  for (const sp of specs) byData.set(JSON.stringify(sp.data), [...(byData.get(JSON.stringify(sp.data)) ?? []), sp]);
+  for (const group of byData.values()) {
+    const longest = group.reduce((a, b) => (b.model.blockSize > a.model.blockSize ? b : a));
+    const d = longest.data;
+    const wholeFile = (f: string) => fs.existsSync(path.join(d.dir!, f)) && fs.statSync(path.join(d.dir!, f)).size % 2 === 0;
+    if (d.corpus === 'tokens' && d.dir && wholeFile('train.bin') && wholeFile('val.bin')) {
+      // user token files can be large (OpenWebText: GBs): their lengths from the file sizes (uint16 ids)
+      const len = (f: string) => ({ length: Math.floor(fs.statSync(path.join(d.dir!, f)).size / 2) });
+      checkContextFitsData(longest, { train: len('train.bin'), val: len('val.bin'), dir: d.dir });
+    } else {
+      checkContextFitsData(longest, loadTokens(d));
+    }
+  }
 }
 
 /**
@@ -131,10 +164,12 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
   // refuse, before anything is trained or written, a run that would repeat its corpus many times
-  for (const sp of specs) if (!o.store.get(runId(sp))?.isDone()) checkEpochs(sp, o.allowSmallCorpus);
+  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
+  preflight(todo, o.specOptions);
   if ((o.jobs ?? 1) > 1) {
-    const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
+    const pending = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
     if (pending.length > 1) await trainInChildren(pending, o);
   }
   let k = 0;
@@ -156,6 +191,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
         progress?.update(s.step, { loss: s.loss, tokPerSec: s.tokPerSec });
       },
       onEval: (row) => progress?.update(row.step, { loss: last.loss, valLoss: row.valLoss, tokPerSec: last.tokPerSec }),
+      onNotice: (m) => progress?.log(`[ceg] ${m}`),
     };
     const r = await trainRun(spec, o.store, hooks);
     const final = r.metrics[r.metrics.length - 1];

@@ -14,7 +14,10 @@
  */
 import fs from 'node:fs';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
-import { runId, type RunSpec, type Run, type RunStore, type MetricRow } from '../runs/index.js';
+import {
+  runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
+  type RunSpec, type Run, type RunStore, type MetricRow,
+} from '../runs/index.js';
 import { ConfigError } from '../config.js';
 import { initParams, isDecayed } from '../model/params.js';
 import { gptLoss } from '../model/gpt.js';
@@ -25,6 +28,7 @@ import { AdamW } from './adamw.js';
 import { trainStep, stepState } from './step.js';
 import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
+import { checkSpecLimits } from './limits.js';
 
 export interface TrainHooks {
   /** called after every optimizer step */
@@ -35,6 +39,8 @@ export interface TrainHooks {
   signal?: AbortSignal;
   /** testing: stop (as if killed, without checkpointing) after this many steps of this process */
   crashAfterSteps?: number;
+  /** damage found in the stored run and what was done about it (default: a line on stderr) */
+  onNotice?: (msg: string) => void;
 }
 
 export class InterruptedError extends Error {
@@ -77,25 +83,85 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
 }
 
 export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks = {}): Promise<TrainResult> {
-  const done = store.get(runId(spec));
-  if (done?.isDone()) return { run: done, metrics: done.metrics(), cached: true };
+  const id = runId(spec);
+  const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`[ceg] ${m}\n`));
+  // a done run is served only when its metrics are complete and verified (src/runs/verify.ts)
+  const found = inspectRun(store, id);
+  if (found.done) return { run: found.done, metrics: found.done.metrics(), cached: true };
+  checkSpecLimits(spec);
   // read (and so validate) the data before anything is written for the run
   const data = loadTokens(spec.data);
   if (data.paddedVocabSize > spec.model.vocabSize) {
     throw new ConfigError(`tokenizer ${data.tokenizer.name} needs vocab ${data.paddedVocabSize}, model has ${spec.model.vocabSize}`);
   }
+  checkContextFitsData(spec, data);
   await initEngine({ backend: spec.backend });
+  const damage = found.check?.problems ?? [];
+  if (damage.length) {
+    notice(`run ${id} (${spec.innovation} ${spec.scale} seed ${spec.seed}) is damaged: ${formatProblems(damage)}`);
+    for (const a of repairRun(store, found.check!, { spec })) notice(`run ${id}: ${a}`);
+    const again = inspectRun(store, id);
+    if (again.done) return { run: again.done, metrics: again.done.metrics(), cached: true };
+  }
   const run = store.open(spec);
   try {
     return await trainLoop(spec, run, data, hooks);
   } catch (e) {
     const resumable = e instanceof InterruptedError;
-    run.setStatus({
-      state: 'failed',
-      error: resumable ? `${(e as Error).message}` : String((e as Error)?.stack ?? e),
-    });
+    try {
+      run.setStatus({
+        state: 'failed',
+        error: resumable ? `${(e as Error).message}` : String((e as Error)?.stack ?? e),
+      });
+    } catch {
+      // the store cannot be written (full disk, read-only): report the original error; the run stays resumable
+    }
     throw e;
   }
+}
+
+/** The context must fit in the data: one window of blockSize + 1 tokens from each split. */
+export function checkContextFitsData(spec: RunSpec, data: { train: { readonly length: number }; val: { readonly length: number }; dir: string }): void {
+  for (const [split, arr] of [['train', data.train], ['val', data.val]] as const) {
+    if (arr.length < spec.model.blockSize + 1)
+      throw new ConfigError(
+        `model.blockSize ${spec.model.blockSize} is longer than the data: the ${split} split (${data.dir}) has ${arr.length} tokens, ` +
+          `so the context can be at most ${arr.length - 1}`,
+      );
+  }
+}
+
+/**
+ * Where to resume: the newest checkpoint that matches its manifest (sizes, sha256), restores
+ * cleanly, and whose step the metrics cover. A corrupt one is moved to the run's quarantine;
+ * one ahead of the metrics is removed (the run recomputes it). Each is said via `notice`.
+ * Restores into params/opt only once a checkpoint is fully read and checked; undefined: from step 0.
+ */
+function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: AdamW, notice: (m: string) => void): Omit<ScalarState, 'tensorIndex'> | undefined {
+  const refs = run.checkpoints().reverse();
+  for (const [i, ref] of refs.entries()) {
+    const name = `ckpt-${ref.step}`;
+    const next = refs[i + 1] ? `falling back to ckpt-${refs[i + 1].step}` : 'training from step 0';
+    let st: Omit<ScalarState, 'tensorIndex'>;
+    try {
+      const loaded = run.loadCheckpoint(ref)!;
+      if (!metricsCover(run, ref.step)) {
+        notice(`run ${run.id}: ${name} is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): removed; ${next}`);
+        fs.renameSync(ref.dir, `${ref.dir}.del`); // atomic: never a half checkpoint under a valid name
+        fs.rmSync(`${ref.dir}.del`, { recursive: true, force: true });
+        continue;
+      }
+      st = restoreCheckpoint(ref.dir, loaded.files, params, opt);
+    } catch (e) {
+      if (!(e instanceof CheckpointCorruptError)) throw e;
+      const to = quarantineCheckpoint(run, ref);
+      notice(`run ${run.id}: ${name} is corrupt (${e.reason}): moved to ${to}; ${next}`);
+      continue;
+    }
+    if (i > 0) notice(`run ${run.id}: resuming from ${name}`);
+    return st;
+  }
+  return undefined;
 }
 
 async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks): Promise<TrainResult> {
@@ -118,9 +184,10 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     step: 0, tokens: 0, flops: 0, seconds: 0, adamT: 0, rng: createRng(spec.seed).state(),
     trainLossSum: 0, trainLossCount: 0,
   };
-  const ck = run.latestCheckpoint();
-  if (ck) {
-    st = restoreCheckpoint(ck.dir, params, opt);
+  const restored = restoreNewestGood(run, params, opt, hooks.onNotice ?? ((m: string) => process.stderr.write(`[ceg] ${m}\n`)));
+  const ck = restored !== undefined;
+  if (restored) {
+    st = restored;
     run.truncateMetricsAfter(st.step);
   } else {
     run.truncateMetricsAfter(-1);
@@ -213,6 +280,8 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     }
   }
   await checkpoint();
+  const incomplete = completenessProblems(run);
+  if (incomplete.length) throw new Error(`run ${run.id} finished training but its metrics are incomplete (${formatProblems(incomplete)}); not marking it done`);
   run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
   disposeAll(params, opt);
   return { run, metrics: run.metrics(), cached: false };
@@ -223,19 +292,32 @@ function disposeAll(params: Map<string, tf.Variable>, opt: AdamW): void {
   opt.dispose();
 }
 
-function restoreCheckpoint(dir: string, params: Map<string, tf.Variable>, opt: AdamW): Omit<ScalarState, 'tensorIndex'> {
-  const state = JSON.parse(fs.readFileSync(`${dir}/state.json`, 'utf8')) as ScalarState;
-  const tensors = unpackTensors(state.tensorIndex, fs.readFileSync(`${dir}/tensors.bin`));
-  const put = (prefix: string, m: Map<string, tf.Variable>) => {
-    for (const [n, v] of m) {
-      const t = tensors.get(`${prefix}/${n}`);
-      if (!t) throw new Error(`checkpoint ${dir} lacks tensor ${prefix}/${n}`);
-      tf.tidy(() => v.assign(tf.tensor(t.values, t.shape)));
+/**
+ * Restore params and optimizer from a checkpoint's (verified) files. Everything is parsed and
+ * checked (every tensor present with the variable's shape) before the first assignment, so a
+ * bad checkpoint (CheckpointCorruptError) leaves params and optimizer untouched.
+ */
+function restoreCheckpoint(dir: string, files: Record<string, Buffer>, params: Map<string, tf.Variable>, opt: AdamW): Omit<ScalarState, 'tensorIndex'> {
+  let state: ScalarState;
+  let tensors: ReturnType<typeof unpackTensors>;
+  const todo: [tf.Variable, { shape: number[]; values: Float32Array }][] = [];
+  try {
+    if (!files['state.json'] || !files['tensors.bin']) throw new Error('state.json or tensors.bin is missing');
+    state = JSON.parse(files['state.json'].toString('utf8')) as ScalarState;
+    tensors = unpackTensors(state.tensorIndex, files['tensors.bin']);
+    for (const [prefix, m] of [['param', params], ['adam_m', opt.m], ['adam_v', opt.v]] as const) {
+      for (const [n, v] of m) {
+        const t = tensors.get(`${prefix}/${n}`);
+        if (!t) throw new Error(`it lacks tensor ${prefix}/${n}`);
+        if (t.shape.join() !== v.shape.join()) throw new Error(`tensor ${prefix}/${n} has shape [${t.shape}], the model [${v.shape}]`);
+        todo.push([v, t]);
+      }
     }
-  };
-  put('param', params);
-  put('adam_m', opt.m);
-  put('adam_v', opt.v);
+    if (!Number.isSafeInteger(state.step) || !Number.isSafeInteger(state.adamT)) throw new Error('state.json has no integer step / adamT');
+  } catch (e) {
+    throw new CheckpointCorruptError(dir, (e as Error).message);
+  }
+  for (const [v, t] of todo) tf.tidy(() => v.assign(tf.tensor(t.values, t.shape)));
   opt.t = state.adamT;
   const { tensorIndex: _ignored, ...rest } = state;
   return rest;
