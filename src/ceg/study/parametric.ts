@@ -18,14 +18,11 @@
  * the range both groups were measured on; past that it is refused, never extrapolated.
  */
 import { CegError } from '../types.js';
-import { fitSharedE, computeForLoss, predictLoss, type FitOptions } from '../fit.js';
+import { fitSharedE, computeForLoss, predictLoss, MAX_EXTRAPOLATION, type FitOptions } from '../fit.js';
 import { mulberry32, quantile } from '../random.js';
 import { baselineFrontier, seedsOf } from './frontier.js';
 import { WEAK_SEEDS } from './stats.js';
 import type { Interval, ParametricCeg, ParametricCegAt, StudyOptions, StudyRun } from './types.js';
-
-/** How far past the measured range a CEG may be read from fits: half a decade. */
-export const MAX_EXTRAPOLATION = Math.sqrt(10);
 
 export interface ParametricOptions extends StudyOptions {
   baseline: string;
