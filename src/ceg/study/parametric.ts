@@ -84,9 +84,20 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
   const samples: ParametricCeg['samples'] = [];
   let failed = 0;
   const start = { E: fit.E, groups: fit.groups.map((g) => ({ A: g.A, alpha: g.alpha })) };
+  // with few seeds most resamples repeat a multiset of seeds (3 + 2 seeds: 30 distinct pairs):
+  // refit each distinct one once; the percentiles still count every draw
+  const cache = new Map<string, ParametricCeg['samples'][number] | null>();
   for (let b = 0; b < resamples; b++) {
     const bs = draw(bSeeds);
     const vs = draw(vSeeds);
+    const key = `${[...bs].sort((x, y) => x - y).join(',')}|${[...vs].sort((x, y) => x - y).join(',')}`;
+    if (cache.has(key)) {
+      const hit = cache.get(key)!;
+      if (hit) samples.push(hit);
+      else failed++;
+      continue;
+    }
+    cache.set(key, null);
     try {
       const pb = frontierPoints(runs, baseline, opts, bs);
       const pv = frontierPoints(runs, variant, opts, vs);
@@ -94,8 +105,10 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
         ...opts.fit, alphaGrid: [], eFractions: [], starts: [start],
       });
       const s = { E: r.E, Ab: r.groups[0].A, alphab: r.groups[0].alpha, Av: r.groups[1].A, alphav: r.groups[1].alpha };
-      if (Object.values(s).every(Number.isFinite)) samples.push(s);
-      else failed++;
+      if (Object.values(s).every(Number.isFinite)) {
+        samples.push(s);
+        cache.set(key, s);
+      } else failed++;
     } catch {
       failed++;
     }
