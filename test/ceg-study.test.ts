@@ -201,6 +201,10 @@ test('frontier CEG: constant-CEG innovation reads 2 at every compute with a flat
   // the lower envelope of noisy points selects lucky ones: a bias of a few percent the t-intervals do not include
   assert.ok(inside >= 0.7 * ok.length, `${inside} of ${ok.length} intervals contain the true CEG 2`);
   for (const p of ok) assert.deepEqual(p.interval!.nSeeds, { baseline: 4, indep: 3 });
+  for (const p of ok) {
+    const w = p.interval!.hi / p.interval!.lo;
+    assert.ok(w > 1.001 && w < 1.3, `interval ${p.interval!.lo}..${p.interval!.hi} at ${p.flops.toExponential(2)} should be finite and not degenerate`);
+  }
   near(f.slope!.slope, 0, 0.03, 'slope');
   assert.ok(f.slope!.interval.lo <= 0 && f.slope!.interval.hi >= 0, `slope interval ${f.slope!.interval.lo}..${f.slope!.interval.hi} contains 0`);
   assert.equal(f.slope!.interval.weak, true, '3 variant seeds: weak');
@@ -287,6 +291,9 @@ test('plateau artefact: a baseline stuck on the unigram plateau fakes a falling 
   assert.ok(naive.slope!.slope < -0.1, `without the rule the slope is ${naive.slope!.slope}`);
   const ruled = frontierCeg(runs, { baseline: 'baseline', variant: 'indep', unigramEntropy: UNIGRAM });
   assert.ok(ruled.baselineRange!.loss[1] < UNIGRAM - 0.3, 'no plateau point in the baseline frontier');
+  // stuck runs: every fork with fewer than 1.2 M tokens (r0: 3 forks and its stale point, r1: 2, r2: 1)
+  assert.deepEqual(ruled.baselinePlateau.map((p) => `${p.rung}/${p.fork}`).sort(), ['r0/stale', 'r0/tpp10', 'r0/tpp20', 'r0/tpp40', 'r1/tpp10', 'r1/tpp20', 'r2/tpp10']);
+  assert.deepEqual(naive.baselinePlateau, []);
   const ok = ruled.points.filter((p) => p.ceg !== null);
   assert.ok(ok.length >= 4, `${ok.length} points left`);
   for (const p of ok) near(p.ceg!, 2, 0.25, `CEG at ${p.flops.toExponential(2)}`);
