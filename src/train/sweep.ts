@@ -4,7 +4,7 @@
  */
 import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
-import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
+import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
@@ -42,14 +42,24 @@ export function runSpec(innovation: string, scale: string, seed: number, backend
   const data: DataConfig = opts.dataDir
     ? { corpus: 'tokens', tokenizer: tokenizer as DataConfig['tokenizer'], dir: path.resolve(opts.dataDir) }
     : { ...s.data, tokenizer: tokenizer as DataConfig['tokenizer'] };
-  const over = opts.overrides ?? {};
-  for (const k of Object.keys(over)) {
-    if (k !== 'model' && k !== 'train') throw new ConfigError(`config: unknown section "${k}"; valid: model, train`);
-  }
-  const base = { ...s.model, ...(over.model ?? {}), vocabSize: getTokenizer(tokenizer).paddedVocabSize };
+  const over = parseConfigOverrides(opts.overrides ?? {});
+  const base = mergeOverrides({ ...s.model, vocabSize: getTokenizer(tokenizer).paddedVocabSize }, over.model);
   const model = parseModelConfig(applyInnovations(parseModelConfig(base), [innovation]));
-  const train = parseTrainConfig({ ...s.train, ...(over.train ?? {}) });
+  // numerics options: an explicit 'auto' is the default, so it is dropped (the run id stays the one without it)
+  if (model.moeImpl === 'auto') delete model.moeImpl;
+  if (model.sparseSelect === 'auto') delete model.sparseSelect;
+  const train = parseTrainConfig(mergeOverrides(s.train, over.train));
   return { model, train, data, seed, backend, innovation, scale };
+}
+
+/** `over` merged over `base`; nested sections (model.moe, model.sparse) are merged key by key. */
+function mergeOverrides<T extends object>(base: T, over: Record<string, unknown> | undefined): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over ?? {})) {
+    const b: unknown = out[k];
+    out[k] = b && typeof b === 'object' && v && typeof v === 'object' ? { ...b, ...v } : v;
+  }
+  return out as T;
 }
 
 /** Command-line flags that reproduce SpecOptions in a child `ceg train`. */
