@@ -10,3 +10,5 @@ export { Run, RUN_STATES, SPEC_FILE, STATUS_FILE, METRICS_FILE, CHECKPOINT_MANIF
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
 export { RunStore, LABELS_FILE } from './store.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';
+export { VERDICTS_FILE, readVerdicts, cachedVerdict, saveVerdict } from './provenance.js';

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { RunSpec } from './id.js';
+import type { Provenance, ReplayProbe } from './provenance.js';
 import {
   TMP_MARK,
   appendDurable,
@@ -33,6 +34,12 @@ export interface RunStatus {
   /** process and host that last set the status (to tell an interrupted run from a live one) */
   pid?: number;
   host?: string;
+  /** what trained the run: code, kernels, backend, dependencies, machine (src/runs/provenance.ts) */
+  provenance?: Provenance;
+  /** code fingerprints the run was trained under, in order (more than one: resumed under other code) */
+  trainedWith?: string[];
+  /** per-step training losses of the first steps, for the stale check's replay */
+  probe?: ReplayProbe;
   [k: string]: unknown;
 }
 
