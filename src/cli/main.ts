@@ -27,6 +27,7 @@ import { InterruptedError } from '../train/trainer.js';
 import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { storedRecords } from '../report/from-runs.js';
+import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 
 function defaultJobs(): number {
@@ -34,6 +35,26 @@ function defaultJobs(): number {
 }
 
 const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or <project>/data/runs)' } as const;
+const allowStaleFlag = {
+  type: 'bool', default: false,
+  help: 'keep completed runs that the current code no longer reproduces (labelled STALE) instead of retraining them',
+} as const;
+
+/** Check the completed runs of `scales` on `backend` against the current code; stale ones (id -> why) for storedRecords. */
+async function staleRuns(store: RunStore, scales: string[], backend: string): Promise<Map<string, string>> {
+  const checked = new Map<string, CodeStatus>();
+  for (const scale of scales)
+    for (const [id, cs] of await checkRuns(store, { scale, backend }, (m) => process.stderr.write(`[ceg] ${m}\n`))) checked.set(id, cs);
+  return staleIds(checked);
+}
+
+/** Say which stale runs a table leaves out (or, with --allow-stale, keeps). */
+function printStale(records: RunRecord[], notes: string[]): void {
+  const kept = records.filter((r) => r.stale);
+  if (kept.length) console.log(`\nSTALE runs kept by --allow-stale (the current code does not reproduce them): ${kept.map((r) => `${r.innovation} seed ${r.seed} (${r.id})`).join(', ')}`);
+  const left = notes.filter((n) => / is stale, left out/.test(n));
+  if (left.length) console.log(`\n${left.length} stale run(s) left out of the tables (the current code does not reproduce them; \`ceg sweep\` retrains them):\n${left.map((n) => `  ${n}`).join('\n')}`);
+}
 
 const spec = defineCli({
   train: {
@@ -47,6 +68,7 @@ const spec = defineCli({
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   sweep: {
@@ -61,6 +83,7 @@ const spec = defineCli({
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   ladder: {
@@ -72,6 +95,7 @@ const spec = defineCli({
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   timing: {
@@ -91,6 +115,7 @@ const spec = defineCli({
       scale: { type: 'string', help: 'only this scale' },
       innovation: innovationFlag({ help: 'only this innovation' }),
       runs: runsFlag,
+      verify: { type: 'bool', default: true, help: 'check completed runs against the current code (replays changed ones once; --no-verify: cached verdicts only)' },
     },
   },
   prepare: {
@@ -116,6 +141,7 @@ const spec = defineCli({
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
 });
@@ -207,9 +233,9 @@ function printTiming(records: RunRecord[], store: RunStore, scale: string, backe
 }
 
 /** The compute-dependence verdicts from the scale's ladder runs, when there are any. */
-function printVerdicts(store: RunStore, scale: string, backend: string): void {
+function printVerdicts(store: RunStore, scale: string, backend: string, stale?: ReadonlyMap<string, string>, notes: string[] = []): void {
   if (!(scale in LADDERS)) return;
-  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend));
+  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend, notes, { stale }));
   if (ladder.length === 0) {
     console.log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
     return;
@@ -238,10 +264,10 @@ export async function main(argv: string[]): Promise<number> {
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
-        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so,
+        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowStale: f.allowStale,
       });
       const last = r.metrics[r.metrics.length - 1];
-      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
+      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
       return 0;
     }
     case 'sweep':
@@ -256,14 +282,18 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, configFile: 'config' in f ? f.config : undefined,
+        specOptions: so, configFile: 'config' in f ? f.config : undefined, allowStale: f.allowStale,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
       if (records.some((r) => r.innovation === 'baseline')) {
         printReport(records, f.scale);
         printTiming(records, store, f.scale, backend);
-        printVerdicts(store, f.scale, backend);
+        const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
+        const stale = f.allowStale ? undefined : await staleRuns(store, ladderScales, backend);
+        const notes: string[] = [];
+        printVerdicts(store, f.scale, backend, stale, notes);
+        printStale(records, notes);
       }
       return 0;
     }
@@ -289,7 +319,7 @@ export async function main(argv: string[]): Promise<number> {
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
       for (const rung of ladderOf(f.scale)) {
-        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
+        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale });
       }
       return 0;
     }
@@ -297,9 +327,18 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       if (f.scale) resolveScale(f.scale);
       const store = storeOf(f.runs);
-      const t = store.table({ ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) });
+      const filter = { ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) };
+      let t = store.table(filter);
       if (t.numRows() === 0) console.log(`no runs in ${store.root}`);
-      else t.print({ limit: Infinity });
+      else {
+        // code: whether the current code reproduces each completed run (current / confirmed / stale)
+        const checked = f.verify ? await checkRuns(store, filter, (m) => process.stderr.write(`[ceg] ${m}\n`)) : new Map<string, CodeStatus>();
+        const ids = t.array('id') as string[];
+        t = t.assign({ code: ids.map((id) => codeStatusLabel(checked.get(id))) });
+        t.print({ limit: Infinity });
+        const stale = [...checked.values()].filter((c) => c.state === 'stale').length;
+        if (stale) console.log(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
+      }
       return 0;
     }
     case 'prepare': {
@@ -316,14 +355,21 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       const backend = backendOf(f.backend);
       const store = storeOf(f.runs);
-      const records = storedRecords(store, f.scale, backend);
-      if (records.length === 0) {
-        console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);
+      const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
+      const stale = await staleRuns(store, [f.scale, ...ladderScales], backend);
+      const notes: string[] = [];
+      const records = storedRecords(store, f.scale, backend, notes, { stale });
+      if (!records.some((r) => r.innovation === 'baseline')) {
+        printStale(records, notes);
+        console.error(
+          `no completed${stale.size ? ', current' : ''} baseline run at scale "${f.scale}" on ${backend} in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
+        );
         return 1;
       }
       printReport(records, f.scale);
       printTiming(records, store, f.scale, backend);
-      printVerdicts(store, f.scale, backend);
+      printVerdicts(store, f.scale, backend, stale, notes);
+      printStale(records, notes);
       return 0;
     }
   }

@@ -42,6 +42,8 @@ export interface LoadOptions {
   backend?: string;
   /** trailing moving-average window of the loss curves, in evaluations (default 1: raw) */
   smooth?: number;
+  /** stale runs to leave out (id -> why), see StoredOptions */
+  stale?: ReadonlyMap<string, string>;
 }
 
 export interface LoadResult {
@@ -59,10 +61,15 @@ export interface LoadResult {
  * with the same (innovation, seed) (the scale's definition changed between them): the one
  * updated last is kept, and a note says so.
  */
-export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = []): RunRecord[] {
+export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = [], opts: StoredOptions = {}): RunRecord[] {
   const chosen = new Map<string, { summary: RunSummary; innovation: string }>();
   const known = new Set(INNOVATIONS.map((i) => i.id));
   for (const s of store.list({ scale, backend, state: 'done' })) {
+    const stale = opts.stale?.get(s.id);
+    if (stale !== undefined) {
+      notes.push(`run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`);
+      continue;
+    }
     const labels = [
       { innovation: s.innovation, scale: s.scale },
       ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
@@ -91,6 +98,11 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
     out.push({ id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true });
   }
   return out;
+}
+
+export interface StoredOptions {
+  /** runs to leave out because the current code no longer computes them (id -> why): src/train/stale.ts's checkRuns + staleIds */
+  stale?: ReadonlyMap<string, string>;
 }
 
 /** Metric rows -> loss-curve points: evaluations only (numeric, finite validation loss). */
@@ -301,7 +313,7 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   const backend = opts.backend ?? process.env.CEG_BACKEND ?? 'wasm';
   const store = new RunStore(opts.runs);
   const notes: string[] = [];
-  const records = storedRecords(store, scale, backend, notes);
+  const records = storedRecords(store, scale, backend, notes, { stale: opts.stale });
   if (records.length === 0) {
     const other = storeContents(store);
     throw new NoRunsError(
@@ -313,7 +325,7 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   }
   let ladder: RunRecord[] | null = null;
   if (Object.hasOwn(LADDERS, scale)) {
-    ladder = ladderOf(scale).flatMap((rung) => storedRecords(store, rung.name, backend, notes));
+    ladder = ladderOf(scale).flatMap((rung) => storedRecords(store, rung.name, backend, notes, { stale: opts.stale }));
   }
   const built = reportDataFromRecords(records, ladder, scale, { smooth: opts.smooth });
   return { data: built.data, notes: [...notes, ...built.notes], counts: { runs: records.length, ladderRuns: ladder?.length ?? 0 } };

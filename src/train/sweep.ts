@@ -13,6 +13,7 @@ import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, type TrainHooks } from './trainer.js';
+import { checkRun } from './stale.js';
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -80,6 +81,8 @@ export interface RunRecord {
   backend: string;
   metrics: MetricRow[];
   cached: boolean;
+  /** the current code no longer reproduces this stored run, and it was kept (allowStale) */
+  stale?: boolean;
 }
 
 export interface SweepOptions {
@@ -100,6 +103,12 @@ export interface SweepOptions {
    * of a 2-core machine far better than one process with wasm threads.
    */
   jobs?: number;
+  /**
+   * keep completed runs that the current code no longer reproduces (./stale.ts) instead of
+   * retraining them; their records say stale: true (default false: stale runs are moved to
+   * <store>/.stale/ and trained again)
+   */
+  allowStale?: boolean;
 }
 
 
@@ -137,6 +146,23 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
+  const keptStale = new Set<string>();
+  const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
+  for (const spec of specs) {
+    const done = o.store.get(runId(spec));
+    if (!done?.isDone()) continue;
+    const cs = await checkRun(done);
+    if (cs.state !== 'stale') continue;
+    const what = `${spec.innovation} ${spec.scale} seed ${spec.seed} (run ${done.id})`;
+    if (o.allowStale) {
+      keptStale.add(done.id);
+      say(`${what} is STALE (${cs.verdict.detail}); kept because of --allow-stale`);
+    } else {
+      const moved = o.store.archive(done.id);
+      say(`${what} is stale (${cs.verdict.detail}); training it again (the old run is kept in ${moved})`);
+    }
+  }
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
     if (pending.length > 1) await trainInChildren(pending, o);
@@ -165,12 +191,12 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     const final = r.metrics[r.metrics.length - 1];
     progress?.done(
       r.cached
-        ? `cached (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
+        ? `cached${keptStale.has(r.run.id) ? ', STALE' : ''} (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
         : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached,
+      metrics: r.metrics, cached: r.cached, ...(keptStale.has(r.run.id) ? { stale: true } : {}),
     });
   }
   return out;
