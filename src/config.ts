@@ -155,24 +155,15 @@ export function parseTrainConfig(x: unknown): TrainConfig {
 }
 
 /**
- * The shape of a `--config` overrides file: `{"model": {...}, "train": {...}}`, each section a
- * partial config whose fields are type-checked here (unknown keys, wrong types and `null`
- * sections are errors; the merged result is validated again in full). `model.vocabSize` is
- * refused: the tokenizer sets it, so an override would be ignored.
+ * The shape of a `--config` overrides file: `{"model": {...}, "train": {...}}`. Checked here:
+ * the top level and each section are objects (not `5`, `null` or an array) and every key is a
+ * config field (unknown keys are errors). Values are checked when the merged configs are
+ * validated in full (parseModelConfig / parseTrainConfig). `model.vocabSize` is refused: the
+ * tokenizer sets it, so an override would be ignored.
  */
-const ModelOverridesSchema = z
-  .object({
-    ...Object.fromEntries(
-      Object.entries(ModelConfigSchema.innerType().shape).map(([k, v]) => [
-        k,
-        k === 'sparse' || k === 'moe' ? (v as z.AnyZodObject).partial().strict() : v,
-      ]),
-    ),
-  })
-  .partial()
-  .strict();
+const keysOf = (shape: Record<string, unknown>) => z.object(Object.fromEntries(Object.keys(shape).map((k) => [k, z.unknown()]))).partial().strict();
 export const ConfigOverridesSchema = z
-  .object({ model: ModelOverridesSchema, train: TrainConfigSchema.partial().strict() })
+  .object({ model: keysOf(ModelConfigSchema.innerType().shape), train: keysOf(TrainConfigSchema.shape) })
   .partial()
   .strict();
 export interface ConfigOverrides {

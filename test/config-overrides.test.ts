@@ -23,10 +23,10 @@ test('runSpec refuses overrides that would be ignored or are the wrong type', ()
     [{ model: [1] }, /config\.model: Expected object, received array/],
     [{ model: { vocabSize: 256 } }, /model\.vocabSize: set by the tokenizer/],
     [{ model: { nLayr: 3 } }, /Unrecognized key.*nLayr/],
-    [{ model: { moe: { expert: 8 } } }, /config\.model\.moe: Unrecognized key.*expert/],
-    [{ train: { lr: '1e-3' } }, /config\.train\.lr: Expected number, received string/],
+    [{ model: { moe: { expert: 8 } } }, /model\.moe: Unrecognized key.*expert/],
+    [{ train: { lr: '1e-3' } }, /train\.lr: Expected number, received string/],
     [{ data: { corpus: 'sotu' } }, /Unrecognized key.*data/],
-    [{ model: { moeImpl: 'fast' } }, /config\.model\.moeImpl: Invalid enum value.*'gather' \| 'dense' \| 'auto'/],
+    [{ model: { moeImpl: 'fast' } }, /model\.moeImpl: Invalid enum value.*'gather' \| 'dense' \| 'auto'/],
     [7, /config: expected an object/],
   ];
   for (const [overrides, want] of bad) {

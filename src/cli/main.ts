@@ -18,13 +18,15 @@ import {
   innovationFlag, innovationsFlag, scaleFlag, backendFlag, seedsFlag,
 } from './args.js';
 import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
-import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
+import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError } from '../train/trainer.js';
-import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
+import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
+import { currentProvenance, timingKey } from '../train/provenance.js';
+import { AXES } from '../ceg/types.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
@@ -196,30 +198,46 @@ function interruptSignal(): AbortSignal {
 }
 
 function printReport(records: RunRecord[], scale: string): void {
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  // per-run seconds are divided into each other only when every run shares one machine and kernel set
+  const timing = secondsTimingKey(records.map((r) => r.timingKey));
+  const axes = timing === null ? AXES.filter((a) => a !== 'seconds') : [...AXES];
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale, axes });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
-  console.log(
-    'CEG seconds uses each run\'s own wall-clock time, which includes whatever else the machine was doing while it trained;\n' +
-      'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
-  );
+  if (timing === null) {
+    const keys = [...new Set(records.map((r) => r.timingKey ?? 'unknown'))];
+    console.log(`No CEG seconds: the runs were trained on ${keys.length} different machines/kernel sets (${keys.join('; ')}), and seconds from different ones are never divided into each other.`);
+  } else {
+    console.log(
+      `CEG seconds uses each run's own wall-clock time (all on ${timing}), which includes whatever else the machine was doing while it trained;\n` +
+        'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
+    );
+  }
   console.log("\nThe paper's published numbers (compact scale) beside ours:");
   console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
 }
 
 /** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */
-function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: string): void {
-  const t = loadTiming(store.root, scale, backend);
+async function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: BackendName): Promise<void> {
+  const stored = loadTimings(store.root, scale, backend);
+  await initEngine({ backend });
+  const here = timingKey(currentProvenance(backend));
+  const t = pickTimingSet(stored, here);
   if (!t) {
     console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
     return;
   }
-  const base = t.results.find((r) => r.innovation === 'baseline');
-  if (!base) return;
+  const base = t.results.find((r) => r.innovation === 'baseline')!;
+  const others = (stored?.sets.length ?? 1) - 1;
   const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
-  console.log(`\nWall-clock CEG from step times measured side by side (${t.measuredAt.slice(0, 16)}Z, load ${t.load.toFixed(2)}): CEG steps x baseline ms/step / variant ms/step`);
+  const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
+  console.log(
+    `\nWall-clock CEG from step times measured side by side: CEG steps x baseline ms/step / variant ms/step\n` +
+      `using the step times of ${t.key}${t.key === here ? ' (this machine and kernel set)' : ` (NOT this machine/kernel set: ${here})`}, measured ${when}` +
+      (others > 0 ? `; ${others} other machine/kernel set(s) in ${path.basename(timingPath(store.root, scale, backend))} not mixed in` : ''),
+  );
   console.log(
     alignColumns(
       ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock'],
@@ -288,7 +306,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
       if (records.some((r) => r.innovation === 'baseline')) {
         printReport(records, f.scale);
-        printTiming(records, store, f.scale, backend);
+        await printTiming(records, store, f.scale, backend);
         const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
         const stale = f.allowStale ? undefined : await staleRuns(store, ladderScales, backend);
         const notes: string[] = [];
@@ -308,7 +326,7 @@ export async function main(argv: string[]): Promise<number> {
         onProgress: (m) => process.stderr.write(`[ceg] timing ${m}\n`),
       });
       const file = saveTiming(store.root, t);
-      console.log(`step times at scale "${f.scale}" on ${backend} (load ${t.load.toFixed(2)} at start), saved to ${file}:`);
+      console.log(`step times at scale "${f.scale}" on ${t.kernels} (${t.machine?.cpu} x${t.machine?.cores}; load ${t.load.toFixed(2)} at start), merged into ${file}:`);
       for (const r of t.results) console.log(`  ${r.innovation.padEnd(12)} ${r.msPerStep.toFixed(1).padStart(8)} ms/step`);
       return 0;
     }
@@ -367,7 +385,7 @@ export async function main(argv: string[]): Promise<number> {
         return 1;
       }
       printReport(records, f.scale);
-      printTiming(records, store, f.scale, backend);
+      await printTiming(records, store, f.scale, backend);
       printVerdicts(store, f.scale, backend, stale, notes);
       printStale(records, notes);
       return 0;

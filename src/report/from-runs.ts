@@ -12,6 +12,7 @@ import { getInnovation, INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
 import { RunStore, type RunSummary } from '../runs/index.js';
 import type { RunRecord } from '../train/sweep.js';
+import { runTimingKey, secondsTimingKey } from '../train/timing.js';
 import * as ceg from '../ceg/index.js';
 import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
 import type { ReportData } from './all.js';
@@ -95,7 +96,10 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
   for (const { summary, innovation } of chosen.values()) {
     const run = store.get(summary.id);
     if (!run) continue;
-    out.push({ id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true });
+    out.push({
+      id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true,
+      timingKey: runTimingKey(run.status(), summary.backend),
+    });
   }
   return out;
 }
@@ -269,9 +273,14 @@ export function reportDataFromRecords(
   } else if (!records.some((r) => r.innovation !== 'baseline')) {
     notes.push(`only baseline runs at scale ${scale}: CEG bars and paper-vs-ours skipped`);
   } else {
-    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...CEG_BAR_AXES, 'steps'])] });
+    // per-run seconds are divided into each other only when every run shares one machine and kernel set
+    const sameTiming = secondsTimingKey(records.map((r) => r.timingKey)) !== null;
+    if (!sameTiming)
+      notes.push(`ceg_bars_seconds skipped: the runs were trained on different machines or kernel sets (${[...new Set(records.map((r) => r.timingKey ?? 'unknown'))].join('; ')}), so their seconds are not comparable`);
+    const barAxes = CEG_BAR_AXES.filter((a) => a !== 'seconds' || sameTiming);
+    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...barAxes, 'steps'])] });
     data.ceg = {};
-    for (const axis of CEG_BAR_AXES) {
+    for (const axis of barAxes) {
       const rows = cegBarRows(table, records, axis, notes);
       if (rows.length) data.ceg[axis] = rows;
     }

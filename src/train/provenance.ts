@@ -145,6 +145,6 @@ export function currentProvenance(backend: BackendName): Provenance {
 }
 
 /** The key under which step times are comparable: same machine (CPU model, cores) and kernel set. */
-export function timingKey(p: Pick<Provenance, 'machine' | 'kernels'>): string {
+export function timingKey(p: { machine: { cpu: string; cores: number }; kernels: string }): string {
   return `${p.machine.cpu} x${p.machine.cores} | ${p.kernels}`;
 }

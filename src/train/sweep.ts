@@ -14,6 +14,7 @@ import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, type TrainHooks } from './trainer.js';
 import { checkRun } from './stale.js';
+import { runTimingKey } from './timing.js';
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -83,6 +84,8 @@ export interface RunRecord {
   cached: boolean;
   /** the current code no longer reproduces this stored run, and it was kept (allowStale) */
   stale?: boolean;
+  /** machine and kernel set its per-run seconds were measured on (timing.ts runTimingKey) */
+  timingKey?: string;
 }
 
 export interface SweepOptions {
@@ -197,6 +200,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
       metrics: r.metrics, cached: r.cached, ...(keptStale.has(r.run.id) ? { stale: true } : {}),
+      timingKey: runTimingKey(r.run.status(), spec.backend),
     });
   }
   return out;
