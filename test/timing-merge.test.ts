@@ -87,6 +87,7 @@ test('seconds CEG bars only when every run shares one machine and kernel set', (
   const same = [record('baseline', 1, 3, 375, 'A'), record('rope', 1, 2.5, 380, 'A')];
   const a = reportDataFromRecords(same, null, 'micro');
   assert.ok(a.data.ceg?.seconds?.length, 'same machine and kernels: seconds bars drawn');
+  assert.equal(a.data.secondsTiming, 'A', 'and the figure says which timing it uses');
   // the new run on faster kernels: its seconds must not be divided into the old baseline's
   const mixed = [record('baseline', 1, 3, 375, 'A'), record('rope', 1, 2.5, 108, 'B')];
   const b = reportDataFromRecords(mixed, null, 'micro');

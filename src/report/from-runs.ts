@@ -278,6 +278,7 @@ export function reportDataFromRecords(
     if (!sameTiming)
       notes.push(`ceg_bars_seconds skipped: the runs were trained on different machines or kernel sets (${[...new Set(records.map((r) => r.timingKey ?? 'unknown'))].join('; ')}), so their seconds are not comparable`);
     const barAxes = CEG_BAR_AXES.filter((a) => a !== 'seconds' || sameTiming);
+    if (sameTiming) data.secondsTiming = records[0].timingKey;
     const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...barAxes, 'steps'])] });
     data.ceg = {};
     for (const axis of barAxes) {
