@@ -220,8 +220,11 @@ function printReport(records: RunRecord[], scale: string): void {
 /** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */
 async function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: BackendName): Promise<void> {
   const stored = loadTimings(store.root, scale, backend);
-  await initEngine({ backend });
-  const here = timingKey(currentProvenance(backend));
+  // this machine's key, to prefer its step times (none when the backend cannot start here)
+  const here = await initEngine({ backend }).then(
+    () => timingKey(currentProvenance(backend)),
+    () => `this machine without ${backend}`,
+  );
   const t = pickTimingSet(stored, here);
   if (!t) {
     console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
