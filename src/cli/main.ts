@@ -243,11 +243,14 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
   );
   console.log(
     alignColumns(
-      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock'],
+      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock', 'measured (UTC)'],
       t.results.map((r) => {
         const row = rows.find((x) => x.innovation === r.innovation);
         const steps = (row?.ceg_steps as number | null | undefined) ?? null;
-        return [String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep))];
+        return [
+          String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
+          (r.measuredAt ?? '?').slice(0, 19).replace('T', ' '),
+        ];
       }),
     ),
   );
