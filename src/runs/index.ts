@@ -16,3 +16,5 @@ export { checkRun, checkStore, repairRun, inspectRun, isVerifiedDone, quarantine
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
 export { RunStore, LABELS_FILE } from './store.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';
+export { VERDICTS_FILE, readVerdicts, cachedVerdict, saveVerdict } from './provenance.js';

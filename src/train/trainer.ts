@@ -13,10 +13,12 @@
  * counters) and produces the same numbers as an uninterrupted run on the same backend.
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
   runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
-  type RunSpec, type Run, type RunStore, type MetricRow,
+  RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow,
 } from '../runs/index.js';
 import { ConfigError } from '../config.js';
 import { initParams, isDecayed } from '../model/params.js';
@@ -29,6 +31,7 @@ import { trainStep, stepState } from './step.js';
 import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
 import { checkSpecLimits } from './limits.js';
+import { currentProvenance } from './provenance.js';
 
 export interface TrainHooks {
   /** called after every optimizer step */
@@ -41,7 +44,12 @@ export interface TrainHooks {
   crashAfterSteps?: number;
   /** damage found in the stored run and what was done about it (default: a line on stderr) */
   onNotice?: (msg: string) => void;
+  /** the stale check's replay: return after this step's metric row and probe are stored (no checkpoints) */
+  stopAtStep?: number;
 }
+
+/** Steps whose per-step training loss is stored in status.probe for the stale check's replay. */
+export const PROBE_STEPS = 5;
 
 export class InterruptedError extends Error {
   constructor(public readonly step: number) {
@@ -66,6 +74,8 @@ interface ScalarState {
   rng: ReturnType<Rng['state']>;
   trainLossSum: number;
   trainLossCount: number;
+  /** per-step training losses of steps 1..PROBE_STEPS (absent in checkpoints written before it existed) */
+  probe?: number[];
   tensorIndex: TensorIndexEntry[];
 }
 
@@ -193,7 +203,14 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     run.truncateMetricsAfter(-1);
   }
   const rng = restoreRng(st.rng);
-  run.setStatus({ state: 'running' });
+  const provenance = currentProvenance(spec.backend);
+  const prevStatus = run.status();
+  const trainedWith = [...(ck ? (prevStatus.trainedWith ?? []) : [])];
+  if (trainedWith.at(-1) !== provenance.fingerprint) trainedWith.push(provenance.fingerprint);
+  // a restart from step 0 recomputes the probe; a resume keeps the one stored (or in the checkpoint)
+  const probe: number[] = ck ? (st.probe ?? prevStatus.probe?.trainLosses.slice(0, st.step) ?? []) : [];
+  run.setStatus({ state: 'running', provenance, trainedWith, ...(ck ? {} : { probe: undefined }) });
+  const probeSteps = Math.min(PROBE_STEPS, tc.steps);
 
   /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
   const evaluate = async (step: number): Promise<{ valLoss: number; expertLoad?: number[] }> => {
@@ -241,11 +258,15 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       ...[...opt.m].map(([n, p]) => [`adam_m/${n}`, p] as [string, tf.Tensor]),
       ...[...opt.v].map(([n, p]) => [`adam_v/${n}`, p] as [string, tf.Tensor]),
     ]);
-    const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), tensorIndex: index };
+    const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), probe: [...probe], tensorIndex: index };
     run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
   };
 
   if (st.step === 0 && !ck) await record();
+  if (hooks.stopAtStep !== undefined && hooks.stopAtStep <= st.step) {
+    disposeAll(params, opt);
+    return { run, metrics: run.metrics(), cached: false };
+  }
   let stepsThisProcess = 0;
   const state = stepState(params, opt, cfg, tc);
   while (st.step < tc.steps) {
@@ -270,8 +291,13 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     st.trainLossSum += loss;
     st.trainLossCount += 1;
     stepsThisProcess += 1;
+    if (st.step <= probeSteps && probe.length === st.step - 1) {
+      probe.push(loss);
+      if (st.step === probeSteps) run.setStatus({ state: 'running', probe: { trainLosses: [...probe] } });
+    }
     hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
     if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
+    if (hooks.stopAtStep !== undefined && st.step >= hooks.stopAtStep) break;
     const ckEvery = tc.checkpointInterval;
     if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) await checkpoint();
     if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
@@ -279,12 +305,34 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       throw new Error(`simulated crash after ${stepsThisProcess} steps`);
     }
   }
+  if (hooks.stopAtStep !== undefined) {
+    disposeAll(params, opt);
+    return { run, metrics: run.metrics(), cached: false };
+  }
   await checkpoint();
   const incomplete = completenessProblems(run);
   if (incomplete.length) throw new Error(`run ${run.id} finished training but its metrics are incomplete (${formatProblems(incomplete)}); not marking it done`);
   run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
   disposeAll(params, opt);
   return { run, metrics: run.metrics(), cached: false };
+}
+
+/**
+ * Train the first `steps` steps of `spec` with the current code, in a throw-away store, and
+ * return what the trainer stored: the metric rows up to that step and the probe (per-step
+ * training losses). The stale check (./stale.ts) compares them with a stored run's.
+ */
+export async function replayRun(spec: RunSpec, steps: number): Promise<{ metrics: MetricRow[]; probe: number[] }> {
+  const data = loadTokens(spec.data);
+  await initEngine({ backend: spec.backend });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-replay-'));
+  try {
+    const run = new RunStoreCtor(root).open(spec);
+    const { metrics } = await trainLoop(spec, run, data, { stopAtStep: steps });
+    return { metrics, probe: run.status().probe?.trainLosses ?? [] };
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
 }
 
 function disposeAll(params: Map<string, tf.Variable>, opt: AdamW): void {
