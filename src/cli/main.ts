@@ -250,13 +250,14 @@ export async function main(argv: string[]): Promise<number> {
       const innovations = 'innovations' in f && f.innovations.length ? f.innovations : [...STUDY_SET];
       const backend = backendOf(f.backend);
       const seeds = seedList(f.seeds);
-      const so = 'data' in f ? specOptions(f) : {};
+      // every flag reaches every run, whatever --jobs is (issue 18): reproduce has no data flags
+      const so = parsed.command === 'sweep' ? specOptions(parsed.flags) : {};
       for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend, so); // validate all first
       const store = storeOf(f.runs);
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, configFile: 'config' in f ? f.config : undefined,
+        specOptions: so,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);

@@ -9,7 +9,10 @@ import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, type TrainHooks } from './trainer.js';
@@ -52,12 +55,16 @@ export function runSpec(innovation: string, scale: string, seed: number, backend
   return { model, train, data, seed, backend, innovation, scale };
 }
 
-/** Command-line flags that reproduce SpecOptions in a child `ceg train`. */
+/**
+ * Command-line flags that reproduce SpecOptions in a child `ceg train`; `configFile` holds
+ * o.overrides (written by the caller: see trainInChildren).
+ */
 export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
   return [
-    ...(o.dataDir ? ['--data', o.dataDir] : []),
+    // absolute: the child runs in the project root, not in the caller's working directory
+    ...(o.dataDir ? ['--data', path.resolve(o.dataDir)] : []),
     ...(o.tokenizer ? ['--tokenizer', o.tokenizer] : []),
-    ...(configFile ? ['--config', configFile] : []),
+    ...(configFile ? ['--config', path.resolve(configFile)] : []),
   ];
 }
 
@@ -83,8 +90,6 @@ export interface SweepOptions {
   signal?: AbortSignal;
   /** departures from the named scale (same for every run of the sweep) */
   specOptions?: SpecOptions;
-  /** the --config file the overrides came from (passed on to child processes) */
-  configFile?: string;
   /**
    * runs trained at once, each in its own process (default 1). Two processes use both cores
    * of a 2-core machine far better than one process with wasm threads.
@@ -95,6 +100,21 @@ export interface SweepOptions {
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
 async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
+  // the overrides travel as a private file of exactly what the parent validated (not the
+  // user's --config path, which may be relative or change meanwhile)
+  const overrides = o.specOptions?.overrides;
+  const configFile = overrides
+    ? path.join(os.tmpdir(), `ceg-overrides-${process.pid}-${randomBytes(4).toString('hex')}.json`)
+    : undefined;
+  if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
+  try {
+    await trainChildQueue(specs, o, configFile);
+  } finally {
+    if (configFile) fs.rmSync(configFile, { force: true });
+  }
+}
+
+async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: string | undefined): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
   const worker = async (): Promise<void> => {
@@ -103,7 +123,7 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
       const args = [
         '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
         '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
+        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
       ];
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
@@ -129,7 +149,14 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
-    if (pending.length > 1) await trainInChildren(pending, o);
+    if (pending.length > 1) {
+      await trainInChildren(pending, o);
+      // a child that trained anything but the parent's spec would leave this run to be trained
+      // here, silently, one at a time (issue 18): refuse instead
+      const missed = pending.filter((sp) => !o.store.get(runId(sp))?.isDone());
+      if (missed.length)
+        throw new Error(`child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`);
+    }
   }
   let k = 0;
   for (const spec of specs) {
