@@ -8,5 +8,7 @@ export { runId, canonicalJson, hashedPart, isRunId, validateRunSpec, HASHED_FIEL
 export type { MetricRow, RunState, RunStatus, StatusUpdate, CheckpointRef, CheckpointFiles, RunOptions } from './run.js';
 export { Run, RUN_STATES, SPEC_FILE, STATUS_FILE, METRICS_FILE, CHECKPOINT_MANIFEST } from './run.js';
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
-export { RunStore, LABELS_FILE } from './store.js';
+export { RunStore, LABELS_FILE, CLAIMS_DIR } from './store.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export type { ClaimHolder, ClaimOptions, ClaimInspection, ClaimAttempt, AcquireOptions } from './claim.js';
+export { Claim, ClaimLostError, ClaimWaitAborted, tryClaim, acquireClaim, inspectClaim, describeHolder, CLAIM_SUFFIX } from './claim.js';
