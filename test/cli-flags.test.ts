@@ -52,7 +52,7 @@ function inputs(): { cwd: string; data: string; config: string; dataAbs: string 
 }
 
 /** Every run of a data/tokenizer/config command: the flags' values, not the defaults. */
-function assertCustom(s: RunSpec, dataAbs: string): void {
+function assertCustom(s: RunSpec, dataAbs: string | undefined): void {
   assert.equal(s.backend, 'cpu', 'backend');
   assert.equal(s.train.steps, 6, 'train override from --config');
   assert.equal(s.train.decaySteps, 6, 'train override from --config');
@@ -75,24 +75,26 @@ test('train: innovation, scale, seed, backend, data, tokenizer, config and runs 
   assertCustom(s, dataAbs);
 });
 
-for (const jobs of [1, 2]) {
-  test(`sweep --jobs ${jobs}: scale, seeds, innovations, backend, data, tokenizer, config and runs reach every run`, () => {
+// without --data the sweep used to drop --config and --tokenizer (the bug of issue 18.1)
+for (const [jobs, withData] of [[1, false], [2, false], [2, true]] as const) {
+  test(`sweep --jobs ${jobs}${withData ? ' --data' : ''}: scale, seeds, innovations, backend, tokenizer, config and runs reach every run`, () => {
     const { cwd, data, config, dataAbs } = inputs();
     const runs = path.join(cwd, 'store');
     const r = ceg(
-      ['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--seeds', '2,5', '--jobs', String(jobs), '--backend', 'cpu',
-        '--data', data, '--tokenizer', 'char', '--config', config, '--runs', 'store'],
+      ['sweep', '--scale', 'smoke', '--innovations', 'rope,layernorm', '--seeds', '2,5', '--jobs', String(jobs), '--backend', 'cpu',
+        ...(withData ? ['--data', data] : []), '--tokenizer', 'char', '--config', config, '--runs', 'store'],
       cwd,
     );
     assert.equal(r.code, 0, r.stderr);
     const all = specs(runs);
-    // exactly the four requested runs: none with the defaults beside them
-    assert.deepEqual(all.map((s) => `${s.innovation}/${s.seed}`).sort(), ['baseline/2', 'baseline/5', 'rope/2', 'rope/5']);
+    // exactly the requested runs: none with the defaults beside them
+    assert.deepEqual(all.map((s) => `${s.innovation}/${s.seed}`).sort(), ['layernorm/2', 'layernorm/5', 'rope/2', 'rope/5']);
     for (const s of all) {
       assert.equal(s.scale, 'smoke');
-      assertCustom(s, dataAbs);
+      assertCustom(s, withData ? dataAbs : undefined);
+      if (!withData) assert.equal(s.data.corpus, 'sotu');
     }
-    assert.deepEqual(statuses(runs), ['done', 'done', 'done', 'done']);
+    assert.ok(statuses(runs).every((x) => x === 'done'));
   });
 }
 
@@ -150,7 +152,7 @@ test('reproduce: scale, seeds, backend, jobs and runs reach every run of the stu
   assert.equal(all.length, before + 2, 'exactly the two missing runs were trained');
   for (const key of train) {
     const [inn, seed] = key.split('/');
-    const run = store.get(runId(runSpec(inn, 'smoke', Number(seed), 'cpu')));
+    const run = store.get(runId(runSpec(inn, 'smoke', Number(seed), 'cpu')))!;
     assert.ok(run?.isDone(), `${key} trained with the flags' spec`);
     assert.equal(run.spec.backend, 'cpu');
   }

@@ -22,8 +22,9 @@ import { EngineError, requestedBackend, type BackendName } from '../engine/index
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore } from '../runs/index.js';
-import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
-import { InterruptedError } from '../train/trainer.js';
+import { ensureRuns, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
+import { formatDivergedRuns } from '../ceg/index.js';
 import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { storedRecords } from '../report/from-runs.js';
@@ -158,19 +159,53 @@ function storeOf(flag: string | undefined): RunStore {
   return new RunStore(flag);
 }
 
-/** SIGINT: first stops after the current step with a checkpoint; second exits at once. */
+/**
+ * SIGINT / SIGTERM: the first stops at the next step boundary with a checkpoint (a sweep
+ * passes it on to its children and waits for them); a second exits at once (a sweep's
+ * children are killed with it). A `ceg train` started by a sweep (an IPC channel) also stops
+ * when that channel closes, i.e. when its parent is gone, even after a kill -9 (issue 18).
+ * The abort reason is the signal's name, which picks the exit code (130 / 143).
+ */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.on('SIGINT', () => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\n[ceg] interrupt: checkpointing after this step (Ctrl-C again to quit at once)\n');
-    ac.abort();
-  });
+  const on = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    if (ac.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    process.stderr.write(`\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
+    ac.abort(sig);
+  };
+  process.on('SIGINT', on('SIGINT'));
+  process.on('SIGTERM', on('SIGTERM'));
+  if (process.channel) {
+    process.channel.unref(); // the channel alone never keeps this process alive
+    process.on('disconnect', () => {
+      if (ac.signal.aborted) return;
+      process.stderr.write('\n[ceg] the parent process is gone: checkpointing at the next step boundary and stopping\n');
+      ac.abort('disconnect');
+    });
+  }
   return ac.signal;
 }
 
+/** Exit code of `ceg train` / `ceg sweep` when a run diverged (src/train/sweep.ts). */
+const EXIT_DIVERGED_CODE = EXIT_DIVERGED;
+
+/** Diverged runs, listed apart from the CEG table; nothing when there are none. */
+function printDiverged(records: RunRecord[]): void {
+  const text = formatDivergedRuns(records);
+  if (text) console.log(`\n${text}`);
+}
+
+/** Diverged runs of a scale in the store (`ceg report` lists them apart). */
+function storedDiverged(store: RunStore, scale: string, backend: string): RunRecord[] {
+  return store.list({ scale, backend, state: 'diverged' }).flatMap((s) => {
+    const run = store.get(s.id);
+    const d = run?.status().divergence as Divergence | undefined;
+    return run && d ? [{ id: s.id, innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, metrics: [], cached: true, diverged: d }] : [];
+  });
+}
+
 function printReport(records: RunRecord[], scale: string): void {
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
   console.log(
@@ -190,7 +225,7 @@ function printTiming(records: RunRecord[], store: RunStore, scale: string, backe
   }
   const base = t.results.find((r) => r.innovation === 'baseline');
   if (!base) return;
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
   console.log(`\nWall-clock CEG from step times measured side by side (${t.measuredAt.slice(0, 16)}Z, load ${t.load.toFixed(2)}): CEG steps x baseline ms/step / variant ms/step`);
@@ -240,6 +275,10 @@ export async function main(argv: string[]): Promise<number> {
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
         store: storeOf(f.runs), signal: interruptSignal(), specOptions: so,
       });
+      if (r.diverged) {
+        process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+        return EXIT_DIVERGED_CODE;
+      }
       const last = r.metrics[r.metrics.length - 1];
       console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
       return 0;
@@ -260,11 +299,17 @@ export async function main(argv: string[]): Promise<number> {
         specOptions: so,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
-      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
-      if (records.some((r) => r.innovation === 'baseline')) {
+      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.diverged ? `DIVERGED at step ${r.diverged.step} (loss ${r.diverged.loss}, lr ${r.diverged.lr})` : r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
+      if (records.some((r) => r.innovation === 'baseline' && !r.diverged)) {
         printReport(records, f.scale);
         printTiming(records, store, f.scale, backend);
         printVerdicts(store, f.scale, backend);
+      }
+      printDiverged(records);
+      const diverged = records.filter((r) => r.diverged);
+      if (diverged.length) {
+        process.stderr.write(`ceg: ${diverged.length} of ${records.length} runs diverged (listed above, left out of the CEG table)\n`);
+        return EXIT_DIVERGED_CODE;
       }
       return 0;
     }
@@ -325,6 +370,7 @@ export async function main(argv: string[]): Promise<number> {
       printReport(records, f.scale);
       printTiming(records, store, f.scale, backend);
       printVerdicts(store, f.scale, backend);
+      printDiverged(storedDiverged(store, f.scale, backend));
       return 0;
     }
   }
@@ -342,8 +388,9 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
         process.exit(2);
       }
       if (e instanceof InterruptedError) {
-        process.stderr.write(`ceg: ${e.message}\n`);
-        process.exit(130);
+        const again = ['ceg', ...process.argv.slice(2)].join(' ');
+        process.stderr.write(`ceg: ${e.message}\nceg: to resume: ${again}\n`);
+        process.exit(e.exitCode);
       }
       process.stderr.write(`ceg: ${(e as Error)?.stack ?? e}\n`);
       process.exit(1);
