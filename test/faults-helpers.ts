@@ -96,4 +96,4 @@ export function longConfig(dir: string, steps = 600, every = 50): string {
 }
 
 /** Metric rows without the wall-clock seconds (which differ between runs of the same numbers). */
-export const strip = (rows: { seconds?: unknown }[]) => rows.map(({ seconds: _s, ...r }) => r);
+export const strip = (rows: readonly Record<string, unknown>[]) => rows.map(({ seconds: _s, ...r }) => r);

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RunStore, runId } from '../src/runs/index.js';
+import { type MetricRow, RunStore, runId } from '../src/runs/index.js';
 import { runSpec } from '../src/train/sweep.js';
 import { trainRun } from '../src/train/trainer.js';
 import { LONG, ceg, tmp, waitFor, runDirs, metricLines, trainersOf, alive, longConfig, strip, rng } from './faults-helpers.js';
@@ -17,8 +17,8 @@ const STEPS = 400;
 const overrides = { train: { steps: STEPS, decaySteps: STEPS, evalInterval: 50, checkpointInterval: 50 } };
 
 /** The uninterrupted reference, trained in this process (once). */
-let reference: Promise<{ step: number }[]> | undefined;
-function referenceMetrics(): Promise<{ step: number }[]> {
+let reference: Promise<MetricRow[]> | undefined;
+function referenceMetrics(): Promise<MetricRow[]> {
   reference ??= trainRun(runSpec('baseline', 'smoke', 1, 'wasm', { overrides }), new RunStore(tmp('ref'))).then((r) => r.metrics);
   return reference;
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { RunStore, runId, CLAIMS_DIR } from '../src/runs/index.js';
+import { type MetricRow, RunStore, runId, CLAIMS_DIR } from '../src/runs/index.js';
 import { runSpec } from '../src/train/sweep.js';
 import { trainRun } from '../src/train/trainer.js';
 import { LONG, ceg, tmp, waitFor, runDirs, metricLines, longConfig, strip, rng } from './faults-helpers.js';
@@ -17,8 +17,8 @@ const EVERY = 50;
 const overrides = { train: { steps: STEPS, decaySteps: STEPS, evalInterval: EVERY, checkpointInterval: EVERY } };
 const spec = (innovation = 'baseline') => runSpec(innovation, 'smoke', 1, 'wasm', { overrides });
 
-const refs = new Map<string, Promise<{ step: number }[]>>();
-function reference(innovation = 'baseline'): Promise<{ step: number }[]> {
+const refs = new Map<string, Promise<MetricRow[]>>();
+function reference(innovation = 'baseline'): Promise<MetricRow[]> {
   if (!refs.has(innovation)) refs.set(innovation, trainRun(spec(innovation), new RunStore(tmp('ref'))).then((r) => r.metrics));
   return refs.get(innovation)!;
 }

@@ -334,8 +334,14 @@ export async function main(argv: string[]): Promise<number> {
       const store = storeOf(f.runs);
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
+      const diverged: RunRecord[] = [];
       for (const rung of ladderOf(f.scale)) {
-        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
+        const records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
+        diverged.push(...records.filter((r) => r.diverged));
+      }
+      if (diverged.length) {
+        printDiverged(diverged);
+        return EXIT_DIVERGED_CODE;
       }
       return 0;
     }
