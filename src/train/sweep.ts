@@ -15,7 +15,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
-import { trainRun, InterruptedError, divergenceMessage, type TrainHooks, type Divergence } from './trainer.js';
+import { trainRun, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
 import type { ChildProcess } from 'node:child_process';
 
 /** Exit code of `ceg train` for a run that diverged (a result, recorded in the store). */
@@ -173,7 +173,7 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: st
 }
 
 function stopped(signal: AbortSignal): InterruptedError {
-  const reason = String(signal.reason ?? 'SIGINT');
+  const reason = stopReason(signal);
   return new InterruptedError(0, reason, `sweep stopped (${reason}); started runs were checkpointed; the same command resumes them`);
 }
 

@@ -63,6 +63,11 @@ export class InterruptedError extends Error {
 
 const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143, disconnect: 129 };
 
+/** The reason an abort signal carries when it is a name ('SIGINT', 'SIGTERM', 'disconnect'); 'SIGINT' otherwise. */
+export function stopReason(signal: AbortSignal | undefined): string {
+  return typeof signal?.reason === 'string' ? signal.reason : 'SIGINT';
+}
+
 /** Why a run stopped as diverged (stored as status.divergence). */
 export interface Divergence {
   /** optimizer step at which the loss was seen */
@@ -152,7 +157,10 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   try {
     claim = await store.claim(id, { ...hooks.claim, signal: hooks.signal, onWait: hooks.onWait });
   } catch (e) {
-    if (e instanceof ClaimWaitAborted) throw new InterruptedError(0, String(hooks.signal?.reason ?? 'SIGINT'), `stopped (${String(hooks.signal?.reason ?? 'SIGINT')}) while waiting for run ${id}, which another process is training; nothing written`);
+    if (e instanceof ClaimWaitAborted) {
+      const why = stopReason(hooks.signal);
+      throw new InterruptedError(0, why, `stopped (${why}) while waiting for run ${id}, which another process is training; nothing written`);
+    }
     throw e;
   }
   const releaseOnExit = () => claim.release(); // a hard exit (second Ctrl-C) frees the claim too
@@ -299,7 +307,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     claim.beatIfDue();
     if (hooks.signal?.aborted) {
       await checkpoint();
-      throw new InterruptedError(st.step, String(hooks.signal.reason ?? 'SIGINT'));
+      throw new InterruptedError(st.step, stopReason(hooks.signal));
     }
     const lr = learningRate(st.step, tc);
     const t0 = performance.now();
