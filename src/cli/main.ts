@@ -186,9 +186,6 @@ function interruptSignal(): AbortSignal {
   return ac.signal;
 }
 
-/** Exit code of `ceg train` / `ceg sweep` when a run diverged (src/train/sweep.ts). */
-const EXIT_DIVERGED_CODE = EXIT_DIVERGED;
-
 /** Diverged runs, listed apart from the CEG table; nothing when there are none. */
 function printDiverged(records: RunRecord[]): void {
   const text = formatDivergedRuns(records);
@@ -277,7 +274,7 @@ export async function main(argv: string[]): Promise<number> {
       });
       if (r.diverged) {
         process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
-        return EXIT_DIVERGED_CODE;
+        return EXIT_DIVERGED;
       }
       const last = r.metrics[r.metrics.length - 1];
       console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
@@ -309,7 +306,7 @@ export async function main(argv: string[]): Promise<number> {
       const diverged = records.filter((r) => r.diverged);
       if (diverged.length) {
         process.stderr.write(`ceg: ${diverged.length} of ${records.length} runs diverged (listed above, left out of the CEG table)\n`);
-        return EXIT_DIVERGED_CODE;
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -341,7 +338,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (diverged.length) {
         printDiverged(diverged);
-        return EXIT_DIVERGED_CODE;
+        return EXIT_DIVERGED;
       }
       return 0;
     }
