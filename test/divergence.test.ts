@@ -109,4 +109,8 @@ test('ceg sweep of runs that all diverge: exit 3, the diverged runs listed, no C
   assert.match(r.out, /Diverged run \(not in the CEG table\)/);
   assert.match(r.out, /2 of 2 runs diverged/);
   assert.doesNotMatch(r.out, /Compute-equivalent gain at scale/);
+  // ceg report lists the store's diverged runs apart too
+  const rep = cli(['report', '--scale', 'smoke', '--backend', 'wasm', '--runs', path.join(dir, 'runs')]);
+  assert.match(rep.out, /Diverged run \(not in the CEG table\)/);
+  assert.match(rep.out, /rope\s+smoke\s+1\s+\d+\s+/);
 });

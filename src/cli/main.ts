@@ -368,6 +368,7 @@ export async function main(argv: string[]): Promise<number> {
       const records = storedRecords(store, f.scale, backend);
       if (records.length === 0) {
         console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);
+        printDiverged(storedDiverged(store, f.scale, backend));
         return 1;
       }
       printReport(records, f.scale);
