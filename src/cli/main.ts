@@ -21,7 +21,7 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore } from '../runs/index.js';
+import { RunStore, ClaimLostError } from '../runs/index.js';
 import { ensureRuns, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
 import { formatDivergedRuns } from '../ceg/index.js';
@@ -390,6 +390,11 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
       if (e instanceof ConfigError || e instanceof EngineError || e instanceof DataError) {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(2);
+      }
+      if (e instanceof ClaimLostError) {
+        // another writer took the run over (this one's heartbeat had stalled): stopped without writing
+        process.stderr.write(`ceg: ${e.message}\n`);
+        process.exit(1);
       }
       if (e instanceof InterruptedError) {
         const again = ['ceg', ...process.argv.slice(2)].join(' ');
