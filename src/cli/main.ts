@@ -22,9 +22,10 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore } from '../runs/index.js';
-import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
-import { InterruptedError } from '../train/trainer.js';
+import { RunStore, ClaimLostError } from '../runs/index.js';
+import { ensureRuns, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
+import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
@@ -211,22 +212,53 @@ function storeOf(flag: string | undefined): RunStore {
   return new RunStore(flag);
 }
 
-/** SIGINT: first stops after the current step with a checkpoint; second exits at once. */
+/**
+ * SIGINT / SIGTERM: the first stops at the next step boundary with a checkpoint (a sweep
+ * passes it on to its children and waits for them); a second exits at once (a sweep's
+ * children are killed with it). A `ceg train` started by a sweep (an IPC channel) also stops
+ * when that channel closes, i.e. when its parent is gone, even after a kill -9 (issue 18).
+ * The abort reason is the signal's name, which picks the exit code (130 / 143).
+ */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.on('SIGINT', () => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\n[ceg] interrupt: checkpointing after this step (Ctrl-C again to quit at once)\n');
-    ac.abort();
-  });
+  const on = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    if (ac.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    process.stderr.write(`\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
+    ac.abort(sig);
+  };
+  process.on('SIGINT', on('SIGINT'));
+  process.on('SIGTERM', on('SIGTERM'));
+  if (process.channel) {
+    process.channel.unref(); // the channel alone never keeps this process alive
+    process.on('disconnect', () => {
+      if (ac.signal.aborted) return;
+      process.stderr.write('\n[ceg] the parent process is gone: checkpointing at the next step boundary and stopping\n');
+      ac.abort('disconnect');
+    });
+  }
   return ac.signal;
+}
+
+/** Diverged runs, listed apart from the CEG table; nothing when there are none. */
+function printDiverged(records: RunRecord[]): void {
+  const text = formatDivergedRuns(records);
+  if (text) console.log(`\n${text}`);
+}
+
+/** Diverged runs of a scale in the store (`ceg report` lists them apart). */
+function storedDiverged(store: RunStore, scale: string, backend: string): RunRecord[] {
+  return store.list({ scale, backend, state: 'diverged' }).flatMap((s) => {
+    const run = store.get(s.id);
+    const d = run?.status().divergence as Divergence | undefined;
+    return run && d ? [{ id: s.id, innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, metrics: [], cached: true, diverged: d }] : [];
+  });
 }
 
 function printReport(records: RunRecord[], scale: string): void {
   // per-run seconds are divided into each other only when every run shares one machine and kernel set
   const timing = secondsTimingKey(records.map((r) => r.timingKey));
   const axes = timing === null ? AXES.filter((a) => a !== 'seconds') : [...AXES];
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale, axes });
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale, axes });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
   if (timing === null) {
@@ -273,9 +305,10 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
     console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
     return;
   }
-  const base = t.results.find((r) => r.innovation === 'baseline')!;
+  const base = t.results.find((r) => r.innovation === 'baseline');
+  if (!base) return;
   const others = (stored?.sets.length ?? 1) - 1;
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
   const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
@@ -333,6 +366,10 @@ export async function main(argv: string[]): Promise<number> {
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
         store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
       });
+      if (r.diverged) {
+        process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+        return EXIT_DIVERGED;
+      }
       const last = r.metrics[r.metrics.length - 1];
       console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
       return 0;
@@ -343,17 +380,18 @@ export async function main(argv: string[]): Promise<number> {
       const innovations = 'innovations' in f && f.innovations.length ? f.innovations : [...STUDY_SET];
       const backend = backendOf(f.backend);
       const seeds = seedList(f.seeds);
-      const so = specOptions(f as { data?: string; tokenizer?: string; config?: string }); // reproduce has none of these flags
+      // every flag reaches every run, whatever --jobs is (issue 18): reproduce has no data flags
+      const so = parsed.command === 'sweep' ? specOptions(parsed.flags) : {};
       for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend, so); // validate all first
       const store = storeOf(f.runs);
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, configFile: 'config' in f ? f.config : undefined, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
+        specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
-      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
-      if (records.some((r) => r.innovation === 'baseline')) {
+      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.diverged ? `DIVERGED at step ${r.diverged.step} (loss ${r.diverged.loss}, lr ${r.diverged.lr})` : r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
+      if (records.some((r) => r.innovation === 'baseline' && !r.diverged)) {
         printReport(records, f.scale);
         await printTiming(records, store, f.scale, backend);
         const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
@@ -361,6 +399,12 @@ export async function main(argv: string[]): Promise<number> {
         const notes: string[] = [];
         printVerdicts(store, f.scale, backend, stale, notes);
         printStale(records, notes);
+      }
+      printDiverged(records);
+      const diverged = records.filter((r) => r.diverged);
+      if (diverged.length) {
+        process.stderr.write(`ceg: ${diverged.length} of ${records.length} runs diverged (listed above, left out of the CEG table)\n`);
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -385,8 +429,14 @@ export async function main(argv: string[]): Promise<number> {
       const store = storeOf(f.runs);
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
+      const diverged: RunRecord[] = [];
       for (const rung of ladderOf(f.scale)) {
-        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale });
+        const records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale });
+        diverged.push(...records.filter((r) => r.diverged));
+      }
+      if (diverged.length) {
+        printDiverged(diverged);
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -434,6 +484,7 @@ export async function main(argv: string[]): Promise<number> {
       const records = storedRecords(store, f.scale, backend, notes, { stale });
       if (!records.some((r) => r.innovation === 'baseline')) {
         printStale(records, notes);
+        printDiverged(storedDiverged(store, f.scale, backend));
         console.error(
           `no completed${stale.size ? ', current' : ''} baseline run at scale "${f.scale}" on ${backend} in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
         );
@@ -443,6 +494,7 @@ export async function main(argv: string[]): Promise<number> {
       await printTiming(records, store, f.scale, backend);
       printVerdicts(store, f.scale, backend, stale, notes);
       printStale(records, notes);
+      printDiverged(storedDiverged(store, f.scale, backend));
       const damaged = damagedNote(store);
       if (damaged) console.error(damaged);
       return 0;
@@ -461,9 +513,15 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(2);
       }
-      if (e instanceof InterruptedError) {
+      if (e instanceof ClaimLostError) {
+        // another writer took the run over (this one's heartbeat had stalled): stopped without writing
         process.stderr.write(`ceg: ${e.message}\n`);
-        process.exit(130);
+        process.exit(1);
+      }
+      if (e instanceof InterruptedError) {
+        const again = ['ceg', ...process.argv.slice(2)].join(' ');
+        process.stderr.write(`ceg: ${e.message}\nceg: to resume: ${again}\n`);
+        process.exit(e.exitCode);
       }
       const handled = describeError(e);
       if (handled) {
