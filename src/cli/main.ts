@@ -29,7 +29,7 @@ import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
-import { AXES } from '../ceg/types.js';
+import { AXES, CegError } from '../ceg/types.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
@@ -485,10 +485,9 @@ export async function main(argv: string[]): Promise<number> {
       if (!records.some((r) => r.innovation === 'baseline')) {
         printStale(records, notes);
         printDiverged(storedDiverged(store, f.scale, backend));
-        console.error(
-          `no completed${stale.size ? ', current' : ''} baseline run at scale "${f.scale}" on ${backend} in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
+        throw new CegError(
+          `no "baseline" run at scale "${f.scale}" (completed${stale.size ? ', current' : ''}, on ${backend}) in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
         );
-        return 1;
       }
       printReport(records, f.scale);
       await printTiming(records, store, f.scale, backend);

@@ -129,7 +129,16 @@ export class RunStore {
 
   private prepareClaims(): void {
     const dir = path.join(this.root, CLAIMS_DIR);
-    fs.mkdirSync(dir, { recursive: true });
+    if (!fs.existsSync(dir)) {
+      // not recursive when the root exists: a recursive mkdir on a read-only file system reports
+      // ENOENT instead of the EROFS/EACCES that names the real problem
+      try {
+        if (fs.existsSync(this.root)) fs.mkdirSync(dir);
+        else fs.mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another writer made it meanwhile
+      }
+    }
     cleanDeadTemporaries(dir);
   }
 

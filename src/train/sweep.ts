@@ -249,9 +249,10 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
-  // refuse, before anything is trained or written, a run that would repeat its corpus many times
-  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
+  // refuse, before anything is trained or written, a run that cannot fit (memory, context)
+  // and then one that would repeat its corpus many times
   preflight(todo, o.specOptions);
+  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
   const keptStale = new Set<string>();
   const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
