@@ -10,7 +10,7 @@
  */
 import { getInnovation, INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
-import { RunStore, type RunSummary } from '../runs/index.js';
+import { RunStore, isImportedSpec, type RunSummary } from '../runs/index.js';
 import type { RunRecord } from '../train/sweep.js';
 import * as ceg from '../ceg/index.js';
 import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
@@ -62,13 +62,14 @@ export interface LoadResult {
 export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = []): RunRecord[] {
   const chosen = new Map<string, { summary: RunSummary; innovation: string }>();
   const known = new Set(INNOVATIONS.map((i) => i.id));
-  for (const s of store.list({ scale, backend, state: 'done' })) {
+  // imported runs (ceg import) have no backend of ours: they join the runs of any backend
+  for (const s of store.list({ scale, state: 'done' }).filter((x) => x.backend === backend || x.source === 'imported')) {
     const labels = [
       { innovation: s.innovation, scale: s.scale },
       ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
     ].filter((l) => l.scale === scale);
     for (const innovation of new Set(labels.map((l) => l.innovation))) {
-      if (!known.has(innovation)) {
+      if (!known.has(innovation) && s.source !== 'imported') {
         notes.push(`run ${s.id}: innovation "${innovation}" is not in the registry (src/innovations.ts); left out`);
         continue;
       }
@@ -88,7 +89,11 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
   for (const { summary, innovation } of chosen.values()) {
     const run = store.get(summary.id);
     if (!run) continue;
-    out.push({ id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true });
+    const imported = isImportedSpec(run.spec);
+    out.push({
+      id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true,
+      ...(isImportedSpec(run.spec) ? { imported, axes: run.spec.imported.axes } : {}),
+    });
   }
   return out;
 }

@@ -10,3 +10,6 @@ export { Run, RUN_STATES, SPEC_FILE, STATUS_FILE, METRICS_FILE, CHECKPOINT_MANIF
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
 export { RunStore, LABELS_FILE } from './store.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export type { ImportFormat, ImportedCurve, ImportedPoint, ImportedRow, ImportedRunSpec, ImportSource, Conversion, CurveAxis } from './import.js';
+export { IMPORT_FORMATS, ImportError, detectFormat, parseRuns, toMetricRows, isImportedSpec, readImportFiles, type ImportFile } from './import.js';
+export { importedRunId } from './store.js';

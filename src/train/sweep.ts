@@ -8,6 +8,7 @@ import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataC
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import type { CurveAxis } from '../runs/import.js';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { PROJECT_ROOT } from '../paths.js';
@@ -71,6 +72,9 @@ export interface RunRecord {
   backend: string;
   metrics: MetricRow[];
   cached: boolean;
+  /** read from another trainer's log (ceg import), with the axes its rows carry */
+  imported?: boolean;
+  axes?: readonly CurveAxis[];
 }
 
 export interface SweepOptions {
