@@ -312,7 +312,13 @@ export function parseJsonl(file: string, text: string): ImportedCurve[] {
     Object.keys(obj).forEach((k) => keys.add(k));
     records.push({
       line: i + 1,
-      col: (k) => Math.max(1, raw.indexOf(JSON.stringify(k)) + 1),
+      col: (k) => {
+        // the column of the value of key k (of the key when the value cannot be found)
+        const at = raw.indexOf(JSON.stringify(k));
+        if (at < 0) return 1;
+        const m = /^\s*:\s*/.exec(raw.slice(at + JSON.stringify(k).length));
+        return m ? at + JSON.stringify(k).length + m[0].length + 1 : at + 1;
+      },
       get: (k) => obj[k],
     });
   });

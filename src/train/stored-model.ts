@@ -26,7 +26,14 @@ export function loadRunParams(store: RunStore, id: string): { spec: RunSpec; par
   if (isImportedSpec(run.spec)) throw new StoredModelError(`run ${id} was imported from ${run.spec.imported.file}: it has a loss curve but no weights`);
   const spec = run.spec;
   const ck = run.loadCheckpoint();
-  if (!ck) throw new StoredModelError(`run ${id} has no checkpoint yet (state ${run.status().state}); train it first`);
+  if (!ck) {
+    const state = run.status().state;
+    throw new StoredModelError(
+      state === 'done'
+        ? `run ${id} is complete but holds no checkpoint (a store with metrics only, such as the committed data/runs); retrain it into your own store: ceg train --innovation ${spec.innovation} --scale ${spec.scale} --seed ${spec.seed} --runs DIR`
+        : `run ${id} has no checkpoint yet (state ${state}); train it first`,
+    );
+  }
   const state = JSON.parse(ck.files['state.json'].toString('utf8')) as { tensorIndex: TensorIndexEntry[] };
   const tensors = unpackTensors(state.tensorIndex, ck.files['tensors.bin']);
   const params: Params = new Map();
