@@ -101,9 +101,11 @@ export interface SweepOptions {
 
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
-async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
+async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainedHere: Set<string>): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
+  const all = o.innovations.length * o.seeds.length;
+  const indexOf = (sp: RunSpec) => o.innovations.indexOf(sp.innovation) * o.seeds.length + o.seeds.indexOf(sp.seed) + 1;
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
@@ -113,15 +115,18 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
         '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
         ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
       ];
+      const place = `${indexOf(spec)}/${all}`;
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
           stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit'],
-          env: { ...process.env, CEG_PROGRESS: 'plain' },
+          // the child's progress lines carry this run's place in the whole sweep, not [1/1]
+          env: { ...process.env, CEG_PROGRESS: 'plain', CEG_PROGRESS_INDEX: place },
         });
         child.on('exit', (c) => resolve(c));
       });
       if (code !== 0) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+      else trainedHere.add(runId(spec));
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
@@ -137,22 +142,33 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   // refuse, before anything is trained or written, a run that would repeat its corpus many times
   for (const sp of specs) if (!o.store.get(runId(sp))?.isDone()) checkEpochs(sp, o.allowSmallCorpus);
+  /** runs trained by child processes of this sweep (complete when the loop below reads them) */
+  const trainedHere = new Set<string>();
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
-    if (pending.length > 1) await trainInChildren(pending, o);
+    if (pending.length > 1) await trainInChildren(pending, o, trainedHere);
   }
   let k = 0;
   for (const spec of specs) {
     k += 1;
-    const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const index = specs.length === 1 && process.env.CEG_PROGRESS_INDEX ? process.env.CEG_PROGRESS_INDEX : `${k}/${specs.length}`;
+    const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const stored = o.store.get(runId(spec));
+    if (stored?.isDone()) {
+      // complete already (earlier, or by a child process just now): one line, no progress bar at step 0
+      const final = stored.metrics().at(-1);
+      const how = trainedHere.has(stored.id) ? 'trained' : 'cached';
+      if (o.stream !== null) (o.stream ?? process.stderr).write(`${label} ${how} (run ${stored.id}): final val loss ${final?.valLoss?.toFixed(4)}\n`);
+    }
     const progress =
-      o.stream === null
+      o.stream === null || stored?.isDone()
         ? null
         : createProgress({
             label, total: spec.train.steps, stream: o.stream ?? process.stderr,
             ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
           });
-    let last = { loss: NaN, tokPerSec: 0 };
+    // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
+    let last: { loss?: number; tokPerSec?: number } = {};
     const hooks: TrainHooks = {
       signal: o.signal,
       onStep: (s) => {
@@ -170,7 +186,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached,
+      metrics: r.metrics, cached: r.cached && !trainedHere.has(r.run.id),
     });
   }
   return out;
