@@ -16,6 +16,7 @@ import {
   ratioTicks,
   ropeAngle,
   ropeRotation,
+  scalingFits,
   splitObserved,
   trailingMean,
 } from '../src/report/figures.js';
@@ -406,4 +407,27 @@ test('loadReportData: missing pieces are notes; no runs is a clear error', () =>
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('scalingSeries/scalingFits: a band spanning the per-seed fits, drawn under the pooled fit', async () => {
+  const { scalingSeries } = await import('../src/report/from-runs.js');
+  const fit = (E: number, A: number, alpha: number) => ({ E, A, alpha, range: [1e6, 1e9] as [number, number] });
+  const pooled = fit(1.5, 100, 0.2);
+  const seeds = [fit(1.4, 100, 0.2), fit(1.6, 100, 0.2), fit(1.5, 120, 0.2)];
+  const series = scalingSeries([
+    { innovation: 'baseline', points: [{ C: 1e6, L: 3 }], fit: pooled as never, seedFits: seeds.map((f, i) => ({ seed: i + 1, fit: f as never })) },
+  ]);
+  const s = series[0];
+  assert.equal(s.band!.length, s.curve.length);
+  for (const b of s.band!) {
+    const ys = seeds.map((f) => f.E + f.A * Math.pow(b.C, -f.alpha)); // L = E + A·C^(−α), written out
+    assert.equal(b.lo, Math.min(...ys));
+    assert.equal(b.hi, Math.max(...ys));
+  }
+  const fig = scalingFits(series);
+  assert.equal((fig.data[0] as T).fill, 'toself', 'band first, under the lines');
+  assert.match(JSON.stringify(fig.layout), /band: range of the fits to each seed alone/);
+  // one seed: no band
+  const one = scalingSeries([{ innovation: 'baseline', points: [], fit: pooled as never, seedFits: [{ seed: 1, fit: seeds[0] as never }] }]);
+  assert.equal(one[0].band, undefined);
 });

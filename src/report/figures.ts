@@ -344,6 +344,21 @@ export function scalingFits(series: ScalingSeries[], opts: { title?: string } = 
     const s = series.find((x) => x.innovation === id)!;
     const color = innovationColor(id);
     const label = innovationLabel(id, s.label);
+    if (s.band?.length) {
+      data.push({
+        type: 'scatter',
+        mode: 'lines',
+        x: [...s.band.map((p) => p.C), ...s.band.map((p) => p.C).reverse()],
+        y: [...s.band.map((p) => p.hi), ...s.band.map((p) => p.lo).reverse()],
+        fill: 'toself',
+        fillcolor: withAlpha(color, 0.15),
+        line: { width: 0, color: withAlpha(color, 0) },
+        hoverinfo: 'skip',
+        showlegend: false,
+        legendgroup: id,
+        name: `${label} fit range over seeds`,
+      });
+    }
     data.push({
       type: 'scatter',
       mode: 'lines',
@@ -368,11 +383,15 @@ export function scalingFits(series: ScalingSeries[], opts: { title?: string } = 
   }
   return {
     data,
-    layout: baseLayout(opts.title ?? 'Loss vs compute: runs (dots) and fitted scaling curves (lines)', {
-      xaxis: axis('training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
-      yaxis: axis('validation loss L (nats/token)', { type: 'log' }),
-      legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-    }),
+    layout: baseLayout(
+      opts.title ??
+        `Loss vs compute: runs (dots) and fitted scaling curves (lines)${series.some((s) => s.band?.length) ? '<br><sup>band: range of the fits to each seed alone</sup>' : ''}`,
+      {
+        xaxis: axis('training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
+        yaxis: axis('validation loss L (nats/token)', { type: 'log' }),
+        legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
+      },
+    ),
   };
 }
 

@@ -216,7 +216,12 @@ export function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
   return fits.map((f) => {
     const [lo, hi] = f.fit.range;
     const grid = Array.from({ length: 40 }, (_, i) => lo * Math.pow(hi / lo, i / 39));
-    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })) };
+    // uncertainty band: the range of the per-seed fits at each C (two seeds or more)
+    const perSeed = f.seedFits.length >= 2 ? grid.map((C) => f.seedFits.map((s) => ceg.predictLoss(s.fit, C)).filter(Number.isFinite)) : [];
+    const band = perSeed.length && perSeed.every((v) => v.length >= 2)
+      ? grid.map((C, i) => ({ C, lo: Math.min(...perSeed[i]), hi: Math.max(...perSeed[i]) }))
+      : undefined;
+    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })), ...(band ? { band } : {}) };
   });
 }
 
