@@ -85,10 +85,11 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
   const axes = (opts.axes ?? AXES.filter((a) => mine.every((r) => runHasAxis(r, a)))).map(checkAxis);
   const ids = [...new Set(mine.map((r) => r.innovation))].sort((a, b) => order(a) - order(b));
   const rows = ids.map((id) => {
-    const known = INNOVATIONS.some((i) => i.id === id);
-    const inn = known ? getInnovation(id) : { label: id, category: '-' };
     const vs = mine.filter((r) => r.innovation === id);
     const imported = vs.some((r) => r.imported === true);
+    // an imported run keeps its own name; any other id must be in the registry (a typo is an error)
+    const known = !imported || INNOVATIONS.some((i) => i.id === id);
+    const inn = known ? getInnovation(id) : { label: id, category: '-' };
     const row: Record<string, unknown> = {
       innovation: id,
       label: imported ? `${inn.label} [imported]` : inn.label,
