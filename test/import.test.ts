@@ -151,3 +151,19 @@ test('ceg import of a bad file (process): exit 2, one message with file:line:col
   assert.match(r.stderr, /bad\.csv:3:5: val_loss "" is not a number/);
   assert.equal(fs.existsSync(runs), false, 'the good file before the bad one was not stored either');
 });
+
+test('figures from imported runs: only the axes they carry, CEG bars labelled [imported], no crash on NaN axes', async () => {
+  const { storedRecords, reportDataFromRecords } = await import('../src/report/from-runs.js');
+  const { buildAllFigures } = await import('../src/report/all.js');
+  const runs = tmp();
+  assert.equal(await main(['import', fx('wandb.csv'), '--baseline', 'no_features', '--scale', 'paper', '--runs', runs]), 0);
+  const records = storedRecords(new RunStore(runs), 'paper', 'wasm');
+  assert.equal(records.length, 3);
+  const { data } = reportDataFromRecords(records, null, 'paper');
+  assert.deepEqual(Object.keys(data.ceg ?? {}), ['steps']);
+  const bars = data.ceg!.steps!;
+  assert.deepEqual(bars.map((b) => b.label).sort(), ['layer_norm [imported]', 'rotary [imported]']);
+  const names = buildAllFigures(data).map((f) => f.name);
+  assert.ok(names.includes('loss_vs_steps') && names.includes('ceg_bars_steps'));
+  assert.ok(!names.includes('loss_vs_flops') && !names.includes('loss_vs_seconds'));
+});

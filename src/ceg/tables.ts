@@ -89,7 +89,7 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
     const imported = vs.some((r) => r.imported === true);
     // an imported run keeps its own name; any other id must be in the registry (a typo is an error)
     const known = !imported || INNOVATIONS.some((i) => i.id === id);
-    const inn = known ? getInnovation(id) : { label: id, category: '-' };
+    const inn = known ? getInnovation(id) : { label: id, category: 'not in paper' as const };
     const row: Record<string, unknown> = {
       innovation: id,
       label: imported ? `${inn.label} [imported]` : inn.label,

@@ -162,7 +162,7 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
       notes.push(`ceg_bars_${axis}: ${id} left out (${dnr ? 'DNR and the baseline never reaches its best loss' : 'no finite CEG'})`);
       continue;
     }
-    const label = getInnovation(id).label + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
+    const label = String(r.label ?? getInnovation(id).label) + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
     out.push({
       innovation: id,
       label,
@@ -196,7 +196,7 @@ export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Ax
     if (ourCeg === null || !Number.isFinite(ourCeg)) continue;
     out.push({
       innovation: id,
-      label: getInnovation(id).label,
+      label: String(o.label ?? getInnovation(id).label),
       paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
       paperDnr: p?.dnr ?? false,
       paperCegFull: full.has(id) ? (full.get(id)!.dnr ? full.get(id)!.auxCeg : full.get(id)!.ceg) : null,
@@ -271,9 +271,14 @@ export function reportDataFromRecords(
   } else if (!records.some((r) => r.innovation !== 'baseline')) {
     notes.push(`only baseline runs at scale ${scale}: CEG bars and paper-vs-ours skipped`);
   } else {
-    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...CEG_BAR_AXES, 'steps'])] });
+    // imported runs may lack an axis (no FLOPs without a rate): cegTable keeps the axes every run carries
+    const table = ceg.cegTable(records, { scale });
     data.ceg = {};
     for (const axis of CEG_BAR_AXES) {
+      if (!table.columnNames().includes(`ceg_${axis}`)) {
+        notes.push(`ceg_bars_${axis}: not every run has ${axis} (imported without a conversion); skipped`);
+        continue;
+      }
       const rows = cegBarRows(table, records, axis, notes);
       if (rows.length) data.ceg[axis] = rows;
     }
