@@ -529,7 +529,7 @@ export async function main(argv: string[]): Promise<number> {
       if (shown.length < rows.length) text += `(${rows.length - shown.length} more; --all shows every run)\n`;
       emit(text, f.out);
       const stale = [...checked.values()].filter((c) => c.state === 'stale').length;
-      if (stale) console.error(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
+      if (stale) (f.format === 'table' ? console.log : console.error)(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
       return 0;
     }
     case 'prepare': {
