@@ -64,7 +64,9 @@ test('native matmul addon (when built) equals plain loops: transposes, batch str
   const native = loadNative();
   if (!native) return t.skip(process.env.CEG_NATIVE === '0' ? 'native addon disabled (CEG_NATIVE=0)' : 'native addon not built (npm run build:native)');
   // shapes around the 12 x 32 register tile (AVX-512; 12 x 16 on AVX2), the 120-row, 256-deep and 512-wide blocks
-  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3]];
+  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3],
+    // the column tail (N mod NR) through the padded-panel path: attention head sizes, a tail with K > 256 (accumulating)
+    [128, 4, 128], [37, 18, 300], [13, 50, 513]];
   for (const [M, N, K] of shapes)
     for (const tA of [false, true])
       for (const tB of [false, true])
