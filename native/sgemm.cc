@@ -393,6 +393,66 @@ static napi_value GeluBackward(napi_env env, napi_callback_info info) {
 }
 
 
+// Causal softmax of attention scores (src/engine/fused.ts causalSoftmax): x [rows, T] where row r is
+// query position i = r mod T; y[j] = softmax_j≤i(scale·x[j]) and 0 for j > i (the additive -1e9
+// mask of the plain attention makes those exactly 0 too).
+static void causalSoftmaxForward(const float* x, long rows, int T, float scale, float* y) {
+  for (long r = 0; r < rows; r++) {
+    const float* xr = x + r * T;
+    float* yr = y + r * T;
+    const int n = (int)(r % T) + 1, nf = n - n % VW;
+    vf vm = vf{} - 3.4e38f;
+    for (int j = 0; j < nf; j += VW) { vf a = vld(xr + j) * scale; vm = a > vm ? a : vm; }
+    float m = -3.4e38f;
+    for (int i = 0; i < VW; i++) m = vm[i] > m ? vm[i] : m;
+    for (int j = nf; j < n; j++) { const float a = xr[j] * scale; m = a > m ? a : m; }
+    vf vs = vf{};
+    for (int j = 0; j < nf; j += VW) { vf e = vexp(vld(xr + j) * scale - m); vst(yr + j, e); vs += e; }
+    float s = 0;
+    for (int i = 0; i < VW; i++) s += vs[i];
+    for (int j = nf; j < n; j++) { const float e = sexp(xr[j] * scale - m); yr[j] = e; s += e; }
+    for (int j = 0; j < n; j++) yr[j] = yr[j] / s;
+    for (int j = n; j < T; j++) yr[j] = 0.f;
+  }
+}
+
+// dx[j] = scale·y[j]·(dy[j] − Σ_k≤i dy[k]·y[k]) for j ≤ i, 0 beyond.
+static void causalSoftmaxBackward(const float* dy, const float* y, long rows, int T, float scale, float* dx) {
+  for (long r = 0; r < rows; r++) {
+    const float* dr = dy + r * T;
+    const float* yr = y + r * T;
+    float* o = dx + r * T;
+    const int n = (int)(r % T) + 1, nf = n - n % VW;
+    vf vd = vf{};
+    for (int j = 0; j < nf; j += VW) vd += vld(dr + j) * vld(yr + j);
+    float d = 0;
+    for (int i = 0; i < VW; i++) d += vd[i];
+    for (int j = nf; j < n; j++) d += dr[j] * yr[j];
+    for (int j = 0; j < n; j++) o[j] = scale * (yr[j] * (dr[j] - d));
+    for (int j = n; j < T; j++) o[j] = 0.f;
+  }
+}
+
+// causalSoftmaxForward(heap, xOff, rows, T, scale, yOff)
+static napi_value CausalSoftmaxForward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[5];
+  if (!args(env, info, 6, &h, &len, v)) return nullptr;
+  const long x = (long)v[0], rows = (long)v[1], T = (long)v[2], y = (long)v[4];
+  if (T <= 0 || !inHeap(env, len, x, rows * T) || !inHeap(env, len, y, rows * T)) return nullptr;
+  causalSoftmaxForward(h + x, rows, (int)T, (float)v[3], h + y);
+  return nullptr;
+}
+
+// causalSoftmaxBackward(heap, dyOff, yOff, rows, T, scale, dxOff)
+static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[6];
+  if (!args(env, info, 7, &h, &len, v)) return nullptr;
+  const long dy = (long)v[0], y = (long)v[1], rows = (long)v[2], T = (long)v[3], dx = (long)v[5];
+  if (T <= 0 || !inHeap(env, len, dy, rows * T) || !inHeap(env, len, y, rows * T) || !inHeap(env, len, dx, rows * T)) return nullptr;
+  causalSoftmaxBackward(h + dy, h + y, rows, (int)T, (float)v[4], h + dx);
+  return nullptr;
+}
+
 // adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2): one pass of AdamW
 // m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p·decay − lr·(m1/bc1)/(sqrt(v1/bc2) + eps)
 static napi_value AdamW(napi_env env, napi_callback_info info) {
@@ -453,6 +513,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "geluBackward", GeluBackward);
   def(env, exports, "adamw", AdamW);
   def(env, exports, "colsum", ColSum);
+  def(env, exports, "causalSoftmaxForward", CausalSoftmaxForward);
+  def(env, exports, "causalSoftmaxBackward", CausalSoftmaxBackward);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);
