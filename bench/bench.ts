@@ -88,10 +88,17 @@ class Worker {
     if (this.closed) return Promise.resolve(null);
     return new Promise((r) => (this.waiting = r));
   }
-  /** the next line starting with `tag`, parsed; throws with the worker's stderr if it died */
+  /** the next line starting with `tag`, parsed; throws with the worker's stderr if it died or stayed silent for 10 minutes */
   async expect<T>(tag: string): Promise<T> {
     for (;;) {
-      const l = await this.next();
+      let timer: NodeJS.Timeout | undefined;
+      const silent = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), 10 * 60_000)));
+      const l = await Promise.race([this.next(), silent]);
+      clearTimeout(timer);
+      if (l === 'timeout') {
+        this.child.kill();
+        throw new Error(`${this.label}: no ${tag} line for 10 minutes; stopped it`);
+      }
       if (l === null) throw new Error(`${this.label} exited: ${this.stderr.trim().split('\n').slice(-3).join(' | ')}`);
       if (l.startsWith(tag + ' ')) return JSON.parse(l.slice(tag.length + 1)) as T;
     }
