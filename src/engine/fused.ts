@@ -395,13 +395,20 @@ export function causalSoftmax<T extends tf.Tensor>(scores: T, scale: number): T 
 
 /** The same with tf ops: the plain attention's scale, additive −1e9 causal mask and softmax. */
 export function causalSoftmaxTfOps<T extends tf.Tensor>(scores: T, scale: number): T {
-  return tf.tidy(() => {
-    const n = scores.shape[scores.rank - 1];
-    const lower = tf.linalg.bandPart(tf.ones([n, n]), -1, 0);
-    const mask = tf.mul(tf.sub(1, lower), -1e9);
-    return tf.softmax(tf.add(tf.mul(scores, scale), mask)) as T;
-  });
+  return tf.tidy(() => tf.softmax(tf.add(tf.mul(scores, scale), additiveCausalMask(scores.shape[scores.rank - 1]))) as T);
 }
+
+/** [T, T]: 0 on and below the diagonal, −1e9 above; built once per (backend, T) and kept (a cache, not a leak). */
+function additiveCausalMask(T: number): tf.Tensor2D {
+  const key = `${tf.getBackend()}:${T}`;
+  let m = maskCache.get(key);
+  if (!m || m.isDisposed) {
+    m = tf.keep(tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9) as tf.Tensor2D));
+    maskCache.set(key, m);
+  }
+  return m;
+}
+const maskCache = new Map<string, tf.Tensor2D>();
 
 /**
  * One AdamW update of a parameter: returns [p', m', v'] (new tensors; the caller assigns them).
