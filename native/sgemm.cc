@@ -453,6 +453,29 @@ static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// sumSquares(heap, off, n) -> Σ x² over heap[off .. off+n) (float vectors per block, double across blocks)
+static napi_value SumSquares(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[2];
+  if (!args(env, info, 3, &h, &len, v)) return nullptr;
+  const long off = (long)v[0], n = (long)v[1];
+  if (!inHeap(env, len, off, n)) return nullptr;
+  const float* x = h + off;
+  double total = 0;
+  const long B = 4096;  // float accumulation over short blocks only
+  for (long b0 = 0; b0 < n; b0 += B) {
+    const long m = std::min(B, n - b0), mf = m - m % VW;
+    vf acc = vf{};
+    for (long i = 0; i < mf; i += VW) { const vf a = vld(x + b0 + i); acc += a * a; }
+    double s = 0;
+    for (int i = 0; i < VW; i++) s += acc[i];
+    for (long i = mf; i < m; i++) s += (double)x[b0 + i] * x[b0 + i];
+    total += s;
+  }
+  napi_value out;
+  napi_create_double(env, total, &out);
+  return out;
+}
+
 // adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2): one pass of AdamW
 // m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p·decay − lr·(m1/bc1)/(sqrt(v1/bc2) + eps)
 static napi_value AdamW(napi_env env, napi_callback_info info) {
@@ -514,6 +537,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "adamw", AdamW);
   def(env, exports, "colsum", ColSum);
   def(env, exports, "causalSoftmaxForward", CausalSoftmaxForward);
+  def(env, exports, "sumSquares", SumSquares);
   def(env, exports, "causalSoftmaxBackward", CausalSoftmaxBackward);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);

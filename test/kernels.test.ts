@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { loadNative } from '../src/engine/native.js';
-import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps, causalSoftmax, causalSoftmaxTfOps } from '../src/engine/fused.js';
+import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps, causalSoftmax, causalSoftmaxTfOps, sumOfSquares, sumOfSquaresTfOps } from '../src/engine/fused.js';
 
 /** Deterministic values in [-1, 1). */
 function vals(n: number, seed: number): Float32Array {
@@ -360,6 +360,28 @@ test('fused causal softmax equals plain float64 loops and the tf-ops attention (
     }
   }
   assert.throws(() => causalSoftmax(tf.zeros([2, 3, 4]), 1), /must be \[\.\.\., T, T\]/);
+});
+
+test('fused sum of squares over many tensors equals float64 loops and the tf-ops version, on wasm and cpu', async () => {
+  // lengths around the vector width and the 4096-element accumulation block, and a scalar
+  const shapes = [[3], [16], [17], [5, 7], [4097], [64, 130], []];
+  const data = shapes.map((s, i) => vals(Math.max(1, size(s)), 40 + i).map((v) => 3 * v));
+  let want = 0;
+  for (const d of data) for (const v of d) want += v * v;
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    const [got, ref] = tf.tidy(() => {
+      const ts = shapes.map((s, i) => tf.tensor(data[i], s));
+      return [sumOfSquares(ts).dataSync()[0], sumOfSquaresTfOps(ts).dataSync()[0]];
+    });
+    assert.ok(Math.abs(got - want) <= 1e-6 * want, `${backend}: ${got} vs float64 ${want}`);
+    assert.ok(Math.abs(ref - want) <= 1e-5 * want, `${backend}: tf ops ${ref} vs float64 ${want}`);
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      sumOfSquares([tf.ones([3])]);
+    });
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  }
 });
 
 test('fused AdamW update equals plain loops (float64) and the tf-ops formula, on wasm and cpu', async () => {

@@ -10,6 +10,8 @@
  *   causalSoftmax(scores [..., T, T], scale) = softmax(scale·scores + causal mask) over the last axis
  *       (query i attends keys j ≤ i; the rest exactly 0, as the additive −1e9 mask gives): one pass
  *       instead of scale, mask-add and softmax; backward dx = scale·y·(dy − Σ dy·y), one pass
+ *   sumOfSquares([t0, t1, ...]) = Σ_i Σ t_i² as one kernel (the global gradient norm of clipping)
+ *       instead of a Square and a Sum per tensor and an AddN; no gradient
  *   adamwUpdate(p, m, v, g, h) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops
  *       m' = β1·m + (1−β1)·g ; v' = β2·v + (1−β2)·g² ; p' = p·decay − lr·(m'/bc1)/(sqrt(v'/bc2) + ε)
  *
@@ -29,6 +31,7 @@ const GELU = 'CegGelu';
 const GELU_GRAD = 'CegGeluGrad';
 const ADAMW = 'CegAdamW';
 const CSM = 'CegCausalSoftmax';
+const SUMSQ = 'CegSumSquares';
 const CSM_GRAD = 'CegCausalSoftmaxGrad';
 
 /** AdamW hyper-parameters of one update (decay = 1 − lr·wd for decayed tensors, else 1; bc = 1 − βᵗ). */
@@ -295,6 +298,22 @@ export function registerFusedKernels(backendName: string): void {
     else causalSoftmaxGradLoop(m.f32(dy), m.f32(y), rows, T, scale, m.f32(out));
     return out;
   });
+  reg(SUMSQ, ({ inputs, backend }) => {
+    const m = mem(backend);
+    const xs = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => inputs[k] as tf.TensorInfo);
+    const n = nat(backend);
+    let total = 0;
+    for (const x of xs) {
+      if (n && n.a.sumSquares) total += n.a.sumSquares(n.heap, n.off(x), size(x.shape));
+      else {
+        const v = m.f32(x);
+        for (let i = 0; i < v.length; i++) total += v[i] * v[i];
+      }
+    }
+    const out = m.out([], () => {});
+    m.f32(out)[0] = total;
+    return out;
+  });
   reg(ADAMW, ({ inputs, backend, attrs }) => {
     const { p, m: mt, v, g } = inputs as Record<string, tf.TensorInfo>;
     const h = attrs as unknown as AdamWHyper;
@@ -409,6 +428,21 @@ function additiveCausalMask(T: number): tf.Tensor2D {
   return m;
 }
 const maskCache = new Map<string, tf.Tensor2D>();
+
+/**
+ * Σ over all tensors of Σ x² (float32 tensors), as a scalar tensor, with no read-back: one kernel
+ * on wasm/cpu (accumulated in float64), tf ops elsewhere. No gradient (for the clipping norm).
+ */
+export function sumOfSquares(ts: tf.Tensor[]): tf.Scalar {
+  if (!fusedActive() || ts.length === 0 || ts.some((t) => t.dtype !== 'float32')) return sumOfSquaresTfOps(ts);
+  const inputs = Object.fromEntries(ts.map((t, i) => [`x${i}`, t]));
+  return tf.engine().runKernel(SUMSQ, inputs, {}) as tf.Scalar;
+}
+
+/** The same with tf ops: a Square and a Sum per tensor, and their AddN. */
+export function sumOfSquaresTfOps(ts: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => (ts.length ? tf.addN(ts.map((g) => tf.sum(tf.square(g)))) : tf.scalar(0)) as tf.Scalar);
+}
 
 /**
  * One AdamW update of a parameter: returns [p', m', v'] (new tensors; the caller assigns them).

@@ -28,6 +28,8 @@ export interface NativeAddon {
   /** causal softmax of scores [rows, T] (row r = query r mod T) scaled by `scale`; masked entries 0 (src/engine/fused.ts causalSoftmax) */
   causalSoftmaxForward(heap: Float32Array, x: number, rows: number, T: number, scale: number, y: number): void;
   causalSoftmaxBackward(heap: Float32Array, dy: number, y: number, rows: number, T: number, scale: number, dx: number): void;
+  /** Σ heap[off + i]² for i < n */
+  sumSquares(heap: Float32Array, off: number, n: number): number;
   /** heap[dst + c] = Σ_r heap[src + r·cols + c] */
   colsum(heap: Float32Array, src: number, rows: number, cols: number, dst: number): void;
 }
