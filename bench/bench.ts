@@ -5,7 +5,8 @@
  * Why interleaved: this 2-core machine is shared, and its load swings by several x within a
  * minute; timing ours and then PyTorch's measures the load as much as the code. Here both run as
  * long-lived workers (bench/worker.ts, bench/torch_step.py --serve) that build the model and warm
- * up once, then the bench alternates short blocks of steps, ours then PyTorch's then PyTorch's
+ * up once (then one 3-step calibration block each sets the steps per block, the same wall time
+ * for both), then the bench alternates short blocks of steps, ours then PyTorch's then PyTorch's
  * then ours ..., so each pair of blocks sees the same load. Per pair it computes ours/PyTorch's
  * tokens/s; it reports the median ratio over pairs with its interquartile spread, and the load
  * average. Single-process (one worker per framework, both single-threaded) and 2-process (two
@@ -38,7 +39,7 @@ const spec = {
     configs: { type: 'list', help: `configs to run (default: A = micro, then the cpu plan's rungs); also A16, B` },
     procs: { type: 'list', of: 'int', default: [1, 2], min: 1, max: 2, help: 'processes per framework: 1 (single-process) and/or 2 (both cores)' },
     blocks: { type: 'int', default: 7, min: 2, help: 'pairs of blocks (ours, PyTorch) per config and process count' },
-    blockMs: { type: 'int', default: 600, min: 50, help: 'target length of one block in ms (steps per block are set from the warm-up)' },
+    blockMs: { type: 'int', default: 600, min: 50, help: 'target length of one block in ms (steps per block from a 3-step calibration block)' },
     warmup: { type: 'int', default: 3, min: 1, help: 'warm-up steps per worker (not timed)' },
     noTorch: { type: 'bool', default: false, help: 'ours only (no ratio)' },
     out: { type: 'string', help: 'JSON results file (default bench/results/<date>-interleaved.json)' },
@@ -196,10 +197,14 @@ async function runConfig(c: BenchConfig, torchOk: boolean): Promise<Cell[]> {
     if (torchOk) for (let i = 0; i < n; i++) torch.push(startTorch(c));
     const oursReady = await Promise.all(ours.map((w) => w.expect<Ready>('READY')));
     const torchReady = await Promise.all(torch.map((w) => w.expect<Ready>('READY')));
-    // steps per block from the last warm-up step (measured while all workers warmed up at once)
-    const per = (r: Ready[]) => Math.max(2, Math.round(flags.blockMs / Math.max(1, Math.min(...r.map((x) => x.warmupMs.at(-1)!)))));
-    const kOurs = per(oursReady);
-    const kTorch = torchOk ? per(torchReady) : 0;
+    // steps per block: from a calibration block of 3 steps by each framework's first worker alone
+    // (warm-up times are no guide: all workers warm up at once, and ours' first steps include JIT)
+    const per = async (w: Worker) => {
+      const b = await block([w], 3, tokens);
+      return Math.max(2, Math.round(flags.blockMs / Math.max(0.1, median(b.ms))));
+    };
+    const kOurs = await per(ours[0]);
+    const kTorch = torchOk ? await per(torch[0]) : 0;
     const cells: Cell[] = [];
     for (const p of procs) {
       const load = [os.loadavg()[0]];
