@@ -96,7 +96,7 @@ test('cegBars: bars per category, asymmetric error bars, dashed line at 1, DNR m
   ]);
   assert.equal(fig.data.length, 2);
   const dep = fig.data[1] as T;
-  assert.deepEqual(dep.y, ['Sparse attention (SA) — DNR (aux)', 'Multi-query attention (MQA)']);
+  assert.deepEqual(dep.y, ['Sparse attention (SA, NSA) — DNR (aux)', 'Multi-query attention (MQA)']);
   close(dep.error_x.array[0], 0.2, 1e-12);
   close(dep.error_x.arrayminus[0], 0.1, 1e-12);
   assert.equal(dep.error_x.array[1], 0);
