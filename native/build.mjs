@@ -63,7 +63,12 @@ function target() {
   return { flags: [`-march=${level.march}`, '-mtune=native'], march: level.march, requires: level.requires };
 }
 
-if (process.env.CEG_NATIVE === '0') {
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`usage: npm run build:native
+Build the optional native matmul addon (native/sgemm.cc -> native/build/ceg_native.node) with g++
+and Node's N-API headers, for this CPU's x86-64 level (manifest native/build/ceg_native.json).
+Runs at npm install too; never fails it. CEG_NATIVE=0 skips the build, CXX chooses the compiler.`);
+} else if (process.env.CEG_NATIVE === '0') {
   say('CEG_NATIVE=0: not building the native matmul addon');
 } else if (process.platform !== 'linux' && process.platform !== 'darwin') {
   say(`platform ${process.platform} not supported; the wasm kernels will be used`);

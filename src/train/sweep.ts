@@ -8,6 +8,7 @@ import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, 
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import type { CurveAxis } from '../runs/import.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -102,6 +103,9 @@ export interface RunRecord {
   timingKey?: string;
   /** the run diverged: its curve is not a result; CEG tables list it apart (never reached / not reached) */
   diverged?: Divergence;
+  /** read from another trainer's log (ceg import), with the axes its rows carry */
+  imported?: boolean;
+  axes?: readonly CurveAxis[];
 }
 
 export interface SweepOptions {
@@ -140,7 +144,7 @@ export class SweepError extends Error {
 }
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
-async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
+async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainedHere: Set<string>): Promise<void> {
   // the overrides travel as a private file of exactly what the parent validated (not the
   // user's --config path, which may be relative or change meanwhile)
   const overrides = o.specOptions?.overrides;
@@ -149,15 +153,17 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
     : undefined;
   if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
   try {
-    await trainChildQueue(specs, o, configFile);
+    await trainChildQueue(specs, o, configFile, trainedHere);
   } finally {
     if (configFile) fs.rmSync(configFile, { force: true });
   }
 }
 
-async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: string | undefined): Promise<void> {
+async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: string | undefined, trainedHere: Set<string>): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
+  const all = o.innovations.length * o.seeds.length;
+  const indexOf = (sp: RunSpec) => o.innovations.indexOf(sp.innovation) * o.seeds.length + o.seeds.indexOf(sp.seed) + 1;
   const live = new Set<ChildProcess>();
   // a stop request reaches every child (they checkpoint at their next step and exit); the
   // children run in their own process group, so a terminal's Ctrl-C reaches them only this way,
@@ -181,12 +187,14 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: st
         '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
         ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
       ];
+      const place = `${indexOf(spec)}/${all}`;
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
           // 'ipc': the child sees the channel close when this process dies, even by SIGKILL
           stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
-          env: { ...process.env, CEG_PROGRESS: 'plain' },
+          // the child's progress lines carry this run's place in the whole sweep, not [1/1]
+          env: { ...process.env, CEG_PROGRESS: 'plain', CEG_PROGRESS_INDEX: place },
           detached: true,
         });
         live.add(child);
@@ -196,6 +204,7 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: st
         });
       });
       if (code !== 0 && code !== EXIT_DIVERGED && !o.signal?.aborted) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+      else if (code === 0) trainedHere.add(runId(spec));
     }
   };
   try {
@@ -249,9 +258,10 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
-  // refuse, before anything is trained or written, a run that would repeat its corpus many times
-  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
+  // refuse, before anything is trained or written, a run that cannot fit (memory, context)
+  // and then one that would repeat its corpus many times
   preflight(todo, o.specOptions);
+  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
   const keptStale = new Set<string>();
   const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
@@ -269,10 +279,12 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
       say(`${what} is stale (${cs.verdict.detail}); training it again (the old run is kept in ${moved})`);
     }
   }
+  /** runs trained by child processes of this sweep (complete when the loop below reads them) */
+  const trainedHere = new Set<string>();
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
-      await trainInChildren(pending, o);
+      await trainInChildren(pending, o, trainedHere);
       // a child that trained anything but the parent's spec would leave this run to be trained
       // here, silently, one at a time (issue 18): refuse instead
       const missed = pending.filter((sp) => !finishedState(o.store, sp));
@@ -284,15 +296,24 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
-    const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const index = specs.length === 1 && process.env.CEG_PROGRESS_INDEX ? process.env.CEG_PROGRESS_INDEX : `${k}/${specs.length}`;
+    const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const stored = o.store.get(runId(spec));
+    if (stored?.isDone()) {
+      // complete already (earlier, or by a child process just now): one line, no progress bar at step 0
+      const final = stored.metrics().at(-1);
+      const how = trainedHere.has(stored.id) ? 'trained' : 'cached';
+      if (o.stream !== null) (o.stream ?? process.stderr).write(`${label} ${how} (run ${stored.id}): final val loss ${final?.valLoss?.toFixed(4)}\n`);
+    }
     const progress =
-      o.stream === null
+      o.stream === null || stored?.isDone()
         ? null
         : createProgress({
             label, total: spec.train.steps, stream: o.stream ?? process.stderr,
             ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
           });
-    let last = { loss: NaN, tokPerSec: 0 };
+    // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
+    let last: { loss?: number; tokPerSec?: number } = {};
     const hooks: TrainHooks = {
       signal: o.signal,
       onWait: (h) => progress?.log(`another process trains this run (pid ${h.pid} on ${h.host}${h.job ? `, job ${h.job}` : ''}, since ${h.startedAt}): waiting for it`),
@@ -314,7 +335,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached, ...(keptStale.has(r.run.id) ? { stale: true } : {}),
+      metrics: r.metrics, cached: r.cached && !trainedHere.has(r.run.id), ...(keptStale.has(r.run.id) ? { stale: true } : {}),
       ...(r.diverged ? { diverged: r.diverged } : {}),
       timingKey: runTimingKey(r.run.status(), spec.backend),
     });

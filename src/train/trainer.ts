@@ -157,13 +157,14 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
 
 /** A stored diverged run as a cached result (a result, not a failure); undefined otherwise. */
 function diverged(store: RunStore, id: string): TrainResult | undefined {
-  const run = store.get(id);
-  if (!run) return undefined;
-  let st;
+  let run: Run | undefined;
+  let st: ReturnType<Run['status']>;
   try {
+    run = store.get(id);
+    if (!run) return undefined;
     st = run.status();
   } catch {
-    return undefined; // a damaged status: inspectRun/repairRun deal with it
+    return undefined; // a damaged spec or status: inspectRun/repairRun deal with it
   }
   if (st.state === 'diverged') {
     const d = st.divergence as Divergence;
