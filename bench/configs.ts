@@ -4,16 +4,23 @@
  *        4 heads, width 128, batch = micro's train.batchSize)
  *  A16 = A at batch 16 (optional: `--configs A,A16,B`)
  *  B   = GPT-2 vocabulary (50304): micro's model with 2 layers, T 64, batch 8 (ENGINE-NOTES' B)
+ *  the rungs of the CPU study plan (`cpu` in src/plans.ts, issue #13): micro's model block with
+ *        the rung's layers, heads, width (MLP 4x) and batch, at the plan's context and vocabulary
+ *        (as rungModel() in src/train/study.ts builds the baseline).
  * All use the study's baseline block (micro's model): no per-block LayerNorm, final LayerNorm,
  * learned positions, plain masked-softmax attention, exact-GELU MLP (4x), biases, tied head.
  * FLOPs come from src/model/flops.ts (the study's own count: matmuls only, causal attention).
  */
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { getScale, GPT2_VOCAB } from '../src/scales.js';
 import type { ModelConfig } from '../src/config.js';
 import { stepFlops as modelStepFlops } from '../src/model/flops.js';
+import { paramCount } from '../src/model/params.js';
+import { projectPath } from '../src/paths.js';
 
 export const BENCH_CONFIG_NAMES = ['A', 'A16', 'B'] as const;
-export type BenchConfigName = (typeof BENCH_CONFIG_NAMES)[number];
+export type BenchConfigName = string;
 
 export interface BenchConfig {
   name: BenchConfigName;
@@ -27,6 +34,54 @@ export interface BenchConfig {
   nEmbd: number;
 }
 
+/** A rung as the study plan states it (src/plans.ts PlanRung). */
+export interface BenchRung {
+  name: string;
+  nLayer: number;
+  nHead: number;
+  nEmbd: number;
+  batchSize: number;
+}
+
+/**
+ * The `cpu` study plan's context, vocabulary and rungs. Read from src/plans.ts (issue #13, branch
+ * `study`) when that module is present; until it is merged, this copy of its rungs (commit
+ * c930548 of `study`) is used, and `source` says which.
+ */
+export interface PlanRungs {
+  source: string;
+  blockSize: number;
+  vocabSize: number;
+  rungs: BenchRung[];
+}
+
+const MIRRORED_CPU_PLAN: PlanRungs = {
+  source: "copy of the cpu plan's rungs (src/plans.ts not present in this checkout)",
+  blockSize: 128,
+  vocabSize: 128,
+  rungs: [
+    { name: 'n11k', nLayer: 2, nHead: 4, nEmbd: 16, batchSize: 8 },
+    { name: 'n33k', nLayer: 2, nHead: 4, nEmbd: 32, batchSize: 8 },
+    { name: 'n96k', nLayer: 3, nHead: 4, nEmbd: 48, batchSize: 8 },
+    { name: 'n270k', nLayer: 4, nHead: 4, nEmbd: 72, batchSize: 16 },
+  ],
+};
+
+interface PlansModule {
+  getPlan(name: string): { blockSize: number; vocabSize: number; rungs: BenchRung[] };
+}
+
+async function loadCpuPlan(): Promise<PlanRungs> {
+  const file = projectPath('src', 'plans.ts');
+  if (!existsSync(file)) return MIRRORED_CPU_PLAN;
+  // a computed specifier: this module typechecks with or without src/plans.ts
+  const mod = (await import(pathToFileURL(file).href)) as PlansModule;
+  const p = mod.getPlan('cpu');
+  return { source: `src/plans.ts, plan "cpu"`, blockSize: p.blockSize, vocabSize: p.vocabSize, rungs: p.rungs };
+}
+
+export const cpuPlan: PlanRungs = await loadCpuPlan();
+
 function make(name: BenchConfigName, model: ModelConfig, batchSize: number): BenchConfig {
   const { vocabSize, blockSize, nLayer, nHead, nEmbd } = model;
   return { name, model, batchSize, vocabSize, blockSize, nLayer, nHead, nEmbd };
@@ -35,21 +90,35 @@ function make(name: BenchConfigName, model: ModelConfig, batchSize: number): Ben
 export function benchConfigs(): Record<BenchConfigName, BenchConfig> {
   const micro = getScale('micro');
   const B = { ...micro.model, vocabSize: GPT2_VOCAB, nLayer: 2, blockSize: 64 };
-  return {
+  const out: Record<BenchConfigName, BenchConfig> = {
     A: make('A', micro.model, micro.train.batchSize),
     A16: make('A16', micro.model, 16),
     B: make('B', B, 8),
   };
+  for (const r of cpuPlan.rungs) {
+    const m = { ...micro.model, vocabSize: cpuPlan.vocabSize, blockSize: cpuPlan.blockSize, nLayer: r.nLayer, nHead: r.nHead, nKvHead: r.nHead, nEmbd: r.nEmbd, mlpHidden: 4 * r.nEmbd };
+    out[r.name] = make(r.name, m, r.batchSize);
+  }
+  return out;
+}
+
+/** The rung names of the CPU study plan, smallest first (as the plan lists them). */
+export function rungNames(): string[] {
+  return cpuPlan.rungs.map((r) => r.name);
 }
 
 export function benchConfig(name: string): BenchConfig {
   const all = benchConfigs();
-  if (!(BENCH_CONFIG_NAMES as readonly string[]).includes(name))
-    throw new Error(`unknown bench config "${name}"; valid: ${BENCH_CONFIG_NAMES.join(', ')}`);
-  return all[name as BenchConfigName];
+  if (!(name in all)) throw new Error(`unknown bench config "${name}"; valid: ${Object.keys(all).join(', ')}`);
+  return all[name];
 }
 
 /** FLOPs of one training step (forward + backward) by src/model/flops.ts. */
 export function stepFlops(c: BenchConfig): number {
   return modelStepFlops(c.model, c.batchSize * c.model.blockSize).total;
+}
+
+/** Parameters of the config's model (src/model/params.ts). */
+export function benchParams(c: BenchConfig): number {
+  return paramCount(c.model);
 }

@@ -4,10 +4,15 @@ positions, masked-softmax attention, exact GELU MLP, biases, tied head, cross-en
 grad clip 1.0, AdamW), timed as the median of N steps after warm-up. Prints one JSON line.
 
 Usage: /usr/bin/python3 bench/torch_step.py --config '{"vocabSize":128,...}' --threads 1 --steps 10 --warmup 3
+       /usr/bin/python3 bench/torch_step.py --config '...' --threads 1 --warmup 3 --serve
+--serve: the interleaved bench's worker protocol (bench/worker.ts): after the warm-up print
+`READY {json}`, then per stdin line `run N` run N steps and print `BLOCK {"ms":[...],"loss":x}`;
+`quit` exits.
 """
 import argparse
 import json
 import math
+import sys
 import time
 
 import torch
@@ -63,6 +68,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--steps', type=int, default=10)
     ap.add_argument('--warmup', type=int, default=3)
+    ap.add_argument('--serve', action='store_true')
     a = ap.parse_args()
     c = json.loads(a.config)
     torch.set_num_threads(a.threads)
@@ -84,6 +90,28 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         return loss.item()
+
+    if a.serve:
+        warm = []
+        for _ in range(a.warmup):
+            t0 = time.perf_counter()
+            step()
+            warm.append((time.perf_counter() - t0) * 1000)
+        blas = 'openblas' if 'openblas' in open('/proc/self/maps').read() else 'other BLAS'
+        print('READY ' + json.dumps({'engine': f'torch {torch.__version__}', 'kernels': blas, 'warmupMs': warm}), flush=True)
+        for line in sys.stdin:
+            cmd = line.split()
+            if not cmd or cmd[0] == 'quit':
+                break
+            if cmd[0] != 'run':
+                continue
+            ms, loss = [], float('nan')
+            for _ in range(int(cmd[1])):
+                t0 = time.perf_counter()
+                loss = step()
+                ms.append((time.perf_counter() - t0) * 1000)
+            print('BLOCK ' + json.dumps({'ms': ms, 'loss': loss}), flush=True)
+        return
 
     losses = [step() for _ in range(a.warmup)]
     ms = []

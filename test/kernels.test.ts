@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { loadNative } from '../src/engine/native.js';
-import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps } from '../src/engine/fused.js';
+import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps, causalSoftmax, causalSoftmaxTfOps, sumOfSquares, sumOfSquaresTfOps } from '../src/engine/fused.js';
 
 /** Deterministic values in [-1, 1). */
 function vals(n: number, seed: number): Float32Array {
@@ -64,7 +64,9 @@ test('native matmul addon (when built) equals plain loops: transposes, batch str
   const native = loadNative();
   if (!native) return t.skip(process.env.CEG_NATIVE === '0' ? 'native addon disabled (CEG_NATIVE=0)' : 'native addon not built (npm run build:native)');
   // shapes around the 12 x 32 register tile (AVX-512; 12 x 16 on AVX2), the 120-row, 256-deep and 512-wide blocks
-  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3]];
+  const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3],
+    // the column tail (N mod NR) through the padded-panel path: attention head sizes, a tail with K > 256 (accumulating)
+    [128, 4, 128], [37, 18, 300], [13, 50, 513]];
   for (const [M, N, K] of shapes)
     for (const tA of [false, true])
       for (const tB of [false, true])
@@ -321,6 +323,71 @@ test('fused GELU equals known values, the tf-ops version and a finite-difference
       const fd = ((gx(xs[i] + h) - gx(xs[i] - h)) / (2 * h)) * w[i];
       assert.ok(Math.abs(g[i] - fd) < 2e-3 * (1 + Math.abs(fd)), `${backend} gelu'(${xs[i]}): ${g[i]} vs finite difference ${fd}`);
     }
+  }
+});
+
+test('fused causal softmax equals plain float64 loops and the tf-ops attention (values and gradients), on wasm and cpu', async () => {
+  // T = 21 and 37: rows shorter and longer than a vector, with a tail; 3-D and 4-D scores
+  for (const shape of [[2, 3, 21, 21], [3, 37, 37]]) {
+    const T = shape[shape.length - 1];
+    const n = size(shape);
+    const x = vals(n, 11).map((v) => 4 * v);
+    const w = vals(n, 12);
+    const scale = 1 / Math.sqrt(5);
+    // reference, float64: y = softmax over j <= i of scale·x; dL/dx for L = Σ w·y
+    const yRef = new Float64Array(n);
+    const gRef = new Float64Array(n);
+    for (let r = 0; r < n / T; r++) {
+      const i = r % T;
+      const o = r * T;
+      const m = Math.max(...Array.from(x.subarray(o, o + i + 1), (v) => v * scale));
+      let s = 0;
+      for (let j = 0; j <= i; j++) s += Math.exp(x[o + j] * scale - m);
+      for (let j = 0; j <= i; j++) yRef[o + j] = Math.exp(x[o + j] * scale - m) / s;
+      let d = 0;
+      for (let j = 0; j <= i; j++) d += w[o + j] * yRef[o + j];
+      for (let j = 0; j <= i; j++) gRef[o + j] = scale * yRef[o + j] * (w[o + j] - d);
+    }
+    for (const backend of ['wasm', 'cpu'] as const) {
+      await initEngine({ backend });
+      assert.ok(fusedActive(), `${backend}: fused kernels registered`);
+      const [y, g, yTf, gTf] = tf.tidy(() => {
+        const xt = tf.tensor(x, shape);
+        const wt = tf.tensor(w, shape);
+        const f = (z: tf.Tensor) => tf.sum(tf.mul(causalSoftmax(z, scale), wt));
+        const fr = (z: tf.Tensor) => tf.sum(tf.mul(causalSoftmaxTfOps(z, scale), wt));
+        return [causalSoftmax(xt, scale), tf.grad(f)(xt), causalSoftmaxTfOps(xt, scale), tf.grad(fr)(xt)].map((t) => t.dataSync() as Float32Array);
+      });
+      const ref = (a: Float64Array) => Float32Array.from(a);
+      close(y, ref(yRef), 2e-6, `${backend} ${shape} causal softmax vs float64 loops`);
+      close(g, ref(gRef), 2e-6, `${backend} ${shape} causal softmax grad vs float64 loops`);
+      close(y, yTf, 2e-6, `${backend} ${shape} causal softmax vs tf ops`);
+      close(g, gTf, 2e-6, `${backend} ${shape} causal softmax grad vs tf ops`);
+      for (let r = 0; r < n / T; r++) for (let j = (r % T) + 1; j < T; j++) assert.equal(y[r * T + j], 0, 'masked entries are exactly 0');
+    }
+  }
+  assert.throws(() => causalSoftmax(tf.zeros([2, 3, 4]), 1), /must be \[\.\.\., T, T\]/);
+});
+
+test('fused sum of squares over many tensors equals float64 loops and the tf-ops version, on wasm and cpu', async () => {
+  // lengths around the vector width and the 4096-element accumulation block, and a scalar
+  const shapes = [[3], [16], [17], [5, 7], [4097], [64, 130], []];
+  const data = shapes.map((s, i) => vals(Math.max(1, size(s)), 40 + i).map((v) => 3 * v));
+  let want = 0;
+  for (const d of data) for (const v of d) want += v * v;
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    const [got, ref] = tf.tidy(() => {
+      const ts = shapes.map((s, i) => tf.tensor(data[i], s));
+      return [sumOfSquares(ts).dataSync()[0], sumOfSquaresTfOps(ts).dataSync()[0]];
+    });
+    assert.ok(Math.abs(got - want) <= 1e-6 * want, `${backend}: ${got} vs float64 ${want}`);
+    assert.ok(Math.abs(ref - want) <= 1e-5 * want, `${backend}: tf ops ${ref} vs float64 ${want}`);
+    const before = tf.memory().numTensors;
+    tf.tidy(() => {
+      sumOfSquares([tf.ones([3])]);
+    });
+    assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
   }
 });
 

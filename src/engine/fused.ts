@@ -7,6 +7,11 @@
  *       backward: dlogits = (softmax − onehot(t)) · dy / N, one pass
  *   gelu(x) = 0.5·x·(1 + erf(x/√2))   (exact GELU; erf by Abramowitz–Stegun 7.1.26, as tfjs's Erf)
  *       backward: dx = dy·(0.5·(1 + erf(x/√2)) + x·exp(−x²/2)/√(2π))
+ *   causalSoftmax(scores [..., T, T], scale) = softmax(scale·scores + causal mask) over the last axis
+ *       (query i attends keys j ≤ i; the rest exactly 0, as the additive −1e9 mask gives): one pass
+ *       instead of scale, mask-add and softmax; backward dx = scale·y·(dy − Σ dy·y), one pass
+ *   sumOfSquares([t0, t1, ...]) = Σ_i Σ t_i² as one kernel (the global gradient norm of clipping)
+ *       instead of a Square and a Sum per tensor and an AddN; no gradient
  *   adamwUpdate(p, m, v, g, h) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops
  *       m' = β1·m + (1−β1)·g ; v' = β2·v + (1−β2)·g² ; p' = p·decay − lr·(m'/bc1)/(sqrt(v'/bc2) + ε)
  *
@@ -25,6 +30,9 @@ const CE_GRAD = 'CegSoftmaxCrossEntropyGrad';
 const GELU = 'CegGelu';
 const GELU_GRAD = 'CegGeluGrad';
 const ADAMW = 'CegAdamW';
+const CSM = 'CegCausalSoftmax';
+const SUMSQ = 'CegSumSquares';
+const CSM_GRAD = 'CegCausalSoftmaxGrad';
 
 /** AdamW hyper-parameters of one update (decay = 1 − lr·wd for decayed tensors, else 1; bc = 1 − βᵗ). */
 export interface AdamWHyper {
@@ -151,6 +159,36 @@ export function geluBackward(dy: Float32Array, x: Float32Array, dx: Float32Array
   }
 }
 
+/** Causal softmax of x [rows, T] (row r is query r mod T), scaled; plain loops (cpu backend, no addon). */
+export function causalSoftmaxLoop(x: Float32Array, rows: number, T: number, scale: number, y: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * T;
+    const n = (r % T) + 1;
+    let m = -Infinity;
+    for (let j = 0; j < n; j++) m = Math.max(m, Math.fround(x[o + j] * scale));
+    let s = 0;
+    for (let j = 0; j < n; j++) {
+      const e = Math.exp(Math.fround(x[o + j] * scale) - m);
+      y[o + j] = e;
+      s += e;
+    }
+    for (let j = 0; j < n; j++) y[o + j] /= s;
+    y.fill(0, o + n, o + T);
+  }
+}
+
+/** dx = scale·y·(dy − Σ_j dy·y) per row (zero where y is masked). */
+export function causalSoftmaxGradLoop(dy: Float32Array, y: Float32Array, rows: number, T: number, scale: number, dx: Float32Array): void {
+  for (let r = 0; r < rows; r++) {
+    const o = r * T;
+    const n = (r % T) + 1;
+    let d = 0;
+    for (let j = 0; j < n; j++) d += dy[o + j] * y[o + j];
+    for (let j = 0; j < n; j++) dx[o + j] = scale * y[o + j] * (dy[o + j] - d);
+    dx.fill(0, o + n, o + T);
+  }
+}
+
 export function adamwLoop(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, h: AdamWHyper,
   p1: Float32Array, m1: Float32Array, v1: Float32Array): void {
   const { lr, beta1, beta2, eps, decay, bc1, bc2 } = h;
@@ -236,6 +274,46 @@ export function registerFusedKernels(backendName: string): void {
     else geluBackward(m.f32(dy), m.f32(x), m.f32(out));
     return out;
   });
+  reg(CSM, ({ inputs, backend, attrs }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { scale } = attrs as unknown as { scale: number };
+    const T = x.shape[x.shape.length - 1];
+    const rows = size(x.shape) / T;
+    const m = mem(backend);
+    const out = m.out(x.shape, () => {});
+    const n = nat(backend);
+    if (n && n.a.causalSoftmaxForward) n.a.causalSoftmaxForward(n.heap, n.off(x), rows, T, scale, n.off(out));
+    else causalSoftmaxLoop(m.f32(x), rows, T, scale, m.f32(out));
+    return out;
+  });
+  reg(CSM_GRAD, ({ inputs, backend, attrs }) => {
+    const { dy, y } = inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
+    const { scale } = attrs as unknown as { scale: number };
+    const T = y.shape[y.shape.length - 1];
+    const rows = size(y.shape) / T;
+    const m = mem(backend);
+    const out = m.out(y.shape, () => {});
+    const n = nat(backend);
+    if (n && n.a.causalSoftmaxBackward) n.a.causalSoftmaxBackward(n.heap, n.off(dy), n.off(y), rows, T, scale, n.off(out));
+    else causalSoftmaxGradLoop(m.f32(dy), m.f32(y), rows, T, scale, m.f32(out));
+    return out;
+  });
+  reg(SUMSQ, ({ inputs, backend }) => {
+    const m = mem(backend);
+    const xs = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => inputs[k] as tf.TensorInfo);
+    const n = nat(backend);
+    let total = 0;
+    for (const x of xs) {
+      if (n && n.a.sumSquares) total += n.a.sumSquares(n.heap, n.off(x), size(x.shape));
+      else {
+        const v = m.f32(x);
+        for (let i = 0; i < v.length; i++) total += v[i] * v[i];
+      }
+    }
+    const out = m.out([], () => {});
+    m.f32(out)[0] = total;
+    return out;
+  });
   reg(ADAMW, ({ inputs, backend, attrs }) => {
     const { p, m: mt, v, g } = inputs as Record<string, tf.TensorInfo>;
     const h = attrs as unknown as AdamWHyper;
@@ -310,6 +388,60 @@ export function gelu<T extends tf.Tensor>(x: T): T {
 /** Exact GELU with tf ops. */
 export function geluTfOps<T extends tf.Tensor>(x: T): T {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))) as T);
+}
+
+/**
+ * softmax(scale·scores + causal mask) over the last axis of scores [..., T, T]: query i (the
+ * second-to-last axis) attends keys j ≤ i; the rest are exactly 0. One fused kernel forward and one
+ * backward on wasm/cpu; causalSoftmaxTfOps elsewhere.
+ */
+export function causalSoftmax<T extends tf.Tensor>(scores: T, scale: number): T {
+  const r = scores.rank;
+  if (r < 2 || scores.shape[r - 1] !== scores.shape[r - 2])
+    throw new Error(`causalSoftmax: scores [${scores.shape}] must be [..., T, T]`);
+  if (!fusedActive() || scores.dtype !== 'float32') return causalSoftmaxTfOps(scores, scale);
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = tf.engine().runKernel(CSM, { x }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor;
+    save([y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(CSM_GRAD, { dy, y: saved[0] }, { scale } as unknown as tf.NamedAttrMap) as tf.Tensor,
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(scores) as T;
+}
+
+/** The same with tf ops: the plain attention's scale, additive −1e9 causal mask and softmax. */
+export function causalSoftmaxTfOps<T extends tf.Tensor>(scores: T, scale: number): T {
+  return tf.tidy(() => tf.softmax(tf.add(tf.mul(scores, scale), additiveCausalMask(scores.shape[scores.rank - 1]))) as T);
+}
+
+/** [T, T]: 0 on and below the diagonal, −1e9 above; built once per (backend, T) and kept (a cache, not a leak). */
+function additiveCausalMask(T: number): tf.Tensor2D {
+  const key = `${tf.getBackend()}:${T}`;
+  let m = maskCache.get(key);
+  if (!m || m.isDisposed) {
+    m = tf.keep(tf.tidy(() => tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9) as tf.Tensor2D));
+    maskCache.set(key, m);
+  }
+  return m;
+}
+const maskCache = new Map<string, tf.Tensor2D>();
+
+/**
+ * Σ over all tensors of Σ x² (float32 tensors), as a scalar tensor, with no read-back: one kernel
+ * on wasm/cpu (accumulated in float64), tf ops elsewhere. No gradient (for the clipping norm).
+ */
+export function sumOfSquares(ts: tf.Tensor[]): tf.Scalar {
+  if (!fusedActive() || ts.length === 0 || ts.some((t) => t.dtype !== 'float32')) return sumOfSquaresTfOps(ts);
+  const inputs = Object.fromEntries(ts.map((t, i) => [`x${i}`, t]));
+  return tf.engine().runKernel(SUMSQ, inputs, {}) as tf.Scalar;
+}
+
+/** The same with tf ops: a Square and a Sum per tensor, and their AddN. */
+export function sumOfSquaresTfOps(ts: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => (ts.length ? tf.addN(ts.map((g) => tf.sum(tf.square(g)))) : tf.scalar(0)) as tf.Scalar);
 }
 
 /**

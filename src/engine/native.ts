@@ -10,7 +10,7 @@ import path from 'node:path';
 import { projectPath } from '../paths.js';
 
 export interface NativeAddon {
-  /** "avx512" | "avx2" | "sse": the vector width it was compiled for (-march=native) */
+  /** "avx512" | "avx2" | "sse": the vector width its target allows (native/build.mjs: a declared x86-64 level) */
   isa: string;
   /**
    * heap[c + b·M·N ...] = op(A_b)·op(B_b) for b < batch, A_b at heap[a + b·aStride] ([M, K], or [K, M]
@@ -25,34 +25,75 @@ export interface NativeAddon {
   geluBackward(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
   adamw(heap: Float32Array, p: number, m: number, v: number, g: number, n: number, p1: number, m1: number, v1: number,
     lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number): void;
+  /** causal softmax of scores [rows, T] (row r = query r mod T) scaled by `scale`; masked entries 0 (src/engine/fused.ts causalSoftmax) */
+  causalSoftmaxForward(heap: Float32Array, x: number, rows: number, T: number, scale: number, y: number): void;
+  causalSoftmaxBackward(heap: Float32Array, dy: number, y: number, rows: number, T: number, scale: number, dx: number): void;
+  /** Σ heap[off + i]² for i < n */
+  sumSquares(heap: Float32Array, off: number, n: number): number;
   /** heap[dst + c] = Σ_r heap[src + r·cols + c] */
   colsum(heap: Float32Array, src: number, rows: number, cols: number, dst: number): void;
 }
 
 const addonPath = projectPath('native', 'build', 'ceg_native.node');
+/** written by native/build.mjs beside the binary: the target it was compiled for */
+const manifestPath = projectPath('native', 'build', 'ceg_native.json');
 let cached: NativeAddon | null | undefined;
 let reason = '';
+
+/** What native/build.mjs compiled for: `march` (e.g. x86-64-v4) and the /proc/cpuinfo features that target needs. */
+export interface NativeManifest {
+  arch: string;
+  march: string;
+  requires: string[];
+}
+
+/**
+ * Why a build for `manifest` must not be loaded on this CPU (arch, and every feature the declared
+ * target may use), or null when it may. Checked BEFORE the binary is loaded: loading code built
+ * for instructions the CPU lacks can kill the process with an illegal instruction.
+ * `cpuFlags` null: no /proc/cpuinfo (not Linux), where the build ran on this machine.
+ */
+export function nativeTargetProblem(manifest: NativeManifest | undefined, arch: string, cpuFlags: ReadonlySet<string> | null): string | null {
+  if (!manifest) return 'has no target manifest (native/build/ceg_native.json; an older build?): rebuild with npm run build:native';
+  if (manifest.arch !== arch) return `was built for ${manifest.arch}, this is ${arch}: rebuild with npm run build:native`;
+  if (!cpuFlags) return null;
+  const missing = manifest.requires.filter((f) => !cpuFlags.has(f));
+  if (missing.length) return `was built for ${manifest.march}, whose ${missing.join(', ')} this CPU lacks: rebuild with npm run build:native`;
+  return null;
+}
+
+function readManifest(file: string): NativeManifest | undefined {
+  try {
+    const m = JSON.parse(readFileSync(file, 'utf8')) as Partial<NativeManifest>;
+    if (typeof m.arch === 'string' && typeof m.march === 'string' && Array.isArray(m.requires)) return m as NativeManifest;
+  } catch {
+    /* missing or unreadable: treated as absent */
+  }
+  return undefined;
+}
+
+/**
+ * Load the addon at `file` if its manifest allows it on this CPU: the addon, or null and why not.
+ * (loadNative() with the project's paths; separate for tests.)
+ */
+export function loadAddonAt(file: string, manifestFile: string, flags: ReadonlySet<string> | null = cpuFlags()): { addon: NativeAddon | null; reason: string } {
+  if (!existsSync(file)) return { addon: null, reason: `not built (${path.relative(process.cwd(), file)} missing; run npm run build:native)` };
+  const problem = nativeTargetProblem(readManifest(manifestFile), process.arch, flags);
+  if (problem) return { addon: null, reason: problem };
+  try {
+    const addon = createRequire(import.meta.url)(file) as NativeAddon;
+    return { addon, reason: `loaded (${addon.isa})` };
+  } catch (e) {
+    return { addon: null, reason: `failed to load: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
 
 /** The addon, or null (see nativeStatus() for why). */
 export function loadNative(): NativeAddon | null {
   if (cached !== undefined) return cached;
   cached = null;
   if (process.env.CEG_NATIVE === '0') reason = 'disabled by CEG_NATIVE=0';
-  else if (!existsSync(addonPath)) reason = `not built (${path.relative(process.cwd(), addonPath)} missing; run npm run build:native)`;
-  else {
-    try {
-      const addon = createRequire(import.meta.url)(addonPath) as NativeAddon;
-      // built with -march=native: refuse a build from another machine whose ISA this CPU lacks
-      const need = addon.isa === 'avx512' ? 'avx512f' : addon.isa === 'avx2' ? 'avx2' : '';
-      if (need && !cpuFlags().has(need)) reason = `built for ${addon.isa}, which this CPU lacks (rebuild: npm run build:native)`;
-      else {
-        cached = addon;
-        reason = `loaded (${addon.isa})`;
-      }
-    } catch (e) {
-      reason = `failed to load: ${(e as Error).message.split('\n')[0]}`;
-    }
-  }
+  else ({ addon: cached, reason } = loadAddonAt(addonPath, manifestPath));
   if (!cached && process.env.CEG_NATIVE !== '0') process.stderr.write(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels\n`);
   return cached;
 }
@@ -63,11 +104,12 @@ export function nativeStatus(): string {
   return reason;
 }
 
-function cpuFlags(): Set<string> {
+/** The CPU's feature flags from /proc/cpuinfo; null where there is none (not Linux). */
+export function cpuFlags(): Set<string> | null {
   try {
     const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:\s*(.*)$/m);
-    return new Set((m?.[1] ?? '').split(/\s+/));
+    return m ? new Set(m[1].split(/\s+/)) : null;
   } catch {
-    return new Set(['avx512f', 'avx2']); // not Linux: trust the build (it ran here)
+    return null;
   }
 }

@@ -7,7 +7,7 @@
  * State (m, v, t) is exposed for checkpoints.
  */
 import { tf } from '../engine/index.js';
-import { adamwUpdate } from '../engine/fused.js';
+import { adamwUpdate, sumOfSquares } from '../engine/fused.js';
 
 export interface AdamWOptions {
   beta1: number;
@@ -69,7 +69,8 @@ export class AdamW {
  * disposed. Returns the norm before clipping as a scalar tensor, owned by the caller.
  */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): tf.Scalar {
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  // Σ g² over every gradient in one fused kernel on wasm/cpu (src/engine/fused.ts), tf ops elsewhere
+  const norm = tf.tidy(() => tf.sqrt(sumOfSquares([...grads.values()])) as tf.Scalar);
   if (maxNorm > 0) {
     const coef = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))));
     for (const [name, g] of grads) {

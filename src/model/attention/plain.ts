@@ -5,6 +5,7 @@
  */
 import { tf } from '../../engine/index.js';
 import type { AttendOptions } from './index.js';
+import { causalSoftmax } from '../../engine/fused.js';
 
 /** Repeat each of Hkv key/value heads H/Hkv times: [B, Hkv, T, hs] -> [B, H, T, hs]. */
 export function repeatKv(x: tf.Tensor4D, nHead: number): tf.Tensor4D {
@@ -38,8 +39,8 @@ export function plainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, o
     const [, H, T, hs] = q.shape;
     const kk = repeatKv(k, H);
     const vv = repeatKv(v, H);
-    const scores = tf.mul(tf.matMul(q, kk, false, true), 1 / Math.sqrt(hs)); // [B, H, T, T]
-    let att = tf.softmax(tf.add(scores, causalMask(T))); // [B, H, T, T]
+    // softmax(q·kᵀ/sqrt(hs) + causal mask) as one fused kernel (src/engine/fused.ts; tf ops off wasm/cpu)
+    let att = causalSoftmax(tf.matMul(q, kk, false, true), 1 / Math.sqrt(hs)); // [B, H, T, T]
     if (opts.training && opts.dropout > 0) att = tf.dropout(att, opts.dropout, undefined, opts.seed);
     return tf.matMul(att, vv) as tf.Tensor4D; // [B, H, T, hs]
   });
