@@ -153,6 +153,6 @@ test('ceg report from edited code: a comment is confirmed by replay, a model cha
   assert.notEqual(fresh.status().provenance!.fingerprint, store.get(id('rmsnorm'))!.status().provenance!.fingerprint);
   const r3b = report(init, s3);
   assert.match(r3b.out, /1 stale run\(s\) left out/, 'the retrained run is current; the baseline is still stale');
-  assert.match(r3b.err, /no completed, current baseline run at scale "smoke"/);
-  assert.equal(r3b.code, 1);
+  assert.match(r3b.err, /no "baseline" run at scale "smoke" \(completed, current/);
+  assert.equal(r3b.code, 2, 'no baseline is a CegError: one line, exit 2');
 });
