@@ -15,7 +15,8 @@ function ceg(args: string[], extraEnv: Record<string, string> = {}) {
     encoding: 'utf8',
     timeout: 60_000,
   });
-  return { code: r.status, stderr: r.stderr, stdout: r.stdout, written: fs.readdirSync(runs) };
+  // run folders and files; the hidden .claims/ folder of writers' locks is not a run
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout, written: fs.readdirSync(runs).filter((f) => f !== '.claims') };
 }
 
 test('unknown innovation: one message naming it and the valid choices, exit 2, nothing written', () => {

@@ -19,6 +19,15 @@ export interface TableRun {
   seed: number;
   scale: string;
   metrics: MetricRow[];
+  /** set when the run diverged: left out of every CEG (neither reached nor not reached), counted in n_diverged */
+  diverged?: DivergedInfo;
+}
+
+/** What a table needs to know of a divergence (src/train's Divergence has more). */
+export interface DivergedInfo {
+  step: number;
+  loss: number;
+  lr: number;
 }
 
 export interface CegTableOptions {
@@ -65,7 +74,8 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
   const scale = opts.scale ?? (scales.length === 1 ? scales[0] : undefined);
   if (scale === undefined)
     throw new CegError(`runs hold ${scales.length ? 'several scales (' + scales.join(', ') + ')' : 'no run'}; pass opts.scale`);
-  const mine = runs.filter((r) => r.scale === scale);
+  const ofScale = runs.filter((r) => r.scale === scale);
+  const mine = ofScale.filter((r) => !r.diverged); // diverged runs are listed apart (divergedRuns), never compared
   const base = mine.filter((r) => r.innovation === baselineId);
   if (base.length === 0)
     throw new CegError(`no "${baselineId}" run at scale "${scale}"; innovations present: ${[...new Set(mine.map((r) => r.innovation))].join(', ') || 'none'}`);
@@ -78,6 +88,7 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
       label: inn.label,
       category: inn.category,
       n_seeds: vs.length,
+      n_diverged: ofScale.filter((r) => r.innovation === id && r.diverged).length,
       best_val_loss: mean(vs.map((r) => Math.min(...evalRows(r.metrics, `${id} seed ${r.seed}`).map((m) => m.valLoss)))),
     };
     // the paper's method, per matched seed
@@ -151,9 +162,24 @@ export function formatCegTable(table: Table): string {
     paperCell(r),
     ...axes.map((a) => cegCell(r, a)),
     f4(r.best_val_loss),
-    String(r.n_seeds),
+    String(r.n_seeds) + ((r.n_diverged as number) > 0 ? ` (+${r.n_diverged} diverged)` : ''),
   ]);
   return alignColumns(header, body);
+}
+
+/** The diverged runs among `runs`, for listing apart from the CEG table (empty when none). */
+export function divergedRuns(runs: TableRun[]): (TableRun & { diverged: DivergedInfo })[] {
+  return runs.filter((r): r is TableRun & { diverged: DivergedInfo } => r.diverged !== undefined);
+}
+
+/** Diverged runs for the terminal: one line each (innovation, seed, step, loss, learning rate). */
+export function formatDivergedRuns(runs: TableRun[]): string {
+  const d = divergedRuns(runs);
+  if (d.length === 0) return '';
+  return alignColumns(
+    ['Diverged run (not in the CEG table)', 'Scale', 'Seed', 'Step', 'Loss', 'Learning rate'],
+    d.map((r) => [r.innovation, r.scale, String(r.seed), String(r.diverged.step), String(r.diverged.loss), String(r.diverged.lr)]),
+  );
 }
 
 /**

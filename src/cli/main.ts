@@ -22,9 +22,10 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore } from '../runs/index.js';
-import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
-import { InterruptedError } from '../train/trainer.js';
+import { RunStore, ClaimLostError } from '../runs/index.js';
+import { ensureRuns, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
+import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
@@ -183,19 +184,50 @@ function storeOf(flag: string | undefined): RunStore {
   return new RunStore(flag);
 }
 
-/** SIGINT: first stops after the current step with a checkpoint; second exits at once. */
+/**
+ * SIGINT / SIGTERM: the first stops at the next step boundary with a checkpoint (a sweep
+ * passes it on to its children and waits for them); a second exits at once (a sweep's
+ * children are killed with it). A `ceg train` started by a sweep (an IPC channel) also stops
+ * when that channel closes, i.e. when its parent is gone, even after a kill -9 (issue 18).
+ * The abort reason is the signal's name, which picks the exit code (130 / 143).
+ */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.on('SIGINT', () => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\n[ceg] interrupt: checkpointing after this step (Ctrl-C again to quit at once)\n');
-    ac.abort();
-  });
+  const on = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    if (ac.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    process.stderr.write(`\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
+    ac.abort(sig);
+  };
+  process.on('SIGINT', on('SIGINT'));
+  process.on('SIGTERM', on('SIGTERM'));
+  if (process.channel) {
+    process.channel.unref(); // the channel alone never keeps this process alive
+    process.on('disconnect', () => {
+      if (ac.signal.aborted) return;
+      process.stderr.write('\n[ceg] the parent process is gone: checkpointing at the next step boundary and stopping\n');
+      ac.abort('disconnect');
+    });
+  }
   return ac.signal;
 }
 
+/** Diverged runs, listed apart from the CEG table; nothing when there are none. */
+function printDiverged(records: RunRecord[]): void {
+  const text = formatDivergedRuns(records);
+  if (text) console.log(`\n${text}`);
+}
+
+/** Diverged runs of a scale in the store (`ceg report` lists them apart). */
+function storedDiverged(store: RunStore, scale: string, backend: string): RunRecord[] {
+  return store.list({ scale, backend, state: 'diverged' }).flatMap((s) => {
+    const run = store.get(s.id);
+    const d = run?.status().divergence as Divergence | undefined;
+    return run && d ? [{ id: s.id, innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, metrics: [], cached: true, diverged: d }] : [];
+  });
+}
+
 function printReport(records: RunRecord[], scale: string): void {
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
   console.log(
@@ -233,7 +265,7 @@ function printTiming(records: RunRecord[], store: RunStore, scale: string, backe
   }
   const base = t.results.find((r) => r.innovation === 'baseline');
   if (!base) return;
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
   console.log(`\nWall-clock CEG from step times measured side by side (${t.measuredAt.slice(0, 16)}Z, load ${t.load.toFixed(2)}): CEG steps x baseline ms/step / variant ms/step`);
@@ -283,6 +315,10 @@ export async function main(argv: string[]): Promise<number> {
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
         store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus,
       });
+      if (r.diverged) {
+        process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+        return EXIT_DIVERGED;
+      }
       const last = r.metrics[r.metrics.length - 1];
       console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
       return 0;
@@ -293,20 +329,27 @@ export async function main(argv: string[]): Promise<number> {
       const innovations = 'innovations' in f && f.innovations.length ? f.innovations : [...STUDY_SET];
       const backend = backendOf(f.backend);
       const seeds = seedList(f.seeds);
-      const so = 'data' in f ? specOptions(f) : {};
+      // every flag reaches every run, whatever --jobs is (issue 18): reproduce has no data flags
+      const so = parsed.command === 'sweep' ? specOptions(parsed.flags) : {};
       for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend, so); // validate all first
       const store = storeOf(f.runs);
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, configFile: 'config' in f ? f.config : undefined, allowSmallCorpus: f.allowSmallCorpus,
+        specOptions: so, allowSmallCorpus: f.allowSmallCorpus,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
-      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
-      if (records.some((r) => r.innovation === 'baseline')) {
+      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.diverged ? `DIVERGED at step ${r.diverged.step} (loss ${r.diverged.loss}, lr ${r.diverged.lr})` : r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
+      if (records.some((r) => r.innovation === 'baseline' && !r.diverged)) {
         printReport(records, f.scale);
         printTiming(records, store, f.scale, backend);
         printVerdicts(store, f.scale, backend);
+      }
+      printDiverged(records);
+      const diverged = records.filter((r) => r.diverged);
+      if (diverged.length) {
+        process.stderr.write(`ceg: ${diverged.length} of ${records.length} runs diverged (listed above, left out of the CEG table)\n`);
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -331,8 +374,14 @@ export async function main(argv: string[]): Promise<number> {
       const store = storeOf(f.runs);
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
+      const diverged: RunRecord[] = [];
       for (const rung of ladderOf(f.scale)) {
-        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
+        const records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
+        diverged.push(...records.filter((r) => r.diverged));
+      }
+      if (diverged.length) {
+        printDiverged(diverged);
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -368,6 +417,7 @@ export async function main(argv: string[]): Promise<number> {
       const records = storedRecords(store, f.scale, backend);
       if (records.length === 0) {
         console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);
+        printDiverged(storedDiverged(store, f.scale, backend));
         return 1;
       }
       printReport(records, f.scale);
@@ -375,6 +425,7 @@ export async function main(argv: string[]): Promise<number> {
       printVerdicts(store, f.scale, backend);
       const damaged = damagedNote(store);
       if (damaged) console.error(damaged);
+      printDiverged(storedDiverged(store, f.scale, backend));
       return 0;
     }
   }
@@ -391,9 +442,15 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(2);
       }
-      if (e instanceof InterruptedError) {
+      if (e instanceof ClaimLostError) {
+        // another writer took the run over (this one's heartbeat had stalled): stopped without writing
         process.stderr.write(`ceg: ${e.message}\n`);
-        process.exit(130);
+        process.exit(1);
+      }
+      if (e instanceof InterruptedError) {
+        const again = ['ceg', ...process.argv.slice(2)].join(' ');
+        process.stderr.write(`ceg: ${e.message}\nceg: to resume: ${again}\n`);
+        process.exit(e.exitCode);
       }
       const handled = describeError(e);
       if (handled) {

@@ -14,5 +14,7 @@ export { doneProblems, completenessProblems, checkpointProblem, metricsCover, ex
 export type { RunCheck, RepairOptions } from './integrity.js';
 export { checkRun, checkStore, repairRun, inspectRun, isVerifiedDone, quarantineCheckpoint, QUARANTINE_DIR } from './integrity.js';
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
-export { RunStore, LABELS_FILE } from './store.js';
+export { RunStore, LABELS_FILE, CLAIMS_DIR } from './store.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export type { ClaimHolder, ClaimOptions, ClaimInspection, ClaimAttempt, AcquireOptions } from './claim.js';
+export { Claim, ClaimLostError, ClaimWaitAborted, tryClaim, acquireClaim, inspectClaim, describeHolder, CLAIM_SUFFIX } from './claim.js';

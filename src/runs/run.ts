@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { RunSpec } from './id.js';
 import {
   TMP_MARK,
+  tmpPathFor,
   appendDurable,
   fsyncDir,
   readJson,
@@ -18,8 +19,9 @@ import {
   writeJsonAtomic,
 } from './fsx.js';
 
-export type RunState = 'running' | 'done' | 'failed';
-export const RUN_STATES: readonly RunState[] = ['running', 'done', 'failed'];
+/** diverged: training stopped on a non-finite or exploding loss (a result, not a failure: see status.divergence) */
+export type RunState = 'running' | 'done' | 'failed' | 'diverged';
+export const RUN_STATES: readonly RunState[] = ['running', 'done', 'failed', 'diverged'];
 
 export interface RunStatus {
   state: RunState;
@@ -223,9 +225,9 @@ export class Run {
         );
     }
     const final = path.join(this.dir, `ckpt-${step}`);
-    const tmp = `${final}.tmp`;
+    // unique per writer (.ckpt-<step>.tmp-<pid>-<rand>, cleaned by repair() like any temporary)
+    const tmp = tmpPathFor(final);
     const old = `${final}.old`;
-    fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp);
     const sizes: Record<string, number> = {};
     const sha256: Record<string, string> = {};

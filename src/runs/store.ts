@@ -17,6 +17,7 @@ import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from 
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { Run, SPEC_FILE, STATUS_FILE } from './run.js';
 import { doneProblems, formatProblems } from './verify.js';
+import { CLAIM_SUFFIX, acquireClaim, inspectClaim, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
 
 /** Other (innovation, scale) labels under which the same run was opened. */
 export const LABELS_FILE = 'labels.json';
@@ -97,6 +98,42 @@ export class RunStore {
     run.repair();
     if (stored && (stored.innovation !== spec.innovation || stored.scale !== spec.scale)) this.addLabel(dir, spec);
     return run;
+  }
+
+  /**
+   * The lock file of a run's claim: <root>/.claims/<id>.lock (outside the run folder, which
+   * does not exist yet when a new run is claimed; in a hidden folder, so the root still holds
+   * only run folders).
+   */
+  claimFile(id: string): string {
+    return path.join(this.root, CLAIMS_DIR, `${path.basename(this.dirOf(id))}${CLAIM_SUFFIX}`);
+  }
+
+  /**
+   * Claim run `id` for writing, waiting while a live writer holds it (src/runs/claim.ts).
+   * Take the claim before open(): a writer must hold it before anything is written, and
+   * release it when done.
+   */
+  claim(id: string, opts: AcquireOptions = {}): Promise<Claim> {
+    this.prepareClaims();
+    return acquireClaim(this.claimFile(id), opts);
+  }
+
+  /** One claim attempt, without waiting. */
+  tryClaim(id: string, opts: ClaimOptions = {}): ClaimAttempt {
+    this.prepareClaims();
+    return tryClaim(this.claimFile(id), opts);
+  }
+
+  private prepareClaims(): void {
+    const dir = path.join(this.root, CLAIMS_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    cleanDeadTemporaries(dir);
+  }
+
+  /** Who holds run `id`'s claim, if anyone (read-only). */
+  claimHolder(id: string, opts: ClaimOptions = {}): ClaimInspection | undefined {
+    return inspectClaim(this.claimFile(id), opts);
   }
 
   /** The run with this id, or undefined if there is none (read-only: repairs nothing). */
@@ -219,12 +256,20 @@ export class RunStore {
 
   /** Remove half-created run folders left by processes (on this host) that are gone. */
   private cleanRootLeftovers(): void {
-    for (const e of fs.readdirSync(this.root)) {
-      if (!e.startsWith('.') || !e.includes(TMP_MARK)) continue;
-      const pid = Number(e.slice(e.indexOf(TMP_MARK) + TMP_MARK.length).split('-')[0]);
-      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
-        fs.rmSync(path.join(this.root, e), { recursive: true, force: true });
-      }
+    cleanDeadTemporaries(this.root);
+  }
+}
+
+/** Hidden folder of the store root holding the runs' claim locks (src/runs/claim.ts). */
+export const CLAIMS_DIR = '.claims';
+
+/** Remove temporaries (.<name>.tmp-<pid>-<rand>) in `dir` left by processes (on this host) that are gone. */
+function cleanDeadTemporaries(dir: string): void {
+  for (const e of fs.readdirSync(dir)) {
+    if (!e.startsWith('.') || !e.includes(TMP_MARK)) continue;
+    const pid = Number(e.slice(e.indexOf(TMP_MARK) + TMP_MARK.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
+      fs.rmSync(path.join(dir, e), { recursive: true, force: true });
     }
   }
 }

@@ -10,13 +10,19 @@ import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
-import { trainRun, checkContextFitsData, type TrainHooks } from './trainer.js';
+import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
 import { checkEpochs } from './epochs.js';
 import { checkSpecLimits } from './limits.js';
 import { loadTokens } from '../data/index.js';
+import type { ChildProcess } from 'node:child_process';
+
+/** Exit code of `ceg train` for a run that diverged (a result, recorded in the store). */
+export const EXIT_DIVERGED = 3;
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -56,12 +62,16 @@ export function runSpec(innovation: string, scale: string, seed: number, backend
   return { model, train, data, seed, backend, innovation, scale };
 }
 
-/** Command-line flags that reproduce SpecOptions in a child `ceg train`. */
+/**
+ * Command-line flags that reproduce SpecOptions in a child `ceg train`; `configFile` holds
+ * o.overrides (written by the caller: see trainInChildren).
+ */
 export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
   return [
-    ...(o.dataDir ? ['--data', o.dataDir] : []),
+    // absolute: the child runs in the project root, not in the caller's working directory
+    ...(o.dataDir ? ['--data', path.resolve(o.dataDir)] : []),
     ...(o.tokenizer ? ['--tokenizer', o.tokenizer] : []),
-    ...(configFile ? ['--config', configFile] : []),
+    ...(configFile ? ['--config', path.resolve(configFile)] : []),
   ];
 }
 
@@ -74,6 +84,8 @@ export interface RunRecord {
   backend: string;
   metrics: MetricRow[];
   cached: boolean;
+  /** the run diverged: its curve is not a result; CEG tables list it apart (never reached / not reached) */
+  diverged?: Divergence;
 }
 
 export interface SweepOptions {
@@ -87,8 +99,6 @@ export interface SweepOptions {
   signal?: AbortSignal;
   /** departures from the named scale (same for every run of the sweep) */
   specOptions?: SpecOptions;
-  /** the --config file the overrides came from (passed on to child processes) */
-  configFile?: string;
   /**
    * runs trained at once, each in its own process (default 1). Two processes use both cores
    * of a 2-core machine far better than one process with wasm threads.
@@ -109,29 +119,70 @@ export class SweepError extends Error {
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
 async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
+  // the overrides travel as a private file of exactly what the parent validated (not the
+  // user's --config path, which may be relative or change meanwhile)
+  const overrides = o.specOptions?.overrides;
+  const configFile = overrides
+    ? path.join(os.tmpdir(), `ceg-overrides-${process.pid}-${randomBytes(4).toString('hex')}.json`)
+    : undefined;
+  if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
+  try {
+    await trainChildQueue(specs, o, configFile);
+  } finally {
+    if (configFile) fs.rmSync(configFile, { force: true });
+  }
+}
+
+async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: string | undefined): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
+  const live = new Set<ChildProcess>();
+  // a stop request reaches every child (they checkpoint at their next step and exit); the
+  // children run in their own process group, so a terminal's Ctrl-C reaches them only this way,
+  // once
+  const forward = () => {
+    for (const c of live) c.kill(typeof o.signal?.reason === 'string' && o.signal.reason.startsWith('SIG') ? (o.signal.reason as NodeJS.Signals) : 'SIGTERM');
+  };
+  o.signal?.addEventListener('abort', forward, { once: true });
+  // an exit of this process (a second Ctrl-C) takes the children with it: never an orphan;
+  // a SIGKILL of this process closes their IPC channel, which they watch (src/cli/main.ts)
+  const killAll = () => {
+    for (const c of live) c.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
       const args = [
         '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
         '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
+        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
         ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
       ];
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
-          stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit'],
+          // 'ipc': the child sees the channel close when this process dies, even by SIGKILL
+          stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
           env: { ...process.env, CEG_PROGRESS: 'plain' },
+          detached: true,
         });
-        child.on('exit', (c) => resolve(c));
+        live.add(child);
+        child.on('exit', (c, sig) => {
+          live.delete(child);
+          resolve(c ?? (sig ? -1 : null));
+        });
       });
-      if (code !== 0) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+      if (code !== 0 && code !== EXIT_DIVERGED && !o.signal?.aborted) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
+  } finally {
+    o.signal?.removeEventListener('abort', forward);
+    process.removeListener('exit', killAll);
+  }
+  if (o.signal?.aborted) throw stopped(o.signal);
   if (failures.length) throw new SweepError(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
 }
 
@@ -157,6 +208,22 @@ function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
   }
 }
 
+function stopped(signal: AbortSignal): InterruptedError {
+  const reason = stopReason(signal);
+  return new InterruptedError(0, reason, `sweep stopped (${reason}); started runs were checkpointed; the same command resumes them`);
+}
+
+/** A finished state: done, or diverged (a result too). */
+function finishedState(store: RunStore, sp: RunSpec): boolean {
+  const id = runId(sp);
+  if (isVerifiedDone(store, id)) return true;
+  try {
+    return store.get(id)?.status().state === 'diverged';
+  } catch {
+    return false; // damaged: the trainer repairs it
+  }
+}
+
 /**
  * Train every (innovation, seed) not yet complete in the store, in order, and return all of
  * them. Completed runs are read, not retrained.
@@ -164,16 +231,24 @@ function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
-  const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
+  const todo = specs.filter((sp) => !finishedState(o.store, sp));
   // refuse, before anything is trained or written, a run that would repeat its corpus many times
   for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   preflight(todo, o.specOptions);
   if ((o.jobs ?? 1) > 1) {
-    const pending = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
-    if (pending.length > 1) await trainInChildren(pending, o);
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length > 1) {
+      await trainInChildren(pending, o);
+      // a child that trained anything but the parent's spec would leave this run to be trained
+      // here, silently, one at a time (issue 18): refuse instead
+      const missed = pending.filter((sp) => !finishedState(o.store, sp));
+      if (missed.length)
+        throw new Error(`child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`);
+    }
   }
   let k = 0;
   for (const spec of specs) {
+    if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
     const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
     const progress =
@@ -186,6 +261,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     let last = { loss: NaN, tokPerSec: 0 };
     const hooks: TrainHooks = {
       signal: o.signal,
+      onWait: (h) => progress?.log(`another process trains this run (pid ${h.pid} on ${h.host}${h.job ? `, job ${h.job}` : ''}, since ${h.startedAt}): waiting for it`),
       onStep: (s) => {
         last = { loss: s.loss, tokPerSec: s.tokPerSec };
         progress?.update(s.step, { loss: s.loss, tokPerSec: s.tokPerSec });
@@ -196,13 +272,15 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     const r = await trainRun(spec, o.store, hooks);
     const final = r.metrics[r.metrics.length - 1];
     progress?.done(
-      r.cached
-        ? `cached (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
-        : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
+      r.diverged
+        ? `DIVERGED (run ${r.run.id}${r.cached ? ', stored' : ''}): ${divergenceMessage(r.diverged)}`
+        : r.cached
+          ? `cached (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
+          : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached,
+      metrics: r.metrics, cached: r.cached, ...(r.diverged ? { diverged: r.diverged } : {}),
     });
   }
   return out;

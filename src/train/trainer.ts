@@ -16,7 +16,8 @@ import fs from 'node:fs';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
   runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
-  type RunSpec, type Run, type RunStore, type MetricRow,
+  describeHolder, ClaimLostError, ClaimWaitAborted,
+  type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
 import { ConfigError } from '../config.js';
 import { initParams, isDecayed } from '../model/params.js';
@@ -35,8 +36,16 @@ export interface TrainHooks {
   onStep?: (s: { step: number; total: number; loss: number; tokPerSec: number; lr: number }) => void;
   /** called after every evaluation point is stored */
   onEval?: (row: MetricRow) => void;
-  /** stop early (e.g. SIGINT): the loop checkpoints and throws InterruptedError */
+  /**
+   * stop early (SIGINT, SIGTERM, a parent gone): the loop checkpoints at the next step
+   * boundary and throws InterruptedError; abort(reason) with the signal's name ('SIGINT',
+   * 'SIGTERM') and the error carries it (exit code 130 / 143)
+   */
   signal?: AbortSignal;
+  /** another live process holds the run's claim: this one waits (called once per holder) */
+  onWait?: (holder: ClaimHolder) => void;
+  /** claim timing (heartbeat, staleness); tests shorten them */
+  claim?: Pick<AcquireOptions, 'staleAfterMs' | 'heartbeatMs' | 'takeoverStaleMs' | 'pollMs' | 'onTakeover'>;
   /** testing: stop (as if killed, without checkpointing) after this many steps of this process */
   crashAfterSteps?: number;
   /** damage found in the stored run and what was done about it (default: a line on stderr) */
@@ -44,9 +53,61 @@ export interface TrainHooks {
 }
 
 export class InterruptedError extends Error {
-  constructor(public readonly step: number) {
-    super(`training interrupted at step ${step}; the run resumes from its last checkpoint when started again`);
+  constructor(
+    public readonly step: number,
+    /** what stopped it: 'SIGINT', 'SIGTERM', 'disconnect' (the parent process is gone), ... */
+    public readonly reason: string = 'SIGINT',
+    message?: string,
+  ) {
+    super(message ?? `training interrupted (${reason}) at step ${step} with a checkpoint; the run resumes from it when started again`);
     this.name = 'InterruptedError';
+  }
+
+  /** Conventional exit code: 128 + the signal number (SIGINT 130, SIGTERM 143, SIGHUP 129). */
+  get exitCode(): number {
+    return SIGNAL_EXIT[this.reason] ?? 130;
+  }
+}
+
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143, disconnect: 129 };
+
+/** The reason an abort signal carries when it is a name ('SIGINT', 'SIGTERM', 'disconnect'); 'SIGINT' otherwise. */
+export function stopReason(signal: AbortSignal | undefined): string {
+  return typeof signal?.reason === 'string' ? signal.reason : 'SIGINT';
+}
+
+/** Why a run stopped as diverged (stored as status.divergence). */
+export interface Divergence {
+  /** optimizer step at which the loss was seen */
+  step: number;
+  /** the offending loss (NaN, Infinity or > limit) */
+  loss: number;
+  /** learning rate of that step */
+  lr: number;
+  /** the reference: validation loss at step 0 */
+  initialLoss: number;
+  /** the explosion threshold: DIVERGENCE_FACTOR x initialLoss */
+  limit: number;
+  /** which loss: 'train' (a step), 'val' (an evaluation) or 'weights' (non-finite parameters) */
+  where: 'train' | 'val' | 'weights';
+  /** last checkpoint kept (all finite), if any */
+  checkpointStep: number | null;
+}
+
+/** A loss above this multiple of the initial loss counts as exploding (issue 10). */
+export const DIVERGENCE_FACTOR = 2;
+
+export function divergenceMessage(d: Divergence): string {
+  const what = d.where === 'weights' ? 'non-finite weights' : `${d.where} loss ${d.loss}`;
+  const why = Number.isFinite(d.loss) && d.where !== 'weights' ? ` > ${DIVERGENCE_FACTOR} x the initial loss ${d.initialLoss.toFixed(4)}` : '';
+  return `diverged at step ${d.step}: ${what}${why} at learning rate ${d.lr}; ` +
+    (d.checkpointStep === null ? 'no checkpoint kept' : `last finite checkpoint at step ${d.checkpointStep} kept`) +
+    '; lower the learning rate (train.lr in --config) or raise warmup';
+}
+
+class DivergedSignal extends Error {
+  constructor(readonly d: Omit<Divergence, 'checkpointStep'>) {
+    super('diverged');
   }
 }
 
@@ -55,6 +116,8 @@ export interface TrainResult {
   metrics: MetricRow[];
   /** true when the run was already complete and nothing was trained */
   cached: boolean;
+  /** set when the run diverged (state 'diverged'): a result, not a usable curve */
+  diverged?: Divergence;
 }
 
 interface ScalarState {
@@ -82,12 +145,35 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
   return (seed * 1_000_003 + step * 131 + micro) % 2147483647;
 }
 
+/** A finished run (done or diverged) as a cached result; undefined when it still needs training. */
+function finished(run: Run | undefined): TrainResult | undefined {
+  if (!run) return undefined;
+  const st = run.status();
+  if (st.state === 'done') return { run, metrics: run.metrics(), cached: true };
+  if (st.state === 'diverged') {
+    const d = st.divergence as Divergence;
+    // JSON has no NaN: a non-finite loss is stored as null
+    return { run, metrics: run.metrics(), cached: true, diverged: { ...d, loss: typeof d.loss === 'number' ? d.loss : NaN } };
+  }
+  return undefined;
+}
+
 export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks = {}): Promise<TrainResult> {
   const id = runId(spec);
   const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`[ceg] ${m}\n`));
-  // a done run is served only when its metrics are complete and verified (src/runs/verify.ts)
-  const found = inspectRun(store, id);
-  if (found.done) return { run: found.done, metrics: found.done.metrics(), cached: true };
+  // a done run is served only when its metrics are complete and verified (src/runs/verify.ts);
+  // a diverged run is a result too
+  const finishedNow = (): TrainResult | { found: ReturnType<typeof inspectRun> } => {
+    const found = inspectRun(store, id);
+    if (found.done) return { run: found.done, metrics: found.done.metrics(), cached: true };
+    if (found.check && !found.check.problems.length && found.check.state === 'diverged') {
+      const prior = finished(store.get(id));
+      if (prior) return prior;
+    }
+    return { found };
+  };
+  const prior = finishedNow();
+  if ('run' in prior) return prior;
   checkSpecLimits(spec);
   // read (and so validate) the data before anything is written for the run
   const data = loadTokens(spec.data);
@@ -96,27 +182,51 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   }
   checkContextFitsData(spec, data);
   await initEngine({ backend: spec.backend });
-  const damage = found.check?.problems ?? [];
-  if (damage.length) {
-    notice(`run ${id} (${spec.innovation} ${spec.scale} seed ${spec.seed}) is damaged: ${formatProblems(damage)}`);
-    for (const a of repairRun(store, found.check!, { spec })) notice(`run ${id}: ${a}`);
-    const again = inspectRun(store, id);
-    if (again.done) return { run: again.done, metrics: again.done.metrics(), cached: true };
-  }
-  const run = store.open(spec);
+  // one writer per run (issue 18): claim it before anything is written; wait for a live holder
+  let claim: Claim;
   try {
-    return await trainLoop(spec, run, data, hooks);
+    claim = await store.claim(id, { ...hooks.claim, signal: hooks.signal, onWait: hooks.onWait });
   } catch (e) {
-    const resumable = e instanceof InterruptedError;
-    try {
-      run.setStatus({
-        state: 'failed',
-        error: resumable ? `${(e as Error).message}` : String((e as Error)?.stack ?? e),
-      });
-    } catch {
-      // the store cannot be written (full disk, read-only): report the original error; the run stays resumable
+    if (e instanceof ClaimWaitAborted) {
+      const why = stopReason(hooks.signal);
+      throw new InterruptedError(0, why, `stopped (${why}) while waiting for run ${id}, which another process is training; nothing written`);
     }
     throw e;
+  }
+  const releaseOnExit = () => claim.release(); // a hard exit (second Ctrl-C) frees the claim too
+  process.once('exit', releaseOnExit);
+  try {
+    // the previous holder may have finished it while this process waited
+    const meanwhile = finishedNow();
+    if ('run' in meanwhile) return meanwhile;
+    const found = meanwhile.found;
+    const damage = found.check?.problems ?? [];
+    if (damage.length) {
+      notice(`run ${id} (${spec.innovation} ${spec.scale} seed ${spec.seed}) is damaged: ${formatProblems(damage)}`);
+      for (const a of repairRun(store, found.check!, { spec })) notice(`run ${id}: ${a}`);
+      const again = inspectRun(store, id);
+      if (again.done) return { run: again.done, metrics: again.done.metrics(), cached: true };
+    }
+    const run = store.open(spec);
+    claim.startHeartbeat();
+    try {
+      return await trainLoop(spec, run, data, hooks, claim);
+    } catch (e) {
+      if (e instanceof ClaimLostError) throw e; // not ours any more: write nothing
+      const resumable = e instanceof InterruptedError;
+      try {
+        run.setStatus({
+          state: 'failed',
+          error: resumable ? `${(e as Error).message}` : String((e as Error)?.stack ?? e),
+        });
+      } catch {
+        // the store cannot be written (full disk, read-only): report the original error; the run stays resumable
+      }
+      throw e;
+    }
+  } finally {
+    process.removeListener('exit', releaseOnExit);
+    claim.release();
   }
 }
 
@@ -164,7 +274,17 @@ function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: Adam
   return undefined;
 }
 
-async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks): Promise<TrainResult> {
+/** Yield to the event loop (signals, IPC disconnects and timers are only seen there). */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** True when every float32 in `bytes` is finite. */
+function allFinite(bytes: Uint8Array): boolean {
+  const f = new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.byteLength / 4));
+  for (let i = 0; i < f.length; i++) if (!Number.isFinite(f[i])) return false;
+  return true;
+}
+
+async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks, claim: Claim): Promise<TrainResult> {
 
   const { model: cfg, train: tc } = spec;
   const params = initParams(cfg, spec.seed);
@@ -194,6 +314,14 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   }
   const rng = restoreRng(st.rng);
   run.setStatus({ state: 'running' });
+  // divergence reference: the validation loss at step 0 (stored, so a resumed run uses the same)
+  let initialLoss = run.metrics().find((m) => m.step === 0)?.valLoss ?? NaN;
+  const diverge = (step: number, loss: number, where: Divergence['where']): never => {
+    throw new DivergedSignal({ step, loss, lr: learningRate(Math.max(0, step - 1), tc), initialLoss, limit: DIVERGENCE_FACTOR * initialLoss, where });
+  };
+  const checkLoss = (step: number, loss: number, where: 'train' | 'val'): void => {
+    if (!Number.isFinite(loss) || (Number.isFinite(initialLoss) && loss > DIVERGENCE_FACTOR * initialLoss)) diverge(step, loss, where);
+  };
 
   /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
   const evaluate = async (step: number): Promise<{ valLoss: number; expertLoad?: number[] }> => {
@@ -229,10 +357,13 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       lr: learningRate(st.step, tc),
       ...(await evaluate(st.step)),
     };
+    claim.check();
     run.appendMetrics([row]);
     st.trainLossSum = 0;
     st.trainLossCount = 0;
     hooks.onEval?.(row);
+    if (st.step === 0 && typeof row.valLoss === 'number') initialLoss = row.valLoss;
+    if (typeof row.valLoss === 'number') checkLoss(st.step, row.valLoss, 'val');
   };
 
   const checkpoint = async (): Promise<void> => {
@@ -241,17 +372,35 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       ...[...opt.m].map(([n, p]) => [`adam_m/${n}`, p] as [string, tf.Tensor]),
       ...[...opt.v].map(([n, p]) => [`adam_v/${n}`, p] as [string, tf.Tensor]),
     ]);
+    // never store non-finite weights: the last checkpoint kept must be a finite one
+    if (!allFinite(bytes)) diverge(st.step, NaN, 'weights');
     const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), tensorIndex: index };
+    claim.check();
     run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
   };
 
-  if (st.step === 0 && !ck) await record();
+  try {
+    if (st.step === 0 && !ck) await record();
+    return await steps();
+  } catch (e) {
+    if (!(e instanceof DivergedSignal)) throw e;
+    const d: Divergence = { ...e.d, checkpointStep: run.latestCheckpoint()?.step ?? null };
+    claim.check();
+    run.setStatus({ state: 'diverged', error: divergenceMessage(d), divergence: d, engine: engineInfo() });
+    disposeAll(params, opt);
+    return { run, metrics: run.metrics(), cached: false, diverged: d };
+  }
+
+  async function steps(): Promise<TrainResult> {
   let stepsThisProcess = 0;
   const state = stepState(params, opt, cfg, tc);
   while (st.step < tc.steps) {
+    // signals, a parent's death (IPC disconnect) and the claim's heartbeat timer are seen only here
+    await yieldToEventLoop();
+    claim.beatIfDue();
     if (hooks.signal?.aborted) {
       await checkpoint();
-      throw new InterruptedError(st.step);
+      throw new InterruptedError(st.step, stopReason(hooks.signal));
     }
     const lr = learningRate(st.step, tc);
     const t0 = performance.now();
@@ -271,6 +420,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     st.trainLossCount += 1;
     stepsThisProcess += 1;
     hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
+    checkLoss(st.step, loss, 'train');
     if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
     const ckEvery = tc.checkpointInterval;
     if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) await checkpoint();
@@ -282,9 +432,11 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   await checkpoint();
   const incomplete = completenessProblems(run);
   if (incomplete.length) throw new Error(`run ${run.id} finished training but its metrics are incomplete (${formatProblems(incomplete)}); not marking it done`);
+  claim.check();
   run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
   disposeAll(params, opt);
   return { run, metrics: run.metrics(), cached: false };
+  }
 }
 
 function disposeAll(params: Map<string, tf.Variable>, opt: AdamW): void {
