@@ -106,6 +106,17 @@ export interface SweepOptions {
   jobs?: number;
   /** train even where a run would repeat its corpus more than MAX_EPOCHS times (src/train/epochs.ts) */
   allowSmallCorpus?: boolean;
+  /**
+   * who trains the runs still missing (default: this machine, `jobs` processes); the SLURM
+   * executor (src/train/slurm.ts) submits them as one job array into the same store
+   */
+  executor?: Executor;
+}
+
+/** Trains the runs a sweep still misses (`pending`: none finished in the store) into `o.store`. */
+export interface Executor {
+  readonly name: string;
+  trainMany(pending: RunSpec[], o: SweepOptions): Promise<void>;
 }
 
 
@@ -214,7 +225,7 @@ function stopped(signal: AbortSignal): InterruptedError {
 }
 
 /** A finished state: done, or diverged (a result too). */
-function finishedState(store: RunStore, sp: RunSpec): boolean {
+export function finishedState(store: RunStore, sp: RunSpec): boolean {
   const id = runId(sp);
   if (isVerifiedDone(store, id)) return true;
   try {
@@ -235,7 +246,10 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   // refuse, before anything is trained or written, a run that would repeat its corpus many times
   for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   preflight(todo, o.specOptions);
-  if ((o.jobs ?? 1) > 1) {
+  if (o.executor) {
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length) await o.executor.trainMany(pending, o);
+  } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
       await trainInChildren(pending, o);
