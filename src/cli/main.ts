@@ -56,7 +56,7 @@ const executorFlags = {
   cpusPerTask: { type: 'int', min: 1, help: 'slurm: CPUs per task (default 1)' },
   gpusPerTask: { type: 'int', min: 0, help: 'slurm: GPUs per task (sbatch --gpus-per-task)' },
   throttle: { type: 'int', min: 1, help: 'slurm: at most N tasks of the array at once (--array=...%N)' },
-  sbatch: { type: 'string', help: "slurm: extra #SBATCH lines, separated by ';' (e.g. '--qos=high;--constraint=a100')" },
+  sbatch: { type: 'string', help: "slurm: extra #SBATCH lines, separated by ';' (e.g. 'qos=high;constraint=a100')" },
   setup: { type: 'string', help: "slurm: shell lines each task runs first, separated by ';' (e.g. 'module load nodejs')" },
   signalLead: { type: 'int', min: 1, default: 120, help: 'slurm: seconds before the time limit at which a task checkpoints and requeues' },
   noWait: { type: 'bool', help: 'slurm: submit, print the job id and return' },

@@ -37,7 +37,7 @@ export interface SlurmOptions {
   sbatchLines?: readonly string[];
   /** lines run before `ceg train` in every task (e.g. `module load nodejs`) */
   setupLines?: readonly string[];
-  /** seconds before the time limit at which SLURM warns the task (`--signal=B:TERM@N`; default 120) */
+  /** seconds before the time limit at which SLURM warns the task (`--signal=B:USR1@N`; default 120) */
   signalLeadSeconds?: number;
   /** false: submit, print the job id and return (SlurmDetached); default true: wait until the array ends */
   wait?: boolean;
@@ -87,7 +87,8 @@ export function jobScript(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOp
   if (!specs.length) throw new Error('jobScript: no runs');
   const lead = s.signalLeadSeconds ?? 120;
   const sb = (line: string) => `#SBATCH ${line}`;
-  const extra = (s.sbatchLines ?? []).map((l) => (l.trim().startsWith('#SBATCH') ? l.trim() : sb(l.trim())));
+  // `--qos=high`, `qos=high` and `#SBATCH --qos=high` are the same line
+  const extra = (s.sbatchLines ?? []).map((l) => l.trim()).map((l) => (l.startsWith('#SBATCH') ? l : sb(l.startsWith('-') ? l : `--${l}`)));
   const node = s.nodePath ?? process.execPath;
   const main = path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
   return [
@@ -104,9 +105,11 @@ export function jobScript(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOp
     ...(s.partition ? [sb(`--partition=${s.partition}`)] : []),
     ...(s.account ? [sb(`--account=${s.account}`)] : []),
     ...(s.time ? [sb(`--time=${s.time}`)] : []),
-    // the time-limit warning reaches the batch shell, which forwards it to ceg train once:
-    // it checkpoints at the next step and exits 143; the task then requeues itself
-    sb(`--signal=B:TERM@${lead}`),
+    // the time-limit warning (USR1) reaches the batch shell only, which forwards it to ceg train
+    // as SIGTERM: it checkpoints at the next step and exits 143; the task then requeues itself.
+    // A plain SIGTERM (scancel, preemption) is forwarded too but never requeues here: a
+    // cancelled task stays cancelled, a preempted one is requeued by SLURM itself
+    sb(`--signal=B:USR1@${lead}`),
     sb('--requeue'),
     ...extra,
     '',
@@ -121,12 +124,14 @@ export function jobScript(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOp
     'echo "[ceg] task $task on $(hostname) at $(date -u +%FT%TZ) (restart ${SLURM_RESTART_COUNT:-0}): ceg train ${args[*]}"',
     `CEG_PROGRESS=plain ${shellQuote(node)} --import tsx ${shellQuote(main)} train "\${args[@]}" &`,
     'child=$!',
-    "trap 'kill -TERM $child 2>/dev/null' TERM INT USR1",
+    'warned=0',
+    "trap 'kill -TERM $child 2>/dev/null' TERM INT",
+    "trap 'warned=1; echo \"[ceg] task $task: time limit near: checkpointing\"; kill -TERM $child 2>/dev/null' USR1",
     'wait $child; rc=$?',
     // wait returns early when a trapped signal arrives: wait for the trainer's own exit
     'while kill -0 $child 2>/dev/null; do wait $child; rc=$?; done',
     `if [ $rc -eq ${EXIT_DIVERGED} ]; then echo "[ceg] task $task: the run diverged (a stored result)"; exit 0; fi`,
-    'if [ $rc -eq 143 ] || [ $rc -eq 130 ]; then',
+    'if [ $warned -eq 1 ] && { [ $rc -eq 143 ] || [ $rc -eq 130 ]; }; then',
     '  echo "[ceg] task $task: stopped by a signal after a checkpoint; requeueing it (it resumes from the checkpoint)"',
     '  scontrol requeue "$task" && exit 0',
     'fi',
