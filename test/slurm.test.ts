@@ -248,3 +248,35 @@ test('two arrays over one store train no run twice; the throttle is respected', 
   }
   fs.rmSync(cfg, { force: true });
 });
+
+test('the time-limit warning (USR1 to the batch shell) checkpoints, requeues the task, and it resumes to the same numbers', needsCluster, async () => {
+  assertCluster();
+  const root = tmp('requeue');
+  const cfg = path.join(root, '..', `ceg-slurm-requeue-${process.pid}.json`);
+  fs.writeFileSync(cfg, JSON.stringify(LONG));
+  const args = ['sweep', '--scale', 'smoke', '--innovations', 'baseline', '--seeds', '1', '--config', cfg];
+  const sub = ceg([...args, '--executor', 'slurm', '--no-wait', '--runs', root]);
+  assert.equal(sub.code, 0, sub.err);
+  const jobId = jobIdOf(sub.out);
+  const id = runId(runSpec('baseline', 'smoke', 1, 'wasm', { overrides: LONG }));
+  for (let i = 0; ; i++) {
+    const ck = fs.existsSync(path.join(root, id)) ? fs.readdirSync(path.join(root, id)).filter((d) => /^ckpt-\d+$/.test(d)) : [];
+    if (ck.some((d) => Number(d.slice(5)) >= 50)) break;
+    assert.ok(i < 2400 && squeue(jobId).length, 'the task ended before the warning');
+    await sleep(100);
+  }
+  // what SLURM sends --signal-lead seconds before the time limit (#SBATCH --signal=B:USR1@S)
+  execFileSync('scancel', ['--batch', '--signal=USR1', `${jobId}_0`]);
+  await waitGone(jobId);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(root, id, 'status.json'), 'utf8')).state, 'done');
+  const dir = path.join(root, SLURM_DIR, fs.readdirSync(path.join(root, SLURM_DIR))[0], 'logs');
+  const log = fs.readdirSync(dir).map((f) => fs.readFileSync(path.join(dir, f), 'utf8')).join('');
+  assert.match(log, /time limit near: checkpointing/);
+  assert.match(log, /requeueing it/);
+  assert.match(log, /\(restart 1\)/, 'the same task ran again');
+  const ref = tmp('requeue-ref');
+  const l = ceg([...args, '--runs', ref], 600_000);
+  assert.equal(l.code, 0, l.err);
+  assert.equal(curve(root, id), curve(ref, id));
+  fs.rmSync(cfg, { force: true });
+});
