@@ -280,3 +280,14 @@ test('the time-limit warning (USR1 to the batch shell) checkpoints, requeues the
   assert.equal(curve(root, id), curve(ref, id));
   fs.rmSync(cfg, { force: true });
 });
+
+test('a submission sbatch refuses (no such partition) is one message, exit 2, no job folder left', needsCluster, () => {
+  assertCluster();
+  const root = tmp('refused');
+  const r = ceg(['sweep', '--scale', 'smoke', '--innovations', 'baseline', '--executor', 'slurm', '--partition', 'nosuchpartition', '--runs', root]);
+  assert.equal(r.code, 2, r.err);
+  assert.match(r.err, /ceg: --executor slurm: sbatch refused .*job\.sh: .*partition/i);
+  const jobs = fs.existsSync(path.join(root, SLURM_DIR)) ? fs.readdirSync(path.join(root, SLURM_DIR)) : [];
+  assert.deepEqual(jobs, []);
+  assert.deepEqual(storedRuns(root), []);
+});

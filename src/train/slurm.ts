@@ -216,8 +216,17 @@ export function slurmExecutor(s: SlurmOptions = {}): Executor {
       const say = (m: string) => {
         if (o.stream !== null) (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
       };
+      const probe = sh('sbatch', ['--version']);
+      if (probe.error || probe.status !== 0)
+        throw new SlurmUnavailableError(`--executor slurm: cannot run sbatch (${probe.error?.message ?? probe.stderr.trim()}); is SLURM installed and on PATH? nothing was submitted`);
       const { dir, script } = writeJob(pending, o, s);
-      const jobId = sbatch(script);
+      let jobId: string;
+      try {
+        jobId = sbatch(script);
+      } catch (e) {
+        fs.rmSync(dir, { recursive: true, force: true }); // refused (a bad partition, account, time): nothing left behind
+        throw e;
+      }
       fs.writeFileSync(path.join(dir, 'job-id'), `${jobId}\n`);
       say(`submitted SLURM job array ${jobId}: ${pending.length} run(s) not in the store${s.throttle ? `, at most ${s.throttle} at once` : ''}; script ${script}`);
       if (s.wait === false) throw new SlurmDetached(jobId, script, pending.length);
