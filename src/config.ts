@@ -12,6 +12,10 @@ export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
 /** fixed: the same validation batches at every evaluation (ours); random: fresh ones each time (the paper's) */
 export const EVAL_PROTOCOLS = ['fixed', 'random'] as const;
 export type EvalProtocol = (typeof EVAL_PROTOCOLS)[number];
+/** numerics: MoE implementation (src/model/mlp.ts): 'auto' = 'dense' on webgpu, 'gather' elsewhere */
+export const MOE_IMPLS = ['gather', 'dense', 'auto'] as const;
+/** numerics: where sparse attention picks its blocks (src/model/attention/sparse.ts): 'auto' = 'device' on webgpu, 'host' elsewhere */
+export const SPARSE_SELECTS = ['host', 'device', 'auto'] as const;
 
 export const SparseConfigSchema = z
   .object({
@@ -84,6 +88,12 @@ export const ModelConfigSchema = z
     /** hidden width of the MLP (GELU: 4·nEmbd; SwiGLU keeps parameters equal with 2/3 of that, rounded to a multiple of 8) */
     mlpHidden: z.number().int().positive(),
     moe: MoEConfigSchema,
+    /**
+     * Numerics options (same math, different rounding and work): part of the run's identity.
+     * Absent means 'auto' (runSpec drops an explicit 'auto', so old run ids stay valid).
+     */
+    moeImpl: z.enum(MOE_IMPLS).optional(),
+    sparseSelect: z.enum(SPARSE_SELECTS).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -189,6 +199,35 @@ export function parseTrainConfig(x: unknown): TrainConfig {
   const r = TrainConfigSchema.safeParse(x);
   if (!r.success) throw new ConfigError(formatIssues(r.error, 'train'));
   return r.data;
+}
+
+/**
+ * The shape of a `--config` overrides file: `{"model": {...}, "train": {...}}`. Checked here:
+ * the top level and each section are objects (not `5`, `null` or an array) and every key is a
+ * config field (unknown keys are errors). Values are checked when the merged configs are
+ * validated in full (parseModelConfig / parseTrainConfig). `model.vocabSize` is refused: the
+ * tokenizer sets it, so an override would be ignored.
+ */
+const keysOf = (shape: Record<string, unknown>) => z.object(Object.fromEntries(Object.keys(shape).map((k) => [k, z.unknown()]))).partial().strict();
+export const ConfigOverridesSchema = z
+  .object({ model: keysOf(ModelConfigSchema.innerType().shape), train: keysOf(TrainConfigSchema.shape) })
+  .partial()
+  .strict();
+export interface ConfigOverrides {
+  model?: Record<string, unknown>;
+  train?: Record<string, unknown>;
+}
+
+/** Validate a `--config` overrides object (ConfigError naming every problem, one per line). */
+export function parseConfigOverrides(x: unknown, where = 'config'): ConfigOverrides {
+  if (x === null || typeof x !== 'object' || Array.isArray(x))
+    throw new ConfigError(`${where}: expected an object {"model": {...}, "train": {...}}, got ${JSON.stringify(x)}`);
+  const model = (x as { model?: unknown }).model;
+  if (model !== null && typeof model === 'object' && 'vocabSize' in model)
+    throw new ConfigError(`${where}.model.vocabSize: set by the tokenizer (--tokenizer), not by a config override; remove it`);
+  const r = ConfigOverridesSchema.safeParse(x);
+  if (!r.success) throw new ConfigError(formatIssues(r.error, where).split('\n').join('; '));
+  return r.data as ConfigOverrides;
 }
 
 /** Round a vocabulary up to a multiple of 64 as nanoGPT does (50257 -> 50304). */

@@ -16,6 +16,7 @@ import { ConfigError } from './config.js';
 import { RunStore } from './runs/index.js';
 import { ensureRuns as sweep, runSpec, resolveScale, type RunRecord } from './train/sweep.js';
 import * as ceg from './ceg/index.js';
+import { secondsTimingKey } from './train/timing.js';
 import * as figures from './report/figures.js';
 import { show as showFigure, showHtml, inNotebook } from './report/notebook.js';
 import type { Figure, LossAxis } from './report/types.js';
@@ -235,7 +236,10 @@ export function flopBreakdown(cfg: ModelConfig, scale: string): Table {
 
 /** Our CEG (every axis) beside the paper's method, one row per innovation. */
 export function cegTable(runs: RunRecord[], opts: ceg.CegTableOptions = {}): Table {
-  const table = ceg.cegTable(runs, opts);
+  // per-run seconds of different machines or kernel sets are never divided into each other
+  const sameTiming = secondsTimingKey(runs.map((r) => r.timingKey)) !== null;
+  const axes = (opts.axes ?? [...ceg.AXES]).filter((a) => a !== 'seconds' || sameTiming);
+  const table = ceg.cegTable(runs, { ...opts, axes });
   runsBehind.set(table, runs);
   return table;
 }

@@ -102,7 +102,7 @@ test('sweeps name every bad input before training anything', async () => {
 });
 
 test('side-by-side step timing: every variant gets samples, files round-trip, wall-clock CEG formula', async () => {
-  const { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } = await import('../src/train/timing.js');
+  const { measureStepTimes, saveTiming, loadTimings, calibratedSecondsCeg } = await import('../src/train/timing.js');
   const t = await measureStepTimes({ scale: 'smoke', innovations: ['baseline', 'mqa'], backend: 'wasm', steps: 2, rounds: 2 });
   assert.deepEqual(t.results.map((r) => r.innovation), ['baseline', 'mqa']);
   for (const r of t.results) {
@@ -111,8 +111,11 @@ test('side-by-side step timing: every variant gets samples, files round-trip, wa
   }
   const root = tmp('timing');
   saveTiming(root, t);
-  assert.deepEqual(loadTiming(root, 'smoke', 'wasm'), t);
-  assert.equal(loadTiming(root, 'micro', 'wasm'), undefined);
+  const stored = loadTimings(root, 'smoke', 'wasm')!;
+  assert.equal(stored.sets.length, 1);
+  assert.equal(stored.sets[0].kernels, t.kernels);
+  assert.deepEqual(stored.sets[0].results, t.results);
+  assert.equal(loadTimings(root, 'micro', 'wasm'), undefined);
   // a variant twice as good per step whose steps take twice as long has wall-clock CEG 1
   assert.equal(calibratedSecondsCeg(2, 100, 200), 1);
   assert.equal(calibratedSecondsCeg(1.5, 300, 100), 4.5);

@@ -19,7 +19,7 @@ import {
   innovationFlag, innovationsFlag, scaleFlag, backendFlag, seedsFlag,
 } from './args.js';
 import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
-import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
+import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
 import { RunStore, ClaimLostError } from '../runs/index.js';
@@ -29,10 +29,13 @@ import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { slurmExecutor, SlurmDetached, SlurmUnavailableError } from '../train/slurm.js';
 import type { Executor } from '../train/sweep.js';
-import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
+import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
+import { currentProvenance, timingKey } from '../train/provenance.js';
+import { AXES } from '../ceg/types.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
+import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 import { describeError } from './errors.js';
 import { runsCheck, damagedNote } from './runs-check.js';
@@ -46,6 +49,26 @@ const allowSmallCorpusFlag = {
   type: 'bool',
   help: 'train even if a run would repeat its corpus more than 4 epochs (compact/full on the bundled corpus; see --data)',
 } as const;
+const allowStaleFlag = {
+  type: 'bool', default: false,
+  help: 'keep completed runs that the current code no longer reproduces (labelled STALE) instead of retraining them',
+} as const;
+
+/** Check the completed runs of `scales` on `backend` against the current code; stale ones (id -> why) for storedRecords. */
+async function staleRuns(store: RunStore, scales: string[], backend: string): Promise<Map<string, string>> {
+  const checked = new Map<string, CodeStatus>();
+  for (const scale of scales)
+    for (const [id, cs] of await checkRuns(store, { scale, backend }, (m) => process.stderr.write(`[ceg] ${m}\n`))) checked.set(id, cs);
+  return staleIds(checked);
+}
+
+/** Say which stale runs a table leaves out (or, with --allow-stale, keeps). */
+function printStale(records: RunRecord[], notes: string[]): void {
+  const kept = records.filter((r) => r.stale);
+  if (kept.length) console.log(`\nSTALE runs kept by --allow-stale (the current code does not reproduce them): ${kept.map((r) => `${r.innovation} seed ${r.seed} (${r.id})`).join(', ')}`);
+  const left = notes.filter((n) => / is stale, left out/.test(n));
+  if (left.length) console.log(`\n${left.length} stale run(s) left out of the tables (the current code does not reproduce them; \`ceg sweep\` retrains them):\n${left.map((n) => `  ${n}`).join('\n')}`);
+}
 
 /** `--executor local|slurm` and what SLURM passes through (issue 16; src/train/slurm.ts, docs/cluster.md) */
 const executorFlags = {
@@ -93,6 +116,7 @@ const spec = defineCli({
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   sweep: {
@@ -109,6 +133,7 @@ const spec = defineCli({
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   ladder: {
@@ -121,6 +146,7 @@ const spec = defineCli({
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       ...executorFlags,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   timing: {
@@ -142,6 +168,7 @@ const spec = defineCli({
       runs: runsFlag,
       check: { type: 'bool', help: 'check every run (metrics against their seal, checkpoint checksums, spec/status files) and list the damaged ones; exit 1 if any' },
       repair: { type: 'bool', help: 'check, then quarantine or reset each damaged run so that training resumes it (healthy runs are not touched)' },
+      verify: { type: 'bool', default: true, help: 'check completed runs against the current code (replays changed ones once; --no-verify: cached verdicts only)' },
     },
   },
   prepare: {
@@ -180,6 +207,7 @@ const spec = defineCli({
       ...executorFlags,
       allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
 });
@@ -265,13 +293,21 @@ function storedDiverged(store: RunStore, scale: string, backend: string): RunRec
 }
 
 function printReport(records: RunRecord[], scale: string): void {
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
+  // per-run seconds are divided into each other only when every run shares one machine and kernel set
+  const timing = secondsTimingKey(records.map((r) => r.timingKey));
+  const axes = timing === null ? AXES.filter((a) => a !== 'seconds') : [...AXES];
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale, axes });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
-  console.log(
-    'CEG seconds uses each run\'s own wall-clock time, which includes whatever else the machine was doing while it trained;\n' +
-      'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
-  );
+  if (timing === null) {
+    const keys = [...new Set(records.map((r) => r.timingKey ?? 'unknown'))];
+    console.log(`No CEG seconds: the runs were trained on ${keys.length} different machines/kernel sets (${keys.join('; ')}), and seconds from different ones are never divided into each other.`);
+  } else {
+    console.log(
+      `CEG seconds uses each run's own wall-clock time (all on ${timing}), which includes whatever else the machine was doing while it trained;\n` +
+        'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
+    );
+  }
   for (const published of PUBLISHED_SCALES) {
     console.log(`\nThe paper's published numbers (${published} scale) beside ours (${scale} scale):`);
     console.log(formatPaperVsOurs(paperVsOurs(table, published)));
@@ -295,34 +331,49 @@ function printAsPublished(records: RunRecord[], scale: string): void {
 }
 
 /** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */
-function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: string): void {
-  const t = loadTiming(store.root, scale, backend);
+async function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: BackendName): Promise<void> {
+  const stored = loadTimings(store.root, scale, backend);
+  // this machine's key, to prefer its step times (none when the backend cannot start here)
+  const here = await initEngine({ backend }).then(
+    () => timingKey(currentProvenance(backend)),
+    () => `this machine without ${backend}`,
+  );
+  const t = pickTimingSet(stored, here);
   if (!t) {
     console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
     return;
   }
   const base = t.results.find((r) => r.innovation === 'baseline');
   if (!base) return;
+  const others = (stored?.sets.length ?? 1) - 1;
   const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
-  console.log(`\nWall-clock CEG from step times measured side by side (${t.measuredAt.slice(0, 16)}Z, load ${t.load.toFixed(2)}): CEG steps x baseline ms/step / variant ms/step`);
+  const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
+  console.log(
+    `\nWall-clock CEG from step times measured side by side: CEG steps x baseline ms/step / variant ms/step\n` +
+      `using the step times of ${t.key}${t.key === here ? ' (this machine and kernel set)' : ` (NOT this machine/kernel set: ${here})`}, measured ${when}` +
+      (others > 0 ? `; ${others} other machine/kernel set(s) in ${path.basename(timingPath(store.root, scale, backend))} not mixed in` : ''),
+  );
   console.log(
     alignColumns(
-      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock'],
+      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock', 'measured (UTC)'],
       t.results.map((r) => {
         const row = rows.find((x) => x.innovation === r.innovation);
         const steps = (row?.ceg_steps as number | null | undefined) ?? null;
-        return [String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep))];
+        return [
+          String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
+          (r.measuredAt ?? '?').slice(0, 19).replace('T', ' '),
+        ];
       }),
     ),
   );
 }
 
 /** The compute-dependence verdicts from the scale's ladder runs, when there are any. */
-function printVerdicts(store: RunStore, scale: string, backend: string): void {
+function printVerdicts(store: RunStore, scale: string, backend: string, stale?: ReadonlyMap<string, string>, notes: string[] = []): void {
   if (!(scale in LADDERS)) return;
-  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend));
+  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend, notes, { stale }));
   if (ladder.length === 0) {
     console.log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
     return;
@@ -351,14 +402,14 @@ export async function main(argv: string[]): Promise<number> {
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
-        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus,
+        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
       });
       if (r.diverged) {
         process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
         return EXIT_DIVERGED;
       }
       const last = r.metrics[r.metrics.length - 1];
-      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
+      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
       return 0;
     }
     case 'sweep':
@@ -374,14 +425,18 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, allowSmallCorpus: f.allowSmallCorpus, executor: executorOf(f),
+        specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale, executor: executorOf(f),
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.diverged ? `DIVERGED at step ${r.diverged.step} (loss ${r.diverged.loss}, lr ${r.diverged.lr})` : r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
       if (records.some((r) => r.innovation === 'baseline' && !r.diverged)) {
         printReport(records, f.scale);
-        printTiming(records, store, f.scale, backend);
-        printVerdicts(store, f.scale, backend);
+        await printTiming(records, store, f.scale, backend);
+        const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
+        const stale = f.allowStale ? undefined : await staleRuns(store, ladderScales, backend);
+        const notes: string[] = [];
+        printVerdicts(store, f.scale, backend, stale, notes);
+        printStale(records, notes);
       }
       printDiverged(records);
       const diverged = records.filter((r) => r.diverged);
@@ -402,7 +457,7 @@ export async function main(argv: string[]): Promise<number> {
         onProgress: (m) => process.stderr.write(`[ceg] timing ${m}\n`),
       });
       const file = saveTiming(store.root, t);
-      console.log(`step times at scale "${f.scale}" on ${backend} (load ${t.load.toFixed(2)} at start), saved to ${file}:`);
+      console.log(`step times at scale "${f.scale}" on ${t.kernels} (${t.machine?.cpu} x${t.machine?.cores}; load ${t.load.toFixed(2)} at start), merged into ${file}:`);
       for (const r of t.results) console.log(`  ${r.innovation.padEnd(12)} ${r.msPerStep.toFixed(1).padStart(8)} ms/step`);
       return 0;
     }
@@ -417,7 +472,7 @@ export async function main(argv: string[]): Promise<number> {
       for (const rung of ladderOf(f.scale)) {
         let records: RunRecord[];
         try {
-          records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, executor });
+          records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale, executor });
         } catch (e) {
           if (!(e instanceof SlurmDetached)) throw e;
           console.log(`${rung.name}: ${e.message}`); // --no-wait: one array per rung
@@ -436,9 +491,18 @@ export async function main(argv: string[]): Promise<number> {
       if (f.scale) resolveScale(f.scale);
       const store = storeOf(f.runs);
       if (f.check || f.repair) return runsCheck(store, Boolean(f.repair));
-      const t = store.table({ ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) });
+      const filter = { ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) };
+      let t = store.table(filter);
       if (t.numRows() === 0) console.log(`no runs in ${store.root}`);
-      else t.print({ limit: Infinity });
+      else {
+        // code: whether the current code reproduces each completed run (current / confirmed / stale)
+        const checked = f.verify ? await checkRuns(store, filter, (m) => process.stderr.write(`[ceg] ${m}\n`)) : new Map<string, CodeStatus>();
+        const ids = t.array('id') as string[];
+        t = t.assign({ code: ids.map((id) => codeStatusLabel(checked.get(id))) });
+        t.print({ limit: Infinity });
+        const stale = [...checked.values()].filter((c) => c.state === 'stale').length;
+        if (stale) console.log(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
+      }
       return 0;
     }
     case 'prepare': {
@@ -460,18 +524,25 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       const backend = backendOf(f.backend);
       const store = storeOf(f.runs);
-      const records = storedRecords(store, f.scale, backend);
-      if (records.length === 0) {
-        console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);
+      const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
+      const stale = await staleRuns(store, [f.scale, ...ladderScales], backend);
+      const notes: string[] = [];
+      const records = storedRecords(store, f.scale, backend, notes, { stale });
+      if (!records.some((r) => r.innovation === 'baseline')) {
+        printStale(records, notes);
         printDiverged(storedDiverged(store, f.scale, backend));
+        console.error(
+          `no completed${stale.size ? ', current' : ''} baseline run at scale "${f.scale}" on ${backend} in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
+        );
         return 1;
       }
       printReport(records, f.scale);
-      printTiming(records, store, f.scale, backend);
-      printVerdicts(store, f.scale, backend);
+      await printTiming(records, store, f.scale, backend);
+      printVerdicts(store, f.scale, backend, stale, notes);
+      printStale(records, notes);
+      printDiverged(storedDiverged(store, f.scale, backend));
       const damaged = damagedNote(store);
       if (damaged) console.error(damaged);
-      printDiverged(storedDiverged(store, f.scale, backend));
       return 0;
     }
   }

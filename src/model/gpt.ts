@@ -100,6 +100,7 @@ function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: numb
     training: opts.training,
     seed: dropoutSeed(opts.seed, 3 * i + 1),
     sparse: cfg.sparse,
+    sparseSelect: cfg.sparseSelect,
   }); // [B, H, T, hs]
   const y2 = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, C]) as tf.Tensor2D; // re-assemble heads
   return linearP(params, `${pre}.c_proj`, y2);
@@ -131,7 +132,7 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
     if (cfg.mlp === 'gelu') m = geluMlp(params, `${h}.mlp`, hin);
     else if (cfg.mlp === 'swiglu') m = swigluMlp(params, `${h}.mlp`, hin);
     else {
-      const r = moeMlp(params, `${h}.mlp`, hin, cfg.moe);
+      const r = moeMlp(params, `${h}.mlp`, hin, cfg.moe, cfg.moeImpl);
       m = r.y;
       auxes.push(r.aux);
       loads.push(r.load);

@@ -32,6 +32,8 @@ export interface ReportData {
   paperVsOursAxis?: string;
   /** smoothing window for loss curves (paper: 8) */
   smooth?: number;
+  /** the one machine and kernel set every run's seconds come from (ceg_bars_seconds says so) */
+  secondsTiming?: string;
 }
 
 /** Teaching pictures that need no runs (used by the notebooks too). */
@@ -85,7 +87,10 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
       name: `ceg_bars_${measure}`,
       figure: cegBars(rows, {
         measure: m,
-        title: `Compute-equivalent gain per innovation, measured in ${m}${at}<br><sup>CEG = baseline ${m} / variant ${m} to reach the baseline's final validation loss; whiskers: 95% bootstrap interval<br>hatched: DNR, the variant never reached it (auxiliary CEG, at the variant's best loss)</sup>`,
+        title:
+          `Compute-equivalent gain per innovation, measured in ${m}${at}<br><sup>CEG = baseline ${m} / variant ${m} to reach the baseline's final validation loss; whiskers: 95% bootstrap interval<br>hatched: DNR, the variant never reached it (auxiliary CEG, at the variant's best loss)` +
+          (measure === 'seconds' && data.secondsTiming ? `<br>timing: each run's own training seconds, all measured on ${data.secondsTiming}` : '') +
+          '</sup>',
       }),
     });
   }

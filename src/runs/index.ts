@@ -16,5 +16,7 @@ export { checkRun, checkStore, repairRun, inspectRun, isVerifiedDone, quarantine
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
 export { RunStore, LABELS_FILE, CLAIMS_DIR } from './store.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';
+export { VERDICTS_FILE, readVerdicts, cachedVerdict, saveVerdict } from './provenance.js';
 export type { ClaimHolder, ClaimOptions, ClaimInspection, ClaimAttempt, AcquireOptions } from './claim.js';
 export { Claim, ClaimLostError, ClaimWaitAborted, tryClaim, acquireClaim, inspectClaim, describeHolder, CLAIM_SUFFIX } from './claim.js';

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { RunSpec } from './id.js';
+import type { Provenance, ReplayProbe } from './provenance.js';
 import {
   TMP_MARK,
   tmpPathFor,
@@ -38,6 +39,12 @@ export interface RunStatus {
   host?: string;
   /** state done: metrics.jsonl as it was when the run finished (set automatically by setStatus) */
   metricsSeal?: MetricsSeal;
+  /** what trained the run: code, kernels, backend, dependencies, machine (src/runs/provenance.ts) */
+  provenance?: Provenance;
+  /** code fingerprints the run was trained under, in order (more than one: resumed under other code) */
+  trainedWith?: string[];
+  /** per-step training losses of the first steps, for the stale check's replay */
+  probe?: ReplayProbe;
   [k: string]: unknown;
 }
 

@@ -21,6 +21,8 @@ import { CLAIM_SUFFIX, acquireClaim, inspectClaim, tryClaim, type AcquireOptions
 
 /** Other (innovation, scale) labels under which the same run was opened. */
 export const LABELS_FILE = 'labels.json';
+/** Where archive() moves stale runs (not a run id, so list() never sees them). */
+export const STALE_DIR = '.stale';
 
 export interface RunLabel {
   innovation: string;
@@ -252,6 +254,20 @@ export class RunStore {
     if (labels.some((l) => l.innovation === spec.innovation && l.scale === spec.scale)) return;
     labels.push({ innovation: spec.innovation, scale: spec.scale });
     writeJsonAtomic(file, labels);
+  }
+
+  /**
+   * Move a run out of the store (to <root>/.stale/<id>-<time>/, kept for inspection) so that
+   * the next open() of its spec starts it afresh: what `ceg train/sweep` do with a stale run.
+   * Returns the new folder.
+   */
+  archive(id: string): string {
+    const dir = this.dirOf(id);
+    const dest = path.join(this.root, STALE_DIR, `${id}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.renameSync(dir, dest);
+    fsyncDir(this.root);
+    return dest;
   }
 
   /** Remove half-created run folders left by processes (on this host) that are gone. */

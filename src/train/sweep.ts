@@ -4,7 +4,7 @@
  */
 import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
-import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
+import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
@@ -16,10 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
 import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
+import type { ChildProcess } from 'node:child_process';
 import { checkEpochs } from './epochs.js';
 import { checkSpecLimits } from './limits.js';
 import { loadTokens } from '../data/index.js';
-import type { ChildProcess } from 'node:child_process';
+import { checkRun } from './stale.js';
+import { runTimingKey } from './timing.js';
 
 /** Exit code of `ceg train` for a run that diverged (a result, recorded in the store). */
 export const EXIT_DIVERGED = 3;
@@ -52,14 +54,24 @@ export function runSpec(innovation: string, scale: string, seed: number, backend
   const data: DataConfig = opts.dataDir
     ? { corpus: 'tokens', tokenizer: tokenizer as DataConfig['tokenizer'], dir: path.resolve(opts.dataDir) }
     : { ...s.data, tokenizer: tokenizer as DataConfig['tokenizer'] };
-  const over = opts.overrides ?? {};
-  for (const k of Object.keys(over)) {
-    if (k !== 'model' && k !== 'train') throw new ConfigError(`config: unknown section "${k}"; valid: model, train`);
-  }
-  const base = { ...s.model, ...(over.model ?? {}), vocabSize: getTokenizer(tokenizer).paddedVocabSize };
+  const over = parseConfigOverrides(opts.overrides ?? {});
+  const base = mergeOverrides({ ...s.model, vocabSize: getTokenizer(tokenizer).paddedVocabSize }, over.model);
   const model = parseModelConfig(applyInnovations(parseModelConfig(base), [innovation]));
-  const train = parseTrainConfig({ ...s.train, ...(over.train ?? {}) });
+  // numerics options: an explicit 'auto' is the default, so it is dropped (the run id stays the one without it)
+  if (model.moeImpl === 'auto') delete model.moeImpl;
+  if (model.sparseSelect === 'auto') delete model.sparseSelect;
+  const train = parseTrainConfig(mergeOverrides(s.train, over.train));
   return { model, train, data, seed, backend, innovation, scale };
+}
+
+/** `over` merged over `base`; nested sections (model.moe, model.sparse) are merged key by key. */
+function mergeOverrides<T extends object>(base: T, over: Record<string, unknown> | undefined): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over ?? {})) {
+    const b: unknown = out[k];
+    out[k] = b && typeof b === 'object' && v && typeof v === 'object' ? { ...b, ...v } : v;
+  }
+  return out as T;
 }
 
 /**
@@ -84,6 +96,10 @@ export interface RunRecord {
   backend: string;
   metrics: MetricRow[];
   cached: boolean;
+  /** the current code no longer reproduces this stored run, and it was kept (allowStale) */
+  stale?: boolean;
+  /** machine and kernel set its per-run seconds were measured on (timing.ts runTimingKey) */
+  timingKey?: string;
   /** the run diverged: its curve is not a result; CEG tables list it apart (never reached / not reached) */
   diverged?: Divergence;
 }
@@ -111,6 +127,12 @@ export interface SweepOptions {
    * executor (src/train/slurm.ts) submits them as one job array into the same store
    */
   executor?: Executor;
+  /**
+   * keep completed runs that the current code no longer reproduces (./stale.ts) instead of
+   * retraining them; their records say stale: true (default false: stale runs are moved to
+   * <store>/.stale/ and trained again)
+   */
+  allowStale?: boolean;
 }
 
 /** Trains the runs a sweep still misses (`pending`: none finished in the store) into `o.store`. */
@@ -226,13 +248,8 @@ function stopped(signal: AbortSignal): InterruptedError {
 
 /** A finished state: done, or diverged (a result too). */
 export function finishedState(store: RunStore, sp: RunSpec): boolean {
-  const id = runId(sp);
-  if (isVerifiedDone(store, id)) return true;
-  try {
-    return store.get(id)?.status().state === 'diverged';
-  } catch {
-    return false; // damaged: the trainer repairs it
-  }
+  if (isVerifiedDone(store, runId(sp))) return true;
+  return store.get(runId(sp))?.status().state === 'diverged';
 }
 
 /**
@@ -242,10 +259,27 @@ export function finishedState(store: RunStore, sp: RunSpec): boolean {
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
-  const todo = specs.filter((sp) => !finishedState(o.store, sp));
+  const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
   // refuse, before anything is trained or written, a run that would repeat its corpus many times
   for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   preflight(todo, o.specOptions);
+  // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
+  const keptStale = new Set<string>();
+  const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
+  for (const spec of specs) {
+    const done = o.store.get(runId(spec));
+    if (!done?.isDone()) continue;
+    const cs = await checkRun(done);
+    if (cs.state !== 'stale') continue;
+    const what = `${spec.innovation} ${spec.scale} seed ${spec.seed} (run ${done.id})`;
+    if (o.allowStale) {
+      keptStale.add(done.id);
+      say(`${what} is STALE (${cs.verdict.detail}); kept because of --allow-stale`);
+    } else {
+      const moved = o.store.archive(done.id);
+      say(`${what} is stale (${cs.verdict.detail}); training it again (the old run is kept in ${moved})`);
+    }
+  }
   if (o.executor) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length) await o.executor.trainMany(pending, o);
@@ -289,12 +323,14 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
       r.diverged
         ? `DIVERGED (run ${r.run.id}${r.cached ? ', stored' : ''}): ${divergenceMessage(r.diverged)}`
         : r.cached
-          ? `cached (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
+          ? `cached${keptStale.has(r.run.id) ? ', STALE' : ''} (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
           : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached, ...(r.diverged ? { diverged: r.diverged } : {}),
+      metrics: r.metrics, cached: r.cached, ...(keptStale.has(r.run.id) ? { stale: true } : {}),
+      ...(r.diverged ? { diverged: r.diverged } : {}),
+      timingKey: runTimingKey(r.run.status(), spec.backend),
     });
   }
   return out;

@@ -13,11 +13,13 @@
  * counters) and produces the same numbers as an uninterrupted run on the same backend.
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
   runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
   describeHolder, ClaimLostError, ClaimWaitAborted,
-  type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
+  RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
 import { ConfigError } from '../config.js';
 import { initParams, isDecayed } from '../model/params.js';
@@ -30,6 +32,7 @@ import { trainStep, stepState } from './step.js';
 import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
 import { checkSpecLimits } from './limits.js';
+import { currentProvenance } from './provenance.js';
 
 export interface TrainHooks {
   /** called after every optimizer step */
@@ -50,7 +53,12 @@ export interface TrainHooks {
   crashAfterSteps?: number;
   /** damage found in the stored run and what was done about it (default: a line on stderr) */
   onNotice?: (msg: string) => void;
+  /** the stale check's replay: return after this step's metric row and probe are stored (no checkpoints) */
+  stopAtStep?: number;
 }
+
+/** Steps whose per-step training loss is stored in status.probe for the stale check's replay. */
+export const PROBE_STEPS = 5;
 
 export class InterruptedError extends Error {
   constructor(
@@ -129,6 +137,8 @@ interface ScalarState {
   rng: ReturnType<Rng['state']>;
   trainLossSum: number;
   trainLossCount: number;
+  /** per-step training losses of steps 1..PROBE_STEPS (absent in checkpoints written before it existed) */
+  probe?: number[];
   tensorIndex: TensorIndexEntry[];
 }
 
@@ -145,11 +155,16 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
   return (seed * 1_000_003 + step * 131 + micro) % 2147483647;
 }
 
-/** A finished run (done or diverged) as a cached result; undefined when it still needs training. */
-function finished(run: Run | undefined): TrainResult | undefined {
+/** A stored diverged run as a cached result (a result, not a failure); undefined otherwise. */
+function diverged(store: RunStore, id: string): TrainResult | undefined {
+  const run = store.get(id);
   if (!run) return undefined;
-  const st = run.status();
-  if (st.state === 'done') return { run, metrics: run.metrics(), cached: true };
+  let st;
+  try {
+    st = run.status();
+  } catch {
+    return undefined; // a damaged status: inspectRun/repairRun deal with it
+  }
   if (st.state === 'diverged') {
     const d = st.divergence as Divergence;
     // JSON has no NaN: a non-finite loss is stored as null
@@ -163,17 +178,10 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`[ceg] ${m}\n`));
   // a done run is served only when its metrics are complete and verified (src/runs/verify.ts);
   // a diverged run is a result too
-  const finishedNow = (): TrainResult | { found: ReturnType<typeof inspectRun> } => {
-    const found = inspectRun(store, id);
-    if (found.done) return { run: found.done, metrics: found.done.metrics(), cached: true };
-    if (found.check && !found.check.problems.length && found.check.state === 'diverged') {
-      const prior = finished(store.get(id));
-      if (prior) return prior;
-    }
-    return { found };
-  };
-  const prior = finishedNow();
-  if ('run' in prior) return prior;
+  const found = inspectRun(store, id);
+  if (found.done) return { run: found.done, metrics: found.done.metrics(), cached: true };
+  const prior = diverged(store, id);
+  if (prior) return prior;
   checkSpecLimits(spec);
   // read (and so validate) the data before anything is written for the run
   const data = loadTokens(spec.data);
@@ -197,13 +205,14 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   process.once('exit', releaseOnExit);
   try {
     // the previous holder may have finished it while this process waited
-    const meanwhile = finishedNow();
-    if ('run' in meanwhile) return meanwhile;
-    const found = meanwhile.found;
-    const damage = found.check?.problems ?? [];
+    const now = inspectRun(store, id);
+    if (now.done) return { run: now.done, metrics: now.done.metrics(), cached: true };
+    const meanwhile = diverged(store, id);
+    if (meanwhile) return meanwhile;
+    const damage = now.check?.problems ?? [];
     if (damage.length) {
       notice(`run ${id} (${spec.innovation} ${spec.scale} seed ${spec.seed}) is damaged: ${formatProblems(damage)}`);
-      for (const a of repairRun(store, found.check!, { spec })) notice(`run ${id}: ${a}`);
+      for (const a of repairRun(store, now.check!, { spec })) notice(`run ${id}: ${a}`);
       const again = inspectRun(store, id);
       if (again.done) return { run: again.done, metrics: again.done.metrics(), cached: true };
     }
@@ -313,7 +322,14 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     run.truncateMetricsAfter(-1);
   }
   const rng = restoreRng(st.rng);
-  run.setStatus({ state: 'running' });
+  const provenance = currentProvenance(spec.backend);
+  const prevStatus = run.status();
+  const trainedWith = [...(ck ? (prevStatus.trainedWith ?? []) : [])];
+  if (trainedWith.at(-1) !== provenance.fingerprint) trainedWith.push(provenance.fingerprint);
+  // a restart from step 0 recomputes the probe; a resume keeps the one stored (or in the checkpoint)
+  const probe: number[] = ck ? (st.probe ?? prevStatus.probe?.trainLosses.slice(0, st.step) ?? []) : [];
+  run.setStatus({ state: 'running', provenance, trainedWith, ...(ck ? {} : { probe: undefined }) });
+  const probeSteps = Math.min(PROBE_STEPS, tc.steps);
   // divergence reference: the validation loss at step 0 (stored, so a resumed run uses the same)
   let initialLoss = run.metrics().find((m) => m.step === 0)?.valLoss ?? NaN;
   const diverge = (step: number, loss: number, where: Divergence['where']): never => {
@@ -374,13 +390,17 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     ]);
     // never store non-finite weights: the last checkpoint kept must be a finite one
     if (!allFinite(bytes)) diverge(st.step, NaN, 'weights');
-    const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), tensorIndex: index };
+    const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), probe: [...probe], tensorIndex: index };
     claim.check();
     run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
   };
 
   try {
     if (st.step === 0 && !ck) await record();
+    if (hooks.stopAtStep !== undefined && hooks.stopAtStep <= st.step) {
+      disposeAll(params, opt);
+      return { run, metrics: run.metrics(), cached: false };
+    }
     return await steps();
   } catch (e) {
     if (!(e instanceof DivergedSignal)) throw e;
@@ -419,15 +439,24 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     st.trainLossSum += loss;
     st.trainLossCount += 1;
     stepsThisProcess += 1;
+    if (st.step <= probeSteps && probe.length === st.step - 1) {
+      probe.push(loss);
+      if (st.step === probeSteps) run.setStatus({ state: 'running', probe: { trainLosses: [...probe] } });
+    }
     hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
     checkLoss(st.step, loss, 'train');
     if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
+    if (hooks.stopAtStep !== undefined && st.step >= hooks.stopAtStep) break;
     const ckEvery = tc.checkpointInterval;
     if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) await checkpoint();
     if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
       disposeAll(params, opt);
       throw new Error(`simulated crash after ${stepsThisProcess} steps`);
     }
+  }
+  if (hooks.stopAtStep !== undefined) {
+    disposeAll(params, opt);
+    return { run, metrics: run.metrics(), cached: false };
   }
   await checkpoint();
   const incomplete = completenessProblems(run);
@@ -436,6 +465,30 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
   disposeAll(params, opt);
   return { run, metrics: run.metrics(), cached: false };
+  }
+}
+
+/**
+ * Train the first `steps` steps of `spec` with the current code, in a throw-away store, and
+ * return what the trainer stored: the metric rows up to that step and the probe (per-step
+ * training losses). The stale check (./stale.ts) compares them with a stored run's.
+ */
+export async function replayRun(spec: RunSpec, steps: number): Promise<{ metrics: MetricRow[]; probe: number[] }> {
+  const data = loadTokens(spec.data);
+  await initEngine({ backend: spec.backend });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-replay-'));
+  try {
+    const scratch = new RunStoreCtor(root);
+    const claim = await scratch.claim(runId(spec));
+    try {
+      const run = scratch.open(spec);
+      const { metrics } = await trainLoop(spec, run, data, { stopAtStep: steps }, claim);
+      return { metrics, probe: run.status().probe?.trainLosses ?? [] };
+    } finally {
+      claim.release();
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 }
 

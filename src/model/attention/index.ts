@@ -5,7 +5,9 @@
  */
 import { tf } from '../../engine/index.js';
 import { fusedAttentionFor } from '../../engine/wgsl/flash-attention.js';
-import type { ModelConfig, SparseConfig } from '../../config.js';
+import type { ModelConfig, SparseConfig, SPARSE_SELECTS } from '../../config.js';
+
+type SparseSelect = (typeof SPARSE_SELECTS)[number];
 import { plainAttention } from './plain.js';
 import { fusedAttention } from './fused.js';
 import { sparseAttention } from './sparse.js';
@@ -25,6 +27,8 @@ export interface AttendOptions {
   sparse: SparseConfig;
   /** tokens per query/key block of the 'fused' kernel (default DEFAULT_FUSED_BLOCK = 64) */
   fusedBlock?: number;
+  /** where the 'sparse' kernel selects its blocks (model.sparseSelect; default 'auto') */
+  sparseSelect?: SparseSelect;
 }
 
 export function attend(
