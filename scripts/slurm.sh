@@ -105,9 +105,11 @@ start() {
 stop() {
   local f
   for f in slurmd slurmctld; do
-    if [[ -s $dir/$f.pid ]] && kill -0 "$(cat "$dir/$f.pid")" 2>/dev/null; then
-      kill "$(cat "$dir/$f.pid")"
-      for _ in $(seq 1 20); do kill -0 "$(cat "$dir/$f.pid")" 2>/dev/null || break; sleep 0.5; done
+    local pid
+    pid="$(cat "$dir/$f.pid" 2>/dev/null || true)"
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill "$pid"
+      for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     fi
   done
   echo "slurm.sh: stopped slurmd and slurmctld (munged left running: other tools may use it)" >&2

@@ -16,7 +16,8 @@ import { PROJECT_ROOT } from '../src/paths.js';
 
 function clusterUp(): string | undefined {
   const r = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
-  if (r.error) return `no SLURM client tools (sinfo: ${r.error.message}); start the local cluster with: bash scripts/slurm.sh start`;
+  if ((r.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return 'no SLURM client tools (sinfo not on PATH); install and start the local cluster with: bash scripts/slurm.sh start';
+  if (r.error) return `no SLURM cluster answers (sinfo: ${r.error.message}); start one with: bash scripts/slurm.sh start`;
   if (r.status !== 0 || !/idle|mixed|alloc/.test(r.stdout)) return `no SLURM cluster answers (sinfo: ${(r.stderr || r.stdout).trim()}); start one with: bash scripts/slurm.sh start`;
   return undefined;
 }
