@@ -29,6 +29,8 @@ import { ensureRuns, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type 
 import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
 import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
+import { slurmExecutor, SlurmDetached, SlurmUnavailableError } from '../train/slurm.js';
+import type { Executor } from '../train/sweep.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
 import { AXES, CegError } from '../ceg/types.js';
@@ -83,6 +85,38 @@ const RUN_COLUMNS = [
   'bestValLoss', 'tokens', 'flops', 'seconds', 'checkpointStep', 'aliases', 'startedAt', 'updatedAt', 'error', 'dir', 'source',
 ];
 const RUNS_ROW_LIMIT = 50;
+/** `--executor local|slurm` and what SLURM passes through (issue 16; src/train/slurm.ts, docs/cluster.md) */
+const executorFlags = {
+  executor: { type: 'choice', choices: ['local', 'slurm'], noun: 'executor', default: 'local', help: 'local: processes on this machine (--jobs); slurm: one sbatch job array of the missing runs' },
+  partition: { type: 'string', help: 'slurm: partition (sbatch --partition)' },
+  account: { type: 'string', help: 'slurm: account (sbatch --account)' },
+  time: { type: 'string', help: 'slurm: time limit per task, e.g. 2:00:00 (sbatch --time)' },
+  cpusPerTask: { type: 'int', min: 1, help: 'slurm: CPUs per task (default 1)' },
+  gpusPerTask: { type: 'int', min: 0, help: 'slurm: GPUs per task (sbatch --gpus-per-task)' },
+  throttle: { type: 'int', min: 1, help: 'slurm: at most N tasks of the array at once (--array=...%N)' },
+  sbatch: { type: 'string', help: "slurm: extra #SBATCH lines, separated by ';' (e.g. 'qos=high;constraint=a100')" },
+  setup: { type: 'string', help: "slurm: shell lines each task runs first, separated by ';' (e.g. 'module load nodejs')" },
+  signalLead: { type: 'int', min: 1, default: 120, help: 'slurm: seconds before the time limit at which a task checkpoints and requeues' },
+  noWait: { type: 'bool', help: 'slurm: submit, print the job id and return' },
+} as const;
+
+/** The executor named by the flags (undefined: local, --jobs processes). */
+function executorOf(f: {
+  executor: string; partition?: string; account?: string; time?: string; cpusPerTask?: number; gpusPerTask?: number;
+  throttle?: number; sbatch?: string; setup?: string; signalLead: number; noWait: boolean;
+}): Executor | undefined {
+  if (f.executor !== 'slurm') {
+    const given = (['partition', 'account', 'time', 'cpusPerTask', 'gpusPerTask', 'throttle', 'sbatch', 'setup'] as const).filter((k) => f[k] !== undefined);
+    if (f.noWait) given.push('noWait' as never);
+    if (given.length) throw new UsageError(`--${given.map((k) => k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', --')}: only with --executor slurm`);
+    return undefined;
+  }
+  const lines = (x?: string) => (x ?? '').split(';').map((l) => l.trim()).filter(Boolean);
+  return slurmExecutor({
+    partition: f.partition, account: f.account, time: f.time, cpusPerTask: f.cpusPerTask, gpusPerTask: f.gpusPerTask,
+    throttle: f.throttle, sbatchLines: lines(f.sbatch), setupLines: lines(f.setup), signalLeadSeconds: f.signalLead, wait: !f.noWait,
+  });
+}
 
 const spec = defineCli({
   train: {
@@ -108,6 +142,7 @@ const spec = defineCli({
       innovations: innovationsFlag({ help: "comma-separated ids (default: the paper's study set)" }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      ...executorFlags,
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
@@ -124,6 +159,7 @@ const spec = defineCli({
       innovations: innovationsFlag({ default: ['baseline', 'layernorm', 'mqa'] }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      ...executorFlags,
       runs: runsFlag,
       allowStale: allowStaleFlag,
     },
@@ -230,6 +266,7 @@ const spec = defineCli({
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      ...executorFlags,
       allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
       allowStale: allowStaleFlag,
@@ -452,7 +489,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
+        specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale, executor: executorOf(f),
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
       for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.diverged ? `DIVERGED at step ${r.diverged.step} (loss ${r.diverged.loss}, lr ${r.diverged.lr})` : r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
@@ -495,8 +532,16 @@ export async function main(argv: string[]): Promise<number> {
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
       const diverged: RunRecord[] = [];
+      const executor = executorOf(f);
       for (const rung of ladderOf(f.scale)) {
-        const records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale });
+        let records: RunRecord[];
+        try {
+          records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale, executor });
+        } catch (e) {
+          if (!(e instanceof SlurmDetached)) throw e;
+          console.log(`${rung.name}: ${e.message}`); // --no-wait: one array per rung
+          continue;
+        }
         diverged.push(...records.filter((r) => r.diverged));
       }
       if (diverged.length) {
@@ -626,6 +671,14 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
       if (e instanceof ConfigError || e instanceof EngineError || e instanceof DataError || e instanceof ImportError || e instanceof StoredModelError) {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(2);
+      }
+      if (e instanceof SlurmDetached) {
+        console.log(e.message);
+        process.exit(0);
+      }
+      if (e instanceof SlurmUnavailableError) {
+        process.stderr.write(`ceg: ${e.message}\n`);
+        process.exit(e.exitCode);
       }
       if (e instanceof ClaimLostError) {
         // another writer took the run over (this one's heartbeat had stalled): stopped without writing

@@ -127,11 +127,22 @@ export interface SweepOptions {
   /** train even where a run would repeat its corpus more than MAX_EPOCHS times (src/train/epochs.ts) */
   allowSmallCorpus?: boolean;
   /**
+   * who trains the runs still missing (default: this machine, `jobs` processes); the SLURM
+   * executor (src/train/slurm.ts) submits them as one job array into the same store
+   */
+  executor?: Executor;
+  /**
    * keep completed runs that the current code no longer reproduces (./stale.ts) instead of
    * retraining them; their records say stale: true (default false: stale runs are moved to
    * <store>/.stale/ and trained again)
    */
   allowStale?: boolean;
+}
+
+/** Trains the runs a sweep still misses (`pending`: none finished in the store) into `o.store`. */
+export interface Executor {
+  readonly name: string;
+  trainMany(pending: RunSpec[], o: SweepOptions): Promise<void>;
 }
 
 
@@ -245,7 +256,7 @@ function stopped(signal: AbortSignal): InterruptedError {
 }
 
 /** A finished state: done, or diverged (a result too). */
-function finishedState(store: RunStore, sp: RunSpec): boolean {
+export function finishedState(store: RunStore, sp: RunSpec): boolean {
   if (isVerifiedDone(store, runId(sp))) return true;
   return store.get(runId(sp))?.status().state === 'diverged';
 }
@@ -281,7 +292,10 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   }
   /** runs trained by child processes of this sweep (complete when the loop below reads them) */
   const trainedHere = new Set<string>();
-  if ((o.jobs ?? 1) > 1) {
+  if (o.executor) {
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length) await o.executor.trainMany(pending, o);
+  } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
       await trainInChildren(pending, o, trainedHere);
