@@ -9,6 +9,8 @@ export const NORMS = ['none', 'layernorm', 'rmsnorm'] as const;
 export const POSITIONS = ['learned', 'rope'] as const;
 export const ATTN_KERNELS = ['plain', 'fused', 'sparse'] as const;
 export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
+/** where a block's norms sit: before each sublayer (pre-LN, GPT-2) or after each residual add (post-LN, Vaswani et al.) */
+export const NORM_PLACEMENTS = ['pre', 'post'] as const;
 
 export const SparseConfigSchema = z
   .object({
@@ -58,9 +60,22 @@ export const ModelConfigSchema = z
     /** hidden width of the MLP (GELU: 4·nEmbd; SwiGLU keeps parameters equal with 2/3 of that, rounded to a multiple of 8) */
     mlpHidden: z.number().int().positive(),
     moe: MoEConfigSchema,
+    /**
+     * Norm placement inside blocks (absent = 'pre'). 'post': x = norm(x + sublayer(x)), the
+     * original Transformer's; needs a norm. Optional so that configs without it hash as before.
+     */
+    normPlacement: z.enum(NORM_PLACEMENTS).optional(),
+    /**
+     * Multiplier of the input embeddings (token + position) before the first block (absent = 1).
+     * The fairly initialised no-LayerNorm baseline sets it so block inputs start at RMS ~1, as
+     * pre-LN's normalised inputs do (see src/innovations.ts, baseline_fair).
+     */
+    embedScale: z.number().positive().finite().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.normPlacement === 'post' && c.norm === 'none')
+      ctx.addIssue({ code: 'custom', path: ['normPlacement'], message: "post-norm placement needs a norm (norm is 'none')" });
     if (c.nEmbd % c.nHead !== 0)
       ctx.addIssue({ code: 'custom', path: ['nEmbd'], message: `nEmbd ${c.nEmbd} must be divisible by nHead ${c.nHead}` });
     if (c.nHead % c.nKvHead !== 0)
