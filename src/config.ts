@@ -11,6 +11,8 @@ export const ATTN_KERNELS = ['plain', 'fused', 'sparse'] as const;
 export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
 /** where a block's norms sit: before each sublayer (pre-LN, GPT-2) or after each residual add (post-LN, Vaswani et al.) */
 export const NORM_PLACEMENTS = ['pre', 'post'] as const;
+/** learning-rate schedules: nanoGPT's cosine, or warmup-stable-decay (constant, then a linear cooldown) */
+export const SCHEDULES = ['cosine', 'wsd'] as const;
 
 export const SparseConfigSchema = z
   .object({
@@ -118,8 +120,26 @@ export const TrainConfigSchema = z
     evalBatches: z.number().int().positive(),
     /** checkpoint every N steps (0 = only at the end) */
     checkpointInterval: z.number().int().nonnegative(),
+    /**
+     * learning-rate schedule (absent = 'cosine', nanoGPT's). 'wsd': warmup, then constant lr,
+     * then a linear cooldown to minLr over the last cooldownSteps steps (Hägele et al. 2024).
+     * Optional (like the two fields below) so that configs without it hash as before.
+     */
+    schedule: z.enum(SCHEDULES).optional(),
+    /** wsd: length of the final linear cooldown (absent = 0: constant lr to the end, a trunk) */
+    cooldownSteps: z.number().int().nonnegative().optional(),
+    /** steps whose checkpoints are kept for good (never pruned): the fork points of cooldown forks */
+    keepSteps: z.array(z.number().int().positive()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.schedule !== 'wsd' && t.cooldownSteps !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: "cooldownSteps needs schedule 'wsd'" });
+    if ((t.cooldownSteps ?? 0) > t.steps - t.warmupSteps)
+      ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: `cooldown ${t.cooldownSteps} is longer than the ${t.steps - t.warmupSteps} steps after warmup` });
+    for (const k of t.keepSteps ?? [])
+      if (k > t.steps) ctx.addIssue({ code: 'custom', path: ['keepSteps'], message: `keep step ${k} is beyond the last step ${t.steps}` });
+  });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
 export const CORPORA = ['sotu', 'moby-dick', 'tokens'] as const;

@@ -56,6 +56,8 @@ export interface MetricRow {
 export interface CheckpointRef {
   step: number;
   dir: string;
+  /** kept for good, never pruned (saveCheckpoint's `keep`): e.g. the fork points of cooldown forks */
+  kept?: boolean;
 }
 
 export type CheckpointFiles = Record<string, Uint8Array | Buffer | string>;
@@ -178,7 +180,7 @@ export class Run {
    * the newest `keepCheckpoints` are removed. A reader sees the old set or the new one, never
    * a partial checkpoint. Save a step's metric rows BEFORE its checkpoint (see resume()).
    */
-  saveCheckpoint(step: number, files: CheckpointFiles): CheckpointRef {
+  saveCheckpoint(step: number, files: CheckpointFiles, opts: { keep?: boolean } = {}): CheckpointRef {
     if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
     const names = Object.keys(files);
     for (const n of names) {
@@ -201,7 +203,7 @@ export class Run {
     }
     writeFileDurable(
       path.join(tmp, CHECKPOINT_MANIFEST),
-      JSON.stringify({ step, files: sizes, savedAt: new Date().toISOString() }, null, 2) + '\n',
+      JSON.stringify({ step, files: sizes, savedAt: new Date().toISOString(), ...(opts.keep ? { kept: true } : {}) }, null, 2) + '\n',
     );
     fsyncDir(tmp);
     if (fs.existsSync(final)) {
@@ -213,7 +215,7 @@ export class Run {
     fsyncDir(this.dir);
     fs.rmSync(old, { recursive: true, force: true });
     this.pruneCheckpoints();
-    return { step, dir: final };
+    return { step, dir: final, ...(opts.keep ? { kept: true } : {}) };
   }
 
   /** Complete checkpoints, oldest first. */
@@ -227,13 +229,22 @@ export class Run {
     const out: CheckpointRef[] = [];
     for (const e of entries) {
       const m = CKPT_RE.exec(e);
-      if (m && fs.existsSync(path.join(this.dir, e, CHECKPOINT_MANIFEST))) out.push({ step: Number(m[1]), dir: path.join(this.dir, e) });
+      const manifest = m ? path.join(this.dir, e, CHECKPOINT_MANIFEST) : '';
+      if (m && fs.existsSync(manifest)) {
+        const kept = readJson<{ kept?: boolean }>(manifest)?.kept === true;
+        out.push({ step: Number(m[1]), dir: path.join(this.dir, e), ...(kept ? { kept } : {}) });
+      }
     }
     return out.sort((a, b) => a.step - b.step);
   }
 
   latestCheckpoint(): CheckpointRef | undefined {
     return this.checkpoints().at(-1);
+  }
+
+  /** The complete checkpoint of exactly this step, if there is one (a cooldown fork's starting point). */
+  checkpointAt(step: number): CheckpointRef | undefined {
+    return this.checkpoints().find((c) => c.step === step);
   }
 
   /** Read a checkpoint's files (default: the latest). Undefined when there is none. */
@@ -295,7 +306,7 @@ export class Run {
   }
 
   private pruneCheckpoints(): void {
-    const all = this.checkpoints();
+    const all = this.checkpoints().filter((c) => !c.kept); // kept checkpoints are never pruned
     const drop = all.slice(0, Math.max(0, all.length - this.keepCheckpoints));
     for (const c of drop) {
       // rename first (atomic), so a kill during the recursive delete never leaves a half checkpoint named ckpt-N

@@ -13,7 +13,7 @@
  */
 import fs from 'node:fs';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
-import { runId, type RunSpec, type Run, type RunStore, type MetricRow } from '../runs/index.js';
+import { canonicalJson, runId, type RunSpec, type Run, type RunStore, type MetricRow } from '../runs/index.js';
 import { ConfigError } from '../config.js';
 import { initParams, isDecayed } from '../model/params.js';
 import { gptLoss } from '../model/gpt.js';
@@ -75,10 +75,11 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   if (data.paddedVocabSize > spec.model.vocabSize) {
     throw new ConfigError(`tokenizer ${data.tokenizer.name} needs vocab ${data.paddedVocabSize}, model has ${spec.model.vocabSize}`);
   }
+  const fork = spec.fork ? forkOrigin(spec, store) : undefined;
   await initEngine({ backend: spec.backend });
   const run = store.open(spec);
   try {
-    return await trainLoop(spec, run, data, hooks);
+    return await trainLoop(spec, run, data, hooks, fork);
   } catch (e) {
     const resumable = e instanceof InterruptedError;
     run.setStatus({
@@ -89,7 +90,47 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   }
 }
 
-async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks): Promise<TrainResult> {
+/** Where a cooldown fork starts: its trunk's kept checkpoint at the fork step, and the trunk's rows up to it. */
+interface ForkOrigin {
+  checkpointDir: string;
+  rows: MetricRow[];
+}
+
+/** Train fields a fork may change relative to its trunk (everything else must be equal). */
+const FORK_FREE_TRAIN_FIELDS = ['steps', 'cooldownSteps', 'keepSteps', 'checkpointInterval', 'decaySteps'] as const;
+
+/**
+ * Check that `spec` is a cooldown fork of a trunk in the store (same model, data, seed, backend
+ * and training recipe; the trunk has a complete checkpoint at the fork step) and return its
+ * starting point. A clear ConfigError otherwise, before anything is written.
+ */
+export function forkOrigin(spec: RunSpec, store: RunStore): ForkOrigin {
+  const f = spec.fork!;
+  const parent = store.get(f.parent);
+  if (!parent) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent run is not in ${store.root} (train the trunk first)`);
+  const strip = (t: RunSpec['train']) => {
+    const o: Record<string, unknown> = { ...t };
+    for (const k of FORK_FREE_TRAIN_FIELDS) delete o[k];
+    return o;
+  };
+  const p = parent.spec;
+  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+  const diff = [
+    ...(['model', 'data', 'seed', 'backend'] as const).filter((k) => !same(p[k], spec[k])),
+    ...(same(strip(p.train), strip(spec.train)) ? [] : ['train (beyond steps and cooldown)']),
+  ];
+  if (diff.length) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: it differs from its parent in ${diff.join(', ')}`);
+  const ck = parent.checkpointAt(f.step);
+  if (!ck) {
+    throw new ConfigError(
+      `fork of run ${f.parent} at step ${f.step}: the parent has no checkpoint at that step ` +
+        `(kept checkpoints: ${parent.checkpoints().filter((c) => c.kept).map((c) => c.step).join(', ') || 'none'}; the trunk must list it in train.keepSteps and reach it)`,
+    );
+  }
+  return { checkpointDir: ck.dir, rows: parent.metrics().filter((r) => r.step <= f.step) };
+}
+
+async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks, fork?: ForkOrigin): Promise<TrainResult> {
 
   const { model: cfg, train: tc } = spec;
   const params = initParams(cfg, spec.seed);
@@ -108,6 +149,11 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   if (ck) {
     st = restoreCheckpoint(ck.dir, params, opt);
     run.truncateMetricsAfter(st.step);
+  } else if (fork) {
+    // a cooldown fork starts where its trunk was at the fork step: weights, optimizer, RNG, counters, curve
+    st = restoreCheckpoint(fork.checkpointDir, params, opt);
+    run.truncateMetricsAfter(-1);
+    run.appendMetrics(fork.rows);
   } else {
     run.truncateMetricsAfter(-1);
   }
@@ -160,7 +206,8 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       ...[...opt.v].map(([n, p]) => [`adam_v/${n}`, p] as [string, tf.Tensor]),
     ]);
     const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), tensorIndex: index };
-    run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
+    const keep = tc.keepSteps?.includes(st.step) ?? false;
+    run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes }, keep ? { keep } : {});
   };
 
   if (st.step === 0 && !ck) await record();
@@ -191,7 +238,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
     if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
     const ckEvery = tc.checkpointInterval;
-    if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) await checkpoint();
+    if (st.step < tc.steps && ((ckEvery > 0 && st.step % ckEvery === 0) || tc.keepSteps?.includes(st.step))) await checkpoint();
     if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
       disposeAll(params, opt);
       throw new Error(`simulated crash after ${stepsThisProcess} steps`);
