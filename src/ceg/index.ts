@@ -8,3 +8,4 @@ export * from './published.js';
 export * from './tables.js';
 export * from './ladder.js';
 export { bootstrapCi, geometricMean, mulberry32, normalSampler, quantile, type BootstrapOptions } from './random.js';
+export * from './study/index.js';
