@@ -113,10 +113,10 @@ function comparisonsFor(ids: readonly string[]): PlanComparison[] {
 }
 
 const cpuRungs: PlanRung[] = [
-  { name: 'n20k', nLayer: 2, nHead: 4, nEmbd: 24, batchSize: 8 },
-  { name: 'n69k', nLayer: 2, nHead: 4, nEmbd: 48, batchSize: 8 },
-  { name: 'n166k', nLayer: 3, nHead: 4, nEmbd: 64, batchSize: 16 },
-  { name: 'n330k', nLayer: 4, nHead: 4, nEmbd: 80, batchSize: 16 },
+  { name: 'n11k', nLayer: 2, nHead: 4, nEmbd: 16, batchSize: 8 },
+  { name: 'n33k', nLayer: 2, nHead: 4, nEmbd: 32, batchSize: 8 },
+  { name: 'n96k', nLayer: 3, nHead: 4, nEmbd: 48, batchSize: 8 },
+  { name: 'n270k', nLayer: 4, nHead: 4, nEmbd: 72, batchSize: 16 },
 ];
 
 const cpuVariants: PlanVariant[] = [
@@ -146,10 +146,10 @@ const cpu: StudyPlan = {
   forks: [5, 10, 20],
   cooldownFraction: 0.2,
   warmupFraction: 0.05,
-  baselineExtraFork: 40,
+  baselineExtraFork: 30,
   lrGrid: halfDecades(3.16e-4, 4), // 3.16e-4, 1e-3, 3.16e-3, 1e-2
   lrSweepRungs: 2,
-  spotCheck: { rung: 'n166k', variants: ['baseline', 'layernorm'], factors: [1 / HALF_DECADE, HALF_DECADE] },
+  spotCheck: { rung: 'n96k', variants: ['baseline', 'layernorm'], factors: [1 / HALF_DECADE, HALF_DECADE] },
   variants: cpuVariants,
   comparisons: comparisonsFor(cpuVariants.map((v) => v.id)),
   evalsPerTrunk: 20,
@@ -181,11 +181,11 @@ export const PLANS: Record<string, StudyPlan> = {
       { name: 'smoke-b', nLayer: 1, nHead: 2, nEmbd: 16, batchSize: 4 },
       { name: 'smoke-c', nLayer: 2, nHead: 2, nEmbd: 16, batchSize: 4 },
     ],
-    forks: [0.05, 0.1],
+    forks: [0.4, 0.8],
     cooldownFraction: 0.25,
     warmupFraction: 0.05,
-    baselineExtraFork: 0.2,
-    lrGrid: halfDecades(3.16e-3, 2),
+    baselineExtraFork: 1.2,
+    lrGrid: halfDecades(1e-3, 3),
     lrSweepRungs: 2,
     spotCheck: { rung: 'smoke-c', variants: ['baseline'], factors: [1 / HALF_DECADE, HALF_DECADE] },
     variants: [

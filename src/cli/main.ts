@@ -7,6 +7,7 @@
  *   ceg prepare [--corpus sotu] [--tokenizer char]
  *   ceg report --scale micro [--axis flops]
  *   ceg reproduce --scale micro [--seeds 1]      (npm start)
+ *   ceg study --plan cpu [--dry-run]             (issue #13's study; ceg report --study cpu)
  * Bad input ends with one message naming the bad value and the valid choices, exit code 2,
  * and nothing written.
  */
@@ -21,8 +22,12 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore } from '../runs/index.js';
-import { ensureRuns, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { RunStore, isRunId } from '../runs/index.js';
+import { ensureRuns, ensureSpecs, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { getPlan, planNames } from '../plans.js';
+import { validatePlan } from '../train/study.js';
+import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
+import { formatDryRun, runStudy } from './study.js';
 import { InterruptedError } from '../train/trainer.js';
 import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
@@ -46,6 +51,17 @@ const spec = defineCli({
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
+      runs: runsFlag,
+      run: { type: 'string', help: 'train the run with this id from its spec.json in the store (runs created by ceg study); other run flags are ignored' },
+    },
+  },
+  study: {
+    summary: 'a study plan (issue #13): print it with an estimated time (--dry-run), or run it (resumable, cached)',
+    flags: {
+      plan: { type: 'choice', choices: () => planNames(), noun: 'study plan', required: true, help: 'plan name (src/plans.ts)' },
+      dryRun: { type: 'bool', default: false, help: 'print the plan, its runs and the estimated time on this machine; train nothing' },
+      backend: backendFlag(),
+      jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
     },
   },
@@ -104,6 +120,7 @@ const spec = defineCli({
     summary: 'print the CEG table of stored runs: the paper method beside ours on every axis',
     flags: {
       scale: scaleFlag({ default: 'micro' }),
+      study: { type: 'choice', choices: () => planNames(), noun: 'study plan', help: "a study plan's table and verdicts instead (ceg study)" },
       backend: backendFlag(),
       runs: runsFlag,
     },
@@ -234,6 +251,15 @@ export async function main(argv: string[]): Promise<number> {
   switch (parsed.command) {
     case 'train': {
       const f = parsed.flags;
+      if (f.run !== undefined) {
+        const store = storeOf(f.runs);
+        const run = isRunId(f.run) ? store.get(f.run) : undefined;
+        if (!run) throw new UsageError(`--run ${f.run}: no run with that id in ${store.root} (ceg study creates them)`);
+        const [r] = await ensureSpecs([run.spec], { store, signal: interruptSignal() });
+        const last = r.metrics[r.metrics.length - 1];
+        console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
+        return 0;
+      }
       const so = specOptions(f);
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
@@ -312,10 +338,35 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'study': {
+      const f = parsed.flags;
+      const plan = getPlan(f.plan);
+      validatePlan(plan);
+      const backend = backendOf(f.backend);
+      const store = storeOf(f.runs);
+      if (f.dryRun) {
+        console.log(await formatDryRun(plan, { store, backend, jobs: f.jobs }));
+        return 0;
+      }
+      console.error(`[ceg] study ${plan.name} on ${backend}, --jobs ${f.jobs}; run store ${store.root}`);
+      await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal() });
+      const d = studyData(plan, store, backend);
+      console.log(formatStudyReport(d, analyzeStudyData(d)));
+      return 0;
+    }
     case 'report': {
       const f = parsed.flags;
       const backend = backendOf(f.backend);
       const store = storeOf(f.runs);
+      if (f.study !== undefined) {
+        const d = studyData(getPlan(f.study), store, backend);
+        if (d.done === 0) {
+          console.error(`no completed runs of study "${f.study}" on ${backend} in ${store.root}; run: ceg study --plan ${f.study}`);
+          return 1;
+        }
+        console.log(formatStudyReport(d, analyzeStudyData(d)));
+        return 0;
+      }
       const records = storedRecords(store, f.scale, backend);
       if (records.length === 0) {
         console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);

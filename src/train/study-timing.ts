@@ -1,6 +1,7 @@
 /**
  * How long a study plan takes on this machine: a few training steps of every rung's baseline
- * model are measured here (trainer's own step, one process), and each run's own steps (a
+ * model are measured here (trainer's own step, one process; CPU time, so that other jobs on a
+ * shared machine inflate it far less than wall-clock time), and each run's own steps (a
  * fork's cooldown only) and evaluations are priced with its rung's step time, scaled by the
  * variant's FLOPs per step relative to the baseline's. An estimate: variants whose time is not
  * proportional to FLOPs (sparse attention, MoE) are off by their overhead, and the machine's
@@ -19,7 +20,10 @@ import { planGeometry, rungModel, trunkAndForks, type PlannedRun } from './study
 
 export interface RungStepTime {
   rung: string;
+  /** median CPU milliseconds per step (all threads of this process): the idle machine's wall time with one thread per process */
   msPerStep: number;
+  /** median wall-clock milliseconds per step, as measured (inflated by the machine's load) */
+  wallMsPerStep: number;
 }
 
 /** Median ms per training step of each rung's baseline model (after `warmup` untimed steps). */
@@ -36,14 +40,18 @@ export async function measureRungSteps(plan: StudyPlan, backend: BackendName, o:
     const st = stepState(params, opt, model, tc);
     const b = sampleBatch(data.train, g.rung.batchSize, model.blockSize, createRng(1));
     for (let i = 0; i < (o.warmup ?? 2); i++) await trainStep(st, 1e-3, () => b, () => 0);
-    const xs: number[] = [];
+    const wall: number[] = [];
+    const cpu: number[] = [];
     for (let i = 0; i < (o.steps ?? 5); i++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await trainStep(st, 1e-3, () => b, () => 0);
-      xs.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      wall.push(performance.now() - t0);
+      cpu.push((c.user + c.system) / 1000);
     }
-    xs.sort((a, c) => a - c);
-    times.push({ rung: g.rung.name, msPerStep: xs[Math.floor(xs.length / 2)] });
+    const med = (xs: number[]) => [...xs].sort((a, c) => a - c)[Math.floor(xs.length / 2)];
+    times.push({ rung: g.rung.name, msPerStep: med(cpu), wallMsPerStep: med(wall) });
     disposeParams(params);
     opt.dispose();
   }

@@ -94,17 +94,13 @@ export interface SweepOptions {
 
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
-async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void> {
+async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[] = (spec) => namedTrainArgs(spec, o)): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
-      const args = [
-        '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
-        '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
-      ];
+      const args = ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train', ...trainArgs(spec)];
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
@@ -120,17 +116,47 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions): Promise<void>
   if (failures.length) throw new Error(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
 }
 
+/** `ceg train` flags of a named run (innovation, scale, seed and the sweep's spec options). */
+function namedTrainArgs(spec: RunSpec, o: SweepOptions): string[] {
+  return [
+    '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
+    '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
+  ];
+}
+
 /**
  * Train every (innovation, seed) not yet complete in the store, in order, and return all of
  * them. Completed runs are read, not retrained.
  */
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
-  const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
     if (pending.length > 1) await trainInChildren(pending, o);
   }
+  return trainInProcess(specs, o);
+}
+
+/**
+ * Train explicit run specs (e.g. a study plan's trunks, or its forks once the trunks are
+ * done) not yet complete in the store, and return all of them. With jobs > 1 each pending
+ * run is created in the store first and trained by a child `ceg train --run ID`, which reads
+ * its spec.json: any spec (forks, schedules, plan rungs) goes through the same path.
+ */
+export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>): Promise<RunRecord[]> {
+  const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
+  if ((o.jobs ?? 1) > 1) {
+    const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
+    if (pending.length > 1) {
+      for (const sp of pending) o.store.open(sp); // the child reads the spec from the store
+      await trainInChildren(pending, so, (sp) => ['--run', runId(sp), '--runs', o.store.root]);
+    }
+  }
+  return trainInProcess(specs, so);
+}
+
+async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions): Promise<RunRecord[]> {
+  const out: RunRecord[] = [];
   let k = 0;
   for (const spec of specs) {
     k += 1;
