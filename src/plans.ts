@@ -79,9 +79,9 @@ export interface StudyPlan {
 
 const CHAR_SOTU: DataConfig = { corpus: 'sotu', tokenizer: 'char' };
 const HALF_DECADE = Math.sqrt(10);
-/** lr0 · 10^(k/2), k = 0..n-1: a grid half a decade apart, rounded to 3 significant digits */
-function halfDecades(lr0: number, n: number): number[] {
-  return Array.from({ length: n }, (_, k) => Number((lr0 * HALF_DECADE ** k).toPrecision(3)));
+/** 10^(h/2) for h = h0 .. h0+n-1: a grid half a decade apart (rounded to 3 significant digits, so equal LRs are equal numbers in every plan) */
+function halfDecades(h0: number, n: number): number[] {
+  return Array.from({ length: n }, (_, k) => Number((10 ** ((h0 + k) / 2)).toPrecision(3)));
 }
 
 const recipe = { weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, minLr: 0 } as const;
@@ -147,7 +147,7 @@ const cpu: StudyPlan = {
   cooldownFraction: 0.2,
   warmupFraction: 0.05,
   baselineExtraFork: 30,
-  lrGrid: halfDecades(3.16e-4, 4), // 3.16e-4, 1e-3, 3.16e-3, 1e-2
+  lrGrid: halfDecades(-7, 4), // 3.16e-4, 1e-3, 3.16e-3, 1e-2
   lrSweepRungs: 2,
   spotCheck: { rung: 'n96k', variants: ['baseline', 'layernorm'], factors: [1 / HALF_DECADE, HALF_DECADE] },
   variants: cpuVariants,
@@ -185,7 +185,7 @@ export const PLANS: Record<string, StudyPlan> = {
     cooldownFraction: 0.25,
     warmupFraction: 0.05,
     baselineExtraFork: 1.2,
-    lrGrid: halfDecades(1e-3, 3),
+    lrGrid: halfDecades(-6, 3), // 1e-3, 3.16e-3, 1e-2
     lrSweepRungs: 2,
     spotCheck: { rung: 'smoke-c', variants: ['baseline'], factors: [1 / HALF_DECADE, HALF_DECADE] },
     variants: [
@@ -211,7 +211,7 @@ export const PLANS: Record<string, StudyPlan> = {
       { name: 'n2.7m', nLayer: 6, nHead: 6, nEmbd: 192, batchSize: 64 },
       { name: 'n4.8m', nLayer: 6, nHead: 8, nEmbd: 256, batchSize: 64 },
     ],
-    lrGrid: halfDecades(1e-4, 6),
+    lrGrid: halfDecades(-8, 6), // 1e-4 .. 3.16e-2
     variants: gpuVariants,
     comparisons: comparisonsFor(gpuVariants.map((v) => v.id)),
   },
