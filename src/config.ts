@@ -73,9 +73,17 @@ export const ModelConfigSchema = z
      * pre-LN's normalised inputs do (see src/innovations.ts, baseline_fair).
      */
     embedScale: z.number().positive().finite().optional(),
+    /**
+     * With norm 'none': each sublayer reads s·x instead of x (absent = 1), i.e. pre-LN with its
+     * normalising factor frozen at a constant. baseline_fair sets s = 1/RMS of the block input
+     * at initialisation, so blocks start as they would behind a pre-LN norm (src/innovations.ts).
+     */
+    blockInputScale: z.number().positive().finite().optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.blockInputScale !== undefined && c.norm !== 'none')
+      ctx.addIssue({ code: 'custom', path: ['blockInputScale'], message: "blockInputScale replaces a norm: it needs norm 'none'" });
     if (c.normPlacement === 'post' && c.norm === 'none')
       ctx.addIssue({ code: 'custom', path: ['normPlacement'], message: "post-norm placement needs a norm (norm is 'none')" });
     if (c.nEmbd % c.nHead !== 0)

@@ -26,7 +26,7 @@ export interface Innovation {
 /** A change is a partial model config; `nKvHead` may be 'one' (MQA) or a group count (GQA). */
 export type InnovationChange = Partial<Omit<ModelConfig, 'nKvHead'>> & { nKvHead?: number | 'one' };
 
-/** Input-embedding multiplier of baseline_fair: 1/RMS of wte[idx] + wpe at GPT-2 init (std 0.02 each). */
+/** Block-input gain of baseline_fair: 1/RMS of wte[idx] + wpe at GPT-2 init (std 0.02 each), the factor pre-LN applies there. */
 export const FAIR_EMBED_SCALE = 1 / (0.02 * Math.SQRT2);
 
 const list: Innovation[] = [
@@ -151,16 +151,17 @@ const list: Innovation[] = [
   {
     id: 'baseline_fair',
     label: 'Baseline, fair init',
-    change: { embedScale: FAIR_EMBED_SCALE },
+    change: { blockInputScale: FAIR_EMBED_SCALE },
     category: 'baseline',
     inPaper: false,
     explanation:
-      "The paper's no-LayerNorm baseline with one change at initialisation: the input embeddings (token + " +
-      'position) are multiplied by 1/(0.02·√2) ≈ 35.4, so the first block sees inputs of RMS ≈ 1, as it does ' +
-      'behind a pre-LN norm, instead of ≈ 0.028. Nothing is normalised during training; no parameter is added. ' +
-      'Without it the blocks start with inputs 35x too small, their updates barely move the logits and the model ' +
-      'sits on the unigram plateau: comparing CEGs against both baselines shows how much of a gain is the plateau.',
-    reference: 'Vaswani et al. 2017 (embeddings scaled by √d); Xiong et al. 2020 (why pre-LN trains)',
+      "The paper's no-LayerNorm baseline, started as a pre-LN model starts: every attention and MLP reads its " +
+      'input multiplied by the constant 1/(0.02·√2) ≈ 35.4, the factor a pre-LN norm applies at GPT-2 initialisation ' +
+      '(block inputs of RMS ≈ 0.028 become RMS ≈ 1), while the residual stream itself is not scaled. Nothing is ' +
+      'normalised during training and no parameter is added: it is pre-LN with its normalising factor frozen at the ' +
+      'start. Without it the blocks start with inputs 35x too small and the model sits on the unigram plateau; ' +
+      'comparing CEGs against both baselines shows how much of a gain is the plateau.',
+    reference: 'Xiong et al. 2020 (why pre-LN trains); this project (issue #13)',
   },
   {
     id: 'postln',

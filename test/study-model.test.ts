@@ -73,8 +73,9 @@ function referenceLogits(p: Params, cfg: ModelConfig, idx: number[]): Mat {
   const wpe = weights(p, 'transformer.wpe.weight').rows;
   const s = cfg.embedScale ?? 1;
   let x: Mat = idx.map((t, i) => wte[t].map((w, c) => s * (w + wpe[i][c])));
+  const g = cfg.blockInputScale ?? 1;
   const norm = (name: string, h: Mat) =>
-    cfg.norm === 'none' ? h : h.map((r) => layerNormRef(r, vec(p, `${name}.weight`)!, vec(p, `${name}.bias`)));
+    cfg.norm === 'none' ? h.map((r) => r.map((u) => g * u)) : h.map((r) => layerNormRef(r, vec(p, `${name}.weight`)!, vec(p, `${name}.bias`)));
   const post = cfg.normPlacement === 'post';
   const add = (a: Mat, b: Mat) => a.map((r, i) => r.map((v, j) => v + b[i][j]));
   for (let l = 0; l < cfg.nLayer; l++) {
@@ -149,12 +150,31 @@ test('post-LN: x = LN(x + attn(x)); x = LN(x + mlp(x)) equals the reference, and
   disposeParams(p);
 });
 
-test('embedScale multiplies the input embeddings: equals the reference; baseline_fair starts with block inputs of RMS ~1', async () => {
+test('embedScale multiplies the input embeddings: equals the reference', async () => {
   await initEngine({ backend: 'cpu' });
   compare(tiny({ embedScale: 7.5 }), 'embedScale 7.5');
-  // at GPT-2 init, the first block's input wte[idx] + wpe has RMS 0.02·√2; baseline_fair scales it to ~1
+});
+
+test('blockInputScale: every sublayer reads s·x (the residual stream is not scaled): equals the reference, differs from embedScale', async () => {
+  await initEngine({ backend: 'cpu' });
+  compare(tiny({ blockInputScale: 6 }), 'blockInputScale 6');
+  const a = tiny({ blockInputScale: 6 });
+  const b = tiny({ embedScale: 6 });
+  const p = params(a, 5);
+  const idx = tf.tensor2d([[1, 5, 9, 2, 15, 0]], [1, 6], 'int32');
+  const la = gptForward(p, idx, a, { training: false, seed: 0 }).logits.dataSync();
+  const lb = gptForward(p, idx, b, { training: false, seed: 0 }).logits.dataSync();
+  assert.ok(Math.max(...la.map((v, i) => Math.abs(v - lb[i]))) > 1e-2);
+  disposeParams(p);
+  assert.throws(() => tiny({ blockInputScale: 2, norm: 'layernorm' }), /blockInputScale replaces a norm/);
+});
+
+test('baseline_fair: block inputs start at RMS ~1, as behind a pre-LN norm', async () => {
+  await initEngine({ backend: 'cpu' });
+  // at GPT-2 init, the first block's input wte[idx] + wpe has RMS 0.02·√2; baseline_fair's sublayers read it × 1/(0.02·√2)
   const cfg = applyInnovations(getScale('micro').model, ['baseline_fair']);
-  assert.equal(cfg.embedScale, FAIR_EMBED_SCALE);
+  assert.equal(cfg.blockInputScale, FAIR_EMBED_SCALE);
+  assert.equal(cfg.embedScale, undefined);
   assert.equal(cfg.norm, 'none');
   const p = initParams(cfg, 3);
   const rms = (s: number) =>
@@ -205,9 +225,16 @@ test('finite-difference gradient check: post-LN', async () => {
   ]);
 });
 
-test('finite-difference gradient check: embedScale (fair-init baseline)', async () => {
+test('finite-difference gradient check: embedScale', async () => {
   await initEngine({ backend: 'cpu' });
   gradCheck(tiny({ nLayer: 1, embedScale: 3 }), ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight']);
+});
+
+test('finite-difference gradient check: blockInputScale (fair-init baseline)', async () => {
+  await initEngine({ backend: 'cpu' });
+  gradCheck(tiny({ nLayer: 1, blockInputScale: 3 }), [
+    'transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.mlp.c_fc.weight',
+  ]);
 });
 
 test('config: post-LN without a norm is refused; absent new options leave configs (and run ids) as before', () => {
@@ -216,6 +243,7 @@ test('config: post-LN without a norm is refused; absent new options leave config
   const base = getScale('micro').model;
   assert.equal('normPlacement' in base, false);
   assert.equal('embedScale' in base, false);
+  assert.equal('blockInputScale' in base, false);
   assert.deepEqual(innovationChange('postln'), { norm: 'layernorm', normPlacement: 'post' });
   const modern = applyInnovations(base, ['modern']);
   assert.deepEqual([modern.norm, modern.positions, modern.mlp], ['rmsnorm', 'rope', 'swiglu']);

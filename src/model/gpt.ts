@@ -103,7 +103,9 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
   }
   if (cfg.embedScale !== undefined && cfg.embedScale !== 1) x = tf.mul(x, cfg.embedScale);
   x = dropout(x, cfg.dropout, opts, 0);
-  const n = (name: string, h: tf.Tensor2D) => (cfg.norm === 'none' ? h : norm(params, name, cfg.norm, h));
+  const gain = cfg.blockInputScale ?? 1;
+  const n = (name: string, h: tf.Tensor2D) =>
+    cfg.norm !== 'none' ? norm(params, name, cfg.norm, h) : gain !== 1 ? (tf.mul(h, gain) as tf.Tensor2D) : h;
   // pre-LN: x + f(n(x)); post-LN: n(x + f(x)) (the norm moves from the sublayer's input to after the add)
   const post = cfg.normPlacement === 'post';
   const pre = (name: string, h: tf.Tensor2D) => (post ? h : n(name, h));
