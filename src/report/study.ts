@@ -219,6 +219,19 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
     ),
   );
   for (const n of d.lrs.notes) out.push(`  note: ${n}`);
+  if (d.lrs.sweep.length) {
+    out.push(`\nLoss against LR at the sweep rungs (final validation loss of the ${p.forks[p.forks.length - 1]}-tokens-per-parameter fork, seed 1):`);
+    const keys = [...new Set(d.lrs.sweep.map((x) => `${x.variant}\u0000${x.rung}`))];
+    out.push(
+      alignColumns(
+        ['Variant', 'Rung', ...p.lrGrid.map(e2)],
+        keys.map((k) => {
+          const [v, r] = k.split('\u0000');
+          return [v, r, ...p.lrGrid.map((lr) => f3(d.lrs.sweep.find((x) => x.variant === v && x.rung === r && x.lr === lr)?.loss))];
+        }),
+      ),
+    );
+  }
   if (!a) {
     out.push('\n(no frontier runs of a baseline yet: run `ceg study --plan ' + p.name + '` to train them)');
     return out.join('\n');
