@@ -57,11 +57,15 @@ test('CEG(C) from two fits: constant for equal exponents and a compute multiplie
   const base: ScalingFit = { ...truth, loss: 0, converged: true, range: [1e11, 1e14] };
   // the variant reaches every loss with k times less compute: L_v(C) = L_b(k·C)
   const vari: ScalingFit = { ...truth, A: truth.A * k ** -truth.alpha, loss: 0, converged: true, range: [1e11, 1e14] };
-  const curve = cegCurve(base, vari, { points: 7, extendTo: 1e16 });
+  const curve = cegCurve(base, vari, { points: 7, extendTo: 3e14 });
   assert.equal(curve.length, 7);
   for (const p of curve) assert.ok(Math.abs(p.ceg - k) < 1e-9, `CEG ${p.ceg} at C=${p.C}`);
   assert.deepEqual(curve.map((p) => p.extrapolated), curve.map((p) => p.C > 1e14 * (1 + 1e-9)));
   assert.ok(curve.some((p) => p.extrapolated) && curve.some((p) => !p.extrapolated));
+  // never more than half a decade past the data
+  assert.throws(() => cegCurve(base, vari, { extendTo: 1e16 }), /more than half a decade past the measured range/);
+  assert.throws(() => cegCurve(base, vari, { range: [1e10, 1e14] }), /more than half a decade/);
+  assert.equal(cegCurve(base, vari, { extendTo: 1e14 * Math.sqrt(10), points: 2 }).length, 2);
   // inverse check: C_b(L_b(C)) = C
   assert.ok(Math.abs(computeForLoss(base, predictLoss(base, 3e12)) / 3e12 - 1) < 1e-12);
 });
@@ -76,6 +80,7 @@ test('CEG(C) rises for a steeper variant and is Infinity below the baseline floo
   const expected = (6768 / (steep.A * C ** -0.36)) ** (1 / 0.3) / C;
   assert.ok(Math.abs(c[2].ceg / expected - 1) < 1e-9);
   const lowFloor: ScalingFit = { ...base, E: 1.0, A: 1e3 };
-  assert.equal(cegCurve(base, lowFloor, { range: [1e20, 1e21], points: 2 })[1].ceg, Infinity);
+  const far: [number, number] = [1e20, 1e21];
+  assert.equal(cegCurve({ ...base, range: far }, { ...lowFloor, range: far }, { points: 2 })[1].ceg, Infinity);
   assert.equal(computeForLoss(base, 1.8), Infinity);
 });

@@ -249,6 +249,13 @@ function fitGroups(
   };
 }
 
+/**
+ * How far past the measured compute range a CEG may be read from fits: half a decade (×√10).
+ * Beyond it a fitted CEG is an extrapolation of two extrapolations (issue #13: a CEG of
+ * 0.25× for a change that costs no FLOPs); cegCurve and parametricCegAt refuse it.
+ */
+export const MAX_EXTRAPOLATION = Math.sqrt(10);
+
 export interface CegCurvePoint {
   C: number;
   /** C_baseline(L_variant(C)) / C; Infinity when L_variant(C) <= E_baseline (the baseline never gets there) */
@@ -263,7 +270,7 @@ export interface CegCurveOptions {
   range?: [number, number];
   /** log-spaced points over the range (default 25) */
   points?: number;
-  /** also evaluate beyond the measured range up to this compute (flagged extrapolated) */
+  /** also evaluate beyond the measured range up to this compute (flagged extrapolated; at most half a decade past it) */
   extendTo?: number;
 }
 
@@ -278,8 +285,13 @@ export function cegCurve(baseline: ScalingFit, variant: ScalingFit, opts: CegCur
   const k = opts.points ?? 25;
   if (!(lo > 0 && hi >= lo)) throw new CegError(`cegCurve: bad compute range [${lo}, ${hi}]`);
   if (!(Number.isInteger(k) && k >= 2)) throw new CegError(`cegCurve: points must be an integer >= 2, got ${k}`);
-  const out: CegCurvePoint[] = [];
   const tol = 1e-9;
+  if (hi > measured[1] * MAX_EXTRAPOLATION * (1 + tol) || lo < (measured[0] / MAX_EXTRAPOLATION) * (1 - tol))
+    throw new CegError(
+      `cegCurve: [${lo.toExponential(2)}, ${hi.toExponential(2)}] reaches more than half a decade past the measured range ` +
+        `[${measured[0].toExponential(2)}, ${measured[1].toExponential(2)}]; a CEG is never extrapolated that far`,
+    );
+  const out: CegCurvePoint[] = [];
   for (let j = 0; j < k; j++) {
     const C = Math.exp(Math.log(lo) + (j / (k - 1)) * (Math.log(hi) - Math.log(lo)));
     const lossVariant = predictLoss(variant, C);

@@ -213,7 +213,7 @@ export function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
 
 /**
  * CEG(C) of each variant against the baseline's fit, from the lower end of the common
- * measured range to 10x its upper end (beyond it: extrapolated, dashed). Points where the
+ * measured range to half a decade past its upper end (beyond it: extrapolated, dashed; never further). Points where the
  * baseline's fit never reaches the variant's loss (CEG = infinity) are dropped.
  */
 export function cegCurves(fits: ScalingResult[]): CegCurve[] {
@@ -225,7 +225,7 @@ export function cegCurves(fits: ScalingResult[]): CegCurve[] {
     const observed: [number, number] = [Math.max(base.fit.range[0], f.fit.range[0]), Math.min(base.fit.range[1], f.fit.range[1])];
     if (!(observed[0] > 0 && observed[1] >= observed[0])) continue;
     const curve = ceg
-      .cegCurve(base.fit, f.fit, { extendTo: 10 * observed[1], points: 40 })
+      .cegCurve(base.fit, f.fit, { extendTo: ceg.MAX_EXTRAPOLATION * observed[1], points: 40 })
       .filter((p) => Number.isFinite(p.ceg) && p.ceg > 0)
       .map((p) => ({ C: p.C, ceg: p.ceg }));
     if (curve.length >= 2) out.push({ innovation: f.innovation, curve, observed });

@@ -229,6 +229,9 @@ export function frontierCeg(
     baselineRange: base.length
       ? { flops: [base[0].flops, base[base.length - 1].flops], loss: [bMin, bMax] }
       : null,
+    baselinePlateau: averagedPoints(runs, baseline)
+      .filter((p) => onPlateau(p.loss, opts.unigramEntropy, margin))
+      .map(({ rung, fork, flops, loss }) => ({ rung, fork, flops, loss })),
   };
 }
 

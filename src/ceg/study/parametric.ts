@@ -18,14 +18,11 @@
  * the range both groups were measured on; past that it is refused, never extrapolated.
  */
 import { CegError } from '../types.js';
-import { fitSharedE, computeForLoss, predictLoss, type FitOptions } from '../fit.js';
+import { fitSharedE, computeForLoss, predictLoss, MAX_EXTRAPOLATION, type FitOptions } from '../fit.js';
 import { mulberry32, quantile } from '../random.js';
 import { baselineFrontier, seedsOf } from './frontier.js';
 import { WEAK_SEEDS } from './stats.js';
 import type { Interval, ParametricCeg, ParametricCegAt, StudyOptions, StudyRun } from './types.js';
-
-/** How far past the measured range a CEG may be read from fits: half a decade. */
-export const MAX_EXTRAPOLATION = Math.sqrt(10);
 
 export interface ParametricOptions extends StudyOptions {
   baseline: string;
@@ -87,9 +84,20 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
   const samples: ParametricCeg['samples'] = [];
   let failed = 0;
   const start = { E: fit.E, groups: fit.groups.map((g) => ({ A: g.A, alpha: g.alpha })) };
+  // with few seeds most resamples repeat a multiset of seeds (3 + 2 seeds: 30 distinct pairs):
+  // refit each distinct one once; the percentiles still count every draw
+  const cache = new Map<string, ParametricCeg['samples'][number] | null>();
   for (let b = 0; b < resamples; b++) {
     const bs = draw(bSeeds);
     const vs = draw(vSeeds);
+    const key = `${[...bs].sort((x, y) => x - y).join(',')}|${[...vs].sort((x, y) => x - y).join(',')}`;
+    if (cache.has(key)) {
+      const hit = cache.get(key)!;
+      if (hit) samples.push(hit);
+      else failed++;
+      continue;
+    }
+    cache.set(key, null);
     try {
       const pb = frontierPoints(runs, baseline, opts, bs);
       const pv = frontierPoints(runs, variant, opts, vs);
@@ -97,8 +105,10 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
         ...opts.fit, alphaGrid: [], eFractions: [], starts: [start],
       });
       const s = { E: r.E, Ab: r.groups[0].A, alphab: r.groups[0].alpha, Av: r.groups[1].A, alphav: r.groups[1].alpha };
-      if (Object.values(s).every(Number.isFinite)) samples.push(s);
-      else failed++;
+      if (Object.values(s).every(Number.isFinite)) {
+        samples.push(s);
+        cache.set(key, s);
+      } else failed++;
     } catch {
       failed++;
     }

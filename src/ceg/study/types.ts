@@ -104,6 +104,8 @@ export interface FrontierCeg {
   slope: SlopeEstimate | null;
   /** the baseline frontier's measured compute and loss ranges (plateau points excluded) */
   baselineRange: { flops: [number, number]; loss: [number, number] } | null;
+  /** seed-averaged baseline points left out of its frontier by the plateau rule */
+  baselinePlateau: { rung: string; fork: string; flops: number; loss: number }[];
 }
 
 /** Options shared by the study analyses. */
