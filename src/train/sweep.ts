@@ -160,7 +160,8 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions): Promi
   let k = 0;
   for (const spec of specs) {
     k += 1;
-    const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const study = spec.train.schedule === 'wsd' ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}` : '';
+    const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
     const progress =
       o.stream === null
         ? null
