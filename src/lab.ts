@@ -16,6 +16,7 @@ import { ConfigError } from './config.js';
 import { RunStore } from './runs/index.js';
 import { ensureRuns as sweep, runSpec, resolveScale, type RunRecord } from './train/sweep.js';
 import * as ceg from './ceg/index.js';
+import { secondsTimingKey } from './train/timing.js';
 import * as figures from './report/figures.js';
 import { show as showFigure, showHtml, inNotebook } from './report/notebook.js';
 import type { Figure, LossAxis } from './report/types.js';
@@ -28,7 +29,7 @@ import { paramCount as countOf } from './model/params.js';
 import { stepFlops } from './model/flops.js';
 import { layerNorm, rmsNorm } from './model/norms.js';
 import { applyRope } from './model/rope.js';
-import { attend, sparseMask, type AttendOptions } from './model/attention/index.js';
+import { attend, nsaSelection, sparseMask, type AttendOptions } from './model/attention/index.js';
 
 export { STUDY_SET, INNOVATIONS };
 export type { RunRecord };
@@ -85,6 +86,8 @@ export interface EnsureOptions {
   seeds: readonly number[];
   /** print progress (default true) */
   progress?: boolean;
+  /** train even where a run would repeat its corpus more than 4 epochs (compact/full on the bundled corpus) */
+  allowSmallCorpus?: boolean;
 }
 
 /**
@@ -94,7 +97,7 @@ export interface EnsureOptions {
 export async function ensureRuns(o: EnsureOptions): Promise<RunRecord[]> {
   const runs = await sweep({
     scale: o.scale, innovations: o.innovations, seeds: o.seeds, backend: backend(), store: store(),
-    stream: o.progress === false ? null : process.stderr,
+    stream: o.progress === false ? null : process.stderr, allowSmallCorpus: o.allowSmallCorpus,
   });
   if (inNotebook() && o.progress !== false) for (const r of runs) console.log(runLine(r));
   return runs;
@@ -233,7 +236,10 @@ export function flopBreakdown(cfg: ModelConfig, scale: string): Table {
 
 /** Our CEG (every axis) beside the paper's method, one row per innovation. */
 export function cegTable(runs: RunRecord[], opts: ceg.CegTableOptions = {}): Table {
-  const table = ceg.cegTable(runs, opts);
+  // per-run seconds of different machines or kernel sets are never divided into each other
+  const sameTiming = secondsTimingKey(runs.map((r) => r.timingKey)) !== null;
+  const axes = (opts.axes ?? [...ceg.AXES]).filter((a) => a !== 'seconds' || sameTiming);
+  const table = ceg.cegTable(runs, { ...opts, axes });
   runsBehind.set(table, runs);
   return table;
 }
@@ -289,7 +295,7 @@ export function explainCeg(table: Table, id: string, axes: readonly LossAxis[] =
   return [`${r.label} against the baseline (target: the baseline's final validation loss):`, ...lines].join('\n');
 }
 
-/** The paper's published compact-scale numbers beside ours. */
+/** The paper's published numbers (compact by default, or full) beside ours. */
 export function paperVsOurs(table: Table, scale: 'compact' | 'full' = 'compact'): Table {
   const pvo = ceg.paperVsOurs(table, scale);
   pvoSource.set(pvo, table);
@@ -350,11 +356,11 @@ function cegVsComputeOrNote(fits: ScalingResult[]): Figure {
 export const fig = {
   lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string }) => figures.lossCurves(runCurves(runs), opts),
   cegBars: (table: Table, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
-  /** our CEG in optimizer steps (the paper's axis) against the published compact numbers; takes lab.paperVsOurs(table) or the CEG table itself */
+  /** our CEG in optimizer steps (the paper's axis) against the published numbers of both scales; takes lab.paperVsOurs(table) or the CEG table itself */
   paperVsOurs: (t: Table) => {
     const table = pvoSource.get(t) ?? t;
     const rows = paperVsOursRows(table, runsBehind.get(table) ?? []);
-    return rows.length ? figures.paperVsOurs(rows, { scale: 'compact' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
+    return rows.length ? figures.paperVsOurs(rows, { note: 'paper: steps, its method, one seed per scale; ours: steps, geometric mean over seeds' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
   },
   scalingFits: (fits: ScalingResult[]) => scalingFitsOrNote(fits),
   cegVsCompute: (fits: ScalingResult[]) => cegVsComputeOrNote(fits),
@@ -425,9 +431,9 @@ export const demo = {
     const pairs: [number, number][] = [[3, 1], [7, 5], [12, 10], [5, 1], [9, 5]];
     return aq.from(pairs.map(([m, n]) => ({ query_pos: m, key_pos: n, offset: m - n, score: score(m, n) })));
   },
-  /** Masks of causal and block-sparse attention for one head of a random input at a scale. */
+  /** Masks of causal and block-sparse attention (ours, 'blocksparse') for one head of a random input at a scale. */
   sparsePattern(scale: string): { title: string; mask: number[][] }[] {
-    const cfg = modelConfig(scale, 'sparse');
+    const cfg = modelConfig(scale, 'blocksparse');
     const T = Math.min(cfg.blockSize, 8 * cfg.sparse.blockSize);
     const hs = cfg.nEmbd / cfg.nHead;
     return tf.tidy(() => {
@@ -438,6 +444,29 @@ export const demo = {
       return [
         { title: `causal, T = ${T}`, mask: causal },
         { title: `block-sparse: block ${cfg.sparse.blockSize}, ${cfg.sparse.localBlocks} local + ${cfg.sparse.selectedBlocks} selected`, mask: m },
+      ];
+    });
+  },
+  /**
+   * NSA ('sparse') for one K/V head of a random input at a scale: which tokens each query
+   * reaches through the compression branch (the complete blocks, as block means) and through
+   * the selection branch (the tokens of its top-k blocks, own block included), beside causal.
+   */
+  nsaPattern(scale: string): { title: string; mask: number[][] }[] {
+    const cfg = modelConfig(scale, 'sparse');
+    const n = cfg.nsa!;
+    const T = Math.min(cfg.blockSize, 8 * n.blockSize);
+    const D = cfg.nEmbd / n.heads;
+    const BS = n.blockSize;
+    return tf.tidy(() => {
+      const q = tf.randomNormal([1, n.heads, T, D], 0, 1, 'float32', 7) as tf.Tensor4D;
+      const k = tf.randomNormal([1, n.kvHeads, T, D], 0, 1, 'float32', 8) as tf.Tensor4D;
+      const sel = (nsaSelection(q, k, n).arraySync() as unknown as (number | boolean)[][][][])[0][0];
+      const rows = (f: (i: number, j: number) => boolean) => Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (f(i, j) ? 1 : 0)));
+      return [
+        { title: `causal, T = ${T}`, mask: rows((i, j) => j <= i) },
+        { title: `NSA compressed: complete blocks of ${BS}`, mask: rows((i, j) => Math.floor(j / BS) < Math.floor((i + 1) / BS)) },
+        { title: `NSA selected: ${n.blockCounts} of the blocks (own block included)`, mask: rows((i, j) => j <= i && Boolean(sel[i][Math.floor(j / BS)])) },
       ];
     });
   },

@@ -134,3 +134,30 @@ test('rows without a valLoss are skipped; a diverged (NaN) evaluation reaches no
   assert.equal(nan.dnr, true);
   assert.throws(() => ceg([{ ...base[0], valLoss: null }], base), /baseline: the curve has no evaluation/);
 });
+
+test('reaching allows float tolerance: fused attention 7e-7 and 1e-6 nats above the baseline is not DNR; 1e-5 is', async () => {
+  const { REACH_RTOL } = await import('../src/ceg/ceg.js');
+  assert.equal(REACH_RTOL, 1e-6);
+  const xs = [0, 100, 200, 300, 400];
+  const base = [4.0, 3.2, 2.8, 2.6, 2.569];
+  // the same curve to float32 rounding, ending a hair above the baseline's final loss
+  for (const above of [7e-7, 1e-6]) {
+    const fa = [4.0, 3.2, 2.8, 2.6, 2.569 + above];
+    const r = ceg(rows(xs, base), rows(xs, fa), { axis: 'steps' });
+    assert.equal(r.dnr, false, `${above} above`);
+    assert.equal(r.variantCompute, 400); // reached at the last evaluation, not extrapolated past it
+    assert.equal(r.ceg, 1);
+  }
+  // a real difference (1e-5 nats, four times the tolerance at 2.569) is still a DNR
+  const worse = ceg(rows(xs, base), rows(xs, [4.0, 3.2, 2.8, 2.6, 2.569 + 1e-5]));
+  assert.equal(worse.dnr, true);
+  assert.equal(worse.ceg, null);
+  // exact comparison when asked for, and the tolerance is relative to the target
+  assert.equal(computeToReach(xs, [4.0, 3.2, 2.8, 2.6, 2.569 + 7e-7], 2.569, 0), null);
+  assert.equal(computeToReach([1, 2], [1e6 + 0.5, 1e6 + 0.5], 1e6), 1); // 0.5 < 1e6·1e-6 = 1
+  assert.equal(computeToReach([1, 2], [1e6 + 2, 1e6 + 2], 1e6), null);
+  // a loss inside the tolerance but not below the target never interpolates beyond its own point
+  const inside = computeToReach([100, 200], [3, 2.5 + 1e-7], 2.5)!;
+  assert.equal(inside, 200);
+  assert.throws(() => computeToReach(xs, base, 2.5, -1), /reach tolerance must be >= 0/);
+});

@@ -90,6 +90,25 @@ test('paperVsOurs puts the published table next to ours', () => {
   assert.throws(() => paperVsOurs(t, 'micro'), /no published numbers for scale "micro"; valid: compact, full/);
 });
 
+test('paperVsOurs at full scale: the published full numbers, RoPE and MQA marked as resting on the adjustment', () => {
+  const t = paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 100 } }), 'full');
+  const rows = t.objects() as Record<string, any>[];
+  const by = (id: string) => rows.find((r) => r.innovation === id)!;
+  // PAPER.md's full-scale column, typed out here independently of published.ts
+  const want: Record<string, number> = { baseline: 1, fused: 1, rope: 1.35, layernorm: 1.421, fa_rope_ln: 1.8, mqa: 0.931, sparse: 0.964 };
+  for (const [id, c] of Object.entries(want)) {
+    assert.equal(by(id).published_ceg, c, id);
+    assert.equal(by(id).published_dnr, false, id);
+    assert.equal(by(id).published_adjusted, id === 'rope' || id === 'mqa', id);
+  }
+  const text = formatPaperVsOurs(t);
+  assert.match(text, /1\.350 \*/);
+  assert.match(text, /0\.931 \*/);
+  assert.match(text, /\* rests on the paper notebook's adjustment: \|LayerNorm − baseline\| added to the Rotary embeddings \(RoPE\) and Multi-query attention \(MQA\) curves/);
+  // the compact table has no adjusted number and no footnote
+  assert.doesNotMatch(formatPaperVsOurs(paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 50 } }), 'compact')), /\*/);
+});
+
 test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x micro', () => {
   // training FLOPs by 6·N·D + attention (Kaplan), written out here independently of the model code
   const flops = (s: ReturnType<typeof getScale>) => {
@@ -109,4 +128,29 @@ test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x
   assert.equal(ladderScale(3).train.decaySteps, 300);
   assert.throws(() => ladderScale(7), /unknown ladder rung 7; valid: 0..3 or micro-r0/);
   assert.equal(getScale('micro').model.nLayer, 4); // micro itself unchanged
+});
+
+test('cegTable asPublished: rope and mqa get |LayerNorm − baseline| (same seed) added; others untouched', async () => {
+  const { paperCeg } = await import('../src/ceg/paper.js');
+  const withLn = [...runs, ...[1, 2, 3].map((s) => run('layernorm', s, 1.5))];
+  const plain = cegTable(withLn, { bootstrap: { resamples: 50 } }).objects() as Record<string, any>[];
+  const adj = cegTable(withLn, { asPublished: true, bootstrap: { resamples: 50 } }).objects() as Record<string, any>[];
+  const by = (rows: Record<string, any>[], id: string) => rows.find((r) => r.innovation === id)!;
+  // the reference: the paper's method with the gap, seed by seed, averaged as the table does
+  const ref = [1, 2, 3].map((s) => {
+    const b = withLn.find((r) => r.innovation === 'baseline' && r.seed === s)!.metrics;
+    const v = withLn.find((r) => r.innovation === 'rope' && r.seed === s)!.metrics;
+    const l = withLn.find((r) => r.innovation === 'layernorm' && r.seed === s)!.metrics;
+    return paperCeg(b, v, { gap: l }).ceg!;
+  });
+  assert.equal(by(adj, 'rope').paper_ceg, (ref[0] + ref[1] + ref[2]) / 3);
+  assert.ok(by(adj, 'rope').paper_ceg < by(plain, 'rope').paper_ceg, 'the added gap makes rope slower to reach');
+  assert.equal(by(adj, 'rope').paper_adjusted, true);
+  assert.equal(by(adj, 'layernorm').paper_adjusted, false);
+  assert.equal(by(adj, 'layernorm').paper_ceg, by(plain, 'layernorm').paper_ceg);
+  assert.equal(by(plain, 'rope').paper_adjusted, false);
+  // our CEG is never adjusted
+  assert.equal(by(adj, 'rope').ceg_flops, by(plain, 'rope').ceg_flops);
+  // without a layernorm run of the same seed it says what is missing
+  assert.throws(() => cegTable(runs, { asPublished: true }), /as-published adjustment of rope needs a layernorm run of seed 1/);
 });

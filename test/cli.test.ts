@@ -15,7 +15,8 @@ function ceg(args: string[], extraEnv: Record<string, string> = {}) {
     encoding: 'utf8',
     timeout: 60_000,
   });
-  return { code: r.status, stderr: r.stderr, stdout: r.stdout, written: fs.readdirSync(runs) };
+  // run folders and files; the hidden .claims/ folder of writers' locks is not a run
+  return { code: r.status, stderr: r.stderr, stdout: r.stdout, written: fs.readdirSync(runs).filter((f) => f !== '.claims') };
 }
 
 test('unknown innovation: one message naming it and the valid choices, exit 2, nothing written', () => {
@@ -80,6 +81,11 @@ test('training on user token files (nanoGPT format) works end to end', () => {
 test('ceg report prints the CEG table and the ladder verdicts from stored runs, without training', async () => {
   const { RunStore } = await import('../src/runs/index.js');
   const { runSpec } = await import('../src/train/sweep.js');
+  const { initEngine } = await import('../src/engine/index.js');
+  const { currentProvenance } = await import('../src/train/provenance.js');
+  await initEngine({ backend: 'cpu' });
+  // synthetic runs, recorded as trained by the current code (else the stale check would replay them)
+  const provenance = currentProvenance('cpu');
   const root = tmp('report');
   const store = new RunStore(root);
   const Lb = (C: number) => 2 + 10 * Math.pow(C / 1e6, -0.3); // the baseline's loss vs compute
@@ -87,7 +93,7 @@ test('ceg report prints the CEG table and the ladder verdicts from stored runs, 
   const put = (innovation: string, scale: string, seed: number, loss: (step: number) => number, steps: number[], flopsPerStep = F) => {
     const run = store.open(runSpec(innovation, scale, seed, 'cpu'));
     run.appendMetrics(steps.map((step) => ({ step, tokens: step, flops: step * flopsPerStep, seconds: step, trainLoss: null, lr: 1e-3, valLoss: step === 0 ? 50 : loss(step) })));
-    run.setStatus({ state: 'done' });
+    run.setStatus({ state: 'done', provenance });
   };
   const steps = Array.from({ length: 11 }, (_, k) => k * 10);
   for (const seed of [1, 2]) {

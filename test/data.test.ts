@@ -171,10 +171,10 @@ test("loadTokens with corpus 'tokens' reads a nanoGPT folder and checks ids", ()
   writeTokenFile(path.join(dir, 'train.bin'), [15496, 995, 50256, 11]);
   writeTokenFile(path.join(dir, 'val.bin'), [15496, 995, 13]);
   const t = loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir });
-  assert.deepEqual(Array.from(t.train), [15496, 995, 50256, 11]);
+  assert.deepEqual(Array.from(t.train.subarray(0, t.train.length)), [15496, 995, 50256, 11]);
   assert.equal(t.vocabSize, 50257);
   assert.equal(t.paddedVocabSize, 50304);
-  assert.equal(t.tokenizer.decode(t.val), 'Hello world.');
+  assert.equal(t.tokenizer.decode(t.val.subarray(0, t.val.length)), 'Hello world.');
   // gpt2 ids do not fit the char vocabulary
   assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'char', dir }), /train\.bin holds token id 50256, but tokenizer "char" has ids 0\.\.96 \(padded vocab 128\)/);
   assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2' }), /data\.dir is required with corpus 'tokens'/);
@@ -271,4 +271,39 @@ test('fixedEvalBatches: same batches every call, different per seed', () => {
   const offs = evalBatchOffsets(val.length, 4, 3, 16, 99);
   assert.deepEqual(batchFromOffsets(val, offs[2], 16), a[2]);
   assert.notDeepEqual(a[0].x, a[1].x);
+});
+
+test('token files over 1 GiB are read window by window (FileTokens): same batches, same checks, no 2 GiB limit', async () => {
+  const { FileTokens, openTokenFile } = await import('../src/data/tokenfiles.js');
+  const dir = tmp();
+  const ids = Uint16Array.from({ length: 5000 }, (_, i) => (i * 7919) % 50257);
+  writeTokenFile(path.join(dir, 'train.bin'), ids);
+  writeTokenFile(path.join(dir, 'val.bin'), ids.slice(0, 700));
+  const whole = loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir });
+  const windows = loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir }, { inMemoryBytes: 0 });
+  assert.ok(windows.train instanceof FileTokens && !(whole.train instanceof FileTokens));
+  assert.equal(windows.train.length, 5000);
+  assert.deepEqual(windows.train.subarray(4990, 5000), ids.subarray(4990, 5000));
+  assert.deepEqual(windows.train.subarray(4995, 6000), ids.subarray(4995, 5000)); // clipped like Uint16Array.subarray
+  // the same rng stream gives the same batches from either
+  const a = createRng(5), b = createRng(5);
+  for (let k = 0; k < 3; k++) assert.deepEqual(sampleBatch(windows.train, 4, 64, a), sampleBatch(whole.train, 4, 64, b));
+  assert.deepEqual(fixedEvalBatches(windows.val, 3, 2, 16, 9), fixedEvalBatches(whole.val, 3, 2, 16, 9));
+  // the id check reads every window
+  writeTokenFile(path.join(dir, 'val.bin'), [...ids.slice(0, 699), 60000]);
+  assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir }, { inMemoryBytes: 0 }), /val\.bin holds token id 60000/);
+  // a file over 2 GiB (sparse: no disk used) opens as FileTokens where readFileSync would refuse it
+  const big = path.join(dir, 'big.bin');
+  fs.closeSync(fs.openSync(big, 'w'));
+  fs.truncateSync(big, 2 ** 31 + 2 * 8);
+  const fd = fs.openSync(big, 'r+');
+  fs.writeSync(fd, Buffer.from(Uint16Array.from([1, 2, 3, 4]).buffer), 0, 8, 2 ** 31 + 8);
+  fs.closeSync(fd);
+  const seq = openTokenFile(big);
+  assert.ok(seq instanceof FileTokens);
+  assert.equal(seq.length, 2 ** 30 + 8);
+  assert.deepEqual(Array.from(seq.subarray(2 ** 30 + 3, 2 ** 30 + 8)), [0, 1, 2, 3, 4]);
+  (seq as InstanceType<typeof FileTokens>).close();
+  for (const s of [windows.train, windows.val]) (s as InstanceType<typeof FileTokens>).close();
+  fs.rmSync(dir, { recursive: true });
 });

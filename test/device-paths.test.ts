@@ -120,13 +120,15 @@ for (const backend of ['cpu', 'wasm'] as const) {
   });
 }
 
-test('MoE implementation choice: env override and a clear error for a bad name', async () => {
+test('MoE implementation choice: from the config (not the environment) and a clear error for a bad name', async () => {
   await initEngine({ backend: 'cpu' });
-  assert.equal(withEnv('CEG_MOE_IMPL', 'dense', () => resolveMoEImpl()), 'dense');
+  assert.equal(resolveMoEImpl('dense'), 'dense');
   assert.equal(resolveMoEImpl('gather'), 'gather');
-  assert.throws(() => withEnv('CEG_MOE_IMPL', 'sparse', () => resolveMoEImpl()), /MoE implementation "sparse".*valid: gather, dense, auto/);
+  assert.equal(withEnv('CEG_MOE_IMPL', 'dense', () => resolveMoEImpl()), 'gather', 'the environment no longer changes numbers');
+  assert.throws(() => resolveMoEImpl('sparse' as never), /MoE implementation "sparse".*valid: gather, dense, auto/);
   assert.equal(resolveSparseSelect(), 'host');
-  assert.equal(withEnv('CEG_SPARSE_SELECT', 'device', () => resolveSparseSelect()), 'device');
+  assert.equal(resolveSparseSelect('device'), 'device');
+  assert.equal(withEnv('CEG_SPARSE_SELECT', 'device', () => resolveSparseSelect()), 'host', 'the environment no longer changes numbers');
   assert.throws(() => resolveSparseSelect('gpu' as never), /sparse selection "gpu".*valid: host, device, auto/);
 });
 
@@ -141,19 +143,18 @@ test('gptLoss with MoE: dense and gather give the same loss, gradients and per-l
   // decisive routing: scale the routers up
   for (const [n, v] of p) if (n.endsWith('router.weight')) v.assign(tf.mul(v, 100));
   const idx = tf.tensor2d(Array.from(rand(16, 5), (v) => Math.floor((v + 1) * 8) % 16), [2, 8], 'int32');
-  const run = (impl: string) =>
-    withEnv('CEG_MOE_IMPL', impl, () =>
-      scoped(() => {
-        let counts: Float32Array | null = null;
-        const { value, grads } = tf.variableGrads(() => {
-          const r = gptLoss(p, idx, idx, cfg, { training: false, seed: 0 });
-          assert.deepEqual(r.expertCounts!.shape, [2, 4]);
-          counts = r.expertCounts!.dataSync() as Float32Array;
-          return r.loss;
-        }, [...p.values()]);
-        return { loss: value.dataSync()[0], counts: Array.from(counts!), grads: [...p.values()].map((v) => grads[v.name].dataSync()) };
-      }),
-    );
+  // the implementation is the config's moeImpl (gptLoss passes it to the MoE layer)
+  const run = (impl: 'gather' | 'dense') =>
+    scoped(() => {
+      let counts: Float32Array | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        const r = gptLoss(p, idx, idx, { ...cfg, moeImpl: impl }, { training: false, seed: 0 });
+        assert.deepEqual(r.expertCounts!.shape, [2, 4]);
+        counts = r.expertCounts!.dataSync() as Float32Array;
+        return r.loss;
+      }, [...p.values()]);
+      return { loss: value.dataSync()[0], counts: Array.from(counts!), grads: [...p.values()].map((v) => grads[v.name].dataSync()) };
+    });
   const a = run('gather');
   const b = run('dense');
   assert.ok(Math.abs(a.loss - b.loss) < 1e-5, `loss ${b.loss} vs ${a.loss}`);
@@ -211,14 +212,13 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const q = t4([B, H, T, hs], 50 + T, 2), k = t4([B, Hkv, T, hs], 60 + T, 2), v = t4([B, Hkv, T, hs], 70 + T);
       const w = rnd([B, H, T, hs], 80 + T);
       const opts = { dropout, training: dropout > 0, seed: 11, sparse: sp };
-      const run = (sel: string) =>
-        withEnv('CEG_SPARSE_SELECT', sel, () =>
-          scoped(() => {
-            const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(sparseAttention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, opts), w));
-            const y = sparseAttention(q, k, v, opts).dataSync();
-            return [y, ...tf.grads(f)([q, k, v]).map((g) => g.dataSync())];
-          }),
-        );
+      const run = (sel: 'host' | 'device') =>
+        scoped(() => {
+          const o = { ...opts, sparseSelect: sel };
+          const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(sparseAttention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, o), w));
+          const y = sparseAttention(q, k, v, o).dataSync();
+          return [y, ...tf.grads(f)([q, k, v]).map((g) => g.dataSync())];
+        });
       const before = tf.memory().numTensors;
       const host = run('host');
       const dev = run('device');

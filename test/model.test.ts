@@ -266,7 +266,9 @@ for (const kernel of ATTN_KERNELS) {
   // test caught the leak and guards the fix.
   test(`causal masking (${kernel}): a future token does not change earlier logits`, async () => {
     await initEngine({ backend: 'cpu' });
-    const cfg = tiny({ attnKernel: kernel, positions: 'rope', norm: 'layernorm' });
+    // NSA has no rotary (the paper's is the identity): learned positions, 4 blocks of 2, 2 selected
+    const nsa = { heads: 4, kvHeads: 1, blockSize: 2, blockCounts: 2, windowSize: 0 };
+    const cfg = tiny(kernel === 'nsa' ? { attnKernel: kernel, norm: 'layernorm', nsa } : { attnKernel: kernel, positions: 'rope', norm: 'layernorm' });
     const p = initParams(cfg, 5);
     const a = tokens(1, 8, 16, 3);
     const arr = a.arraySync();

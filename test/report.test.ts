@@ -96,7 +96,7 @@ test('cegBars: bars per category, asymmetric error bars, dashed line at 1, DNR m
   ]);
   assert.equal(fig.data.length, 2);
   const dep = fig.data[1] as T;
-  assert.deepEqual(dep.y, ['Sparse attention (SA) — DNR (aux)', 'Multi-query attention (MQA)']);
+  assert.deepEqual(dep.y, ['Sparse attention (SA, NSA) — DNR (aux)', 'Multi-query attention (MQA)']);
   close(dep.error_x.array[0], 0.2, 1e-12);
   close(dep.error_x.arrayminus[0], 0.1, 1e-12);
   assert.equal(dep.error_x.array[1], 0);
@@ -134,6 +134,22 @@ test('paperVsOurs: y = x line spanning the data, rows not in the paper left out 
   assert.match(JSON.stringify(fig.layout), /not in the paper \(not shown\): Mixture of experts \(MoE\)/);
   const t = ratioTicks(0.4, 4);
   assert.ok(t.tickvals.includes(1) && t.tickvals.every((v) => v >= 0.4 && v <= 4));
+});
+
+test('paperVsOurs: the paper\'s full-scale number is a diamond at the same height; adjusted ones are starred', () => {
+  const fig = paperVsOurs([
+    { innovation: 'rope', paperCeg: 1.87, paperCegFull: 1.35, paperFullAdjusted: true, ourCeg: 1.5, ci_low: 1.2, ci_high: 1.9 },
+    { innovation: 'layernorm', paperCeg: 1.836, paperCegFull: 1.421, ourCeg: 3.0 },
+    { innovation: 'mqa', paperCeg: 0.673, paperDnr: true, paperCegFull: 0.931, paperFullAdjusted: true, ourCeg: 0.9 },
+  ]);
+  const diamonds = (fig.data as T[]).filter((d) => String(d.marker?.symbol).startsWith('diamond'));
+  assert.equal(diamonds.length, 3);
+  const rope = diamonds.find((d) => /RoPE/.test(d.name))!;
+  assert.deepEqual([rope.x[0], rope.y[0]], [1.35, 1.5]);
+  assert.match(rope.name, /full scale \*$/);
+  assert.doesNotMatch(diamonds.find((d) => /LayerNorm/.test(d.name))!.name, /\*/);
+  assert.match(JSON.stringify(fig.layout), /diamonds: its full scale/);
+  assert.match(JSON.stringify(fig.layout), /full-scale Rotary embeddings \(RoPE\), Multi-query attention \(MQA\): \|LayerNorm − baseline\| added/);
 });
 
 test('RoPE picture: angle m * base^(-2i/d), arrows end on the unit circle at that angle', () => {
@@ -328,6 +344,10 @@ test('loadReportData: figures and CEG values from a synthetic run store (no trai
     assert.equal(pvo('mqa').paperDnr, true);
     assert.equal(pvo('sparse').ourDnr, true);
     assert.equal(pvo('moe').paperCeg, null);
+    assert.equal(pvo('rope').paperCegFull, 1.35);
+    assert.equal(pvo('rope').paperFullAdjusted, true);
+    assert.equal(pvo('sparse').paperCegFull, 0.964);
+    assert.equal(pvo('sparse').paperFullAdjusted, false);
 
     // MoE: load at the last evaluation (step 100), one series per seed
     assert.deepEqual(data.expertCounts, [

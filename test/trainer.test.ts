@@ -102,7 +102,7 @@ test('sweeps name every bad input before training anything', async () => {
 });
 
 test('side-by-side step timing: every variant gets samples, files round-trip, wall-clock CEG formula', async () => {
-  const { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } = await import('../src/train/timing.js');
+  const { measureStepTimes, saveTiming, loadTimings, calibratedSecondsCeg } = await import('../src/train/timing.js');
   const t = await measureStepTimes({ scale: 'smoke', innovations: ['baseline', 'mqa'], backend: 'wasm', steps: 2, rounds: 2 });
   assert.deepEqual(t.results.map((r) => r.innovation), ['baseline', 'mqa']);
   for (const r of t.results) {
@@ -111,8 +111,11 @@ test('side-by-side step timing: every variant gets samples, files round-trip, wa
   }
   const root = tmp('timing');
   saveTiming(root, t);
-  assert.deepEqual(loadTiming(root, 'smoke', 'wasm'), t);
-  assert.equal(loadTiming(root, 'micro', 'wasm'), undefined);
+  const stored = loadTimings(root, 'smoke', 'wasm')!;
+  assert.equal(stored.sets.length, 1);
+  assert.equal(stored.sets[0].kernels, t.kernels);
+  assert.deepEqual(stored.sets[0].results, t.results);
+  assert.equal(loadTimings(root, 'micro', 'wasm'), undefined);
   // a variant twice as good per step whose steps take twice as long has wall-clock CEG 1
   assert.equal(calibratedSecondsCeg(2, 100, 200), 1);
   assert.equal(calibratedSecondsCeg(1.5, 300, 100), 4.5);
@@ -144,4 +147,46 @@ test('MoE: an expert that gets no token in a step trains with a zero gradient (d
   assert.ok(decayOnly >= 2 * small.nLayer, `unused experts found: ${decayOnly}`);
   for (const p of params.values()) p.dispose();
   opt.dispose();
+});
+
+test("evalProtocol 'random' (the paper's): fresh seeded batches per evaluation, its own run id, resumable", async () => {
+  const { initParams } = await import('../src/model/params.js');
+  const { gptLoss } = await import('../src/model/gpt.js');
+  const { loadTokens, fixedEvalBatches } = await import('../src/data/index.js');
+  const { randomEvalSeed } = await import('../src/train/trainer.js');
+  const { runId } = await import('../src/runs/index.js');
+  const fixed = runSpec('baseline', 'smoke', 4, 'wasm');
+  const random = runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'random' } } });
+  const explicitFixed = runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'fixed' } } });
+  assert.notEqual(runId(random), runId(fixed), 'the protocol is part of the run identity');
+  assert.equal(runId(explicitFixed), runId(fixed), "'fixed' is the default and keeps the ids of runs made before the option");
+  assert.throws(() => runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'sometimes' } } }), /train\.evalProtocol/);
+
+  const ref = await trainRun(random, new RunStore(tmp('ep1')));
+  const fix = await trainRun(fixed, new RunStore(tmp('ep2')));
+  // reference for the step-0 point: the initial weights on the batches seeded by (seed 4, step 0)
+  const data = loadTokens(random.data);
+  const { batchSize: B, evalBatches: n } = random.train;
+  const T = random.model.blockSize;
+  const params = initParams(random.model, random.seed);
+  const lossOn = (seed: number) => {
+    const batches = fixedEvalBatches(data.val, n, B, T, seed);
+    let sum = 0;
+    for (const b of batches)
+      sum += tf.tidy(() => gptLoss(params, tf.tensor2d(b.x, [B, T], 'int32'), tf.tensor2d(b.y, [B, T], 'int32'), random.model, { training: false, seed: 0 }).ce.dataSync()[0]);
+    return sum / batches.length;
+  };
+  const want0 = lossOn(randomEvalSeed(4, 0));
+  const atStep4 = lossOn(randomEvalSeed(4, 4)); // other batches, same initial weights
+  for (const p of params.values()) p.dispose();
+  assert.ok(Math.abs(ref.metrics[0].valLoss! - want0) < 1e-6, `${ref.metrics[0].valLoss} vs ${want0}`);
+  assert.notEqual(want0, atStep4, 'each evaluation draws other batches');
+  assert.notEqual(ref.metrics[0].valLoss, fix.metrics[0].valLoss, 'random batches are not the fixed set');
+  // the training trajectory is the protocol's business only through evaluation: same train losses
+  assert.deepEqual(ref.metrics.map((m) => m.trainLoss), fix.metrics.map((m) => m.trainLoss));
+  // a crash and resume draws the same evaluation batches
+  const store = new RunStore(tmp('ep3'));
+  await assert.rejects(trainRun(random, store, { crashAfterSteps: 6 }), /simulated crash/);
+  const resumed = await trainRun(random, store);
+  assert.deepEqual(strip(resumed.metrics), strip(ref.metrics));
 });

@@ -11,6 +11,14 @@
  *   positive evaluation. A crossing between the point at compute 0 and the first positive
  *   point is reported at that first positive point (an upper bound on the true compute).
  *   A target met already at compute 0 (at initialisation) gives compute 0.
+ * - "Reached" allows float tolerance: a loss within REACH_RTOL (relative, 1e-6) above the
+ *   target counts as reaching it, at the evaluation where it first does (no interpolation
+ *   past it). Validation losses are float32 means; two kernels doing the same math in
+ *   another summation order (fused attention) differ by a few float32 ulps (2^-23 relative
+ *   each, ~3e-7 nats at loss 2.5), and a seed 7e-7 nats above the baseline's final loss is
+ *   not a real "did not reach". 1e-6 relative is ~8 float32 ulps: 2.6e-6 nats at micro's
+ *   2.57, 3.8e-6 at the paper's compact 3.8, far below any difference the tables report
+ *   (3 decimals). The paper's method (paper.ts) keeps its exact `<=`, as numpy does.
  * - DNR: the variant never reaches the target. `ceg` is null and `bound` is the censored
  *   upper bound baseline compute / variant's final compute (the variant would need more
  *   than its final compute, so its CEG is below that). Symmetrically, if the baseline never
@@ -58,6 +66,12 @@ export interface CegResult {
   bound: { kind: 'upper' | 'lower'; value: number } | null;
 }
 
+/**
+ * Relative float tolerance of "reached the target" in our CEG (module doc): a loss at most
+ * target·(1 + 1e-6) has reached it.
+ */
+export const REACH_RTOL = 1e-6;
+
 /** Running minimum: out[i] = min(values[0..i]). */
 export function bestSoFar(values: number[]): number[] {
   const out: number[] = new Array(values.length);
@@ -75,14 +89,18 @@ export function bestSoFar(values: number[]): number[] {
  * xs: compute per evaluation, non-negative and non-decreasing. losses: raw per evaluation
  * (the running minimum is taken here). Returns null when the target is never reached.
  */
-export function computeToReach(xs: number[], losses: number[], target: number): number | null {
+export function computeToReach(xs: number[], losses: number[], target: number, rtol = REACH_RTOL): number | null {
   if (xs.length !== losses.length) throw new CegError(`computeToReach: ${xs.length} compute values for ${losses.length} losses`);
+  if (!(rtol >= 0)) throw new CegError(`reach tolerance must be >= 0, got ${rtol}`);
   const m = bestSoFar(losses);
-  const i = m.findIndex((l) => l <= target);
+  const within = target + rtol * Math.abs(target);
+  const i = m.findIndex((l) => l <= within);
   if (i < 0) return null;
   if (xs[i] <= 0) return 0;
   if (i === 0 || xs[i - 1] <= 0 || xs[i - 1] === xs[i]) return xs[i];
-  const t = (m[i - 1] - target) / (m[i - 1] - m[i]); // in (0, 1]
+  // in (0, 1]; reached only within the tolerance (m[i] > target) counts at xs[i], not beyond
+  const t = (m[i - 1] - target) / (m[i - 1] - m[i]);
+  if (t >= 1) return xs[i];
   const lx = Math.log(xs[i - 1]) + t * (Math.log(xs[i]) - Math.log(xs[i - 1]));
   return Math.exp(lx);
 }

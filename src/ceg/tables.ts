@@ -8,7 +8,9 @@ import { AXES, CegError, checkAxis, evalRows, type Axis, type MetricRow } from '
 import { paperCeg, type PaperCegOptions } from './paper.js';
 import { cegSeeds, type CegTarget } from './ceg.js';
 import { mean, type BootstrapOptions } from './random.js';
-import { PUBLISHED, PUBLISHED_SCALES, type PublishedScale } from './published.js';
+import {
+  AS_PUBLISHED_ADJUSTED, AS_PUBLISHED_GAP_INNOVATION, PUBLISHED, PUBLISHED_SCALES, restsOnAdjustment, type PublishedScale,
+} from './published.js';
 
 type Table = ReturnType<typeof aq.from>;
 
@@ -17,6 +19,15 @@ export interface TableRun {
   seed: number;
   scale: string;
   metrics: MetricRow[];
+  /** set when the run diverged: left out of every CEG (neither reached nor not reached), counted in n_diverged */
+  diverged?: DivergedInfo;
+}
+
+/** What a table needs to know of a divergence (src/train's Divergence has more). */
+export interface DivergedInfo {
+  step: number;
+  loss: number;
+  lr: number;
 }
 
 export interface CegTableOptions {
@@ -32,6 +43,13 @@ export interface CegTableOptions {
   smoothWindow?: number;
   /** options of the paper's method */
   paper?: PaperCegOptions;
+  /**
+   * the paper's method "as published": add |LayerNorm − baseline| (the same seed's
+   * layernorm run) to the curves the results notebook adjusted (AS_PUBLISHED_ADJUSTED.full:
+   * rope, mqa) before their CEGs (src/ceg/paper.ts, step 5). Default false. Rows it touched
+   * have paper_adjusted = true.
+   */
+  asPublished?: boolean;
   bootstrap?: BootstrapOptions;
 }
 
@@ -56,7 +74,8 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
   const scale = opts.scale ?? (scales.length === 1 ? scales[0] : undefined);
   if (scale === undefined)
     throw new CegError(`runs hold ${scales.length ? 'several scales (' + scales.join(', ') + ')' : 'no run'}; pass opts.scale`);
-  const mine = runs.filter((r) => r.scale === scale);
+  const ofScale = runs.filter((r) => r.scale === scale);
+  const mine = ofScale.filter((r) => !r.diverged); // diverged runs are listed apart (divergedRuns), never compared
   const base = mine.filter((r) => r.innovation === baselineId);
   if (base.length === 0)
     throw new CegError(`no "${baselineId}" run at scale "${scale}"; innovations present: ${[...new Set(mine.map((r) => r.innovation))].join(', ') || 'none'}`);
@@ -69,13 +88,22 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
       label: inn.label,
       category: inn.category,
       n_seeds: vs.length,
+      n_diverged: ofScale.filter((r) => r.innovation === id && r.diverged).length,
       best_val_loss: mean(vs.map((r) => Math.min(...evalRows(r.metrics, `${id} seed ${r.seed}`).map((m) => m.valLoss)))),
     };
     // the paper's method, per matched seed
+    const adjust = opts.asPublished === true && AS_PUBLISHED_ADJUSTED.full.includes(id);
+    const gapOf = (seed: number) => {
+      const ln = mine.find((r) => r.innovation === AS_PUBLISHED_GAP_INNOVATION && r.seed === seed);
+      if (!ln)
+        throw new CegError(`the as-published adjustment of ${id} needs a ${AS_PUBLISHED_GAP_INNOVATION} run of seed ${seed} at scale "${scale}"`);
+      return ln.metrics;
+    };
     const paper = vs
       .map((v) => ({ v, b: base.find((b) => b.seed === v.seed) }))
       .filter((p) => p.b !== undefined)
-      .map((p) => paperCeg(p.b!.metrics, p.v.metrics, opts.paper));
+      .map((p) => paperCeg(p.b!.metrics, p.v.metrics, adjust ? { ...opts.paper, gap: gapOf(p.v.seed) } : opts.paper));
+    row.paper_adjusted = adjust;
     const reached = paper.filter((p) => !p.dnr).map((p) => p.ceg as number);
     const aux = paper.filter((p) => p.dnr && p.auxCeg != null).map((p) => p.auxCeg as number);
     row.paper_ceg = reached.length ? mean(reached) : null;
@@ -134,15 +162,31 @@ export function formatCegTable(table: Table): string {
     paperCell(r),
     ...axes.map((a) => cegCell(r, a)),
     f4(r.best_val_loss),
-    String(r.n_seeds),
+    String(r.n_seeds) + ((r.n_diverged as number) > 0 ? ` (+${r.n_diverged} diverged)` : ''),
   ]);
   return alignColumns(header, body);
+}
+
+/** The diverged runs among `runs`, for listing apart from the CEG table (empty when none). */
+export function divergedRuns(runs: TableRun[]): (TableRun & { diverged: DivergedInfo })[] {
+  return runs.filter((r): r is TableRun & { diverged: DivergedInfo } => r.diverged !== undefined);
+}
+
+/** Diverged runs for the terminal: one line each (innovation, seed, step, loss, learning rate). */
+export function formatDivergedRuns(runs: TableRun[]): string {
+  const d = divergedRuns(runs);
+  if (d.length === 0) return '';
+  return alignColumns(
+    ['Diverged run (not in the CEG table)', 'Scale', 'Seed', 'Step', 'Loss', 'Learning rate'],
+    d.map((r) => [r.innovation, r.scale, String(r.seed), String(r.diverged.step), String(r.diverged.loss), String(r.diverged.lr)]),
+  );
 }
 
 /**
  * The paper's published numbers next to ours, one row per innovation of the published
  * table (in its order): published_ceg / published_dnr / published_aux_ceg /
- * published_best_loss, and ours: paper_ceg / paper_dnr / paper_aux_ceg (their method on
+ * published_best_loss / published_adjusted (the number rests on the as-published
+ * adjustment, AS_PUBLISHED_ADJUSTED), and ours: paper_ceg / paper_dnr / paper_aux_ceg (their method on
  * our runs), ceg_flops with its CI (our method), best_val_loss. Innovations we did not run
  * get nulls.
  */
@@ -161,6 +205,7 @@ export function paperVsOurs(table: Table, scale: string): Table {
         published_dnr: p.dnr,
         published_aux_ceg: p.auxCeg,
         published_best_loss: p.bestLoss,
+        published_adjusted: restsOnAdjustment(scale as PublishedScale, p.innovation),
         paper_ceg: get(o, 'paper_ceg'),
         paper_dnr: get(o, 'paper_dnr'),
         paper_aux_ceg: get(o, 'paper_aux_ceg'),
@@ -176,13 +221,17 @@ export function paperVsOurs(table: Table, scale: string): Table {
 /** paperVsOurs for the terminal. */
 export function formatPaperVsOurs(table: Table): string {
   const pub = (r: Record<string, unknown>) =>
-    r.published_dnr ? `DNR (aux ${f3(r.published_aux_ceg)})` : f3(r.published_ceg);
+    (r.published_dnr ? `DNR (aux ${f3(r.published_aux_ceg)})` : f3(r.published_ceg)) + (r.published_adjusted ? ' *' : '');
   const ours = (r: Record<string, unknown>) =>
     r.paper_dnr === null ? '-' : r.paper_dnr ? (r.paper_aux_ceg != null ? `DNR (aux ${f3(r.paper_aux_ceg)})` : 'DNR') : f3(r.paper_ceg);
   const flops = (r: Record<string, unknown>) =>
     r.ceg_flops == null ? '-' : f3(r.ceg_flops) + (r.ci_low_flops != null ? ` [${f3(r.ci_low_flops)}, ${f3(r.ci_high_flops)}]` : '');
   const body = (table.objects() as Record<string, unknown>[]).map((r) => [
-    String(r.label), pub(r), f4(r.published_best_loss), ours(r), flops(r), f4(r.best_val_loss),
+    String(r.label), pub(r), f4(r.published_best_loss) + (r.published_adjusted ? ' *' : ''), ours(r), flops(r), f4(r.best_val_loss),
   ]);
-  return alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
+  const text = alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
+  const adjusted = (table.objects() as Record<string, unknown>[]).filter((r) => r.published_adjusted).map((r) => String(r.label));
+  return adjusted.length
+    ? `${text}\n* rests on the paper notebook's adjustment: |LayerNorm − baseline| added to the ${adjusted.join(' and ')} curves before the CEG (and the best loss)`
+    : text;
 }

@@ -6,6 +6,7 @@
  *   ceg runs [--scale micro] [--innovation rope]
  *   ceg prepare [--corpus sotu] [--tokenizer char]
  *   ceg report --scale micro [--axis flops]
+ *   ceg config --scale compact --innovation sparse  (resolved config, parameters, FLOPs as JSON)
  *   ceg reproduce --scale micro [--seeds 1]      (npm start)
  *   ceg study --plan cpu [--dry-run]             (issue #13's study; ceg report --study cpu)
  * Bad input ends with one message naming the bad value and the valid choices, exit code 2,
@@ -19,26 +20,58 @@ import {
   innovationFlag, innovationsFlag, scaleFlag, backendFlag, seedsFlag,
 } from './args.js';
 import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
-import { EngineError, requestedBackend, type BackendName } from '../engine/index.js';
+import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore, isRunId } from '../runs/index.js';
-import { ensureRuns, ensureSpecs, runSpec, resolveScale, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { RunStore, ClaimLostError, isRunId, runId, validateRunSpec, type RunSpec } from '../runs/index.js';
+import { ensureRuns, ensureSpecs, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { getPlan, planNames } from '../plans.js';
 import { validatePlan } from '../train/study.js';
 import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
 import { formatDryRun, runStudy } from './study.js';
-import { InterruptedError } from '../train/trainer.js';
-import { measureStepTimes, saveTiming, loadTiming, calibratedSecondsCeg } from '../train/timing.js';
+import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
+import { formatDivergedRuns } from '../ceg/index.js';
+import { describeConfig } from '../train/describe.js';
+import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
+import { currentProvenance, timingKey } from '../train/provenance.js';
+import { AXES } from '../ceg/types.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
+import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
+import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
+import { describeError } from './errors.js';
+import { runsCheck, damagedNote } from './runs-check.js';
 
 function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
 }
 
 const runsFlag = { type: 'string', help: 'run store folder (default $CEG_RUNS or <project>/data/runs)' } as const;
+const allowSmallCorpusFlag = {
+  type: 'bool',
+  help: 'train even if a run would repeat its corpus more than 4 epochs (compact/full on the bundled corpus; see --data)',
+} as const;
+const allowStaleFlag = {
+  type: 'bool', default: false,
+  help: 'keep completed runs that the current code no longer reproduces (labelled STALE) instead of retraining them',
+} as const;
+
+/** Check the completed runs of `scales` on `backend` against the current code; stale ones (id -> why) for storedRecords. */
+async function staleRuns(store: RunStore, scales: string[], backend: string): Promise<Map<string, string>> {
+  const checked = new Map<string, CodeStatus>();
+  for (const scale of scales)
+    for (const [id, cs] of await checkRuns(store, { scale, backend }, (m) => process.stderr.write(`[ceg] ${m}\n`))) checked.set(id, cs);
+  return staleIds(checked);
+}
+
+/** Say which stale runs a table leaves out (or, with --allow-stale, keeps). */
+function printStale(records: RunRecord[], notes: string[]): void {
+  const kept = records.filter((r) => r.stale);
+  if (kept.length) console.log(`\nSTALE runs kept by --allow-stale (the current code does not reproduce them): ${kept.map((r) => `${r.innovation} seed ${r.seed} (${r.id})`).join(', ')}`);
+  const left = notes.filter((n) => / is stale, left out/.test(n));
+  if (left.length) console.log(`\n${left.length} stale run(s) left out of the tables (the current code does not reproduce them; \`ceg sweep\` retrains them):\n${left.map((n) => `  ${n}`).join('\n')}`);
+}
 
 const spec = defineCli({
   train: {
@@ -51,8 +84,11 @@ const spec = defineCli({
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
+      allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
       run: { type: 'string', help: 'train the run with this id from its spec.json in the store (runs created by ceg study); other run flags are ignored' },
+      spec: { type: 'string', help: "with --run: the run's spec from this JSON file instead of the store (how ceg study hands runs to its child processes)" },
     },
   },
   study: {
@@ -63,6 +99,8 @@ const spec = defineCli({
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
+      allowSmallCorpus: allowSmallCorpusFlag,
+      allowStale: allowStaleFlag,
     },
   },
   sweep: {
@@ -76,7 +114,9 @@ const spec = defineCli({
       data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
       tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
+      allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   ladder: {
@@ -88,6 +128,7 @@ const spec = defineCli({
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
   timing: {
@@ -107,6 +148,9 @@ const spec = defineCli({
       scale: { type: 'string', help: 'only this scale' },
       innovation: innovationFlag({ help: 'only this innovation' }),
       runs: runsFlag,
+      check: { type: 'bool', help: 'check every run (metrics against their seal, checkpoint checksums, spec/status files) and list the damaged ones; exit 1 if any' },
+      repair: { type: 'bool', help: 'check, then quarantine or reset each damaged run so that training resumes it (healthy runs are not touched)' },
+      verify: { type: 'bool', default: true, help: 'check completed runs against the current code (replays changed ones once; --no-verify: cached verdicts only)' },
     },
   },
   prepare: {
@@ -125,6 +169,17 @@ const spec = defineCli({
       runs: runsFlag,
     },
   },
+  config: {
+    summary: 'print the resolved model/train/data config of a run as JSON, with parameters, FLOPs per step and what differs from the paper',
+    flags: {
+      innovation: innovationFlag({ default: 'baseline' }),
+      scale: scaleFlag({ default: 'micro', choices: () => [...scaleNames(), ...ladderRungNames()], help: 'named scale or ladder rung' }),
+      backend: backendFlag(),
+      data: { type: 'string', help: 'folder with nanoGPT-format train.bin/val.bin to train on instead of the bundled corpus' },
+      tokenizer: { type: 'choice', choices: TOKENIZERS, noun: 'tokenizer', help: "tokenizer of the data (default: the scale's; gpt2 with --data)" },
+      config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
+    },
+  },
   reproduce: {
     summary: "the study at a scale: train the paper's variant set (cached runs are reused), then the CEG table",
     flags: {
@@ -132,7 +187,9 @@ const spec = defineCli({
       seeds: seedsFlag({ of: 'int', help: 'N (seeds 1..N) or a comma-separated list', default: [1] }),
       backend: backendFlag(),
       jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
     },
   },
 });
@@ -158,6 +215,20 @@ function specOptions(f: { data?: string; tokenizer?: string; config?: string }):
   return { dataDir: f.data, tokenizer: f.tokenizer, overrides };
 }
 
+/** `--run ID --spec FILE`: the run spec in FILE (validated), which must hash to ID. */
+function specFromFile(file: string, id: string): RunSpec {
+  let spec: RunSpec;
+  try {
+    spec = JSON.parse(fs.readFileSync(file, 'utf8')) as RunSpec;
+  } catch (e) {
+    throw new UsageError(`--spec ${file}: cannot read a run spec (${(e as Error).message})`);
+  }
+  validateRunSpec(spec);
+  const want = runId(spec);
+  if (want !== id) throw new UsageError(`--spec ${file}: the spec is run ${want}, not --run ${id}`);
+  return spec;
+}
+
 /** `--seeds 3` means seeds 1..3; a list means those seeds. */
 function seedList(v: readonly number[]): number[] {
   if (v.length === 1) {
@@ -175,58 +246,130 @@ function storeOf(flag: string | undefined): RunStore {
   return new RunStore(flag);
 }
 
-/** SIGINT: first stops after the current step with a checkpoint; second exits at once. */
+/**
+ * SIGINT / SIGTERM: the first stops at the next step boundary with a checkpoint (a sweep
+ * passes it on to its children and waits for them); a second exits at once (a sweep's
+ * children are killed with it). A `ceg train` started by a sweep (an IPC channel) also stops
+ * when that channel closes, i.e. when its parent is gone, even after a kill -9 (issue 18).
+ * The abort reason is the signal's name, which picks the exit code (130 / 143).
+ */
 function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.on('SIGINT', () => {
-    if (ac.signal.aborted) process.exit(130);
-    process.stderr.write('\n[ceg] interrupt: checkpointing after this step (Ctrl-C again to quit at once)\n');
-    ac.abort();
-  });
+  const on = (sig: 'SIGINT' | 'SIGTERM') => () => {
+    if (ac.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    process.stderr.write(`\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
+    ac.abort(sig);
+  };
+  process.on('SIGINT', on('SIGINT'));
+  process.on('SIGTERM', on('SIGTERM'));
+  if (process.channel) {
+    process.channel.unref(); // the channel alone never keeps this process alive
+    process.on('disconnect', () => {
+      if (ac.signal.aborted) return;
+      process.stderr.write('\n[ceg] the parent process is gone: checkpointing at the next step boundary and stopping\n');
+      ac.abort('disconnect');
+    });
+  }
   return ac.signal;
 }
 
+/** Diverged runs, listed apart from the CEG table; nothing when there are none. */
+function printDiverged(records: RunRecord[]): void {
+  const text = formatDivergedRuns(records);
+  if (text) console.log(`\n${text}`);
+}
+
+/** Diverged runs of a scale in the store (`ceg report` lists them apart). */
+function storedDiverged(store: RunStore, scale: string, backend: string): RunRecord[] {
+  return store.list({ scale, backend, state: 'diverged' }).flatMap((s) => {
+    const run = store.get(s.id);
+    const d = run?.status().divergence as Divergence | undefined;
+    return run && d ? [{ id: s.id, innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, metrics: [], cached: true, diverged: d }] : [];
+  });
+}
+
 function printReport(records: RunRecord[], scale: string): void {
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  // per-run seconds are divided into each other only when every run shares one machine and kernel set
+  const timing = secondsTimingKey(records.map((r) => r.timingKey));
+  const axes = timing === null ? AXES.filter((a) => a !== 'seconds') : [...AXES];
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale, axes });
   console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
   console.log(formatCegTable(table));
+  if (timing === null) {
+    const keys = [...new Set(records.map((r) => r.timingKey ?? 'unknown'))];
+    console.log(`No CEG seconds: the runs were trained on ${keys.length} different machines/kernel sets (${keys.join('; ')}), and seconds from different ones are never divided into each other.`);
+  } else {
+    console.log(
+      `CEG seconds uses each run's own wall-clock time (all on ${timing}), which includes whatever else the machine was doing while it trained;\n` +
+        'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
+    );
+  }
+  for (const published of PUBLISHED_SCALES) {
+    console.log(`\nThe paper's published numbers (${published} scale) beside ours (${scale} scale):`);
+    console.log(formatPaperVsOurs(paperVsOurs(table, published)));
+  }
+  printAsPublished(records, scale);
+}
+
+/** Our runs by the paper's method as published (|LN − baseline| added to RoPE and MQA), when they include LayerNorm. */
+function printAsPublished(records: RunRecord[], scale: string): void {
+  const runs = records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics }));
+  const ids = new Set(runs.map((r) => r.innovation));
+  const adjusted = AS_PUBLISHED_ADJUSTED.full.filter((id) => ids.has(id));
+  if (!ids.has('layernorm') || adjusted.length === 0) return;
+  const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).objects() as Record<string, unknown>[];
+  const cell = (r: Record<string, unknown>) =>
+    r.paper_dnr ? 'DNR' : typeof r.paper_ceg === 'number' ? `${r.paper_ceg.toFixed(3)}${(r.paper_n_dnr as number) > 0 ? ` (${r.paper_n_dnr} DNR)` : ''}` : '-';
   console.log(
-    'CEG seconds uses each run\'s own wall-clock time, which includes whatever else the machine was doing while it trained;\n' +
-      'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
+    `\nThe paper's method as published on our runs (|LayerNorm − baseline| added to ${adjusted.join(' and ')}, as its ` +
+      `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation as string)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
   );
-  console.log("\nThe paper's published numbers (compact scale) beside ours:");
-  console.log(formatPaperVsOurs(paperVsOurs(table, 'compact')));
 }
 
 /** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */
-function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: string): void {
-  const t = loadTiming(store.root, scale, backend);
+async function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: BackendName): Promise<void> {
+  const stored = loadTimings(store.root, scale, backend);
+  // this machine's key, to prefer its step times (none when the backend cannot start here)
+  const here = await initEngine({ backend }).then(
+    () => timingKey(currentProvenance(backend)),
+    () => `this machine without ${backend}`,
+  );
+  const t = pickTimingSet(stored, here);
   if (!t) {
     console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
     return;
   }
   const base = t.results.find((r) => r.innovation === 'baseline');
   if (!base) return;
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics })), { scale });
+  const others = (stored?.sets.length ?? 1) - 1;
+  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
-  console.log(`\nWall-clock CEG from step times measured side by side (${t.measuredAt.slice(0, 16)}Z, load ${t.load.toFixed(2)}): CEG steps x baseline ms/step / variant ms/step`);
+  const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
+  console.log(
+    `\nWall-clock CEG from step times measured side by side: CEG steps x baseline ms/step / variant ms/step\n` +
+      `using the step times of ${t.key}${t.key === here ? ' (this machine and kernel set)' : ` (NOT this machine/kernel set: ${here})`}, measured ${when}` +
+      (others > 0 ? `; ${others} other machine/kernel set(s) in ${path.basename(timingPath(store.root, scale, backend))} not mixed in` : ''),
+  );
   console.log(
     alignColumns(
-      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock'],
+      ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock', 'measured (UTC)'],
       t.results.map((r) => {
         const row = rows.find((x) => x.innovation === r.innovation);
         const steps = (row?.ceg_steps as number | null | undefined) ?? null;
-        return [String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep))];
+        return [
+          String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
+          (r.measuredAt ?? '?').slice(0, 19).replace('T', ' '),
+        ];
       }),
     ),
   );
 }
 
 /** The compute-dependence verdicts from the scale's ladder runs, when there are any. */
-function printVerdicts(store: RunStore, scale: string, backend: string): void {
+function printVerdicts(store: RunStore, scale: string, backend: string, stale?: ReadonlyMap<string, string>, notes: string[] = []): void {
   if (!(scale in LADDERS)) return;
-  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend));
+  const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend, notes, { stale }));
   if (ladder.length === 0) {
     console.log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
     return;
@@ -251,23 +394,32 @@ export async function main(argv: string[]): Promise<number> {
   switch (parsed.command) {
     case 'train': {
       const f = parsed.flags;
+      if (f.spec !== undefined && f.run === undefined) throw new UsageError('--spec needs --run ID (the id the spec hashes to)');
       if (f.run !== undefined) {
         const store = storeOf(f.runs);
-        const run = isRunId(f.run) ? store.get(f.run) : undefined;
-        if (!run) throw new UsageError(`--run ${f.run}: no run with that id in ${store.root} (ceg study creates them)`);
-        const [r] = await ensureSpecs([run.spec], { store, signal: interruptSignal() });
+        const runSpecOf = f.spec !== undefined ? specFromFile(f.spec, f.run) : isRunId(f.run) ? store.get(f.run)?.spec : undefined;
+        if (!runSpecOf) throw new UsageError(`--run ${f.run}: no run with that id in ${store.root} (ceg study creates them)`);
+        const [r] = await ensureSpecs([runSpecOf], { store, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
+        if (r.diverged) {
+          process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+          return EXIT_DIVERGED;
+        }
         const last = r.metrics[r.metrics.length - 1];
-        console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
+        console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
         return 0;
       }
       const so = specOptions(f);
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
-        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so,
+        store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
       });
+      if (r.diverged) {
+        process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+        return EXIT_DIVERGED;
+      }
       const last = r.metrics[r.metrics.length - 1];
-      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? ' (cached)' : ''}`);
+      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
       return 0;
     }
     case 'sweep':
@@ -276,20 +428,31 @@ export async function main(argv: string[]): Promise<number> {
       const innovations = 'innovations' in f && f.innovations.length ? f.innovations : [...STUDY_SET];
       const backend = backendOf(f.backend);
       const seeds = seedList(f.seeds);
-      const so = 'data' in f ? specOptions(f) : {};
+      // every flag reaches every run, whatever --jobs is (issue 18): reproduce has no data flags
+      const so = parsed.command === 'sweep' ? specOptions(parsed.flags) : {};
       for (const inn of innovations) for (const seed of seeds) runSpec(inn, f.scale, seed, backend, so); // validate all first
       const store = storeOf(f.runs);
       console.error(`[ceg] ${innovations.length} variants x ${seeds.length} seed(s) at scale "${f.scale}" on ${backend}; run store ${store.root}`);
       const records = await ensureRuns({
         scale: f.scale, innovations, seeds, backend, store, signal: interruptSignal(), jobs: f.jobs,
-        specOptions: so, configFile: 'config' in f ? f.config : undefined,
+        specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
       });
       console.log(`\nFinal validation loss (scale ${f.scale}):`);
-      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
-      if (records.some((r) => r.innovation === 'baseline')) {
+      for (const r of records) console.log(`  ${r.innovation.padEnd(12)} seed ${r.seed}  ${r.diverged ? `DIVERGED at step ${r.diverged.step} (loss ${r.diverged.loss}, lr ${r.diverged.lr})` : r.metrics[r.metrics.length - 1]?.valLoss?.toFixed(4)}`);
+      if (records.some((r) => r.innovation === 'baseline' && !r.diverged)) {
         printReport(records, f.scale);
-        printTiming(records, store, f.scale, backend);
-        printVerdicts(store, f.scale, backend);
+        await printTiming(records, store, f.scale, backend);
+        const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
+        const stale = f.allowStale ? undefined : await staleRuns(store, ladderScales, backend);
+        const notes: string[] = [];
+        printVerdicts(store, f.scale, backend, stale, notes);
+        printStale(records, notes);
+      }
+      printDiverged(records);
+      const diverged = records.filter((r) => r.diverged);
+      if (diverged.length) {
+        process.stderr.write(`ceg: ${diverged.length} of ${records.length} runs diverged (listed above, left out of the CEG table)\n`);
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -304,7 +467,7 @@ export async function main(argv: string[]): Promise<number> {
         onProgress: (m) => process.stderr.write(`[ceg] timing ${m}\n`),
       });
       const file = saveTiming(store.root, t);
-      console.log(`step times at scale "${f.scale}" on ${backend} (load ${t.load.toFixed(2)} at start), saved to ${file}:`);
+      console.log(`step times at scale "${f.scale}" on ${t.kernels} (${t.machine?.cpu} x${t.machine?.cores}; load ${t.load.toFixed(2)} at start), merged into ${file}:`);
       for (const r of t.results) console.log(`  ${r.innovation.padEnd(12)} ${r.msPerStep.toFixed(1).padStart(8)} ms/step`);
       return 0;
     }
@@ -314,8 +477,14 @@ export async function main(argv: string[]): Promise<number> {
       const store = storeOf(f.runs);
       const seeds = seedList(f.seeds);
       const signal = interruptSignal();
+      const diverged: RunRecord[] = [];
       for (const rung of ladderOf(f.scale)) {
-        await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs });
+        const records = await ensureRuns({ scale: rung.name, innovations: f.innovations, seeds, backend, store, signal, jobs: f.jobs, allowStale: f.allowStale });
+        diverged.push(...records.filter((r) => r.diverged));
+      }
+      if (diverged.length) {
+        printDiverged(diverged);
+        return EXIT_DIVERGED;
       }
       return 0;
     }
@@ -323,9 +492,19 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       if (f.scale) resolveScale(f.scale);
       const store = storeOf(f.runs);
-      const t = store.table({ ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) });
+      if (f.check || f.repair) return runsCheck(store, Boolean(f.repair));
+      const filter = { ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) };
+      let t = store.table(filter);
       if (t.numRows() === 0) console.log(`no runs in ${store.root}`);
-      else t.print({ limit: Infinity });
+      else {
+        // code: whether the current code reproduces each completed run (current / confirmed / stale)
+        const checked = f.verify ? await checkRuns(store, filter, (m) => process.stderr.write(`[ceg] ${m}\n`)) : new Map<string, CodeStatus>();
+        const ids = t.array('id') as string[];
+        t = t.assign({ code: ids.map((id) => codeStatusLabel(checked.get(id))) });
+        t.print({ limit: Infinity });
+        const stale = [...checked.values()].filter((c) => c.state === 'stale').length;
+        if (stale) console.log(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
+      }
       return 0;
     }
     case 'prepare': {
@@ -349,9 +528,14 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       console.error(`[ceg] study ${plan.name} on ${backend}, --jobs ${f.jobs}; run store ${store.root}`);
-      await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal() });
+      await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
       const d = studyData(plan, store, backend);
       console.log(formatStudyReport(d, analyzeStudyData(d)));
+      return 0;
+    }
+    case 'config': {
+      const f = parsed.flags;
+      console.log(JSON.stringify(describeConfig(runSpec(f.innovation, f.scale, 1, backendOf(f.backend), specOptions(f))), null, 2));
       return 0;
     }
     case 'report': {
@@ -367,14 +551,25 @@ export async function main(argv: string[]): Promise<number> {
         console.log(formatStudyReport(d, analyzeStudyData(d)));
         return 0;
       }
-      const records = storedRecords(store, f.scale, backend);
-      if (records.length === 0) {
-        console.error(`no completed runs at scale "${f.scale}" on ${backend} in ${store.root}; train some with: ceg sweep --scale ${f.scale}`);
+      const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
+      const stale = await staleRuns(store, [f.scale, ...ladderScales], backend);
+      const notes: string[] = [];
+      const records = storedRecords(store, f.scale, backend, notes, { stale });
+      if (!records.some((r) => r.innovation === 'baseline')) {
+        printStale(records, notes);
+        printDiverged(storedDiverged(store, f.scale, backend));
+        console.error(
+          `no completed${stale.size ? ', current' : ''} baseline run at scale "${f.scale}" on ${backend} in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
+        );
         return 1;
       }
       printReport(records, f.scale);
-      printTiming(records, store, f.scale, backend);
-      printVerdicts(store, f.scale, backend);
+      await printTiming(records, store, f.scale, backend);
+      printVerdicts(store, f.scale, backend, stale, notes);
+      printStale(records, notes);
+      printDiverged(storedDiverged(store, f.scale, backend));
+      const damaged = damagedNote(store);
+      if (damaged) console.error(damaged);
       return 0;
     }
   }
@@ -391,9 +586,20 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(2);
       }
-      if (e instanceof InterruptedError) {
+      if (e instanceof ClaimLostError) {
+        // another writer took the run over (this one's heartbeat had stalled): stopped without writing
         process.stderr.write(`ceg: ${e.message}\n`);
-        process.exit(130);
+        process.exit(1);
+      }
+      if (e instanceof InterruptedError) {
+        const again = ['ceg', ...process.argv.slice(2)].join(' ');
+        process.stderr.write(`ceg: ${e.message}\nceg: to resume: ${again}\n`);
+        process.exit(e.exitCode);
+      }
+      const handled = describeError(e);
+      if (handled) {
+        process.stderr.write(`ceg: ${handled.message}\n`);
+        process.exit(handled.exitCode);
       }
       process.stderr.write(`ceg: ${(e as Error)?.stack ?? e}\n`);
       process.exit(1);

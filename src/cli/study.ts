@@ -135,6 +135,10 @@ export interface RunStudyOptions {
   /** progress output (default stderr); null for silence */
   stream?: ProgressStream | null;
   log?: (line: string) => void;
+  /** train even where a run would repeat its corpus more than MAX_EPOCHS times (src/train/epochs.ts) */
+  allowSmallCorpus?: boolean;
+  /** keep completed runs the current code no longer reproduces (src/train/stale.ts) instead of retraining them */
+  allowStale?: boolean;
 }
 
 /**
@@ -159,7 +163,10 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
     for (const role of ['trunk', 'fork'] as const) {
       const specs = runs.filter((r) => r.role === role).map((r) => r.spec);
       if (specs.length === 0) continue;
-      await ensureSpecs(specs, { store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream });
+      await ensureSpecs(specs, {
+        store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream,
+        allowSmallCorpus: o.allowSmallCorpus, allowStale: o.allowStale,
+      });
     }
   }
   const lrs = chooseLrs(plan, o.store, o.backend);

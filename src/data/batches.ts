@@ -98,6 +98,16 @@ export function restoreRng(state: RngState): Rng {
 
 // ---------------------------------------------------------------- batches
 
+/**
+ * A read-only token sequence: a Uint16Array, or a token file read window by window
+ * (FileTokens in tokenfiles.ts, for files too large to hold in memory, such as OpenWebText's
+ * 17 GB train.bin). subarray(begin, end) returns tokens[begin, end).
+ */
+export interface TokenSeq {
+  readonly length: number;
+  subarray(begin: number, end: number): Uint16Array;
+}
+
 export interface Batch {
   /** inputs, row-major [B, T] */
   x: Int32Array;
@@ -123,7 +133,7 @@ export function sampleOffsets(length: number, batchSize: number, blockSize: numb
 }
 
 /** The batch whose rows start at `offsets` (each row: x = tokens[o..o+T), y = tokens[o+1..o+T]). */
-export function batchFromOffsets(tokens: Uint16Array, offsets: readonly number[], blockSize: number): Batch {
+export function batchFromOffsets(tokens: TokenSeq, offsets: readonly number[], blockSize: number): Batch {
   checkShape(tokens.length, offsets.length, blockSize);
   const B = offsets.length;
   const T = blockSize;
@@ -133,14 +143,15 @@ export function batchFromOffsets(tokens: Uint16Array, offsets: readonly number[]
     const o = offsets[b];
     if (!Number.isInteger(o) || o < 0 || o + T + 1 > tokens.length)
       throw new DataError(`offset ${o} (row ${b}) is outside 0..${tokens.length - T - 1} for ${tokens.length} tokens and blockSize ${T}`);
-    x.set(tokens.subarray(o, o + T), b * T);
-    y.set(tokens.subarray(o + 1, o + T + 1), b * T);
+    const w = tokens.subarray(o, o + T + 1); // one read of T + 1 tokens from a file-backed sequence
+    x.set(w.subarray(0, T), b * T);
+    y.set(w.subarray(1, T + 1), b * T);
   }
   return { x, y, batchSize: B, blockSize: T };
 }
 
 /** One random training batch (advances `rng` by at least batchSize draws). */
-export function sampleBatch(tokens: Uint16Array, batchSize: number, blockSize: number, rng: Rng): Batch {
+export function sampleBatch(tokens: TokenSeq, batchSize: number, blockSize: number, rng: Rng): Batch {
   return batchFromOffsets(tokens, sampleOffsets(tokens.length, batchSize, blockSize, rng), blockSize);
 }
 
@@ -155,6 +166,6 @@ export function evalBatchOffsets(length: number, n: number, batchSize: number, b
 }
 
 /** n validation batches that are the same on every call with the same arguments. */
-export function fixedEvalBatches(val: Uint16Array, n: number, batchSize: number, blockSize: number, seed: number): Batch[] {
+export function fixedEvalBatches(val: TokenSeq, n: number, batchSize: number, blockSize: number, seed: number): Batch[] {
   return evalBatchOffsets(val.length, n, batchSize, blockSize, seed).map((o) => batchFromOffsets(val, o, blockSize));
 }

@@ -20,6 +20,7 @@ import type { DataConfig } from '../config.js';
 import { BUNDLED_CORPORA, type BundledCorpus, corpusSource, corpusSplitRule, loadCorpus } from './corpora.js';
 import { DataError } from './errors.js';
 import { getTokenizer, type Tokenizer, type TokenizerName } from './tokenizers.js';
+import type { TokenSeq } from './batches.js';
 
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
@@ -52,6 +53,64 @@ export function readTokenFile(file: string): Uint16Array {
   bytes.set(buf);
   if (!LITTLE_ENDIAN) swapBytes16(bytes);
   return out;
+}
+
+/** Number of tokens in a raw uint16 token file, from its size alone (same errors as readTokenFile). */
+export function tokenFileLength(file: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new DataError(`token file not found: ${file}`);
+    throw new DataError(`cannot read token file ${file}: ${(e as Error).message}`);
+  }
+  if (st.isDirectory()) throw new DataError(`token file ${file} is a directory, expected a raw uint16 file`);
+  if (st.size % 2 !== 0)
+    throw new DataError(`token file ${file} has ${st.size} bytes, not a whole number of uint16 tokens (expected an even size: raw little-endian uint16 as numpy's uint16 tofile)`);
+  return st.size / 2;
+}
+
+/**
+ * A token file read window by window with positioned reads, never whole: for token files
+ * over 2 GiB (fs.readFileSync's limit; a Uint16Array also stops at 2^32 - 1 elements), such
+ * as nanoGPT's OpenWebText train.bin (~17 GB, ~9.0 B tokens). The file stays open for the
+ * object's life (close() releases it).
+ */
+export class FileTokens implements TokenSeq {
+  readonly length: number;
+  private fd: number | null;
+  constructor(readonly file: string) {
+    this.length = tokenFileLength(file);
+    this.fd = fs.openSync(file, 'r');
+  }
+  subarray(begin: number, end: number): Uint16Array {
+    if (this.fd === null) throw new DataError(`token file ${this.file} is closed`);
+    const b = Math.max(0, Math.min(this.length, begin));
+    const e = Math.max(b, Math.min(this.length, end));
+    const out = new Uint16Array(e - b);
+    const bytes = new Uint8Array(out.buffer);
+    let done = 0;
+    while (done < bytes.length) {
+      const n = fs.readSync(this.fd, bytes, done, bytes.length - done, 2 * b + done);
+      if (n <= 0) throw new DataError(`token file ${this.file} ended early (at byte ${2 * b + done}; was it truncated while in use?)`);
+      done += n;
+    }
+    if (!LITTLE_ENDIAN) swapBytes16(bytes);
+    return out;
+  }
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+/** Token files up to this size are read whole into memory; larger ones are read window by window (FileTokens). */
+export const IN_MEMORY_TOKEN_BYTES = 1 << 30;
+
+/** A token file as a TokenSeq: whole in memory up to `inMemoryBytes` (default 1 GiB), else a FileTokens. */
+export function openTokenFile(file: string, inMemoryBytes = IN_MEMORY_TOKEN_BYTES): TokenSeq {
+  const n = tokenFileLength(file);
+  return 2 * n <= inMemoryBytes ? readTokenFile(file) : new FileTokens(file);
 }
 
 /** Write tokens as raw little-endian uint16, atomically (temp file in the same folder + rename). */
@@ -208,8 +267,9 @@ export function prepareCorpus(opts: PrepareOptions): PreparedCorpus {
 // ---------------------------------------------------------------- DataConfig -> tokens
 
 export interface LoadedTokens {
-  train: Uint16Array;
-  val: Uint16Array;
+  /** a Uint16Array, or a FileTokens for a user token file over 1 GiB */
+  train: TokenSeq;
+  val: TokenSeq;
   vocabSize: number;
   paddedVocabSize: number;
   tokenizer: Tokenizer;
@@ -217,9 +277,12 @@ export interface LoadedTokens {
   dir: string;
 }
 
-function maxId(a: Uint16Array): number {
+function maxId(seq: TokenSeq, chunk = 1 << 25): number {
   let m = 0;
-  for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
+  for (let start = 0; start < seq.length; start += chunk) {
+    const a = seq.subarray(start, Math.min(seq.length, start + chunk));
+    for (let i = 0; i < a.length; i++) if (a[i] > m) m = a[i];
+  }
   return m;
 }
 
@@ -228,7 +291,10 @@ function maxId(a: Uint16Array): number {
  * 'tokens' reads `<dir>/train.bin` and `<dir>/val.bin` (nanoGPT format) and checks that every
  * id is < the tokenizer's real vocabulary (so also < its padded vocabulary).
  */
-export function loadTokens(data: DataConfig, opts: { cacheDir?: string; onProgress?: (m: string) => void } = {}): LoadedTokens {
+export function loadTokens(
+  data: DataConfig,
+  opts: { cacheDir?: string; onProgress?: (m: string) => void; /** default IN_MEMORY_TOKEN_BYTES */ inMemoryBytes?: number } = {},
+): LoadedTokens {
   const tok = getTokenizer(data.tokenizer);
   if (data.corpus !== 'tokens') {
     const p = prepareCorpus({ corpus: data.corpus, tokenizer: tok.name, cacheDir: opts.cacheDir, onProgress: opts.onProgress });
@@ -236,10 +302,11 @@ export function loadTokens(data: DataConfig, opts: { cacheDir?: string; onProgre
   }
   if (!data.dir)
     throw new DataError("data.dir is required with corpus 'tokens': the folder holding train.bin and val.bin (nanoGPT format)");
-  const train = readTokenFile(path.join(data.dir, 'train.bin'));
-  const val = readTokenFile(path.join(data.dir, 'val.bin'));
+  const train = openTokenFile(path.join(data.dir, 'train.bin'), opts.inMemoryBytes);
+  const val = openTokenFile(path.join(data.dir, 'val.bin'), opts.inMemoryBytes);
   for (const [name, arr] of [['train.bin', train], ['val.bin', val]] as const) {
     if (arr.length < 2) throw new DataError(`${path.join(data.dir, name)} holds ${arr.length} tokens; need at least 2`);
+    if (arr instanceof FileTokens) opts.onProgress?.(`checking the ${arr.length.toLocaleString('en-US')} token ids of ${arr.file} (read in windows: over 1 GiB)`);
     const m = maxId(arr);
     if (m >= tok.vocabSize)
       throw new DataError(

@@ -11,7 +11,8 @@ import { tf } from '../engine/index.js';
 import { softmaxCrossEntropy } from '../engine/fused.js';
 import type { ModelConfig } from '../config.js';
 import { attend } from './attention/index.js';
-import { getParam, headSize, mixSeed, type Params } from './params.js';
+import { getParam, headSize, mixSeed, nsaOf, type Params } from './params.js';
+import { nsaAttention } from './attention/nsa.js';
 import { layerNorm, rmsNorm } from './norms.js';
 import { applyRope } from './rope.js';
 import { geluMlp, linearP, moeMlp, swigluMlp } from './mlp.js';
@@ -59,8 +60,27 @@ function dropout<T extends tf.Tensor>(x: T, rate: number, opts: ForwardOptions, 
   return opts.training && rate > 0 ? (tf.dropout(x, rate, undefined, dropoutSeed(opts.seed, site)) as T) : x;
 }
 
+/**
+ * NSA attention of block i (the paper's sparse attention): its own q/k/v projections with the
+ * NSA head layout, three sigmoid gates per head from g_proj, o_proj; no rotary (the paper's
+ * is the identity). x [B·T, C] -> [B·T, C] (before residual dropout).
+ */
+function nsaBlock(params: Params, i: number, x: tf.Tensor2D, B: number, T: number, cfg: ModelConfig) {
+  const n = nsaOf(cfg);
+  const D = cfg.nEmbd / n.heads;
+  const pre = `transformer.h.${i}.attn`;
+  const heads = (t: tf.Tensor, h: number, d: number) => tf.transpose(tf.reshape(t, [B, T, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const q = heads(linearP(params, `${pre}.q_proj`, x), n.heads, D);
+  const k = heads(linearP(params, `${pre}.k_proj`, x), n.kvHeads, D);
+  const v = heads(linearP(params, `${pre}.v_proj`, x), n.kvHeads, D);
+  const gates = heads(tf.sigmoid(linearP(params, `${pre}.g_proj`, x)), n.heads, 3); // [B, H, T, 3]: cmp, slc, swa
+  const y = nsaAttention(q, k, v, gates, n); // [B, H, T, D]
+  return linearP(params, `${pre}.o_proj`, tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, n.heads * D]) as tf.Tensor2D);
+}
+
 /** Causal self-attention of block i: x [B·T, C] -> [B·T, C] (before residual dropout). */
 function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: number, cfg: ModelConfig, opts: ForwardOptions) {
+  if (cfg.attnKernel === 'nsa') return nsaBlock(params, i, x, B, T, cfg);
   const C = cfg.nEmbd;
   const H = cfg.nHead;
   const Hkv = cfg.nKvHead;
@@ -81,6 +101,7 @@ function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: numb
     training: opts.training,
     seed: dropoutSeed(opts.seed, 3 * i + 1),
     sparse: cfg.sparse,
+    sparseSelect: cfg.sparseSelect,
   }); // [B, H, T, hs]
   const y2 = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, C]) as tf.Tensor2D; // re-assemble heads
   return linearP(params, `${pre}.c_proj`, y2);
@@ -119,7 +140,7 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
     if (cfg.mlp === 'gelu') m = geluMlp(params, `${h}.mlp`, hin);
     else if (cfg.mlp === 'swiglu') m = swigluMlp(params, `${h}.mlp`, hin);
     else {
-      const r = moeMlp(params, `${h}.mlp`, hin, cfg.moe);
+      const r = moeMlp(params, `${h}.mlp`, hin, cfg.moe, cfg.moeImpl);
       m = r.y;
       auxes.push(r.aux);
       loads.push(r.load);

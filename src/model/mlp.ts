@@ -17,6 +17,7 @@
 import { tf } from '../engine/index.js';
 import { gelu as fusedGelu } from '../engine/fused.js';
 import type { ModelConfig } from '../config.js';
+import { MOE_IMPLS } from '../config.js';
 import type { Params } from './params.js';
 import { getParam } from './params.js';
 import { linear } from './linear.js';
@@ -64,15 +65,16 @@ export function swigluMlp(params: Params, prefix: string, x: tf.Tensor2D): tf.Te
  *            (as two batched matmuls over the concatenated expert weights) and the outputs are
  *            combined with a gate [N, E] that is zero for experts a token did not choose.
  *            E/k times the expert FLOPs, but nothing leaves the device: used on webgpu.
- *  'auto':   'dense' on webgpu, 'gather' elsewhere (the default; env CEG_MOE_IMPL overrides).
+ *  'auto':   'dense' on webgpu, 'gather' elsewhere (the default).
+ * The choice is the model config's `moeImpl` (part of the run's identity), not an environment variable.
  */
-export type MoEImpl = 'gather' | 'dense' | 'auto';
-export const MOE_IMPLS: readonly MoEImpl[] = ['gather', 'dense', 'auto'];
+export type MoEImpl = (typeof MOE_IMPLS)[number];
+export { MOE_IMPLS };
 
-/** The implementation that `impl` (or env CEG_MOE_IMPL, or 'auto') means on the current backend. */
+/** The implementation that `impl` (default 'auto') means on the current backend. */
 export function resolveMoEImpl(impl?: MoEImpl): 'gather' | 'dense' {
-  const want = impl ?? (process.env.CEG_MOE_IMPL as MoEImpl | undefined) ?? 'auto';
-  if (!MOE_IMPLS.includes(want)) throw new Error(`MoE implementation "${want}" (CEG_MOE_IMPL?) is unknown; valid: ${MOE_IMPLS.join(', ')}`);
+  const want = impl ?? 'auto';
+  if (!MOE_IMPLS.includes(want)) throw new Error(`MoE implementation "${want}" (model.moeImpl) is unknown; valid: ${MOE_IMPLS.join(', ')}`);
   if (want !== 'auto') return want;
   return tf.getBackend() === 'webgpu' ? 'dense' : 'gather';
 }

@@ -13,11 +13,13 @@
  *   SwiGLU: mlp.c_fc  [C, Hs] = W3, the "up" (value) branch
  *           mlp.c_fc2 [C, Hs] = W1, the gate (silu applied)
  *           mlp.c_proj [Hs, C] = W2            (Hs = swigluHidden(cfg))
+ *   NSA:    attn.q_proj [C, H·D], attn.k_proj / attn.v_proj [C, Hkv·D] (bias = cfg.bias),
+ *           attn.g_proj [C, 3H], attn.o_proj [H·D, C] (no bias), H/Hkv/D from cfg.nsa
  *   MoE:    mlp.router.weight [C, E]  (no bias)
  *           mlp.experts.{e}.c_fc.weight/.bias [C, Hd], mlp.experts.{e}.c_proj.weight/.bias [Hd, C]
  */
 import { tf } from '../engine/index.js';
-import type { ModelConfig } from '../config.js';
+import type { ModelConfig, NsaConfig } from '../config.js';
 
 /** All trainable tensors of one model, keyed by nanoGPT name, in a stable order. */
 export type Params = Map<string, tf.Variable>;
@@ -38,6 +40,12 @@ export const INIT_STD = 0.02;
 /** SwiGLU hidden width: 2/3 of cfg.mlpHidden, rounded up to a multiple of 8 (LLaMA's rule). */
 export function swigluHidden(cfg: ModelConfig): number {
   return 8 * Math.ceil(Math.floor((2 * cfg.mlpHidden) / 3) / 8);
+}
+
+/** The NSA settings of a config with attnKernel 'nsa' (an Error if they are missing). */
+export function nsaOf(cfg: ModelConfig): NsaConfig {
+  if (!cfg.nsa) throw new Error("attnKernel 'nsa' needs model.nsa {heads, kvHeads, blockSize, blockCounts, windowSize}");
+  return cfg.nsa;
 }
 
 /** Head size hs = C / H. */
@@ -69,8 +77,21 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = `transformer.h.${i}`;
     if (cfg.norm !== 'none') norm(`${h}.ln_1`, cfg.norm);
-    lin(`${h}.attn.c_attn`, C, C + 2 * cfg.nKvHead * hs);
-    lin(`${h}.attn.c_proj`, C, C, true);
+    if (cfg.attnKernel === 'nsa') {
+      // NativeSparseAttention's own projections (fla-org/native-sparse-attention): q/k/v with
+      // qkv_bias = bias, g_proj (3 gates per head) and o_proj without bias; nanoGPT's init gives
+      // them all N(0, 0.02) (its residual scaling applies to names ending in c_proj.weight only)
+      const n = nsaOf(cfg);
+      const d = C / n.heads;
+      lin(`${h}.attn.q_proj`, C, n.heads * d);
+      lin(`${h}.attn.k_proj`, C, n.kvHeads * d);
+      lin(`${h}.attn.v_proj`, C, n.kvHeads * d);
+      lin(`${h}.attn.g_proj`, C, 3 * n.heads, false, false);
+      lin(`${h}.attn.o_proj`, n.heads * d, C, false, false);
+    } else {
+      lin(`${h}.attn.c_attn`, C, C + 2 * cfg.nKvHead * hs);
+      lin(`${h}.attn.c_proj`, C, C, true);
+    }
     if (cfg.norm !== 'none') norm(`${h}.ln_2`, cfg.norm);
     switch (cfg.mlp) {
       case 'gelu':

@@ -32,6 +32,8 @@ export interface ReportData {
   paperVsOursAxis?: string;
   /** smoothing window for loss curves (paper: 8) */
   smooth?: number;
+  /** the one machine and kernel set every run's seconds come from (ceg_bars_seconds says so) */
+  secondsTiming?: string;
 }
 
 /** Teaching pictures that need no runs (used by the notebooks too). */
@@ -85,7 +87,10 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
       name: `ceg_bars_${measure}`,
       figure: cegBars(rows, {
         measure: m,
-        title: `Compute-equivalent gain per innovation, measured in ${m}${at}<br><sup>CEG = baseline ${m} / variant ${m} to reach the baseline's final validation loss; whiskers: 95% bootstrap interval<br>hatched: DNR, the variant never reached it (auxiliary CEG, at the variant's best loss)</sup>`,
+        title:
+          `Compute-equivalent gain per innovation, measured in ${m}${at}<br><sup>CEG = baseline ${m} / variant ${m} to reach the baseline's final validation loss; whiskers: 95% bootstrap interval<br>hatched: DNR, the variant never reached it (auxiliary CEG, at the variant's best loss)` +
+          (measure === 'seconds' && data.secondsTiming ? `<br>timing: each run's own training seconds, all measured on ${data.secondsTiming}` : '') +
+          '</sup>',
       }),
     });
   }
@@ -100,7 +105,7 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
     figs.push({
       name: 'paper_vs_ours',
       figure: paperVsOurs(data.paperVsOurs, {
-        note: `paper: compact scale, one seed; ours: ${data.scale ?? '?'} scale, geometric mean over seeds${data.paperVsOurs.some((r) => r.ourDnr) ? '; square: our runs DNR (aux CEG)' : ''}`,
+        note: `paper: ${data.paperVsOurs.some((r) => r.paperCegFull != null) ? 'compact and full scales' : 'compact scale'}, one seed; ours: ${data.scale ?? '?'} scale, geometric mean over seeds${data.paperVsOurs.some((r) => r.ourDnr) ? '; square: our runs DNR (aux CEG)' : ''}`,
         oursAxis: MEASURE_NAMES[axis] ?? axis,
       }),
     });

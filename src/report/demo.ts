@@ -7,18 +7,9 @@ import type { ReportData } from './all.js';
 import type { CegRow, MetricPoint, RunCurve } from './types.js';
 import { getInnovation } from '../innovations.js';
 import { mulberry32 } from '../ceg/random.js';
+import { PUBLISHED, restsOnAdjustment } from '../ceg/published.js';
 
 export { mulberry32 };
-
-/** The paper's compact-scale CEGs (PAPER.md; MQA and SA are DNR, auxiliary CEG). */
-export const PAPER_COMPACT: Record<string, { ceg: number; dnr?: boolean }> = {
-  fused: { ceg: 1.063 },
-  rope: { ceg: 1.87 },
-  layernorm: { ceg: 1.836 },
-  fa_rope_ln: { ceg: 3.483 },
-  mqa: { ceg: 0.673, dnr: true },
-  sparse: { ceg: 0.515, dnr: true },
-};
 
 /** demo variants: id -> (speed-up in effective compute, FLOPs per step relative to baseline) */
 const DEMO: Record<string, { gain: number; flops: number }> = {
@@ -75,9 +66,16 @@ export function demoReportData(seed = 1): ReportData {
       return { C, ceg: Cb / C };
     }),
   }));
-  const paperVsOurs = [...Object.entries(PAPER_COMPACT).map(([id, p]) => {
-    const r = cegRows.find((x) => x.innovation === id)!;
-    return { innovation: id, paperCeg: p.ceg, paperDnr: p.dnr, ourCeg: r.ceg, ci_low: r.ci_low, ci_high: r.ci_high };
+  // the paper's published CEGs, both scales (auxiliary CEG where DNR), from src/ceg/published.ts
+  const shown = (p: (typeof PUBLISHED)['compact'][number] | undefined) => (p ? (p.dnr ? p.auxCeg : p.ceg) : null);
+  const paperVsOurs = [...PUBLISHED.compact.filter((p) => p.innovation !== 'baseline').map((p) => {
+    const r = cegRows.find((x) => x.innovation === p.innovation)!;
+    const f = PUBLISHED.full.find((x) => x.innovation === p.innovation);
+    return {
+      innovation: p.innovation, paperCeg: shown(p), paperDnr: p.dnr,
+      paperCegFull: shown(f), paperFullDnr: f?.dnr ?? false, paperFullAdjusted: restsOnAdjustment('full', p.innovation),
+      ourCeg: r.ceg, ci_low: r.ci_low, ci_high: r.ci_high,
+    };
   }), { innovation: 'moe', paperCeg: null, ourCeg: 1.2 }];
   return {
     scale: 'demo',

@@ -458,9 +458,26 @@ export function paperVsOurs(
           ? { type: 'data', symmetric: false, array: [r.ci_high - r.ourCeg], arrayminus: [r.ourCeg - r.ci_low], color, thickness: 1.5, width: 4 }
           : { visible: false },
       hovertemplate: `${label}<br>paper %{x:.3f}<br>ours %{y:.3f}<extra></extra>`,
+      legendgroup: id,
     });
+    // the paper's full-scale number for the same innovation: a diamond on the same height
+    if (r.paperCegFull != null && r.paperCegFull > 0) {
+      const adj = r.paperFullAdjusted ? ', rests on the |LN − baseline| adjustment' : '';
+      data.push({
+        type: 'scatter',
+        mode: 'markers',
+        x: [r.paperCegFull],
+        y: [r.ourCeg],
+        name: `${label}: paper full scale${r.paperFullDnr ? ' (DNR, aux)' : ''}${r.paperFullAdjusted ? ' *' : ''}`,
+        legendgroup: id,
+        marker: { color, size: 11, symbol: 'diamond' + (r.paperFullDnr ? '-open' : ''), line: { width: 2, color } },
+        hovertemplate: `${label}<br>paper (full scale${adj}) %{x:.3f}<br>ours %{y:.3f}<extra></extra>`,
+      });
+    }
   }
-  const vals = inPaper.flatMap((r) => [r.paperCeg as number, r.ourCeg, r.ci_low ?? r.ourCeg, r.ci_high ?? r.ourCeg]).filter((v) => v > 0);
+  const vals = inPaper
+    .flatMap((r) => [r.paperCeg as number, r.paperCegFull ?? r.ourCeg, r.ourCeg, r.ci_low ?? r.ourCeg, r.ci_high ?? r.ourCeg])
+    .filter((v) => v > 0);
   const lo = Math.min(...vals) / 1.25;
   const hi = Math.max(...vals) * 1.25;
   data.unshift({
@@ -473,7 +490,13 @@ export function paperVsOurs(
     hoverinfo: 'skip',
   });
   const missing = rows.filter((r) => r.paperCeg === null).map((r) => innovationLabel(r.innovation, r.label));
-  const sub = [opts.note ?? (opts.scale ? `scale: ${opts.scale}` : ''), missing.length ? `not in the paper (not shown): ${missing.join(', ')}` : '']
+  const adjusted = inPaper.filter((r) => r.paperFullAdjusted && r.paperCegFull != null).map((r) => innovationLabel(r.innovation, r.label));
+  const sub = [
+    opts.note ?? (opts.scale ? `scale: ${opts.scale}` : ''),
+    inPaper.some((r) => r.paperCegFull != null) ? 'circles: the paper’s compact scale; diamonds: its full scale' : '',
+    adjusted.length ? `* paper’s full-scale ${adjusted.join(', ')}: |LayerNorm − baseline| added to their curves before the CEG` : '',
+    missing.length ? `not in the paper (not shown): ${missing.join(', ')}` : '',
+  ]
     .filter(Boolean)
     .join('<br>');
   const range = [Math.log10(lo), Math.log10(hi)];

@@ -12,6 +12,7 @@ import { getInnovation, INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
 import { RunStore, type RunSummary } from '../runs/index.js';
 import type { RunRecord } from '../train/sweep.js';
+import { runTimingKey, secondsTimingKey } from '../train/timing.js';
 import * as ceg from '../ceg/index.js';
 import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
 import type { ReportData } from './all.js';
@@ -42,6 +43,8 @@ export interface LoadOptions {
   backend?: string;
   /** trailing moving-average window of the loss curves, in evaluations (default 1: raw) */
   smooth?: number;
+  /** stale runs to leave out (id -> why), see StoredOptions */
+  stale?: ReadonlyMap<string, string>;
 }
 
 export interface LoadResult {
@@ -59,10 +62,15 @@ export interface LoadResult {
  * with the same (innovation, seed) (the scale's definition changed between them): the one
  * updated last is kept, and a note says so.
  */
-export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = []): RunRecord[] {
+export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = [], opts: StoredOptions = {}): RunRecord[] {
   const chosen = new Map<string, { summary: RunSummary; innovation: string }>();
   const known = new Set(INNOVATIONS.map((i) => i.id));
   for (const s of store.list({ scale, backend, state: 'done' })) {
+    const stale = opts.stale?.get(s.id);
+    if (stale !== undefined) {
+      notes.push(`run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`);
+      continue;
+    }
     const labels = [
       { innovation: s.innovation, scale: s.scale },
       ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
@@ -88,9 +96,17 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
   for (const { summary, innovation } of chosen.values()) {
     const run = store.get(summary.id);
     if (!run) continue;
-    out.push({ id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true });
+    out.push({
+      id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true,
+      timingKey: runTimingKey(run.status(), summary.backend),
+    });
   }
   return out;
+}
+
+export interface StoredOptions {
+  /** runs to leave out because the current code no longer computes them (id -> why): src/train/stale.ts's checkRuns + staleIds */
+  stale?: ReadonlyMap<string, string>;
 }
 
 /** Metric rows -> loss-curve points: evaluations only (numeric, finite validation loss). */
@@ -173,14 +189,15 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
 }
 
 /**
- * The paper's published CEG (compact scale: steps, their method, one seed; its auxiliary
- * CEG where it reports DNR) beside our CEG measured in optimizer steps (the same axis as
+ * The paper's published CEG (compact scale, and the full scale's in paperCegFull: steps,
+ * their method, one seed; its auxiliary CEG where it reports DNR) beside our CEG measured in optimizer steps (the same axis as
  * theirs) with its interval; our DNR rows carry our auxiliary CEG (ourDnr). Innovations we
  * ran that the paper did not are listed with paperCeg null.
  */
 export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Axis = 'steps'): PaperVsOursRow[] {
   const ours = new Map((table.objects() as Row[]).map((r) => [r.innovation as string, r]));
   const published = new Map(ceg.PUBLISHED[PAPER_SCALE].map((p) => [p.innovation, p]));
+  const full = new Map(ceg.PUBLISHED.full.map((p) => [p.innovation, p]));
   const out: PaperVsOursRow[] = [];
   for (const [id, o] of ours) {
     if (id === 'baseline') continue;
@@ -193,6 +210,9 @@ export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Ax
       label: getInnovation(id).label,
       paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
       paperDnr: p?.dnr ?? false,
+      paperCegFull: full.has(id) ? (full.get(id)!.dnr ? full.get(id)!.auxCeg : full.get(id)!.ceg) : null,
+      paperFullDnr: full.get(id)?.dnr ?? false,
+      paperFullAdjusted: ceg.restsOnAdjustment('full', id),
       ourCeg,
       ourDnr: dnr,
       ci_low: dnr ? undefined : ((o[`ci_low_${axis}`] as number | null) ?? undefined),
@@ -257,9 +277,15 @@ export function reportDataFromRecords(
   } else if (!records.some((r) => r.innovation !== 'baseline')) {
     notes.push(`only baseline runs at scale ${scale}: CEG bars and paper-vs-ours skipped`);
   } else {
-    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...CEG_BAR_AXES, 'steps'])] });
+    // per-run seconds are divided into each other only when every run shares one machine and kernel set
+    const sameTiming = secondsTimingKey(records.map((r) => r.timingKey)) !== null;
+    if (!sameTiming)
+      notes.push(`ceg_bars_seconds skipped: the runs were trained on different machines or kernel sets (${[...new Set(records.map((r) => r.timingKey ?? 'unknown'))].join('; ')}), so their seconds are not comparable`);
+    const barAxes = CEG_BAR_AXES.filter((a) => a !== 'seconds' || sameTiming);
+    if (sameTiming) data.secondsTiming = records[0].timingKey;
+    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...barAxes, 'steps'])] });
     data.ceg = {};
-    for (const axis of CEG_BAR_AXES) {
+    for (const axis of barAxes) {
       const rows = cegBarRows(table, records, axis, notes);
       if (rows.length) data.ceg[axis] = rows;
     }
@@ -301,7 +327,9 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   const backend = opts.backend ?? process.env.CEG_BACKEND ?? 'wasm';
   const store = new RunStore(opts.runs);
   const notes: string[] = [];
-  const records = storedRecords(store, scale, backend, notes);
+  const records = storedRecords(store, scale, backend, notes, { stale: opts.stale });
+  const damaged = store.list().filter((s) => s.state === 'corrupt');
+  if (damaged.length) notes.push(`${damaged.length} damaged run(s) left out (${damaged.map((s) => s.id).join(', ')}); \`ceg runs --check\` says what is wrong`);
   if (records.length === 0) {
     const other = storeContents(store);
     throw new NoRunsError(
@@ -313,7 +341,7 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   }
   let ladder: RunRecord[] | null = null;
   if (Object.hasOwn(LADDERS, scale)) {
-    ladder = ladderOf(scale).flatMap((rung) => storedRecords(store, rung.name, backend, notes));
+    ladder = ladderOf(scale).flatMap((rung) => storedRecords(store, rung.name, backend, notes, { stale: opts.stale }));
   }
   const built = reportDataFromRecords(records, ladder, scale, { smooth: opts.smooth });
   return { data: built.data, notes: [...notes, ...built.notes], counts: { runs: records.length, ladderRuns: ladder?.length ?? 0 } };

@@ -115,9 +115,13 @@ export function corpusUnigramEntropy(plan: StudyPlan): number {
   const key = JSON.stringify(plan.data);
   const hit = UNIGRAM_CACHE.get(key);
   if (hit !== undefined) return hit;
-  const t = loadTokens(plan.data).train;
+  const seq = loadTokens(plan.data).train;
   const counts = new Array<number>(65536).fill(0);
-  for (let i = 0; i < t.length; i++) counts[t[i]] += 1;
+  // window by window: a token file may be too large to hold in memory (TokenSeq)
+  for (let at = 0; at < seq.length; at += 1 << 20) {
+    const t = seq.subarray(at, Math.min(seq.length, at + (1 << 20)));
+    for (let i = 0; i < t.length; i++) counts[t[i]] += 1;
+  }
   const h = unigramEntropy(counts);
   UNIGRAM_CACHE.set(key, h);
   return h;

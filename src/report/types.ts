@@ -77,6 +77,11 @@ export interface PaperVsOursRow {
   /** the paper's CEG (its auxiliary CEG where it reports DNR); null when not in the paper */
   paperCeg: number | null;
   paperDnr?: boolean;
+  /** the paper's full-scale CEG (auxiliary where DNR); null/absent when not in the paper */
+  paperCegFull?: number | null;
+  paperFullDnr?: boolean;
+  /** the full-scale number rests on the notebook's |LayerNorm − baseline| adjustment (RoPE, MQA) */
+  paperFullAdjusted?: boolean;
   ourCeg: number;
   /** our runs did not reach the baseline's target: ourCeg is our auxiliary CEG */
   ourDnr?: boolean;

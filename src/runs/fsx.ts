@@ -32,6 +32,13 @@ export function fsyncDir(dir: string): void {
   }
 }
 
+/** Errors of fd-based calls (write, fsync: ENOSPC, EIO) carry no path: give them the file's, for the message. */
+function withPath(e: unknown, file: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (err && typeof err === 'object' && typeof err.code === 'string' && !err.path) err.path = file;
+  return e;
+}
+
 /** Write `data` to `file` with an fsync before close. Creates or truncates. */
 export function writeFileDurable(file: string, data: string | Uint8Array): void {
   const fd = fs.openSync(file, 'w');
@@ -40,6 +47,8 @@ export function writeFileDurable(file: string, data: string | Uint8Array): void 
     let off = 0;
     while (off < buf.byteLength) off += fs.writeSync(fd, buf, off, buf.byteLength - off);
     fs.fsyncSync(fd);
+  } catch (e) {
+    throw withPath(e, file);
   } finally {
     fs.closeSync(fd);
   }
@@ -87,6 +96,8 @@ export function appendDurable(file: string, text: string): void {
     let off = 0;
     while (off < buf.byteLength) off += fs.writeSync(fd, buf, off, buf.byteLength - off);
     fs.fsyncSync(fd);
+  } catch (e) {
+    throw withPath(e, file);
   } finally {
     fs.closeSync(fd);
   }

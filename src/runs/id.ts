@@ -65,7 +65,25 @@ function sortKeys(v: unknown, where: string): unknown {
 
 /** The part of a spec that runId hashes. */
 export function hashedPart(spec: RunSpec): Pick<RunSpec, (typeof HASHED_FIELDS)[number]> {
-  return { model: spec.model, train: spec.train, data: spec.data, seed: spec.seed, backend: spec.backend, fork: spec.fork };
+  return { model: numberModel(spec.model), train: trainIdentity(spec.train), data: spec.data, seed: spec.seed, backend: spec.backend, fork: spec.fork };
+}
+
+/** The train config as hashed: evalProtocol 'fixed' is the default and hashes as absent (runs made before the option keep their ids). */
+function trainIdentity(train: TrainConfig): TrainConfig {
+  if (train?.evalProtocol !== 'fixed') return train;
+  const { evalProtocol: _fixed, ...rest } = train;
+  return rest;
+}
+
+/**
+ * The model config as far as it determines numbers: the NSA settings only matter with the
+ * 'nsa' kernel, so other kernels hash without them (run specs stored before NSA existed, which
+ * have no `nsa` field, keep their ids).
+ */
+function numberModel(m: ModelConfig): ModelConfig {
+  if (m.attnKernel === 'nsa' || m.nsa === undefined) return m;
+  const { nsa: _unused, ...rest } = m;
+  return rest;
 }
 
 /** Stable run id: first 16 hex chars of sha256(canonicalJson({model, train, data, seed, backend, fork})) (fork absent for ordinary runs). */

@@ -5,9 +5,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import type { RunSpec } from './id.js';
+import type { Provenance, ReplayProbe } from './provenance.js';
 import {
   TMP_MARK,
+  tmpPathFor,
   appendDurable,
   fsyncDir,
   readJson,
@@ -17,8 +20,9 @@ import {
   writeJsonAtomic,
 } from './fsx.js';
 
-export type RunState = 'running' | 'done' | 'failed';
-export const RUN_STATES: readonly RunState[] = ['running', 'done', 'failed'];
+/** diverged: training stopped on a non-finite or exploding loss (a result, not a failure: see status.divergence) */
+export type RunState = 'running' | 'done' | 'failed' | 'diverged';
+export const RUN_STATES: readonly RunState[] = ['running', 'done', 'failed', 'diverged'];
 
 export interface RunStatus {
   state: RunState;
@@ -33,7 +37,47 @@ export interface RunStatus {
   /** process and host that last set the status (to tell an interrupted run from a live one) */
   pid?: number;
   host?: string;
+  /** state done: metrics.jsonl as it was when the run finished (set automatically by setStatus) */
+  metricsSeal?: MetricsSeal;
+  /** what trained the run: code, kernels, backend, dependencies, machine (src/runs/provenance.ts) */
+  provenance?: Provenance;
+  /** code fingerprints the run was trained under, in order (more than one: resumed under other code) */
+  trainedWith?: string[];
+  /** per-step training losses of the first steps, for the stale check's replay */
+  probe?: ReplayProbe;
   [k: string]: unknown;
+}
+
+/** What metrics.jsonl held when a run became done: a done run is only served if it still does. */
+export interface MetricsSeal {
+  /** complete lines */
+  rows: number;
+  bytes: number;
+  /** step of the last row (null: no rows) */
+  lastStep: number | null;
+  sha256: string;
+}
+
+/** checkpoint.json: sizes and (since checksums were added) sha256 of every file of the checkpoint. */
+export interface CheckpointManifest {
+  step: number;
+  files: Record<string, number>;
+  /** absent in checkpoints saved before checksums (sizes are still checked) */
+  sha256?: Record<string, string>;
+  savedAt?: string;
+  /** kept for good, never pruned (a cooldown fork point); absent otherwise */
+  kept?: boolean;
+}
+
+/** A checkpoint whose files do not match its manifest (or that has none): never restored. */
+export class CheckpointCorruptError extends Error {
+  constructor(
+    readonly dir: string,
+    readonly reason: string,
+  ) {
+    super(`checkpoint ${dir}: ${reason}`);
+    this.name = 'CheckpointCorruptError';
+  }
 }
 
 export type StatusUpdate = Partial<RunStatus> & { state: RunState };
@@ -122,6 +166,8 @@ export class Run {
     } else {
       next.finishedAt = update.finishedAt ?? now;
     }
+    // a done run records what its metrics were when it finished (verified by src/runs/verify.ts)
+    if (update.state === 'done' && !('metricsSeal' in update)) next.metricsSeal = metricsSeal(this.metricsFile);
     writeJsonAtomic(path.join(this.dir, STATUS_FILE), next);
     return next;
   }
@@ -190,21 +236,21 @@ export class Run {
         );
     }
     const final = path.join(this.dir, `ckpt-${step}`);
-    const tmp = `${final}.tmp`;
+    // unique per writer (.ckpt-<step>.tmp-<pid>-<rand>, cleaned by repair() like any temporary)
+    const tmp = tmpPathFor(final);
     const old = `${final}.old`;
-    fs.rmSync(tmp, { recursive: true, force: true });
     fs.mkdirSync(tmp);
     const sizes: Record<string, number> = {};
+    const sha256: Record<string, string> = {};
     for (const n of names) {
       const v = files[n];
       const data = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
       writeFileDurable(path.join(tmp, n), data);
       sizes[n] = data.byteLength;
+      sha256[n] = sha256Hex(data);
     }
-    writeFileDurable(
-      path.join(tmp, CHECKPOINT_MANIFEST),
-      JSON.stringify({ step, files: sizes, savedAt: new Date().toISOString(), ...(opts.keep ? { kept: true } : {}) }, null, 2) + '\n',
-    );
+    const manifest: CheckpointManifest = { step, files: sizes, sha256, savedAt: new Date().toISOString(), ...(opts.keep ? { kept: true } : {}) };
+    writeFileDurable(path.join(tmp, CHECKPOINT_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     fsyncDir(tmp);
     if (fs.existsSync(final)) {
       // replacing a checkpoint of the same step: move it aside first (a rename cannot replace a non-empty folder)
@@ -231,7 +277,12 @@ export class Run {
       const m = CKPT_RE.exec(e);
       const manifest = m ? path.join(this.dir, e, CHECKPOINT_MANIFEST) : '';
       if (m && fs.existsSync(manifest)) {
-        const kept = readJson<{ kept?: boolean }>(manifest)?.kept === true;
+        let kept = false;
+        try {
+          kept = readJson<{ kept?: boolean }>(manifest)?.kept === true;
+        } catch {
+          // an unreadable manifest: listed all the same (loadCheckpoint and the integrity check report it), not kept
+        }
         out.push({ step: Number(m[1]), dir: path.join(this.dir, e), ...(kept ? { kept } : {}) });
       }
     }
@@ -247,15 +298,36 @@ export class Run {
     return this.checkpoints().find((c) => c.step === step);
   }
 
-  /** Read a checkpoint's files (default: the latest). Undefined when there is none. */
+  /**
+   * Read a checkpoint's files (default: the latest), checking every file's size and (for
+   * checkpoints saved with checksums) its sha256 against the manifest. Undefined when there is
+   * none; a CheckpointCorruptError naming the file when anything does not match.
+   */
   loadCheckpoint(ref: CheckpointRef | undefined = this.latestCheckpoint()): { step: number; files: Record<string, Buffer> } | undefined {
     if (!ref) return undefined;
-    const manifest = readJson<{ step: number; files: Record<string, number> }>(path.join(ref.dir, CHECKPOINT_MANIFEST));
-    if (!manifest) throw new Error(`checkpoint ${ref.dir} has no ${CHECKPOINT_MANIFEST}`);
+    const file = path.join(ref.dir, CHECKPOINT_MANIFEST);
+    let manifest: CheckpointManifest | undefined;
+    try {
+      manifest = readJson<CheckpointManifest>(file);
+    } catch (e) {
+      throw new CheckpointCorruptError(ref.dir, (e as Error).message);
+    }
+    if (!manifest) throw new CheckpointCorruptError(ref.dir, `no ${CHECKPOINT_MANIFEST}`);
+    if (manifest === null || typeof manifest !== 'object' || typeof manifest.files !== 'object' || manifest.files === null || manifest.step !== ref.step)
+      throw new CheckpointCorruptError(ref.dir, `${CHECKPOINT_MANIFEST} is not a manifest of step ${ref.step}`);
     const files: Record<string, Buffer> = {};
     for (const [n, size] of Object.entries(manifest.files)) {
-      const b = fs.readFileSync(path.join(ref.dir, n));
-      if (b.byteLength !== size) throw new Error(`checkpoint ${ref.dir}: ${n} has ${b.byteLength} bytes, manifest says ${size}`);
+      if (!FILE_NAME_RE.test(n)) throw new CheckpointCorruptError(ref.dir, `bad file name ${JSON.stringify(n)} in ${CHECKPOINT_MANIFEST}`);
+      let b: Buffer;
+      try {
+        b = fs.readFileSync(path.join(ref.dir, n));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointCorruptError(ref.dir, `${n} is missing`);
+        throw e;
+      }
+      if (b.byteLength !== size) throw new CheckpointCorruptError(ref.dir, `${n} has ${b.byteLength} bytes, the manifest says ${size}`);
+      const want = manifest.sha256?.[n];
+      if (want !== undefined && sha256Hex(b) !== want) throw new CheckpointCorruptError(ref.dir, `${n} does not match its sha256 in the manifest (corrupted)`);
       files[n] = b;
     }
     return { step: manifest.step, files };
@@ -321,6 +393,31 @@ export class Run {
 
 // ------------------------------------------------------------------ metric lines
 
+export function sha256Hex(data: Uint8Array | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** The seal of a metrics file as it is now (rows = complete lines). */
+export function metricsSeal(file: string): MetricsSeal {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') buf = Buffer.alloc(0);
+    else throw e;
+  }
+  const text = buf.toString('utf8');
+  const lines = text.split('\n').slice(0, -1).filter((l) => l.trim() !== '');
+  let lastStep: number | null = null;
+  try {
+    const s = lines.length ? (JSON.parse(lines[lines.length - 1]) as { step?: unknown }).step : null;
+    lastStep = typeof s === 'number' ? s : null;
+  } catch {
+    lastStep = null;
+  }
+  return { rows: lines.length, bytes: buf.byteLength, lastStep, sha256: sha256Hex(buf) };
+}
+
 const NUMERIC_FIELDS = ['tokens', 'flops', 'seconds', 'lr'] as const;
 
 function checkRow(r: MetricRow, i: number): void {
@@ -347,12 +444,12 @@ function decodeRow(o: Record<string, unknown>): MetricRow {
   return o as MetricRow;
 }
 
-interface MetricLine {
+export interface MetricLine {
   text: string;
   row: MetricRow;
 }
 
-function readMetricLines(file: string): MetricLine[] {
+export function readMetricLines(file: string): MetricLine[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

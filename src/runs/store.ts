@@ -16,9 +16,13 @@ import { isRunId, runId, validateRunSpec } from './id.js';
 import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from './fsx.js';
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { Run, SPEC_FILE, STATUS_FILE } from './run.js';
+import { doneProblems, formatProblems } from './verify.js';
+import { CLAIM_SUFFIX, acquireClaim, inspectClaim, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
 
 /** Other (innovation, scale) labels under which the same run was opened. */
 export const LABELS_FILE = 'labels.json';
+/** Where archive() moves stale runs (not a run id, so list() never sees them). */
+export const STALE_DIR = '.stale';
 
 export interface RunLabel {
   innovation: string;
@@ -31,7 +35,7 @@ export interface RunSummary {
   scale: string;
   seed: number;
   backend: string;
-  /** stored state, or 'corrupt' when the run folder cannot be read (see error) */
+  /** stored state, or 'corrupt' when the run folder cannot be read or a done run's metrics fail verification (see error) */
   state: RunState | 'corrupt';
   /** state is running but the recorded process (on this host) is gone: killed, crashed */
   interrupted: boolean;
@@ -98,6 +102,42 @@ export class RunStore {
     return run;
   }
 
+  /**
+   * The lock file of a run's claim: <root>/.claims/<id>.lock (outside the run folder, which
+   * does not exist yet when a new run is claimed; in a hidden folder, so the root still holds
+   * only run folders).
+   */
+  claimFile(id: string): string {
+    return path.join(this.root, CLAIMS_DIR, `${path.basename(this.dirOf(id))}${CLAIM_SUFFIX}`);
+  }
+
+  /**
+   * Claim run `id` for writing, waiting while a live writer holds it (src/runs/claim.ts).
+   * Take the claim before open(): a writer must hold it before anything is written, and
+   * release it when done.
+   */
+  claim(id: string, opts: AcquireOptions = {}): Promise<Claim> {
+    this.prepareClaims();
+    return acquireClaim(this.claimFile(id), opts);
+  }
+
+  /** One claim attempt, without waiting. */
+  tryClaim(id: string, opts: ClaimOptions = {}): ClaimAttempt {
+    this.prepareClaims();
+    return tryClaim(this.claimFile(id), opts);
+  }
+
+  private prepareClaims(): void {
+    const dir = path.join(this.root, CLAIMS_DIR);
+    fs.mkdirSync(dir, { recursive: true });
+    cleanDeadTemporaries(dir);
+  }
+
+  /** Who holds run `id`'s claim, if anyone (read-only). */
+  claimHolder(id: string, opts: ClaimOptions = {}): ClaimInspection | undefined {
+    return inspectClaim(this.claimFile(id), opts);
+  }
+
   /** The run with this id, or undefined if there is none (read-only: repairs nothing). */
   get(id: string): Run | undefined {
     if (!isRunId(id)) return undefined;
@@ -159,6 +199,9 @@ export class RunStore {
       const s = run.spec;
       Object.assign(base, { innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, totalSteps: s.train?.steps ?? null });
       const st = run.status();
+      // a done run whose metrics are not complete and verified is damaged: never listed as done
+      const damage = st.state === 'done' ? doneProblems(run, st) : [];
+      if (damage.length) return { ...base, error: `damaged: ${formatProblems(damage)}`, startedAt: st.startedAt ?? null, updatedAt: st.updatedAt ?? null };
       const rows = run.metrics();
       const vals = rows.map((r) => r.valLoss).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
       const last = rows.at(-1);
@@ -213,14 +256,36 @@ export class RunStore {
     writeJsonAtomic(file, labels);
   }
 
+  /**
+   * Move a run out of the store (to <root>/.stale/<id>-<time>/, kept for inspection) so that
+   * the next open() of its spec starts it afresh: what `ceg train/sweep` do with a stale run.
+   * Returns the new folder.
+   */
+  archive(id: string): string {
+    const dir = this.dirOf(id);
+    const dest = path.join(this.root, STALE_DIR, `${id}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    fs.mkdirSync(path.dirname(dest), { recursive: true });
+    fs.renameSync(dir, dest);
+    fsyncDir(this.root);
+    return dest;
+  }
+
   /** Remove half-created run folders left by processes (on this host) that are gone. */
   private cleanRootLeftovers(): void {
-    for (const e of fs.readdirSync(this.root)) {
-      if (!e.startsWith('.') || !e.includes(TMP_MARK)) continue;
-      const pid = Number(e.slice(e.indexOf(TMP_MARK) + TMP_MARK.length).split('-')[0]);
-      if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
-        fs.rmSync(path.join(this.root, e), { recursive: true, force: true });
-      }
+    cleanDeadTemporaries(this.root);
+  }
+}
+
+/** Hidden folder of the store root holding the runs' claim locks (src/runs/claim.ts). */
+export const CLAIMS_DIR = '.claims';
+
+/** Remove temporaries (.<name>.tmp-<pid>-<rand>) in `dir` left by processes (on this host) that are gone. */
+function cleanDeadTemporaries(dir: string): void {
+  for (const e of fs.readdirSync(dir)) {
+    if (!e.startsWith('.') || !e.includes(TMP_MARK)) continue;
+    const pid = Number(e.slice(e.indexOf(TMP_MARK) + TMP_MARK.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)) {
+      fs.rmSync(path.join(dir, e), { recursive: true, force: true });
     }
   }
 }

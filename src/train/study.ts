@@ -81,6 +81,9 @@ export function rungModel(plan: StudyPlan, rung: PlanRung, variant: string): Mod
     nEmbd: rung.nEmbd,
     mlpHidden: 4 * rung.nEmbd,
     sparse: { blockSize: Math.max(1, plan.blockSize / 8), localBlocks: 2, selectedBlocks: 2 },
+    // NSA ('sparse', the paper's SA): the model's heads (16 would not divide every rung's width),
+    // one K/V head and no window as in the paper, 8 blocks per context of which 4 are selected (as micro)
+    nsa: { heads: rung.nHead, kvHeads: 1, blockSize: Math.max(1, plan.blockSize / 8), blockCounts: 4, windowSize: 0 },
   };
   return parseModelConfig(applyInnovations(parseModelConfig(base), [variant]));
 }

@@ -4,15 +4,27 @@
  */
 import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
-import { ConfigError, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
+import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
-import { runId, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
 import { createProgress, type ProgressStream } from '../cli/progress.js';
-import { trainRun, type TrainHooks } from './trainer.js';
+import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
+import type { ChildProcess } from 'node:child_process';
+import { checkEpochs } from './epochs.js';
+import { checkSpecLimits } from './limits.js';
+import { loadTokens } from '../data/index.js';
+import { checkRun } from './stale.js';
+import { runTimingKey } from './timing.js';
+
+/** Exit code of `ceg train` for a run that diverged (a result, recorded in the store). */
+export const EXIT_DIVERGED = 3;
 
 /** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
 export function resolveScale(name: string): Scale {
@@ -42,22 +54,36 @@ export function runSpec(innovation: string, scale: string, seed: number, backend
   const data: DataConfig = opts.dataDir
     ? { corpus: 'tokens', tokenizer: tokenizer as DataConfig['tokenizer'], dir: path.resolve(opts.dataDir) }
     : { ...s.data, tokenizer: tokenizer as DataConfig['tokenizer'] };
-  const over = opts.overrides ?? {};
-  for (const k of Object.keys(over)) {
-    if (k !== 'model' && k !== 'train') throw new ConfigError(`config: unknown section "${k}"; valid: model, train`);
-  }
-  const base = { ...s.model, ...(over.model ?? {}), vocabSize: getTokenizer(tokenizer).paddedVocabSize };
+  const over = parseConfigOverrides(opts.overrides ?? {});
+  const base = mergeOverrides({ ...s.model, vocabSize: getTokenizer(tokenizer).paddedVocabSize }, over.model);
   const model = parseModelConfig(applyInnovations(parseModelConfig(base), [innovation]));
-  const train = parseTrainConfig({ ...s.train, ...(over.train ?? {}) });
+  // numerics options: an explicit 'auto' is the default, so it is dropped (the run id stays the one without it)
+  if (model.moeImpl === 'auto') delete model.moeImpl;
+  if (model.sparseSelect === 'auto') delete model.sparseSelect;
+  const train = parseTrainConfig(mergeOverrides(s.train, over.train));
   return { model, train, data, seed, backend, innovation, scale };
 }
 
-/** Command-line flags that reproduce SpecOptions in a child `ceg train`. */
+/** `over` merged over `base`; nested sections (model.moe, model.sparse) are merged key by key. */
+function mergeOverrides<T extends object>(base: T, over: Record<string, unknown> | undefined): T {
+  const out = { ...base } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(over ?? {})) {
+    const b: unknown = out[k];
+    out[k] = b && typeof b === 'object' && v && typeof v === 'object' ? { ...b, ...v } : v;
+  }
+  return out as T;
+}
+
+/**
+ * Command-line flags that reproduce SpecOptions in a child `ceg train`; `configFile` holds
+ * o.overrides (written by the caller: see trainInChildren).
+ */
 export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
   return [
-    ...(o.dataDir ? ['--data', o.dataDir] : []),
+    // absolute: the child runs in the project root, not in the caller's working directory
+    ...(o.dataDir ? ['--data', path.resolve(o.dataDir)] : []),
     ...(o.tokenizer ? ['--tokenizer', o.tokenizer] : []),
-    ...(configFile ? ['--config', configFile] : []),
+    ...(configFile ? ['--config', path.resolve(configFile)] : []),
   ];
 }
 
@@ -70,6 +96,12 @@ export interface RunRecord {
   backend: string;
   metrics: MetricRow[];
   cached: boolean;
+  /** the current code no longer reproduces this stored run, and it was kept (allowStale) */
+  stale?: boolean;
+  /** machine and kernel set its per-run seconds were measured on (timing.ts runTimingKey) */
+  timingKey?: string;
+  /** the run diverged: its curve is not a result; CEG tables list it apart (never reached / not reached) */
+  diverged?: Divergence;
 }
 
 export interface SweepOptions {
@@ -83,20 +115,67 @@ export interface SweepOptions {
   signal?: AbortSignal;
   /** departures from the named scale (same for every run of the sweep) */
   specOptions?: SpecOptions;
-  /** the --config file the overrides came from (passed on to child processes) */
-  configFile?: string;
   /**
    * runs trained at once, each in its own process (default 1). Two processes use both cores
    * of a 2-core machine far better than one process with wasm threads.
    */
   jobs?: number;
+  /** train even where a run would repeat its corpus more than MAX_EPOCHS times (src/train/epochs.ts) */
+  allowSmallCorpus?: boolean;
+  /**
+   * keep completed runs that the current code no longer reproduces (./stale.ts) instead of
+   * retraining them; their records say stale: true (default false: stale runs are moved to
+   * <store>/.stale/ and trained again)
+   */
+  allowStale?: boolean;
 }
 
 
+/** Child trainers failed; each printed its own message (the sweep adds one line, no stack trace). */
+export class SweepError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SweepError';
+  }
+}
+
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
-async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[] = (spec) => namedTrainArgs(spec, o)): Promise<void> {
+async function trainInChildren(
+  specs: RunSpec[],
+  o: SweepOptions,
+  trainArgs: (spec: RunSpec, configFile: string | undefined) => string[] = (spec, configFile) => namedTrainArgs(spec, o, configFile),
+): Promise<void> {
+  // the overrides travel as a private file of exactly what the parent validated (not the
+  // user's --config path, which may be relative or change meanwhile)
+  const overrides = o.specOptions?.overrides;
+  const configFile = overrides
+    ? path.join(os.tmpdir(), `ceg-overrides-${process.pid}-${randomBytes(4).toString('hex')}.json`)
+    : undefined;
+  if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
+  try {
+    await trainChildQueue(specs, o, (spec) => trainArgs(spec, configFile));
+  } finally {
+    if (configFile) fs.rmSync(configFile, { force: true });
+  }
+}
+
+async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[]): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
+  const live = new Set<ChildProcess>();
+  // a stop request reaches every child (they checkpoint at their next step and exit); the
+  // children run in their own process group, so a terminal's Ctrl-C reaches them only this way,
+  // once
+  const forward = () => {
+    for (const c of live) c.kill(typeof o.signal?.reason === 'string' && o.signal.reason.startsWith('SIG') ? (o.signal.reason as NodeJS.Signals) : 'SIGTERM');
+  };
+  o.signal?.addEventListener('abort', forward, { once: true });
+  // an exit of this process (a second Ctrl-C) takes the children with it: never an orphan;
+  // a SIGKILL of this process closes their IPC channel, which they watch (src/cli/main.ts)
+  const killAll = () => {
+    for (const c of live) c.kill('SIGKILL');
+  };
+  process.on('exit', killAll);
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
@@ -104,23 +183,69 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
-          stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit'],
+          // 'ipc': the child sees the channel close when this process dies, even by SIGKILL
+          stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
           env: { ...process.env, CEG_PROGRESS: 'plain' },
+          detached: true,
         });
-        child.on('exit', (c) => resolve(c));
+        live.add(child);
+        child.on('exit', (c, sig) => {
+          live.delete(child);
+          resolve(c ?? (sig ? -1 : null));
+        });
       });
-      if (code !== 0) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+      if (code !== 0 && code !== EXIT_DIVERGED && !o.signal?.aborted) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
-  if (failures.length) throw new Error(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
+  try {
+    await Promise.all(Array.from({ length: Math.min(o.jobs ?? 1, specs.length) }, worker));
+  } finally {
+    o.signal?.removeEventListener('abort', forward);
+    process.removeListener('exit', killAll);
+  }
+  if (o.signal?.aborted) throw stopped(o.signal);
+  if (failures.length) throw new SweepError(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
 }
 
-/** `ceg train` flags of a named run (innovation, scale, seed and the sweep's spec options). */
-function namedTrainArgs(spec: RunSpec, o: SweepOptions): string[] {
+/**
+ * Bad input is refused before anything is trained or written: every spec to train must fit in
+ * the backend's memory (src/train/limits.ts) and its context in its data.
+ */
+function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
+  for (const sp of specs) checkSpecLimits(sp, so.overrides);
+  const byData = new Map<string, RunSpec[]>();
+  for (const sp of specs) byData.set(JSON.stringify(sp.data), [...(byData.get(JSON.stringify(sp.data)) ?? []), sp]);
+  for (const group of byData.values()) {
+    const longest = group.reduce((a, b) => (b.model.blockSize > a.model.blockSize ? b : a));
+    const d = longest.data;
+    const wholeFile = (f: string) => fs.existsSync(path.join(d.dir!, f)) && fs.statSync(path.join(d.dir!, f)).size % 2 === 0;
+    if (d.corpus === 'tokens' && d.dir && wholeFile('train.bin') && wholeFile('val.bin')) {
+      // user token files can be large (OpenWebText: GBs): their lengths from the file sizes (uint16 ids)
+      const len = (f: string) => ({ length: Math.floor(fs.statSync(path.join(d.dir!, f)).size / 2) });
+      checkContextFitsData(longest, { train: len('train.bin'), val: len('val.bin'), dir: d.dir });
+    } else {
+      checkContextFitsData(longest, loadTokens(d));
+    }
+  }
+}
+
+function stopped(signal: AbortSignal): InterruptedError {
+  const reason = stopReason(signal);
+  return new InterruptedError(0, reason, `sweep stopped (${reason}); started runs were checkpointed; the same command resumes them`);
+}
+
+/** A finished state: done, or diverged (a result too). */
+function finishedState(store: RunStore, sp: RunSpec): boolean {
+  if (isVerifiedDone(store, runId(sp))) return true;
+  return store.get(runId(sp))?.status().state === 'diverged';
+}
+
+/** `ceg train` flags of a named run (innovation, scale, seed and the sweep's spec options; `configFile` holds the overrides). */
+function namedTrainArgs(spec: RunSpec, o: SweepOptions, configFile: string | undefined): string[] {
   return [
     '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-    '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, o.configFile),
+    '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
+    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
   ];
 }
 
@@ -130,35 +255,94 @@ function namedTrainArgs(spec: RunSpec, o: SweepOptions): string[] {
  */
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  const keptStale = await prepareSpecs(specs, o);
   if ((o.jobs ?? 1) > 1) {
-    const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
-    if (pending.length > 1) await trainInChildren(pending, o);
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length > 1) {
+      await trainInChildren(pending, o);
+      refuseMissed(pending, o.store);
+    }
   }
-  return trainInProcess(specs, o);
+  return trainInProcess(specs, o, keptStale);
+}
+
+/**
+ * Before training: refuse bad input (a corpus repeated too often, a model or context that does
+ * not fit) before anything is trained or written; then deal with completed runs that the
+ * current code no longer reproduces: retrain (archive first) or keep, labelled (returned).
+ */
+async function prepareSpecs(specs: readonly RunSpec[], o: SweepOptions): Promise<Set<string>> {
+  const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
+  // refuse, before anything is trained or written, a run that would repeat its corpus many times
+  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
+  preflight(todo, o.specOptions);
+  // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
+  const keptStale = new Set<string>();
+  const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
+  for (const spec of specs) {
+    const done = o.store.get(runId(spec));
+    if (!done?.isDone()) continue;
+    const cs = await checkRun(done);
+    if (cs.state !== 'stale') continue;
+    const what = `${spec.innovation} ${spec.scale} seed ${spec.seed} (run ${done.id})`;
+    if (o.allowStale) {
+      keptStale.add(done.id);
+      say(`${what} is STALE (${cs.verdict.detail}); kept because of --allow-stale`);
+    } else {
+      const moved = o.store.archive(done.id);
+      say(`${what} is stale (${cs.verdict.detail}); training it again (the old run is kept in ${moved})`);
+    }
+  }
+  return keptStale;
+}
+
+/**
+ * A child that trained anything but the parent's spec would leave this run to be trained
+ * here, silently, one at a time (issue 18): refuse instead.
+ */
+function refuseMissed(pending: readonly RunSpec[], store: RunStore): void {
+  const missed = pending.filter((sp) => !finishedState(store, sp));
+  if (missed.length)
+    throw new Error(`child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`);
 }
 
 /**
  * Train explicit run specs (e.g. a study plan's trunks, or its forks once the trunks are
- * done) not yet complete in the store, and return all of them. With jobs > 1 each pending
- * run is created in the store first and trained by a child `ceg train --run ID`, which reads
- * its spec.json: any spec (forks, schedules, plan rungs) goes through the same path.
+ * done) not yet complete in the store, and return all of them; the same refusals, stale
+ * handling and claims as ensureRuns. With jobs > 1 each pending run is trained by a child
+ * `ceg train --run ID --spec FILE`: the parent writes each spec to a private temporary file
+ * (outside the store, like the overrides file), so it writes nothing into the store itself and
+ * the child, which claims the run before it writes (src/runs/claim.ts), is its only writer.
+ * Any spec (forks, schedules, plan rungs) goes through the same path.
  */
 export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>): Promise<RunRecord[]> {
   const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
+  const keptStale = await prepareSpecs(specs, so);
   if ((o.jobs ?? 1) > 1) {
-    const pending = specs.filter((sp) => !o.store.get(runId(sp))?.isDone());
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
-      for (const sp of pending) o.store.open(sp); // the child reads the spec from the store
-      await trainInChildren(pending, so, (sp) => ['--run', runId(sp), '--runs', o.store.root]);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-specs-'));
+      try {
+        const fileOf = (sp: RunSpec) => path.join(dir, `${runId(sp)}.json`);
+        for (const sp of pending) fs.writeFileSync(fileOf(sp), JSON.stringify(sp));
+        await trainInChildren(pending, so, (sp) => [
+          '--run', runId(sp), '--spec', fileOf(sp), '--runs', o.store.root,
+          ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
+        ]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      refuseMissed(pending, o.store);
     }
   }
-  return trainInProcess(specs, so);
+  return trainInProcess(specs, so, keptStale);
 }
 
-async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions): Promise<RunRecord[]> {
+async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   let k = 0;
   for (const spec of specs) {
+    if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
     const study = spec.train.schedule === 'wsd' ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}` : '';
     const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
@@ -172,22 +356,28 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions): Promi
     let last = { loss: NaN, tokPerSec: 0 };
     const hooks: TrainHooks = {
       signal: o.signal,
+      onWait: (h) => progress?.log(`another process trains this run (pid ${h.pid} on ${h.host}${h.job ? `, job ${h.job}` : ''}, since ${h.startedAt}): waiting for it`),
       onStep: (s) => {
         last = { loss: s.loss, tokPerSec: s.tokPerSec };
         progress?.update(s.step, { loss: s.loss, tokPerSec: s.tokPerSec });
       },
       onEval: (row) => progress?.update(row.step, { loss: last.loss, valLoss: row.valLoss, tokPerSec: last.tokPerSec }),
+      onNotice: (m) => progress?.log(`[ceg] ${m}`),
     };
     const r = await trainRun(spec, o.store, hooks);
     const final = r.metrics[r.metrics.length - 1];
     progress?.done(
-      r.cached
-        ? `cached (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
-        : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
+      r.diverged
+        ? `DIVERGED (run ${r.run.id}${r.cached ? ', stored' : ''}): ${divergenceMessage(r.diverged)}`
+        : r.cached
+          ? `cached${keptStale.has(r.run.id) ? ', STALE' : ''} (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)}`
+          : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached,
+      metrics: r.metrics, cached: r.cached, ...(keptStale.has(r.run.id) ? { stale: true } : {}),
+      ...(r.diverged ? { diverged: r.diverged } : {}),
+      timingKey: runTimingKey(r.run.status(), spec.backend),
     });
   }
   return out;

@@ -5,7 +5,11 @@
  * trainer's own step, src/train/step.ts) in interleaved rounds within one process, so all see
  * the same conditions; the median ms/step per variant then gives a wall-clock CEG:
  *   CEG_seconds ≈ CEG_steps × (baseline ms/step ÷ variant ms/step).
- * Results are stored next to the runs as timing-<scale>-<backend>.json.
+ * Results are stored next to the runs as timing-<scale>-<backend>.json, MERGED into the step
+ * times already there and keyed by machine (CPU model, cores) and kernel set: step times are
+ * only ever divided by step times of the same key (like for like), and per-run seconds of runs
+ * trained on different machines or kernel sets are never divided into each other either
+ * (secondsTimingKey).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,7 +18,8 @@ import { initEngine, engineInfo, type BackendName } from '../engine/index.js';
 import { initParams, isDecayed } from '../model/params.js';
 import { createRng, sampleBatch } from '../data/batches.js';
 import { loadTokens } from '../data/index.js';
-import { writeJsonAtomic, readJson } from '../runs/index.js';
+import { writeJsonAtomic, readJson, type RunStatus } from '../runs/index.js';
+import { currentProvenance, timingKey } from './provenance.js';
 import { AdamW } from './adamw.js';
 import { trainStep, stepState } from './step.js';
 import { runSpec } from './sweep.js';
@@ -24,6 +29,11 @@ export interface StepTime {
   /** median over all timed steps */
   msPerStep: number;
   samples: number[];
+  /** when this innovation was measured, and the 1-minute load average then (merged files mix sessions) */
+  measuredAt?: string;
+  load?: number;
+  /** content hash of the number-affecting sources that were timed (src/train/provenance.ts) */
+  sourceHash?: string;
 }
 
 export interface TimingFile {
@@ -36,6 +46,27 @@ export interface TimingFile {
   steps: number;
   rounds: number;
   results: StepTime[];
+  /** the machine and kernel set measured (absent in files written before they were recorded) */
+  machine?: { cpu: string; cores: number };
+  kernels?: string;
+}
+
+/** Step times of one machine and kernel set: the only ones that may be divided into each other. */
+export interface TimingSet {
+  /** timingKey(): "<cpu> x<cores> | <kernel set>" */
+  key: string;
+  machine: { cpu: string; cores: number } | null;
+  kernels: string;
+  engine: Record<string, unknown>;
+  results: StepTime[];
+}
+
+/** timing-<scale>-<backend>.json: every measured set, merged. */
+export interface TimingStore {
+  version: 2;
+  scale: string;
+  backend: string;
+  sets: TimingSet[];
 }
 
 export interface TimingOptions {
@@ -85,9 +116,15 @@ export async function measureStepTimes(o: TimingOptions): Promise<TimingFile> {
     for (const p of v.state.params.values()) p.dispose();
     v.state.opt.dispose();
   }
+  const prov = currentProvenance(o.backend);
+  const measuredAt = new Date().toISOString();
   return {
-    scale: o.scale, backend: o.backend, measuredAt: new Date().toISOString(), load, engine: { ...engineInfo() },
-    steps, rounds, results: variants.map((v) => ({ innovation: v.innovation, msPerStep: median(v.samples), samples: v.samples })),
+    scale: o.scale, backend: o.backend, measuredAt, load, engine: { ...engineInfo() },
+    steps, rounds,
+    results: variants.map((v) => ({
+      innovation: v.innovation, msPerStep: median(v.samples), samples: v.samples, measuredAt, load, sourceHash: prov.code.sourceHash,
+    })),
+    machine: { cpu: prov.machine.cpu, cores: prov.machine.cores }, kernels: prov.kernels,
   };
 }
 
@@ -95,15 +132,72 @@ export function timingPath(runsRoot: string, scale: string, backend: string): st
   return path.join(runsRoot, `timing-${scale}-${backend}.json`);
 }
 
+/** One measurement as a TimingSet (files written before machine/kernels were recorded: machine null). */
+function setOf(t: TimingFile): TimingSet {
+  const kernels = t.kernels ?? `${t.backend}/${String((t.engine as { flags?: { kernels?: string } })?.flags?.kernels || 'stock')}`;
+  const machine = t.machine ?? null;
+  const results = t.results.map((r) => ({ ...r, measuredAt: r.measuredAt ?? t.measuredAt, load: r.load ?? t.load }));
+  return { key: machine ? timingKey({ machine, kernels }) : `unknown machine | ${kernels}`, machine, kernels, engine: t.engine, results };
+}
+
+/** The stored timings of a scale and backend (a file of the old one-measurement format is read as one set). */
+export function loadTimings(runsRoot: string, scale: string, backend: string): TimingStore | undefined {
+  const raw = readJson<TimingStore | TimingFile>(timingPath(runsRoot, scale, backend));
+  if (!raw) return undefined;
+  if ('sets' in raw && Array.isArray(raw.sets)) return raw;
+  return { version: 2, scale, backend, sets: [setOf(raw as TimingFile)] };
+}
+
+/**
+ * Merge a measurement into the stored timings: within its set (same machine and kernel set)
+ * its innovations replace the stored ones and the others are kept; other sets are untouched.
+ */
+export function mergeTiming(stored: TimingStore | undefined, t: TimingFile): TimingStore {
+  const add = setOf(t);
+  const sets = (stored?.sets ?? []).map((s) => ({ ...s, results: [...s.results] }));
+  const same = sets.find((s) => s.key === add.key);
+  if (!same) sets.push(add);
+  else {
+    const mine = new Set(add.results.map((r) => r.innovation));
+    same.results = [...same.results.filter((r) => !mine.has(r.innovation)), ...add.results];
+    same.engine = add.engine;
+  }
+  return { version: 2, scale: t.scale, backend: t.backend, sets };
+}
+
 export function saveTiming(runsRoot: string, t: TimingFile): string {
   fs.mkdirSync(runsRoot, { recursive: true });
   const file = timingPath(runsRoot, t.scale, t.backend);
-  writeJsonAtomic(file, t);
+  writeJsonAtomic(file, mergeTiming(loadTimings(runsRoot, t.scale, t.backend), t));
   return file;
 }
 
-export function loadTiming(runsRoot: string, scale: string, backend: string): TimingFile | undefined {
-  return readJson<TimingFile>(timingPath(runsRoot, scale, backend));
+/**
+ * The set a report divides by: the current machine's and kernel set's (`preferKey`) if it has a
+ * baseline, else the set with a baseline and the most innovations. Undefined without a baseline.
+ */
+export function pickTimingSet(store: TimingStore | undefined, preferKey?: string): TimingSet | undefined {
+  const withBase = (store?.sets ?? []).filter((s) => s.results.some((r) => r.innovation === 'baseline'));
+  return withBase.find((s) => s.key === preferKey) ?? [...withBase].sort((a, b) => b.results.length - a.results.length)[0];
+}
+
+/**
+ * The machine and kernel set a run's per-run seconds were measured on (its provenance; for runs
+ * trained before provenance was recorded: the host name and the kernel patches in status.engine).
+ */
+export function runTimingKey(st: RunStatus, backend: string): string {
+  if (st.provenance) return timingKey(st.provenance);
+  const kernels = (st.engine as { flags?: { kernels?: string } } | undefined)?.flags?.kernels || 'stock';
+  return `host ${st.host ?? '?'} | ${backend}/${kernels}`;
+}
+
+/**
+ * The one timing key shared by all `keys` (undefined entries: unknown), or null when they differ:
+ * then per-run seconds must not be divided into each other (no CEG on the seconds axis).
+ */
+export function secondsTimingKey(keys: (string | undefined)[]): string | null {
+  const set = new Set(keys);
+  return set.size === 1 && !set.has(undefined) ? [...set][0]! : null;
 }
 
 /** Wall-clock CEG from a steps CEG and side-by-side step times: CEG_steps × t_baseline / t_variant. */

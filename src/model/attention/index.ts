@@ -5,7 +5,9 @@
  */
 import { tf } from '../../engine/index.js';
 import { fusedAttentionFor } from '../../engine/wgsl/flash-attention.js';
-import type { ModelConfig, SparseConfig } from '../../config.js';
+import type { ModelConfig, SparseConfig, SPARSE_SELECTS } from '../../config.js';
+
+type SparseSelect = (typeof SPARSE_SELECTS)[number];
 import { plainAttention } from './plain.js';
 import { fusedAttention } from './fused.js';
 import { sparseAttention } from './sparse.js';
@@ -13,6 +15,7 @@ import { sparseAttention } from './sparse.js';
 export { plainAttention, repeatKv, causalMask } from './plain.js';
 export { fusedAttention, DEFAULT_FUSED_BLOCK } from './fused.js';
 export { sparseAttention, sparseMask, sparseBlocksUsed, sparseSelection } from './sparse.js';
+export { nsaAttention, nsaSelection, nsaShapes } from './nsa.js';
 
 export interface AttendOptions {
   /** attention-probability dropout rate, applied only when training */
@@ -24,6 +27,8 @@ export interface AttendOptions {
   sparse: SparseConfig;
   /** tokens per query/key block of the 'fused' kernel (default DEFAULT_FUSED_BLOCK = 64) */
   fusedBlock?: number;
+  /** where the 'sparse' kernel selects its blocks (model.sparseSelect; default 'auto') */
+  sparseSelect?: SparseSelect;
 }
 
 export function attend(
@@ -44,6 +49,8 @@ export function attend(
     }
     case 'sparse':
       return sparseAttention(q, k, v, opts);
+    case 'nsa':
+      throw new Error("attnKernel 'nsa' has its own projections and gates: call nsaAttention (src/model/attention/nsa.ts) through the model");
     default:
       throw new Error(`unknown attention kernel "${String(kernel)}"; valid: plain, fused, sparse`);
   }

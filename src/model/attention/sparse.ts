@@ -27,6 +27,7 @@
  */
 import { tf } from '../../engine/index.js';
 import type { SparseConfig } from '../../config.js';
+import { SPARSE_SELECTS } from '../../config.js';
 import type { AttendOptions } from './index.js';
 
 const MASKED = -1e9;
@@ -147,14 +148,14 @@ export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseCo
  *  'host':   the small score tensor is read back (synchronously) and the blocks chosen in JS (float64).
  *  'device': the blocks are ranked and gathered by tensor ops (float32), nothing is read back.
  *  'auto':   'device' on webgpu (no synchronous read exists there), 'host' elsewhere; the default.
- * Env CEG_SPARSE_SELECT overrides 'auto' (tests).
+ * The choice is the model config's `sparseSelect` (part of the run's identity), passed in AttendOptions.
  */
-export type SparseSelect = 'host' | 'device' | 'auto';
-export const SPARSE_SELECTS: readonly SparseSelect[] = ['host', 'device', 'auto'];
+export type SparseSelect = (typeof SPARSE_SELECTS)[number];
+export { SPARSE_SELECTS };
 
 export function resolveSparseSelect(select?: SparseSelect): 'host' | 'device' {
-  const want = select ?? (process.env.CEG_SPARSE_SELECT as SparseSelect | undefined) ?? 'auto';
-  if (!SPARSE_SELECTS.includes(want)) throw new Error(`sparse selection "${want}" (CEG_SPARSE_SELECT?) is unknown; valid: ${SPARSE_SELECTS.join(', ')}`);
+  const want = select ?? 'auto';
+  if (!SPARSE_SELECTS.includes(want)) throw new Error(`sparse selection "${want}" (model.sparseSelect) is unknown; valid: ${SPARSE_SELECTS.join(', ')}`);
   if (want !== 'auto') return want;
   return tf.getBackend() === 'webgpu' ? 'device' : 'host';
 }
@@ -269,7 +270,7 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
   const L = sp.localBlocks;
   const S = sp.selectedBlocks;
   // device selection only matters when scores are needed; otherwise the host rule reads nothing
-  const onDevice = resolveSparseSelect() === 'device' && S > 0 && nb > L + S;
+  const onDevice = resolveSparseSelect(opts.sparseSelect) === 'device' && S > 0 && nb > L + S;
   const blocks = onDevice ? null : sparseSelection(q, k, sp).blocks;
   const Tp = nb * bs;
   const used = sparseBlocksUsed(T, sp);
