@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, parseTrainConfig, type TrainConfig } from '../src/config.js';
-import { RunStore, runId, type RunSpec } from '../src/runs/index.js';
+import { CheckpointCorruptError, RunStore, checkRun, isVerifiedDone, runId, type RunSpec } from '../src/runs/index.js';
 import { learningRate, wsdRate } from '../src/train/schedule.js';
 import { trainRun } from '../src/train/trainer.js';
 import { runSpec } from '../src/train/sweep.js';
@@ -129,4 +129,58 @@ test('a fork without its trunk, at a step the trunk did not keep, or with anothe
   const seed = { ...forkSpec(trunk, 4, 2), seed: 9 };
   await assert.rejects(trainRun(seed, store), /differs from its parent in seed/);
   assert.deepEqual(store.ids(), [runId(trunk)]);
+});
+
+test('forks under claims and integrity: verified fork point, provenance and probe, the parent only read, kept checkpoints stay', async () => {
+  const store = new RunStore(tmp('fork-integrity'));
+  const trunk = trunkSpec();
+  const t = await trainRun(trunk, store);
+  const fork = forkSpec(trunk, 4, 2);
+  // the fork point is checksummed like every checkpoint; a damaged one is refused before anything is written
+  const ck4 = t.run.checkpointAt(4)!;
+  const manifest = JSON.parse(fs.readFileSync(path.join(ck4.dir, 'checkpoint.json'), 'utf8')) as { kept?: boolean; sha256?: Record<string, string> };
+  assert.equal(manifest.kept, true);
+  assert.match(manifest.sha256?.['tensors.bin'] ?? '', /^[0-9a-f]{64}$/);
+  const bin = path.join(ck4.dir, 'tensors.bin');
+  const good = fs.readFileSync(bin);
+  const bad = Buffer.from(good);
+  bad[bad.length >> 1] ^= 0xff;
+  fs.writeFileSync(bin, bad);
+  await assert.rejects(trainRun(fork, store), (e: unknown) => e instanceof CheckpointCorruptError && /sha256/.test(e.message) && /fork point/.test(e.message));
+  assert.deepEqual(store.ids(), [runId(trunk)]);
+  fs.writeFileSync(bin, good);
+
+  // the fork claims its own id: another process holding the trunk's claim does not stop it
+  const parentClaim = await store.claim(runId(trunk));
+  let f;
+  try {
+    f = await trainRun(fork, store);
+  } finally {
+    parentClaim.release();
+  }
+  assert.equal(f.cached, false);
+  assert.equal(isVerifiedDone(store, runId(fork)), true);
+  assert.deepEqual(checkRun(store, runId(fork)).problems, []);
+  // provenance like any run; the code history and the replay probe start with the trunk's
+  const ts = t.run.status();
+  const fs_ = f.run.status();
+  assert.equal(fs_.provenance?.fingerprint, ts.provenance?.fingerprint);
+  assert.deepEqual(fs_.trainedWith, ts.trainedWith);
+  assert.equal(fs_.probe?.trainLosses.length, 5);
+  assert.deepEqual(fs_.probe?.trainLosses, ts.probe?.trainLosses); // step 5's loss is computed on the shared step-4 weights
+
+  // a trunk resumed with rows lost: a kept checkpoint ahead of the metrics is left in place (not deleted), then saved again
+  const trunk2 = { ...trunkSpec(), seed: 6 };
+  await assert.rejects(trainRun(trunk2, store, { crashAfterSteps: 5 }), /simulated crash/);
+  const r2 = store.get(runId(trunk2))!;
+  assert.deepEqual(r2.checkpoints().map((c) => [c.step, c.kept === true]), [[3, false], [4, true], [5, false]]);
+  r2.truncateMetricsAfter(2); // rows of step 4 lost: ckpt-4 and ckpt-5 are ahead of the metrics
+  const notices: string[] = [];
+  const done2 = await trainRun(trunk2, store, { onNotice: (m) => notices.push(m) });
+  assert.ok(notices.some((m) => /ckpt-4 \(kept\) is ahead of the metrics.*not resumed from/.test(m)), notices.join('\n'));
+  assert.ok(notices.some((m) => /ckpt-5 is ahead of the metrics.*removed/.test(m)), notices.join('\n'));
+  assert.deepEqual(done2.run.checkpoints().filter((c) => c.kept).map((c) => c.step), [4, 8]);
+  assert.deepEqual(checkRun(store, runId(trunk2)).problems, []);
+  const ref2 = await trainRun(trunk2, new RunStore(tmp('trunk2-ref')));
+  assert.deepEqual(strip(done2.metrics), strip(ref2.metrics));
 });
