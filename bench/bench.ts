@@ -21,6 +21,21 @@ import { cpuPeak } from './peak.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
 const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  console.log(`usage: npm run bench -- [--steps 10] [--warmup 3] [--configs A,B] [--profile] [--before]
+                      [--no-torch] [--no-cpu] [--threads 1,2] [--out FILE]
+
+One full training step of a small GPT (config A: micro; B: GPT-2 vocabulary) per CPU backend,
+against PyTorch; prints ms/step, tokens/s, GFLOP/s, % of fp32 peak; writes bench/results/<date>-cpu.json.
+  --steps N / --warmup N  timed and warm-up steps (default 10 / 3)
+  --configs A,B           bench configs
+  --profile               top kernels
+  --before                also the kernels before the native addon and round 1
+  --no-torch / --no-cpu   skip PyTorch / the tfjs cpu backend
+  --threads 1,2           wasm thread counts
+  --out FILE              results file`);
+  process.exit(0);
+}
 const has = (f: string) => argv.includes(`--${f}`);
 const opt = (f: string, d: string) => (argv.includes(`--${f}`) ? argv[argv.indexOf(`--${f}`) + 1] : d);
 const steps = Number(opt('steps', '10'));

@@ -35,7 +35,12 @@ const includeNote = include && (headerVersion(include) === process.versions.node
   ? `Node ${process.versions.node} headers in ${include}`
   : `Node ${headerVersion(include) ?? '(unknown version)'} headers in ${include}; the running Node ${process.versions.node}'s own were not found`);
 const cxx = process.env.CXX || 'g++';
-if (process.env.CEG_NATIVE === '0') {
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`usage: npm run build:native
+Build the optional native matmul addon (native/sgemm.cc -> native/build/ceg_native.node) with g++
+and Node's N-API headers. Runs at npm install too; never fails it. CEG_NATIVE=0 skips the build,
+CXX chooses the compiler.`);
+} else if (process.env.CEG_NATIVE === '0') {
   say('CEG_NATIVE=0: not building the native matmul addon');
 } else if (process.platform !== 'linux' && process.platform !== 'darwin') {
   say(`platform ${process.platform} not supported; the wasm kernels will be used`);

@@ -23,6 +23,19 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   return loadFromStore(opts);
 }
 
+const FIGURES_HELP = `usage: npm run figures -- [--scale micro] [--runs DIR] [--backend wasm] [--out figures]
+                        [--formats png,svg] [--width 1000 --height 600] [--smooth 1] [--demo]
+
+Build every report figure from stored runs (no training) and write <out>/<name>.png and .svg.
+  --scale NAME      scale of the runs (default micro; or the --scale label of imported runs)
+  --runs DIR        run store (default $CEG_RUNS or data/runs)
+  --backend NAME    backend the runs were trained on (default $CEG_BACKEND or wasm)
+  --out DIR         output folder (default figures)
+  --formats LIST    png,svg (default both)
+  --width/--height  pixels (default 1000 x 600)
+  --smooth N        trailing mean over N evaluations of the loss curves (default 1: raw)
+  --demo            synthetic, seeded data instead of runs`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -35,8 +48,13 @@ async function main(): Promise<void> {
       formats: { type: 'string', default: 'png,svg' },
       width: { type: 'string', default: '1000' },
       height: { type: 'string', default: '600' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    console.log(FIGURES_HELP);
+    return;
+  }
   const formats = values.formats!.split(',').map((f) => f.trim()) as ImageFormat[];
   for (const f of formats) {
     if (!IMAGE_FORMATS.includes(f)) throw new Error(`--formats: "${f}" invalid; valid: ${IMAGE_FORMATS.join(', ')}`);

@@ -1,20 +1,40 @@
 /**
- * npm run notebooks [-- --scale micro] [--out DIR] [--clear] [files...]
+ * npm run notebooks [-- --scale micro] [--out DIR | --in-place] [--runs DIR] [--clear] [files...]
  * Executes every notebooks/*.ipynb headless, in name order, with no Python and no kernel: each
  * notebook in its own Node process (fresh module state), cells in one shared scope. Writes the
- * executed notebooks (with outputs) in place, or into --out DIR. The first failing cell stops
+ * executed notebooks (with outputs) into --out DIR (default out/notebooks/, git-ignored), or
+ * over the committed notebooks with --in-place. The first failing cell stops
  * the command with exit code 1, naming the notebook, the cell and the error.
- * CEG_SCALE (or --scale) is passed to the notebooks through the environment.
+ * CEG_SCALE (or --scale) is passed to the notebooks through the environment. The run store is
+ * CEG_RUNS (or --runs); unset, a scale other than the committed study's (micro) trains into a
+ * fresh temporary store, never into data/runs/.
  * --clear: run nothing; write the notebooks with all outputs removed (the clean state).
  */
 import { spawn } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { NotebookError } from '../src/notebook/executor.js';
 import { runNotebookFile } from '../src/notebook/files.js';
 import { clearOutputs, readNotebook, writeNotebook } from '../src/notebook/nbformat.js';
+
+/** Executed notebooks go here unless --out or --in-place (git-ignored: the committed notebooks stay as they are). */
+const DEFAULT_OUT = path.join('out', 'notebooks');
+/** The scale whose runs are committed in data/runs/ (other scales train into a temporary store). */
+const COMMITTED_SCALE = 'micro';
+
+const HELP = `usage: npm run notebooks -- [--scale NAME] [--out DIR | --in-place] [--runs DIR] [--clear] [--dir DIR] [files...]
+
+Execute notebooks/*.ipynb headless (no Python, no kernel), each in its own Node process.
+  --scale NAME   scale of the runs (sets CEG_SCALE; default: $CEG_SCALE or micro)
+  --out DIR      write executed notebooks here (default ${DEFAULT_OUT}/, git-ignored)
+  --in-place     write over the committed notebooks instead (to update them)
+  --runs DIR     run store (default: $CEG_RUNS; data/runs at micro, a temporary folder at other scales)
+  --clear        run nothing; write the notebooks with every output removed
+  --dir DIR      folder of the notebooks (default notebooks)
+  files...       only these notebooks`;
 
 function runChild(file: string, outFile: string, env: NodeJS.ProcessEnv): Promise<number> {
   const self = fileURLToPath(import.meta.url);
@@ -35,8 +55,20 @@ async function main(): Promise<number> {
       one: { type: 'string' },
       'one-out': { type: 'string' },
       clear: { type: 'boolean', default: false },
+      'in-place': { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (values['in-place'] && values.out) {
+    console.error('give --out DIR or --in-place, not both');
+    return 2;
+  }
+  const outDir = values['in-place'] ? undefined : (values.out ?? DEFAULT_OUT);
   if (values.one) {
     try {
       await runNotebookFile(values.one, values['one-out'] ?? values.one, { log: (l) => process.stderr.write(`  ${l}\n`) });
@@ -59,7 +91,7 @@ async function main(): Promise<number> {
   }
   if (values.clear) {
     for (const file of files) {
-      const outFile = values.out ? path.join(values.out, path.basename(file)) : file;
+      const outFile = values.out || values['in-place'] ? (values.out ? path.join(values.out, path.basename(file)) : file) : path.join(DEFAULT_OUT, path.basename(file));
       await writeNotebook(outFile, clearOutputs(await readNotebook(file)));
       console.log(`cleared ${file} -> ${outFile}`);
     }
@@ -67,11 +99,17 @@ async function main(): Promise<number> {
   }
   const env = { ...process.env };
   if (values.scale) env.CEG_SCALE = values.scale;
-  console.log(`running ${files.length} notebook(s), CEG_SCALE=${env.CEG_SCALE ?? '(unset)'}`);
+  if (values.runs) env.CEG_RUNS = path.resolve(values.runs);
+  const scale = env.CEG_SCALE || 'micro';
+  if (!env.CEG_RUNS && scale !== COMMITTED_SCALE) env.CEG_RUNS = await mkdtemp(path.join(os.tmpdir(), `ceg-notebook-runs-${scale}-`));
+  console.log(
+    `running ${files.length} notebook(s), CEG_SCALE=${env.CEG_SCALE || '(unset)'}, run store ${env.CEG_RUNS ?? 'data/runs'}, ` +
+      `output ${outDir ?? 'in place'}`,
+  );
   const tAll = performance.now();
   let bytes = 0;
   for (const file of files) {
-    const outFile = values.out ? path.join(values.out, path.basename(file)) : file;
+    const outFile = outDir ? path.join(outDir, path.basename(file)) : file;
     const t0 = performance.now();
     console.log(`▶ ${file}`);
     const code = await runChild(file, outFile, env);

@@ -97,7 +97,8 @@ export interface EnsureOptions {
 export async function ensureRuns(o: EnsureOptions): Promise<RunRecord[]> {
   const runs = await sweep({
     scale: o.scale, innovations: o.innovations, seeds: o.seeds, backend: backend(), store: store(),
-    stream: o.progress === false ? null : process.stderr, allowSmallCorpus: o.allowSmallCorpus,
+    // stdout: a notebook shows stderr as red error blocks, and progress is no error
+    stream: o.progress === false ? null : process.stdout, allowSmallCorpus: o.allowSmallCorpus,
   });
   if (inNotebook() && o.progress !== false) for (const r of runs) console.log(runLine(r));
   return runs;

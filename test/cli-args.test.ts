@@ -223,7 +223,18 @@ test('progress on a TTY: one redrawn bar, throttled, log() keeps it, done() ends
   // narrow terminals: the line is cut to fit
   const narrow = fakeStream(true, 30);
   createProgress({ label: 'x', total: 10, stream: narrow, now: () => 0 }).update(5, { loss: 1 });
-  assert.equal(narrow.chunks[0].replace('\r', '').replace('\x1b[K', '').length, 29);
+  const nline = narrow.chunks[0].replace('\r', '').replace('\x1b[K', '');
+  assert.ok(nline.length <= 29, nline);
+  assert.match(nline, /^x 50% step 5\/10/, 'the bar goes first');
+  // a wide terminal: still at most 80 columns, and the ETA stays visible (bar and fields go first)
+  const wide = fakeStream(true, 200);
+  let tWide = 0;
+  const pWide = createProgress({ label: "[12/24] fa_rope_ln micro-r3 seed 3", total: 10000, stream: wide, now: () => tWide });
+  tWide = 1000;
+  pWide.update(5000, { loss: 2.123456, valLoss: 2.3456, tokPerSec: 12345.6, lr: 0.000123 });
+  const wline = wide.chunks.at(-1)!.replace('\r', '').replace('\x1b[K', '');
+  assert.ok(wline.length <= 79, `${wline.length}: ${wline}`);
+  assert.match(wline, / ETA 1s$/);
 });
 
 test('progress formats: durations and counts', () => {

@@ -60,7 +60,7 @@ before(() => {
   const root = tmp('golden');
   const r = ceg(['train', '--scale', 'smoke', '--seed', '5', '--runs', root]);
   assert.equal(r.code, 0, r.stderr);
-  golden = { root, id: fs.readdirSync(root)[0] };
+  golden = { root, id: fs.readdirSync(root).find((e) => /^[0-9a-f]{16}$/.test(e))! }; // not .claims/
 });
 
 // ---------------------------------------------------------------- bad input

@@ -16,10 +16,11 @@ import {
   ratioTicks,
   ropeAngle,
   ropeRotation,
+  scalingFits,
   splitObserved,
   trailingMean,
 } from '../src/report/figures.js';
-import { innovationColor } from '../src/report/palette.js';
+import { categoryColor, innovationColor } from '../src/report/palette.js';
 import { buildAllFigures } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { chromiumPath, exportFigures, ExportError, openExporter } from '../src/report/export.js';
@@ -75,11 +76,16 @@ test('lossCurves: one line per innovation in its colour, a band when seeds > 1, 
   const bands = fig.data.filter((d: T) => d.fill === 'toself');
   assert.equal(lines.length, 2);
   assert.equal(bands.length, 1); // baseline has one seed: no band
-  assert.equal((lines[1] as T).line.color, innovationColor('mqa'));
-  assert.match((lines[1] as T).name, /Multi-query attention \(MQA\) \(2 seeds\)/);
+  // the baseline is drawn last (on top of variants that coincide with it), dashed; the legend sits outside the data
+  assert.match((lines[1] as T).name, /^Baseline/);
+  assert.equal((lines[1] as T).line.dash, 'dash');
+  assert.ok((fig.layout as T).legend.x > 1 && (fig.layout as T).legend.xanchor === 'left');
+  const mqaLine = lines[0] as T;
+  assert.equal(mqaLine.line.color, innovationColor('mqa'));
+  assert.match(mqaLine.name, /Multi-query attention \(MQA\) \(2 seeds\)/);
   assert.equal((fig.layout as T).xaxis.type, 'log');
   assert.match((fig.layout as T).xaxis.title.text, /FLOPs/);
-  close((lines[1] as T).y[0], 5.05);
+  close(mqaLine.y[0], 5.05);
   // band polygon: upper edge forward, lower edge back
   const band = bands[0] as T;
   assert.equal(band.y[0], 5.1);
@@ -105,6 +111,10 @@ test('cegBars: bars per category, asymmetric error bars, dashed line at 1, DNR m
   const shape = (fig.layout as T).shapes[0];
   assert.equal(shape.x0, 1);
   assert.equal(shape.line.dash, 'dash');
+  // MoE: the paper names it but did not test it, so it is not coloured as a paper result
+  const moe = cegBars([{ innovation: 'moe', category: 'compute-dependent', ceg: 1.2 }]).data[0] as T;
+  assert.equal(moe.name, 'not tested in the paper');
+  assert.equal(moe.marker.color, categoryColor('not in paper'));
 });
 
 test('splitObserved and cegVsCompute: solid inside the observed range, dashed outside, continuous', () => {
@@ -397,4 +407,27 @@ test('loadReportData: missing pieces are notes; no runs is a clear error', () =>
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('scalingSeries/scalingFits: a band spanning the per-seed fits, drawn under the pooled fit', async () => {
+  const { scalingSeries } = await import('../src/report/from-runs.js');
+  const fit = (E: number, A: number, alpha: number) => ({ E, A, alpha, range: [1e6, 1e9] as [number, number] });
+  const pooled = fit(1.5, 100, 0.2);
+  const seeds = [fit(1.4, 100, 0.2), fit(1.6, 100, 0.2), fit(1.5, 120, 0.2)];
+  const series = scalingSeries([
+    { innovation: 'baseline', points: [{ C: 1e6, L: 3 }], fit: pooled as never, seedFits: seeds.map((f, i) => ({ seed: i + 1, fit: f as never })) },
+  ]);
+  const s = series[0];
+  assert.equal(s.band!.length, s.curve.length);
+  for (const b of s.band!) {
+    const ys = seeds.map((f) => f.E + f.A * Math.pow(b.C, -f.alpha)); // L = E + A·C^(−α), written out
+    assert.equal(b.lo, Math.min(...ys));
+    assert.equal(b.hi, Math.max(...ys));
+  }
+  const fig = scalingFits(series);
+  assert.equal((fig.data[0] as T).fill, 'toself', 'band first, under the lines');
+  assert.match(JSON.stringify(fig.layout), /band: range of the fits to each seed alone/);
+  // one seed: no band
+  const one = scalingSeries([{ innovation: 'baseline', points: [], fit: pooled as never, seedFits: [{ seed: 1, fit: seeds[0] as never }] }]);
+  assert.equal(one[0].band, undefined);
 });

@@ -19,6 +19,10 @@ export interface TableRun {
   seed: number;
   scale: string;
   metrics: MetricRow[];
+  /** a run trained elsewhere (ceg import): its rows are labelled "[imported]" */
+  imported?: boolean;
+  /** axes the run's rows carry (imported runs may lack tokens, FLOPs or seconds); default: every axis whose values are finite */
+  axes?: readonly Axis[];
   /** set when the run diverged: left out of every CEG (neither reached nor not reached), counted in n_diverged */
   diverged?: DivergedInfo;
 }
@@ -35,7 +39,7 @@ export interface CegTableOptions {
   baseline?: string;
   /** keep only runs of this scale (required when the runs hold several scales) */
   scale?: string;
-  /** axes of our CEG (default all four: steps, tokens, flops, seconds) */
+  /** axes of our CEG (default: those of steps, tokens, flops, seconds every run carries) */
   axes?: Axis[];
   /** target of our CEG (default baseline-final) */
   target?: CegTarget;
@@ -53,10 +57,20 @@ export interface CegTableOptions {
   bootstrap?: BootstrapOptions;
 }
 
+/** The run carries `axis`: as declared (imported runs), else every evaluation's value on it is finite. */
+function runHasAxis(r: TableRun, axis: Axis): boolean {
+  if (r.axes) return r.axes.includes(axis);
+  return r.metrics
+    .filter((m) => typeof m.valLoss === 'number')
+    .every((m) => Number.isFinite(axis === 'steps' ? m.step : m[axis]));
+}
+
 /** Row order: the paper's study set first (its table order), then the registry's order. */
 function order(id: string): number {
   const s = (STUDY_SET as readonly string[]).indexOf(id);
-  return s >= 0 ? s : STUDY_SET.length + INNOVATIONS.findIndex((i) => i.id === id);
+  if (s >= 0) return s;
+  const r = INNOVATIONS.findIndex((i) => i.id === id);
+  return r >= 0 ? STUDY_SET.length + r : STUDY_SET.length + INNOVATIONS.length; // names of imported runs last
 }
 
 /**
@@ -69,7 +83,6 @@ function order(id: string): number {
  */
 export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
   const baselineId = opts.baseline ?? 'baseline';
-  const axes = (opts.axes ?? [...AXES]).map(checkAxis);
   const scales = [...new Set(runs.map((r) => r.scale))];
   const scale = opts.scale ?? (scales.length === 1 ? scales[0] : undefined);
   if (scale === undefined)
@@ -79,14 +92,19 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): Table {
   const base = mine.filter((r) => r.innovation === baselineId);
   if (base.length === 0)
     throw new CegError(`no "${baselineId}" run at scale "${scale}"; innovations present: ${[...new Set(mine.map((r) => r.innovation))].join(', ') || 'none'}`);
+  const axes = (opts.axes ?? AXES.filter((a) => mine.every((r) => runHasAxis(r, a)))).map(checkAxis);
   const ids = [...new Set(mine.map((r) => r.innovation))].sort((a, b) => order(a) - order(b));
   const rows = ids.map((id) => {
-    const inn = getInnovation(id);
     const vs = mine.filter((r) => r.innovation === id);
+    const imported = vs.some((r) => r.imported === true);
+    // an imported run keeps its own name; any other id must be in the registry (a typo is an error)
+    const known = !imported || INNOVATIONS.some((i) => i.id === id);
+    const inn = known ? getInnovation(id) : { label: id, category: 'not in paper' as const };
     const row: Record<string, unknown> = {
       innovation: id,
-      label: inn.label,
+      label: imported ? `${inn.label} [imported]` : inn.label,
       category: inn.category,
+      imported,
       n_seeds: vs.length,
       n_diverged: ofScale.filter((r) => r.innovation === id && r.diverged).length,
       best_val_loss: mean(vs.map((r) => Math.min(...evalRows(r.metrics, `${id} seed ${r.seed}`).map((m) => m.valLoss)))),

@@ -55,6 +55,8 @@ export interface CommandSpec {
   /** names of positional arguments (all optional unless `minPositionals`); none allowed when absent */
   positionals?: readonly string[];
   minPositionals?: number;
+  /** the last positional may repeat (`ceg import a.log b.csv ...`) */
+  variadic?: boolean;
 }
 export type CliSpec = Record<string, CommandSpec>;
 
@@ -205,7 +207,7 @@ export function parseFlags<const C extends CommandSpec>(
   }
   if (!help) {
     const allowed = cmd.positionals?.length ?? 0;
-    if (positionals.length > allowed)
+    if (positionals.length > allowed && !cmd.variadic)
       throw new UsageError(
         `unexpected argument "${positionals[allowed]}" for "${commandName}"${allowed ? ` (takes ${cmd.positionals!.join(', ')})` : ''}; flags: ${cliNames.join(', ') || '(none)'}`,
         usageText(),
@@ -319,7 +321,7 @@ function flagLine(key: string, f: FlagSpec): string {
 }
 
 export function commandUsage(name: string, cmd: CommandSpec): string {
-  const pos = (cmd.positionals ?? []).map((p, i) => (i < (cmd.minPositionals ?? 0) ? ` <${p}>` : ` [${p}]`)).join('');
+  const pos = (cmd.positionals ?? []).map((p, i) => (i < (cmd.minPositionals ?? 0) ? ` <${p}>` : ` [${p}]`)).join('') + (cmd.variadic ? '...' : '');
   const lines = [`usage: ceg ${name}${pos} [flags]`];
   if (cmd.summary) lines.push('', cmd.summary);
   const keys = Object.keys(cmd.flags);

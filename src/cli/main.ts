@@ -9,6 +9,8 @@
  *   ceg config --scale compact --innovation sparse  (resolved config, parameters, FLOPs as JSON)
  *   ceg reproduce --scale micro [--seeds 1]      (npm start)
  *   ceg study --plan cpu [--dry-run]             (issue #13's study; ceg report --study cpu)
+ *   ceg import FILE... --baseline NAME [--scale LABEL]  (runs from nanoGPT logs, W&B CSV, CSV/JSONL)
+ *   ceg export --run ID --out FILE.safetensors    ceg sample --run ID [--prompt TEXT]
  * Bad input ends with one message naming the bad value and the valid choices, exit code 2,
  * and nothing written.
  */
@@ -23,7 +25,7 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore, ClaimLostError, isRunId, runId, validateRunSpec, type RunSpec } from '../runs/index.js';
+import { RunStore, ClaimLostError, isImportedSpec, isRunId, runId, validateRunSpec, type RunSpec } from '../runs/index.js';
 import { ensureRuns, ensureSpecs, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { getPlan, planNames } from '../plans.js';
 import { validatePlan } from '../train/study.js';
@@ -34,11 +36,15 @@ import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
-import { AXES } from '../ceg/types.js';
+import { AXES, CegError } from '../ceg/types.js';
 import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
+import { ImportError, IMPORT_FORMATS } from '../runs/index.js';
+import { importCommand } from './import.js';
+import { OUTPUT_FORMATS, formatRows, emit, type OutputFormat } from '../report/formats.js';
+import { exportRun, sampleRun, StoredModelError } from '../train/stored-model.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 import { describeError } from './errors.js';
 import { runsCheck, damagedNote } from './runs-check.js';
@@ -72,6 +78,16 @@ function printStale(records: RunRecord[], notes: string[]): void {
   const left = notes.filter((n) => / is stale, left out/.test(n));
   if (left.length) console.log(`\n${left.length} stale run(s) left out of the tables (the current code does not reproduce them; \`ceg sweep\` retrains them):\n${left.map((n) => `  ${n}`).join('\n')}`);
 }
+
+const formatFlag = { type: 'choice', choices: OUTPUT_FORMATS, noun: 'output format', default: 'table', help: 'output format' } as const;
+const outFlag = { type: 'string', help: 'write to this file (atomically) instead of stdout' } as const;
+/** `ceg runs` columns: the defaults fit 120 terminal columns. */
+const DEFAULT_RUN_COLUMNS = ['id', 'innovation', 'scale', 'seed', 'steps', 'bestValLoss', 'state', 'source'];
+const RUN_COLUMNS = [
+  'id', 'innovation', 'scale', 'seed', 'backend', 'state', 'interrupted', 'totalSteps', 'steps', 'evals', 'lastValLoss',
+  'bestValLoss', 'tokens', 'flops', 'seconds', 'checkpointStep', 'aliases', 'startedAt', 'updatedAt', 'error', 'dir', 'source',
+];
+const RUNS_ROW_LIMIT = 50;
 
 const spec = defineCli({
   train: {
@@ -146,7 +162,52 @@ const spec = defineCli({
     summary: 'list stored runs',
     flags: {
       scale: { type: 'string', help: 'only this scale' },
-      innovation: innovationFlag({ help: 'only this innovation' }),
+      innovation: { type: 'string', help: 'only this innovation (or imported run name)' },
+      format: formatFlag,
+      out: outFlag,
+      all: { type: 'bool', help: `every run (default: the first ${RUNS_ROW_LIMIT}) and every column` },
+      columns: { type: 'list', choices: () => [...RUN_COLUMNS, 'code'], noun: 'column', help: `columns to show (default ${DEFAULT_RUN_COLUMNS.join(',')},code)` },
+      runs: runsFlag,
+      check: { type: 'bool', help: 'check every run (metrics against their seal, checkpoint checksums, spec/status files) and list the damaged ones; exit 1 if any' },
+      repair: { type: 'bool', help: 'check, then quarantine or reset each damaged run so that training resumes it (healthy runs are not touched)' },
+      verify: { type: 'bool', default: true, help: 'check completed runs against the current code (replays changed ones once; --no-verify: cached verdicts only)' },
+    },
+  },
+  import: {
+    summary: 'store runs trained elsewhere (nanoGPT train.py logs, W&B CSV exports, plain CSV/JSONL) for report, figures and notebooks',
+    positionals: ['file'],
+    minPositionals: 1,
+    variadic: true,
+    flags: {
+      format: { type: 'choice', choices: IMPORT_FORMATS, noun: 'import format', help: 'format of every file (default: from the name and content)' },
+      baseline: { type: 'string', help: 'name of the imported run that is the baseline (stored as innovation "baseline")' },
+      scale: { type: 'string', default: 'imported', help: 'label the runs are stored under: `ceg report --scale LABEL`' },
+      seed: { type: 'int', default: 1, min: 0, help: 'seed label of the runs' },
+      tokensPerStep: { type: 'float', min: 1, help: "tokens per optimizer step (default: the log's \"tokens per iteration\")" },
+      flopsPerStep: { type: 'float', min: 1, help: 'training FLOPs per step (forward + backward)' },
+      modelConfig: { type: 'string', help: 'JSON model config (ours, see ceg config) to count FLOPs per step from' },
+      runs: runsFlag,
+    },
+  },
+  export: {
+    summary: "write a trained run's weights as safetensors with nanoGPT's parameter names and layout",
+    flags: {
+      run: { type: 'string', required: true, help: 'run id (ceg runs)' },
+      out: { type: 'string', required: true, help: 'output .safetensors file' },
+      runs: runsFlag,
+    },
+  },
+  sample: {
+    summary: "generate text from a trained run, as nanoGPT's sample.py does",
+    flags: {
+      run: { type: 'string', required: true, help: 'run id (ceg runs)' },
+      prompt: { type: 'string', default: '\n', help: 'text to continue' },
+      tokens: { type: 'int', default: 200, min: 1, help: 'new tokens per sample' },
+      samples: { type: 'int', default: 1, min: 1, help: 'number of samples' },
+      temperature: { type: 'float', default: 0.8, min: 0, help: 'softmax temperature (0: greedy)' },
+      topK: { type: 'int', default: 200, min: 1, help: 'sample among the k most likely tokens' },
+      seed: { type: 'int', default: 1337, min: 0, help: 'sampling seed' },
+      backend: backendFlag(),
       runs: runsFlag,
       check: { type: 'bool', help: 'check every run (metrics against their seal, checkpoint checksums, spec/status files) and list the damaged ones; exit 1 if any' },
       repair: { type: 'bool', help: 'check, then quarantine or reset each damaged run so that training resumes it (healthy runs are not touched)' },
@@ -163,9 +224,11 @@ const spec = defineCli({
   report: {
     summary: 'print the CEG table of stored runs: the paper method beside ours on every axis',
     flags: {
-      scale: scaleFlag({ default: 'micro' }),
+      scale: { type: 'string', default: 'micro', help: 'named scale, or the --scale label of imported runs' },
       study: { type: 'choice', choices: () => planNames(), noun: 'study plan', help: "a study plan's table and verdicts instead (ceg study)" },
       backend: backendFlag(),
+      format: formatFlag,
+      out: outFlag,
       runs: runsFlag,
     },
   },
@@ -288,31 +351,33 @@ function storedDiverged(store: RunStore, scale: string, backend: string): RunRec
   });
 }
 
-function printReport(records: RunRecord[], scale: string): void {
+function printReport(records: RunRecord[], scale: string, log: (s: string) => void = console.log): void {
   // per-run seconds are divided into each other only when every run shares one machine and kernel set
   const timing = secondsTimingKey(records.map((r) => r.timingKey));
-  const axes = timing === null ? AXES.filter((a) => a !== 'seconds') : [...AXES];
-  const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale, axes });
-  console.log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
-  console.log(formatCegTable(table));
+  // imported runs may lack axes: cegTable then keeps the ones every run carries
+  const axes = records.some((r) => r.imported) ? undefined : timing === null ? AXES.filter((a) => a !== 'seconds') : [...AXES];
+  const table = cegTable(records, { scale, ...(axes ? { axes } : {}) });
+  log(`\nCompute-equivalent gain at scale "${scale}" (${new Set(records.map((r) => r.seed)).size} seed(s); CI = bootstrap 95% over seeds)`);
+  log(formatCegTable(table));
+  if (records.every((r) => r.imported)) return; // imported runs: no published counterpart, no as-published adjustment
   if (timing === null) {
     const keys = [...new Set(records.map((r) => r.timingKey ?? 'unknown'))];
-    console.log(`No CEG seconds: the runs were trained on ${keys.length} different machines/kernel sets (${keys.join('; ')}), and seconds from different ones are never divided into each other.`);
+    log(`No CEG seconds: the runs were trained on ${keys.length} different machines/kernel sets (${keys.join('; ')}), and seconds from different ones are never divided into each other.`);
   } else {
-    console.log(
+    log(
       `CEG seconds uses each run's own wall-clock time (all on ${timing}), which includes whatever else the machine was doing while it trained;\n` +
         'on a shared machine prefer the wall-clock CEG from side-by-side step times below (ceg timing).',
     );
   }
   for (const published of PUBLISHED_SCALES) {
-    console.log(`\nThe paper's published numbers (${published} scale) beside ours (${scale} scale):`);
-    console.log(formatPaperVsOurs(paperVsOurs(table, published)));
+    log(`\nThe paper's published numbers (${published} scale) beside ours (${scale} scale):`);
+    log(formatPaperVsOurs(paperVsOurs(table, published)));
   }
-  printAsPublished(records, scale);
+  printAsPublished(records, scale, log);
 }
 
 /** Our runs by the paper's method as published (|LN − baseline| added to RoPE and MQA), when they include LayerNorm. */
-function printAsPublished(records: RunRecord[], scale: string): void {
+function printAsPublished(records: RunRecord[], scale: string, log: (s: string) => void = console.log): void {
   const runs = records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics }));
   const ids = new Set(runs.map((r) => r.innovation));
   const adjusted = AS_PUBLISHED_ADJUSTED.full.filter((id) => ids.has(id));
@@ -320,14 +385,14 @@ function printAsPublished(records: RunRecord[], scale: string): void {
   const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).objects() as Record<string, unknown>[];
   const cell = (r: Record<string, unknown>) =>
     r.paper_dnr ? 'DNR' : typeof r.paper_ceg === 'number' ? `${r.paper_ceg.toFixed(3)}${(r.paper_n_dnr as number) > 0 ? ` (${r.paper_n_dnr} DNR)` : ''}` : '-';
-  console.log(
+  log(
     `\nThe paper's method as published on our runs (|LayerNorm − baseline| added to ${adjusted.join(' and ')}, as its ` +
       `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation as string)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
   );
 }
 
 /** Wall-clock CEG from side-by-side step times (ceg timing), when measured for this scale. */
-async function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: BackendName): Promise<void> {
+async function printTiming(records: RunRecord[], store: RunStore, scale: string, backend: BackendName, log: (s: string) => void = console.log): Promise<void> {
   const stored = loadTimings(store.root, scale, backend);
   // this machine's key, to prefer its step times (none when the backend cannot start here)
   const here = await initEngine({ backend }).then(
@@ -336,7 +401,7 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
   );
   const t = pickTimingSet(stored, here);
   if (!t) {
-    console.log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
+    log(`\n(run \`ceg timing --scale ${scale}\` for a wall-clock CEG from step times measured side by side)`);
     return;
   }
   const base = t.results.find((r) => r.innovation === 'baseline');
@@ -346,12 +411,12 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
   const rows = table.objects() as Record<string, unknown>[];
   const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
   const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
-  console.log(
+  log(
     `\nWall-clock CEG from step times measured side by side: CEG steps x baseline ms/step / variant ms/step\n` +
       `using the step times of ${t.key}${t.key === here ? ' (this machine and kernel set)' : ` (NOT this machine/kernel set: ${here})`}, measured ${when}` +
       (others > 0 ? `; ${others} other machine/kernel set(s) in ${path.basename(timingPath(store.root, scale, backend))} not mixed in` : ''),
   );
-  console.log(
+  log(
     alignColumns(
       ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock', 'measured (UTC)'],
       t.results.map((r) => {
@@ -367,17 +432,17 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
 }
 
 /** The compute-dependence verdicts from the scale's ladder runs, when there are any. */
-function printVerdicts(store: RunStore, scale: string, backend: string, stale?: ReadonlyMap<string, string>, notes: string[] = []): void {
+function printVerdicts(store: RunStore, scale: string, backend: string, stale?: ReadonlyMap<string, string>, notes: string[] = [], log: (s: string) => void = console.log): void {
   if (!(scale in LADDERS)) return;
   const ladder = ladderOf(scale).flatMap((r) => storedRecords(store, r.name, backend, notes, { stale }));
   if (ladder.length === 0) {
-    console.log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
+    log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
     return;
   }
   const rows = verdicts(ladder).objects() as Record<string, unknown>[];
   const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
-  console.log(`\nCompute dependence from the ${scale} scaling ladder (${ladderOf(scale).map((r) => r.name).join(', ')}):`);
-  console.log(
+  log(`\nCompute dependence from the ${scale} scaling ladder (${ladderOf(scale).map((r) => r.name).join(', ')}):`);
+  log(
     alignColumns(
       ['Innovation', 'Paper category', 'Seeds', 'Slope of log CEG vs log C', '95% CI', 'Verdict'],
       rows.map((r) => [String(r.innovation), String(r.paper_category), String(r.seeds), f3(r.slope), `[${f3(r.ci_low)}, ${f3(r.ci_high)}]`, String(r.verdict)]),
@@ -399,6 +464,7 @@ export async function main(argv: string[]): Promise<number> {
         const store = storeOf(f.runs);
         const runSpecOf = f.spec !== undefined ? specFromFile(f.spec, f.run) : isRunId(f.run) ? store.get(f.run)?.spec : undefined;
         if (!runSpecOf) throw new UsageError(`--run ${f.run}: no run with that id in ${store.root} (ceg study creates them)`);
+        if (isImportedSpec(runSpecOf)) throw new UsageError(`--run ${f.run}: an imported run (ceg import), which cannot be trained`);
         const [r] = await ensureSpecs([runSpecOf], { store, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
         if (r.diverged) {
           process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
@@ -494,17 +560,25 @@ export async function main(argv: string[]): Promise<number> {
       const store = storeOf(f.runs);
       if (f.check || f.repair) return runsCheck(store, Boolean(f.repair));
       const filter = { ...(f.scale ? { scale: f.scale } : {}), ...(f.innovation ? { innovation: f.innovation } : {}) };
-      let t = store.table(filter);
-      if (t.numRows() === 0) console.log(`no runs in ${store.root}`);
-      else {
-        // code: whether the current code reproduces each completed run (current / confirmed / stale)
-        const checked = f.verify ? await checkRuns(store, filter, (m) => process.stderr.write(`[ceg] ${m}\n`)) : new Map<string, CodeStatus>();
-        const ids = t.array('id') as string[];
-        t = t.assign({ code: ids.map((id) => codeStatusLabel(checked.get(id))) });
-        t.print({ limit: Infinity });
-        const stale = [...checked.values()].filter((c) => c.state === 'stale').length;
-        if (stale) console.log(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
+      const rows = store.list(filter);
+      if (rows.length === 0 && f.format === 'table') {
+        console.log(`no runs in ${store.root}`);
+        return 0;
       }
+      // code: whether the current code reproduces each completed run (current / confirmed / stale)
+      const checked = f.verify ? await checkRuns(store, filter, (m) => process.stderr.write(`[ceg] ${m}\n`)) : new Map<string, CodeStatus>();
+      const columns = f.columns.length ? f.columns : f.all ? [...RUN_COLUMNS, 'code'] : [...DEFAULT_RUN_COLUMNS, 'code'];
+      const shown = f.all || f.format !== 'table' ? rows : rows.slice(0, RUNS_ROW_LIMIT);
+      const cells = shown.map((r) => ({
+        ...r,
+        code: codeStatusLabel(checked.get(r.id)),
+        bestValLoss: f.format === 'table' && r.bestValLoss !== null ? r.bestValLoss.toFixed(4) : r.bestValLoss,
+      }));
+      let text = formatRows(cells, columns, f.format as OutputFormat);
+      if (shown.length < rows.length) text += `(${rows.length - shown.length} more; --all shows every run)\n`;
+      emit(text, f.out);
+      const stale = [...checked.values()].filter((c) => c.state === 'stale').length;
+      if (stale) console.error(`${stale} stale run(s): the current code does not reproduce them; tables leave them out and \`ceg sweep\`/\`ceg train\` retrain them`);
       return 0;
     }
     case 'prepare': {
@@ -551,6 +625,8 @@ export async function main(argv: string[]): Promise<number> {
         console.log(formatStudyReport(d, analyzeStudyData(d)));
         return 0;
       }
+      if (!scaleNames().includes(f.scale) && !ladderRungNames().includes(f.scale) && store.list({ scale: f.scale }).length === 0)
+        throw new UsageError(`unknown scale "${f.scale}": not a named scale (${scaleNames().join(', ')}) nor the label of stored runs in ${store.root}`);
       const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];
       const stale = await staleRuns(store, [f.scale, ...ladderScales], backend);
       const notes: string[] = [];
@@ -558,18 +634,57 @@ export async function main(argv: string[]): Promise<number> {
       if (!records.some((r) => r.innovation === 'baseline')) {
         printStale(records, notes);
         printDiverged(storedDiverged(store, f.scale, backend));
-        console.error(
-          `no completed${stale.size ? ', current' : ''} baseline run at scale "${f.scale}" on ${backend} in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
+        throw new CegError(
+          `no "baseline" run at scale "${f.scale}" (completed${stale.size ? ', current' : ''}, on ${backend}) in ${store.root}; train it with: ceg sweep --scale ${f.scale}`,
         );
-        return 1;
       }
-      printReport(records, f.scale);
-      await printTiming(records, store, f.scale, backend);
-      printVerdicts(store, f.scale, backend, stale, notes);
+      if (f.format !== 'table') {
+        const table = cegTable(records, { scale: f.scale });
+        emit(formatRows(table.objects() as Record<string, unknown>[], table.columnNames(), f.format as OutputFormat), f.out);
+        return 0;
+      }
+      const lines: string[] = [];
+      const log = f.out ? (s: string) => void lines.push(s) : console.log;
+      printReport(records, f.scale, log);
+      if (!records.every((r) => r.imported)) {
+        await printTiming(records, store, f.scale, backend, log);
+        printVerdicts(store, f.scale, backend, stale, notes, log);
+      }
       printStale(records, notes);
       printDiverged(storedDiverged(store, f.scale, backend));
       const damaged = damagedNote(store);
       if (damaged) console.error(damaged);
+      if (f.out) emit(lines.join('\n') + '\n', f.out);
+      return 0;
+    }
+    case 'import': {
+      const f = parsed.flags;
+      const store = storeOf(f.runs);
+      const done = importCommand(parsed.positionals, f, store);
+      console.log(
+        alignColumns(
+          ['Run', 'Stored as', 'Evaluations', 'Axes', 'Id', 'File'],
+          done.map((d) => [d.name, d.innovation, String(d.points), d.axes.join(',') || '-', d.id, d.file]),
+        ),
+      );
+      if (!done.some((d) => d.innovation === 'baseline'))
+        console.log('(no run marked as baseline: pass --baseline NAME, or import the baseline run under the same --scale)');
+      console.log(`\nstored in ${store.root}; CEG table: ceg report --scale ${f.scale}${f.runs ? ` --runs ${f.runs}` : ''}`);
+      return 0;
+    }
+    case 'export': {
+      const f = parsed.flags;
+      const r = await exportRun(storeOf(f.runs), f.run, f.out);
+      console.log(`run ${f.run} (step ${r.step}): ${r.tensors} tensors, ${r.parameters} parameters -> ${f.out}`);
+      return 0;
+    }
+    case 'sample': {
+      const f = parsed.flags;
+      const texts = await sampleRun(storeOf(f.runs), f.run, {
+        prompt: f.prompt, tokens: f.tokens, samples: f.samples, temperature: f.temperature, topK: f.topK, seed: f.seed,
+        backend: f.backend as BackendName | undefined,
+      });
+      for (const t of texts) console.log(`${t}\n---------------`);
       return 0;
     }
   }
@@ -582,7 +697,7 @@ if (isEntry || process.env.CEG_CLI_MAIN === '1') {
     (code) => process.exit(code),
     (e: unknown) => {
       if (e instanceof UsageError) process.exit(reportUsageError(e));
-      if (e instanceof ConfigError || e instanceof EngineError || e instanceof DataError) {
+      if (e instanceof ConfigError || e instanceof EngineError || e instanceof DataError || e instanceof ImportError || e instanceof StoredModelError) {
         process.stderr.write(`ceg: ${e.message}\n`);
         process.exit(2);
       }

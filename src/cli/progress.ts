@@ -55,6 +55,9 @@ export interface Progress {
   done(summary?: string): void;
 }
 
+/** A TTY progress line is cut to this many columns (or the terminal's width if narrower). */
+export const TTY_MAX_COLUMNS = 80;
+
 export function createProgress(opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
   const { label, total } = opts;
@@ -102,9 +105,19 @@ export function createProgress(opts: ProgressOptions): Progress {
     const filled = Math.round(fraction(current, total) * barWidth);
     const bar = '#'.repeat(filled) + '.'.repeat(barWidth - filled);
     const eta = etaSeconds();
-    const line = `${label} [${bar}] ${percent().trim()} ${statusText()}${eta !== undefined && current < total ? ` ETA ${formatDuration(eta)}` : ''}`;
-    const cols = stream.columns;
-    return cols && line.length > cols - 1 ? line.slice(0, cols - 1) : line;
+    const etaText = eta !== undefined && current < total ? ` ETA ${formatDuration(eta)}` : '';
+    // at most 80 columns (fewer on a narrower terminal); the ETA stays: drop the bar, then the
+    // loss and speed fields, before cutting the line
+    const width = Math.min(stream.columns ?? TTY_MAX_COLUMNS, TTY_MAX_COLUMNS) - 1;
+    const pct = percent().trim();
+    for (const line of [
+      `${label} [${bar}] ${pct} ${statusText()}${etaText}`,
+      `${label} ${pct} ${statusText()}${etaText}`,
+      `${label} ${pct} ${unit} ${current}/${total}${etaText}`,
+    ]) {
+      if (line.length <= width) return line;
+    }
+    return `${label} ${pct} ${unit} ${current}/${total}${etaText}`.slice(0, width);
   };
 
   const plainLine = (): string => {

@@ -70,6 +70,9 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
   const at = data.scale ? ` (${data.scale} scale)` : '';
   if (data.runs.length) {
     for (const axis of ['steps', 'flops', 'seconds'] as const) {
+      // imported runs may not carry an axis (NaN): no curve on it
+      const key = axis === 'steps' ? 'step' : axis;
+      if (!data.runs.every((r) => r.points.every((p) => Number.isFinite(p[key])))) continue;
       figs.push({
         name: `loss_vs_${axis}`,
         figure: lossCurves(data.runs, {

@@ -14,7 +14,7 @@ import type {
   ScalingSeries,
 } from './types.js';
 import { categoryColor, innovationColor, innovationLabel, registryOrder, withAlpha } from './palette.js';
-import type { PaperCategory } from '../innovations.js';
+import { INNOVATIONS, type PaperCategory } from '../innovations.js';
 
 type Obj = Record<string, unknown>;
 
@@ -192,7 +192,9 @@ export function lossCurves(runs: RunCurve[], opts: LossCurveOptions): Figure {
   const logX = opts.logX ?? (opts.axis !== 'steps' && span >= 100);
   const data: Obj[] = [];
   const maxSeeds = Math.max(...aggs.map((a) => a.seeds));
-  for (const a of aggs) {
+  // the baseline last, so it is drawn on top (dashed) of variants whose curves coincide with it
+  const drawOrder = [...aggs.filter((a) => a.innovation !== 'baseline'), ...aggs.filter((a) => a.innovation === 'baseline')];
+  for (const a of drawOrder) {
     const pts = logX ? a.points.filter((p) => p.x > 0) : a.points;
     const color = innovationColor(a.innovation);
     if (band !== 'none' && a.seeds > 1) {
@@ -219,7 +221,7 @@ export function lossCurves(runs: RunCurve[], opts: LossCurveOptions): Figure {
       y: pts.map((p) => p.mean),
       name: a.seeds > 1 ? `${a.label} (${a.seeds} seeds)` : a.label,
       legendgroup: a.innovation,
-      line: { color, width: a.innovation === 'baseline' ? 2.6 : 2 },
+      line: { color, width: a.innovation === 'baseline' ? 2.6 : 2, ...(a.innovation === 'baseline' ? { dash: 'dash' } : {}) },
       customdata: pts.map((p) => p.step),
       hovertemplate: `${a.label}<br>step %{customdata}<br>${opts.axis} %{x:.3s}<br>val loss %{y:.4f}<extra></extra>`,
     });
@@ -233,7 +235,8 @@ export function lossCurves(runs: RunCurve[], opts: LossCurveOptions): Figure {
     layout: baseLayout(`${title}<br><sup>mean over seeds${smoothNote}${bandNote}</sup>`, {
       xaxis: axis(AXIS_TITLES[opts.axis], logX ? { type: 'log', exponentformat: 'power' } : { rangemode: 'tozero' }),
       yaxis: axis('validation loss (nats/token)'),
-      legend: { x: 1, xanchor: 'right', y: 1, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#cccccc', borderwidth: 1 },
+      // outside the plotting area: never over the curves; legend order stays the registry's
+      legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top', traceorder: 'normal' },
     }),
   };
 }
@@ -244,8 +247,14 @@ const CATEGORY_NAMES: Record<PaperCategory, string> = {
   baseline: 'baseline',
   'compute-independent': 'compute-independent (paper)',
   'compute-dependent': 'compute-dependent (paper)',
-  'not in paper': 'not in the paper',
+  'not in paper': 'not tested in the paper',
 };
+
+/** The colour group of a bar: an innovation the paper did not test (MoE, ...) is never coloured as a paper result. */
+function barCategory(r: CegRow): PaperCategory {
+  const inn = INNOVATIONS.find((i) => i.id === r.innovation);
+  return inn && !inn.inPaper && r.category !== 'baseline' ? 'not in paper' : r.category;
+}
 
 export interface CegBarOptions {
   title?: string;
@@ -262,9 +271,9 @@ export function cegBars(rows: CegRow[], opts: CegBarOptions = {}): Figure {
   const labelOf = (r: CegRow) => innovationLabel(r.innovation, r.label) + (r.dnr ? ' — DNR (aux)' : '');
   for (const r of rows) assertFinite(r.ceg, `CEG of ${r.innovation}`);
   const order = rows.map(labelOf);
-  const cats = [...new Set(rows.map((r) => r.category))];
+  const cats = [...new Set(rows.map(barCategory))];
   const data: Obj[] = cats.map((cat) => {
-    const rs = rows.filter((r) => r.category === cat);
+    const rs = rows.filter((r) => barCategory(r) === cat);
     const hasCi = rs.some((r) => r.ci_low !== undefined && r.ci_high !== undefined);
     return {
       type: 'bar',
@@ -335,6 +344,21 @@ export function scalingFits(series: ScalingSeries[], opts: { title?: string } = 
     const s = series.find((x) => x.innovation === id)!;
     const color = innovationColor(id);
     const label = innovationLabel(id, s.label);
+    if (s.band?.length) {
+      data.push({
+        type: 'scatter',
+        mode: 'lines',
+        x: [...s.band.map((p) => p.C), ...s.band.map((p) => p.C).reverse()],
+        y: [...s.band.map((p) => p.hi), ...s.band.map((p) => p.lo).reverse()],
+        fill: 'toself',
+        fillcolor: withAlpha(color, 0.15),
+        line: { width: 0, color: withAlpha(color, 0) },
+        hoverinfo: 'skip',
+        showlegend: false,
+        legendgroup: id,
+        name: `${label} fit range over seeds`,
+      });
+    }
     data.push({
       type: 'scatter',
       mode: 'lines',
@@ -359,11 +383,15 @@ export function scalingFits(series: ScalingSeries[], opts: { title?: string } = 
   }
   return {
     data,
-    layout: baseLayout(opts.title ?? 'Loss vs compute: runs (dots) and fitted scaling curves (lines)', {
-      xaxis: axis('training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
-      yaxis: axis('validation loss L (nats/token)', { type: 'log' }),
-      legend: { x: 1, xanchor: 'right', y: 1, yanchor: 'top', bgcolor: 'rgba(255,255,255,0.85)', bordercolor: '#cccccc', borderwidth: 1 },
-    }),
+    layout: baseLayout(
+      opts.title ??
+        `Loss vs compute: runs (dots) and fitted scaling curves (lines)${series.some((s) => s.band?.length) ? '<br><sup>band: range of the fits to each seed alone</sup>' : ''}`,
+      {
+        xaxis: axis('training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
+        yaxis: axis('validation loss L (nats/token)', { type: 'log' }),
+        legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
+      },
+    ),
   };
 }
 

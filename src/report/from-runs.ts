@@ -10,7 +10,7 @@
  */
 import { getInnovation, INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
-import { RunStore, type RunSummary } from '../runs/index.js';
+import { RunStore, isImportedSpec, type RunSummary } from '../runs/index.js';
 import type { RunRecord } from '../train/sweep.js';
 import { runTimingKey, secondsTimingKey } from '../train/timing.js';
 import * as ceg from '../ceg/index.js';
@@ -65,7 +65,8 @@ export interface LoadResult {
 export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = [], opts: StoredOptions = {}): RunRecord[] {
   const chosen = new Map<string, { summary: RunSummary; innovation: string }>();
   const known = new Set(INNOVATIONS.map((i) => i.id));
-  for (const s of store.list({ scale, backend, state: 'done' })) {
+  // imported runs (ceg import) have no backend of ours: they join the runs of any backend
+  for (const s of store.list({ scale, state: 'done' }).filter((x) => x.backend === backend || x.source === 'imported')) {
     const stale = opts.stale?.get(s.id);
     if (stale !== undefined) {
       notes.push(`run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`);
@@ -76,7 +77,7 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
       ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
     ].filter((l) => l.scale === scale);
     for (const innovation of new Set(labels.map((l) => l.innovation))) {
-      if (!known.has(innovation)) {
+      if (!known.has(innovation) && s.source !== 'imported') {
         notes.push(`run ${s.id}: innovation "${innovation}" is not in the registry (src/innovations.ts); left out`);
         continue;
       }
@@ -96,8 +97,10 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
   for (const { summary, innovation } of chosen.values()) {
     const run = store.get(summary.id);
     if (!run) continue;
+    const imported = isImportedSpec(run.spec);
     out.push({
       id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true,
+      ...(isImportedSpec(run.spec) ? { imported, axes: run.spec.imported.axes } : {}),
       timingKey: runTimingKey(run.status(), summary.backend),
     });
   }
@@ -173,7 +176,7 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
       notes.push(`ceg_bars_${axis}: ${id} left out (${dnr ? 'DNR and the baseline never reaches its best loss' : 'no finite CEG'})`);
       continue;
     }
-    const label = getInnovation(id).label + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
+    const label = String(r.label ?? getInnovation(id).label) + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
     out.push({
       innovation: id,
       label,
@@ -207,7 +210,7 @@ export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Ax
     if (ourCeg === null || !Number.isFinite(ourCeg)) continue;
     out.push({
       innovation: id,
-      label: getInnovation(id).label,
+      label: String(o.label ?? getInnovation(id).label),
       paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
       paperDnr: p?.dnr ?? false,
       paperCegFull: full.has(id) ? (full.get(id)!.dnr ? full.get(id)!.auxCeg : full.get(id)!.ceg) : null,
@@ -227,7 +230,12 @@ export function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
   return fits.map((f) => {
     const [lo, hi] = f.fit.range;
     const grid = Array.from({ length: 40 }, (_, i) => lo * Math.pow(hi / lo, i / 39));
-    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })) };
+    // uncertainty band: the range of the per-seed fits at each C (two seeds or more)
+    const perSeed = f.seedFits.length >= 2 ? grid.map((C) => f.seedFits.map((s) => ceg.predictLoss(s.fit, C)).filter(Number.isFinite)) : [];
+    const band = perSeed.length && perSeed.every((v) => v.length >= 2)
+      ? grid.map((C, i) => ({ C, lo: Math.min(...perSeed[i]), hi: Math.max(...perSeed[i]) }))
+      : undefined;
+    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })), ...(band ? { band } : {}) };
   });
 }
 
@@ -283,9 +291,14 @@ export function reportDataFromRecords(
       notes.push(`ceg_bars_seconds skipped: the runs were trained on different machines or kernel sets (${[...new Set(records.map((r) => r.timingKey ?? 'unknown'))].join('; ')}), so their seconds are not comparable`);
     const barAxes = CEG_BAR_AXES.filter((a) => a !== 'seconds' || sameTiming);
     if (sameTiming) data.secondsTiming = records[0].timingKey;
-    const table = ceg.cegTable(records, { scale, axes: [...new Set<ceg.Axis>([...barAxes, 'steps'])] });
+    // imported runs may lack an axis (no FLOPs without a rate): cegTable keeps the axes every run carries
+    const table = ceg.cegTable(records, { scale });
     data.ceg = {};
     for (const axis of barAxes) {
+      if (!table.columnNames().includes(`ceg_${axis}`)) {
+        notes.push(`ceg_bars_${axis}: not every run has ${axis} (imported without a conversion); skipped`);
+        continue;
+      }
       const rows = cegBarRows(table, records, axis, notes);
       if (rows.length) data.ceg[axis] = rows;
     }

@@ -2,8 +2,10 @@
  * Display helpers for notebooks: `await show(figure)` and `showHtml(html)`.
  *  - under the headless runner (npm run notebooks): display_data with the Plotly JSON
  *    (interactive in JupyterLab / VS Code) and an embedded static PNG (readable offline);
- *  - under the tslab kernel in Jupyter: tslab's display API (PNG rendered with Chromium, or the
- *    Plotly JSON when Chromium is missing);
+ *  - under the tslab kernel in Jupyter: one display_data bundle with the Plotly JSON
+ *    (application/vnd.plotly.v1+json: interactive where a Plotly renderer is installed, e.g.
+ *    JupyterLab, VS Code; a few KiB, no plotly.js embedded) and the static PNG (rendered with
+ *    Chromium) that front-ends without a Plotly renderer show instead;
  *  - anywhere else (a plain script): one line naming the figure.
  */
 import type { Figure } from './types.js';
@@ -21,6 +23,18 @@ interface TslabDisplay {
   html(s: string): void;
   png(b: Uint8Array): void;
   raw(contentType: string, b: string | Uint8Array): unknown;
+}
+
+type WriteDisplayData = (content: { data: Record<string, unknown>; metadata: Record<string, unknown>; transient: Record<string, unknown> }, update: boolean) => void;
+
+/** tslab's writer of display_data messages (several MIME types in one message), when available. */
+function tslabWriter(): WriteDisplayData | null {
+  const t = (globalThis as { __tslab__?: { require?: (id: string) => { lastWriteDisplayData?: WriteDisplayData | null } } }).__tslab__;
+  try {
+    return t?.require?.('tslab/dist/jupyter').lastWriteDisplayData ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** tslab's own module instance when running in its kernel (its executor sets globalThis.__tslab__). */
@@ -47,14 +61,30 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
   if (sink) return sink.showFigure(figure, opts);
   const tslab = tslabDisplay();
   if (tslab) {
+    let png: Buffer | null = null;
     try {
       kernelExporter ??= openExporter();
-      const png = await (await kernelExporter).render(figure, 'png', { width: opts.width ?? 800, height: opts.height ?? 450 });
-      tslab.png(shrinkPng(png));
+      png = shrinkPng(await (await kernelExporter).render(figure, 'png', { width: opts.width ?? 800, height: opts.height ?? 450 }));
     } catch {
-      kernelExporter = null;
-      tslab.raw('application/vnd.plotly.v1+json', JSON.stringify(figure));
+      kernelExporter = null; // no Chromium: the Plotly JSON alone
     }
+    const write = tslabWriter();
+    if (write) {
+      const title = (figure.layout as { title?: { text?: string } }).title?.text ?? 'figure';
+      write(
+        {
+          data: {
+            'application/vnd.plotly.v1+json': JSON.parse(JSON.stringify(figure)),
+            ...(png ? { 'image/png': png.toString('base64') } : {}),
+            'text/plain': `[figure: ${title.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim()}]`,
+          },
+          metadata: {},
+          transient: {},
+        },
+        false,
+      );
+    } else if (png) tslab.png(png);
+    else tslab.raw('application/vnd.plotly.v1+json', JSON.stringify(figure));
     return;
   }
   const t = (figure.layout as { title?: { text?: string } }).title?.text ?? 'figure';
@@ -68,4 +98,11 @@ export function showHtml(html: string): void {
   const tslab = tslabDisplay();
   if (tslab) return tslab.html(html);
   console.log(html);
+}
+
+/** Close the Chromium that show() started in a tslab kernel (tests; a kernel keeps it until it exits). */
+export async function closeKernelExporter(): Promise<void> {
+  const e = kernelExporter;
+  kernelExporter = null;
+  if (e) await (await e.catch(() => null))?.close();
 }

@@ -60,6 +60,8 @@ export interface ScalingSeries {
   points: { C: number; L: number }[];
   /** the fitted curve sampled on a grid (any functional form) */
   curve: { C: number; L: number }[];
+  /** uncertainty of the fit on the same grid: the range of the per-seed fits (absent with one seed) */
+  band?: { C: number; lo: number; hi: number }[];
 }
 
 /** CEG as a function of compute for one variant. */

@@ -20,3 +20,6 @@ export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';
 export { VERDICTS_FILE, readVerdicts, cachedVerdict, saveVerdict } from './provenance.js';
 export type { ClaimHolder, ClaimOptions, ClaimInspection, ClaimAttempt, AcquireOptions } from './claim.js';
 export { Claim, ClaimLostError, ClaimWaitAborted, tryClaim, acquireClaim, inspectClaim, describeHolder, CLAIM_SUFFIX } from './claim.js';
+export type { ImportFormat, ImportedCurve, ImportedPoint, ImportedRow, ImportedRunSpec, ImportSource, Conversion, CurveAxis } from './import.js';
+export { IMPORT_FORMATS, ImportError, detectFormat, parseRuns, toMetricRows, isImportedSpec, readImportFiles, type ImportFile } from './import.js';
+export { importedRunId } from './store.js';

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { RunSpec } from './id.js';
 import type { Provenance, ReplayProbe } from './provenance.js';
+import type { ImportedRunSpec } from './import.js';
 import {
   TMP_MARK,
   tmpPathFor,
@@ -127,7 +128,8 @@ export class Run {
   constructor(
     readonly id: string,
     readonly dir: string,
-    readonly spec: RunSpec,
+    /** a trained run's spec, or an imported run's (ceg import: no model/train/data) */
+    readonly spec: RunSpec | ImportedRunSpec,
     opts: RunOptions = {},
   ) {
     const keep = opts.keepCheckpoints ?? 2;
@@ -431,7 +433,7 @@ function checkRow(r: MetricRow, i: number): void {
 }
 
 /** Non-finite numbers (a diverged loss) are stored as the strings "NaN", "Infinity", "-Infinity". */
-function encodeRow(r: MetricRow): string {
+export function encodeRow(r: MetricRow): string {
   const o: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r)) o[k] = typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
   return JSON.stringify(o) + '\n';

@@ -9,13 +9,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultRunsRoot } from '../paths.js';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import * as aq from 'arquero';
 import type { RunSpec } from './id.js';
-import { isRunId, runId, validateRunSpec } from './id.js';
+import { canonicalJson, isRunId, runId, validateRunSpec } from './id.js';
+import { isImportedSpec, type ImportedRow, type ImportedRunSpec } from './import.js';
 import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from './fsx.js';
 import type { RunOptions, RunState, RunStatus } from './run.js';
-import { Run, SPEC_FILE, STATUS_FILE } from './run.js';
+import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, encodeRow } from './run.js';
 import { doneProblems, formatProblems } from './verify.js';
 import { CLAIM_SUFFIX, acquireClaim, inspectClaim, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
 
@@ -58,6 +59,8 @@ export interface RunSummary {
   updatedAt: string | null;
   error: string | null;
   dir: string;
+  /** 'imported' for a run read from another trainer's log (ceg import), else 'trained' */
+  source: 'trained' | 'imported';
 }
 
 export type RunFilter = Partial<{ innovation: string; scale: string; seed: number; backend: string; state: RunState | 'corrupt' }>;
@@ -129,7 +132,16 @@ export class RunStore {
 
   private prepareClaims(): void {
     const dir = path.join(this.root, CLAIMS_DIR);
-    fs.mkdirSync(dir, { recursive: true });
+    if (!fs.existsSync(dir)) {
+      // not recursive when the root exists: a recursive mkdir on a read-only file system reports
+      // ENOENT instead of the EROFS/EACCES that names the real problem
+      try {
+        if (fs.existsSync(this.root)) fs.mkdirSync(dir);
+        else fs.mkdirSync(dir, { recursive: true });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // another writer made it meanwhile
+      }
+    }
     cleanDeadTemporaries(dir);
   }
 
@@ -142,7 +154,7 @@ export class RunStore {
   get(id: string): Run | undefined {
     if (!isRunId(id)) return undefined;
     const dir = path.join(this.root, id);
-    const spec = readJson<RunSpec>(path.join(dir, SPEC_FILE));
+    const spec = readJson<RunSpec | ImportedRunSpec>(path.join(dir, SPEC_FILE));
     return spec ? new Run(id, dir, spec, this.opts) : undefined;
   }
 
@@ -191,13 +203,16 @@ export class RunStore {
     const base: RunSummary = {
       id, innovation: '?', scale: '?', seed: -1, backend: '?', state: 'corrupt', interrupted: false, totalSteps: null,
       steps: null, evals: 0, lastValLoss: null, bestValLoss: null, tokens: null, flops: null, seconds: null,
-      checkpointStep: null, aliases: [], startedAt: null, updatedAt: null, error: null, dir,
+      checkpointStep: null, aliases: [], startedAt: null, updatedAt: null, error: null, dir, source: 'trained',
     };
     try {
       const run = this.get(id);
       if (!run) return { ...base, error: `${SPEC_FILE} missing` };
       const s = run.spec;
-      Object.assign(base, { innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend, totalSteps: s.train?.steps ?? null });
+      Object.assign(base, {
+        innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend,
+        totalSteps: isImportedSpec(s) ? null : (s.train?.steps ?? null), source: isImportedSpec(s) ? 'imported' : 'trained',
+      });
       const st = run.status();
       // a done run whose metrics are not complete and verified is damaged: never listed as done
       const damage = st.state === 'done' ? doneProblems(run, st) : [];
@@ -226,6 +241,48 @@ export class RunStore {
     } catch (e) {
       return { ...base, state: 'corrupt', error: (e as Error).message };
     }
+  }
+
+  /**
+   * Store a run trained elsewhere (ceg import): its folder (spec.json with the source,
+   * status.json done, metrics.jsonl) is built under a temporary name and renamed into place,
+   * replacing an earlier import of the same run (same file content, run, labels, seed and
+   * conversion) as a whole. Rows may hold NaN on axes the source does not give.
+   */
+  importRun(spec: ImportedRunSpec, rows: ImportedRow[]): Run {
+    for (const k of ['innovation', 'scale'] as const)
+      if (typeof spec[k] !== 'string' || spec[k] === '') throw new Error(`imported run: ${k} must be a non-empty label`);
+    if (!Number.isSafeInteger(spec.seed) || spec.seed < 0) throw new Error(`imported run: seed must be a non-negative integer, got ${spec.seed}`);
+    if (rows.length === 0) throw new Error('imported run: no metric rows');
+    rows.forEach((r, i) => {
+      if (!Number.isSafeInteger(r.step) || r.step < 0 || (i > 0 && !(r.step > rows[i - 1].step)))
+        throw new Error(`imported run: row ${i}: step ${r.step} must be an integer increasing from >= 0`);
+    });
+    const id = importedRunId(spec);
+    const dir = this.dirOf(id);
+    fs.mkdirSync(this.root, { recursive: true });
+    this.cleanRootLeftovers();
+    const tmp = path.join(this.root, `.${id}${TMP_MARK}${process.pid}-${randomBytes(4).toString('hex')}`);
+    fs.mkdirSync(tmp);
+    try {
+      const now = new Date().toISOString();
+      writeFileDurable(path.join(tmp, SPEC_FILE), JSON.stringify(spec, null, 2) + '\n');
+      writeFileDurable(path.join(tmp, METRICS_FILE), rows.map((r) => encodeRow(r)).join(''));
+      const status: RunStatus = { state: 'done', startedAt: now, updatedAt: now, finishedAt: now, pid: process.pid, host: os.hostname() };
+      writeFileDurable(path.join(tmp, STATUS_FILE), JSON.stringify(status, null, 2) + '\n');
+      fsyncDir(tmp);
+      if (fs.existsSync(dir)) {
+        const old = path.join(this.root, `.${id}${TMP_MARK}${process.pid}-old`);
+        fs.renameSync(dir, old);
+        fs.renameSync(tmp, dir);
+        fs.rmSync(old, { recursive: true, force: true });
+      } else fs.renameSync(tmp, dir);
+      fsyncDir(this.root);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return new Run(id, dir, spec, this.opts);
   }
 
   private create(id: string, dir: string, spec: RunSpec): void {
@@ -292,8 +349,15 @@ function cleanDeadTemporaries(dir: string): void {
 
 const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
   'id', 'innovation', 'scale', 'seed', 'backend', 'state', 'interrupted', 'totalSteps', 'steps', 'evals', 'lastValLoss',
-  'bestValLoss', 'tokens', 'flops', 'seconds', 'checkpointStep', 'aliases', 'startedAt', 'updatedAt', 'error', 'dir',
+  'bestValLoss', 'tokens', 'flops', 'seconds', 'checkpointStep', 'aliases', 'startedAt', 'updatedAt', 'error', 'dir', 'source',
 ];
+
+/** Id of an imported run: sha256 of its spec without the file's path (the same content from elsewhere is the same run). */
+export function importedRunId(spec: ImportedRunSpec): string {
+  const { file: _path, ...source } = spec.imported;
+  const hashed = { imported: source, innovation: spec.innovation, scale: spec.scale, seed: spec.seed };
+  return createHash('sha256').update(canonicalJson(hashed)).digest('hex').slice(0, 16);
+}
 
 function matches(s: RunSummary, f: RunFilter): boolean {
   const labels: RunLabel[] = [

@@ -12,6 +12,7 @@
  * figure uses it), by the trainer, and by `ceg runs --check/--repair` (./integrity.ts).
  */
 import fs from 'node:fs';
+import { isImportedSpec } from './import.js';
 import path from 'node:path';
 import type { RunSpec } from './id.js';
 import {
@@ -104,6 +105,7 @@ export function doneProblems(run: Run, status: RunStatus): Problem[] {
  */
 export function completenessProblems(run: Run, rows = run.metrics()): Problem[] {
   const p = (message: string): Problem[] => [{ file: METRICS_FILE, message }];
+  if (isImportedSpec(run.spec)) return []; // an imported run has the rows its file had (checked by its seal)
   const steps = run.spec.train.steps;
   const byStep = new Map(rows.map((r) => [r.step, r]));
   const last = rows.reduce((m, r) => Math.max(m, r.step), -1);
@@ -135,6 +137,7 @@ export function metricsCover(run: Run, step: number): boolean {
   } catch {
     return false;
   }
+  if (isImportedSpec(run.spec)) return true; // imported runs have no checkpoints to cover
   const have = new Set(rows.filter((r) => typeof r.valLoss === 'number').map((r) => r.step));
   return expectedEvalSteps(run.spec.train, step).every((s) => have.has(s));
 }

@@ -42,19 +42,22 @@ export interface MemoryEstimate {
   largest: { name: string; elements: number };
 }
 
-function attentionKeys(m: ModelConfig): { perQuery: number; extra: number; sparse: boolean } {
+function attentionKeys(m: ModelConfig): { perQuery: number; extra: number; sparse: boolean; heads: number } {
   const T = m.blockSize;
-  if (m.attnKernel === 'fused') return { perQuery: Math.min(T, 64), extra: 0, sparse: false }; // one 64-wide tile at a time
+  // NSA (src/model/attention/nsa.ts) is computed densely under masks with its own heads: token
+  // scores over every key for the selected and sliding branches, plus the compressed blocks
+  if (m.attnKernel === 'nsa' && m.nsa) return { perQuery: T + Math.ceil(T / m.nsa.blockSize), extra: 0, sparse: true, heads: m.nsa.heads };
+  if (m.attnKernel === 'fused') return { perQuery: Math.min(T, 64), extra: 0, sparse: false, heads: m.nHead }; // one 64-wide tile at a time
   if (m.attnKernel === 'sparse') {
     const nb = Math.ceil(T / m.sparse.blockSize);
-    return { perQuery: Math.min(T, (m.sparse.localBlocks + m.sparse.selectedBlocks) * m.sparse.blockSize), extra: nb * nb, sparse: true };
+    return { perQuery: Math.min(T, (m.sparse.localBlocks + m.sparse.selectedBlocks) * m.sparse.blockSize), extra: nb * nb, sparse: true, heads: m.nHead };
   }
-  return { perQuery: T, extra: 0, sparse: false };
+  return { perQuery: T, extra: 0, sparse: false, heads: m.nHead };
 }
 
 /** Estimated peak tensor memory of one training step (see the module comment). */
 export function estimateTrainingMemory(m: ModelConfig, t: Pick<TrainConfig, 'batchSize'>): MemoryEstimate {
-  const B = t.batchSize, T = m.blockSize, C = m.nEmbd, L = m.nLayer, H = m.nHead, V = m.vocabSize;
+  const B = t.batchSize, T = m.blockSize, C = m.nEmbd, L = m.nLayer, V = m.vocabSize;
   let P = 0;
   let largest = { name: '', elements: 0 };
   const consider = (name: string, elements: number) => {
@@ -67,12 +70,13 @@ export function estimateTrainingMemory(m: ModelConfig, t: Pick<TrainConfig, 'bat
   }
   const hidden = m.mlp === 'swiglu' ? 3 * swigluHidden(m) : m.mlp === 'moe' ? m.moe.experts * m.mlpHidden : m.mlpHidden;
   const keys = attentionKeys(m);
-  consider(`the attention scores [batchSize ${B}, nHead ${H}, blockSize ${T}, ${keys.perQuery}]`, B * H * T * keys.perQuery);
+  const Ha = keys.heads;
+  consider(`the attention scores [batchSize ${B}, heads ${Ha}, blockSize ${T}, ${keys.perQuery}]`, B * Ha * T * keys.perQuery);
   consider(`the logits [batchSize ${B}, blockSize ${T}, vocabSize ${V}]`, B * T * V);
   consider(`the MLP activations [batchSize ${B}, blockSize ${T}, ${m.mlp === 'swiglu' ? swigluHidden(m) : m.mlpHidden}]`, B * T * (m.mlp === 'swiglu' ? swigluHidden(m) : m.mlpHidden));
   const params = 4 * 17 * P;
   const activations = 4 * L * B * T * (18 * C + 8 * hidden);
-  const attention = 4 * (keys.sparse ? 25 : 11) * L * B * H * (T * keys.perQuery + keys.extra);
+  const attention = 4 * (keys.sparse ? 25 : 11) * L * B * Ha * (T * keys.perQuery + keys.extra);
   const logits = 4 * 4 * B * T * V;
   return { params, activations, attention, logits, total: MARGIN * (params + activations + attention + logits), largest };
 }

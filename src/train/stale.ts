@@ -18,6 +18,7 @@
  */
 import { initEngine, type BackendName } from '../engine/index.js';
 import { cachedVerdict, saveVerdict, type MetricRow, type Run, type RunFilter, type RunStore, type StaleVerdict } from '../runs/index.js';
+import { isImportedSpec } from '../runs/import.js';
 import { currentProvenance } from './provenance.js';
 import { replayRun } from './trainer.js';
 
@@ -71,7 +72,10 @@ export async function checkRun(run: Run): Promise<CodeStatus> {
     return { state: 'unchecked', reason: (e as Error).message };
   }
   if (status.state !== 'done') return { state: 'unchecked', reason: `state ${status.state}` };
-  const backend = run.spec.backend as BackendName;
+  // an imported run was trained elsewhere: no code of ours to replay it with
+  if (isImportedSpec(run.spec)) return { state: 'unchecked', reason: 'imported' };
+  const spec = run.spec;
+  const backend = spec.backend as BackendName;
   try {
     await initEngine({ backend });
   } catch (e) {
@@ -87,7 +91,7 @@ export async function checkRun(run: Run): Promise<CodeStatus> {
   const rows = run.metrics();
   const probe = status.probe?.trainLosses;
   const steps = plan(rows, probe);
-  const replay = await replayRun(run.spec, steps);
+  const replay = await replayRun(spec, steps);
   const pairs: Pair[] = [];
   for (const r of rows.filter((x) => x.step <= steps)) {
     const again = replay.metrics.find((x) => x.step === r.step);

@@ -8,6 +8,7 @@ import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, 
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
+import type { CurveAxis } from '../runs/import.js';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -102,6 +103,9 @@ export interface RunRecord {
   timingKey?: string;
   /** the run diverged: its curve is not a result; CEG tables list it apart (never reached / not reached) */
   diverged?: Divergence;
+  /** read from another trainer's log (ceg import), with the axes its rows carry */
+  imported?: boolean;
+  axes?: readonly CurveAxis[];
 }
 
 export interface SweepOptions {
@@ -143,6 +147,7 @@ export class SweepError extends Error {
 async function trainInChildren(
   specs: RunSpec[],
   o: SweepOptions,
+  trainedHere: Set<string>,
   trainArgs: (spec: RunSpec, configFile: string | undefined) => string[] = (spec, configFile) => namedTrainArgs(spec, o, configFile),
 ): Promise<void> {
   // the overrides travel as a private file of exactly what the parent validated (not the
@@ -153,15 +158,17 @@ async function trainInChildren(
     : undefined;
   if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
   try {
-    await trainChildQueue(specs, o, (spec) => trainArgs(spec, configFile));
+    await trainChildQueue(specs, o, (spec) => trainArgs(spec, configFile), trainedHere);
   } finally {
     if (configFile) fs.rmSync(configFile, { force: true });
   }
 }
 
-async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[]): Promise<void> {
+async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[], trainedHere: Set<string>): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
+  const all = o.innovations.length * o.seeds.length;
+  const indexOf = (sp: RunSpec) => o.innovations.indexOf(sp.innovation) * o.seeds.length + o.seeds.indexOf(sp.seed) + 1;
   const live = new Set<ChildProcess>();
   // a stop request reaches every child (they checkpoint at their next step and exit); the
   // children run in their own process group, so a terminal's Ctrl-C reaches them only this way,
@@ -180,12 +187,15 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
       const args = ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train', ...trainArgs(spec)];
+      // a sweep's place of the run among all its runs; explicit specs (ensureSpecs): among those trained here
+      const place = all > 0 ? `${indexOf(spec)}/${all}` : `${specs.indexOf(spec) + 1}/${specs.length}`;
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
           // 'ipc': the child sees the channel close when this process dies, even by SIGKILL
           stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
-          env: { ...process.env, CEG_PROGRESS: 'plain' },
+          // the child's progress lines carry this run's place in the whole sweep, not [1/1]
+          env: { ...process.env, CEG_PROGRESS: 'plain', CEG_PROGRESS_INDEX: place },
           detached: true,
         });
         live.add(child);
@@ -195,6 +205,7 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
         });
       });
       if (code !== 0 && code !== EXIT_DIVERGED && !o.signal?.aborted) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+      else if (code === 0) trainedHere.add(runId(spec));
     }
   };
   try {
@@ -256,14 +267,16 @@ function namedTrainArgs(spec: RunSpec, o: SweepOptions, configFile: string | und
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
   const keptStale = await prepareSpecs(specs, o);
+  /** runs trained by child processes of this sweep (complete when the loop below reads them) */
+  const trainedHere = new Set<string>();
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
-      await trainInChildren(pending, o);
+      await trainInChildren(pending, o, trainedHere);
       refuseMissed(pending, o.store);
     }
   }
-  return trainInProcess(specs, o, keptStale);
+  return trainInProcess(specs, o, keptStale, trainedHere);
 }
 
 /**
@@ -273,9 +286,10 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
  */
 async function prepareSpecs(specs: readonly RunSpec[], o: SweepOptions): Promise<Set<string>> {
   const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
-  // refuse, before anything is trained or written, a run that would repeat its corpus many times
-  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
+  // refuse, before anything is trained or written, a run that cannot fit (memory, context)
+  // and then one that would repeat its corpus many times
   preflight(todo, o.specOptions);
+  for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
   const keptStale = new Set<string>();
   const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
@@ -318,6 +332,7 @@ function refuseMissed(pending: readonly RunSpec[], store: RunStore): void {
 export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>): Promise<RunRecord[]> {
   const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
   const keptStale = await prepareSpecs(specs, so);
+  const trainedHere = new Set<string>();
   if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
@@ -325,7 +340,7 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
       try {
         const fileOf = (sp: RunSpec) => path.join(dir, `${runId(sp)}.json`);
         for (const sp of pending) fs.writeFileSync(fileOf(sp), JSON.stringify(sp));
-        await trainInChildren(pending, so, (sp) => [
+        await trainInChildren(pending, so, trainedHere, (sp) => [
           '--run', runId(sp), '--spec', fileOf(sp), '--runs', o.store.root,
           ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
         ]);
@@ -335,25 +350,34 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
       refuseMissed(pending, o.store);
     }
   }
-  return trainInProcess(specs, so, keptStale);
+  return trainInProcess(specs, so, keptStale, trainedHere);
 }
 
-async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>): Promise<RunRecord[]> {
+async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>, trainedHere: ReadonlySet<string>): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   let k = 0;
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
+    const index = specs.length === 1 && process.env.CEG_PROGRESS_INDEX ? process.env.CEG_PROGRESS_INDEX : `${k}/${specs.length}`;
     const study = spec.train.schedule === 'wsd' ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}` : '';
-    const label = `[${k}/${specs.length}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
+    const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
+    const stored = o.store.get(runId(spec));
+    if (stored?.isDone()) {
+      // complete already (earlier, or by a child process just now): one line, no progress bar at step 0
+      const final = stored.metrics().at(-1);
+      const how = trainedHere.has(stored.id) ? 'trained' : 'cached';
+      if (o.stream !== null) (o.stream ?? process.stderr).write(`${label} ${how} (run ${stored.id}): final val loss ${final?.valLoss?.toFixed(4)}\n`);
+    }
     const progress =
-      o.stream === null
+      o.stream === null || stored?.isDone()
         ? null
         : createProgress({
             label, total: spec.train.steps, stream: o.stream ?? process.stderr,
             ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
           });
-    let last = { loss: NaN, tokPerSec: 0 };
+    // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
+    let last: { loss?: number; tokPerSec?: number } = {};
     const hooks: TrainHooks = {
       signal: o.signal,
       onWait: (h) => progress?.log(`another process trains this run (pid ${h.pid} on ${h.host}${h.job ? `, job ${h.job}` : ''}, since ${h.startedAt}): waiting for it`),
@@ -375,7 +399,7 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
     );
     out.push({
       id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached, ...(keptStale.has(r.run.id) ? { stale: true } : {}),
+      metrics: r.metrics, cached: r.cached && !trainedHere.has(r.run.id), ...(keptStale.has(r.run.id) ? { stale: true } : {}),
       ...(r.diverged ? { diverged: r.diverged } : {}),
       timingKey: runTimingKey(r.run.status(), spec.backend),
     });

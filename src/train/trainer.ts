@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
-  canonicalJson, runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
+  canonicalJson, isImportedSpec, runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
   describeHolder, ClaimLostError, ClaimWaitAborted,
   RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
@@ -157,13 +157,14 @@ function dropoutSeed(seed: number, step: number, micro: number): number {
 
 /** A stored diverged run as a cached result (a result, not a failure); undefined otherwise. */
 function diverged(store: RunStore, id: string): TrainResult | undefined {
-  const run = store.get(id);
-  if (!run) return undefined;
-  let st;
+  let run: Run | undefined;
+  let st: ReturnType<Run['status']>;
   try {
+    run = store.get(id);
+    if (!run) return undefined;
     st = run.status();
   } catch {
-    return undefined; // a damaged status: inspectRun/repairRun deal with it
+    return undefined; // a damaged spec or status: inspectRun/repairRun deal with it
   }
   if (st.state === 'diverged') {
     const d = st.divergence as Divergence;
@@ -271,6 +272,7 @@ export function forkOrigin(spec: RunSpec, store: RunStore): ForkOrigin {
     return o;
   };
   const p = parent.spec;
+  if (isImportedSpec(p)) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent is an imported run (no checkpoints to start from)`);
   const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
   const diff = [
     ...(['model', 'data', 'seed', 'backend'] as const).filter((k) => !same(p[k], spec[k])),
