@@ -9,6 +9,10 @@ export const NORMS = ['none', 'layernorm', 'rmsnorm'] as const;
 export const POSITIONS = ['learned', 'rope'] as const;
 export const ATTN_KERNELS = ['plain', 'fused', 'sparse', 'nsa'] as const;
 export const MLPS = ['gelu', 'swiglu', 'moe'] as const;
+/** where a block's norms sit: before each sublayer (pre-LN, GPT-2) or after each residual add (post-LN, Vaswani et al.) */
+export const NORM_PLACEMENTS = ['pre', 'post'] as const;
+/** learning-rate schedules: nanoGPT's cosine, or warmup-stable-decay (constant, then a linear cooldown) */
+export const SCHEDULES = ['cosine', 'wsd'] as const;
 /** fixed: the same validation batches at every evaluation (ours); random: fresh ones each time (the paper's) */
 export const EVAL_PROTOCOLS = ['fixed', 'random'] as const;
 export type EvalProtocol = (typeof EVAL_PROTOCOLS)[number];
@@ -89,6 +93,23 @@ export const ModelConfigSchema = z
     mlpHidden: z.number().int().positive(),
     moe: MoEConfigSchema,
     /**
+     * Norm placement inside blocks (absent = 'pre'). 'post': x = norm(x + sublayer(x)), the
+     * original Transformer's; needs a norm. Optional so that configs without it hash as before.
+     */
+    normPlacement: z.enum(NORM_PLACEMENTS).optional(),
+    /**
+     * Multiplier of the input embeddings (token + position) before the first block (absent = 1).
+     * The fairly initialised no-LayerNorm baseline sets it so block inputs start at RMS ~1, as
+     * pre-LN's normalised inputs do (see src/innovations.ts, baseline_fair).
+     */
+    embedScale: z.number().positive().finite().optional(),
+    /**
+     * With norm 'none': each sublayer reads s·x instead of x (absent = 1), i.e. pre-LN with its
+     * normalising factor frozen at a constant. baseline_fair sets s = 1/RMS of the block input
+     * at initialisation, so blocks start as they would behind a pre-LN norm (src/innovations.ts).
+     */
+    blockInputScale: z.number().positive().finite().optional(),
+    /**
      * Numerics options (same math, different rounding and work): part of the run's identity.
      * Absent means 'auto' (runSpec drops an explicit 'auto', so old run ids stay valid).
      */
@@ -97,6 +118,10 @@ export const ModelConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
+    if (c.blockInputScale !== undefined && c.norm !== 'none')
+      ctx.addIssue({ code: 'custom', path: ['blockInputScale'], message: "blockInputScale replaces a norm: it needs norm 'none'" });
+    if (c.normPlacement === 'post' && c.norm === 'none')
+      ctx.addIssue({ code: 'custom', path: ['normPlacement'], message: "post-norm placement needs a norm (norm is 'none')" });
     if (c.nEmbd % c.nHead !== 0)
       ctx.addIssue({ code: 'custom', path: ['nEmbd'], message: `nEmbd ${c.nEmbd} must be divisible by nHead ${c.nHead}` });
     if (c.nHead % c.nKvHead !== 0)
@@ -160,8 +185,26 @@ export const TrainConfigSchema = z
     evalProtocol: z.enum(EVAL_PROTOCOLS).optional(),
     /** checkpoint every N steps (0 = only at the end) */
     checkpointInterval: z.number().int().nonnegative(),
+    /**
+     * learning-rate schedule (absent = 'cosine', nanoGPT's). 'wsd': warmup, then constant lr,
+     * then a linear cooldown to minLr over the last cooldownSteps steps (Hägele et al. 2024).
+     * Optional (like the two fields below) so that configs without it hash as before.
+     */
+    schedule: z.enum(SCHEDULES).optional(),
+    /** wsd: length of the final linear cooldown (absent = 0: constant lr to the end, a trunk) */
+    cooldownSteps: z.number().int().nonnegative().optional(),
+    /** steps whose checkpoints are kept for good (never pruned): the fork points of cooldown forks */
+    keepSteps: z.array(z.number().int().positive()).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.schedule !== 'wsd' && t.cooldownSteps !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: "cooldownSteps needs schedule 'wsd'" });
+    if ((t.cooldownSteps ?? 0) > t.steps - t.warmupSteps)
+      ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: `cooldown ${t.cooldownSteps} is longer than the ${t.steps - t.warmupSteps} steps after warmup` });
+    for (const k of t.keepSteps ?? [])
+      if (k > t.steps) ctx.addIssue({ code: 'custom', path: ['keepSteps'], message: `keep step ${k} is beyond the last step ${t.steps}` });
+  });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
 export const CORPORA = ['sotu', 'moby-dick', 'tokens'] as const;
@@ -210,7 +253,7 @@ export function parseTrainConfig(x: unknown): TrainConfig {
  */
 const keysOf = (shape: Record<string, unknown>) => z.object(Object.fromEntries(Object.keys(shape).map((k) => [k, z.unknown()]))).partial().strict();
 export const ConfigOverridesSchema = z
-  .object({ model: keysOf(ModelConfigSchema.innerType().shape), train: keysOf(TrainConfigSchema.shape) })
+  .object({ model: keysOf(ModelConfigSchema.innerType().shape), train: keysOf(TrainConfigSchema.innerType().shape) })
   .partial()
   .strict();
 export interface ConfigOverrides {

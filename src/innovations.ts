@@ -26,6 +26,9 @@ export interface Innovation {
 /** A change is a partial model config; `nKvHead` may be 'one' (MQA) or a group count (GQA). */
 export type InnovationChange = Partial<Omit<ModelConfig, 'nKvHead'>> & { nKvHead?: number | 'one' };
 
+/** Block-input gain of baseline_fair: 1/RMS of wte[idx] + wpe at GPT-2 init (std 0.02 each), the factor pre-LN applies there. */
+export const FAIR_EMBED_SCALE = 1 / (0.02 * Math.SQRT2);
+
 const list: Innovation[] = [
   {
     id: 'baseline',
@@ -159,7 +162,67 @@ const list: Innovation[] = [
     explanation: 'The three compute-independent innovations together: is their gain the product of their gains?',
     reference: 'Sanderson et al. 2025',
   },
+  {
+    id: 'baseline_fair',
+    label: 'Baseline, fair init',
+    change: { blockInputScale: FAIR_EMBED_SCALE },
+    category: 'baseline',
+    inPaper: false,
+    explanation:
+      "The paper's no-LayerNorm baseline, started as a pre-LN model starts: every attention and MLP reads its " +
+      'input multiplied by the constant 1/(0.02·√2) ≈ 35.4, the factor a pre-LN norm applies at GPT-2 initialisation ' +
+      '(block inputs of RMS ≈ 0.028 become RMS ≈ 1), while the residual stream itself is not scaled. Nothing is ' +
+      'normalised during training and no parameter is added: it is pre-LN with its normalising factor frozen at the ' +
+      'start. Without it the blocks start with inputs 35x too small and the model sits on the unigram plateau; ' +
+      'comparing CEGs against both baselines shows how much of a gain is the plateau.',
+    reference: 'Xiong et al. 2020 (why pre-LN trains); this project (issue #13)',
+  },
+  {
+    id: 'postln',
+    label: 'Post-LN',
+    change: { norm: 'layernorm', normPlacement: 'post' },
+    category: 'not in paper',
+    inPaper: false,
+    explanation:
+      'LayerNorm after each residual add, x = LN(x + f(x)), as in the original Transformer: the reference of ' +
+      "Gundlach et al.'s post-LN → pre-LN comparison (CEG of layernorm against postln).",
+    reference: 'Vaswani et al. 2017; Xiong et al. 2020; Gundlach et al. 2025',
+  },
+  {
+    id: 'modern',
+    label: 'Modern stack (pre-RMSNorm + RoPE + SwiGLU)',
+    change: {},
+    parts: ['rmsnorm', 'rope', 'swiglu'],
+    category: 'not in paper',
+    inPaper: false,
+    explanation:
+      'The LLaMA-style block: pre-norm RMSNorm, rotary positions and a SwiGLU MLP. The reference for measuring ' +
+      'each innovation the other way round, by removing it from a modern stack (Gundlach et al. 2025).',
+    reference: 'Touvron et al. 2023 (LLaMA); Gundlach et al. 2025',
+  },
+  ...modernRemovals(),
 ];
+
+/** The modern stack with one innovation taken out ("remove it from the modern stack"). */
+function modernRemovals(): Innovation[] {
+  const rm = (id: string, what: string, change: InnovationChange): Innovation => ({
+    id,
+    label: `Modern − ${what}`,
+    change,
+    parts: ['modern'],
+    category: 'not in paper',
+    inPaper: false,
+    explanation: `The modern stack (pre-RMSNorm + RoPE + SwiGLU) with ${what}: its CEG against "modern" measures that innovation by removal.`,
+    reference: 'Gundlach et al. 2025',
+  });
+  return [
+    rm('modern_nonorm', 'no norm in blocks (pre-RMSNorm removed)', { norm: 'none' }),
+    rm('modern_postnorm', 'post-norm instead of pre-norm', { normPlacement: 'post' }),
+    rm('modern_learned', 'learned positions instead of RoPE', { positions: 'learned' }),
+    rm('modern_gelu', 'GELU MLP instead of SwiGLU', { mlp: 'gelu' }),
+    rm('modern_layernorm', 'LayerNorm instead of RMSNorm', { norm: 'layernorm' }),
+  ];
+}
 
 export const INNOVATIONS: readonly Innovation[] = list;
 

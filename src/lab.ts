@@ -554,3 +554,11 @@ export function measureAttention(o: { T: number[]; kernels: ('plain' | 'fused' |
 
 export { scaleNames };
 export type { LadderRung };
+
+// ---------------------------------------------------------------- the study (issue #13)
+
+/** Study plans, their stored results and the analysis (docs/study.md): `lab.studyData(lab.getPlan('cpu'), new lab.RunStore(), 'wasm')`. */
+export { getPlan, planNames, PLANS } from './plans.js';
+export { planRuns, planGeometry } from './train/study.js';
+export { studyData, analyzeStudyData, formatStudyReport, chooseLrs } from './report/study.js';
+export { RunStore };

@@ -173,3 +173,26 @@ test('reproduce: scale, seeds, backend, jobs and runs reach every run of the stu
   }
   assert.match(r.stdout, /Compute-equivalent gain at scale "smoke"/);
 });
+
+test('train --run ID --spec FILE (how ceg study hands a run to a child): that spec is trained; a spec of another id or --spec alone is refused, nothing written', async () => {
+  const { runSpec } = await import('../src/train/sweep.js');
+  const { runId } = await import('../src/runs/index.js');
+  const spec = runSpec('layernorm', 'smoke', 4, 'wasm');
+  spec.train = { ...spec.train, steps: 4, evalInterval: 2, decaySteps: 4 };
+  spec.scale = 'study-smoke-x';
+  const file = path.join(tmp('specfile'), 'spec.json');
+  fs.writeFileSync(file, JSON.stringify(spec));
+  const root = tmp('spec-runs');
+  const other = runId({ ...spec, seed: 5 });
+  const wrong = ceg(['train', '--run', other, '--spec', file, '--runs', root]);
+  assert.equal(wrong.code, 2, wrong.stderr);
+  assert.match(wrong.stderr, new RegExp(`is run ${runId(spec)}, not --run ${other}`));
+  const alone = ceg(['train', '--spec', file, '--runs', root]);
+  assert.equal(alone.code, 2, alone.stderr);
+  assert.match(alone.stderr, /--spec needs --run/);
+  assert.deepEqual(specs(root), []);
+  const r = ceg(['train', '--run', runId(spec), '--spec', file, '--runs', root]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(specs(root), [spec]);
+  assert.deepEqual(statuses(root), ['done']);
+});

@@ -8,6 +8,7 @@
  *   ceg report --scale micro [--axis flops]
  *   ceg config --scale compact --innovation sparse  (resolved config, parameters, FLOPs as JSON)
  *   ceg reproduce --scale micro [--seeds 1]      (npm start)
+ *   ceg study --plan cpu [--dry-run]             (issue #13's study; ceg report --study cpu)
  *   ceg import FILE... --baseline NAME [--scale LABEL]  (runs from nanoGPT logs, W&B CSV, CSV/JSONL)
  *   ceg export --run ID --out FILE.safetensors    ceg sample --run ID [--prompt TEXT]
  * Bad input ends with one message naming the bad value and the valid choices, exit code 2,
@@ -24,8 +25,12 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
-import { RunStore, ClaimLostError } from '../runs/index.js';
-import { ensureRuns, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { RunStore, ClaimLostError, isImportedSpec, isRunId, runId, validateRunSpec, type RunSpec } from '../runs/index.js';
+import { ensureRuns, ensureSpecs, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { getPlan, planNames } from '../plans.js';
+import { validatePlan } from '../train/study.js';
+import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
+import { formatDryRun, runStudy } from './study.js';
 import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
 import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
@@ -131,6 +136,20 @@ const spec = defineCli({
       config: { type: 'string', help: 'JSON file {"model": {...}, "train": {...}} of overrides over the scale' },
       allowSmallCorpus: allowSmallCorpusFlag,
       runs: runsFlag,
+      allowStale: allowStaleFlag,
+      run: { type: 'string', help: 'train the run with this id from its spec.json in the store (runs created by ceg study); other run flags are ignored' },
+      spec: { type: 'string', help: "with --run: the run's spec from this JSON file instead of the store (how ceg study hands runs to its child processes)" },
+    },
+  },
+  study: {
+    summary: 'a study plan (issue #13): print it with an estimated time (--dry-run), or run it (resumable, cached)',
+    flags: {
+      plan: { type: 'choice', choices: () => planNames(), noun: 'study plan', required: true, help: 'plan name (src/plans.ts)' },
+      dryRun: { type: 'bool', default: false, help: 'print the plan, its runs and the estimated time on this machine; train nothing' },
+      backend: backendFlag(),
+      jobs: { type: 'int', default: defaultJobs(), min: 1, help: 'runs trained at once, one process each (default: 2 on 2+ cores)' },
+      runs: runsFlag,
+      allowSmallCorpus: allowSmallCorpusFlag,
       allowStale: allowStaleFlag,
     },
   },
@@ -242,6 +261,7 @@ const spec = defineCli({
     summary: 'print the CEG table of stored runs: the paper method beside ours on every axis',
     flags: {
       scale: { type: 'string', default: 'micro', help: 'named scale, or the --scale label of imported runs' },
+      study: { type: 'choice', choices: () => planNames(), noun: 'study plan', help: "a study plan's table and verdicts instead (ceg study)" },
       backend: backendFlag(),
       format: formatFlag,
       out: outFlag,
@@ -293,6 +313,20 @@ function specOptions(f: { data?: string; tokenizer?: string; config?: string }):
     }
   }
   return { dataDir: f.data, tokenizer: f.tokenizer, overrides };
+}
+
+/** `--run ID --spec FILE`: the run spec in FILE (validated), which must hash to ID. */
+function specFromFile(file: string, id: string): RunSpec {
+  let spec: RunSpec;
+  try {
+    spec = JSON.parse(fs.readFileSync(file, 'utf8')) as RunSpec;
+  } catch (e) {
+    throw new UsageError(`--spec ${file}: cannot read a run spec (${(e as Error).message})`);
+  }
+  validateRunSpec(spec);
+  const want = runId(spec);
+  if (want !== id) throw new UsageError(`--spec ${file}: the spec is run ${want}, not --run ${id}`);
+  return spec;
 }
 
 /** `--seeds 3` means seeds 1..3; a list means those seeds. */
@@ -462,6 +496,21 @@ export async function main(argv: string[]): Promise<number> {
   switch (parsed.command) {
     case 'train': {
       const f = parsed.flags;
+      if (f.spec !== undefined && f.run === undefined) throw new UsageError('--spec needs --run ID (the id the spec hashes to)');
+      if (f.run !== undefined) {
+        const store = storeOf(f.runs);
+        const runSpecOf = f.spec !== undefined ? specFromFile(f.spec, f.run) : isRunId(f.run) ? store.get(f.run)?.spec : undefined;
+        if (!runSpecOf) throw new UsageError(`--run ${f.run}: no run with that id in ${store.root} (ceg study creates them)`);
+        if (isImportedSpec(runSpecOf)) throw new UsageError(`--run ${f.run}: an imported run (ceg import), which cannot be trained`);
+        const [r] = await ensureSpecs([runSpecOf], { store, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
+        if (r.diverged) {
+          process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+          return EXIT_DIVERGED;
+        }
+        const last = r.metrics[r.metrics.length - 1];
+        console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
+        return 0;
+      }
       const so = specOptions(f);
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
       const [r] = await ensureRuns({
@@ -587,6 +636,22 @@ export async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'study': {
+      const f = parsed.flags;
+      const plan = getPlan(f.plan);
+      validatePlan(plan);
+      const backend = backendOf(f.backend);
+      const store = storeOf(f.runs);
+      if (f.dryRun) {
+        console.log(await formatDryRun(plan, { store, backend, jobs: f.jobs }));
+        return 0;
+      }
+      console.error(`[ceg] study ${plan.name} on ${backend}, --jobs ${f.jobs}; run store ${store.root}`);
+      await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
+      const d = studyData(plan, store, backend);
+      console.log(formatStudyReport(d, analyzeStudyData(d)));
+      return 0;
+    }
     case 'config': {
       const f = parsed.flags;
       console.log(JSON.stringify(describeConfig(runSpec(f.innovation, f.scale, 1, backendOf(f.backend), specOptions(f))), null, 2));
@@ -596,6 +661,15 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       const backend = backendOf(f.backend);
       const store = storeOf(f.runs);
+      if (f.study !== undefined) {
+        const d = studyData(getPlan(f.study), store, backend);
+        if (d.done === 0) {
+          console.error(`no completed runs of study "${f.study}" on ${backend} in ${store.root}; run: ceg study --plan ${f.study}`);
+          return 1;
+        }
+        console.log(formatStudyReport(d, analyzeStudyData(d)));
+        return 0;
+      }
       if (!scaleNames().includes(f.scale) && !ladderRungNames().includes(f.scale) && store.list({ scale: f.scale }).length === 0)
         throw new UsageError(`unknown scale "${f.scale}": not a named scale (${scaleNames().join(', ')}) nor the label of stored runs in ${store.root}`);
       const ladderScales = f.scale in LADDERS ? ladderOf(f.scale).map((r) => r.name) : [];

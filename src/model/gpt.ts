@@ -1,8 +1,9 @@
 /**
  * The GPT (nanoGPT semantics), assembled from parts chosen by ModelConfig:
- *   x = drop(wte[idx] + wpe[0..T))            (no wpe with RoPE)
+ *   x = drop(s · (wte[idx] + wpe[0..T)))      (no wpe with RoPE; s = embedScale, default 1)
  *   per block i:  x = x + drop(attn(n1(x)))    n1/n2 = LayerNorm | RMSNorm | identity (norm 'none')
  *                 x = x + drop(mlp(n2(x)))     mlp = gelu | swiglu | moe
+ *   post-LN (normPlacement 'post'): x = n1(x + drop(attn(x))); x = n2(x + drop(mlp(x)))
  *   logits = ln_f(x) · wteᵀ                     (tied lm_head)
  * The residual stream is kept 2-D, x [N = B·T, C], so every Linear is a plain 2-D matmul.
  */
@@ -121,13 +122,20 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
     const pos = tf.slice(wpe, [0, 0], [T, C]); // [T, C]
     x = tf.reshape(tf.add(tf.reshape(x, [B, T, C]), pos), [B * T, C]);
   }
+  if (cfg.embedScale !== undefined && cfg.embedScale !== 1) x = tf.mul(x, cfg.embedScale);
   x = dropout(x, cfg.dropout, opts, 0);
-  const n = (name: string, h: tf.Tensor2D) => (cfg.norm === 'none' ? h : norm(params, name, cfg.norm, h));
+  const gain = cfg.blockInputScale ?? 1;
+  const n = (name: string, h: tf.Tensor2D) =>
+    cfg.norm !== 'none' ? norm(params, name, cfg.norm, h) : gain !== 1 ? (tf.mul(h, gain) as tf.Tensor2D) : h;
+  // pre-LN: x + f(n(x)); post-LN: n(x + f(x)) (the norm moves from the sublayer's input to after the add)
+  const post = cfg.normPlacement === 'post';
+  const pre = (name: string, h: tf.Tensor2D) => (post ? h : n(name, h));
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = `transformer.h.${i}`;
-    const a = attention(params, i, n(`${h}.ln_1`, x), B, T, cfg, opts);
+    const a = attention(params, i, pre(`${h}.ln_1`, x), B, T, cfg, opts);
     x = tf.add(x, dropout(a, cfg.dropout, opts, 3 * i + 2));
-    const hin = n(`${h}.ln_2`, x);
+    if (post) x = n(`${h}.ln_1`, x);
+    const hin = pre(`${h}.ln_2`, x);
     let m: tf.Tensor2D;
     if (cfg.mlp === 'gelu') m = geluMlp(params, `${h}.mlp`, hin);
     else if (cfg.mlp === 'swiglu') m = swigluMlp(params, `${h}.mlp`, hin);
@@ -138,6 +146,7 @@ function trunk(params: Params, idx: tf.Tensor2D, cfg: ModelConfig, opts: Forward
       loads.push(r.load);
     }
     x = tf.add(x, dropout(m, cfg.dropout, opts, 3 * i + 3));
+    if (post) x = n(`${h}.ln_2`, x);
   }
   x = norm(params, 'transformer.ln_f', cfg.norm === 'rmsnorm' ? 'rmsnorm' : 'layernorm', x);
   const aux = (auxes.length ? tf.div(tf.addN(auxes), auxes.length) : tf.scalar(0)) as tf.Scalar;

@@ -17,6 +17,14 @@ const INNOVATION_COLORS: Record<string, string> = {
   gqa: '#882255', // wine
   moe: '#999933', // olive
   swiglu: '#332288', // indigo
+  baseline_fair: '#555555', // dark grey (the second baseline)
+  postln: '#117733', // green
+  modern: '#AA4499', // purple
+  modern_nonorm: '#CC6677', // rose
+  modern_postnorm: '#661100', // brown
+  modern_learned: '#6699CC', // steel blue
+  modern_gelu: '#88CCEE', // cyan
+  modern_layernorm: '#888888', // grey
 };
 
 /** For ids the registry does not know (a user's own variant): stable by name. */

@@ -19,10 +19,24 @@ export interface RunSpec {
   innovation: string;
   /** descriptive label: the scale name; not hashed */
   scale: string;
+  /**
+   * A cooldown fork: this run starts from run `parent`'s checkpoint at `step` (kept there via
+   * train.keepSteps) instead of from initialisation, and its metric rows up to `step` are the
+   * parent's. Hashed, so a fork's id differs from a run with the same configs trained from
+   * scratch; absent for ordinary runs (whose ids are unchanged).
+   */
+  fork?: RunFork;
+}
+
+export interface RunFork {
+  /** run id of the trunk */
+  parent: string;
+  /** the trunk step whose checkpoint this run starts from */
+  step: number;
 }
 
 /** The fields of a RunSpec that determine its numbers, i.e. what runId hashes. */
-export const HASHED_FIELDS = ['model', 'train', 'data', 'seed', 'backend'] as const;
+export const HASHED_FIELDS = ['model', 'train', 'data', 'seed', 'backend', 'fork'] as const;
 
 /**
  * JSON with object keys sorted at every depth, no whitespace; undefined properties are
@@ -51,7 +65,7 @@ function sortKeys(v: unknown, where: string): unknown {
 
 /** The part of a spec that runId hashes. */
 export function hashedPart(spec: RunSpec): Pick<RunSpec, (typeof HASHED_FIELDS)[number]> {
-  return { model: numberModel(spec.model), train: trainIdentity(spec.train), data: spec.data, seed: spec.seed, backend: spec.backend };
+  return { model: numberModel(spec.model), train: trainIdentity(spec.train), data: spec.data, seed: spec.seed, backend: spec.backend, fork: spec.fork };
 }
 
 /** The train config as hashed: evalProtocol 'fixed' is the default and hashes as absent (runs made before the option keep their ids). */
@@ -72,7 +86,7 @@ function numberModel(m: ModelConfig): ModelConfig {
   return rest;
 }
 
-/** Stable run id: first 16 hex chars of sha256(canonicalJson({model, train, data, seed, backend})). */
+/** Stable run id: first 16 hex chars of sha256(canonicalJson({model, train, data, seed, backend, fork})) (fork absent for ordinary runs). */
 export function runId(spec: RunSpec): string {
   return createHash('sha256').update(canonicalJson(hashedPart(spec))).digest('hex').slice(0, 16);
 }
@@ -95,6 +109,13 @@ export function validateRunSpec(spec: RunSpec): RunSpec {
     problems.push(`seed: must be a non-negative integer, got ${JSON.stringify(spec.seed)}`);
   if (typeof spec.backend !== 'string' || (spec.backend as string) === '')
     problems.push(`backend: must be a backend name, got ${JSON.stringify(spec.backend)}`);
+  if (spec.fork !== undefined) {
+    const f = spec.fork as Partial<RunFork> | null;
+    if (f === null || typeof f !== 'object' || typeof f.parent !== 'string' || !isRunId(f.parent))
+      problems.push(`fork.parent: must be a run id (16 hex characters), got ${JSON.stringify(f?.parent)}`);
+    if (!Number.isSafeInteger(f?.step) || (f?.step ?? 0) < 1 || (t.success && (f?.step ?? 0) >= spec.train.steps))
+      problems.push(`fork.step: must be an integer in 1..train.steps-1, got ${JSON.stringify(f?.step)}`);
+  }
   for (const k of ['innovation', 'scale'] as const)
     if (typeof spec[k] !== 'string' || spec[k] === '') problems.push(`${k}: must be a non-empty label, got ${JSON.stringify(spec[k])}`);
   if (problems.length) throw new ConfigError(`invalid run spec:\n${problems.join('\n')}`);

@@ -3,7 +3,7 @@
  * crash-safe (atomic JSON writes, append-only metrics with torn-line repair, checkpoints
  * renamed into place). See docs/runs.md.
  */
-export type { RunSpec } from './id.js';
+export type { RunSpec, RunFork } from './id.js';
 export { runId, canonicalJson, hashedPart, isRunId, validateRunSpec, HASHED_FIELDS } from './id.js';
 export type { MetricRow, RunState, RunStatus, StatusUpdate, CheckpointRef, CheckpointFiles, RunOptions } from './run.js';
 export { Run, RUN_STATES, SPEC_FILE, STATUS_FILE, METRICS_FILE, CHECKPOINT_MANIFEST } from './run.js';

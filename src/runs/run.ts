@@ -66,6 +66,8 @@ export interface CheckpointManifest {
   /** absent in checkpoints saved before checksums (sizes are still checked) */
   sha256?: Record<string, string>;
   savedAt?: string;
+  /** kept for good, never pruned (a cooldown fork point); absent otherwise */
+  kept?: boolean;
 }
 
 /** A checkpoint whose files do not match its manifest (or that has none): never restored. */
@@ -99,6 +101,8 @@ export interface MetricRow {
 export interface CheckpointRef {
   step: number;
   dir: string;
+  /** kept for good, never pruned (saveCheckpoint's `keep`): e.g. the fork points of cooldown forks */
+  kept?: boolean;
 }
 
 export type CheckpointFiles = Record<string, Uint8Array | Buffer | string>;
@@ -224,7 +228,7 @@ export class Run {
    * the newest `keepCheckpoints` are removed. A reader sees the old set or the new one, never
    * a partial checkpoint. Save a step's metric rows BEFORE its checkpoint (see resume()).
    */
-  saveCheckpoint(step: number, files: CheckpointFiles): CheckpointRef {
+  saveCheckpoint(step: number, files: CheckpointFiles, opts: { keep?: boolean } = {}): CheckpointRef {
     if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
     const names = Object.keys(files);
     for (const n of names) {
@@ -247,7 +251,7 @@ export class Run {
       sizes[n] = data.byteLength;
       sha256[n] = sha256Hex(data);
     }
-    const manifest: CheckpointManifest = { step, files: sizes, sha256, savedAt: new Date().toISOString() };
+    const manifest: CheckpointManifest = { step, files: sizes, sha256, savedAt: new Date().toISOString(), ...(opts.keep ? { kept: true } : {}) };
     writeFileDurable(path.join(tmp, CHECKPOINT_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     fsyncDir(tmp);
     if (fs.existsSync(final)) {
@@ -259,7 +263,7 @@ export class Run {
     fsyncDir(this.dir);
     fs.rmSync(old, { recursive: true, force: true });
     this.pruneCheckpoints();
-    return { step, dir: final };
+    return { step, dir: final, ...(opts.keep ? { kept: true } : {}) };
   }
 
   /** Complete checkpoints, oldest first. */
@@ -273,13 +277,27 @@ export class Run {
     const out: CheckpointRef[] = [];
     for (const e of entries) {
       const m = CKPT_RE.exec(e);
-      if (m && fs.existsSync(path.join(this.dir, e, CHECKPOINT_MANIFEST))) out.push({ step: Number(m[1]), dir: path.join(this.dir, e) });
+      const manifest = m ? path.join(this.dir, e, CHECKPOINT_MANIFEST) : '';
+      if (m && fs.existsSync(manifest)) {
+        let kept = false;
+        try {
+          kept = readJson<{ kept?: boolean }>(manifest)?.kept === true;
+        } catch {
+          // an unreadable manifest: listed all the same (loadCheckpoint and the integrity check report it), not kept
+        }
+        out.push({ step: Number(m[1]), dir: path.join(this.dir, e), ...(kept ? { kept } : {}) });
+      }
     }
     return out.sort((a, b) => a.step - b.step);
   }
 
   latestCheckpoint(): CheckpointRef | undefined {
     return this.checkpoints().at(-1);
+  }
+
+  /** The complete checkpoint of exactly this step, if there is one (a cooldown fork's starting point). */
+  checkpointAt(step: number): CheckpointRef | undefined {
+    return this.checkpoints().find((c) => c.step === step);
   }
 
   /**
@@ -362,7 +380,7 @@ export class Run {
   }
 
   private pruneCheckpoints(): void {
-    const all = this.checkpoints();
+    const all = this.checkpoints().filter((c) => !c.kept); // kept checkpoints are never pruned
     const drop = all.slice(0, Math.max(0, all.length - this.keepCheckpoints));
     for (const c of drop) {
       // rename first (atomic), so a kill during the recursive delete never leaves a half checkpoint named ckpt-N

@@ -155,7 +155,12 @@ export class SweepError extends Error {
 }
 
 /** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
-async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainedHere: Set<string>): Promise<void> {
+async function trainInChildren(
+  specs: RunSpec[],
+  o: SweepOptions,
+  trainedHere: Set<string>,
+  trainArgs: (spec: RunSpec, configFile: string | undefined) => string[] = (spec, configFile) => namedTrainArgs(spec, o, configFile),
+): Promise<void> {
   // the overrides travel as a private file of exactly what the parent validated (not the
   // user's --config path, which may be relative or change meanwhile)
   const overrides = o.specOptions?.overrides;
@@ -164,13 +169,13 @@ async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainedHere: S
     : undefined;
   if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
   try {
-    await trainChildQueue(specs, o, configFile, trainedHere);
+    await trainChildQueue(specs, o, (spec) => trainArgs(spec, configFile), trainedHere);
   } finally {
     if (configFile) fs.rmSync(configFile, { force: true });
   }
 }
 
-async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: string | undefined, trainedHere: Set<string>): Promise<void> {
+async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[], trainedHere: Set<string>): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
   const all = o.innovations.length * o.seeds.length;
@@ -192,13 +197,9 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, configFile: st
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
-      const args = [
-        '--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train',
-        '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-        '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
-        ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
-      ];
-      const place = `${indexOf(spec)}/${all}`;
+      const args = ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train', ...trainArgs(spec)];
+      // a sweep's place of the run among all its runs; explicit specs (ensureSpecs): among those trained here
+      const place = all > 0 ? `${indexOf(spec)}/${all}` : `${specs.indexOf(spec) + 1}/${specs.length}`;
       const code = await new Promise<number | null>((resolve) => {
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
@@ -261,13 +262,44 @@ export function finishedState(store: RunStore, sp: RunSpec): boolean {
   return store.get(runId(sp))?.status().state === 'diverged';
 }
 
+/** `ceg train` flags of a named run (innovation, scale, seed and the sweep's spec options; `configFile` holds the overrides). */
+function namedTrainArgs(spec: RunSpec, o: SweepOptions, configFile: string | undefined): string[] {
+  return [
+    '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
+    '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
+    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
+  ];
+}
+
 /**
  * Train every (innovation, seed) not yet complete in the store, in order, and return all of
  * them. Completed runs are read, not retrained.
  */
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
-  const out: RunRecord[] = [];
   const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  const keptStale = await prepareSpecs(specs, o);
+  /** runs trained by child processes of this sweep (complete when the loop below reads them) */
+  const trainedHere = new Set<string>();
+  if (o.executor) {
+    // e.g. SLURM (src/train/slurm.ts): one job array of the missing runs into the same store
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length) await o.executor.trainMany(pending, o);
+  } else if ((o.jobs ?? 1) > 1) {
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length > 1) {
+      await trainInChildren(pending, o, trainedHere);
+      refuseMissed(pending, o.store);
+    }
+  }
+  return trainInProcess(specs, o, keptStale, trainedHere);
+}
+
+/**
+ * Before training: refuse bad input (a corpus repeated too often, a model or context that does
+ * not fit) before anything is trained or written; then deal with completed runs that the
+ * current code no longer reproduces: retrain (archive first) or keep, labelled (returned).
+ */
+async function prepareSpecs(specs: readonly RunSpec[], o: SweepOptions): Promise<Set<string>> {
   const todo = specs.filter((sp) => !isVerifiedDone(o.store, runId(sp)));
   // refuse, before anything is trained or written, a run that cannot fit (memory, context)
   // and then one that would repeat its corpus many times
@@ -290,28 +322,61 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
       say(`${what} is stale (${cs.verdict.detail}); training it again (the old run is kept in ${moved})`);
     }
   }
-  /** runs trained by child processes of this sweep (complete when the loop below reads them) */
+  return keptStale;
+}
+
+/**
+ * A child that trained anything but the parent's spec would leave this run to be trained
+ * here, silently, one at a time (issue 18): refuse instead.
+ */
+function refuseMissed(pending: readonly RunSpec[], store: RunStore): void {
+  const missed = pending.filter((sp) => !finishedState(store, sp));
+  if (missed.length)
+    throw new Error(`child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`);
+}
+
+/**
+ * Train explicit run specs (e.g. a study plan's trunks, or its forks once the trunks are
+ * done) not yet complete in the store, and return all of them; the same refusals, stale
+ * handling and claims as ensureRuns. With jobs > 1 each pending run is trained by a child
+ * `ceg train --run ID --spec FILE`: the parent writes each spec to a private temporary file
+ * (outside the store, like the overrides file), so it writes nothing into the store itself and
+ * the child, which claims the run before it writes (src/runs/claim.ts), is its only writer.
+ * Any spec (forks, schedules, plan rungs) goes through the same path.
+ */
+export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>): Promise<RunRecord[]> {
+  const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
+  const keptStale = await prepareSpecs(specs, so);
   const trainedHere = new Set<string>();
-  if (o.executor) {
-    const pending = specs.filter((sp) => !finishedState(o.store, sp));
-    if (pending.length) await o.executor.trainMany(pending, o);
-  } else if ((o.jobs ?? 1) > 1) {
+  if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
-      await trainInChildren(pending, o, trainedHere);
-      // a child that trained anything but the parent's spec would leave this run to be trained
-      // here, silently, one at a time (issue 18): refuse instead
-      const missed = pending.filter((sp) => !finishedState(o.store, sp));
-      if (missed.length)
-        throw new Error(`child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`);
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-specs-'));
+      try {
+        const fileOf = (sp: RunSpec) => path.join(dir, `${runId(sp)}.json`);
+        for (const sp of pending) fs.writeFileSync(fileOf(sp), JSON.stringify(sp));
+        await trainInChildren(pending, so, trainedHere, (sp) => [
+          '--run', runId(sp), '--spec', fileOf(sp), '--runs', o.store.root,
+          ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
+        ]);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      refuseMissed(pending, o.store);
     }
   }
+  return trainInProcess(specs, so, keptStale, trainedHere);
+}
+
+async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>, trainedHere: ReadonlySet<string>): Promise<RunRecord[]> {
+  const out: RunRecord[] = [];
   let k = 0;
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
     const index = specs.length === 1 && process.env.CEG_PROGRESS_INDEX ? process.env.CEG_PROGRESS_INDEX : `${k}/${specs.length}`;
-    const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}`;
+    const study = spec.train.schedule === 'wsd' ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}` : '';
+    const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
     const stored = o.store.get(runId(spec));
     if (stored?.isDone()) {
       // complete already (earlier, or by a child process just now): one line, no progress bar at step 0

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
-  runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
+  canonicalJson, isImportedSpec, runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
   describeHolder, ClaimLostError, ClaimWaitAborted,
   RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
@@ -190,6 +190,8 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
     throw new ConfigError(`tokenizer ${data.tokenizer.name} needs vocab ${data.paddedVocabSize}, model has ${spec.model.vocabSize}`);
   }
   checkContextFitsData(spec, data);
+  // a fork's starting point is read (and checked) before anything is written; the parent is only read
+  const fork = spec.fork ? forkOrigin(spec, store) : undefined;
   await initEngine({ backend: spec.backend });
   // one writer per run (issue 18): claim it before anything is written; wait for a live holder
   let claim: Claim;
@@ -220,7 +222,7 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
     const run = store.open(spec);
     claim.startHeartbeat();
     try {
-      return await trainLoop(spec, run, data, hooks, claim);
+      return await trainLoop(spec, run, data, hooks, claim, fork);
     } catch (e) {
       if (e instanceof ClaimLostError) throw e; // not ours any more: write nothing
       const resumable = e instanceof InterruptedError;
@@ -240,6 +242,69 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   }
 }
 
+/** Where a cooldown fork starts: its trunk's kept checkpoint at the fork step, and the trunk's rows up to it. */
+interface ForkOrigin {
+  checkpointDir: string;
+  /** the checkpoint's files, read and verified against its manifest (sizes, sha256) */
+  files: Record<string, Buffer>;
+  rows: MetricRow[];
+  /** code fingerprints that trained the trunk up to the fork point (the fork's provenance history starts with them) */
+  trainedWith: string[];
+  /** the trunk's stored probe (per-step training losses), for checkpoints saved before probes were kept in them */
+  probe?: number[];
+}
+
+/** Train fields a fork may change relative to its trunk (everything else must be equal). */
+const FORK_FREE_TRAIN_FIELDS = ['steps', 'cooldownSteps', 'keepSteps', 'checkpointInterval', 'decaySteps'] as const;
+
+/**
+ * Check that `spec` is a cooldown fork of a trunk in the store (same model, data, seed, backend
+ * and training recipe; the trunk has a complete checkpoint at the fork step) and return its
+ * starting point. A clear ConfigError otherwise, before anything is written.
+ */
+export function forkOrigin(spec: RunSpec, store: RunStore): ForkOrigin {
+  const f = spec.fork!;
+  const parent = store.get(f.parent);
+  if (!parent) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent run is not in ${store.root} (train the trunk first)`);
+  const strip = (t: RunSpec['train']) => {
+    const o: Record<string, unknown> = { ...t };
+    for (const k of FORK_FREE_TRAIN_FIELDS) delete o[k];
+    return o;
+  };
+  const p = parent.spec;
+  if (isImportedSpec(p)) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent is an imported run (no checkpoints to start from)`);
+  const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
+  const diff = [
+    ...(['model', 'data', 'seed', 'backend'] as const).filter((k) => !same(p[k], spec[k])),
+    ...(same(strip(p.train), strip(spec.train)) ? [] : ['train (beyond steps and cooldown)']),
+  ];
+  if (diff.length) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: it differs from its parent in ${diff.join(', ')}`);
+  const ck = parent.checkpointAt(f.step);
+  if (!ck) {
+    throw new ConfigError(
+      `fork of run ${f.parent} at step ${f.step}: the parent has no checkpoint at that step ` +
+        `(kept checkpoints: ${parent.checkpoints().filter((c) => c.kept).map((c) => c.step).join(', ') || 'none'}; the trunk must list it in train.keepSteps and reach it)`,
+    );
+  }
+  if (!metricsCover(parent, f.step))
+    throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent's metrics lack evaluation rows up to that step (check it with ceg runs --check)`);
+  let files: Record<string, Buffer>;
+  try {
+    files = parent.loadCheckpoint(ck)!.files;
+  } catch (e) {
+    if (!(e instanceof CheckpointCorruptError)) throw e;
+    throw new CheckpointCorruptError(ck.dir, `${e.reason}; it is the fork point of this cooldown fork: check the trunk ${f.parent} with ceg runs --check --repair and train it again`);
+  }
+  let pst;
+  try {
+    pst = parent.status();
+  } catch {
+    pst = undefined; // a damaged status: the fork's provenance starts with this code
+  }
+  const trainedWith = pst?.trainedWith ?? (pst?.provenance ? [pst.provenance.fingerprint] : []);
+  return { checkpointDir: ck.dir, files, rows: parent.metrics().filter((r) => r.step <= f.step), trainedWith, probe: pst?.probe?.trainLosses };
+}
+
 /** The context must fit in the data: one window of blockSize + 1 tokens from each split. */
 export function checkContextFitsData(spec: RunSpec, data: { train: { readonly length: number }; val: { readonly length: number }; dir: string }): void {
   for (const [split, arr] of [['train', data.train], ['val', data.val]] as const) {
@@ -254,7 +319,8 @@ export function checkContextFitsData(spec: RunSpec, data: { train: { readonly le
 /**
  * Where to resume: the newest checkpoint that matches its manifest (sizes, sha256), restores
  * cleanly, and whose step the metrics cover. A corrupt one is moved to the run's quarantine;
- * one ahead of the metrics is removed (the run recomputes it). Each is said via `notice`.
+ * one ahead of the metrics is removed (the run recomputes it), unless it is kept (a fork point:
+ * left in place, saved again when the run reaches its step). Each is said via `notice`.
  * Restores into params/opt only once a checkpoint is fully read and checked; undefined: from step 0.
  */
 function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: AdamW, notice: (m: string) => void): Omit<ScalarState, 'tensorIndex'> | undefined {
@@ -265,6 +331,11 @@ function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: Adam
     let st: Omit<ScalarState, 'tensorIndex'>;
     try {
       const loaded = run.loadCheckpoint(ref)!;
+      if (!metricsCover(run, ref.step) && ref.kept) {
+        // a kept checkpoint (a cooldown fork point) stays: the run saves this step again when it gets there
+        notice(`run ${run.id}: ${name} (kept) is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): not resumed from; ${next}`);
+        continue;
+      }
       if (!metricsCover(run, ref.step)) {
         notice(`run ${run.id}: ${name} is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): removed; ${next}`);
         fs.renameSync(ref.dir, `${ref.dir}.del`); // atomic: never a half checkpoint under a valid name
@@ -294,7 +365,7 @@ function allFinite(bytes: Uint8Array): boolean {
   return true;
 }
 
-async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks, claim: Claim): Promise<TrainResult> {
+async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks, claim: Claim, fork?: ForkOrigin): Promise<TrainResult> {
 
   const { model: cfg, train: tc } = spec;
   const params = initParams(cfg, spec.seed);
@@ -319,17 +390,30 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   if (restored) {
     st = restored;
     run.truncateMetricsAfter(st.step);
+  } else if (fork) {
+    // a cooldown fork starts where its trunk was at the fork step: weights, optimizer, RNG, counters, curve
+    st = restoreCheckpoint(fork.checkpointDir, fork.files, params, opt);
+    claim.check();
+    run.truncateMetricsAfter(-1);
+    run.appendMetrics(fork.rows);
   } else {
     run.truncateMetricsAfter(-1);
   }
   const rng = restoreRng(st.rng);
   const provenance = currentProvenance(spec.backend);
   const prevStatus = run.status();
-  const trainedWith = [...(ck ? (prevStatus.trainedWith ?? []) : [])];
+  // a fresh fork continues its trunk: the trunk's code history and probe are the fork's first steps'
+  const startedFork = !ck && fork !== undefined;
+  const trainedWith = [...(ck ? (prevStatus.trainedWith ?? []) : startedFork ? fork.trainedWith : [])];
   if (trainedWith.at(-1) !== provenance.fingerprint) trainedWith.push(provenance.fingerprint);
   // a restart from step 0 recomputes the probe; a resume keeps the one stored (or in the checkpoint)
-  const probe: number[] = ck ? (st.probe ?? prevStatus.probe?.trainLosses.slice(0, st.step) ?? []) : [];
-  run.setStatus({ state: 'running', provenance, trainedWith, ...(ck ? {} : { probe: undefined }) });
+  const probe: number[] =
+    ck ? (st.probe ?? prevStatus.probe?.trainLosses.slice(0, st.step) ?? [])
+    : startedFork ? (st.probe ?? fork.probe?.slice(0, st.step) ?? [])
+    : [];
+  const probeNow = startedFork && probe.length > 0 ? { probe: { trainLosses: [...probe] } } : ck ? {} : { probe: undefined };
+  claim.check();
+  run.setStatus({ state: 'running', provenance, trainedWith, ...probeNow });
   const probeSteps = Math.min(PROBE_STEPS, tc.steps);
   // divergence reference: the validation loss at step 0 (stored, so a resumed run uses the same)
   let initialLoss = run.metrics().find((m) => m.step === 0)?.valLoss ?? NaN;
@@ -393,7 +477,8 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     if (!allFinite(bytes)) diverge(st.step, NaN, 'weights');
     const state: ScalarState = { ...st, adamT: opt.t, rng: rng.state(), probe: [...probe], tensorIndex: index };
     claim.check();
-    run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes });
+    const keep = tc.keepSteps?.includes(st.step) ?? false;
+    run.saveCheckpoint(st.step, { 'state.json': JSON.stringify(state), 'tensors.bin': bytes }, keep ? { keep } : {});
   };
 
   try {
@@ -449,7 +534,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
     if (hooks.stopAtStep !== undefined && st.step >= hooks.stopAtStep) break;
     const ckEvery = tc.checkpointInterval;
-    if (st.step < tc.steps && ckEvery > 0 && st.step % ckEvery === 0) await checkpoint();
+    if (st.step < tc.steps && ((ckEvery > 0 && st.step % ckEvery === 0) || tc.keepSteps?.includes(st.step))) await checkpoint();
     if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
       disposeAll(params, opt);
       throw new Error(`simulated crash after ${stepsThisProcess} steps`);

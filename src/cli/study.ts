@@ -1,0 +1,174 @@
+/**
+ * `ceg study --plan NAME [--dry-run]`: print a study plan (rungs, parameters, tokens, FLOPs,
+ * forks, LR grid, seeds, estimated time on this machine from step times measured per rung),
+ * or run it stage by stage through the sweep machinery (src/train/sweep.ts ensureSpecs):
+ * trunks first, then their forks; the frontier's LRs are chosen from the sweep's results
+ * (src/report/study.ts chooseLrs) each time the plan is listed again. Resumable and cached
+ * like every run: re-running skips completed runs and resumes interrupted ones.
+ */
+import os from 'node:os';
+import { getInnovation } from '../innovations.js';
+import type { StudyPlan } from '../plans.js';
+import type { RunStore } from '../runs/index.js';
+import type { BackendName } from '../engine/index.js';
+import { alignColumns } from '../ceg/index.js';
+import type { ProgressStream } from './progress.js';
+import { ensureSpecs } from '../train/sweep.js';
+import { STUDY_STAGES, planGeometry, planRuns, validatePlan, type LrOf, type PlannedRun } from '../train/study.js';
+import { estimateSeconds, measureRungSteps, runCost } from '../train/study-timing.js';
+import { chooseLrs } from '../report/study.js';
+
+const e2 = (v: number) => v.toExponential(2);
+const hours = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${(s / 60).toFixed(1)} min`);
+
+/**
+ * The LRs to list stages 2 and 3 with before the sweep has run (dry run): the chosen LR where
+ * the sweep is complete, else the grid's middle value. The run COUNT does not depend on it.
+ */
+function provisionalLrOf(plan: StudyPlan, chosen: LrOf): LrOf {
+  const mid = plan.lrGrid[Math.floor((plan.lrGrid.length - 1) / 2)];
+  return (v, r) => chosen(v, r) ?? mid;
+}
+
+export interface DryRunOptions {
+  store: RunStore;
+  backend: BackendName;
+  jobs: number;
+  /** measure step times (default true); false prints the plan without an estimate (tests) */
+  measure?: boolean;
+}
+
+export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<string> {
+  validatePlan(plan);
+  const out: string[] = [];
+  const geo = planGeometry(plan);
+  out.push(`Study plan "${plan.name}": ${plan.description}`);
+  out.push(
+    `Data: ${plan.data.corpus}, ${plan.data.tokenizer} tokenizer, context ${plan.blockSize}. Parameters N are the whole model's ` +
+      '(embeddings and tied head included); FLOPs are the whole model\'s (every matmul, the head included, attention causal; ' +
+      'forward + backward = 3 x forward), counted for the baseline at each rung. Every variant at a rung trains the same tokens.',
+  );
+  out.push(
+    `Schedule: warmup–stable–decay. One trunk per (variant, rung, LR, seed) at constant LR after a ${(plan.warmupFraction * 100).toFixed(0)}% warmup; ` +
+      `cooldown forks leave it and decay linearly to ${plan.minLr} over the last ${(plan.cooldownFraction * 100).toFixed(0)}% of their length, ending at ` +
+      `${plan.forks.join(', ')} tokens per parameter${plan.baselineExtraFork ? ` (the baselines also at ${plan.baselineExtraFork} on the top rung, so the top points stay inside their frontier)` : ''}.`,
+  );
+  const lastFork = plan.forks.length - 1;
+  out.push('');
+  out.push(
+    alignColumns(
+      ['Rung', 'Layers', 'Heads', 'Width', 'Params N', 'Batch', 'Warmup', 'Forks: start->end step', 'Tokens (final fork)', 'Tokens/N', 'FLOPs (final fork)'],
+      geo.map((g) => {
+        const f = g.forks[lastFork];
+        return [
+          g.rung.name, String(g.rung.nLayer), String(g.rung.nHead), String(g.rung.nEmbd), String(g.params),
+          `${g.rung.batchSize}x${plan.blockSize}`, String(g.warmupSteps),
+          [...g.forks, ...(g.extraFork ? [g.extraFork] : [])].map((x) => `${x.start}->${x.end}`).join(', '),
+          e2(f.end * g.tokensPerStep), ((f.end * g.tokensPerStep) / g.params).toFixed(1), e2(f.end * g.flopsPerStep),
+        ];
+      }),
+    ),
+  );
+  const c0 = geo[0].forks[lastFork].end * geo[0].flopsPerStep;
+  const c1 = geo[geo.length - 1].forks[lastFork].end * geo[geo.length - 1].flopsPerStep;
+  const lo = geo[0].forks[0].end * geo[0].flopsPerStep;
+  out.push(
+    `Compute: final forks span ${e2(c0)} -> ${e2(c1)} FLOPs = ${Math.log10(c1 / c0).toFixed(2)} decades ` +
+      `(every frontier point: ${e2(lo)} -> ${e2(c1)}, ${Math.log10(c1 / lo).toFixed(2)} decades).`,
+  );
+  out.push(`\nLR grid (peak LR, swept for every variant at ${geo.slice(0, plan.lrSweepRungs).map((g) => g.rung.name).join(', ')}, seed 1): ${plan.lrGrid.map(e2).join(', ')}`);
+  out.push('  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c·N^e fitted per variant over the sweep rungs (src/ceg/study lrTransfer).');
+  if (plan.spotCheck)
+    out.push(`  Spot check at ${plan.spotCheck.rung}: ${plan.spotCheck.variants.join(', ')} at LR* x ${plan.spotCheck.factors.map((f) => f.toFixed(3)).join(', ')} (seed 1).`);
+  out.push('\nVariants (seeds at every rung):');
+  const role = (id: string) =>
+    id === 'baseline' ? "the paper's baseline" : id === 'baseline_fair' ? 'baseline, fair init' : id === 'fused' ? 'placebo (same math)' : getInnovation(id).label;
+  out.push(alignColumns(['Variant', 'Seeds', 'Role'], plan.variants.map((v) => [v.id, String(v.seeds), role(v.id)])));
+  out.push(`Comparisons: ${plan.comparisons.map((c) => `${c.variant} vs ${c.reference} (${c.kind})`).join('; ')}`);
+
+  const chosen = chooseLrs(plan, o.store, o.backend);
+  const lrOf = provisionalLrOf(plan, chosen.lrOf);
+  const byStage = STUDY_STAGES.map((stage) => ({ stage, runs: planRuns(plan, { backend: o.backend, lrOf, stages: [stage] }) }));
+  // a frontier run that is also a sweep run is trained once: count it under the sweep
+  const sweepIds = new Set(byStage[0].runs.map((r) => r.id));
+  for (const s of byStage.slice(1)) s.runs = s.runs.filter((r) => !sweepIds.has(r.id));
+  const all: PlannedRun[] = byStage.flatMap((s) => s.runs);
+  const done = all.filter((r) => o.store.get(r.id)?.isDone());
+  out.push('');
+  let times: Awaited<ReturnType<typeof measureRungSteps>> | null = null;
+  if (o.measure !== false) times = await measureRungSteps(plan, o.backend);
+  const rows = byStage.map(({ stage, runs }) => {
+    const cost = runs.reduce((a, r) => {
+      const c = runCost(r);
+      return { steps: a.steps + c.steps, flops: a.flops + c.flops };
+    }, { steps: 0, flops: 0 });
+    const pending = runs.filter((r) => !o.store.get(r.id)?.isDone());
+    return [
+      stage, String(runs.filter((r) => r.role === 'trunk').length), String(runs.filter((r) => r.role === 'fork').length),
+      String(cost.steps), e2(cost.flops), times ? hours(estimateSeconds(plan, runs, times.times, o.jobs)) : '-',
+      times ? hours(estimateSeconds(plan, pending, times.times, o.jobs)) : '-',
+    ];
+  });
+  const total = times ? estimateSeconds(plan, all, times.times, o.jobs) : null;
+  const left = times ? estimateSeconds(plan, all.filter((r) => !o.store.get(r.id)?.isDone()), times.times, o.jobs) : null;
+  const totalFlops = all.reduce((a, r) => a + runCost(r).flops, 0);
+  rows.push(['total', String(all.filter((r) => r.role === 'trunk').length), String(all.filter((r) => r.role === 'fork').length), String(all.reduce((a, r) => a + runCost(r).steps, 0)), e2(totalFlops), total === null ? '-' : hours(total), left === null ? '-' : hours(left)]);
+  out.push(`Runs (${done.length} of ${all.length} already complete in ${o.store.root}):`);
+  out.push(alignColumns(['Stage', 'Trunks', 'Forks', 'Own steps', 'FLOPs', `Est. time (--jobs ${o.jobs})`, 'Left'], rows));
+  if (times) {
+    out.push(
+      `Estimate: CPU ms per training step measured just now for each rung's baseline on ${o.backend} (one process; ` +
+        `wall-clock ms in brackets, 1-min load average ${times.load.toFixed(2)} on ${os.availableParallelism()} cores): ` +
+        times.times.map((t) => `${t.rung} ${t.msPerStep.toFixed(1)} (${t.wallMsPerStep.toFixed(1)}) ms`).join(', ') + '. ' +
+        `Each run's own steps plus evaluations (${plan.evalBatches} batches, a forward ~ 1/3 step) are priced at its rung's step time x the variant's FLOPs ratio, divided by --jobs.`,
+    );
+  }
+  if (chosen.choices.length === 0) out.push('LRs for the frontier are not chosen yet (the sweep has not run); stages 2 and 3 are counted at a provisional LR (the count does not depend on it).');
+  return out.join('\n');
+}
+
+export interface RunStudyOptions {
+  store: RunStore;
+  backend: BackendName;
+  jobs: number;
+  signal?: AbortSignal;
+  /** progress output (default stderr); null for silence */
+  stream?: ProgressStream | null;
+  log?: (line: string) => void;
+  /** train even where a run would repeat its corpus more than MAX_EPOCHS times (src/train/epochs.ts) */
+  allowSmallCorpus?: boolean;
+  /** keep completed runs the current code no longer reproduces (src/train/stale.ts) instead of retraining them */
+  allowStale?: boolean;
+}
+
+/**
+ * Train a plan: stage by stage, trunks then forks, each time listing the plan again with the
+ * LRs chosen from what the store holds. Returns the runs the plan lists at the end and the
+ * notes of the LR choice (e.g. a variant whose sweep failed has no frontier runs).
+ */
+export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ runs: PlannedRun[]; notes: string[] }> {
+  validatePlan(plan);
+  const log = o.log ?? ((l: string) => process.stderr.write(`[ceg] ${l}\n`));
+  let notes: string[] = [];
+  for (const stage of STUDY_STAGES) {
+    const lrs = chooseLrs(plan, o.store, o.backend);
+    notes = lrs.notes;
+    const runs = planRuns(plan, { backend: o.backend, lrOf: lrs.lrOf, stages: [stage] });
+    const pending = runs.filter((r) => !o.store.get(r.id)?.isDone());
+    log(`study ${plan.name}, stage ${stage}: ${runs.length} runs (${runs.length - pending.length} complete)`);
+    if (stage !== 'lr-sweep') {
+      const missing = plan.variants.filter((v) => lrs.choices.every((c) => c.variant !== v.id)).map((v) => v.id);
+      if (missing.length) log(`  no LR chosen yet for ${missing.join(', ')} (their sweep is incomplete): left out of this stage`);
+    }
+    for (const role of ['trunk', 'fork'] as const) {
+      const specs = runs.filter((r) => r.role === role).map((r) => r.spec);
+      if (specs.length === 0) continue;
+      await ensureSpecs(specs, {
+        store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream,
+        allowSmallCorpus: o.allowSmallCorpus, allowStale: o.allowStale,
+      });
+    }
+  }
+  const lrs = chooseLrs(plan, o.store, o.backend);
+  return { runs: planRuns(plan, { backend: o.backend, lrOf: lrs.lrOf }), notes: lrs.notes };
+}
