@@ -13,6 +13,7 @@ const INNOVATION_COLORS: Record<string, string> = {
   fa_rope_ln: '#0072B2', // blue
   mqa: '#D55E00', // vermillion
   sparse: '#CC79A7', // reddish purple
+  blocksparse: '#997700', // ochre (our block-sparse kernel, not the paper's)
   rmsnorm: '#44AA99', // teal
   gqa: '#882255', // wine
   moe: '#999933', // olive
