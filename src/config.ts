@@ -200,7 +200,7 @@ export const TrainConfigSchema = z
   .superRefine((t, ctx) => {
     if (t.schedule !== 'wsd' && t.cooldownSteps !== undefined)
       ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: "cooldownSteps needs schedule 'wsd'" });
-    if ((t.cooldownSteps ?? 0) > t.steps - t.warmupSteps)
+    if (t.cooldownSteps !== undefined && t.cooldownSteps > t.steps - t.warmupSteps)
       ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: `cooldown ${t.cooldownSteps} is longer than the ${t.steps - t.warmupSteps} steps after warmup` });
     for (const k of t.keepSteps ?? [])
       if (k > t.steps) ctx.addIssue({ code: 'custom', path: ['keepSteps'], message: `keep step ${k} is beyond the last step ${t.steps}` });
