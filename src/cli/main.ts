@@ -373,6 +373,17 @@ function interruptSignal(): AbortSignal {
   return ac.signal;
 }
 
+/** One trained (or cached) run's result line; a diverged run is a message on stderr and exit 3. */
+function printTrained(r: RunRecord): number {
+  if (r.diverged) {
+    process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
+    return EXIT_DIVERGED;
+  }
+  const last = r.metrics[r.metrics.length - 1];
+  console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
+  return 0;
+}
+
 /** Diverged runs, listed apart from the CEG table; nothing when there are none. */
 function printDiverged(records: RunRecord[]): void {
   const text = formatDivergedRuns(records);
@@ -503,13 +514,7 @@ export async function main(argv: string[]): Promise<number> {
         if (!runSpecOf) throw new UsageError(`--run ${f.run}: no run with that id in ${store.root} (ceg study creates them)`);
         if (isImportedSpec(runSpecOf)) throw new UsageError(`--run ${f.run}: an imported run (ceg import), which cannot be trained`);
         const [r] = await ensureSpecs([runSpecOf], { store, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
-        if (r.diverged) {
-          process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
-          return EXIT_DIVERGED;
-        }
-        const last = r.metrics[r.metrics.length - 1];
-        console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
-        return 0;
+        return printTrained(r);
       }
       const so = specOptions(f);
       const s = runSpec(f.innovation, f.scale, f.seed, backendOf(f.backend), so);
@@ -517,13 +522,7 @@ export async function main(argv: string[]): Promise<number> {
         scale: f.scale, innovations: [s.innovation], seeds: [f.seed], backend: s.backend,
         store: storeOf(f.runs), signal: interruptSignal(), specOptions: so, allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale,
       });
-      if (r.diverged) {
-        process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
-        return EXIT_DIVERGED;
-      }
-      const last = r.metrics[r.metrics.length - 1];
-      console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
-      return 0;
+      return printTrained(r);
     }
     case 'sweep':
     case 'reproduce': {

@@ -89,7 +89,8 @@ export function describeHolder(h: ClaimHolder): string {
   return `pid ${h.pid} on ${h.host}${h.job ? ` (job ${h.job})` : ''} since ${h.startedAt}, last heartbeat ${h.heartbeatAt}`;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this host is alive (EPERM: alive, owned by another user). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -18,7 +18,7 @@ import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from 
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, encodeRow } from './run.js';
 import { doneProblems, formatProblems } from './verify.js';
-import { CLAIM_SUFFIX, acquireClaim, inspectClaim, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
+import { CLAIM_SUFFIX, acquireClaim, inspectClaim, isAlive, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
 
 /** Other (innovation, scale) labels under which the same run was opened. */
 export const LABELS_FILE = 'labels.json';
@@ -373,14 +373,6 @@ function matches(s: RunSummary, f: RunFilter): boolean {
   return true;
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function isDeadHere(st: RunStatus): boolean {
   return typeof st.pid === 'number' && st.host === os.hostname() && st.pid !== process.pid && !isAlive(st.pid);
