@@ -11,13 +11,11 @@
  * learned positions, plain masked-softmax attention, exact-GELU MLP (4x), biases, tied head.
  * FLOPs come from src/model/flops.ts (the study's own count: matmuls only, causal attention).
  */
-import { existsSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { getPlan } from '../src/plans.js';
 import { getScale, GPT2_VOCAB } from '../src/scales.js';
 import type { ModelConfig } from '../src/config.js';
 import { stepFlops as modelStepFlops } from '../src/model/flops.js';
 import { paramCount } from '../src/model/params.js';
-import { projectPath } from '../src/paths.js';
 
 export const BENCH_CONFIG_NAMES = ['A', 'A16', 'B'] as const;
 export type BenchConfigName = string;
@@ -43,11 +41,7 @@ export interface BenchRung {
   batchSize: number;
 }
 
-/**
- * The `cpu` study plan's context, vocabulary and rungs. Read from src/plans.ts (issue #13, branch
- * `study`) when that module is present; until it is merged, this copy of its rungs (commit
- * c930548 of `study`) is used, and `source` says which.
- */
+/** The `cpu` study plan's context, vocabulary and rungs (src/plans.ts), with where they came from. */
 export interface PlanRungs {
   source: string;
   blockSize: number;
@@ -55,28 +49,8 @@ export interface PlanRungs {
   rungs: BenchRung[];
 }
 
-const MIRRORED_CPU_PLAN: PlanRungs = {
-  source: "copy of the cpu plan's rungs (src/plans.ts not present in this checkout)",
-  blockSize: 128,
-  vocabSize: 128,
-  rungs: [
-    { name: 'n11k', nLayer: 2, nHead: 4, nEmbd: 16, batchSize: 8 },
-    { name: 'n33k', nLayer: 2, nHead: 4, nEmbd: 32, batchSize: 8 },
-    { name: 'n96k', nLayer: 3, nHead: 4, nEmbd: 48, batchSize: 8 },
-    { name: 'n270k', nLayer: 4, nHead: 4, nEmbd: 72, batchSize: 16 },
-  ],
-};
-
-interface PlansModule {
-  getPlan(name: string): { blockSize: number; vocabSize: number; rungs: BenchRung[] };
-}
-
 async function loadCpuPlan(): Promise<PlanRungs> {
-  const file = projectPath('src', 'plans.ts');
-  if (!existsSync(file)) return MIRRORED_CPU_PLAN;
-  // a computed specifier: this module typechecks with or without src/plans.ts
-  const mod = (await import(pathToFileURL(file).href)) as PlansModule;
-  const p = mod.getPlan('cpu');
+  const p = getPlan('cpu');
   return { source: `src/plans.ts, plan "cpu"`, blockSize: p.blockSize, vocabSize: p.vocabSize, rungs: p.rungs };
 }
 
