@@ -1,7 +1,11 @@
 /**
  * npm run notebooks [-- --scale micro] [--out DIR | --in-place] [--runs DIR] [--clear] [files...]
- * Executes every notebooks/*.ipynb headless, in name order, with no Python and no kernel: each
- * notebook in its own Node process (fresh module state), cells in one shared scope. Writes the
+ * Executes every notebooks/*.ipynb headless, in name order, with tslab's own kernel code and no
+ * Python or Jupyter: each notebook in its own Node process (fresh module state, its folder as
+ * the working directory, as Jupyter starts a kernel), every code cell through tslab's
+ * JupyterHandlerImpl (converter: type check + transpile; executor: run), which is what the
+ * kernel does for each execute_request; its stream and display_data messages become the
+ * cell's outputs. Writes the
  * executed notebooks (with outputs) into --out DIR (default out/notebooks/, git-ignored), or
  * over the committed notebooks with --in-place. The first failing cell stops
  * the command with exit code 1, naming the notebook, the cell and the error.
@@ -16,9 +20,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { NotebookError } from '../src/notebook/executor.js';
-import { runNotebookFile } from '../src/notebook/files.js';
-import { clearOutputs, readNotebook, writeNotebook } from '../src/notebook/nbformat.js';
+import { clearOutputs, readNotebook, writeNotebook } from './ipynb.js';
+import { runNotebookFile } from './tslab-runner.js';
 
 /** Executed notebooks go here unless --out or --in-place (git-ignored: the committed notebooks stay as they are). */
 const DEFAULT_OUT = path.join('out', 'notebooks');
@@ -27,7 +30,7 @@ const COMMITTED_SCALE = 'micro';
 
 const HELP = `usage: npm run notebooks -- [--scale NAME] [--out DIR | --in-place] [--runs DIR] [--clear] [--dir DIR] [files...]
 
-Execute notebooks/*.ipynb headless (no Python, no kernel), each in its own Node process.
+Execute notebooks/*.ipynb headless with tslab's kernel code (no Python, no Jupyter), each in its own Node process.
   --scale NAME   scale of the runs (sets CEG_SCALE; default: $CEG_SCALE or micro)
   --out DIR      write executed notebooks here (default ${DEFAULT_OUT}/, git-ignored)
   --in-place     write over the committed notebooks instead (to update them)
@@ -70,14 +73,7 @@ async function main(): Promise<number> {
   }
   const outDir = values['in-place'] ? undefined : (values.out ?? DEFAULT_OUT);
   if (values.one) {
-    try {
-      await runNotebookFile(values.one, values['one-out'] ?? values.one, { log: (l) => process.stderr.write(`  ${l}\n`) });
-      return 0;
-    } catch (e) {
-      const msg = e instanceof NotebookError ? `${e.message}\n${e.cause instanceof Error ? e.cause.stack : ''}` : e instanceof Error ? e.message : String(e);
-      process.stderr.write(`${msg}\n`);
-      return 1;
-    }
+    return runNotebookFile(values.one, values['one-out'] ?? values.one);
   }
   const files = positionals.length
     ? positionals
@@ -92,7 +88,7 @@ async function main(): Promise<number> {
   if (values.clear) {
     for (const file of files) {
       const outFile = values.out || values['in-place'] ? (values.out ? path.join(values.out, path.basename(file)) : file) : path.join(DEFAULT_OUT, path.basename(file));
-      await writeNotebook(outFile, clearOutputs(await readNotebook(file)));
+      writeNotebook(outFile, clearOutputs(await readNotebook(file)));
       console.log(`cleared ${file} -> ${outFile}`);
     }
     return 0;

@@ -18,7 +18,7 @@ import { ensureRuns as sweep, runSpec, resolveScale, type RunRecord } from './tr
 import * as ceg from './ceg/index.js';
 import { secondsTimingKey } from './train/timing.js';
 import * as figures from './report/figures.js';
-import { show as showFigure, showHtml, inNotebook } from './report/notebook.js';
+import { show as showFigure, showHtml, inNotebook, notebookProgress } from './report/notebook.js';
 import type { Figure, LossAxis } from './report/types.js';
 import { cegBarRows, paperVsOursRows, scalingSeries, cegCurves, expertLoad, runCurves } from './report/from-runs.js';
 import { noteFigure, attentionCostFigure, cegExplainedFigure, normDemoFigure } from './report/teaching.js';
@@ -95,11 +95,13 @@ export interface EnsureOptions {
  * terminal (stderr); in a notebook one summary line per run is printed into the cell's output.
  */
 export async function ensureRuns(o: EnsureOptions): Promise<RunRecord[]> {
+  // in a notebook: one live line per run, updated in place and removed at the end (not stderr,
+  // which a notebook shows as red error blocks); elsewhere stdout
+  const live = o.progress === false ? null : notebookProgress();
   const runs = await sweep({
     scale: o.scale, innovations: o.innovations, seeds: o.seeds, backend: backend(), store: store(),
-    // stdout: a notebook shows stderr as red error blocks, and progress is no error
-    stream: o.progress === false ? null : process.stdout, allowSmallCorpus: o.allowSmallCorpus,
-  });
+    stream: o.progress === false ? null : (live ?? process.stdout), allowSmallCorpus: o.allowSmallCorpus,
+  }).finally(() => live?.close());
   if (inNotebook() && o.progress !== false) for (const r of runs) console.log(runLine(r));
   return runs;
 }

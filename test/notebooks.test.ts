@@ -2,193 +2,113 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { transformCell } from '../src/notebook/transform.js';
-import { createCellRunner, NotebookError, runNotebook } from '../src/notebook/executor.js';
-import { makeNotebook, readNotebook, type CodeCell } from '../src/notebook/nbformat.js';
+import ts from 'typescript';
+import { codeCells, makeNotebook, readNotebook, type CodeCell, type Notebook } from '../scripts/ipynb.js';
 import { chromiumPath } from '../src/report/export.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 type T = Record<string, any>;
 
-test('transformCell: top-level names become shared, types stripped, last expression captured', () => {
-  const t = transformCell(
-    "import { a as b, type X } from './m.js';\nimport * as ns from 'node:path';\nconst { p, q: [r] } = f() as X;\nlet u: number;\nfunction g(x: number): number { return x; }\nclass K {}\ng(1) + 1",
-  );
-  assert.deepEqual(t.names.sort(), ['K', 'b', 'g', 'ns', 'p', 'r', 'u'].sort());
-  assert.equal(t.hasResult, true);
-  assert.match(t.code, /__ceg\.import\("\.\/m\.js"\)/);
-  assert.doesNotMatch(t.code, /: number|as X/);
-  assert.ok(t.code.indexOf('g = function g') < t.code.indexOf('__ceg.import'), 'function declarations are hoisted');
-  assert.equal(transformCell('console.log(1);\nconst z = 2;').hasResult, false);
-  assert.match(transformCell("const m = await import('./x.js');").code, /__ceg\.import\('\.\/x\.js'\)/);
-});
-
-test('cell runner: variables, functions and classes persist across cells; top-level await', async () => {
-  const r = createCellRunner(root);
-  await r.run('let total: number = 1;\nconst [a, b] = [2, 3];\nfunction add(x: number, y: number) { return x + y; }');
-  await r.run('total = add(total, a * b);\nclass Box { constructor(public v: number) {} }');
-  const out = await r.run('const later = await new Promise<number>((res) => setTimeout(() => res(5), 1));\nnew Box(total + later).v');
-  assert.deepEqual(out, { hasResult: true, value: 1 + 2 * 3 + 5 });
-  const imp = await r.run("import { causalMask } from './src/report/figures.js';\ncausalMask(2)");
-  assert.deepEqual(imp.value, [[1, 0], [1, 1]]);
-  // the portable style that also works under the tslab kernel: computed specifier, .ts extension
-  const dyn = await r.run("const lab = './src';\nconst { causalMask: cm } = await import(lab + '/report/figures.ts');\ncm(1)");
-  assert.deepEqual(dyn.value, [[1]]);
-});
-
 async function tempNotebookDir(): Promise<string> {
-  // inside the project so that '../src/...' imports resolve as they do from notebooks/
+  // inside notebooks/ so that 'ceg-lab/...' resolves through notebooks/node_modules/ceg-lab, as from the notebooks
   const base = path.join(root, 'notebooks');
   await mkdir(base, { recursive: true });
   return mkdtemp(path.join(base, '.test-'));
 }
 
-test('runNotebook: stream, display_data (Plotly JSON + PNG), execute_result, execution counts', async () => {
+const runScript = (args: string[]) =>
+  spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/notebooks.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CEG_SCALE: '' } });
+
+const outputsOf = (nb: Notebook) => nb.cells.filter((c): c is CodeCell => c.cell_type === 'code').map((c) => c.outputs as T[]);
+
+test('notebooks/node_modules/ceg-lab is the committed link to src/ that notebooks import the lab through', () => {
+  assert.equal(realpathSync(path.join(root, 'notebooks/node_modules/ceg-lab')), realpathSync(path.join(root, 'src')));
+  const tracked = spawnSync('git', ['ls-files', '-s', 'notebooks/node_modules/ceg-lab'], { cwd: root, encoding: 'utf8' });
+  if (tracked.status === 0 && tracked.stdout) assert.match(tracked.stdout, /^120000 /, 'committed as a symbolic link');
+});
+
+test('npm run notebooks runs cells through tslab: names shared, stream and display outputs, figures as Plotly JSON + PNG', async () => {
   const dir = await tempNotebookDir();
   try {
-    const nb = makeNotebook([
+    const ok = makeNotebook([
       { type: 'markdown', source: '# A test' },
-      { source: "import { show } from '../../src/report/notebook.js';\nimport { expertLoadHistogram } from '../../src/report/figures.js';\nconst counts = [3, 1, 2];\nconsole.log('experts', counts.length);" },
+      { source: "import { show, notebookProgress } from 'ceg-lab/report/notebook';\nimport { expertLoadHistogram } from 'ceg-lab/report/figures';\nconst counts: number[] = [3, 1, 2];\nconsole.log('experts', counts.length, process.env.CEG_SCALE);" },
       { source: "console.error('careful');\nawait show(expertLoadHistogram(counts), { width: 320, height: 200 });\nconsole.log('after');\ncounts.reduce((s, c) => s + c, 0)" },
-      { source: 'process.env.CEG_SCALE ?? null' },
+      { source: "const live = notebookProgress()!;\nlive.write('\\rrun 1 step 1');\nlive.write('\\rrun 1 step 2\\x1b[K');\nlive.write('\\nrun 2 done\\n');" },
+      { source: "const gone = notebookProgress()!;\ngone.write('\\rstep 1');\ngone.close();\nconsole.log('closed');" },
     ]);
-    const prev = process.env.CEG_SCALE;
-    process.env.CEG_SCALE = 'smoke';
-    const done = await runNotebook(nb, { name: 'test.ipynb', dir }).finally(() => {
-      if (prev === undefined) delete process.env.CEG_SCALE;
-      else process.env.CEG_SCALE = prev;
-    });
-    const [c1, c2, c3] = done.cells.slice(1) as CodeCell[];
-    assert.equal(done.cells[0].cell_type, 'markdown');
-    assert.deepEqual([c1.execution_count, c2.execution_count, c3.execution_count], [1, 2, 3]);
-    assert.deepEqual(c1.outputs, [{ output_type: 'stream', name: 'stdout', text: ['experts 3\n'] }]);
-    const kinds = c2.outputs.map((o: T) => o.output_type + (o.name ? ':' + o.name : ''));
-    assert.deepEqual(kinds, ['stream:stderr', 'display_data', 'stream:stdout', 'execute_result']);
-    const disp = c2.outputs[1] as T;
-    assert.deepEqual(disp.data['application/vnd.plotly.v1+json'].data[0].y, [3, 1, 2]);
+    await writeFile(path.join(dir, '01-ok.ipynb'), JSON.stringify(ok));
+    const out = path.join(dir, 'out');
+    const r = runScript(['--dir', dir, '--out', out, '--scale', 'smoke', '--runs', path.join(dir, 'runs')]);
+    assert.equal(r.status, 0, r.stderr);
+    const done = await readNotebook(path.join(out, '01-ok.ipynb'));
+    const [c1, c2, c3, c4] = outputsOf(done);
+    assert.deepEqual(done.cells.filter((c) => c.cell_type === 'code').map((c) => (c as CodeCell).execution_count), [1, 2, 3, 4]);
+    assert.deepEqual(c1, [{ output_type: 'stream', name: 'stdout', text: ['experts 3 smoke\n'] }]);
+    // tslab prints a cell's last expression with console.log (a stream, as in the kernel)
+    assert.deepEqual(c2.map((o) => o.output_type + (o.name ? ':' + o.name : '')), ['stream:stderr', 'display_data', 'stream:stdout']);
+    assert.deepEqual(c2[2].text, ['after\n', '6\n']);
+    const data = c2[1].data as T;
+    assert.deepEqual(data['application/vnd.plotly.v1+json'].data[0].y, [3, 1, 2]);
+    assert.ok(!('text/html' in data) && JSON.stringify(data).length < 200_000, 'no plotly.js embedded');
     if (chromiumPath()) {
-      const png = Buffer.from(disp.data['image/png'], 'base64');
+      const png = Buffer.from(data['image/png'], 'base64');
       assert.equal(png.subarray(1, 4).toString('ascii'), 'PNG');
       assert.equal(png.readUInt32BE(16), 320);
     }
-    assert.equal((c2.outputs[3] as T).data['text/plain'], '6');
-    assert.equal((c3.outputs[0] as T).data['text/plain'], "'smoke'");
-    assert.deepEqual(nb.cells[1].cell_type === 'code' && (nb.cells[1] as CodeCell).outputs, [], 'input notebook not mutated');
+    // one display updated in place: the last state is kept; a closed one is removed
+    assert.deepEqual(c3, [{ output_type: 'display_data', data: { 'text/plain': 'run 1 step 2\nrun 2 done' }, metadata: {} }]);
+    assert.deepEqual(c4, [{ output_type: 'stream', name: 'stdout', text: ['closed\n'] }]);
+    assert.deepEqual((ok.cells[1] as CodeCell).outputs, [], 'input notebook not written over');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 });
 
-test('runNotebook: a throwing cell fails with the notebook name, the cell number and the error', async () => {
-  const nb = makeNotebook([
-    { source: 'const x = 1;' },
-    { type: 'markdown', source: 'text' },
-    { source: "if (x === 1) throw new RangeError('bad value 42');" },
-    { source: "console.log('never');" },
-  ]);
-  await assert.rejects(runNotebook(nb, { name: 'nb/fail.ipynb', dir: root }), (e: unknown) => {
-    assert.ok(e instanceof NotebookError);
-    assert.equal(e.cell, 3);
-    assert.equal(e.message, 'nb/fail.ipynb: cell 3 failed: RangeError: bad value 42');
-    return true;
-  });
-});
-
-test('npm run notebooks (scripts/notebooks.ts): writes executed notebooks; exit 1 naming the failing cell', async () => {
+test('npm run notebooks: a type error or a throwing cell stops with exit 1 naming the notebook and the cell', async () => {
   const dir = await tempNotebookDir();
   try {
-    const ok = makeNotebook([{ source: "const s: string = 'hi';\nconsole.log(s, process.env.CEG_SCALE);" }]);
-    await writeFile(path.join(dir, '01-ok.ipynb'), JSON.stringify(ok));
+    await writeFile(path.join(dir, '01-types.ipynb'), JSON.stringify(makeNotebook([{ source: 'const y = 2;' }, { type: 'markdown', source: 'x' }, { source: "const n: number = 'text';" }])));
+    await writeFile(path.join(dir, '02-throws.ipynb'), JSON.stringify(makeNotebook([{ source: 'const y: any = 2;' }, { source: 'y.nope.deeper;' }, { source: "console.log('never');" }])));
     const out = path.join(dir, 'out');
-    const run = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/notebooks.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CEG_SCALE: '' } });
-    const r1 = run(['--dir', dir, '--out', out, '--scale', 'micro']);
-    assert.equal(r1.status, 0, r1.stderr);
-    const done = await readNotebook(path.join(out, '01-ok.ipynb'));
-    assert.deepEqual((done.cells[0] as CodeCell).outputs, [{ output_type: 'stream', name: 'stdout', text: ['hi micro\n'] }]);
-    const bad = makeNotebook([{ source: 'const y = 2;' }, { source: 'y.nope.deeper;' }]);
-    await writeFile(path.join(dir, '02-bad.ipynb'), JSON.stringify(bad));
-    const r2 = run(['--dir', dir, '--out', out]);
+    const r1 = runScript(['--dir', dir, '--out', out, path.join(dir, '01-types.ipynb')]);
+    assert.equal(r1.status, 1);
+    assert.match(r1.stderr, /01-types\.ipynb: cell 3 failed: .*Type 'string' is not assignable to type 'number'/);
+    const r2 = runScript(['--dir', dir, '--out', out, path.join(dir, '02-throws.ipynb')]);
     assert.equal(r2.status, 1);
-    assert.match(r2.stderr, /02-bad\.ipynb: cell 2 failed: TypeError: Cannot read properties of undefined/);
-    assert.match(await readFile(path.join(out, '01-ok.ipynb'), 'utf8'), /"nbformat": 4/);
+    assert.match(r2.stderr, /02-throws\.ipynb: cell 2 failed: TypeError: Cannot read properties of undefined/);
+    assert.doesNotMatch(r2.stderr + r2.stdout, /never/);
+    await assert.rejects(readFile(path.join(out, '02-throws.ipynb')), 'a failed notebook is not written');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-});
-
-// ------------------------------------------------------------------ PNG shrinking (src/notebook/png.ts)
-
-import { deflateSync } from 'node:zlib';
-import { decodePng, shrinkPng } from '../src/notebook/png.js';
-
-/** A plain RGBA PNG written the simplest way (filter 0 on every row), as an independent reference. */
-function plainPng(width: number, height: number, rgba: Uint8Array): Buffer {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (b: Buffer) => {
-    let c = 0xffffffff;
-    for (const x of b) c = crcTable[(c ^ x) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type: string, data: Buffer) => {
-    const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc(td));
-    return Buffer.concat([len, td, c]);
-  };
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 6;
-  const raw = Buffer.alloc(height * (width * 4 + 1));
-  for (let y = 0; y < height; y++) Buffer.from(rgba.subarray(y * width * 4, (y + 1) * width * 4)).copy(raw, y * (width * 4 + 1) + 1);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 0 })), chunk('IEND', Buffer.alloc(0))]);
-}
-
-test('shrinkPng: exact pixels back, smaller; palette for few colours, RGB for many opaque ones', () => {
-  const w = 64, h = 40;
-  // few colours: a plot-like picture (white background, two coloured lines)
-  const few = new Uint8Array(w * h * 4).fill(255);
-  for (let x = 0; x < w; x++) {
-    const y1 = Math.floor((x * h) / w), y2 = h - 1 - Math.floor((x * h) / (2 * w));
-    few.set([0, 0, 0, 255], (y1 * w + x) * 4);
-    few.set([230, 159, 0, 255], (y2 * w + x) * 4);
-  }
-  // many colours: a smooth gradient (w*h distinct colours > 256), opaque
-  const many = new Uint8Array(w * h * 4);
-  for (let i = 0; i < w * h; i++) many.set([i & 255, (i >> 8) & 255, (3 * i) & 255, 255], i * 4);
-  // translucent pixels must survive (palette with tRNS)
-  const alpha = few.slice();
-  alpha.set([10, 20, 30, 128], 0);
-  for (const [name, px, colorType] of [['few', few, 3], ['many', many, 2], ['alpha', alpha, 3]] as const) {
-    const input = plainPng(w, h, px);
-    assert.deepEqual(Buffer.from(decodePng(input)!.rgba), Buffer.from(px), `${name}: decoder reads the reference`);
-    const out = shrinkPng(input);
-    assert.ok(out.length < input.length, `${name}: ${out.length} < ${input.length}`);
-    assert.equal(out[25], colorType, `${name}: colour type`);
-    const back = decodePng(out)!;
-    assert.deepEqual([back.width, back.height], [w, h]);
-    assert.deepEqual(Buffer.from(back.rgba), Buffer.from(px), `${name}: same pixels`);
-  }
-  const notPng = Buffer.from('not a png');
-  assert.deepEqual(shrinkPng(notPng), notPng);
 });
 
 // ------------------------------------------------------------------ the notebooks themselves
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { cellSource } from '../src/notebook/nbformat.js';
-
-import ts from 'typescript';
+/** Names a cell declares at top level (shared with later cells). */
+function declaredNames(src: string): string[] {
+  const sf = ts.createSourceFile('cell.ts', src, ts.ScriptTarget.ES2022, true);
+  const out: string[] = [];
+  const bind = (n: ts.BindingName) => {
+    if (ts.isIdentifier(n)) out.push(n.text);
+    else for (const el of n.elements) if (!ts.isOmittedExpression(el)) bind(el.name);
+  };
+  for (const st of sf.statements) {
+    if (ts.isVariableStatement(st)) st.declarationList.declarations.forEach((d) => bind(d.name));
+    else if ((ts.isFunctionDeclaration(st) || ts.isClassDeclaration(st)) && st.name) out.push(st.name.text);
+    else if (ts.isImportDeclaration(st) && st.importClause) {
+      const c = st.importClause;
+      if (c.name) out.push(c.name.text);
+      if (c.namedBindings && ts.isNamespaceImport(c.namedBindings)) out.push(c.namedBindings.name.text);
+      else if (c.namedBindings) for (const el of c.namedBindings.elements) out.push(el.name.text);
+    }
+  }
+  return out;
+}
 
 /** Names used as shorthand object properties (`{ a, b }`) anywhere in a cell. */
 function shorthandNames(src: string): string[] {
@@ -202,30 +122,29 @@ function shorthandNames(src: string): string[] {
   return out;
 }
 
-test('notebooks/*.ipynb: tslab kernelspec, portable dynamic import, cells transpile, every lab.* name exists', async () => {
-  const lab = (await import('../src/lab.js')) as Record<string, unknown>;
+test('shorthandNames / declaredNames see what the notebook check below relies on', () => {
+  assert.deepEqual(declaredNames("import * as lab from 'x';\nimport { a as b } from 'y';\nconst { p, q: [r] } = f();\nfunction g() {}\nclass K {}"), ['lab', 'b', 'p', 'r', 'g', 'K']);
+  assert.deepEqual(shorthandNames('f({ scale, seeds: s, ...rest });'), ['scale']);
+});
+
+test('notebooks/*.ipynb: tslab kernelspec, the lab imported statically as ceg-lab/lab, tslab-safe cells', () => {
   const dir = path.join(root, 'notebooks');
   const files = readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort();
   assert.ok(files.length >= 11, `expected the 11 notebooks, found ${files.join(', ')}`);
   for (const f of files) {
-    const nb = JSON.parse(readFileSync(path.join(dir, f), 'utf8'));
-    assert.equal(nb.metadata.kernelspec.name, 'tslab', f);
-    const code = nb.cells.filter((c: T) => c.cell_type === 'code').map((c: T) => cellSource(c as CodeCell));
+    const nb = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Notebook;
+    assert.equal((nb.metadata.kernelspec as T).name, 'tslab', f);
+    const code = codeCells(nb).map((c) => c.source);
     assert.ok(code.length > 0, f);
-    assert.match(code[0], /await import\(src \+ '\/lab\.ts'\)/, `${f}: setup cell imports the lab dynamically`);
+    assert.match(code[0], /^import \* as lab from 'ceg-lab\/lab';$/m, `${f}: the setup cell imports the lab statically (typed)`);
     const earlier = new Set<string>();
     for (const [i, src] of code.entries()) {
-      assert.doesNotMatch(src, /^\s*import\s.*from\s+['"]\.\.\//m, `${f}: code cell ${i + 1} has a static import from outside notebooks/`);
-      assert.doesNotThrow(() => transformCell(src), `${f}: code cell ${i + 1} transpiles`);
+      assert.doesNotMatch(src, /import\(\s*src\b|\/lab\.ts'/, `${f}: code cell ${i + 1} loads the lab dynamically (untyped)`);
       // tslab rewrites names from earlier cells, but not inside shorthand properties: `{ scale }` fails there
-      const own = new Set(transformCell(src).names);
+      const own = new Set(declaredNames(src));
       const bad = shorthandNames(src).filter((n) => earlier.has(n) && !own.has(n));
       assert.deepEqual(bad, [], `${f}: code cell ${i + 1} uses earlier cells' names as shorthand properties (breaks under tslab): write { name: name }`);
       for (const n of own) earlier.add(n);
-      for (const m of src.matchAll(/(?<![\w/'])lab\.(\w+)(?:\.(\w+))?/g)) {
-        assert.ok(m[1] in lab, `${f}: lab.${m[1]} is not exported by src/lab.ts`);
-        if (m[2] && (m[1] === 'fig' || m[1] === 'demo')) assert.ok(m[2] in (lab[m[1]] as object), `${f}: lab.${m[1]}.${m[2]} does not exist`);
-      }
       assert.doesNotMatch(src, /^\s*lab\.show\(/m, `${f}: code cell ${i + 1}: await lab.show(...) so figures land in their own cell`);
     }
   }
@@ -326,4 +245,38 @@ test('lab: peakBufferBytes is the exact high-water mark of new buffers; attentio
   assert.ok(peak(256, 'plain') / peak(128, 'plain') > 3, `plain ${peak(128, 'plain')} -> ${peak(256, 'plain')}`);
   assert.ok(peak(256, 'fused') / peak(128, 'fused') < 2.5, `fused ${peak(128, 'fused')} -> ${peak(256, 'fused')}`);
   assert.equal(tf.memory().numTensors, before, 'no tensors leaked');
+});
+
+// ------------------------------------------------------------------ npm run typecheck over the cells (scripts/typecheck-notebooks.ts)
+
+import { checkNotebooks, notebookModule } from '../scripts/typecheck-notebooks.js';
+
+test('typecheck-notebooks: cells are one strict module per notebook; errors name the notebook, cell and line', async () => {
+  const dir = await tempNotebookDir();
+  try {
+    const file = path.join(dir, 'types.ipynb');
+    await writeFile(
+      file,
+      JSON.stringify(
+        makeNotebook([
+          { source: "import { scaleNames } from 'ceg-lab/scales';\nconst names = scaleNames();\nconst first = await Promise.resolve(names[0]);" },
+          { type: 'markdown', source: 'text' },
+          { source: "const ok: string = first;\nconst n: number = names.length;\nconst bad: number = first;\nscaleNames().nope();" },
+          { source: "const implicit = (x) => x;" },
+        ]),
+      ),
+    );
+    const errors = checkNotebooks([await notebookModule(file)]);
+    const rel = path.relative(process.cwd(), file);
+    assert.deepEqual(
+      errors.map((e) => e.replace(/: TS\d+: .*/s, '')),
+      [`${rel}: cell 3, line 3:7`, `${rel}: cell 3, line 4:14`, `${rel}: cell 4, line 1:19`],
+      errors.join('\n'),
+    );
+    assert.match(errors[0], /TS2322: Type 'string' is not assignable to type 'number'/);
+    assert.match(errors[1], /Property 'nope' does not exist/);
+    assert.match(errors[2], /implicitly has an 'any' type/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,8 +1,7 @@
 /**
  * Display helpers for notebooks: `await show(figure)` and `showHtml(html)`.
- *  - under the headless runner (npm run notebooks): display_data with the Plotly JSON
- *    (interactive in JupyterLab / VS Code) and an embedded static PNG (readable offline);
- *  - under the tslab kernel in Jupyter: one display_data bundle with the Plotly JSON
+ *  - under tslab (the kernel in Jupyter, and `npm run notebooks`, which drives the same kernel
+ *    code in-process): one display_data bundle with the Plotly JSON
  *    (application/vnd.plotly.v1+json: interactive where a Plotly renderer is installed, e.g.
  *    JupyterLab, VS Code; a few KiB, no plotly.js embedded) and the static PNG (rendered with
  *    Chromium) that front-ends without a Plotly renderer show instead;
@@ -10,14 +9,6 @@
  */
 import type { Figure } from './types.js';
 import { openExporter, type Exporter } from './export.js';
-import { shrinkPng } from '../notebook/png.js';
-
-const SINK_KEY = '__cegNotebookSink__'; // = SINK_KEY in src/notebook/executor.ts
-
-interface Sink {
-  showFigure(figure: Figure, opts?: { width?: number; height?: number }): Promise<void>;
-  display(bundle: Record<string, unknown>): void;
-}
 
 interface TslabDisplay {
   html(s: string): void;
@@ -43,9 +34,9 @@ function tslabDisplay(): TslabDisplay | null {
   return t?.require ? (t.require('tslab').display ?? null) : null;
 }
 
-/** True inside the headless runner or tslab's kernel (where HTML and figures can be displayed). */
+/** True inside tslab's kernel (where HTML and figures can be displayed). */
 export function inNotebook(): boolean {
-  return Boolean((globalThis as Record<string, unknown>)[SINK_KEY]) || tslabDisplay() !== null;
+  return tslabDisplay() !== null;
 }
 
 let kernelExporter: Promise<Exporter> | null = null;
@@ -57,14 +48,12 @@ export interface ShowOptions {
 }
 
 export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void> {
-  const sink = (globalThis as Record<string, unknown>)[SINK_KEY] as Sink | undefined;
-  if (sink) return sink.showFigure(figure, opts);
   const tslab = tslabDisplay();
   if (tslab) {
     let png: Buffer | null = null;
     try {
       kernelExporter ??= openExporter();
-      png = shrinkPng(await (await kernelExporter).render(figure, 'png', { width: opts.width ?? 800, height: opts.height ?? 450 }));
+      png = await (await kernelExporter).render(figure, 'png', { width: opts.width ?? 800, height: opts.height ?? 450 });
     } catch {
       kernelExporter = null; // no Chromium: the Plotly JSON alone
     }
@@ -93,8 +82,6 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
 
 /** Show HTML (e.g. an arquero table's toHTML()). */
 export function showHtml(html: string): void {
-  const sink = (globalThis as Record<string, unknown>)[SINK_KEY] as Sink | undefined;
-  if (sink) return sink.display({ 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() });
   const tslab = tslabDisplay();
   if (tslab) return tslab.html(html);
   console.log(html);
@@ -105,4 +92,46 @@ export async function closeKernelExporter(): Promise<void> {
   const e = kernelExporter;
   kernelExporter = null;
   if (e) await (await e.catch(() => null))?.close();
+}
+
+/** What a progress bar writes to (structurally cli/progress.ts's ProgressStream). */
+export interface NotebookProgress {
+  write(s: string): void;
+  readonly isTTY: true;
+  readonly columns: number;
+  /** remove the display (the cell keeps what was printed besides it) */
+  close(): void;
+}
+
+/**
+ * A progress stream for a notebook cell: terminal-style writes (`\r` redraws the current line,
+ * `\x1b[K` clears to its end, `\n` starts a new one) kept as text and shown in one display that
+ * is updated in place (update_display_data), so a training run shows one live line instead of
+ * a stream of them; close() empties the display. Null outside tslab's kernel.
+ */
+export function notebookProgress(): NotebookProgress | null {
+  const write = tslabWriter();
+  if (!write) return null;
+  const id = `ceg-progress-${Math.random().toString(16).slice(2)}-${Date.now().toString(16)}`;
+  const lines: string[] = [''];
+  let shown = false;
+  const send = (data: Record<string, unknown>) => {
+    write({ data, metadata: {}, transient: { display_id: id } }, shown);
+    shown = true;
+  };
+  return {
+    isTTY: true,
+    columns: 100,
+    write(s: string) {
+      for (const part of s.replace(/\x1b\[K/g, '').split(/(\r|\n)/)) {
+        if (part === '\r') lines[lines.length - 1] = '';
+        else if (part === '\n') lines.push('');
+        else lines[lines.length - 1] += part;
+      }
+      send({ 'text/plain': lines.join('\n').replace(/\n$/, '') });
+    },
+    close() {
+      if (shown) send({});
+    },
+  };
 }

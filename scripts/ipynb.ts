@@ -1,9 +1,11 @@
 /**
- * The part of Jupyter's nbformat 4 that the runner reads and writes.
- * https://nbformat.readthedocs.io/en/latest/format_description.html
+ * The part of Jupyter's nbformat 4 that scripts/notebooks.ts and scripts/typecheck-notebooks.ts
+ * read and write. https://nbformat.readthedocs.io/en/latest/format_description.html
  */
+import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../report/export.js';
+import path from 'node:path';
+import { writeFileAtomic } from '../src/runs/fsx.js';
 
 export type MimeBundle = Record<string, unknown>;
 
@@ -45,6 +47,11 @@ export const TSLAB_METADATA = {
   language_info: { name: 'typescript', file_extension: '.ts', mimetype: 'text/typescript', version: '5' },
 };
 
+/** The code cells' sources, in order. */
+export function codeCells(nb: Notebook): { index: number; source: string }[] {
+  return nb.cells.flatMap((c, index) => (c.cell_type === 'code' ? [{ index, source: cellSource(c) }] : []));
+}
+
 export function cellSource(cell: Cell): string {
   return Array.isArray(cell.source) ? cell.source.join('') : cell.source;
 }
@@ -69,8 +76,9 @@ export async function readNotebook(file: string): Promise<Notebook> {
 }
 
 /** Write a notebook as nbformat 4 JSON (1-space indent, as Jupyter does), atomically. */
-export async function writeNotebook(file: string, nb: Notebook): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
+export function writeNotebook(file: string, nb: Notebook): void {
+  mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
 }
 
 /** A copy with every code cell's outputs and execution count removed (the clean state for git). */
