@@ -7,6 +7,7 @@
  *    Chromium) that front-ends without a Plotly renderer show instead;
  *  - anywhere else (a plain script): one line naming the figure.
  */
+import type * as aq from 'arquero';
 import type { Figure } from './types.js';
 import { openExporter, type Exporter } from './export.js';
 
@@ -134,4 +135,22 @@ export function notebookProgress(): NotebookProgress | null {
       if (shown) send({});
     },
   };
+}
+
+/** An arquero table as HTML in a notebook, as aligned text elsewhere. */
+export function showTable(table: aq.ColumnTable, opts: { limit?: number } = {}): void {
+  const limit = opts.limit ?? 50;
+  if (inNotebook()) {
+    showHtml(table.toHTML({ limit, format: numberFormats(table) }));
+  } else {
+    table.print({ limit });
+  }
+}
+
+function numberFormats(table: aq.ColumnTable): Record<string, (v: unknown) => string> {
+  const out: Record<string, (v: unknown) => string> = {};
+  for (const c of table.columnNames()) {
+    out[c] = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toFixed(4)) : v == null ? '—' : String(v));
+  }
+  return out;
 }
