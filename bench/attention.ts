@@ -13,6 +13,7 @@
  * Not a test: it prints a table.
  */
 import { initEngine, tf, type BackendName } from '../src/engine/index.js';
+import { peakBufferBytes } from '../src/engine/memory.js';
 import { plainAttention } from '../src/model/attention/plain.js';
 import { fusedAttention } from '../src/model/attention/fused.js';
 import { sparseAttention, sparseBlocksUsed } from '../src/model/attention/sparse.js';
@@ -42,42 +43,17 @@ function randn(shape: [number, number, number, number], seed: number): tf.Tensor
   return tf.randomNormal(shape, 0, 1, 'float32', seed) as tf.Tensor4D;
 }
 
-/** Live distinct data buffers, by watching the engine's trackTensor/removeDataId (bench-only instrumentation). */
-const buffers = { live: new Map<object, number>(), bytes: 0, peak: 0 };
-function watchBuffers(): void {
-  const eng = tf.engine() as unknown as {
-    trackTensor(a: tf.Tensor, backend: unknown): void;
-    removeDataId(dataId: object, backend: unknown): void;
-  };
-  const track = eng.trackTensor.bind(eng);
-  const remove = eng.removeDataId.bind(eng);
-  eng.trackTensor = (a, backend) => {
-    if (!buffers.live.has(a.dataId) && a.dtype !== 'string') {
-      const n = a.size * (a.dtype === 'complex64' ? 8 : 4);
-      buffers.live.set(a.dataId, n);
-      buffers.bytes += n;
-      buffers.peak = Math.max(buffers.peak, buffers.bytes);
-    }
-    track(a, backend);
-  };
-  eng.removeDataId = (dataId, backend) => {
-    buffers.bytes -= buffers.live.get(dataId) ?? 0;
-    buffers.live.delete(dataId);
-    remove(dataId, backend);
-  };
-}
-
 async function measure(run: () => tf.Tensor[]): Promise<{ peakMiB: number; bufMiB: number; ms: number }> {
   const before = tf.memory().numBytes;
-  const bufBefore = buffers.bytes;
-  buffers.peak = buffers.bytes;
+  // exact high-water mark of distinct live buffers above what was live (src/engine/memory.ts)
+  const { peak } = peakBufferBytes(() => tf.dispose(run()));
   const prof = await tf.profile(() => {
     const out = run();
     tf.dispose(out);
     return 0;
   });
   const peakMiB = (prof.peakBytes - before) / 2 ** 20;
-  const bufMiB = (buffers.peak - bufBefore) / 2 ** 20;
+  const bufMiB = peak / 2 ** 20;
   const times: number[] = [];
   for (let r = 0; r <= reps; r++) {
     const t0 = performance.now();
@@ -92,7 +68,6 @@ async function measure(run: () => tf.Tensor[]): Promise<{ peakMiB: number; bufMi
 
 async function main() {
   const info = await initEngine({ backend });
-  watchBuffers();
   const q = randn([B, H, T, hs], 1), k = randn([B, Hkv, T, hs], 2), v = randn([B, Hkv, T, hs], 3);
   const w = randn([B, H, T, hs], 4);
   const mib = (n: number) => (n * 4) / 2 ** 20;
