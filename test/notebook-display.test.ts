@@ -34,3 +34,21 @@ test('show() in a tslab kernel: Plotly JSON + PNG fallback + text in one bundle,
     await closeKernelExporter();
   }
 });
+
+test('showHtml() in a tslab kernel: the HTML and its text in one bundle', async () => {
+  const sent: { data: Record<string, unknown> }[] = [];
+  (globalThis as Record<string, unknown>).__tslab__ = {
+    require: (id: string) => {
+      if (id === 'tslab') return { display: {} };
+      if (id === 'tslab/dist/jupyter') return { lastWriteDisplayData: (c: { data: Record<string, unknown> }) => sent.push(c) };
+      throw new Error(`unexpected require ${id}`);
+    },
+  };
+  try {
+    const { showHtml } = await import('../src/report/notebook.js');
+    showHtml('<table><tr><td>a</td><td>1.5</td></tr></table>');
+    assert.deepEqual(sent.map((c) => c.data), [{ 'text/html': '<table><tr><td>a</td><td>1.5</td></tr></table>', 'text/plain': 'a 1.5' }]);
+  } finally {
+    delete (globalThis as Record<string, unknown>).__tslab__;
+  }
+});

@@ -39,14 +39,15 @@ test('npm run notebooks runs cells through tslab: names shared, stream and displ
       { source: "console.error('careful');\nawait show(expertLoadHistogram(counts), { width: 320, height: 200 });\nconsole.log('after');\ncounts.reduce((s, c) => s + c, 0)" },
       { source: "const live = notebookProgress()!;\nlive.write('\\rrun 1 step 1');\nlive.write('\\rrun 1 step 2\\x1b[K');\nlive.write('\\nrun 2 done\\n');" },
       { source: "const gone = notebookProgress()!;\ngone.write('\\rstep 1');\ngone.close();\nconsole.log('closed');" },
+      { source: "const quiet = notebookProgress()!;\nquiet.write('run 3 cached\\n');\nquiet.close();" },
     ]);
     await writeFile(path.join(dir, '01-ok.ipynb'), JSON.stringify(ok));
     const out = path.join(dir, 'out');
     const r = runScript(['--dir', dir, '--out', out, '--scale', 'smoke', '--runs', path.join(dir, 'runs')]);
     assert.equal(r.status, 0, r.stderr);
     const done = await readNotebook(path.join(out, '01-ok.ipynb'));
-    const [c1, c2, c3, c4] = outputsOf(done);
-    assert.deepEqual(done.cells.filter((c) => c.cell_type === 'code').map((c) => (c as CodeCell).execution_count), [1, 2, 3, 4]);
+    const [c1, c2, c3, c4, c5] = outputsOf(done);
+    assert.deepEqual(done.cells.filter((c) => c.cell_type === 'code').map((c) => (c as CodeCell).execution_count), [1, 2, 3, 4, 5]);
     assert.deepEqual(c1, [{ output_type: 'stream', name: 'stdout', text: ['experts 3 smoke\n'] }]);
     // tslab prints a cell's last expression with console.log (a stream, as in the kernel)
     assert.deepEqual(c2.map((o) => o.output_type + (o.name ? ':' + o.name : '')), ['stream:stderr', 'display_data', 'stream:stdout']);
@@ -62,6 +63,7 @@ test('npm run notebooks runs cells through tslab: names shared, stream and displ
     // one display updated in place: the last state is kept; a closed one is removed
     assert.deepEqual(c3, [{ output_type: 'display_data', data: { 'text/plain': 'run 1 step 2\nrun 2 done' }, metadata: {} }]);
     assert.deepEqual(c4, [{ output_type: 'stream', name: 'stdout', text: ['closed\n'] }]);
+    assert.deepEqual(c5, [], 'no progress bar drawn (runs only loaded): no display at all');
     assert.deepEqual((ok.cells[1] as CodeCell).outputs, [], 'input notebook not written over');
   } finally {
     await rm(dir, { recursive: true, force: true });

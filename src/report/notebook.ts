@@ -83,6 +83,9 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
 
 /** Show HTML (e.g. an arquero table's toHTML()). */
 export function showHtml(html: string): void {
+  // one bundle: the HTML and its text (for front-ends and viewers that do not render HTML)
+  const write = tslabWriter();
+  if (write) return write({ data: { 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() }, metadata: {}, transient: {} }, false);
   const tslab = tslabDisplay();
   if (tslab) return tslab.html(html);
   console.log(html);
@@ -108,7 +111,8 @@ export interface NotebookProgress {
  * A progress stream for a notebook cell: terminal-style writes (`\r` redraws the current line,
  * `\x1b[K` clears to its end, `\n` starts a new one) kept as text and shown in one display that
  * is updated in place (update_display_data), so a training run shows one live line instead of
- * a stream of them; close() empties the display. Null outside tslab's kernel.
+ * a stream of them; close() empties the display. Nothing is displayed until the first `\r` (a
+ * progress bar being drawn). Null outside tslab's kernel.
  */
 export function notebookProgress(): NotebookProgress | null {
   const write = tslabWriter();
@@ -116,6 +120,7 @@ export function notebookProgress(): NotebookProgress | null {
   const id = `ceg-progress-${Math.random().toString(16).slice(2)}-${Date.now().toString(16)}`;
   const lines: string[] = [''];
   let shown = false;
+  let live = false;
   const send = (data: Record<string, unknown>) => {
     write({ data, metadata: {}, transient: { display_id: id } }, shown);
     shown = true;
@@ -125,11 +130,14 @@ export function notebookProgress(): NotebookProgress | null {
     columns: 100,
     write(s: string) {
       for (const part of s.replace(/\x1b\[K/g, '').split(/(\r|\n)/)) {
-        if (part === '\r') lines[lines.length - 1] = '';
-        else if (part === '\n') lines.push('');
+        if (part === '\r') {
+          lines[lines.length - 1] = '';
+          live = true;
+        } else if (part === '\n') lines.push('');
         else lines[lines.length - 1] += part;
       }
-      send({ 'text/plain': lines.join('\n').replace(/\n$/, '') });
+      // shown from the first redraw (a run in progress): runs only loaded from the store leave no output
+      if (live) send({ 'text/plain': lines.join('\n').replace(/\n$/, '') });
     },
     close() {
       if (shown) send({});
