@@ -154,7 +154,9 @@ const cpu: StudyPlan = {
   cooldownFraction: 0.2,
   warmupFraction: 0.05,
   baselineExtraFork: 30,
-  lrGrid: halfDecades(-7, 4), // 3.16e-4, 1e-3, 3.16e-3, 1e-2
+  // 3.16e-4 .. 3.16e-2: the sweep's first trunks put the baseline's best LR at 1e-2, the old top
+  // of the grid; a vertex needs a point above it
+  lrGrid: halfDecades(-7, 5),
   lrSweepRungs: 2,
   spotCheck: { rung: 'n96k', variants: ['baseline', 'layernorm'], factors: [1 / HALF_DECADE, HALF_DECADE] },
   variants: cpuVariants,
