@@ -216,7 +216,7 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
   return {
     data,
     layout: baseLayout(
-      opts.title ?? `CEG against compute, vs "${b.baseline}"<br><sup>frontier CEG at equal loss (bars: 95% seed-group t-interval)${floor}</sup>`,
+      opts.title ?? `CEG against compute, vs "${b.baseline}"<br><sup>frontier CEG at equal loss (bars: 95% seed-group t-interval; no bar: unbounded)${floor}</sup>`,
       {
         xaxis: axis('training compute of the variant C (FLOPs)', { type: 'log', exponentformat: 'power' }),
         yaxis: axis(`CEG (× ${b.baseline} compute)`, { type: 'log', range: [Math.log10(yLo), Math.log10(yHi)], ...ratioTicks(yLo, yHi) }),
