@@ -115,3 +115,19 @@ test('relativeToReference: interpolation in log C on the reference envelope, not
   assert.equal(r[3], null);
   assert.throws(() => relativeToReference([], [{ flops: 1, loss: 1 }]), /at least 2/);
 });
+
+test('speedrun text: every number in the sentences is the analysis value', async () => {
+  const { speedrunCoverage, speedrunSplitText, speedrunFigure } = await import('../src/report/wild.js');
+  const a = analyzeSpeedrun([rec(1, 40, 1000), rec(2, 20, 500), rec(3, 10, 500), rec(3, 11, 500, 'retiming only'), rec(4, 8, null, '', 300)]);
+  const cov = speedrunCoverage(a);
+  assert.match(cov, /5 rows: 4 records and 1 re-timing /);
+  assert.match(cov, /3 records have their training tokens in their log; 1 do not \(1 of them give steps/);
+  assert.match(cov, /2 such consecutive pairs; 1 records have no token comparison/);
+  const split = speedrunSplitText(a);
+  assert.match(split, /time to the target fell 5\.00x/);
+  assert.match(split, /time gain 4\.00x = token gain 2\.00x .* speed gain 2\.00x .* share of the log time gain is 50%/);
+  assert.match(split, /1 needed fewer tokens, 1 the same tokens in less time, 0 more tokens/);
+  const f = speedrunFigure(a);
+  const tok = f.data.find((t) => String(t.name).startsWith('cumulative token'))!;
+  assert.deepEqual(tok.x, [1, 2, 3], 'records without tokens and re-timings are not on the token line');
+});
