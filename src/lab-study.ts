@@ -6,7 +6,7 @@ import { getPlan, type StudyPlan } from './plans.js';
 import { RunStore } from './runs/index.js';
 import type { BackendName } from './engine/index.js';
 import { analyzeStudyData, studyData, type StudyData } from './report/study.js';
-import { studySummary, studyRows, type StudySummary } from './report/study-summary.js';
+import { studySummary, studyRows, paperVsStudy, type StudySummary } from './report/study-summary.js';
 import { anchorsFrontier, gundlachPairRows, gundlachPairsFigure, lossVsLr, studyCegVsCompute, studyFrontiers, MODERN_GROUP, PAPER_GROUP, type PairRow } from './report/study-figures.js';
 import { loadGundlachPoints, loadSpeedrunRecords } from './report/anchors-data.js';
 import { analyzeSpeedrun, type SpeedrunAnalysis } from './ceg/speedrun.js';
@@ -54,6 +54,14 @@ export function comparisonTable(s: StudySummary, kinds?: string[]): aq.ColumnTab
     variant: c.variant, reference: c.reference, kind: c.kind, seeds: `${c.seeds.reference}+${c.seeds.variant}`,
     ceg_at_top: [...c.points].reverse().find((p) => p.ceg !== null)?.ceg ?? null,
     slope_frontier: c.frontierSlope?.slope ?? null, slope_shared_e: c.sharedESlope?.slope ?? null, verdict: c.verdict,
+  })));
+}
+
+/** The paper's CEGs and labels beside the study's CEG (largest compute with a CEG) and verdict, per baseline. */
+export function paperVsStudyTable(s: StudySummary): aq.ColumnTable {
+  return aq.from(paperVsStudy(s).map((r) => ({
+    innovation: r.innovation, paper_compact: r.paperCompact, paper_full: r.paperFull, paper_label: r.paperCategory,
+    ...Object.fromEntries(r.ours.flatMap((o) => [[`ceg_vs_${o.reference}`, o.ceg], [`lo_vs_${o.reference}`, o.lo], [`hi_vs_${o.reference}`, o.hi], [`verdict_vs_${o.reference}`, o.verdict]])),
   })));
 }
 

@@ -173,3 +173,20 @@ test('anchors figure: each study relative to its own reference, nothing outside 
   const hist = f.data.find((t) => String(t.name).startsWith('Gundlach: 2017 transformer'))!;
   for (const y of hist.y as number[]) assert.equal(y, 1);
 });
+
+test('paper vs study: the paper\'s numbers beside our top-compute CEG and verdict per baseline', async () => {
+  const { paperVsStudy } = await import('../src/report/study-summary.js');
+  const rows = paperVsStudy(S);
+  const ln = rows.find((r) => r.innovation === 'layernorm')!;
+  assert.equal(ln.paperCompact, 1.836);
+  assert.equal(ln.paperFull, 1.421);
+  const ours = ln.ours.find((o) => o.reference === 'baseline')!;
+  const c = S.comparisons.find((x) => x.variant === 'layernorm' && x.reference === 'baseline')!;
+  const top = c.points.filter((p) => p.ceg !== null).sort((a, b) => b.flops - a.flops)[0];
+  assert.equal(ours.ceg, top.ceg);
+  assert.equal(ours.flops, top.flops);
+  assert.equal(ours.verdict, c.verdict);
+  const rope = rows.find((r) => r.innovation === 'rope')!;
+  assert.equal(rope.ours[0].ceg, null, 'not in this study');
+  assert.ok(!rows.some((r) => r.innovation === 'baseline'));
+});

@@ -204,3 +204,31 @@ export function studyRows(s: StudySummary): StudyRow[] {
       rows.push({ ...empty, kind: 'product-check', variant: c.combination, reference: c.reference, flops: p.flops, ceg: p.measured, product: p.product, ratio: p.ratio, ratio_lo: p.interval?.lo ?? null, ratio_hi: p.interval?.hi ?? null, flag: c.parts.join('+') });
   return rows;
 }
+
+/** One innovation of the paper beside the study: its published CEGs and label, our CEG against both baselines and our verdict. */
+export interface PaperVsStudyRow {
+  innovation: string;
+  paperCompact: number | null;
+  paperFull: number | null;
+  paperCategory: string;
+  /** per baseline: the frontier CEG at the largest compute with a CEG, its interval, and the verdict */
+  ours: { reference: string; ceg: number | null; lo: number | null; hi: number | null; flops: number | null; verdict: string | null; slope: number | null }[];
+}
+
+export function paperVsStudy(s: StudySummary): PaperVsStudyRow[] {
+  const refs = [...new Set(s.comparisons.filter((c) => c.reference === 'baseline' || c.reference === 'baseline_fair').map((c) => c.reference))];
+  return s.anchors.paper
+    .filter((p) => p.innovation !== 'baseline')
+    .map((p) => ({
+      innovation: p.innovation,
+      paperCompact: p.compact,
+      paperFull: p.full,
+      paperCategory: p.category,
+      ours: refs.map((reference) => {
+        const c = s.comparisons.find((x) => x.variant === p.innovation && x.reference === reference);
+        const top = c ? [...c.points].filter((x) => x.ceg !== null).sort((a, b) => b.flops - a.flops)[0] : undefined;
+        const fin = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
+        return { reference, ceg: top?.ceg ?? null, lo: fin(top?.interval?.lo), hi: fin(top?.interval?.hi), flops: top?.flops ?? null, verdict: c?.verdict ?? null, slope: c?.frontierSlope?.slope ?? null };
+      }),
+    }));
+}
