@@ -82,7 +82,7 @@ export function speedrunFigure(a: SpeedrunAnalysis): Figure {
   }
   return {
     data,
-    layout: baseLayout('modded-nanogpt speedrun records as compute-equivalent gains<br><sup>time and tokens to 3.28 FineWeb val loss on 8xH100, relative to record 1 (llm.c baseline); colour: what the record changed, against the record before</sup>', {
+    layout: baseLayout('modded-nanogpt speedrun records as compute-equivalent gains<br><sup>time and tokens to 3.28 FineWeb val loss (8xH100), relative to record 1; colour: against the record before</sup>', {
       xaxis: axis('record'),
       yaxis: axis('gain over record 1 (×)', { type: 'log' }),
       legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
