@@ -87,6 +87,11 @@ test('study summary: CEG 2 recovered with intervals, both slopes, seeds, verdict
   const pair = s.comparisons.find((c) => c.variant === 'layernorm' && c.reference === 'postln')!;
   assert.equal(pair.kind, 'add');
   for (const p of pair.points.filter((x) => x.ceg !== null)) assert.ok(Math.abs(p.ceg! / 1.6 - 1) < 0.1, `pair CEG ${p.ceg}`);
+  assert.deepEqual(
+    s.comparisons.map((c) => `${c.variant}/${c.reference}/${c.kind}`).sort(),
+    ['fused/baseline/placebo', 'layernorm/baseline/add', 'layernorm/postln/add', 'postln/baseline/add'],
+    'the plan\'s comparisons, each once',
+  );
   assert.equal(s.anchors.gundlach.length, 4);
   assert.ok(s.anchors.paper.some((r) => r.innovation === 'layernorm'));
   // csv rows: one per (comparison, point), the comparison's numbers repeated on each

@@ -118,27 +118,32 @@ function comparisonOf(v: VariantAnalysis, reference: string, kind: PlanCompariso
 }
 
 /**
- * The summary of a study: `a` is analyzeStudyData(d) (every variant against both baselines);
- * the plan's other comparisons (reference pairs) are analysed here, with the flat band of the
- * paper's baseline's placebo when there is one.
+ * The summary of a study: the plan's comparisons (and the placebo against each baseline). Those
+ * against a baseline come from `a` = analyzeStudyData(d); the others (reference pairs, the fair
+ * baseline against the paper's) are analysed here, with the flat band of the paper's baseline's
+ * placebo when there is one.
  */
 export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstrap?: number } = {}): StudySummary {
   const comparisons: ComparisonSummary[] = [];
   const noiseFloors: NoiseFloorSummary[] = [];
   const combinations: CombinationSummary[] = [];
-  const kindOf = (variant: string, reference: string): PlanComparison['kind'] =>
-    d.plan.comparisons.find((c) => c.variant === variant && c.reference === reference)?.kind ?? 'add';
+  // the plan's comparisons, and the placebo against each baseline (its noise floor); other pairs the analysis made are left out
+  const kindOf = (variant: string, reference: string): PlanComparison['kind'] | null =>
+    d.plan.comparisons.find((c) => c.variant === variant && c.reference === reference)?.kind ?? (variant === 'fused' ? 'placebo' : null);
   for (const b of a?.baselines ?? []) {
     if (b.noise)
       noiseFloors.push({ reference: b.baseline, placebo: b.noise.placebo, slopeFloor: b.noise.slopeFloor, log10CegFloor: b.noise.log10CegFloor, consistent: b.noise.consistent, note: b.noise.note });
-    for (const v of b.variants) comparisons.push(comparisonOf(v, b.baseline, kindOf(v.variant, b.baseline), d));
+    for (const v of b.variants) {
+      const kind = kindOf(v.variant, b.baseline);
+      if (kind) comparisons.push(comparisonOf(v, b.baseline, kind, d));
+    }
     for (const c of b.combinations)
       combinations.push({ reference: b.baseline, combination: c.combination, parts: c.parts, points: c.points.map((p) => ({ flops: p.flops, measured: p.measured, product: p.product, ratio: p.ratio, interval: iv(p.interval) })) });
   }
   const present = new Set(d.runs.map((r) => r.variant));
   const floor = noiseFloors.find((n) => n.reference === 'baseline')?.slopeFloor;
   for (const c of d.plan.comparisons) {
-    if (c.reference === 'baseline' || c.reference === 'baseline_fair') continue;
+    if (comparisons.some((x) => x.variant === c.variant && x.reference === c.reference)) continue;
     if (!present.has(c.variant) || !present.has(c.reference)) continue;
     const pa = analyzeStudy(d.runs, {
       baselines: [c.reference], variants: [c.variant], unigramEntropy: d.unigram,
