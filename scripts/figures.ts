@@ -6,6 +6,7 @@
  * Runs: completed runs of --scale (default micro) on --backend (default $CEG_BACKEND or wasm)
  * in --runs (default $CEG_RUNS or data/runs), plus the scale's ladder rungs if trained.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultRunsRoot, projectPath } from '../src/paths.js';
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
     const { studyData } = await import('../src/report/study.js');
     const { reportStudy } = await import('../src/cli/study-report.js');
     const d = studyData(getPlan(values.study), new RunStore(values.runs), values.backend as BackendName);
+    fs.mkdirSync(values.out!, { recursive: true });
     await reportStudy(d, { format: 'table', out: path.join(values.out!, `study_${values.study}.txt`), figures: values.out! });
     return;
   }
