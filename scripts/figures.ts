@@ -6,6 +6,7 @@
  * Runs: completed runs of --scale (default micro) on --backend (default $CEG_BACKEND or wasm)
  * in --runs (default $CEG_RUNS or data/runs), plus the scale's ladder rungs if trained.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultRunsRoot, projectPath } from '../src/paths.js';
@@ -15,6 +16,7 @@ import { exportFigures, IMAGE_FORMATS, type ImageFormat } from '../src/report/ex
 import { loadReportData as loadFromStore, type LoadOptions, type LoadResult } from '../src/report/from-runs.js';
 import { describeError } from '../src/cli/errors.js';
 import { RunStore } from '../src/runs/index.js';
+import type { BackendName } from '../src/engine/index.js';
 import { LADDERS, ladderOf } from '../src/scales.js';
 import { checkRuns, staleIds, type CodeStatus } from '../src/train/stale.js';
 
@@ -34,12 +36,14 @@ Build every report figure from stored runs (no training) and write <out>/<name>.
   --formats LIST    png,svg (default both)
   --width/--height  pixels (default 1000 x 600)
   --smooth N        trailing mean over N evaluations of the loss curves (default 1: raw)
-  --demo            synthetic, seeded data instead of runs`;
+  --demo            synthetic, seeded data instead of runs
+  --study NAME      a study plan's figures instead (as ceg report --study NAME --figures DIR), and its table as <out>/study_NAME.txt`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       demo: { type: 'boolean', default: false },
+      study: { type: 'string' },
       out: { type: 'string', default: projectPath('figures') },
       runs: { type: 'string', default: defaultRunsRoot() },
       scale: { type: 'string', default: 'micro' },
@@ -64,6 +68,16 @@ async function main(): Promise<void> {
   if (!(width > 0 && height > 0)) throw new Error(`--width/--height must be positive numbers, got ${values.width}x${values.height}`);
   const smooth = Number(values.smooth);
   if (!Number.isInteger(smooth) || smooth < 1) throw new Error(`--smooth must be an integer >= 1 (evaluations in the trailing mean), got ${values.smooth}`);
+  if (values.study !== undefined) {
+    // a study plan's figures (loss vs LR per variant, frontiers, CEG vs compute, anchors): src/report/study-figures.ts
+    const { getPlan } = await import('../src/plans.js');
+    const { studyData } = await import('../src/report/study.js');
+    const { reportStudy } = await import('../src/cli/study-report.js');
+    const d = studyData(getPlan(values.study), new RunStore(values.runs), values.backend as BackendName);
+    fs.mkdirSync(values.out!, { recursive: true });
+    await reportStudy(d, { format: 'table', out: path.join(values.out!, `study_${values.study}.txt`), figures: values.out! });
+    return;
+  }
   let data: ReportData;
   const t0 = performance.now();
   if (values.demo) {

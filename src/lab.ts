@@ -183,3 +183,4 @@ export { getPlan, planNames, PLANS } from './plans.js';
 export { planRuns, planGeometry } from './train/study.js';
 export { studyData, analyzeStudyData, formatStudyReport, chooseLrs } from './report/study.js';
 export { RunStore } from './runs/index.js';
+export * from './lab-study.js'; // the study and the anchors (notebooks 09-12)

@@ -102,7 +102,7 @@ test('planRuns: trunks before forks, kept fork points, stages, frontier runs sha
 test('a plan with an unknown variant, a comparison outside it or too few tokens is a clear ConfigError', () => {
   const p = getPlan('smoke');
   assert.throws(() => validatePlan({ ...p, variants: [...p.variants, { id: 'nope', seeds: 1 }] }), (e: unknown) => e instanceof ConfigError && /unknown innovation "nope"/.test(e.message));
-  assert.throws(() => validatePlan({ ...p, comparisons: [{ variant: 'rope', reference: 'baseline', kind: 'add' }] }), /rope is not a variant of the plan/);
+  assert.throws(() => validatePlan({ ...p, comparisons: [{ variant: 'swiglu', reference: 'baseline', kind: 'add' }] }), /swiglu is not a variant of the plan/);
   assert.throws(() => validatePlan({ ...p, forks: [0.01, 0.02] }), /warmup .* reaches the first fork/);
   assert.throws(() => getPlan('nope'), /unknown study plan "nope"; valid: smoke, cpu, gpu/);
 });

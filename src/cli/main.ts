@@ -31,6 +31,7 @@ import { getPlan, planNames } from '../plans.js';
 import { validatePlan } from '../train/study.js';
 import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
 import { formatDryRun, runStudy } from './study.js';
+import { reportStudy } from './study-report.js';
 import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
 import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
@@ -262,6 +263,7 @@ const spec = defineCli({
     flags: {
       scale: { type: 'string', default: 'micro', help: 'named scale, or the --scale label of imported runs' },
       study: { type: 'choice', choices: () => planNames(), noun: 'study plan', help: "a study plan's table and verdicts instead (ceg study)" },
+      figures: { type: 'string', help: "with --study: also write the study's figures (PNG, SVG) into this folder" },
       backend: backendFlag(),
       format: formatFlag,
       out: outFlag,
@@ -660,11 +662,16 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       const backend = backendOf(f.backend);
       const store = storeOf(f.runs);
+      if (f.figures !== undefined && f.study === undefined) throw new UsageError('--figures needs --study NAME (the ladder and sweep figures: npm run figures)');
       if (f.study !== undefined) {
         const d = studyData(getPlan(f.study), store, backend);
         if (d.done === 0) {
           console.error(`no completed runs of study "${f.study}" on ${backend} in ${store.root}; run: ceg study --plan ${f.study}`);
           return 1;
+        }
+        if (f.format !== 'table' || f.out !== undefined || f.figures !== undefined) {
+          await reportStudy(d, { format: f.format as OutputFormat, out: f.out, figures: f.figures });
+          return 0;
         }
         console.log(formatStudyReport(d, analyzeStudyData(d)));
         return 0;

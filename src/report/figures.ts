@@ -21,7 +21,7 @@ type Obj = Record<string, unknown>;
 const FONT = { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13, color: '#222222' };
 
 /** `title` may carry a subtitle as 'Main<br><sup>sub</sup>' (rendered with Plotly's title.subtitle). */
-function baseLayout(title: string, extra: Obj = {}): Obj {
+export function baseLayout(title: string, extra: Obj = {}): Obj {
   const [main, ...rest] = title.split('<br>');
   const sub = rest.join('<br>').replace(/<\/?sup>/g, '');
   return {
@@ -45,7 +45,7 @@ function baseLayout(title: string, extra: Obj = {}): Obj {
   };
 }
 
-function axis(title: string, extra: Obj = {}): Obj {
+export function axis(title: string, extra: Obj = {}): Obj {
   return {
     title: { text: title, standoff: 8 },
     showgrid: true,
