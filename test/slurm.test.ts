@@ -13,6 +13,9 @@ import { jobScript, shellQuote, SLURM_DIR } from '../src/train/slurm.js';
 import { runSpec, type SweepOptions } from '../src/train/sweep.js';
 import { RunStore, runId } from '../src/runs/index.js';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { getPlan } from '../src/plans.js';
+import { planRuns, type StudyStage } from '../src/train/study.js';
+import { chooseLrs } from '../src/report/study.js';
 
 function clusterUp(): string | undefined {
   const r = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
@@ -293,4 +296,45 @@ test('a submission sbatch refuses (no such partition) is one message, exit 2, no
   const jobs = fs.existsSync(path.join(root, SLURM_DIR)) ? fs.readdirSync(path.join(root, SLURM_DIR)) : [];
   assert.deepEqual(jobs, []);
   assert.deepEqual(storedRuns(root), []);
+});
+
+/** Run ids of a stage of the smoke study, with the LRs the store's results choose. */
+function studyRunIds(root: string, stage: StudyStage): string[] {
+  const plan = getPlan('smoke');
+  return planRuns(plan, { backend: 'wasm', lrOf: chooseLrs(plan, new RunStore(root), 'wasm').lrOf, stages: [stage] }).map((r) => r.id);
+}
+
+test('ceg study --plan smoke --executor slurm: --no-wait submits a stage (forks behind their trunks) and says re-running continues; the finished study has the same runs and curves as the local executor', needsCluster, async () => {
+  assertCluster();
+  const viaSlurm = tmp('study-slurm');
+  const local = tmp('study-local');
+  // --no-wait: the LR sweep's trunks, and its forks after them (afterok); nothing of later stages
+  const sub = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--no-wait', '--runs', viaSlurm]);
+  assert.equal(sub.code, 0, sub.err);
+  const m = /stage lr-sweep: submitted SLURM jobs (\d+), (\d+) \((\d+) trunks, then (\d+) forks\)/.exec(sub.out);
+  assert.ok(m, sub.out + sub.err);
+  assert.match(sub.out, /run the same command again to continue/);
+  const [, trunkJob, forkJob, nTrunks, nForks] = m;
+  const jobDirOf = (id: string) => fs.readdirSync(path.join(viaSlurm, SLURM_DIR)).find((d) => fs.readFileSync(path.join(viaSlurm, SLURM_DIR, d, 'job-id'), 'utf8').trim() === id)!;
+  const forkScript = fs.readFileSync(path.join(viaSlurm, SLURM_DIR, jobDirOf(forkJob), 'job.sh'), 'utf8');
+  assert.ok(forkScript.includes(`#SBATCH --dependency=afterok:${trunkJob}\n`), forkScript);
+  assert.match(forkScript, /--run [0-9a-f]{16} --spec \S+\/specs\/[0-9a-f]{16}\.json/);
+  await Promise.all([waitGone(trunkJob), waitGone(forkJob)]);
+  const sweepIds = studyRunIds(viaSlurm, 'lr-sweep');
+  assert.equal(sweepIds.length, Number(nTrunks) + Number(nForks));
+  assert.deepEqual(storedRuns(viaSlurm), [...sweepIds].sort(), 'exactly the LR sweep is stored');
+  // the same command without --no-wait continues: later stages, each stage's trunks then forks
+  const rest = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--runs', viaSlurm], 1_800_000);
+  assert.equal(rest.code, 0, rest.err);
+  assert.match(rest.err, /stage lr-sweep: \d+ runs \(\d+ complete\)/);
+  assert.doesNotMatch(rest.err.split('stage frontier')[0], /submitted SLURM job/, 'the finished stage is not submitted again');
+  const l = ceg(['study', '--plan', 'smoke', '--jobs', '1', '--runs', local], 1_800_000);
+  assert.equal(l.code, 0, l.err);
+  assert.deepEqual(storedRuns(viaSlurm), storedRuns(local));
+  for (const id of storedRuns(local)) assert.equal(curve(viaSlurm, id), curve(local, id), `run ${id}`);
+  // the study's report from either store is the same
+  assert.equal(rest.out.replaceAll(viaSlurm, 'STORE'), l.out.replaceAll(local, 'STORE'));
+  const again = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--runs', viaSlurm]);
+  assert.equal(again.code, 0, again.err);
+  assert.doesNotMatch(again.err, /submitted SLURM job/);
 });

@@ -151,6 +151,7 @@ const spec = defineCli({
       runs: runsFlag,
       allowSmallCorpus: allowSmallCorpusFlag,
       allowStale: allowStaleFlag,
+      ...executorFlags,
     },
   },
   sweep: {
@@ -645,8 +646,13 @@ export async function main(argv: string[]): Promise<number> {
         console.log(await formatDryRun(plan, { store, backend, jobs: f.jobs }));
         return 0;
       }
-      console.error(`[ceg] study ${plan.name} on ${backend}, --jobs ${f.jobs}; run store ${store.root}`);
-      await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
+      const executor = executorOf(f);
+      console.error(`[ceg] study ${plan.name} on ${backend}, ${executor ? `executor ${executor.name}` : `--jobs ${f.jobs}`}; run store ${store.root}`);
+      const ran = await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale, executor });
+      if (ran.detached) {
+        console.log(ran.detached); // --no-wait: later stages need this one's results
+        return 0;
+      }
       const d = studyData(plan, store, backend);
       console.log(formatStudyReport(d, analyzeStudyData(d)));
       return 0;

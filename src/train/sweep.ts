@@ -142,7 +142,12 @@ export interface SweepOptions {
 /** Trains the runs a sweep still misses (`pending`: none finished in the store) into `o.store`. */
 export interface Executor {
   readonly name: string;
-  trainMany(pending: RunSpec[], o: SweepOptions): Promise<void>;
+  /**
+   * `args`: how a task names its run to `ceg train`: 'named' (innovation, scale, seed and the
+   * sweep's flags; ensureRuns) or 'spec-file' (`--run ID --spec FILE`: explicit specs such as
+   * a study's trunks and forks; ensureSpecs)
+   */
+  trainMany(pending: RunSpec[], o: SweepOptions, args?: 'named' | 'spec-file'): Promise<void>;
 }
 
 
@@ -284,6 +289,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     // e.g. SLURM (src/train/slurm.ts): one job array of the missing runs into the same store
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length) await o.executor.trainMany(pending, o);
+    for (const sp of pending) if (finishedState(o.store, sp)) trainedHere.add(runId(sp));
   } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
@@ -348,7 +354,12 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
   const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
   const keptStale = await prepareSpecs(specs, so);
   const trainedHere = new Set<string>();
-  if ((o.jobs ?? 1) > 1) {
+  if (o.executor) {
+    // e.g. SLURM: one job array of the missing specs, each task `ceg train --run ID --spec FILE`
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length) await o.executor.trainMany(pending, so, 'spec-file');
+    for (const sp of pending) if (finishedState(o.store, sp)) trainedHere.add(runId(sp));
+  } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-specs-'));
