@@ -717,6 +717,7 @@ export async function main(argv: string[]): Promise<number> {
           done.map((d) => [d.name, d.innovation, String(d.points), d.axes.join(',') || '-', d.id, d.file]),
         ),
       );
+      for (const d of done) if (d.note) console.log(`${d.name}: ${d.note}`);
       if (!done.some((d) => d.innovation === 'baseline'))
         console.log('(no run marked as baseline: pass --baseline NAME, or import the baseline run under the same --scale)');
       console.log(`\nstored in ${store.root}; CEG table: ceg report --scale ${f.scale}${f.runs ? ` --runs ${f.runs}` : ''}`);
