@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { jobScript, shellQuote, SLURM_DIR } from '../src/train/slurm.js';
+import { jobScript, shellQuote, SLURM_DIR, writeJob } from '../src/train/slurm.js';
 import { runSpec, type SweepOptions } from '../src/train/sweep.js';
 import { RunStore, runId } from '../src/runs/index.js';
 import { PROJECT_ROOT } from '../src/paths.js';
@@ -138,6 +138,32 @@ test('the job script: one task per missing run, each running ceg train with the 
   // only what is asked for: no throttle, GPUs, partition lines by default
   const plain = jobScript(specs, o, {}, dir);
   assert.ok(plain.includes('#SBATCH --array=0-1\n') && !/--gpus|--partition|--account|--time/.test(plain));
+});
+
+test("a study's job script: each task trains its spec file (ceg train --run ID --spec FILE); forks wait for their trunks (afterok)", () => {
+  const store = new RunStore(tmp('study-script'));
+  const plan = getPlan('smoke');
+  const runs = planRuns(plan, { backend: 'wasm', stages: ['lr-sweep'] }).slice(0, 3);
+  assert.deepEqual(runs.map((r) => r.role), ['trunk', 'fork', 'fork']);
+  const specs = runs.map((r) => r.spec);
+  const o: SweepOptions = { scale: '', innovations: [], seeds: [], backend: 'wasm', store };
+  const { dir, script } = writeJob(specs, o, { afterOk: ['41', '42'], throttle: 2 }, 'spec-file');
+  const text = fs.readFileSync(script, 'utf8');
+  const lines = text.split('\n');
+  assert.ok(lines.includes('#SBATCH --dependency=afterok:41:42') && lines.includes('#SBATCH --kill-on-invalid-dep=yes'), text);
+  for (const [i, sp] of specs.entries()) {
+    const caseLine = lines.find((l) => l.startsWith(`  ${i}) args=(`))!;
+    const argv = execFileSync('bash', ['-c', `${caseLine.replace(/^\s*\d+\) /, '').replace(/ ;;.*$/, '')}; printf '%s\\n' "\${args[@]}"`], { encoding: 'utf8' }).trim().split('\n');
+    const file = path.join(dir, 'specs', `${runId(sp)}.json`);
+    assert.deepEqual(argv, ['--run', runId(sp), '--spec', file, '--runs', path.resolve(store.root)]);
+    // the spec file is the spec, and hashes to the run id the task names
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.deepEqual(stored, JSON.parse(JSON.stringify(sp)));
+    assert.equal(runId(stored), runId(sp));
+  }
+  assert.equal(specs[1].fork?.parent, runId(specs[0]));
+  // without afterOk: no dependency line
+  assert.doesNotMatch(jobScript(specs, o, {}, dir, undefined, 'spec-file'), /dependency/);
 });
 
 test('a bad executor flag is one message, exit 2, nothing written', () => {
