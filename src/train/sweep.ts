@@ -392,7 +392,13 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
 async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>, trainedHere: ReadonlySet<string>): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   // a child of a sweep (CEG_PROGRESS=ipc): progress goes to the parent's board, which draws it
-  const toParent = process.env.CEG_PROGRESS === 'ipc' && process.send ? (m: unknown) => void process.send!(m) : undefined;
+  // (never throwing: once the parent is gone the trainer must still checkpoint and record why it stopped)
+  const toParent =
+    process.env.CEG_PROGRESS === 'ipc' && process.send
+      ? (m: unknown) => {
+          if (process.connected) process.send!(m, undefined, undefined, () => {});
+        }
+      : undefined;
   let k = 0;
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
