@@ -364,3 +364,31 @@ test('ceg study --plan smoke --executor slurm: --no-wait submits a stage (forks 
   assert.equal(again.code, 0, again.err);
   assert.doesNotMatch(again.err, /submitted SLURM job/);
 });
+
+test('--no-wait again while the earlier arrays are still queued submits nothing twice (a sweep, a study and its forks)', needsCluster, async () => {
+  assertCluster();
+  const root = tmp('again');
+  const cfg = path.join(root, '..', `ceg-slurm-again-${process.pid}.json`);
+  fs.writeFileSync(cfg, JSON.stringify(LONG));
+  const args = ['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--seeds', '1', '--config', cfg, '--executor', 'slurm', '--no-wait', '--throttle', '1', '--runs', root];
+  const a = ceg(args);
+  assert.equal(a.code, 0, a.err);
+  const jobA = jobIdOf(a.out);
+  const b = ceg(args);
+  assert.equal(b.code, 0, b.err);
+  assert.match(b.out, new RegExp(`the 2 missing run\\(s\\) are still queued or running in SLURM job ${jobA}: nothing submitted`));
+  assert.equal(fs.readdirSync(path.join(root, SLURM_DIR)).length, 1, 'no second job folder');
+  // a study: its trunks' and forks' arrays are still queued, so a second --no-wait submits neither
+  const sroot = tmp('again-study');
+  const study = ['study', '--plan', 'smoke', '--executor', 'slurm', '--no-wait', '--throttle', '1', '--runs', sroot];
+  const s1 = ceg(study);
+  assert.equal(s1.code, 0, s1.err);
+  const [, trunks, forks] = /submitted SLURM jobs (\d+), (\d+)/.exec(s1.out) ?? assert.fail(s1.out);
+  const s2 = ceg(study);
+  assert.equal(s2.code, 0, s2.err);
+  assert.match(s2.out, new RegExp(`stage lr-sweep: nothing submitted, earlier SLURM jobs ${trunks}, ${forks} \\(\\d+ trunks still queued or running from before, then 48 forks still queued or running from before\\)`), s2.out);
+  assert.equal(fs.readdirSync(path.join(sroot, SLURM_DIR)).length, 2, 'no new job folders');
+  execFileSync('scancel', [jobA, trunks, forks]);
+  await Promise.all([waitGone(jobA), waitGone(trunks), waitGone(forks)]);
+  fs.rmSync(cfg, { force: true });
+});

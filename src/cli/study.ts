@@ -174,7 +174,7 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
       const specs = runs.filter((r) => r.role === role).map((r) => r.spec);
       if (specs.length === 0) continue;
       // forks submitted without waiting start only once the trunks' array has completed
-      const executor = submitted.length && isSlurm(o.executor) ? slurmExecutor({ ...o.executor.options, afterOk: submitted.map((x) => x.d.jobId) }) : o.executor;
+      const executor = submitted.length && isSlurm(o.executor) ? slurmExecutor({ ...o.executor.options, afterOk: submitted.flatMap((x) => x.d.jobId.split(',')) }) : o.executor;
       try {
         await ensureSpecs(specs, {
           store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream,
@@ -187,10 +187,11 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
     }
     if (submitted.length) {
       const left = STUDY_STAGES.slice(STUDY_STAGES.indexOf(stage) + 1);
-      const ids = submitted.map((x) => x.d.jobId);
+      const ids = submitted.flatMap((x) => x.d.jobId.split(','));
+      const what = (x: (typeof submitted)[number]) => `${x.d.tasks} ${x.role}${x.d.tasks === 1 ? '' : 's'}${x.d.queued ? ' still queued or running from before' : ''}`;
       const detached =
-        `study ${plan.name}, stage ${stage}: submitted SLURM job${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ` +
-        `(${submitted.map((x) => `${x.d.tasks} ${x.role}${x.d.tasks === 1 ? '' : 's'}`).join(', then ')}); ` +
+        `study ${plan.name}, stage ${stage}: ${submitted.every((x) => x.d.queued) ? 'nothing submitted, earlier ' : 'submitted '}SLURM job${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ` +
+        `(${submitted.map(what).join(', then ')}); ` +
         `follow with: squeue -j ${ids.join(',')}. ` +
         (left.length
           ? `The ${left.join(' and ')} stage${left.length > 1 ? 's' : ''} need${left.length > 1 ? '' : 's'} this stage's results: when the jobs have ended, run the same command again to continue.`

@@ -68,10 +68,41 @@ export class SlurmDetached extends Error {
     readonly jobId: string,
     readonly script: string,
     readonly tasks: number,
+    /** nothing was submitted: every run is still in earlier arrays (jobId lists them) */
+    readonly queued = false,
   ) {
-    super(`submitted SLURM job ${jobId} (${tasks} task${tasks === 1 ? '' : 's'}); script ${script}; follow with: squeue -j ${jobId}`);
+    super(
+      queued
+        ? `the ${tasks} missing run(s) are still queued or running in SLURM job ${jobId}: nothing submitted; follow with: squeue -j ${jobId}, and run the same command again when it has ended`
+        : `submitted SLURM job ${jobId} (${tasks} task${tasks === 1 ? '' : 's'}); script ${script}; follow with: squeue -j ${jobId}`,
+    );
     this.name = 'SlurmDetached';
   }
+}
+
+/**
+ * Runs of this store's earlier arrays whose tasks SLURM still lists (queued or running): run
+ * id -> its array's job id. Read from the job folders (`job-id`, and `job.sh`'s `# run ID`
+ * comment on each task's line) and squeue.
+ */
+export function queuedRuns(storeRoot: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const base = path.join(path.resolve(storeRoot), SLURM_DIR);
+  if (!fs.existsSync(base)) return out;
+  for (const d of fs.readdirSync(base)) {
+    let jobId: string;
+    let script: string;
+    try {
+      jobId = fs.readFileSync(path.join(base, d, 'job-id'), 'utf8').trim();
+      script = fs.readFileSync(path.join(base, d, 'job.sh'), 'utf8');
+    } catch {
+      continue; // not submitted (or not ours)
+    }
+    const q = squeueTasks(jobId);
+    if (!q?.size) continue;
+    for (const m of script.matchAll(/^ {2}(\d+)\) args=.* # run ([0-9a-f]{16})$/gm)) if (q.has(Number(m[1]))) out.set(m[2], jobId);
+  }
+  return out;
 }
 
 /** sbatch/squeue missing or refusing: one message, exit 2 (nothing trained). */
@@ -259,6 +290,17 @@ export function slurmExecutor(s: SlurmOptions = {}): SlurmExecutor {
       const probe = sh('sbatch', ['--version']);
       if (probe.error || probe.status !== 0)
         throw new SlurmUnavailableError(`--executor slurm: cannot run sbatch (${probe.error?.message ?? probe.stderr.trim()}); is SLURM installed and on PATH? nothing was submitted`);
+      if (s.wait === false) {
+        // --no-wait again before the earlier arrays ended: their runs are not submitted twice
+        const queued = queuedRuns(o.store.root);
+        const still = pending.filter((sp) => queued.has(runId(sp)));
+        if (still.length) {
+          const jobs = [...new Set(still.map((sp) => queued.get(runId(sp))!))];
+          if (still.length === pending.length) throw new SlurmDetached(jobs.join(','), '', still.length, true);
+          say(`${still.length} run(s) are still queued or running in SLURM job ${jobs.join(', ')}: not submitted again`);
+          pending = pending.filter((sp) => !queued.has(runId(sp)));
+        }
+      }
       const { dir, script } = writeJob(pending, o, s, args);
       let jobId: string;
       try {
