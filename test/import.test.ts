@@ -167,3 +167,110 @@ test('figures from imported runs: only the axes they carry, CEG bars labelled [i
   assert.ok(names.includes('loss_vs_steps') && names.includes('ceg_bars_steps'));
   assert.ok(!names.includes('loss_vs_flops') && !names.includes('loss_vs_seconds'));
 });
+
+// ---------------------------------------------------------------- FLOPs from a nanoGPT config printout
+
+/**
+ * nanoGPT's get_num_params(non_embedding=True), written out for the models below (bias=False,
+ * tied lm_head, no position table): per block 12·C² in the Linears plus 2·C per LayerNorm
+ * weight when blocks have LayerNorm; the token table V·C; ln_f's C.
+ */
+const nanoGptParams = (L: number, C: number, V: number, blockNorms: boolean) => L * (12 * C * C + (blockNorms ? 2 * C : 0)) + V * C + C;
+
+test("nanoGPT log: FLOPs per step from its config printout (n_layer, n_embd, ... and train.py's defaults), checked against the parameters it reports", async () => {
+  const { stepFlops } = await import('../src/model/flops.js');
+  const { parseModelConfig } = await import('../src/config.js');
+  const text = fs.readFileSync(fx('shakespeare-char.log'), 'utf8');
+  const log = parseNanoGptLog('shakespeare-char.log', text);
+  assert.equal(log.config?.n_layer, '6');
+  assert.equal(log.config?.block_size, '256', 'the comment after the value is not part of it');
+  assert.equal(log.config?.max_iters, '1000', 'an Overriding line wins over the printed file');
+  assert.equal(log.vocabSize, 65);
+  assert.equal(log.reportedParams, 10_650_000);
+  assert.equal(Math.round(nanoGptParams(6, 384, 65, true) / 1e4) / 100, 10.65, 'the reference formula gives the log\'s count');
+  const runs = tmp();
+  assert.equal(await main(['import', fx('shakespeare-char.log'), '--baseline', 'shakespeare-char', '--runs', runs]), 0);
+  const [run] = new RunStore(runs).list({ scale: 'imported' });
+  const src = (new RunStore(runs).get(run.id)!.spec as unknown as { imported: { flopsPerStep: number; tokensPerStep: number; axes: string[]; flopsFrom: string } }).imported;
+  // vanilla nanoGPT: pre-LayerNorm blocks, learned positions, no bias (train.py's default), flash attention
+  const want = parseModelConfig({
+    vocabSize: 65, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384, nKvHead: 6, dropout: 0.2, bias: false, norm: 'layernorm',
+    positions: 'learned', ropeBase: 10000, attnKernel: 'fused', sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
+    mlp: 'gelu', mlpHidden: 1536, moe: { experts: 4, topK: 2, auxLossWeight: 0.01 },
+  });
+  assert.equal(src.tokensPerStep, 64 * 256);
+  assert.equal(src.flopsPerStep, stepFlops(want, 64 * 256).total);
+  assert.equal(src.flopsFrom, 'log');
+  assert.ok(src.axes.includes('flops'), `axes ${src.axes}`);
+  const rows = new RunStore(runs).get(run.id)!.metrics();
+  assert.equal(rows[2].flops, 200 * stepFlops(want, 64 * 256).total);
+  // a printout that does not give the reported model (here: one layer more) is not guessed from
+  const other = path.join(tmp(), 'seven-layers.log');
+  fs.writeFileSync(other, text.replace('n_layer = 6\n', 'n_layer = 7\n'));
+  const runs2 = tmp();
+  const lines: string[] = [];
+  const log0 = console.log;
+  console.log = (s: string) => void lines.push(String(s));
+  try {
+    assert.equal(await main(['import', other, '--baseline', 'seven-layers', '--runs', runs2]), 0);
+  } finally {
+    console.log = log0;
+  }
+  assert.match(lines.join('\n'), /seven-layers: no FLOPs axis: .*7 layers.*12\.42M parameters but the log reports 10\.65M; give --flops-per-step or --model-config/);
+  const [r2] = new RunStore(runs2).list({ scale: 'imported' });
+  assert.ok(Number.isNaN(new RunStore(runs2).get(r2.id)!.metrics()[1].flops));
+});
+
+test("the paper's fork's logs (torchrun x4, config importing its base, wandb lines): runs, tokens and FLOPs per step, and the CEG table", async () => {
+  const { stepFlops } = await import('../src/model/flops.js');
+  const { parseModelConfig } = await import('../src/config.js');
+  const fork = (f: string) => fx(path.join('paper-fork', f));
+  const rope = parseNanoGptLog('r.log', fs.readFileSync(fork('run4_compact_rope.log'), 'utf8'));
+  assert.deepEqual(rope.points.map((p) => p.step), [0, 500, 1000, 1500, 2000]);
+  assert.equal(rope.tokensPerStep, 262144, '4 GPUs x 128 x 512 (gradient accumulation 4 split over the 4 ranks)');
+  assert.deepEqual(rope.configImports, ['config.compact.train_gpt2_compact']);
+  assert.equal(rope.config?.use_rope, 'True');
+  assert.equal(rope.config?.wandb_run_name, "'compact - rope'");
+  assert.equal(rope.vocabSize, 50304);
+  assert.equal(rope.reportedParams, 29_930_000);
+  assert.equal(Math.round(nanoGptParams(6, 384, 50304, false) / 1e4) / 100, 29.93, "the reference formula gives the fork's count");
+  const secs = rope.points.map((p) => p.seconds as number);
+  for (let i = 1; i < secs.length; i++) assert.ok(secs[i] > secs[i - 1]);
+
+  const runs = tmp();
+  assert.equal(await main(['import', fork('run1_compact_no_features.log'), fork('run4_compact_rope.log'), '--baseline', 'run1_compact_no_features', '--scale', 'compact-fork', '--runs', runs]), 0);
+  // the paper's compact base config (config/compact/train_gpt2_compact.py): no LayerNorm, learned
+  // positions, plain attention, bias off; RoPE replaces the position table
+  const compact = (positions: 'learned' | 'rope') =>
+    parseModelConfig({
+      vocabSize: 50304, blockSize: 512, nLayer: 6, nHead: 6, nEmbd: 384, nKvHead: 6, dropout: 0.2, bias: false, norm: 'none',
+      positions, ropeBase: 10000, attnKernel: 'plain', sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
+      mlp: 'gelu', mlpHidden: 1536, moe: { experts: 4, topK: 2, auxLossWeight: 0.01 },
+    });
+  const store = new RunStore(runs);
+  const fps = Object.fromEntries(
+    store.list({ scale: 'compact-fork' }).map((r) => [r.innovation, (store.get(r.id)!.spec as unknown as { imported: { flopsPerStep: number } }).imported.flopsPerStep]),
+  );
+  assert.equal(fps.baseline, stepFlops(compact('learned'), 262144).total);
+  assert.equal(fps.run4_compact_rope, stepFlops(compact('rope'), 262144).total);
+  const t = byId(await reportJson(runs, 'compact-fork'));
+  const rows = t.run4_compact_rope;
+  assert.ok(Number.isFinite(rows.ceg_flops as number), `a FLOPs CEG: ${JSON.stringify(rows)}`);
+  assert.ok((rows.ceg_steps as number) > 1, 'RoPE reaches the baseline loss in fewer steps in these logs');
+  // same tokens per step; FLOPs per step differ only by RoPE's rotations: CEG on FLOPs = on steps x the FLOPs ratio
+  assert.ok(Math.abs((rows.ceg_flops as number) - (rows.ceg_steps as number) * (fps.baseline / fps.run4_compact_rope)) < 1e-9);
+
+  // a fork config importing a base that is not the paper's: its model is unknown, no FLOPs axis
+  const dir = tmp();
+  const other = path.join(dir, 'mine.log');
+  fs.writeFileSync(other, fs.readFileSync(fork('run4_compact_rope.log'), 'utf8').replaceAll('config.compact.train_gpt2_compact', 'config.mine.base'));
+  const lines: string[] = [];
+  const log0 = console.log;
+  console.log = (s: string) => void lines.push(String(s));
+  try {
+    assert.equal(await main(['import', other, '--baseline', 'mine', '--runs', path.join(dir, 'runs')]), 0);
+  } finally {
+    console.log = log0;
+  }
+  assert.match(lines.join('\n'), /mine: no FLOPs axis: its config imports config\.mine\.base, whose values the log does not print/);
+});

@@ -9,10 +9,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { jobScript, shellQuote, SLURM_DIR } from '../src/train/slurm.js';
+import { jobScript, shellQuote, SLURM_DIR, writeJob } from '../src/train/slurm.js';
 import { runSpec, type SweepOptions } from '../src/train/sweep.js';
 import { RunStore, runId } from '../src/runs/index.js';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { getPlan } from '../src/plans.js';
+import { planRuns, type StudyStage } from '../src/train/study.js';
+import { chooseLrs } from '../src/report/study.js';
 
 function clusterUp(): string | undefined {
   const r = spawnSync('sinfo', ['-h', '-o', '%T'], { encoding: 'utf8', timeout: 10_000 });
@@ -137,6 +140,32 @@ test('the job script: one task per missing run, each running ceg train with the 
   assert.ok(plain.includes('#SBATCH --array=0-1\n') && !/--gpus|--partition|--account|--time/.test(plain));
 });
 
+test("a study's job script: each task trains its spec file (ceg train --run ID --spec FILE); forks wait for their trunks (afterok)", () => {
+  const store = new RunStore(tmp('study-script'));
+  const plan = getPlan('smoke');
+  const runs = planRuns(plan, { backend: 'wasm', stages: ['lr-sweep'] }).slice(0, 3);
+  assert.deepEqual(runs.map((r) => r.role), ['trunk', 'fork', 'fork']);
+  const specs = runs.map((r) => r.spec);
+  const o: SweepOptions = { scale: '', innovations: [], seeds: [], backend: 'wasm', store };
+  const { dir, script } = writeJob(specs, o, { afterOk: ['41', '42'], throttle: 2 }, 'spec-file');
+  const text = fs.readFileSync(script, 'utf8');
+  const lines = text.split('\n');
+  assert.ok(lines.includes('#SBATCH --dependency=afterok:41:42') && lines.includes('#SBATCH --kill-on-invalid-dep=yes'), text);
+  for (const [i, sp] of specs.entries()) {
+    const caseLine = lines.find((l) => l.startsWith(`  ${i}) args=(`))!;
+    const argv = execFileSync('bash', ['-c', `${caseLine.replace(/^\s*\d+\) /, '').replace(/ ;;.*$/, '')}; printf '%s\\n' "\${args[@]}"`], { encoding: 'utf8' }).trim().split('\n');
+    const file = path.join(dir, 'specs', `${runId(sp)}.json`);
+    assert.deepEqual(argv, ['--run', runId(sp), '--spec', file, '--runs', path.resolve(store.root)]);
+    // the spec file is the spec, and hashes to the run id the task names
+    const stored = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.deepEqual(stored, JSON.parse(JSON.stringify(sp)));
+    assert.equal(runId(stored), runId(sp));
+  }
+  assert.equal(specs[1].fork?.parent, runId(specs[0]));
+  // without afterOk: no dependency line
+  assert.doesNotMatch(jobScript(specs, o, {}, dir, undefined, 'spec-file'), /dependency/);
+});
+
 test('a bad executor flag is one message, exit 2, nothing written', () => {
   const root = tmp('flags');
   const r = ceg(['sweep', '--scale', 'smoke', '--innovations', 'baseline', '--partition', 'gpu', '--runs', root]);
@@ -224,11 +253,13 @@ test('two arrays over one store train no run twice; the throttle is respected', 
   fs.writeFileSync(cfg, JSON.stringify({ train: { steps: 60, decaySteps: 60 } }));
   const args = ['sweep', '--scale', 'smoke', '--innovations', 'baseline,layernorm', '--seeds', '2', '--config', cfg, '--executor', 'slurm', '--no-wait', '--runs', root];
   const a = ceg([...args, '--throttle', '1']);
-  const b = ceg([...args, '--throttle', '1']);
   assert.equal(a.code, 0, a.err);
-  assert.equal(b.code, 0, b.err);
   const ja = jobIdOf(a.out);
-  const jb = jobIdOf(b.out);
+  // the second array over the same runs: the kept job script submitted again by hand (a second
+  // `ceg sweep --no-wait` submits nothing while the first array is queued: tested further down)
+  const [first] = fs.readdirSync(path.join(root, SLURM_DIR));
+  const jb = execFileSync('sbatch', ['--parsable', path.join(root, SLURM_DIR, first, 'job.sh')], { encoding: 'utf8' }).trim().split(';')[0];
+  assert.match(jb, /^\d+$/);
   let maxA = 0;
   let maxB = 0;
   await Promise.all([
@@ -293,4 +324,73 @@ test('a submission sbatch refuses (no such partition) is one message, exit 2, no
   const jobs = fs.existsSync(path.join(root, SLURM_DIR)) ? fs.readdirSync(path.join(root, SLURM_DIR)) : [];
   assert.deepEqual(jobs, []);
   assert.deepEqual(storedRuns(root), []);
+});
+
+/** Run ids of a stage of the smoke study, with the LRs the store's results choose. */
+function studyRunIds(root: string, stage: StudyStage): string[] {
+  const plan = getPlan('smoke');
+  return planRuns(plan, { backend: 'wasm', lrOf: chooseLrs(plan, new RunStore(root), 'wasm').lrOf, stages: [stage] }).map((r) => r.id);
+}
+
+test('ceg study --plan smoke --executor slurm: --no-wait submits a stage (forks behind their trunks) and says re-running continues; the finished study has the same runs and curves as the local executor', needsCluster, async () => {
+  assertCluster();
+  const viaSlurm = tmp('study-slurm');
+  const local = tmp('study-local');
+  // --no-wait: the LR sweep's trunks, and its forks after them (afterok); nothing of later stages
+  const sub = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--no-wait', '--runs', viaSlurm]);
+  assert.equal(sub.code, 0, sub.err);
+  const m = /stage lr-sweep: submitted SLURM jobs (\d+), (\d+) \((\d+) trunks, then (\d+) forks\)/.exec(sub.out);
+  assert.ok(m, sub.out + sub.err);
+  assert.match(sub.out, /run the same command again to continue/);
+  const [, trunkJob, forkJob, nTrunks, nForks] = m;
+  const jobDirOf = (id: string) => fs.readdirSync(path.join(viaSlurm, SLURM_DIR)).find((d) => fs.readFileSync(path.join(viaSlurm, SLURM_DIR, d, 'job-id'), 'utf8').trim() === id)!;
+  const forkScript = fs.readFileSync(path.join(viaSlurm, SLURM_DIR, jobDirOf(forkJob), 'job.sh'), 'utf8');
+  assert.ok(forkScript.includes(`#SBATCH --dependency=afterok:${trunkJob}\n`), forkScript);
+  assert.match(forkScript, /--run [0-9a-f]{16} --spec \S+\/specs\/[0-9a-f]{16}\.json/);
+  await Promise.all([waitGone(trunkJob), waitGone(forkJob)]);
+  const sweepIds = studyRunIds(viaSlurm, 'lr-sweep');
+  assert.equal(sweepIds.length, Number(nTrunks) + Number(nForks));
+  assert.deepEqual(storedRuns(viaSlurm), [...sweepIds].sort(), 'exactly the LR sweep is stored');
+  // the same command without --no-wait continues: later stages, each stage's trunks then forks
+  const rest = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--runs', viaSlurm], 1_800_000);
+  assert.equal(rest.code, 0, rest.err);
+  assert.match(rest.err, /stage lr-sweep: \d+ runs \(\d+ complete\)/);
+  assert.doesNotMatch(rest.err.split('stage frontier')[0], /submitted SLURM job/, 'the finished stage is not submitted again');
+  const l = ceg(['study', '--plan', 'smoke', '--jobs', '1', '--runs', local], 1_800_000);
+  assert.equal(l.code, 0, l.err);
+  assert.deepEqual(storedRuns(viaSlurm), storedRuns(local));
+  for (const id of storedRuns(local)) assert.equal(curve(viaSlurm, id), curve(local, id), `run ${id}`);
+  // the study's report from either store is the same
+  assert.equal(rest.out.replaceAll(viaSlurm, 'STORE'), l.out.replaceAll(local, 'STORE'));
+  const again = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--runs', viaSlurm]);
+  assert.equal(again.code, 0, again.err);
+  assert.doesNotMatch(again.err, /submitted SLURM job/);
+});
+
+test('--no-wait again while the earlier arrays are still queued submits nothing twice (a sweep, a study and its forks)', needsCluster, async () => {
+  assertCluster();
+  const root = tmp('again');
+  const cfg = path.join(root, '..', `ceg-slurm-again-${process.pid}.json`);
+  fs.writeFileSync(cfg, JSON.stringify(LONG));
+  const args = ['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--seeds', '1', '--config', cfg, '--executor', 'slurm', '--no-wait', '--throttle', '1', '--runs', root];
+  const a = ceg(args);
+  assert.equal(a.code, 0, a.err);
+  const jobA = jobIdOf(a.out);
+  const b = ceg(args);
+  assert.equal(b.code, 0, b.err);
+  assert.match(b.out, new RegExp(`the 2 missing run\\(s\\) are still queued or running in SLURM job ${jobA}: nothing submitted`));
+  assert.equal(fs.readdirSync(path.join(root, SLURM_DIR)).length, 1, 'no second job folder');
+  // a study: its trunks' and forks' arrays are still queued, so a second --no-wait submits neither
+  const sroot = tmp('again-study');
+  const study = ['study', '--plan', 'smoke', '--executor', 'slurm', '--no-wait', '--throttle', '1', '--runs', sroot];
+  const s1 = ceg(study);
+  assert.equal(s1.code, 0, s1.err);
+  const [, trunks, forks] = /submitted SLURM jobs (\d+), (\d+)/.exec(s1.out) ?? assert.fail(s1.out);
+  const s2 = ceg(study);
+  assert.equal(s2.code, 0, s2.err);
+  assert.match(s2.out, new RegExp(`stage lr-sweep: nothing submitted, earlier SLURM jobs ${trunks}, ${forks} \\(\\d+ trunks still queued or running from before, then 48 forks still queued or running from before\\)`), s2.out);
+  assert.equal(fs.readdirSync(path.join(sroot, SLURM_DIR)).length, 2, 'no new job folders');
+  execFileSync('scancel', [jobA, trunks, forks]);
+  await Promise.all([waitGone(jobA), waitGone(trunks), waitGone(forks)]);
+  fs.rmSync(cfg, { force: true });
 });

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { UsageError } from './args.js';
 import { parseModelConfig } from '../config.js';
 import { stepFlops } from '../model/flops.js';
+import { nanoGptModel } from '../model/nanogpt-config.js';
 import { readImportFiles, toMetricRows, type ImportFormat, type ImportedRunSpec, type RunStore, type ImportedRow } from '../runs/index.js';
 
 export interface ImportFlags {
@@ -28,6 +29,8 @@ export interface ImportedSummary {
   points: number;
   axes: string[];
   file: string;
+  /** how the FLOPs axis was made, or why there is none (a nanoGPT log whose config could not be counted) */
+  note?: string;
 }
 
 /** What `ceg import` does, minus printing: returns one line per stored run. */
@@ -54,9 +57,25 @@ export function importCommand(files: readonly string[], f: ImportFlags, store: R
     const cfg = parseModelConfig((raw as { model?: unknown })?.model ?? raw);
     modelFlopsPerToken = stepFlops(cfg, cfg.blockSize).total / cfg.blockSize;
   }
-  const plans: { spec: ImportedRunSpec; rows: ImportedRow[]; name: string; file: string }[] = all.map(({ p, c }) => {
-    const tokensPerStep = f.tokensPerStep ?? c.tokensPerStep;
-    const flopsPerStep = f.flopsPerStep ?? (modelFlopsPerToken !== undefined && tokensPerStep ? modelFlopsPerToken * tokensPerStep : undefined);
+  const plans: { spec: ImportedRunSpec; rows: ImportedRow[]; name: string; file: string; note?: string }[] = all.map(({ p, c }) => {
+    let tokensPerStep = f.tokensPerStep ?? c.tokensPerStep;
+    let flopsPerStep = f.flopsPerStep ?? (modelFlopsPerToken !== undefined && tokensPerStep ? modelFlopsPerToken * tokensPerStep : undefined);
+    let flopsFrom: 'flag' | 'model-config' | 'log' | undefined = f.flopsPerStep !== undefined ? 'flag' : flopsPerStep !== undefined ? 'model-config' : undefined;
+    let note: string | undefined;
+    if (flopsPerStep === undefined && c.format === 'nanogpt' && (c.config || c.reportedParams !== undefined)) {
+      // a nanoGPT log's config printout: its model counted by src/model/flops.ts (checked against the parameters it reports)
+      const d = nanoGptModel({
+        config: c.config ?? {}, configImports: c.configImports, vocabSize: c.vocabSize, tokensPerStep, reportedParams: c.reportedParams,
+      });
+      if (d.ok) {
+        tokensPerStep ??= d.value.tokensPerStep;
+        flopsPerStep = d.value.flopsPerStep;
+        flopsFrom = 'log';
+        const m = d.value.model;
+        note = `FLOPs from the log's config: ${m.nLayer} layers, ${m.nHead} heads, width ${m.nEmbd}, context ${m.blockSize}, vocabulary ${m.vocabSize}, ` +
+          `${(d.value.params / 1e6).toFixed(2)}M parameters; ${tokensPerStep} tokens and ${d.value.flopsPerStep.toExponential(3)} FLOPs per step`;
+      } else note = `no FLOPs axis: ${d.reason}; give --flops-per-step or --model-config`;
+    }
     const { rows, axes } = toMetricRows(c, { tokensPerStep, flopsPerStep });
     for (let i = 1; i < rows.length; i++)
       if (!(rows[i].step > rows[i - 1].step))
@@ -66,11 +85,13 @@ export function importCommand(files: readonly string[], f: ImportFlags, store: R
       name: c.name,
       file: p.file,
       rows,
+      ...(note ? { note } : {}),
       spec: {
         imported: {
           format: p.format, file: p.file, sha256: p.sha256, run: c.name,
           tokensPerStep: tokensPerStep ?? null, flopsPerStep: flopsPerStep ?? null, axes,
           ...(c.config ? { config: c.config } : {}),
+          ...(flopsFrom ? { flopsFrom } : {}),
         },
         innovation, scale: f.scale, seed: f.seed, backend: 'imported',
       },
@@ -79,6 +100,6 @@ export function importCommand(files: readonly string[], f: ImportFlags, store: R
   // everything parsed and checked: now write
   return plans.map((pl) => {
     const run = store.importRun(pl.spec, pl.rows);
-    return { id: run.id, name: pl.name, innovation: pl.spec.innovation, points: pl.rows.length, axes: pl.spec.imported.axes, file: pl.file };
+    return { id: run.id, name: pl.name, innovation: pl.spec.innovation, points: pl.rows.length, axes: pl.spec.imported.axes, file: pl.file, ...(pl.note ? { note: pl.note } : {}) };
   });
 }

@@ -152,6 +152,7 @@ const spec = defineCli({
       runs: runsFlag,
       allowSmallCorpus: allowSmallCorpusFlag,
       allowStale: allowStaleFlag,
+      ...executorFlags,
     },
   },
   sweep: {
@@ -647,8 +648,13 @@ export async function main(argv: string[]): Promise<number> {
         console.log(await formatDryRun(plan, { store, backend, jobs: f.jobs }));
         return 0;
       }
-      console.error(`[ceg] study ${plan.name} on ${backend}, --jobs ${f.jobs}; run store ${store.root}`);
-      await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale });
+      const executor = executorOf(f);
+      console.error(`[ceg] study ${plan.name} on ${backend}, ${executor ? `executor ${executor.name}` : `--jobs ${f.jobs}`}; run store ${store.root}`);
+      const ran = await runStudy(plan, { store, backend, jobs: f.jobs, signal: interruptSignal(), allowSmallCorpus: f.allowSmallCorpus, allowStale: f.allowStale, executor });
+      if (ran.detached) {
+        console.log(ran.detached); // --no-wait: later stages need this one's results
+        return 0;
+      }
       const d = studyData(plan, store, backend);
       console.log(formatStudyReport(d, analyzeStudyData(d)));
       return 0;
@@ -718,6 +724,7 @@ export async function main(argv: string[]): Promise<number> {
           done.map((d) => [d.name, d.innovation, String(d.points), d.axes.join(',') || '-', d.id, d.file]),
         ),
       );
+      for (const d of done) if (d.note) console.log(`${d.name}: ${d.note}`);
       if (!done.some((d) => d.innovation === 'baseline'))
         console.log('(no run marked as baseline: pass --baseline NAME, or import the baseline run under the same --scale)');
       console.log(`\nstored in ${store.root}; CEG table: ceg report --scale ${f.scale}${f.runs ? ` --runs ${f.runs}` : ''}`);

@@ -13,7 +13,8 @@ import type { RunStore } from '../runs/index.js';
 import type { BackendName } from '../engine/index.js';
 import { alignColumns } from '../ceg/index.js';
 import type { ProgressStream } from './progress.js';
-import { ensureSpecs } from '../train/sweep.js';
+import { ensureSpecs, type Executor } from '../train/sweep.js';
+import { slurmExecutor, SlurmDetached, type SlurmExecutor } from '../train/slurm.js';
 import { STUDY_STAGES, planGeometry, planRuns, validatePlan, type LrOf, type PlannedRun } from '../train/study.js';
 import { estimateSeconds, measureRungSteps, runCost } from '../train/study-timing.js';
 import { chooseLrs } from '../report/study.js';
@@ -139,6 +140,13 @@ export interface RunStudyOptions {
   allowSmallCorpus?: boolean;
   /** keep completed runs the current code no longer reproduces (src/train/stale.ts) instead of retraining them */
   allowStale?: boolean;
+  /**
+   * who trains the missing runs (default: this machine, `jobs` processes). SLURM: each stage's
+   * trunks as one job array, waited for, then its forks as another (src/train/slurm.ts); with
+   * `wait: false`, the current stage's trunks and, behind them (afterok), its forks are
+   * submitted and runStudy returns `detached` (a later stage's LRs need this one's results)
+   */
+  executor?: Executor;
 }
 
 /**
@@ -146,7 +154,7 @@ export interface RunStudyOptions {
  * LRs chosen from what the store holds. Returns the runs the plan lists at the end and the
  * notes of the LR choice (e.g. a variant whose sweep failed has no frontier runs).
  */
-export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ runs: PlannedRun[]; notes: string[] }> {
+export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ runs: PlannedRun[]; notes: string[]; detached?: string }> {
   validatePlan(plan);
   const log = o.log ?? ((l: string) => process.stderr.write(`[ceg] ${l}\n`));
   let notes: string[] = [];
@@ -160,15 +168,41 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
       const missing = plan.variants.filter((v) => lrs.choices.every((c) => c.variant !== v.id)).map((v) => v.id);
       if (missing.length) log(`  no LR chosen yet for ${missing.join(', ')} (their sweep is incomplete): left out of this stage`);
     }
+    /** --no-wait: the arrays submitted for this stage (the forks' waits for the trunks') */
+    const submitted: { d: SlurmDetached; role: 'trunk' | 'fork' }[] = [];
     for (const role of ['trunk', 'fork'] as const) {
       const specs = runs.filter((r) => r.role === role).map((r) => r.spec);
       if (specs.length === 0) continue;
-      await ensureSpecs(specs, {
-        store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream,
-        allowSmallCorpus: o.allowSmallCorpus, allowStale: o.allowStale,
-      });
+      // forks submitted without waiting start only once the trunks' array has completed
+      const executor = submitted.length && isSlurm(o.executor) ? slurmExecutor({ ...o.executor.options, afterOk: submitted.flatMap((x) => x.d.jobId.split(',')) }) : o.executor;
+      try {
+        await ensureSpecs(specs, {
+          store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream,
+          allowSmallCorpus: o.allowSmallCorpus, allowStale: o.allowStale, ...(executor ? { executor } : {}),
+        });
+      } catch (e) {
+        if (!(e instanceof SlurmDetached)) throw e;
+        submitted.push({ d: e, role });
+      }
+    }
+    if (submitted.length) {
+      const left = STUDY_STAGES.slice(STUDY_STAGES.indexOf(stage) + 1);
+      const ids = submitted.flatMap((x) => x.d.jobId.split(','));
+      const what = (x: (typeof submitted)[number]) => `${x.d.tasks} ${x.role}${x.d.tasks === 1 ? '' : 's'}${x.d.queued ? ' still queued or running from before' : ''}`;
+      const detached =
+        `study ${plan.name}, stage ${stage}: ${submitted.every((x) => x.d.queued) ? 'nothing submitted, earlier ' : 'submitted '}SLURM job${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ` +
+        `(${submitted.map(what).join(', then ')}); ` +
+        `follow with: squeue -j ${ids.join(',')}. ` +
+        (left.length
+          ? `The ${left.join(' and ')} stage${left.length > 1 ? 's' : ''} need${left.length > 1 ? '' : 's'} this stage's results: when the jobs have ended, run the same command again to continue.`
+          : 'When the jobs have ended, run the same command again for the report (it submits whatever is still missing).');
+      return { runs: planRuns(plan, { backend: o.backend, lrOf: chooseLrs(plan, o.store, o.backend).lrOf }), notes, detached };
     }
   }
   const lrs = chooseLrs(plan, o.store, o.backend);
   return { runs: planRuns(plan, { backend: o.backend, lrOf: lrs.lrOf }), notes: lrs.notes };
+}
+
+function isSlurm(e: Executor | undefined): e is SlurmExecutor {
+  return e?.name === 'slurm' && 'options' in e;
 }

@@ -64,8 +64,17 @@ export interface ImportedCurve {
   points: ImportedPoint[];
   /** tokens per optimizer step the file states (nanoGPT's "tokens per iteration") */
   tokensPerStep?: number;
-  /** config printout lines of the log (nanoGPT `Overriding: key = value`) */
+  /**
+   * config printout of the log (nanoGPT): `key = value` lines of the printed config file and
+   * `Overriding: key = value` lines, later lines winning, values as printed (Python literals)
+   */
   config?: Record<string, string>;
+  /** modules the printed config file imports with `from M import *` (the paper's fork's base configs) */
+  configImports?: string[];
+  /** vocabulary size the log states (`found vocab_size = N`, `defaulting to vocab_size of GPT-2 to 50304`) */
+  vocabSize?: number;
+  /** parameters the log reports (`number of parameters: 10.65M`: nanoGPT's non-embedding count) */
+  reportedParams?: number;
 }
 
 /** How to turn steps into tokens and FLOPs (from the user, or the log). */
@@ -115,6 +124,19 @@ const STEP_RE = new RegExp(String.raw`^step (\d+): train loss (${NUM}), val loss
 const ITER_RE = new RegExp(String.raw`^iter (\d+): loss (?:${NUM}), time (${NUM})ms`);
 const TOKENS_RE = /^tokens per iteration will be: ([\d,]+)/;
 const OVERRIDE_RE = /^Overriding: (\w+) = (.*)$/;
+/** the config file train.py prints after `Overriding config with FILE:` */
+const CONFIG_FILE_RE = /^Overriding config with (.+):$/;
+const ASSIGN_RE = /^([A-Za-z_]\w*) = (.+)$/;
+const IMPORT_RE = /^from ([\w.]+) import \*/;
+const VOCAB_RE = /^(?:found vocab_size = (\d+)|defaulting to vocab_size of GPT-2 to (\d+))/;
+const PARAMS_RE = /^number of parameters: ([\d.]+)M$/;
+
+/** A Python literal as printed, without a trailing comment (`256 # context` -> `256`, `'a # b'` kept). */
+function pyLiteral(v: string): string {
+  const t = v.trim();
+  const q = /^(['"]).*?\1/.exec(t);
+  return q ? q[0] : t.replace(/\s+#.*$/, '').trim();
+}
 
 export function parseNanoGptLog(file: string, text: string): ImportedCurve {
   const points: ImportedPoint[] = [];
@@ -123,12 +145,22 @@ export function parseNanoGptLog(file: string, text: string): ImportedCurve {
   let ms = 0;
   let lastIter = -1;
   let timed = false;
+  let inConfigFile = false;
+  const configImports: string[] = [];
+  let vocabSize: number | undefined;
+  let reportedParams: number | undefined;
   lines(text).forEach((raw, i) => {
     const line = raw.trim();
     const lineNo = i + 1;
     let m: RegExpExecArray | null;
-    if ((m = TOKENS_RE.exec(line))) tokensPerStep = Number(m[1].replace(/,/g, ''));
-    else if ((m = OVERRIDE_RE.exec(line))) config[m[1]] = m[2].trim();
+    if (CONFIG_FILE_RE.test(line)) inConfigFile = true;
+    else if ((m = TOKENS_RE.exec(line))) (tokensPerStep = Number(m[1].replace(/,/g, ''))), (inConfigFile = false);
+    else if ((m = OVERRIDE_RE.exec(line))) (config[m[1]] = pyLiteral(m[2])), (inConfigFile = false);
+    else if (inConfigFile && (m = IMPORT_RE.exec(line))) {
+      if (!configImports.includes(m[1])) configImports.push(m[1]);
+    } else if (inConfigFile && (m = ASSIGN_RE.exec(line))) config[m[1]] = pyLiteral(m[2]);
+    else if ((m = VOCAB_RE.exec(line))) vocabSize = Number(m[1] ?? m[2]);
+    else if ((m = PARAMS_RE.exec(line))) reportedParams = Math.round(Number(m[1]) * 1e6);
     else if ((m = ITER_RE.exec(line))) {
       const it = Number(m[1]);
       const t = Number(m[2]);
@@ -155,7 +187,10 @@ export function parseNanoGptLog(file: string, text: string): ImportedCurve {
   // seconds only when every evaluation after step 0 has a time
   if (points.slice(1).some((p) => p.seconds === undefined)) for (const p of points) delete p.seconds;
   else if (points[0].seconds === undefined) points[0].seconds = 0;
-  return { name: stem(file), format: 'nanogpt', file, points, ...(tokensPerStep ? { tokensPerStep } : {}), ...(Object.keys(config).length ? { config } : {}) };
+  return {
+    name: stem(file), format: 'nanogpt', file, points, ...(tokensPerStep ? { tokensPerStep } : {}), ...(Object.keys(config).length ? { config } : {}),
+    ...(configImports.length ? { configImports } : {}), ...(vocabSize ? { vocabSize } : {}), ...(reportedParams ? { reportedParams } : {}),
+  };
 }
 
 // ------------------------------------------------------------------ CSV
@@ -397,6 +432,8 @@ export interface ImportSource {
   axes: CurveAxis[];
   /** config printout of the log, if any */
   config?: Record<string, string>;
+  /** where flopsPerStep came from: --flops-per-step, --model-config, or the log's config printout (src/model/nanogpt-config.ts) */
+  flopsFrom?: 'flag' | 'model-config' | 'log';
 }
 
 /** The spec of an imported run: labels as for a trained run, the source instead of configs. */

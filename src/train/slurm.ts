@@ -45,6 +45,21 @@ export interface SlurmOptions {
   pollMs?: number;
   /** the node executable tasks run (default: this one's) */
   nodePath?: string;
+  /**
+   * job ids that must complete (every task COMPLETED) before this array starts
+   * (`--dependency=afterok:…`, `--kill-on-invalid-dep=yes`: a failed dependency cancels the
+   * array instead of leaving it pending): a study's forks submitted with --no-wait behind
+   * the array of their trunks
+   */
+  afterOk?: readonly string[];
+}
+
+/** How each task names its run to `ceg train`: by (innovation, scale, seed) and the sweep's flags, or by id and a spec file. */
+export type TaskArgs = 'named' | 'spec-file';
+
+/** The SLURM executor, with the options it was made with (a study derives dependent arrays from them). */
+export interface SlurmExecutor extends Executor {
+  readonly options: SlurmOptions;
 }
 
 /** `--no-wait`: the array is submitted; the command ends here (exit 0) with this message. */
@@ -53,10 +68,41 @@ export class SlurmDetached extends Error {
     readonly jobId: string,
     readonly script: string,
     readonly tasks: number,
+    /** nothing was submitted: every run is still in earlier arrays (jobId lists them) */
+    readonly queued = false,
   ) {
-    super(`submitted SLURM job ${jobId} (${tasks} task${tasks === 1 ? '' : 's'}); script ${script}; follow with: squeue -j ${jobId}`);
+    super(
+      queued
+        ? `the ${tasks} missing run(s) are still queued or running in SLURM job ${jobId}: nothing submitted; follow with: squeue -j ${jobId}, and run the same command again when it has ended`
+        : `submitted SLURM job ${jobId} (${tasks} task${tasks === 1 ? '' : 's'}); script ${script}; follow with: squeue -j ${jobId}`,
+    );
     this.name = 'SlurmDetached';
   }
+}
+
+/**
+ * Runs of this store's earlier arrays whose tasks SLURM still lists (queued or running): run
+ * id -> its array's job id. Read from the job folders (`job-id`, and `job.sh`'s `# run ID`
+ * comment on each task's line) and squeue.
+ */
+export function queuedRuns(storeRoot: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const base = path.join(path.resolve(storeRoot), SLURM_DIR);
+  if (!fs.existsSync(base)) return out;
+  for (const d of fs.readdirSync(base)) {
+    let jobId: string;
+    let script: string;
+    try {
+      jobId = fs.readFileSync(path.join(base, d, 'job-id'), 'utf8').trim();
+      script = fs.readFileSync(path.join(base, d, 'job.sh'), 'utf8');
+    } catch {
+      continue; // not submitted (or not ours)
+    }
+    const q = squeueTasks(jobId);
+    if (!q?.size) continue;
+    for (const m of script.matchAll(/^ {2}(\d+)\) args=.* # run ([0-9a-f]{16})$/gm)) if (q.has(Number(m[1]))) out.set(m[2], jobId);
+  }
+  return out;
 }
 
 /** sbatch/squeue missing or refusing: one message, exit 2 (nothing trained). */
@@ -82,8 +128,27 @@ export function trainArgs(spec: RunSpec, o: SweepOptions, configFile: string | u
   ];
 }
 
-/** The job array script: task i trains specs[i]. Pure (tested without a cluster). */
-export function jobScript(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions, jobDir: string, configFile?: string): string {
+/**
+ * `ceg train` arguments of an explicit run spec (a study's trunk or fork): its id and its spec
+ * file in the job folder (on the shared filesystem, written before submission).
+ */
+export function specFileArgs(spec: RunSpec, o: SweepOptions, specFile: string): string[] {
+  return ['--run', runId(spec), '--spec', specFile, '--runs', path.resolve(o.store.root), ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : [])];
+}
+
+/** Where a spec-file task's spec lives in its job folder. */
+export function specFileOf(jobDir: string, spec: RunSpec): string {
+  return path.join(jobDir, 'specs', `${runId(spec)}.json`);
+}
+
+/**
+ * The job array script: task i trains specs[i]. Pure (tested without a cluster). With
+ * `args = 'spec-file'` task i runs `ceg train --run ID --spec <jobDir>/specs/ID.json`.
+ */
+export function jobScript(
+  specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions, jobDir: string, configFile?: string, args: TaskArgs = 'named',
+): string {
+  const argsOf = (sp: RunSpec) => (args === 'spec-file' ? specFileArgs(sp, o, specFileOf(jobDir, sp)) : trainArgs(sp, o, configFile));
   if (!specs.length) throw new Error('jobScript: no runs');
   const lead = s.signalLeadSeconds ?? 120;
   const sb = (line: string) => `#SBATCH ${line}`;
@@ -111,13 +176,14 @@ export function jobScript(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOp
     // cancelled task stays cancelled, a preempted one is requeued by SLURM itself
     sb(`--signal=B:USR1@${lead}`),
     sb('--requeue'),
+    ...(s.afterOk?.length ? [sb(`--dependency=afterok:${s.afterOk.join(':')}`), sb('--kill-on-invalid-dep=yes')] : []),
     ...extra,
     '',
     'set -u',
     `cd ${shellQuote(PROJECT_ROOT)}`,
     ...(s.setupLines ?? []),
     'case "$SLURM_ARRAY_TASK_ID" in',
-    ...specs.map((sp, i) => `  ${i}) args=(${trainArgs(sp, o, configFile).map(shellQuote).join(' ')}) ;; # run ${runId(sp)}`),
+    ...specs.map((sp, i) => `  ${i}) args=(${argsOf(sp).map(shellQuote).join(' ')}) ;; # run ${runId(sp)}`),
     '  *) echo "[ceg] no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
     'esac',
     'task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
@@ -194,32 +260,48 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
   });
 
-/** Write the job folder and script for `specs`; its paths. */
-export function writeJob(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions): { dir: string; script: string } {
+/** Write the job folder and script for `specs` (with `args = 'spec-file'`, each run's spec too); its paths. */
+export function writeJob(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions, args: TaskArgs = 'named'): { dir: string; script: string } {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const dir = path.join(path.resolve(o.store.root), SLURM_DIR, `${stamp}-${specs[0].scale}-${randomBytes(3).toString('hex')}`);
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const overrides = o.specOptions?.overrides;
   const configFile = overrides ? path.join(dir, 'overrides.json') : undefined;
   if (configFile) writeFileAtomic(configFile, JSON.stringify(overrides, null, 2) + '\n');
+  if (args === 'spec-file') {
+    fs.mkdirSync(path.join(dir, 'specs'));
+    for (const sp of specs) writeFileAtomic(specFileOf(dir, sp), JSON.stringify(sp, null, 2) + '\n');
+  }
   const script = path.join(dir, 'job.sh');
-  writeFileAtomic(script, jobScript(specs, o, s, dir, configFile));
+  writeFileAtomic(script, jobScript(specs, o, s, dir, configFile, args));
   fs.chmodSync(script, 0o755);
   return { dir, script };
 }
 
 /** The SLURM executor: one job array of the pending runs, submitted and (by default) waited for. */
-export function slurmExecutor(s: SlurmOptions = {}): Executor {
+export function slurmExecutor(s: SlurmOptions = {}): SlurmExecutor {
   return {
     name: 'slurm',
-    async trainMany(pending: RunSpec[], o: SweepOptions): Promise<void> {
+    options: s,
+    async trainMany(pending: RunSpec[], o: SweepOptions, args: TaskArgs = 'named'): Promise<void> {
       const say = (m: string) => {
         if (o.stream !== null) (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
       };
       const probe = sh('sbatch', ['--version']);
       if (probe.error || probe.status !== 0)
         throw new SlurmUnavailableError(`--executor slurm: cannot run sbatch (${probe.error?.message ?? probe.stderr.trim()}); is SLURM installed and on PATH? nothing was submitted`);
-      const { dir, script } = writeJob(pending, o, s);
+      if (s.wait === false) {
+        // --no-wait again before the earlier arrays ended: their runs are not submitted twice
+        const queued = queuedRuns(o.store.root);
+        const still = pending.filter((sp) => queued.has(runId(sp)));
+        if (still.length) {
+          const jobs = [...new Set(still.map((sp) => queued.get(runId(sp))!))];
+          if (still.length === pending.length) throw new SlurmDetached(jobs.join(','), '', still.length, true);
+          say(`${still.length} run(s) are still queued or running in SLURM job ${jobs.join(', ')}: not submitted again`);
+          pending = pending.filter((sp) => !queued.has(runId(sp)));
+        }
+      }
+      const { dir, script } = writeJob(pending, o, s, args);
       let jobId: string;
       try {
         jobId = sbatch(script);
@@ -228,7 +310,10 @@ export function slurmExecutor(s: SlurmOptions = {}): Executor {
         throw e;
       }
       fs.writeFileSync(path.join(dir, 'job-id'), `${jobId}\n`);
-      say(`submitted SLURM job array ${jobId}: ${pending.length} run(s) not in the store${s.throttle ? `, at most ${s.throttle} at once` : ''}; script ${script}`);
+      say(
+        `submitted SLURM job array ${jobId}: ${pending.length} run(s) not in the store${s.throttle ? `, at most ${s.throttle} at once` : ''}` +
+          `${s.afterOk?.length ? `, after job ${s.afterOk.join(', ')} completes` : ''}; script ${script}`,
+      );
       if (s.wait === false) throw new SlurmDetached(jobId, script, pending.length);
       await waitForArray(jobId, pending, o, s, dir, say);
     },

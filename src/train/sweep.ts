@@ -15,7 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
-import { createProgress, type ProgressStream } from '../cli/progress.js';
+import { createProgress, type ProgressStream, type Progress } from '../cli/progress.js';
+import { boardFeed, createProgressBoard, progressOverIpc, type ProgressBoard } from './progress-lines.js';
 import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
 import type { ChildProcess } from 'node:child_process';
 import { checkEpochs } from './epochs.js';
@@ -142,7 +143,12 @@ export interface SweepOptions {
 /** Trains the runs a sweep still misses (`pending`: none finished in the store) into `o.store`. */
 export interface Executor {
   readonly name: string;
-  trainMany(pending: RunSpec[], o: SweepOptions): Promise<void>;
+  /**
+   * `args`: how a task names its run to `ceg train`: 'named' (innovation, scale, seed and the
+   * sweep's flags; ensureRuns) or 'spec-file' (`--run ID --spec FILE`: explicit specs such as
+   * a study's trunks and forks; ensureSpecs)
+   */
+  trainMany(pending: RunSpec[], o: SweepOptions, args?: 'named' | 'spec-file'): Promise<void>;
 }
 
 
@@ -194,6 +200,9 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
     for (const c of live) c.kill('SIGKILL');
   };
   process.on('exit', killAll);
+  // children send their progress here (IPC); one line per active run, redrawn in place on a TTY
+  const board: ProgressBoard | null = o.stream === null ? null : createProgressBoard({ stream: o.stream ?? process.stderr });
+  const ttyBoard = o.stream !== null && (o.stream ?? process.stderr).isTTY === true;
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
@@ -204,14 +213,20 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
         const child = spawn(process.execPath, args, {
           cwd: PROJECT_ROOT,
           // 'ipc': the child sees the channel close when this process dies, even by SIGKILL
-          stdio: ['ignore', o.stream === null ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
-          // the child's progress lines carry this run's place in the whole sweep, not [1/1]
-          env: { ...process.env, CEG_PROGRESS: 'plain', CEG_PROGRESS_INDEX: place },
+          // (on a TTY the child's one-line result would break the board's block: the parent prints it)
+          stdio: ['ignore', o.stream === null || ttyBoard ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
+          // the child's progress lines carry this run's place in the whole sweep, not [1/1];
+          // they come back over IPC to this process's board
+          env: { ...process.env, CEG_PROGRESS: board ? 'ipc' : 'plain', CEG_PROGRESS_INDEX: place },
           detached: true,
         });
         live.add(child);
-        child.on('exit', (c, sig) => {
+        const feed = board ? boardFeed(board) : null;
+        if (feed) child.on('message', feed.onMessage);
+        // 'close': after the exit and the IPC channel's last message
+        child.on('close', (c, sig) => {
           live.delete(child);
+          feed?.onExit(c ?? -1);
           resolve(c ?? (sig ? -1 : null));
         });
       });
@@ -284,6 +299,7 @@ export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
     // e.g. SLURM (src/train/slurm.ts): one job array of the missing runs into the same store
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length) await o.executor.trainMany(pending, o);
+    for (const sp of pending) if (finishedState(o.store, sp)) trainedHere.add(runId(sp));
   } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
@@ -348,7 +364,12 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
   const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
   const keptStale = await prepareSpecs(specs, so);
   const trainedHere = new Set<string>();
-  if ((o.jobs ?? 1) > 1) {
+  if (o.executor) {
+    // e.g. SLURM: one job array of the missing specs, each task `ceg train --run ID --spec FILE`
+    const pending = specs.filter((sp) => !finishedState(o.store, sp));
+    if (pending.length) await o.executor.trainMany(pending, so, 'spec-file');
+    for (const sp of pending) if (finishedState(o.store, sp)) trainedHere.add(runId(sp));
+  } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-specs-'));
@@ -370,6 +391,14 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
 
 async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>, trainedHere: ReadonlySet<string>): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
+  // a child of a sweep (CEG_PROGRESS=ipc): progress goes to the parent's board, which draws it
+  // (never throwing: once the parent is gone the trainer must still checkpoint and record why it stopped)
+  const toParent =
+    process.env.CEG_PROGRESS === 'ipc' && process.send
+      ? (m: unknown) => {
+          if (process.connected) process.send!(m, undefined, undefined, () => {});
+        }
+      : undefined;
   let k = 0;
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
@@ -382,15 +411,19 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
       // complete already (earlier, or by a child process just now): one line, no progress bar at step 0
       const final = stored.metrics().at(-1);
       const how = trainedHere.has(stored.id) ? 'trained' : 'cached';
-      if (o.stream !== null) (o.stream ?? process.stderr).write(`${label} ${how} (run ${stored.id}): final val loss ${final?.valLoss?.toFixed(4)}\n`);
+      const line = `${label} ${how} (run ${stored.id}): final val loss ${final?.valLoss?.toFixed(4)}`;
+      if (toParent) toParent({ ceg: 'progress', kind: 'log', msg: line });
+      else if (o.stream !== null) (o.stream ?? process.stderr).write(`${line}\n`);
     }
-    const progress =
+    const progress: Progress | null =
       o.stream === null || stored?.isDone()
         ? null
-        : createProgress({
-            label, total: spec.train.steps, stream: o.stream ?? process.stderr,
-            ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
-          });
+        : toParent
+          ? progressOverIpc(label, spec.train.steps, toParent)
+          : createProgress({
+              label, total: spec.train.steps, stream: o.stream ?? process.stderr,
+              ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
+            });
     // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
     let last: { loss?: number; tokPerSec?: number } = {};
     const hooks: TrainHooks = {
