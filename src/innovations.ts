@@ -21,7 +21,10 @@ export const modelSwitch = () => z.boolean().optional().transform((on) => (on ? 
  * and their validation know them). The model code reads them as `cfg.<field>`. Each is
  * optional and absent by default (modelSwitch, or `.optional()` for a valued setting).
  */
-export const MODEL_SWITCHES = {} satisfies Record<string, z.ZodTypeAny>;
+export const MODEL_SWITCHES = {
+  /** qknorm: RMSNorm (learned gain per channel of a head) of every head's queries and keys before attention */
+  qkNorm: modelSwitch(),
+} satisfies Record<string, z.ZodTypeAny>;
 
 export type PaperCategory = 'baseline' | 'compute-independent' | 'compute-dependent' | 'not in paper';
 
@@ -180,6 +183,19 @@ const list: Innovation[] = [
     inPaper: false,
     explanation: 'A gated MLP: silu(x·W1) ⊙ (x·W3), then ·W2, with the hidden width cut to 2/3 to keep parameters equal.',
     reference: 'Shazeer 2020',
+  },
+  {
+    id: 'qknorm',
+    label: 'QK-norm',
+    change: { qkNorm: true },
+    category: 'not in paper',
+    inPaper: false,
+    explanation:
+      "RMSNorm of each head's queries and keys (over the head's channels, with a learned gain shared by the heads) " +
+      'before RoPE and the attention scores: the logits q·k/√d stay bounded however large the projections grow, ' +
+      'which keeps attention from saturating and lets training take larger steps.',
+    reference: 'Dehghani et al. 2023 (ViT-22B); OLMo 2 (2024); Jordan et al., modded-nanogpt',
+    flopsUnchanged: true,
   },
   {
     id: 'fa_rope_ln',

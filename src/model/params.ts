@@ -15,6 +15,7 @@
  *           mlp.c_proj [Hs, C] = W2            (Hs = swigluHidden(cfg))
  *   NSA:    attn.q_proj [C, H·D], attn.k_proj / attn.v_proj [C, Hkv·D] (bias = cfg.bias),
  *           attn.g_proj [C, 3H], attn.o_proj [H·D, C] (no bias), H/Hkv/D from cfg.nsa
+ *   QK-norm: attn.q_norm.weight, attn.k_norm.weight [head size] (RMSNorm gains, shared by the heads)
  *   MoE:    mlp.router.weight [C, E]  (no bias)
  *           mlp.experts.{e}.c_fc.weight/.bias [C, Hd], mlp.experts.{e}.c_proj.weight/.bias [Hd, C]
  */
@@ -72,6 +73,11 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
     out.push({ name: `${name}.weight`, shape: [width], init: 'ones', linear: false, decay: false });
     if (kind === 'layernorm' && cfg.bias) out.push({ name: `${name}.bias`, shape: [width], init: 'zeros', linear: false, decay: false });
   };
+  // QK-norm: RMSNorm gains over a head's channels, one for queries and one for keys (not decayed)
+  const qkNorms = (h: string, width: number) => {
+    norm(`${h}.attn.q_norm`, 'rmsnorm', width);
+    norm(`${h}.attn.k_norm`, 'rmsnorm', width);
+  };
   const mlpGelu = (prefix: string, hidden: number) => {
     lin(`${prefix}.c_fc`, C, hidden);
     lin(`${prefix}.c_proj`, hidden, C, true);
@@ -94,9 +100,11 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
       lin(`${h}.attn.v_proj`, C, n.kvHeads * d);
       lin(`${h}.attn.g_proj`, C, 3 * n.heads, false, false);
       lin(`${h}.attn.o_proj`, n.heads * d, C, false, false);
+      if (cfg.qkNorm) qkNorms(h, d);
     } else {
       lin(`${h}.attn.c_attn`, C, C + 2 * cfg.nKvHead * hs);
       lin(`${h}.attn.c_proj`, C, C, true);
+      if (cfg.qkNorm) qkNorms(h, hs);
     }
     if (cfg.norm !== 'none') norm(`${h}.ln_2`, cfg.norm);
     switch (cfg.mlp) {
