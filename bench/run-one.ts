@@ -8,6 +8,7 @@ import { benchConfig, stepFlops } from './configs.js';
 import { makeStep } from './real-step.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { installProfiler, startProfile, stopProfile, byKernel } from './profile.js';
+import { readEnv } from '../src/env.js';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,8 +27,9 @@ const config = benchConfig(configName);
 const info = await initEngine({ backend, threads });
 /** 'stock' (shipped kernels), 'round1' (round 1's), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
 function kernelsLabel(): string {
-  if (backend !== 'wasm') return process.env.CEG_KERNELS === 'stock' ? 'stock' : 'fused ops';
-  if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return process.env.CEG_KERNELS;
+  const mode = readEnv('CEG_KERNELS');
+  if (backend !== 'wasm') return mode === 'stock' ? 'stock' : 'fused ops';
+  if (mode === 'stock' || mode === 'round1') return mode;
   const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
   return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
 }

@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchConfig, stepFlops, type BenchConfig, type BenchConfigName } from './configs.js';
 import { cpuPeak } from './peak.js';
+import { readEnv } from '../src/env.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -75,7 +76,7 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Vari
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
   const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend, '--threads', String(threads),
     '--config', c.name, '--steps', String(n), '--warmup', String(w), ...(has('profile') ? ['--profile'] : [])];
-  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : variant === 'round1' ? 'round1' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (process.env.CEG_NATIVE ?? '') };
+  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : variant === 'round1' ? 'round1' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (readEnv('CEG_NATIVE') ?? '') };
   const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', timeout: 20 * 60_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {

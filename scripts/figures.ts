@@ -17,6 +17,7 @@ import { describeError } from '../src/cli/errors.js';
 import { RunStore } from '../src/runs/index.js';
 import { LADDERS, ladderOf } from '../src/scales.js';
 import { checkRuns, staleIds, type CodeStatus } from '../src/train/stale.js';
+import { readEnv } from '../src/env.js';
 
 /** ReportData from the run store (see src/report/from-runs.ts); throws NoRunsError when empty. */
 export function loadReportData(opts: LoadOptions = {}): LoadResult {
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
       out: { type: 'string', default: projectPath('figures') },
       runs: { type: 'string', default: defaultRunsRoot() },
       scale: { type: 'string', default: 'micro' },
-      backend: { type: 'string', default: process.env.CEG_BACKEND ?? 'wasm' },
+      backend: { type: 'string', default: readEnv('CEG_BACKEND') ?? 'wasm' },
       smooth: { type: 'string', default: '1' },
       formats: { type: 'string', default: 'png,svg' },
       width: { type: 'string', default: '1000' },

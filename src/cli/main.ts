@@ -50,6 +50,7 @@ import { exportRun, sampleRun, StoredModelError } from '../train/stored-model.js
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 import { describeError } from './errors.js';
 import { runsCheck, damagedNote } from './runs-check.js';
+import { readEnv } from '../env.js';
 
 function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -736,7 +737,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const isEntry = process.argv[1] && /main\.ts$|ceg(\.js)?$/.test(process.argv[1]);
-if (isEntry || process.env.CEG_CLI_MAIN === '1') {
+if (isEntry || readEnv('CEG_CLI_MAIN') === '1') {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {
