@@ -51,6 +51,7 @@ import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type Bundle
 import { describeError } from './errors.js';
 import { runsCheck, damagedNote } from './runs-check.js';
 import { readEnv } from '../env.js';
+import { defaultCacheDir } from '../paths.js';
 
 function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -256,6 +257,8 @@ const spec = defineCli({
     flags: {
       corpus: { type: 'list', choices: BUNDLED_CORPORA, noun: 'corpus', help: 'corpora (default all)' },
       tokenizer: { type: 'list', choices: TOKENIZER_NAMES, noun: 'tokenizer', help: 'tokenizers (default all)' },
+      cacheDir: { type: 'string', help: 'token cache folder (default $CEG_CACHE, else data/cache)' },
+      force: { type: 'bool', help: 'tokenise again even when cached (to time tokenisation)' },
     },
   },
   report: {
@@ -630,8 +633,12 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       for (const corpus of (f.corpus.length ? f.corpus : BUNDLED_CORPORA) as BundledCorpus[]) {
         for (const tokenizer of (f.tokenizer.length ? f.tokenizer : TOKENIZER_NAMES) as TokenizerName[]) {
-          const p = prepareCorpus({ corpus, tokenizer, onProgress: (m) => console.error(`[ceg] ${m}`) });
-          console.log(`${corpus}/${tokenizer}: ${p.meta.tokens.train} train + ${p.meta.tokens.val} val tokens in ${p.dir}${p.cached ? ' (cached)' : ''}`);
+          const cacheDir = f.cacheDir ?? defaultCacheDir();
+          if (f.force) fs.rmSync(path.join(cacheDir, `${corpus}-${tokenizer}`, 'meta.json'), { force: true });
+          const t0 = performance.now();
+          const p = prepareCorpus({ corpus, tokenizer, cacheDir, onProgress: (m) => console.error(`[ceg] ${m}`) });
+          const s = ((performance.now() - t0) / 1000).toFixed(2);
+          console.log(`${corpus}/${tokenizer}: ${p.meta.tokens.train} train + ${p.meta.tokens.val} val tokens in ${p.dir}${p.cached ? ' (cached)' : ''}, ${s} s`);
         }
       }
       return 0;
