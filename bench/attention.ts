@@ -18,17 +18,26 @@ import { plainAttention } from '../src/model/attention/plain.js';
 import { fusedAttention } from '../src/model/attention/fused.js';
 import { sparseAttention, sparseBlocksUsed } from '../src/model/attention/sparse.js';
 import type { AttendOptions } from '../src/model/attention/index.js';
+import { backendFlag, parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
-}
-const backend = arg('backend', 'wasm') as BackendName;
-const [B, H, Hkv, T, hs, block, reps] = ['B:4', 'H:4', 'Hkv:4', 'T:512', 'hs:32', 'block:64', 'reps:3'].map((s) => {
-  const [n, d] = s.split(':');
-  return Number(arg(n, d));
-});
-const [sbs, sl, ss] = arg('sparse', '32,2,4').split(',').map(Number);
+const spec = {
+  summary: 'attention kernels (plain, fused, sparse): peak tensor memory and time, forward and forward+backward',
+  flags: {
+    backend: backendFlag({ default: 'wasm' }),
+    B: { type: 'int', default: 4, min: 1, help: 'batch' },
+    H: { type: 'int', default: 4, min: 1, help: 'query heads' },
+    Hkv: { type: 'int', default: 4, min: 1, help: 'key/value heads' },
+    T: { type: 'int', default: 512, min: 1, help: 'context length' },
+    hs: { type: 'int', default: 32, min: 1, help: 'head size' },
+    block: { type: 'int', default: 64, min: 1, help: 'fused kernel block' },
+    reps: { type: 'int', default: 3, min: 1, help: 'timed runs (median)' },
+    sparse: { type: 'list', of: 'int', default: [32, 2, 4], min: 1, help: 'sparse blockSize,localBlocks,selectedBlocks' },
+  },
+} as const satisfies CommandSpec;
+const { flags } = parseScriptArgs('npx tsx bench/attention.ts', spec);
+const backend = flags.backend as BackendName;
+const { B, H, Hkv, T, hs, block, reps } = flags;
+const [sbs, sl, ss] = flags.sparse;
 const sparse = { blockSize: sbs, localBlocks: sl, selectedBlocks: ss };
 const opts: AttendOptions = { dropout: 0, training: false, seed: 0, sparse, fusedBlock: block };
 

@@ -1,11 +1,11 @@
 /**
  * One training step of the project's real model, as src/train/trainer.ts runs it (gradAccum 1,
  * dropout as configured): gptLoss under tf.variableGrads, clipByGlobalNorm(1.0), AdamW
- * (decay by isDecayed). Deterministic: parameters from initParams(seed), a fixed batch.
+ * (decay as each parameter declares it: decayedParams). Deterministic: parameters from initParams(seed), a fixed batch.
  */
 import { tf } from '../src/engine/index.js';
 import { gptLoss, dropoutSeed } from '../src/model/gpt.js';
-import { initParams, isDecayed, disposeParams } from '../src/model/params.js';
+import { initParams, decayedParams, disposeParams } from '../src/model/params.js';
 import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
 import type { BenchConfig } from './configs.js';
 import { mulberry32 } from '../src/ceg/random.js';
@@ -30,7 +30,7 @@ export function randomBatch(c: BenchConfig, seed: number): { idx: tf.Tensor2D; t
 export function makeStep(c: BenchConfig, seed: number): { step: () => number; dispose: () => void } {
   const cfg = c.model;
   const params = initParams(cfg, seed);
-  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: isDecayed });
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: decayedParams(cfg) });
   const varList = [...params.values()];
   const names = [...params.keys()];
   const nameOf = new Map(varList.map((v, i) => [v.name, names[i]]));

@@ -8,26 +8,32 @@ import { benchConfig, stepFlops } from './configs.js';
 import { makeStep } from './real-step.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { installProfiler, startProfile, stopProfile, byKernel } from './profile.js';
+import { readEnv } from '../src/env.js';
+import { parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
-
-const backend = arg('backend', 'wasm') as 'wasm' | 'cpu';
-const threads = Number(arg('threads', '1'));
-const configName = arg('config', 'A');
-const steps = Number(arg('steps', '10'));
-const warmup = Number(arg('warmup', '3'));
-const profile = process.argv.includes('--profile');
+const spec = {
+  summary: 'one benchmark cell in its own process; prints one line RESULT {json}',
+  flags: {
+    backend: { type: 'choice', choices: ['wasm', 'cpu'], noun: 'backend', default: 'wasm', help: 'tensor backend' },
+    threads: { type: 'int', default: 1, min: 1, help: 'wasm threads' },
+    config: { type: 'string', default: 'A', help: 'bench config (bench/configs.ts)' },
+    steps: { type: 'int', default: 10, min: 1, help: 'timed steps' },
+    warmup: { type: 'int', default: 3, min: 0, help: 'warm-up steps' },
+    profile: { type: 'bool', help: 'print the top kernels' },
+  },
+} as const satisfies CommandSpec;
+const { flags } = parseScriptArgs('npx tsx bench/run-one.ts', spec);
+const backend = flags.backend as 'wasm' | 'cpu';
+const { threads, config: configName, steps, warmup, profile } = flags;
 
 const config = benchConfig(configName);
 
 const info = await initEngine({ backend, threads });
 /** 'stock' (shipped kernels), 'round1' (round 1's), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
 function kernelsLabel(): string {
-  if (backend !== 'wasm') return process.env.CEG_KERNELS === 'stock' ? 'stock' : 'fused ops';
-  if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return process.env.CEG_KERNELS;
+  const mode = readEnv('CEG_KERNELS');
+  if (backend !== 'wasm') return mode === 'stock' ? 'stock' : 'fused ops';
+  if (mode === 'stock' || mode === 'round1') return mode;
   const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
   return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
 }

@@ -18,16 +18,30 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { benchConfig, stepFlops, type BenchConfig, type BenchConfigName } from './configs.js';
 import { cpuPeak } from './peak.js';
+import { readEnv } from '../src/env.js';
+import { parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
-const argv = process.argv.slice(2);
-const has = (f: string) => argv.includes(`--${f}`);
-const opt = (f: string, d: string) => (argv.includes(`--${f}`) ? argv[argv.indexOf(`--${f}`) + 1] : d);
-const steps = Number(opt('steps', '10'));
-const warmup = Number(opt('warmup', '3'));
-const configNames = opt('configs', 'A,B').split(',') as BenchConfigName[];
-const threadCounts = opt('threads', '1,2').split(',').map(Number);
+const spec = {
+  summary: 'the round-2 bench, cell after cell: one training step per config and backend against PyTorch',
+  flags: {
+    steps: { type: 'int', default: 10, min: 1, help: 'timed steps per cell' },
+    warmup: { type: 'int', default: 3, min: 0, help: 'warm-up steps per cell' },
+    configs: { type: 'list', default: ['A', 'B'], help: 'bench configs (bench/configs.ts)' },
+    threads: { type: 'list', of: 'int', default: [1, 2], min: 1, help: 'wasm thread counts to try' },
+    profile: { type: 'bool', help: 'top kernels per cell' },
+    before: { type: 'bool', help: 'also the older kernel sets (CEG_NATIVE=0, CEG_KERNELS=round1, CEG_KERNELS=stock)' },
+    noTorch: { type: 'bool', help: 'ours only' },
+    noCpu: { type: 'bool', help: 'skip the pure-JS cpu backend' },
+    out: { type: 'string', help: 'results file (default bench/results/<date>-cpu.json)' },
+  },
+} as const satisfies CommandSpec;
+const { flags } = parseScriptArgs('npx tsx bench/sequential.ts', spec);
+const has = (f: 'profile' | 'before' | 'noTorch' | 'noCpu') => flags[f];
+const { steps, warmup } = flags;
+const configNames = flags.configs as BenchConfigName[];
+const threadCounts = flags.threads;
 const PY = '/usr/bin/python3';
 
 interface Cell {
@@ -75,7 +89,7 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Vari
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
   const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend, '--threads', String(threads),
     '--config', c.name, '--steps', String(n), '--warmup', String(w), ...(has('profile') ? ['--profile'] : [])];
-  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : variant === 'round1' ? 'round1' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (process.env.CEG_NATIVE ?? '') };
+  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : variant === 'round1' ? 'round1' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (readEnv('CEG_NATIVE') ?? '') };
   const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', timeout: 20 * 60_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {
@@ -120,7 +134,7 @@ function runTorch(c: BenchConfig, threads: number): void {
 }
 
 const loadAvg: number[][] = [os.loadavg()];
-const torchOk = !has('no-torch') && ensureTorch();
+const torchOk = !has('noTorch') && ensureTorch();
 for (const name of configNames) {
   const c = configs[name];
   if (torchOk) for (const t of [1, 2]) runTorch(c, t);
@@ -130,7 +144,7 @@ for (const name of configNames) {
     runTfjs(c, 'wasm', 1, 'round1', steps, warmup);
     runTfjs(c, 'wasm', 1, 'stock', Math.min(steps, 3), 1);
   }
-  if (name === 'A' && !has('no-cpu')) runTfjs(c, 'cpu', 1, 'default', 2, 1);
+  if (name === 'A' && !has('noCpu')) runTfjs(c, 'cpu', 1, 'default', 2, 1);
 }
 
 loadAvg.push(os.loadavg());
@@ -168,7 +182,7 @@ if (has('profile')) {
 
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync(path.join(here, 'results'), { recursive: true });
-const file = path.resolve(root, opt('out', path.join('bench', 'results', `${date}-cpu.json`)));
+const file = path.resolve(root, flags.out ?? path.join('bench', 'results', `${date}-cpu.json`));
 writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: peak, steps, warmup,
   configs: Object.fromEntries(configNames.map((n) => [n, { ...configs[n], flopsPerStep: stepFlops(configs[n]) }])), load: loadAvg, cells }, null, 2));
 console.log(`\nwrote ${path.relative(root, file)}`);

@@ -9,14 +9,23 @@ import { mulberry32 } from '../src/ceg/random.js';
 import { initEngine, tf, type BackendName } from '../src/engine/index.js';
 import { flashAttentionWebGPU } from '../src/engine/wgsl/flash-attention.js';
 import { shutdownWebGPU } from '../src/engine/webgpu.js';
+import { BACKENDS } from '../src/engine/index.js';
+import { parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
 
-const arg = (name: string, def: string) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-};
-const [B, H, T, hs] = ['B', 'H', 'T', 'hs'].map((n, i) => Number(arg(n, ['4', '4', '256', '32'][i])));
-const steps = Number(arg('steps', '5'));
-const backends = arg('backends', 'webgpu,wasm').split(',') as BackendName[];
+const spec = {
+  summary: 'webgpu measurements: plain vs WGSL-fused attention, and a tiny GPT training step per backend',
+  flags: {
+    B: { type: 'int', default: 4, min: 1, help: 'batch' },
+    H: { type: 'int', default: 4, min: 1, help: 'heads' },
+    T: { type: 'int', default: 256, min: 1, help: 'context length' },
+    hs: { type: 'int', default: 32, min: 1, help: 'head size' },
+    steps: { type: 'int', default: 5, min: 1, help: 'timed runs (median)' },
+    backends: { type: 'list', choices: BACKENDS, noun: 'backend', default: ['webgpu', 'wasm'], help: 'backends of the training-step table' },
+  },
+} as const satisfies CommandSpec;
+const { flags } = parseScriptArgs('npx tsx bench/webgpu.ts', spec);
+const { B, H, T, hs, steps } = flags;
+const backends = flags.backends as BackendName[];
 
 /** Deterministic values in [-1, 1) from a seed. */
 function values(n: number, seed: number): Float32Array {

@@ -11,15 +11,19 @@ import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
 import { benchConfig } from './configs.js';
 import { makeStep } from './real-step.js';
+import { parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
 
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : dflt;
-}
-
-const config = benchConfig(arg('config', 'A'));
-const warmup = Number(arg('warmup', '3'));
-const seed = Number(arg('seed', '1234'));
+const spec = {
+  summary: 'a long-lived worker of the interleaved bench (bench/bench.ts): READY, then "run N" -> BLOCK lines',
+  flags: {
+    config: { type: 'string', default: 'A', help: 'bench config (bench/configs.ts)' },
+    warmup: { type: 'int', default: 3, min: 0, help: 'warm-up steps' },
+    seed: { type: 'int', default: 1234, help: 'initialisation seed' },
+  },
+} as const satisfies CommandSpec;
+const { flags } = parseScriptArgs('npx tsx bench/worker.ts', spec);
+const config = benchConfig(flags.config);
+const { warmup, seed } = flags;
 await initEngine({ backend: 'wasm', threads: 1 });
 const { step, dispose } = makeStep(config, seed);
 const warm: number[] = [];

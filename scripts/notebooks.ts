@@ -19,7 +19,7 @@ import { mkdtemp, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseFlags, reportUsageError, type CommandSpec } from '../src/cli/args.js';
 import { clearOutputs, readNotebook, writeNotebook } from './ipynb.js';
 import { runNotebookFile } from './tslab-runner.js';
 
@@ -48,22 +48,31 @@ function runChild(file: string, outFile: string, env: NodeJS.ProcessEnv): Promis
   });
 }
 
+/** The flags (keys as on the command line, so `values['in-place']`); HELP is their description. */
+const spec = {
+  flags: {
+    dir: { type: 'string', default: 'notebooks' },
+    out: { type: 'string' },
+    scale: { type: 'string' },
+    one: { type: 'string' },
+    'one-out': { type: 'string' },
+    clear: { type: 'bool' },
+    'in-place': { type: 'bool' },
+    runs: { type: 'string' },
+  },
+  positionals: ['files'],
+  variadic: true,
+} as const satisfies CommandSpec;
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      dir: { type: 'string', default: 'notebooks' },
-      out: { type: 'string' },
-      scale: { type: 'string' },
-      one: { type: 'string' },
-      'one-out': { type: 'string' },
-      clear: { type: 'boolean', default: false },
-      'in-place': { type: 'boolean', default: false },
-      runs: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
+  let parsed;
+  try {
+    parsed = parseFlags(process.argv.slice(2), spec, 'npm run notebooks --');
+  } catch (e) {
+    return reportUsageError(e);
+  }
+  const { flags: values, positionals } = parsed;
+  if (parsed.help) {
     console.log(HELP);
     return 0;
   }

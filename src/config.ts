@@ -4,6 +4,10 @@
  * Validation uses zod so that bad input says what was wrong, where, and what was expected.
  */
 import { z } from 'zod';
+import { ConfigError } from './config-error.js';
+import { MODEL_SWITCHES } from './innovations.js';
+
+export { ConfigError };
 
 export const NORMS = ['none', 'layernorm', 'rmsnorm'] as const;
 export const POSITIONS = ['learned', 'rope'] as const;
@@ -115,6 +119,8 @@ export const ModelConfigSchema = z
      */
     moeImpl: z.enum(MOE_IMPLS).optional(),
     sparseSelect: z.enum(SPARSE_SELECTS).optional(),
+    /** switches that innovations declare beside their registry entry (src/innovations.ts); all optional, absent = off */
+    ...MODEL_SWITCHES,
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -224,13 +230,6 @@ export type DataConfig = z.infer<typeof DataConfigSchema>;
 /** Format a zod error as one line per problem: `where: what (expected ...)`. */
 export function formatIssues(err: z.ZodError, root = 'config'): string {
   return err.issues.map((i) => `${[root, ...i.path].join('.')}: ${i.message}`).join('\n');
-}
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
 }
 
 export function parseModelConfig(x: unknown): ModelConfig {

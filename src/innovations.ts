@@ -2,9 +2,29 @@
  * The single registry of innovations. The CLI, sweeps, notebooks and CEG tables read it;
  * nothing else lists innovations. An innovation is a plain, serialisable change to the
  * baseline model config (see src/config.ts); a combination is the merge of its parts.
+ * Adding one touches this file and the model code only: docs/add-an-innovation.md.
  */
+import { z } from 'zod';
 import type { ModelConfig } from './config.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from './config-error.js';
+
+/**
+ * An on/off model-config switch declared by an innovation. Absent means off, and `false` is
+ * stored as absent, so a run's id (a hash of its config) changes only when the switch is on:
+ * every run made before the switch existed keeps its id.
+ */
+export const modelSwitch = () => z.boolean().optional().transform((on) => (on ? (true as const) : undefined));
+
+/**
+ * Model-config fields that innovations add, declared here beside the registry entry that turns
+ * them on (src/config.ts merges them into ModelConfigSchema, so `--config` overrides, run specs
+ * and their validation know them). The model code reads them as `cfg.<field>`. Each is
+ * optional and absent by default (modelSwitch, or `.optional()` for a valued setting).
+ */
+export const MODEL_SWITCHES = {
+  /** qknorm: RMSNorm (learned gain per channel of a head) of every head's queries and keys before attention */
+  qkNorm: modelSwitch(),
+} satisfies Record<string, z.ZodTypeAny>;
 
 export type PaperCategory = 'baseline' | 'compute-independent' | 'compute-dependent' | 'not in paper';
 
@@ -21,6 +41,13 @@ export interface Innovation {
   inPaper: boolean;
   explanation: string;
   reference: string;
+  /**
+   * Its FLOPs per step (src/model/flops.ts, which counts matrix products only) equal the
+   * baseline's: same math or only non-matmul work (norms, rotations, gates). Declared so that
+   * test/every-innovation.test.ts can check it: an innovation either changes the FLOP count
+   * or says here that it does not.
+   */
+  flopsUnchanged?: true;
 }
 
 /** A change is a partial model config; `nKvHead` may be 'one' (MQA) or a group count (GQA). */
@@ -40,6 +67,7 @@ const list: Innovation[] = [
       'nanoGPT with the study\'s baseline choices: no LayerNorm inside blocks (the final LayerNorm is kept), ' +
       'learned absolute position embeddings, plain masked-softmax attention, one key/value head per query head, GELU MLP.',
     reference: 'Radford et al. 2019 (GPT-2); Karpathy, nanoGPT',
+    flopsUnchanged: true,
   },
   {
     id: 'layernorm',
@@ -52,6 +80,7 @@ const list: Innovation[] = [
       'scaled to unit variance, then given a learned gain and bias. Keeps activations well-scaled so larger ' +
       'learning rates train stably.',
     reference: 'Ba, Kiros, Hinton 2016; Xiong et al. 2020 (pre-LN)',
+    flopsUnchanged: true,
   },
   {
     id: 'rmsnorm',
@@ -61,6 +90,7 @@ const list: Innovation[] = [
     inPaper: false,
     explanation: 'LayerNorm without centring or bias: divide by the root-mean-square and apply a learned gain.',
     reference: 'Zhang & Sennrich 2019',
+    flopsUnchanged: true,
   },
   {
     id: 'rope',
@@ -72,6 +102,7 @@ const list: Innovation[] = [
       'Rotate each pair of query/key channels by an angle proportional to the token position, so that the ' +
       'attention score depends only on the relative offset between tokens. The learned position table is removed.',
     reference: 'Su et al. 2021 (RoFormer)',
+    flopsUnchanged: true,
   },
   {
     id: 'fused',
@@ -83,6 +114,7 @@ const list: Innovation[] = [
       'Exact attention computed block by block with an online softmax, never materialising the T×T score ' +
       'matrix (the FlashAttention algorithm). Same math, so the same loss per step; the gain is memory and time.',
     reference: 'Dao et al. 2022 (FlashAttention)',
+    flopsUnchanged: true,
   },
   {
     id: 'mqa',
@@ -153,6 +185,19 @@ const list: Innovation[] = [
     reference: 'Shazeer 2020',
   },
   {
+    id: 'qknorm',
+    label: 'QK-norm',
+    change: { qkNorm: true },
+    category: 'not in paper',
+    inPaper: false,
+    explanation:
+      "RMSNorm of each head's queries and keys (over the head's channels, with a learned gain shared by the heads) " +
+      'before RoPE and the attention scores: the logits q·k/√d stay bounded however large the projections grow, ' +
+      'which keeps attention from saturating and lets training take larger steps.',
+    reference: 'Dehghani et al. 2023 (ViT-22B); OLMo 2 (2024); Jordan et al., modded-nanogpt',
+    flopsUnchanged: true,
+  },
+  {
     id: 'fa_rope_ln',
     label: 'FA + RoPE + LN',
     change: {},
@@ -161,6 +206,7 @@ const list: Innovation[] = [
     inPaper: true,
     explanation: 'The three compute-independent innovations together: is their gain the product of their gains?',
     reference: 'Sanderson et al. 2025',
+    flopsUnchanged: true,
   },
   {
     id: 'baseline_fair',
@@ -176,6 +222,7 @@ const list: Innovation[] = [
       'start. Without it the blocks start with inputs 35x too small and the model sits on the unigram plateau; ' +
       'comparing CEGs against both baselines shows how much of a gain is the plateau.',
     reference: 'Xiong et al. 2020 (why pre-LN trains); this project (issue #13)',
+    flopsUnchanged: true,
   },
   {
     id: 'postln',
@@ -187,6 +234,7 @@ const list: Innovation[] = [
       'LayerNorm after each residual add, x = LN(x + f(x)), as in the original Transformer: the reference of ' +
       "Gundlach et al.'s post-LN → pre-LN comparison (CEG of layernorm against postln).",
     reference: 'Vaswani et al. 2017; Xiong et al. 2020; Gundlach et al. 2025',
+    flopsUnchanged: true,
   },
   {
     id: 'modern',
@@ -205,7 +253,7 @@ const list: Innovation[] = [
 
 /** The modern stack with one innovation taken out ("remove it from the modern stack"). */
 function modernRemovals(): Innovation[] {
-  const rm = (id: string, what: string, change: InnovationChange): Innovation => ({
+  const rm = (id: string, what: string, change: InnovationChange, flops: Pick<Innovation, 'flopsUnchanged'> = {}): Innovation => ({
     id,
     label: `Modern − ${what}`,
     change,
@@ -214,12 +262,14 @@ function modernRemovals(): Innovation[] {
     inPaper: false,
     explanation: `The modern stack (pre-RMSNorm + RoPE + SwiGLU) with ${what}: its CEG against "modern" measures that innovation by removal.`,
     reference: 'Gundlach et al. 2025',
+    ...flops,
   });
   return [
     rm('modern_nonorm', 'no norm in blocks (pre-RMSNorm removed)', { norm: 'none' }),
     rm('modern_postnorm', 'post-norm instead of pre-norm', { normPlacement: 'post' }),
     rm('modern_learned', 'learned positions instead of RoPE', { positions: 'learned' }),
-    rm('modern_gelu', 'GELU MLP instead of SwiGLU', { mlp: 'gelu' }),
+    // RMSNorm + RoPE + GELU: the baseline's matrix products
+    rm('modern_gelu', 'GELU MLP instead of SwiGLU', { mlp: 'gelu' }, { flopsUnchanged: true }),
     rm('modern_layernorm', 'LayerNorm instead of RMSNorm', { norm: 'layernorm' }),
   ];
 }

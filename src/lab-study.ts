@@ -2,6 +2,7 @@
  * The study and the anchors for notebooks (09-12): thin calls over src/report and src/ceg, so
  * notebook cells stay one line each. lab.ts re-exports these (one line).
  */
+import { readEnv } from './env.js';
 import { getPlan, type StudyPlan } from './plans.js';
 import { RunStore } from './runs/index.js';
 import type { BackendName } from './engine/index.js';
@@ -17,7 +18,7 @@ import * as aq from 'arquero';
 
 /** The study a notebook reads: CEG_STUDY, else 'smoke' at the smoke scale (CI) and 'cpu' otherwise. */
 export function studyPlanFor(scale: string): StudyPlan {
-  return getPlan(process.env.CEG_STUDY ?? (scale === 'smoke' ? 'smoke' : 'cpu'));
+  return getPlan(readEnv('CEG_STUDY') ?? (scale === 'smoke' ? 'smoke' : 'cpu'));
 }
 
 export interface LoadedStudy {

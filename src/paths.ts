@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readEnv } from './env.js';
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -13,10 +14,10 @@ export function projectPath(...parts: string[]): string {
 
 /** The run store: CEG_RUNS, else <project>/data/runs. */
 export function defaultRunsRoot(): string {
-  return process.env.CEG_RUNS ?? projectPath('data', 'runs');
+  return readEnv('CEG_RUNS') ?? projectPath('data', 'runs');
 }
 
 /** Tokenised corpora: CEG_CACHE, else <project>/data/cache. */
 export function defaultCacheDir(): string {
-  return process.env.CEG_CACHE ?? projectPath('data', 'cache');
+  return readEnv('CEG_CACHE') ?? projectPath('data', 'cache');
 }

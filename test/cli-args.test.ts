@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { innovationIds } from '../src/innovations.js';
 import {
   UsageError,
   backendFlag,
@@ -80,7 +81,7 @@ test('list flags: comma-separated and repeated, typed, validated per item', () =
   const p = parseCommand(['sweep', '--innovations', 'rope,layernorm', '--innovations', 'mqa', '--seeds', '1,2', '--seeds=3', '--weights', '0.5,-1'], spec);
   assert.deepEqual(p.flags, { innovations: ['rope', 'layernorm', 'mqa'], seeds: [1, 2, 3], weights: [0.5, -1] });
   assert.deepEqual(parseCommand(['sweep'], spec).flags, { innovations: ['baseline'], seeds: [], weights: [] });
-  assert.match(usageError(['sweep', '--innovations', 'rope,ropee']).message, /^unknown innovation "ropee"; valid: baseline, layernorm, rmsnorm, rope, .*; did you mean "rope"\?$/);
+  assert.equal(usageError(['sweep', '--innovations', 'rope,ropee']).message, `unknown innovation "ropee"; valid: ${innovationIds().join(', ')}; did you mean "rope"?`);
   assert.match(usageError(['sweep', '--seeds', '1,x']).message, /--seeds: "x" is not an integer/);
   assert.match(usageError(['sweep', '--seeds', '1,-2']).message, /--seeds: -2 is below the minimum 0/);
   assert.match(usageError(['sweep', '--seeds', ',']).message, /--seeds needs at least one value/);
@@ -88,7 +89,8 @@ test('list flags: comma-separated and repeated, typed, validated per item', () =
 
 test('bad values name the value and the valid choices', () => {
   const e = usageError(['train', '--scale', 'micro', '--innovation', 'ropee']);
-  assert.match(e.message, /^unknown innovation "ropee"; valid: baseline, layernorm, rmsnorm, rope, fused, mqa, gqa, sparse, blocksparse, moe, swiglu, fa_rope_ln(, [a-z_]+)*; did you mean "rope"\?$/);
+  // the valid ids come from the registry (no list here: a new innovation must not need a test edit)
+  assert.equal(e.message, `unknown innovation "ropee"; valid: ${innovationIds().join(', ')}; did you mean "rope"?`);
   assert.match(e.usage ?? '', /usage: ceg train/);
   assert.equal(usageError(['train', '--scale', 'huge']).message, 'unknown scale "huge"; valid: smoke, micro, compact, full');
   assert.equal(usageError(['train', '--scale', 'micro', '--backend', 'cuda']).message, 'unknown backend "cuda"; valid: wasm, webgpu, tensorflow, cpu');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { tf, initEngine } from '../src/engine/index.js';
 import { getScale } from '../src/scales.js';
 import { applyInnovations } from '../src/innovations.js';
-import { initParams, isDecayed } from '../src/model/params.js';
+import { initParams, decayedParams } from '../src/model/params.js';
 import { AdamW } from '../src/train/adamw.js';
 import { trainStep, stepState } from '../src/train/step.js';
 import { ConfigError } from '../src/config.js';
@@ -23,7 +23,7 @@ async function measuredPeak(innovation: string, model: Record<string, unknown>, 
   const tc = { ...s.train, ...train };
   const prof = await tf.profile(async () => {
     const params = initParams(cfg, 11);
-    const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: isDecayed });
+    const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: decayedParams(cfg) });
     const st = stepState(params, opt, cfg, tc);
     const x = new Int32Array(tc.batchSize * cfg.blockSize).map((_, i) => (i * 7) % 97);
     for (let k = 0; k < 2; k++) await trainStep(st, 1e-3, () => ({ x, y: x }), () => k + 1);

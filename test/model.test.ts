@@ -5,7 +5,7 @@ import type { ModelConfig } from '../src/config.js';
 import { ATTN_KERNELS, parseModelConfig } from '../src/config.js';
 import { getScale } from '../src/scales.js';
 import {
-  countParams, disposeParams, initParams, isDecayed, paramCount, paramSpecs, swigluHidden, type Params,
+  countParams, decayedParams, disposeParams, initParams, paramCount, paramSpecs, swigluHidden, type Params,
 } from '../src/model/params.js';
 import { layerNorm, rmsNorm } from '../src/model/norms.js';
 import { applyRope } from '../src/model/rope.js';
@@ -70,12 +70,16 @@ test('params: names, shapes, counts, init and weight-decay groups', async () => 
   assert.notDeepEqual(r.get('transformer.wte.weight')!.dataSync(), p.get('transformer.wte.weight')!.dataSync());
   [p, q, r].forEach(disposeParams);
 
+  // weight-decay groups, as each parameter declares them where it is created (paramSpecs)
+  const isDecayed = (name: string) =>
+    decayedParams(tiny({ norm: 'layernorm', mlp: name.includes('.experts.') ? 'moe' : 'gelu' }))(name);
   assert.equal(isDecayed('transformer.wte.weight'), true);
   assert.equal(isDecayed('transformer.h.0.mlp.c_fc.weight'), true);
   assert.equal(isDecayed('transformer.h.0.mlp.experts.1.c_proj.weight'), true);
   assert.equal(isDecayed('transformer.h.0.mlp.c_fc.bias'), false);
   assert.equal(isDecayed('transformer.h.0.ln_1.weight'), false);
   assert.equal(isDecayed('transformer.ln_f.weight'), false);
+  assert.throws(() => isDecayed('transformer.h.0.attn.made_up.weight'), /not part of this model config/);
 
   // variants: RoPE drops wpe, rmsnorm has no bias, MQA shrinks c_attn, SwiGLU 2/3 width, MoE experts
   const names = (c: ModelConfig) => new Map(paramSpecs(c).map((s) => [s.name, s.shape]));

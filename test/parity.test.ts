@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { initEngine, tf } from '../src/engine/index.js';
 import { parseModelConfig, type ModelConfig, type TrainConfig } from '../src/config.js';
 import { gptForward, gptLoss } from '../src/model/gpt.js';
-import { disposeParams, isDecayed, paramSpecs, type Params } from '../src/model/params.js';
+import { decayedParams, disposeParams, paramSpecs, type Params } from '../src/model/params.js';
 import { loadSafetensors, readSafetensorsHeader } from '../src/model/safetensors.js';
 import { AdamW } from '../src/train/adamw.js';
 import { stepState, trainStep } from '../src/train/step.js';
@@ -107,7 +107,7 @@ for (const name of CONFIGS) {
       beta1: t.beta1, beta2: t.beta2, gradClip: t.gradClip, evalInterval: 1, evalBatches: 1, checkpointInterval: 0,
     };
     const initial = loadSafetensors(path.join(DIR, `${name}.weights.safetensors`), cfg);
-    const opt = new AdamW(params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, decayed: isDecayed });
+    const opt = new AdamW(params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, decayed: decayedParams(cfg) });
     await trainStep(stepState(params, opt, cfg, tc), t.lr, () => ({ x: idx, y: targets }), () => 0);
     // the update is about lr = 1e-2 per element and weight decay lr·wd·p ≈ 1e-4: 1e-5 sees both
     for (const n of names) {

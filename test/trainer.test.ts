@@ -124,7 +124,7 @@ test('side-by-side step timing: every variant gets samples, files round-trip, wa
 
 test('MoE: an expert that gets no token in a step trains with a zero gradient (decay only), not an error', async () => {
   const { trainStep, stepState } = await import('../src/train/step.js');
-  const { initParams, isDecayed } = await import('../src/model/params.js');
+  const { initParams, decayedParams } = await import('../src/model/params.js');
   const { AdamW } = await import('../src/train/adamw.js');
   const spec = runSpec('moe', 'smoke', 1, 'wasm');
   // 2 tokens, top-1 of 4 experts: at least 2 experts per layer receive nothing
@@ -133,7 +133,7 @@ test('MoE: an expert that gets no token in a step trains with a zero gradient (d
   const small = { ...cfg, blockSize: 2 };
   const params = initParams(small, 3);
   const before = new Map([...params].map(([n, p]) => [n, Array.from(p.dataSync())]));
-  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: isDecayed });
+  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: decayedParams(small) });
   const lr = 0.01;
   const loss = await trainStep(stepState(params, opt, small, tc), lr, () => ({ x: Int32Array.from([5, 9]), y: Int32Array.from([9, 11]) }), () => 0);
   assert.ok(Number.isFinite(loss));

@@ -1,9 +1,13 @@
 /**
- * A small argument parser for `ceg <command> [--flag value] [--flag=value] [--bool] [--no-bool]`.
- * Flags are declared per command with a type; anything else is a UsageError (exit code 2)
+ * The one argument parser of the CLI and the scripts (bench/, scripts/): `<command> [--flag value]
+ * [--flag=value] [--bool] [--no-bool] [-s value] [--] [positionals]`. Node's util.parseArgs
+ * tokenises; the declarative flag tables below (defineCli / CommandSpec) give each flag its type,
+ * choices, default and help, so every command and script gets typed values, `--help` and the
+ * same error messages. Flags are declared per command with a type; anything else is a UsageError (exit code 2)
  * whose message names the bad value and the valid choices. Flag keys are camelCase in code
  * and kebab-case on the command line (`evalInterval` <-> `--eval-interval`).
  */
+import { parseArgs } from 'node:util';
 import { innovationIds } from '../innovations.js';
 import { scaleNames } from '../scales.js';
 import { BACKENDS } from '../engine/index.js';
@@ -95,9 +99,12 @@ export function defineCli<const S extends CliSpec>(spec: S): S {
   return spec;
 }
 
-/** `evalInterval` -> `eval-interval` */
+/** Marks a dash-led argument that is not a declared flag while Node's parseArgs tokenises (see parseFlags). */
+const MARK = '\u0000';
+
+/** `evalInterval` -> `eval-interval`; a capital that starts a key stays (`B` -> `B`, `Hkv` -> `Hkv`: bench shape flags) */
 export function kebab(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return key.replace(/(?<=[a-z0-9])[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
 /** Parse `argv` (without node and script: process.argv.slice(2)) against the command table. */
@@ -123,56 +130,69 @@ export function parseFlags<const C extends CommandSpec>(
   commandName = 'command',
 ): { flags: FlagValues<C['flags']>; positionals: string[]; help: boolean } {
   const flags = cmd.flags;
-  const byCli = new Map<string, string>();
-  for (const k of Object.keys(flags)) {
-    byCli.set(kebab(k), k);
-    const s = flags[k].short;
-    if (s) byCli.set(s, k);
+  const keyOf = new Map<string, string>(); // a name on the command line (kebab, camelCase or short) -> the flag's key
+  const options: Record<string, { type: 'string' | 'boolean'; multiple: true; short?: string }> = {};
+  for (const [k, f] of Object.entries(flags)) {
+    const type = f.type === 'bool' ? 'boolean' : 'string';
+    for (const n of new Set([kebab(k), k])) {
+      options[n] = { type, multiple: true };
+      keyOf.set(n, k);
+    }
+    if (f.short) options[kebab(k)].short = f.short;
   }
+  if (!keyOf.has('help')) options.help = { type: 'boolean', multiple: true, short: 'h' };
+  const shorts = new Set(Object.values(options).flatMap((o) => (o.short ? [`-${o.short}`] : [])));
   const cliNames = Object.keys(flags).map((k) => `--${kebab(k)}`);
   const usageText = () => commandUsage(commandName, cmd);
+  const unknownFlag = (shown: string, name: string) =>
+    new UsageError(
+      `unknown flag "${shown}" for "${commandName}"${suggest(name, cliNames.map((c) => c.slice(2)), '--')}; valid: ${cliNames.join(', ') || '(none)'}`,
+      usageText(),
+    );
+  // Node's parseArgs tokenises (long and short flags, --flag=value, --); the tables above give
+  // each flag its type, choices and defaults. A dash-led argument that is not a declared short
+  // flag ("-1", "-x") is passed through as a value or positional (marked, then restored), as
+  // negative numbers must be; left over as a positional it is an unknown flag (unless a number).
+  const terminator = argv.indexOf('--');
+  const marked = argv.map((a, i) => ((terminator < 0 || i < terminator) && /^-[^-]/.test(a) && !shorts.has(a) ? MARK + a : a));
+  const unmark = (v: string) => (v.startsWith(MARK) ? v.slice(MARK.length) : v);
+  const { tokens } = parseArgs({ args: marked, options, strict: false, allowPositionals: true, tokens: true });
   const out: Record<string, unknown> = {};
   const lists: Record<string, (string | number)[]> = {};
   const positionals: string[] = [];
   let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
+  let afterTerminator = false;
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') {
+      afterTerminator = true;
+      continue;
     }
-    if (a === '--help' || a === '-h') {
+    if (t.kind === 'positional') {
+      const v = unmark(t.value);
+      if (!afterTerminator && t.value.startsWith(MARK) && !/^-\d/.test(v)) throw unknownFlag(v, v.slice(1));
+      positionals.push(v);
+      continue;
+    }
+    let name = t.name;
+    if (name === 'help' && !keyOf.has('help')) {
       help = true;
       continue;
     }
-    if (!a.startsWith('-') || /^-\d/.test(a)) {
-      positionals.push(a);
-      continue;
-    }
-    const long = a.startsWith('--');
-    const body = long ? a.slice(2) : a.slice(1);
-    const eq = long ? body.indexOf('=') : -1;
-    let name = eq >= 0 ? body.slice(0, eq) : body;
-    let inline: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
+    let key = keyOf.get(name);
     let negated = false;
-    let key = long ? (byCli.get(name) ?? (Object.hasOwn(flags, name) ? name : undefined)) : byCli.get(name);
-    if (key === undefined && long && name.startsWith('no-')) {
-      const k = byCli.get(name.slice(3));
+    if (key === undefined && name.startsWith('no-')) {
+      const k = keyOf.get(name.slice(3));
       if (k !== undefined && flags[k].type === 'bool') {
         key = k;
         negated = true;
         name = name.slice(3);
       }
     }
-    if (key === undefined || (!long && flags[key]?.short !== name)) {
-      throw new UsageError(
-        `unknown flag "${long ? '--' + name : a}" for "${commandName}"${suggest(name, cliNames.map((c) => c.slice(2)), '--')}; valid: ${cliNames.join(', ') || '(none)'}`,
-        usageText(),
-      );
-    }
+    if (key === undefined) throw unknownFlag(t.rawName.startsWith('--') ? `--${name}` : t.rawName, name);
     const f = flags[key];
     const shown = `--${kebab(key)}`;
     if (f.type === 'bool') {
+      const inline = t.inlineValue ? t.value : undefined;
       if (inline !== undefined) {
         if (!['true', 'false', '1', '0'].includes(inline) || negated)
           throw new UsageError(`${shown} is a switch: got "${inline}"; valid: ${shown}, --no-${kebab(key)}, ${shown}=true, ${shown}=false`, usageText());
@@ -180,21 +200,18 @@ export function parseFlags<const C extends CommandSpec>(
       } else out[key] = !negated;
       continue;
     }
-    if (inline === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || (next.startsWith('--') && next !== '--') || next === '-h') {
-        throw new UsageError(`${shown} needs a value${describeExpected(f)}`, usageText());
-      }
-      inline = next;
-      i++;
+    // a value taken from the next argument must not be a flag
+    if (t.value === undefined || (!t.inlineValue && ((t.value.startsWith('--') && t.value !== '--') || t.value === '-h'))) {
+      throw new UsageError(`${shown} needs a value${describeExpected(f)}`, usageText());
     }
+    const value = unmark(t.value);
     if (f.type === 'list') {
-      const items = inline.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const items = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
       if (items.length === 0) throw new UsageError(`${shown} needs at least one value${describeExpected(f)}`, usageText());
       const k = key;
-      (lists[k] ??= []).push(...items.map((s) => convert(s, f, k, usageText)));
+      (lists[k] ??= []).push(...items.map((x) => convert(x, f, k, usageText)));
     } else {
-      out[key] = convert(inline, f, key, usageText);
+      out[key] = convert(value, f, key, usageText);
     }
   }
   for (const [k, v] of Object.entries(lists)) out[k] = v;
@@ -322,7 +339,8 @@ function flagLine(key: string, f: FlagSpec): string {
 
 export function commandUsage(name: string, cmd: CommandSpec): string {
   const pos = (cmd.positionals ?? []).map((p, i) => (i < (cmd.minPositionals ?? 0) ? ` <${p}>` : ` [${p}]`)).join('') + (cmd.variadic ? '...' : '');
-  const lines = [`usage: ceg ${name}${pos} [flags]`];
+  // a ceg command is one word ("train"); a script passes its own invocation ("npm run figures --")
+  const lines = [`usage: ${/\s/.test(name) ? name : `ceg ${name}`}${pos} [flags]`];
   if (cmd.summary) lines.push('', cmd.summary);
   const keys = Object.keys(cmd.flags);
   if (keys.length) lines.push('', 'flags:', ...keys.map((k) => flagLine(k, cmd.flags[k])));
@@ -346,6 +364,32 @@ export function usage(spec: CliSpec, command?: string): string {
     '',
     'ceg <command> --help shows the flags of a command.',
   ].join('\n');
+}
+
+/**
+ * The argument handling of a script (bench/, scripts/): parse `argv` against `cmd`; `--help`
+ * prints the usage under the script's invocation (e.g. "npm run figures --") and exits 0 before
+ * anything runs; bad input prints the message and the usage and exits 2.
+ */
+export function parseScriptArgs<const C extends CommandSpec>(
+  invocation: string,
+  cmd: C,
+  argv: readonly string[] = process.argv.slice(2),
+): { flags: FlagValues<C['flags']>; positionals: string[] } {
+  let r: ReturnType<typeof parseFlags<C>>;
+  try {
+    r = parseFlags(argv, cmd, invocation);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`${invocation.replace(/ --$/, '')}: ${e.message}\n`);
+    if (e.usage) process.stderr.write(`\n${e.usage}\n`);
+    process.exit(e.exitCode);
+  }
+  if (r.help) {
+    process.stdout.write(`${commandUsage(invocation, cmd)}\n`);
+    process.exit(0);
+  }
+  return { flags: r.flags, positionals: r.positionals };
 }
 
 /**

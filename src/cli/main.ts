@@ -51,6 +51,8 @@ import { exportRun, sampleRun, StoredModelError } from '../train/stored-model.js
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 import { describeError } from './errors.js';
 import { runsCheck, damagedNote } from './runs-check.js';
+import { readEnv } from '../env.js';
+import { defaultCacheDir } from '../paths.js';
 
 function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -257,6 +259,8 @@ const spec = defineCli({
     flags: {
       corpus: { type: 'list', choices: BUNDLED_CORPORA, noun: 'corpus', help: 'corpora (default all)' },
       tokenizer: { type: 'list', choices: TOKENIZER_NAMES, noun: 'tokenizer', help: 'tokenizers (default all)' },
+      cacheDir: { type: 'string', help: 'token cache folder (default $CEG_CACHE, else data/cache)' },
+      force: { type: 'bool', help: 'tokenise again even when cached (to time tokenisation)' },
     },
   },
   report: {
@@ -632,8 +636,12 @@ export async function main(argv: string[]): Promise<number> {
       const f = parsed.flags;
       for (const corpus of (f.corpus.length ? f.corpus : BUNDLED_CORPORA) as BundledCorpus[]) {
         for (const tokenizer of (f.tokenizer.length ? f.tokenizer : TOKENIZER_NAMES) as TokenizerName[]) {
-          const p = prepareCorpus({ corpus, tokenizer, onProgress: (m) => console.error(`[ceg] ${m}`) });
-          console.log(`${corpus}/${tokenizer}: ${p.meta.tokens.train} train + ${p.meta.tokens.val} val tokens in ${p.dir}${p.cached ? ' (cached)' : ''}`);
+          const cacheDir = f.cacheDir ?? defaultCacheDir();
+          if (f.force) fs.rmSync(path.join(cacheDir, `${corpus}-${tokenizer}`, 'meta.json'), { force: true });
+          const t0 = performance.now();
+          const p = prepareCorpus({ corpus, tokenizer, cacheDir, onProgress: (m) => console.error(`[ceg] ${m}`) });
+          const s = ((performance.now() - t0) / 1000).toFixed(2);
+          console.log(`${corpus}/${tokenizer}: ${p.meta.tokens.train} train + ${p.meta.tokens.val} val tokens in ${p.dir}${p.cached ? ' (cached)' : ''}, ${s} s`);
         }
       }
       return 0;
@@ -750,7 +758,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 const isEntry = process.argv[1] && /main\.ts$|ceg(\.js)?$/.test(process.argv[1]);
-if (isEntry || process.env.CEG_CLI_MAIN === '1') {
+if (isEntry || readEnv('CEG_CLI_MAIN') === '1') {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

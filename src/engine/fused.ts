@@ -24,6 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadNative, type NativeAddon } from './native.js';
+import { readEnv } from '../env.js';
 
 const CE = 'CegSoftmaxCrossEntropy';
 const CE_GRAD = 'CegSoftmaxCrossEntropyGrad';
@@ -215,7 +216,7 @@ export function registerFusedKernels(backendName: string): void {
   const addon = backendName === 'wasm' ? loadNative() : null;
   /** the native addon and offset/heap helpers, when it can serve this wasm backend (heap not shared with threads) */
   const nat = (b: unknown): { a: NativeAddon; heap: Float32Array; off: (t: tf.TensorInfo) => number } | null => {
-    if (!addon || process.env.CEG_NATIVE === '0') return null;
+    if (!addon || readEnv('CEG_NATIVE') === '0') return null;
     const w = b as WasmLike;
     if (w.wasm.HEAPU8.buffer instanceof SharedArrayBuffer) return null;
     return { a: addon, heap: new Float32Array(w.wasm.HEAPU8.buffer), off: (t) => w.dataIdMap.get(t.dataId).memoryOffset / 4 };
@@ -333,7 +334,7 @@ export function registerFusedKernels(backendName: string): void {
 
 /** Whether the fused kernels serve the current backend (false: the ops use tf ops). */
 export function fusedActive(): boolean {
-  const mode = process.env.CEG_KERNELS;
+  const mode = readEnv('CEG_KERNELS');
   return mode !== 'stock' && mode !== 'round1' && tf.getKernel(CE, tf.getBackend()) !== undefined;
 }
 

@@ -16,6 +16,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { patchKernels, kernelPatches } from './kernels.js';
+import { readEnv } from '../env.js';
 
 export { tf };
 export type Tensor = tf.Tensor;
@@ -56,7 +57,7 @@ export function isBackendName(s: string): s is BackendName {
 
 /** Resolve the requested backend name from options and the CEG_BACKEND variable. */
 export function requestedBackend(opts: EngineOptions = {}): BackendName {
-  const name = opts.backend ?? process.env.CEG_BACKEND ?? 'wasm';
+  const name = opts.backend ?? readEnv('CEG_BACKEND') ?? 'wasm';
   if (!isBackendName(name)) {
     throw new EngineError(
       `unknown backend "${name}" (from ${opts.backend ? 'option' : 'CEG_BACKEND'}); valid: ${BACKENDS.join(', ')}`,
@@ -118,7 +119,7 @@ async function setBackend(name: string): Promise<void> {
 async function initWasm(opts: EngineOptions): Promise<EngineInfo['flags']> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-  const threads = opts.threads ?? Number(process.env.CEG_THREADS ?? 1);
+  const threads = opts.threads ?? Number(readEnv('CEG_THREADS') ?? 1);
   if (!Number.isInteger(threads) || threads < 1) {
     throw new EngineError(`threads must be a positive integer, got ${threads}`);
   }

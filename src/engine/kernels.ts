@@ -39,6 +39,7 @@ import type { BackendName } from './index.js';
 import { replaceKernel } from './replace-kernel.js';
 import { loadNative, type NativeAddon } from './native.js';
 import { registerFusedKernels } from './fused.js';
+import { readEnv } from '../env.js';
 
 const patched = new Set<BackendName>();
 
@@ -48,7 +49,7 @@ export function patchKernels(backend: BackendName): void {
   registerFusedKernels(backend);
   if (backend === 'wasm') {
     registerWasmUnsortedSegmentSum();
-    const mode = process.env.CEG_KERNELS;
+    const mode = readEnv('CEG_KERNELS');
     if (mode !== 'stock') {
       registerWasmBatchMatMul(mode !== 'round1');
       registerWasmSlice();
@@ -64,7 +65,7 @@ export function patchKernels(backend: BackendName): void {
 export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
   if (!replacedMatMul) return [];
-  if (process.env.CEG_KERNELS === 'round1') return ['BatchMatMul', 'Slice', 'SplitV'];
+  if (readEnv('CEG_KERNELS') === 'round1') return ['BatchMatMul', 'Slice', 'SplitV'];
   return ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])];
 }
 

@@ -20,6 +20,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { projectPath } from '../paths.js';
+import { readEnv } from '../env.js';
 
 export interface VulkanEnvReport {
   /** the cache folder looked at, or null when turned off */
@@ -49,7 +50,7 @@ function multiarchTriplet(): string | null {
 /** Prepare the process environment for Dawn's Vulkan backend (once per process). */
 export function prepareVulkanEnv(): VulkanEnvReport {
   if (done) return done;
-  const setting = process.env.CEG_VK_DIR;
+  const setting = readEnv('CEG_VK_DIR');
   const vkDir = setting === 'none' ? null : path.resolve(setting || defaultVkDir());
   const report: VulkanEnvReport = { vkDir, preloaded: [], set: {}, icd: null };
   const triplet = multiarchTriplet();

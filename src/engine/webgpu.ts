@@ -17,6 +17,7 @@ import { tf, EngineError } from './index.js';
 import { createRequire } from 'node:module';
 import { prepareVulkanEnv } from './vulkan-env.js';
 import { replaceKernel } from './replace-kernel.js';
+import { readEnv } from '../env.js';
 
 type Flags = Record<string, string | number | boolean>;
 
@@ -24,7 +25,7 @@ let started: Flags | null = null;
 
 /** Dawn option strings from CEG_DAWN_OPTIONS. */
 export function dawnOptions(): string[] {
-  const s = process.env.CEG_DAWN_OPTIONS ?? '';
+  const s = readEnv('CEG_DAWN_OPTIONS') ?? '';
   return s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
 }
 
@@ -72,6 +73,8 @@ export async function initWebGPU(): Promise<Flags> {
     dawn: dawnPackageVersion(),
     icd: env.icd ?? 'system default',
     maxStorageBufferMiB: Math.floor(adapter.limits.maxStorageBufferBindingSize / 2 ** 20),
+    // Dawn toggles may change how kernels compile: recorded with the run when set
+    ...(dawnOptions().length ? { dawnOptions: dawnOptions().join(',') } : {}),
   };
   return started;
 }

@@ -5,6 +5,7 @@
  *                 x = x + drop(mlp(n2(x)))     mlp = gelu | swiglu | moe
  *   post-LN (normPlacement 'post'): x = n1(x + drop(attn(x))); x = n2(x + drop(mlp(x)))
  *   logits = ln_f(x) · wteᵀ                     (tied lm_head)
+ *   QK-norm (qkNorm): q, k = RMSNorm(q), RMSNorm(k) over each head's channels, before RoPE
  * The residual stream is kept 2-D, x [N = B·T, C], so every Linear is a plain 2-D matmul.
  */
 import { tf } from '../engine/index.js';
@@ -70,12 +71,21 @@ function nsaBlock(params: Params, i: number, x: tf.Tensor2D, B: number, T: numbe
   const D = cfg.nEmbd / n.heads;
   const pre = `transformer.h.${i}.attn`;
   const heads = (t: tf.Tensor, h: number, d: number) => tf.transpose(tf.reshape(t, [B, T, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
-  const q = heads(linearP(params, `${pre}.q_proj`, x), n.heads, D);
-  const k = heads(linearP(params, `${pre}.k_proj`, x), n.kvHeads, D);
+  let q = heads(linearP(params, `${pre}.q_proj`, x), n.heads, D);
+  let k = heads(linearP(params, `${pre}.k_proj`, x), n.kvHeads, D);
+  if (cfg.qkNorm) {
+    q = headNorm(params, `${pre}.q_norm`, q);
+    k = headNorm(params, `${pre}.k_norm`, k);
+  }
   const v = heads(linearP(params, `${pre}.v_proj`, x), n.kvHeads, D);
   const gates = heads(tf.sigmoid(linearP(params, `${pre}.g_proj`, x)), n.heads, 3); // [B, H, T, 3]: cmp, slc, swa
   const y = nsaAttention(q, k, v, gates, n); // [B, H, T, D]
   return linearP(params, `${pre}.o_proj`, tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, n.heads * D]) as tf.Tensor2D);
+}
+
+/** QK-norm: RMSNorm of every head's vectors over its channels, t [B, H, T, d], gain `${name}.weight` [d] shared by the heads. */
+function headNorm(params: Params, name: string, t: tf.Tensor4D): tf.Tensor4D {
+  return rmsNorm(t, getParam(params, `${name}.weight`) as unknown as tf.Tensor1D);
 }
 
 /** Causal self-attention of block i: x [B·T, C] -> [B·T, C] (before residual dropout). */
@@ -92,6 +102,10 @@ function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: numb
   let q = heads(q2, H); // [B, H, T, hs]
   let k = heads(k2, Hkv); // [B, Hkv, T, hs]
   const v = heads(v2, Hkv); // [B, Hkv, T, hs]
+  if (cfg.qkNorm) {
+    q = headNorm(params, `${pre}.q_norm`, q);
+    k = headNorm(params, `${pre}.k_norm`, k);
+  }
   if (cfg.positions === 'rope') {
     q = applyRope(q, cfg.ropeBase);
     k = applyRope(k, cfg.ropeBase);

@@ -15,6 +15,7 @@
  *           mlp.c_proj [Hs, C] = W2            (Hs = swigluHidden(cfg))
  *   NSA:    attn.q_proj [C, H·D], attn.k_proj / attn.v_proj [C, Hkv·D] (bias = cfg.bias),
  *           attn.g_proj [C, 3H], attn.o_proj [H·D, C] (no bias), H/Hkv/D from cfg.nsa
+ *   QK-norm: attn.q_norm.weight, attn.k_norm.weight [head size] (RMSNorm gains, shared by the heads)
  *   MoE:    mlp.router.weight [C, E]  (no bias)
  *           mlp.experts.{e}.c_fc.weight/.bias [C, Hd], mlp.experts.{e}.c_proj.weight/.bias [Hd, C]
  */
@@ -33,6 +34,12 @@ export interface ParamSpec {
   init: InitKind;
   /** a Linear weight stored [in, out] in memory and [out, in] in files */
   linear: boolean;
+  /**
+   * AdamW weight decay applies to it. Declared where the parameter is created (below), never
+   * derived from its name: matmul weights and embeddings decay, biases and norm gains do not
+   * (nanoGPT's `p.dim() >= 2` rule). An innovation adding a parameter says which it is.
+   */
+  decay: boolean;
 }
 
 export const INIT_STD = 0.02;
@@ -59,21 +66,26 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const hs = headSize(cfg);
   const out: ParamSpec[] = [];
   const lin = (name: string, nin: number, nout: number, residual = false, bias = cfg.bias) => {
-    out.push({ name: `${name}.weight`, shape: [nin, nout], init: residual ? 'residual' : 'normal', linear: true });
-    if (bias) out.push({ name: `${name}.bias`, shape: [nout], init: 'zeros', linear: false });
+    out.push({ name: `${name}.weight`, shape: [nin, nout], init: residual ? 'residual' : 'normal', linear: true, decay: true });
+    if (bias) out.push({ name: `${name}.bias`, shape: [nout], init: 'zeros', linear: false, decay: false });
   };
-  const norm = (name: string, kind: 'layernorm' | 'rmsnorm') => {
-    out.push({ name: `${name}.weight`, shape: [C], init: 'ones', linear: false });
-    if (kind === 'layernorm' && cfg.bias) out.push({ name: `${name}.bias`, shape: [C], init: 'zeros', linear: false });
+  const norm = (name: string, kind: 'layernorm' | 'rmsnorm', width = C) => {
+    out.push({ name: `${name}.weight`, shape: [width], init: 'ones', linear: false, decay: false });
+    if (kind === 'layernorm' && cfg.bias) out.push({ name: `${name}.bias`, shape: [width], init: 'zeros', linear: false, decay: false });
+  };
+  // QK-norm: RMSNorm gains over a head's channels, one for queries and one for keys (not decayed)
+  const qkNorms = (h: string, width: number) => {
+    norm(`${h}.attn.q_norm`, 'rmsnorm', width);
+    norm(`${h}.attn.k_norm`, 'rmsnorm', width);
   };
   const mlpGelu = (prefix: string, hidden: number) => {
     lin(`${prefix}.c_fc`, C, hidden);
     lin(`${prefix}.c_proj`, hidden, C, true);
   };
 
-  out.push({ name: 'transformer.wte.weight', shape: [cfg.vocabSize, C], init: 'normal', linear: false });
+  out.push({ name: 'transformer.wte.weight', shape: [cfg.vocabSize, C], init: 'normal', linear: false, decay: true });
   if (cfg.positions === 'learned')
-    out.push({ name: 'transformer.wpe.weight', shape: [cfg.blockSize, C], init: 'normal', linear: false });
+    out.push({ name: 'transformer.wpe.weight', shape: [cfg.blockSize, C], init: 'normal', linear: false, decay: true });
   for (let i = 0; i < cfg.nLayer; i++) {
     const h = `transformer.h.${i}`;
     if (cfg.norm !== 'none') norm(`${h}.ln_1`, cfg.norm);
@@ -88,9 +100,11 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
       lin(`${h}.attn.v_proj`, C, n.kvHeads * d);
       lin(`${h}.attn.g_proj`, C, 3 * n.heads, false, false);
       lin(`${h}.attn.o_proj`, n.heads * d, C, false, false);
+      if (cfg.qkNorm) qkNorms(h, d);
     } else {
       lin(`${h}.attn.c_attn`, C, C + 2 * cfg.nKvHead * hs);
       lin(`${h}.attn.c_proj`, C, C, true);
+      if (cfg.qkNorm) qkNorms(h, hs);
     }
     if (cfg.norm !== 'none') norm(`${h}.ln_2`, cfg.norm);
     switch (cfg.mlp) {
@@ -163,12 +177,17 @@ export function disposeParams(params: Params): void {
 }
 
 /**
- * AdamW decays 2-D tensors only (nanoGPT: `p.dim() >= 2`): matmul weights and embeddings,
- * not biases or norm gains.
+ * Which parameters of a model AdamW decays (AdamWOptions.decayed): the `decay` each parameter
+ * declared in paramSpecs (matmul weights and embeddings, not biases or norm gains, as nanoGPT's
+ * `p.dim() >= 2`). A name the config does not create is an Error, not silently undecayed.
  */
-export function isDecayed(name: string): boolean {
-  if (!name.endsWith('.weight')) return false;
-  return !/(^|\.)(ln_1|ln_2|ln_f)\.weight$/.test(name);
+export function decayedParams(cfg: ModelConfig): (name: string) => boolean {
+  const decay = new Map(paramSpecs(cfg).map((p) => [p.name, p.decay]));
+  return (name) => {
+    const d = decay.get(name);
+    if (d === undefined) throw new Error(`parameter "${name}" is not part of this model config; it has no weight-decay group`);
+    return d;
+  };
 }
 
 export interface CountOptions {

@@ -8,6 +8,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Figure, NamedFigure } from './types.js';
+import { readEnv } from '../env.js';
 
 export type ImageFormat = 'png' | 'svg';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'svg'];
@@ -32,14 +33,14 @@ const CHROMIUM_ARGS = [
 
 /** The Chromium binary to drive: $CEG_CHROMIUM, else Debian's /usr/bin/chromium; null if absent. */
 export function chromiumPath(): string | null {
-  const p = process.env.CEG_CHROMIUM || '/usr/bin/chromium';
+  const p = readEnv('CEG_CHROMIUM') || '/usr/bin/chromium';
   return existsSync(p) ? p : null;
 }
 
 function requireChromium(): string {
   const p = chromiumPath();
   if (!p) {
-    const tried = process.env.CEG_CHROMIUM ? `CEG_CHROMIUM=${process.env.CEG_CHROMIUM}` : '/usr/bin/chromium';
+    const tried = readEnv('CEG_CHROMIUM') ? `CEG_CHROMIUM=${readEnv('CEG_CHROMIUM')}` : '/usr/bin/chromium';
     throw new ExportError(`no Chromium at ${tried}: install Debian's chromium: apt-get install chromium, or set CEG_CHROMIUM to a Chromium binary`);
   }
   return p;

@@ -17,6 +17,7 @@ import * as ceg from '../ceg/index.js';
 import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
 import type { ReportData } from './all.js';
 import type { CegCurve, CegRow, LossAxis, PaperVsOursRow, RunCurve, ScalingSeries } from './types.js';
+import { readEnv } from '../env.js';
 
 type Table = ReturnType<typeof ceg.cegTable>;
 type Row = Record<string, unknown>;
@@ -337,7 +338,7 @@ function storeContents(store: RunStore): string {
 /** Read the store and build ReportData; NoRunsError when the scale has no completed run. */
 export function loadReportData(opts: LoadOptions = {}): LoadResult {
   const scale = opts.scale ?? 'micro';
-  const backend = opts.backend ?? process.env.CEG_BACKEND ?? 'wasm';
+  const backend = opts.backend ?? readEnv('CEG_BACKEND') ?? 'wasm';
   const store = new RunStore(opts.runs);
   const notes: string[] = [];
   const records = storedRecords(store, scale, backend, notes, { stale: opts.stale });

@@ -2,6 +2,7 @@
  * Runs for notebooks: the scale and seeds from the environment, the engine, and train-or-load
  * of the runs a notebook needs (with a live progress line in a notebook).
  */
+import { readEnv } from '../env.js';
 import { initEngine, requestedBackend, type EngineInfo, type BackendName } from '../engine/index.js';
 import { ladderOf } from '../scales.js';
 import { ConfigError } from '../config.js';
@@ -11,14 +12,14 @@ import { inNotebook, notebookProgress } from './notebook.js';
 
 /** The scale notebooks use: CEG_SCALE, default 'micro'. */
 export function scaleFromEnv(): string {
-  const s = process.env.CEG_SCALE ?? 'micro';
+  const s = readEnv('CEG_SCALE') ?? 'micro';
   resolveScale(s);
   return s;
 }
 
 /** Seeds for a scale: CEG_SEEDS (e.g. "1,2,3"), else 3 for micro (the stored runs), 1 otherwise. */
 export function seedsFor(scale: string): number[] {
-  const env = process.env.CEG_SEEDS;
+  const env = readEnv('CEG_SEEDS');
   if (env) {
     const seeds = env.split(',').map((s) => Number(s.trim()));
     if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new ConfigError(`CEG_SEEDS="${env}": expected comma-separated non-negative integers`);
@@ -29,7 +30,7 @@ export function seedsFor(scale: string): number[] {
 
 /** Seeds of the scaling ladder: CEG_SEEDS, else 2 at micro (the stored ladder runs), 1 otherwise. */
 export function ladderSeedsFor(scale: string): number[] {
-  if (process.env.CEG_SEEDS) return seedsFor(scale);
+  if (readEnv('CEG_SEEDS')) return seedsFor(scale);
   return scale === 'micro' ? [1, 2] : [1];
 }
 

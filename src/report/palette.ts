@@ -28,15 +28,28 @@ const INNOVATION_COLORS: Record<string, string> = {
   modern_layernorm: '#888888', // grey
 };
 
-/** For ids the registry does not know (a user's own variant): stable by name. */
-const FALLBACK = ['#117733', '#AA4499', '#CC6677', '#661100', '#6699CC', '#888888'];
-
+/**
+ * The colour of an innovation: its fixed colour above, else (a newly added innovation, a user's
+ * own variant) one derived from its id: stable, and distinct from the fixed ones and, all but
+ * surely, from each other (1080 hue/lightness pairs), so adding an innovation needs no edit here.
+ */
 export function innovationColor(id: string): string {
   const c = INNOVATION_COLORS[id];
   if (c) return c;
   let h = 0;
   for (const ch of id) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
-  return FALLBACK[h % FALLBACK.length];
+  return hslHex(h % 360, 0.55, [0.35, 0.45, 0.55][Math.floor(h / 360) % 3]);
+}
+
+/** HSL (hue in degrees, saturation and lightness in [0, 1]) as '#RRGGBB'. */
+function hslHex(hue: number, s: number, l: number): string {
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => {
+    const k = (n + hue / 30) % 12;
+    const v = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(v * 255).toString(16).padStart(2, '0');
+  };
+  return `#${f(0)}${f(8)}${f(4)}`.toUpperCase();
 }
 
 export const CATEGORY_COLORS: Record<PaperCategory, string> = {

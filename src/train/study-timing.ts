@@ -9,7 +9,7 @@
  */
 import os from 'node:os';
 import { initEngine, type BackendName } from '../engine/index.js';
-import { initParams, isDecayed, disposeParams } from '../model/params.js';
+import { initParams, decayedParams, disposeParams } from '../model/params.js';
 import { stepFlops } from '../model/flops.js';
 import { createRng, sampleBatch } from '../data/batches.js';
 import { loadTokens } from '../data/index.js';
@@ -35,7 +35,7 @@ export async function measureRungSteps(plan: StudyPlan, backend: BackendName, o:
   for (const g of planGeometry(plan)) {
     const model = rungModel(plan, g.rung, 'baseline');
     const params = initParams(model, 1);
-    const opt = new AdamW(params, { beta1: plan.beta1, beta2: plan.beta2, eps: 1e-8, weightDecay: plan.weightDecay, decayed: isDecayed });
+    const opt = new AdamW(params, { beta1: plan.beta1, beta2: plan.beta2, eps: 1e-8, weightDecay: plan.weightDecay, decayed: decayedParams(model) });
     const tc = trunkAndForks(plan, g, 'baseline', 1e-3, 1, 'lr-sweep', backend)[0].spec.train;
     const st = stepState(params, opt, model, tc);
     const b = sampleBatch(data.train, g.rung.batchSize, model.blockSize, createRng(1));

@@ -24,6 +24,7 @@ import { checkSpecLimits } from './limits.js';
 import { loadTokens } from '../data/index.js';
 import { checkRun } from './stale.js';
 import { runTimingKey } from './timing.js';
+import { readEnv } from '../env.js';
 
 /** Exit code of `ceg train` for a run that diverged (a result, recorded in the store). */
 export const EXIT_DIVERGED = 3;
@@ -394,7 +395,7 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
   // a child of a sweep (CEG_PROGRESS=ipc): progress goes to the parent's board, which draws it
   // (never throwing: once the parent is gone the trainer must still checkpoint and record why it stopped)
   const toParent =
-    process.env.CEG_PROGRESS === 'ipc' && process.send
+    readEnv('CEG_PROGRESS') === 'ipc' && process.send
       ? (m: unknown) => {
           if (process.connected) process.send!(m, undefined, undefined, () => {});
         }
@@ -403,7 +404,7 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
-    const index = specs.length === 1 && process.env.CEG_PROGRESS_INDEX ? process.env.CEG_PROGRESS_INDEX : `${k}/${specs.length}`;
+    const index = specs.length === 1 && readEnv('CEG_PROGRESS_INDEX') ? readEnv('CEG_PROGRESS_INDEX') : `${k}/${specs.length}`;
     const study = spec.train.schedule === 'wsd' ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}` : '';
     const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
     const stored = o.store.get(runId(spec));
@@ -422,7 +423,7 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
           ? progressOverIpc(label, spec.train.steps, toParent)
           : createProgress({
               label, total: spec.train.steps, stream: o.stream ?? process.stderr,
-              ...(process.env.CEG_PROGRESS === 'plain' ? { tty: false } : {}),
+              ...(readEnv('CEG_PROGRESS') === 'plain' ? { tty: false } : {}),
             });
     // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
     let last: { loss?: number; tokPerSec?: number } = {};

@@ -15,7 +15,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initEngine, engineInfo, type BackendName } from '../engine/index.js';
-import { initParams, isDecayed } from '../model/params.js';
+import { decayedParams, initParams } from '../model/params.js';
 import { createRng, sampleBatch } from '../data/batches.js';
 import { loadTokens } from '../data/index.js';
 import { writeJsonAtomic, readJson, type RunStatus } from '../runs/index.js';
@@ -95,7 +95,7 @@ export async function measureStepTimes(o: TimingOptions): Promise<TimingFile> {
     const data = loadTokens(spec.data);
     const params = initParams(spec.model, 1);
     const opt = new AdamW(params, {
-      beta1: spec.train.beta1, beta2: spec.train.beta2, eps: 1e-8, weightDecay: spec.train.weightDecay, decayed: isDecayed,
+      beta1: spec.train.beta1, beta2: spec.train.beta2, eps: 1e-8, weightDecay: spec.train.weightDecay, decayed: decayedParams(spec.model),
     });
     const b = sampleBatch(data.train, spec.train.batchSize, spec.model.blockSize, createRng(1));
     return { innovation, state: stepState(params, opt, spec.model, spec.train), batch: () => b, samples: [] as number[] };

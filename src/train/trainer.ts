@@ -22,7 +22,7 @@ import {
   RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
 import { ConfigError } from '../config.js';
-import { initParams, isDecayed } from '../model/params.js';
+import { decayedParams, initParams } from '../model/params.js';
 import { gptLoss } from '../model/gpt.js';
 import { stepFlops } from '../model/flops.js';
 import { loadTokens, type LoadedTokens } from '../data/index.js';
@@ -370,7 +370,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   const { model: cfg, train: tc } = spec;
   const params = initParams(cfg, spec.seed);
   const opt = new AdamW(params, {
-    beta1: tc.beta1, beta2: tc.beta2, eps: 1e-8, weightDecay: tc.weightDecay, decayed: isDecayed,
+    beta1: tc.beta1, beta2: tc.beta2, eps: 1e-8, weightDecay: tc.weightDecay, decayed: decayedParams(cfg),
   });
   const tokensPerStep = tc.batchSize * cfg.blockSize * tc.gradAccum;
   const flopsPerStep = stepFlops(cfg, tokensPerStep).total;
