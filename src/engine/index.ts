@@ -16,6 +16,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { patchKernels, kernelPatches } from './kernels.js';
+import { log } from '../log.js';
 
 export { tf };
 export type Tensor = tf.Tensor;
@@ -96,7 +97,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   current = { backend: name, tfjsVersion: tf.version_core, flags };
   if (opts.verbose) {
     const f = Object.entries(flags).map(([k, v]) => `${k}=${v}`).join(' ');
-    process.stderr.write(`[ceg] backend ${name}${f ? ` (${f})` : ''}\n`);
+    log.info(`[ceg] backend ${name}${f ? ` (${f})` : ''}`);
   }
   return current;
 }
