@@ -10,11 +10,11 @@
 import * as aq from 'arquero';
 import { tf, initEngine, requestedBackend, type EngineInfo, type BackendName } from './engine/index.js';
 import { INNOVATIONS, STUDY_SET, innovationChange } from './innovations.js';
-import { ladderOf, scaleNames, type LadderRung } from './scales.js';
+import { ladderOf, resolveScale, scaleNames, type LadderRung } from './scales.js';
 import type { ModelConfig } from './config.js';
 import { ConfigError } from './config.js';
 import { RunStore } from './runs/index.js';
-import { ensureRuns as sweep, runSpec, resolveScale, type RunRecord } from './train/sweep.js';
+import { ensureRuns as sweep, runSpec, type RunRecord } from './train/sweep.js';
 import * as ceg from './ceg/index.js';
 import { secondsTimingKey } from './train/timing.js';
 import * as figures from './report/figures.js';

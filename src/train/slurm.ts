@@ -18,7 +18,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runId, writeFileAtomic, type RunSpec, type RunStore } from '../runs/index.js';
 import { PROJECT_ROOT } from '../paths.js';
-import { finishedState, specOptionArgs, SweepError, EXIT_DIVERGED, type Executor, type SweepOptions } from './sweep.js';
+import { finishedState, progressStream, specOptionArgs, SweepError, EXIT_DIVERGED, type Executor, type SweepOptions } from './sweep.js';
 import { InterruptedError, stopReason } from './trainer.js';
 
 /** The store's folder of SLURM job folders (hidden: not a run). */
@@ -214,7 +214,7 @@ export function slurmExecutor(s: SlurmOptions = {}): Executor {
     name: 'slurm',
     async trainMany(pending: RunSpec[], o: SweepOptions): Promise<void> {
       const say = (m: string) => {
-        if (o.stream !== null) (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
+        progressStream(o)?.write(`[ceg] ${m}\n`);
       };
       const probe = sh('sbatch', ['--version']);
       if (probe.error || probe.status !== 0)
