@@ -1,6 +1,6 @@
 /**
- * One benchmark cell, run in its own process (a wasm module's thread count is fixed at
- * start): `tsx bench/run-one.ts --backend wasm --threads 1 --config A --steps 10 --warmup 3 [--profile]`.
+ * One benchmark cell, run in its own process (the kernel set is fixed at start):
+ * `tsx bench/run-one.ts --backend wasm --config A --steps 10 --warmup 3 [--profile]`.
  * Prints one line `RESULT {json}`.
  */
 import { initEngine, tf } from '../src/engine/index.js';
@@ -15,7 +15,6 @@ function arg(name: string, dflt: string): string {
 }
 
 const backend = arg('backend', 'wasm') as 'wasm' | 'cpu';
-const threads = Number(arg('threads', '1'));
 const configName = arg('config', 'A');
 const steps = Number(arg('steps', '10'));
 const warmup = Number(arg('warmup', '3'));
@@ -23,13 +22,13 @@ const profile = process.argv.includes('--profile');
 
 const config = benchConfig(configName);
 
-const info = await initEngine({ backend, threads });
-/** 'stock' (shipped kernels), 'round1' (round 1's), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
+const info = await initEngine({ backend });
+/** 'stock' (shipped kernels), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
 function kernelsLabel(): string {
   if (backend !== 'wasm') return process.env.CEG_KERNELS === 'stock' ? 'stock' : 'fused ops';
-  if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return process.env.CEG_KERNELS;
+  if (process.env.CEG_KERNELS === 'stock') return 'stock';
   const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
-  return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
+  return n ? n.slice('BatchMatMul:'.length) : 'patched';
 }
 if (profile) installProfiler(backend);
 const { step, dispose } = makeStep(config, 1234);

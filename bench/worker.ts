@@ -20,7 +20,7 @@ function arg(name: string, dflt: string): string {
 const config = benchConfig(arg('config', 'A'));
 const warmup = Number(arg('warmup', '3'));
 const seed = Number(arg('seed', '1234'));
-await initEngine({ backend: 'wasm', threads: 1 });
+await initEngine({ backend: 'wasm' });
 const { step, dispose } = makeStep(config, seed);
 const warm: number[] = [];
 for (let i = 0; i < warmup; i++) {

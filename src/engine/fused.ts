@@ -334,7 +334,7 @@ export function registerFusedKernels(backendName: string): void {
 /** Whether the fused kernels serve the current backend (false: the ops use tf ops). */
 export function fusedActive(): boolean {
   const mode = process.env.CEG_KERNELS;
-  return mode !== 'stock' && mode !== 'round1' && tf.getKernel(CE, tf.getBackend()) !== undefined;
+  return mode !== 'stock' && tf.getKernel(CE, tf.getBackend()) !== undefined;
 }
 
 // ---------------------------------------------------------------------------------------
