@@ -149,10 +149,8 @@ export interface RunStudyOptions {
 export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ runs: PlannedRun[]; notes: string[] }> {
   validatePlan(plan);
   const log = o.log ?? ((l: string) => process.stderr.write(`[ceg] ${l}\n`));
-  let notes: string[] = [];
   for (const stage of STUDY_STAGES) {
     const lrs = chooseLrs(plan, o.store, o.backend);
-    notes = lrs.notes;
     const runs = planRuns(plan, { backend: o.backend, lrOf: lrs.lrOf, stages: [stage] });
     const pending = runs.filter((r) => !o.store.get(r.id)?.isDone());
     log(`study ${plan.name}, stage ${stage}: ${runs.length} runs (${runs.length - pending.length} complete)`);

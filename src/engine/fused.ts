@@ -282,7 +282,7 @@ export function registerFusedKernels(backendName: string): void {
     const m = mem(backend);
     const out = m.out(x.shape, () => {});
     const n = nat(backend);
-    if (n && n.a.causalSoftmaxForward) n.a.causalSoftmaxForward(n.heap, n.off(x), rows, T, scale, n.off(out));
+    if (n?.a.causalSoftmaxForward) n.a.causalSoftmaxForward(n.heap, n.off(x), rows, T, scale, n.off(out));
     else causalSoftmaxLoop(m.f32(x), rows, T, scale, m.f32(out));
     return out;
   });
@@ -294,7 +294,7 @@ export function registerFusedKernels(backendName: string): void {
     const m = mem(backend);
     const out = m.out(y.shape, () => {});
     const n = nat(backend);
-    if (n && n.a.causalSoftmaxBackward) n.a.causalSoftmaxBackward(n.heap, n.off(dy), n.off(y), rows, T, scale, n.off(out));
+    if (n?.a.causalSoftmaxBackward) n.a.causalSoftmaxBackward(n.heap, n.off(dy), n.off(y), rows, T, scale, n.off(out));
     else causalSoftmaxGradLoop(m.f32(dy), m.f32(y), rows, T, scale, m.f32(out));
     return out;
   });
@@ -304,7 +304,7 @@ export function registerFusedKernels(backendName: string): void {
     const n = nat(backend);
     let total = 0;
     for (const x of xs) {
-      if (n && n.a.sumSquares) total += n.a.sumSquares(n.heap, n.off(x), size(x.shape));
+      if (n?.a.sumSquares) total += n.a.sumSquares(n.heap, n.off(x), size(x.shape));
       else {
         const v = m.f32(x);
         for (let i = 0; i < v.length; i++) total += v[i] * v[i];

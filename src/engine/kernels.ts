@@ -223,7 +223,10 @@ function fastBatchMatMul(
   const costDirect = (transposeA ? batchA * M * K : 0) + (transposeB ? batchB * K * N : 0) + batchB * K * N;
   const costSwapped = (transposeB ? 0 : batchB * K * N) + (transposeA ? 0 : batchA * M * K) + batchA * K * M + batch * M * N;
   const temps: M3[] = [];
-  const keep = (x: M3) => (x.temp && temps.push(x), x);
+  const keep = (x: M3) => {
+    if (x.temp) temps.push(x);
+    return x;
+  };
   let out: tf.TensorInfo;
   if (costDirect <= costSwapped) {
     const X = keep(transposeA ? T(A) : A); // [batchA, M, K]

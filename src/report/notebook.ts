@@ -94,9 +94,15 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
 /** Show HTML (e.g. an arquero table's toHTML()). */
 export function showHtml(html: string): void {
   const sink = (globalThis as Record<string, unknown>)[SINK_KEY] as Sink | undefined;
-  if (sink) return sink.display({ 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() });
+  if (sink) {
+    sink.display({ 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() });
+    return;
+  }
   const tslab = tslabDisplay();
-  if (tslab) return tslab.html(html);
+  if (tslab) {
+    tslab.html(html);
+    return;
+  }
   console.log(html);
 }
 

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { runId, writeFileAtomic, type RunSpec, type RunStore } from '../runs/index.js';
+import { runId, writeFileAtomic, type RunSpec } from '../runs/index.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { finishedState, progressStream, specOptionArgs, SweepError, EXIT_DIVERGED, type Executor, type SweepOptions } from './sweep.js';
 import { InterruptedError, stopReason } from './trainer.js';
@@ -120,7 +120,9 @@ export function jobScript(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOp
     ...specs.map((sp, i) => `  ${i}) args=(${trainArgs(sp, o, configFile).map(shellQuote).join(' ')}) ;; # run ${runId(sp)}`),
     '  *) echo "[ceg] no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
     'esac',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell variables of the job script
     'task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell variables of the job script
     'echo "[ceg] task $task on $(hostname) at $(date -u +%FT%TZ) (restart ${SLURM_RESTART_COUNT:-0}): ceg train ${args[*]}"',
     `CEG_PROGRESS=plain ${shellQuote(node)} --import tsx ${shellQuote(main)} train "\${args[@]}" &`,
     'child=$!',
@@ -191,7 +193,10 @@ export function sacctTasks(jobId: string): Map<number, { state: string; exitCode
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
   });
 
 /** Write the job folder and script for `specs`; its paths. */

@@ -14,7 +14,6 @@ import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
 import { logs } from '../log.js';
 import { createProgress, type ProgressStream } from '../progress.js';

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
   canonicalJson, isImportedSpec, runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
-  describeHolder, ClaimLostError, ClaimWaitAborted,
+  ClaimLostError, ClaimWaitAborted,
   RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
 import { ConfigError } from '../config.js';
