@@ -19,7 +19,6 @@ import { patchKernels, kernelPatches } from './kernels.js';
 import { log } from '../log.js';
 
 export { tf };
-export type Tensor = tf.Tensor;
 
 export const BACKENDS = ['wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
