@@ -219,7 +219,6 @@ test('progress on a TTY: one redrawn bar, throttled, log() keeps it, done() ends
   t += 200;
   p.update(400);
   p.done();
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: the bar's terminal escapes are what is checked
   assert.match(s.text(), /\rbase \[##########\] 100% step 400\/400 loss 2\.134 1\.2k tok\/s\x1b\[K\n?\rbase \[##########\] 100%.*\x1b\[K\nbase done: step 400\/400 in 1s\n$/);
   // narrow terminals: the line is cut to fit
   const narrow = fakeStream(true, 30);
