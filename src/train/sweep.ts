@@ -68,8 +68,8 @@ function mergeOverrides<T extends object>(base: T, over: Record<string, unknown>
 }
 
 /**
- * Command-line flags that reproduce SpecOptions in a child `ceg train`; `configFile` holds
- * o.overrides (written by the caller: see trainInChildren).
+ * `ceg train` flags that reproduce SpecOptions (the SLURM job script, ./slurm.ts); `configFile` holds
+ * o.overrides (written by the caller).
  */
 export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
   return [
