@@ -1,6 +1,6 @@
 /**
- * One benchmark cell, run in its own process (a wasm module's thread count is fixed at
- * start): `tsx bench/run-one.ts --backend wasm --threads 1 --config A --steps 10 --warmup 3 [--profile]`.
+ * One benchmark cell, run in its own process (the kernel set is fixed at start):
+ * `tsx bench/run-one.ts --backend wasm --config A --steps 10 --warmup 3 [--profile]`.
  * Prints one line `RESULT {json}`.
  */
 import { initEngine, tf } from '../src/engine/index.js';
@@ -15,7 +15,6 @@ const spec = {
   summary: 'one benchmark cell in its own process; prints one line RESULT {json}',
   flags: {
     backend: { type: 'choice', choices: ['wasm', 'cpu'], noun: 'backend', default: 'wasm', help: 'tensor backend' },
-    threads: { type: 'int', default: 1, min: 1, help: 'wasm threads' },
     config: { type: 'string', default: 'A', help: 'bench config (bench/configs.ts)' },
     steps: { type: 'int', default: 10, min: 1, help: 'timed steps' },
     warmup: { type: 'int', default: 3, min: 0, help: 'warm-up steps' },
@@ -24,18 +23,18 @@ const spec = {
 } as const satisfies CommandSpec;
 const { flags } = parseScriptArgs('npx tsx bench/run-one.ts', spec);
 const backend = flags.backend as 'wasm' | 'cpu';
-const { threads, config: configName, steps, warmup, profile } = flags;
+const { config: configName, steps, warmup, profile } = flags;
 
 const config = benchConfig(configName);
 
-const info = await initEngine({ backend, threads });
-/** 'stock' (shipped kernels), 'round1' (round 1's), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
+const info = await initEngine({ backend });
+/** 'stock' (shipped kernels), 'patched' (wasm replacements + fused JS kernels) or 'native-avx512' (+ the native addon) */
 function kernelsLabel(): string {
   const mode = readEnv('CEG_KERNELS');
   if (backend !== 'wasm') return mode === 'stock' ? 'stock' : 'fused ops';
-  if (mode === 'stock' || mode === 'round1') return mode;
+  if (mode === 'stock') return mode;
   const n = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:native-'));
-  return n && info.flags.threads === 1 ? n.slice('BatchMatMul:'.length) : 'patched';
+  return n ? n.slice('BatchMatMul:'.length) : 'patched';
 }
 if (profile) installProfiler(backend);
 const { step, dispose } = makeStep(config, 1234);

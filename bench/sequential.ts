@@ -7,9 +7,9 @@
  * our tokens/s as a ratio of PyTorch's; writes bench/results/<date>-cpu.json.
  *
  * Flags: --steps N (default 10)  --warmup N (3)  --configs A,B  --profile (top kernels)
- *        --before (also wasm without the native addon, CEG_NATIVE=0; round 1's kernels only,
- *        CEG_KERNELS=round1; and the shipped kernels, CEG_KERNELS=stock)  --no-torch  --no-cpu
- *        --threads 1,2 (wasm thread counts to try)  --out FILE (default bench/results/<date>-cpu.json)
+ *        --before (also wasm without the native addon, CEG_NATIVE=0, and the shipped kernels,
+ *        CEG_KERNELS=stock)  --no-torch  --no-cpu  --out FILE (default bench/results/<date>-cpu.json)
+ * Ours runs single-threaded wasm (one process per core is how sweeps use a machine).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,9 +29,8 @@ const spec = {
     steps: { type: 'int', default: 10, min: 1, help: 'timed steps per cell' },
     warmup: { type: 'int', default: 3, min: 0, help: 'warm-up steps per cell' },
     configs: { type: 'list', default: ['A', 'B'], help: 'bench configs (bench/configs.ts)' },
-    threads: { type: 'list', of: 'int', default: [1, 2], min: 1, help: 'wasm thread counts to try' },
     profile: { type: 'bool', help: 'top kernels per cell' },
-    before: { type: 'bool', help: 'also the older kernel sets (CEG_NATIVE=0, CEG_KERNELS=round1, CEG_KERNELS=stock)' },
+    before: { type: 'bool', help: 'also the older kernel sets (CEG_NATIVE=0, CEG_KERNELS=stock)' },
     noTorch: { type: 'bool', help: 'ours only' },
     noCpu: { type: 'bool', help: 'skip the pure-JS cpu backend' },
     out: { type: 'string', help: 'results file (default bench/results/<date>-cpu.json)' },
@@ -41,7 +40,6 @@ const { flags } = parseScriptArgs('npx tsx bench/sequential.ts', spec);
 const has = (f: 'profile' | 'before' | 'noTorch' | 'noCpu') => flags[f];
 const { steps, warmup } = flags;
 const configNames = flags.configs as BenchConfigName[];
-const threadCounts = flags.threads;
 const PY = '/usr/bin/python3';
 
 interface Cell {
@@ -81,15 +79,15 @@ function finish(c: BenchConfig, raw: Record<string, unknown>, extra: Partial<Cel
   };
 }
 
-type Variant = 'default' | 'nonative' | 'round1' | 'stock';
+type Variant = 'default' | 'nonative' | 'stock';
 function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Variant, n: number, w: number): void {
   const stock = variant === 'stock';
   const load = os.loadavg()[0];
   const label = `tfjs ${backend} ${threads}t ${variant === 'default' ? '' : variant + ' '}${c.name}`;
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
-  const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend, '--threads', String(threads),
+  const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend,
     '--config', c.name, '--steps', String(n), '--warmup', String(w), ...(has('profile') ? ['--profile'] : [])];
-  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : variant === 'round1' ? 'round1' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (readEnv('CEG_NATIVE') ?? '') };
+  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (readEnv('CEG_NATIVE') ?? '') };
   const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', timeout: 20 * 60_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {
@@ -99,7 +97,6 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Vari
     return;
   }
   const raw = JSON.parse(line.slice(7));
-  if (threads > 1 && raw.threads !== threads) log(`[bench] ${label}: asked for ${threads} threads, got ${raw.threads}`);
   cells.push(finish(c, raw, { backend, threads: raw.threads, kernels: raw.kernels, profile: raw.profile, load }));
 }
 
@@ -138,10 +135,9 @@ const torchOk = !has('noTorch') && ensureTorch();
 for (const name of configNames) {
   const c = configs[name];
   if (torchOk) for (const t of [1, 2]) runTorch(c, t);
-  for (const t of threadCounts) runTfjs(c, 'wasm', t, 'default', steps, warmup);
+  runTfjs(c, 'wasm', 1, 'default', steps, warmup);
   if (has('before')) {
     runTfjs(c, 'wasm', 1, 'nonative', steps, warmup);
-    runTfjs(c, 'wasm', 1, 'round1', steps, warmup);
     runTfjs(c, 'wasm', 1, 'stock', Math.min(steps, 3), 1);
   }
   if (name === 'A' && !has('noCpu')) runTfjs(c, 'cpu', 1, 'default', 2, 1);

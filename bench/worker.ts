@@ -24,7 +24,7 @@ const spec = {
 const { flags } = parseScriptArgs('npx tsx bench/worker.ts', spec);
 const config = benchConfig(flags.config);
 const { warmup, seed } = flags;
-await initEngine({ backend: 'wasm', threads: 1 });
+await initEngine({ backend: 'wasm' });
 const { step, dispose } = makeStep(config, seed);
 const warm: number[] = [];
 for (let i = 0; i < warmup; i++) {

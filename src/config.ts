@@ -19,7 +19,6 @@ export const NORM_PLACEMENTS = ['pre', 'post'] as const;
 export const SCHEDULES = ['cosine', 'wsd'] as const;
 /** fixed: the same validation batches at every evaluation (ours); random: fresh ones each time (the paper's) */
 export const EVAL_PROTOCOLS = ['fixed', 'random'] as const;
-export type EvalProtocol = (typeof EVAL_PROTOCOLS)[number];
 /** numerics: MoE implementation (src/model/mlp.ts): 'auto' = 'dense' on webgpu, 'gather' elsewhere */
 export const MOE_IMPLS = ['gather', 'dense', 'auto'] as const;
 /** numerics: where sparse attention picks its blocks (src/model/attention/sparse.ts): 'auto' = 'device' on webgpu, 'host' elsewhere */
@@ -68,7 +67,6 @@ export const MoEConfigSchema = z
     auxLossWeight: z.number().nonnegative(),
   })
   .strict();
-export type MoEConfig = z.infer<typeof MoEConfigSchema>;
 
 export const ModelConfigSchema = z
   .object({

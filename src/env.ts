@@ -26,13 +26,8 @@ export const ENV_VARS = {
     audience: 'user',
     numbers: "the backend is part of every run's id",
   },
-  CEG_THREADS: {
-    picks: 'wasm threads (default 1; more than 1 turns the native addon off)',
-    audience: 'user',
-    numbers: 'kernel rounding only; recorded (`engine.flags.threads`, `kernels`)',
-  },
   CEG_KERNELS: {
-    picks: '`stock` / `round1`: older wasm kernel sets, for before/after benchmarks',
+    picks: '`stock`: the shipped tfjs wasm kernels, for before/after benchmarks',
     audience: 'user',
     numbers: 'kernel rounding only; recorded (`engine.flags.kernels`)',
   },

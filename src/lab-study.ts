@@ -4,7 +4,7 @@
  */
 import { readEnv } from './env.js';
 import { getPlan, type StudyPlan } from './plans.js';
-import { RunStore } from './runs/index.js';
+import type { RunStore } from './runs/index.js';
 import type { BackendName } from './engine/index.js';
 import { analyzeStudyData, studyData, type StudyData } from './report/study.js';
 import { studySummary, studyRows, paperVsStudy, type StudySummary } from './report/study-summary.js';

@@ -242,3 +242,12 @@ export function ladderScale(rung: number | string): Scale {
   };
   return s;
 }
+
+/** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
+export function resolveScale(name: string): Scale {
+  if (ladderRungNames().includes(name)) return ladderScale(name);
+  if (!scaleNames().includes(name)) {
+    throw new ConfigError(`unknown scale "${name}"; valid: ${scaleNames().join(', ')} (and ladder rungs ${ladderRungNames().join(', ')})`);
+  }
+  return getScale(name);
+}

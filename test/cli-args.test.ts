@@ -157,7 +157,7 @@ test('helpers: kebab case and edit distance', () => {
 
 // ------------------------------------------------------------------ progress (src/cli/progress.ts)
 
-import { createProgress, formatCount, formatDuration } from '../src/cli/progress.js';
+import { createProgress, formatCount, formatDuration } from '../src/progress.js';
 
 function fakeStream(isTTY = false, columns?: number) {
   const chunks: string[] = [];

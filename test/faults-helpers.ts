@@ -70,12 +70,12 @@ export function metricLines(dir: string): { step: number }[] {
   return fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
-/** pids of `ceg train` processes writing into the store `root` (a sweep's children), from ps. */
+/** pids of a sweep's child trainers (src/train/child.ts) writing into the store `root`, from ps. */
 export function trainersOf(root: string): number[] {
   const r = spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
   return r.stdout
     .split('\n')
-    .filter((l) => l.includes('main.ts train') && l.includes(root))
+    .filter((l) => l.includes('train/child.ts') && l.includes(root))
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 

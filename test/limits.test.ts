@@ -14,7 +14,7 @@ import { AdamW } from '../src/train/adamw.js';
 import { trainStep, stepState } from '../src/train/step.js';
 import { ConfigError } from '../src/config.js';
 import { INNOVATIONS } from '../src/innovations.js';
-import { resolveScale } from '../src/train/sweep.js';
+import { resolveScale } from '../src/scales.js';
 import { estimateTrainingMemory, checkTrainingLimits, WASM_HEAP_BYTES, MAX_TENSOR_ELEMENTS } from '../src/train/limits.js';
 
 async function measuredPeak(innovation: string, model: Record<string, unknown>, train: Record<string, unknown> = {}) {

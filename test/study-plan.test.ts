@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { getPlan, PLANS, type StudyPlan } from '../src/plans.js';
+import { getPlan, type StudyPlan } from '../src/plans.js';
 import { ConfigError } from '../src/config.js';
 import { RunStore, runId } from '../src/runs/index.js';
 import { planGeometry, planRuns, validatePlan, studyScaleLabel, type PlannedRun } from '../src/train/study.js';
@@ -35,7 +35,7 @@ test('the cpu plan: >= 2.3 decades, >= 20 tokens/param at every final fork, >= 4
   assert.ok(seeds('fused') >= 2, 'the placebo');
   assert.ok(p.comparisons.some((x) => x.kind === 'placebo' && x.variant === 'fused'));
   for (const v of ['layernorm', 'postln', 'modern']) assert.ok(seeds(v) >= 2, v);
-  assert.ok(p.spotCheck && p.spotCheck.variants.includes('baseline') && p.spotCheck.variants.includes('layernorm'));
+  assert.ok(p.spotCheck?.variants.includes('baseline') && p.spotCheck.variants.includes('layernorm'));
   assert.ok(geo.findIndex((g) => g.rung.name === p.spotCheck!.rung) >= p.lrSweepRungs, 'the spot check is at a transferred rung');
   // the baselines' extra fork keeps the top variant points inside the baseline frontier
   assert.ok(geo[geo.length - 1].extraFork && geo[geo.length - 1].extraFork!.end > final[final.length - 1].end);

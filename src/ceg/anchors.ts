@@ -59,9 +59,6 @@ export const GUNDLACH_PAIRS: readonly AnchorPair[] = [
   },
 ];
 
-/** Gundlach et al.'s sinusoidal -> RoPE CEG (no sinusoidal variant here). */
-export const GUNDLACH_SINUSOIDAL_TO_ROPE = 1.44;
-
 /** The paper's numbers for one innovation: compact and full CEG (null: did not reach, DNR) and its label. */
 export interface PaperAnchor {
   innovation: string;

@@ -7,5 +7,5 @@ export * from './classify.js';
 export * from './published.js';
 export * from './tables.js';
 export * from './ladder.js';
-export { bootstrapCi, geometricMean, mulberry32, normalSampler, quantile, type BootstrapOptions } from './random.js';
+export { geometricMean } from './random.js';
 export * from './study/index.js';

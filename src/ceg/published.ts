@@ -46,8 +46,6 @@ export const PUBLISHED: Record<PublishedScale, PublishedRow[]> = {
   ],
 };
 
-/** The published target (the baseline's final smoothed loss) per scale, from their notebook's output. */
-export const PUBLISHED_TARGET: Record<PublishedScale, number> = { compact: 3.7996, full: 3.6527 };
 
 /**
  * The published CEGs that rest on the results notebook's as-published adjustment (src/ceg/

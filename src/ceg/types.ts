@@ -27,14 +27,6 @@ export interface MetricRow {
 export const AXES = ['steps', 'tokens', 'flops', 'seconds'] as const;
 export type Axis = (typeof AXES)[number];
 
-/** A run as the analysis sees it: identified by innovation, scale and seed. */
-export interface RunCurve {
-  innovation: string;
-  scale: string;
-  seed: number;
-  metrics: MetricRow[];
-}
-
 export class CegError extends Error {
   constructor(message: string) {
     super(message);

@@ -24,9 +24,9 @@ import {
 import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
-import { LADDERS, ladderOf, ladderRungNames, scaleNames } from '../scales.js';
+import { LADDERS, ladderOf, ladderRungNames, resolveScale, scaleNames } from '../scales.js';
 import { RunStore, ClaimLostError, isImportedSpec, isRunId, runId, validateRunSpec, type RunSpec } from '../runs/index.js';
-import { ensureRuns, ensureSpecs, runSpec, resolveScale, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { ensureRuns, ensureSpecs, runSpec, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
 import { getPlan, planNames } from '../plans.js';
 import { validatePlan } from '../train/study.js';
 import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
@@ -53,6 +53,8 @@ import { describeError } from './errors.js';
 import { runsCheck, damagedNote } from './runs-check.js';
 import { readEnv } from '../env.js';
 import { defaultCacheDir } from '../paths.js';
+import { interruptSignal, printTrained } from '../train/child.js';
+import { setLogLevel } from '../log.js';
 
 function defaultJobs(): number {
   return Math.max(1, Math.min(2, os.availableParallelism()));
@@ -351,44 +353,6 @@ function backendOf(flag: string | undefined): BackendName {
 
 function storeOf(flag: string | undefined): RunStore {
   return new RunStore(flag);
-}
-
-/**
- * SIGINT / SIGTERM: the first stops at the next step boundary with a checkpoint (a sweep
- * passes it on to its children and waits for them); a second exits at once (a sweep's
- * children are killed with it). A `ceg train` started by a sweep (an IPC channel) also stops
- * when that channel closes, i.e. when its parent is gone, even after a kill -9 (issue 18).
- * The abort reason is the signal's name, which picks the exit code (130 / 143).
- */
-function interruptSignal(): AbortSignal {
-  const ac = new AbortController();
-  const on = (sig: 'SIGINT' | 'SIGTERM') => () => {
-    if (ac.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
-    process.stderr.write(`\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)\n`);
-    ac.abort(sig);
-  };
-  process.on('SIGINT', on('SIGINT'));
-  process.on('SIGTERM', on('SIGTERM'));
-  if (process.channel) {
-    process.channel.unref(); // the channel alone never keeps this process alive
-    process.on('disconnect', () => {
-      if (ac.signal.aborted) return;
-      process.stderr.write('\n[ceg] the parent process is gone: checkpointing at the next step boundary and stopping\n');
-      ac.abort('disconnect');
-    });
-  }
-  return ac.signal;
-}
-
-/** One trained (or cached) run's result line; a diverged run is a message on stderr and exit 3. */
-function printTrained(r: RunRecord): number {
-  if (r.diverged) {
-    process.stderr.write(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}\n`);
-    return EXIT_DIVERGED;
-  }
-  const last = r.metrics[r.metrics.length - 1];
-  console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
-  return 0;
 }
 
 /** Diverged runs, listed apart from the CEG table; nothing when there are none. */
@@ -759,6 +723,7 @@ export async function main(argv: string[]): Promise<number> {
 
 const isEntry = process.argv[1] && /main\.ts$|ceg(\.js)?$/.test(process.argv[1]);
 if (isEntry || readEnv('CEG_CLI_MAIN') === '1') {
+  setLogLevel('info'); // the command's notices are part of its output, also under node --test
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

@@ -12,7 +12,7 @@ import type { StudyPlan } from '../plans.js';
 import type { RunStore } from '../runs/index.js';
 import type { BackendName } from '../engine/index.js';
 import { alignColumns } from '../ceg/index.js';
-import type { ProgressStream } from './progress.js';
+import type { ProgressStream } from '../progress.js';
 import { ensureSpecs, type Executor } from '../train/sweep.js';
 import { slurmExecutor, SlurmDetached, type SlurmExecutor } from '../train/slurm.js';
 import { STUDY_STAGES, planGeometry, planRuns, validatePlan, type LrOf, type PlannedRun } from '../train/study.js';

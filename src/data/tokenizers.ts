@@ -114,7 +114,6 @@ export const charTokenizer: Tokenizer = {
 // ---------------------------------------------------------------- gpt2
 
 export const GPT2_VOCAB_SIZE = 50257;
-export const GPT2_EOT_ID = 50256;
 
 let gpt2: Tokenizer | undefined;
 

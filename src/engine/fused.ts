@@ -283,7 +283,7 @@ export function registerFusedKernels(backendName: string): void {
     const m = mem(backend);
     const out = m.out(x.shape, () => {});
     const n = nat(backend);
-    if (n && n.a.causalSoftmaxForward) n.a.causalSoftmaxForward(n.heap, n.off(x), rows, T, scale, n.off(out));
+    if (n?.a.causalSoftmaxForward) n.a.causalSoftmaxForward(n.heap, n.off(x), rows, T, scale, n.off(out));
     else causalSoftmaxLoop(m.f32(x), rows, T, scale, m.f32(out));
     return out;
   });
@@ -295,7 +295,7 @@ export function registerFusedKernels(backendName: string): void {
     const m = mem(backend);
     const out = m.out(y.shape, () => {});
     const n = nat(backend);
-    if (n && n.a.causalSoftmaxBackward) n.a.causalSoftmaxBackward(n.heap, n.off(dy), n.off(y), rows, T, scale, n.off(out));
+    if (n?.a.causalSoftmaxBackward) n.a.causalSoftmaxBackward(n.heap, n.off(dy), n.off(y), rows, T, scale, n.off(out));
     else causalSoftmaxGradLoop(m.f32(dy), m.f32(y), rows, T, scale, m.f32(out));
     return out;
   });
@@ -305,7 +305,7 @@ export function registerFusedKernels(backendName: string): void {
     const n = nat(backend);
     let total = 0;
     for (const x of xs) {
-      if (n && n.a.sumSquares) total += n.a.sumSquares(n.heap, n.off(x), size(x.shape));
+      if (n?.a.sumSquares) total += n.a.sumSquares(n.heap, n.off(x), size(x.shape));
       else {
         const v = m.f32(x);
         for (let i = 0; i < v.length; i++) total += v[i] * v[i];
@@ -335,7 +335,7 @@ export function registerFusedKernels(backendName: string): void {
 /** Whether the fused kernels serve the current backend (false: the ops use tf ops). */
 export function fusedActive(): boolean {
   const mode = readEnv('CEG_KERNELS');
-  return mode !== 'stock' && mode !== 'round1' && tf.getKernel(CE, tf.getBackend()) !== undefined;
+  return mode !== 'stock' && tf.getKernel(CE, tf.getBackend()) !== undefined;
 }
 
 // ---------------------------------------------------------------------------------------

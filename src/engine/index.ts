@@ -17,9 +17,9 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { patchKernels, kernelPatches } from './kernels.js';
 import { readEnv } from '../env.js';
+import { log } from '../log.js';
 
 export { tf };
-export type Tensor = tf.Tensor;
 
 export const BACKENDS = ['wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -40,8 +40,6 @@ export class EngineError extends Error {
 
 export interface EngineOptions {
   backend?: BackendName;
-  /** wasm only: number of threads (1 = single-threaded). Default from CEG_THREADS or 1. */
-  threads?: number;
   /** print the chosen backend to stderr (default false) */
   verbose?: boolean;
 }
@@ -79,7 +77,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
       await setBackend('cpu');
       break;
     case 'wasm':
-      flags = await initWasm(opts);
+      flags = await initWasm();
       break;
     case 'webgpu': {
       const { initWebGPU } = await import('./webgpu.js');
@@ -97,7 +95,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   current = { backend: name, tfjsVersion: tf.version_core, flags };
   if (opts.verbose) {
     const f = Object.entries(flags).map(([k, v]) => `${k}=${v}`).join(' ');
-    process.stderr.write(`[ceg] backend ${name}${f ? ` (${f})` : ''}\n`);
+    log.info(`[ceg] backend ${name}${f ? ` (${f})` : ''}`);
   }
   return current;
 }
@@ -116,17 +114,9 @@ async function setBackend(name: string): Promise<void> {
   await tf.ready();
 }
 
-async function initWasm(opts: EngineOptions): Promise<EngineInfo['flags']> {
+async function initWasm(): Promise<EngineInfo['flags']> {
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const dist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'));
-  const threads = opts.threads ?? Number(readEnv('CEG_THREADS') ?? 1);
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new EngineError(`threads must be a positive integer, got ${threads}`);
-  }
-  if (threads > 1) {
-    const { enableWasmThreads } = await import('./wasm-threads.js');
-    await enableWasmThreads(threads);
-  }
   wasm.setWasmPaths(dist + path.sep);
   tf.env().set('WASM_HAS_SIMD_SUPPORT', true);
   // Emscripten's Node glue installs process-wide handlers that re-throw every uncaught
@@ -142,7 +132,7 @@ async function initWasm(opts: EngineOptions): Promise<EngineInfo['flags']> {
     if (!before.unhandledRejection.has(l)) process.removeListener('unhandledRejection', l);
   return {
     simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
-    threads: threads > 1 ? wasm.getThreadsCount() : 1,
+    threads: 1, // single-threaded wasm (a sweep runs one process per core); recorded as before
   };
 }
 

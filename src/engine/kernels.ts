@@ -30,9 +30,7 @@
  *
  * wasm Sum over leading axes (every bias gradient: Σ over the B·T rows of dy [B·T, C]): the
  * shipped kernel transposes the whole input first; the replacement accumulates rows in place.
- * Set CEG_KERNELS=stock to keep the shipped kernels, CEG_KERNELS=round1 for round 1's state
- * (BatchMatMul via XNNPACK and Slice/SplitV only: no native addon, no fused ops, no Identity/Sum);
- * both for before/after measurements.
+ * Set CEG_KERNELS=stock to keep the shipped kernels (for before/after measurements).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
@@ -51,12 +49,10 @@ export function patchKernels(backend: BackendName): void {
     registerWasmUnsortedSegmentSum();
     const mode = readEnv('CEG_KERNELS');
     if (mode !== 'stock') {
-      registerWasmBatchMatMul(mode !== 'round1');
+      registerWasmBatchMatMul();
       registerWasmSlice();
-      if (mode !== 'round1') {
-        registerWasmIdentity();
-        registerWasmSum();
-      }
+      registerWasmIdentity();
+      registerWasmSum();
     }
   }
 }
@@ -65,7 +61,6 @@ export function patchKernels(backend: BackendName): void {
 export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
   if (!replacedMatMul) return [];
-  if (readEnv('CEG_KERNELS') === 'round1') return ['BatchMatMul', 'Slice', 'SplitV'];
   return ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])];
 }
 
@@ -118,11 +113,11 @@ let replacedMatMul = false;
 let nativeMatMul: NativeAddon | null = null;
 const F32 = 4;
 
-function registerWasmBatchMatMul(allowNative: boolean): void {
+function registerWasmBatchMatMul(): void {
   const transposeK = tf.getKernel('Transpose', 'wasm');
   if (!transposeK) throw new Error('wasm backend lacks Transpose; cannot patch matmul');
   let raw: RawMatMul | null = null;
-  nativeMatMul = allowNative ? loadNative() : null;
+  nativeMatMul = loadNative();
   replaceKernel('BatchMatMul', 'wasm', (origFunc) => (args) => {
     const backend = args.backend as unknown as WasmBackendLike;
     raw ??= backend.wasm.cwrap('BatchMatMul', null, [
@@ -230,7 +225,10 @@ function fastBatchMatMul(
   const costDirect = (transposeA ? batchA * M * K : 0) + (transposeB ? batchB * K * N : 0) + batchB * K * N;
   const costSwapped = (transposeB ? 0 : batchB * K * N) + (transposeA ? 0 : batchA * M * K) + batchA * K * M + batch * M * N;
   const temps: M3[] = [];
-  const keep = (x: M3) => (x.temp && temps.push(x), x);
+  const keep = (x: M3) => {
+    if (x.temp) temps.push(x);
+    return x;
+  };
   let out: tf.TensorInfo;
   if (costDirect <= costSwapped) {
     const X = keep(transposeA ? T(A) : A); // [batchA, M, K]

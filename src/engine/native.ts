@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectPath } from '../paths.js';
 import { readEnv } from '../env.js';
+import { log } from '../log.js';
 
 export interface NativeAddon {
   /** "avx512" | "avx2" | "sse": the vector width its target allows (native/build.mjs: a declared x86-64 level) */
@@ -95,7 +96,7 @@ export function loadNative(): NativeAddon | null {
   cached = null;
   if (readEnv('CEG_NATIVE') === '0') reason = 'disabled by CEG_NATIVE=0';
   else ({ addon: cached, reason } = loadAddonAt(addonPath, manifestPath));
-  if (!cached && readEnv('CEG_NATIVE') !== '0') process.stderr.write(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels\n`);
+  if (!cached && readEnv('CEG_NATIVE') !== '0') log.warn(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels`);
   return cached;
 }
 

@@ -81,6 +81,7 @@ export async function openExporter(): Promise<Exporter> {
         const scale = opts.scale ?? 1;
         const url: string = await page.evaluate(
           async ({ fig, format, width, height, scale }) => {
+            // biome-ignore lint/suspicious/noExplicitAny: Plotly's global in the browser page, untyped
             const P = (globalThis as any).Plotly;
             const gd = document.createElement('div');
             document.body.appendChild(gd);

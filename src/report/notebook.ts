@@ -85,9 +85,15 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
 export function showHtml(html: string): void {
   // one bundle: the HTML and its text (for front-ends and viewers that do not render HTML)
   const write = tslabWriter();
-  if (write) return write({ data: { 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() }, metadata: {}, transient: {} }, false);
+  if (write) {
+    write({ data: { 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() }, metadata: {}, transient: {} }, false);
+    return;
+  }
   const tslab = tslabDisplay();
-  if (tslab) return tslab.html(html);
+  if (tslab) {
+    tslab.html(html);
+    return;
+  }
   console.log(html);
 }
 
@@ -129,7 +135,7 @@ export function notebookProgress(): NotebookProgress | null {
     isTTY: true,
     columns: 100,
     write(s: string) {
-      for (const part of s.replace(/\x1b\[K/g, '').split(/(\r|\n)/)) {
+      for (const part of s.replaceAll('\x1b[K', '').split(/(\r|\n)/)) {
         if (part === '\r') {
           lines[lines.length - 1] = '';
           live = true;

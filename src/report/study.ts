@@ -7,7 +7,7 @@
  */
 import { getInnovation } from '../innovations.js';
 import type { StudyPlan } from '../plans.js';
-import { RunStore, type MetricRow } from '../runs/index.js';
+import type { RunStore, MetricRow } from '../runs/index.js';
 import { loadTokens } from '../data/index.js';
 import { planGeometry, planRuns, type LrOf, type PlannedRun, type RungGeometry } from '../train/study.js';
 import type { BackendName } from '../engine/index.js';
@@ -41,7 +41,7 @@ export interface LrChoices {
 /** Final validation loss of a completed run, or undefined (not done, no loss). */
 function finalLoss(store: RunStore, id: string): number | undefined {
   const r = store.get(id);
-  if (!r || !r.isDone()) return undefined;
+  if (!r?.isDone()) return undefined;
   const rows = r.metrics().filter((m) => m.valLoss !== null);
   const v = rows.at(-1)?.valLoss;
   return typeof v === 'number' ? v : undefined;
@@ -166,7 +166,7 @@ export function studyData(plan: StudyPlan, store: RunStore, backend: BackendName
     }
     if (points.length) runs.push({ variant: trunk.variant, seed: trunk.seed, rung: trunk.rung, lr: trunk.lr, params: geo.get(trunk.rung)!.params, points });
     const t = store.get(trunk.id);
-    if (t && t.metrics().some((m) => typeof m.valLoss === 'number')) {
+    if (t?.metrics().some((m) => typeof m.valLoss === 'number')) {
       const e = plateauEscape(t.metrics(), unigram);
       escapes.push({ variant: trunk.variant, rung: trunk.rung, seed: trunk.seed, step: e.step, lastStep: e.lastStep });
     }

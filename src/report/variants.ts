@@ -7,7 +7,8 @@ import { requestedBackend } from '../engine/index.js';
 import { INNOVATIONS, innovationChange } from '../innovations.js';
 import { ladderOf } from '../scales.js';
 import type { ModelConfig } from '../config.js';
-import { runSpec, resolveScale, type RunRecord } from '../train/sweep.js';
+import { runSpec, type RunRecord } from '../train/sweep.js';
+import { resolveScale } from '../scales.js';
 import { paramCount as countOf } from '../model/params.js';
 import { stepFlops } from '../model/flops.js';
 

@@ -154,8 +154,13 @@ export function parseNanoGptLog(file: string, text: string): ImportedCurve {
     const lineNo = i + 1;
     let m: RegExpExecArray | null;
     if (CONFIG_FILE_RE.test(line)) inConfigFile = true;
-    else if ((m = TOKENS_RE.exec(line))) (tokensPerStep = Number(m[1].replace(/,/g, ''))), (inConfigFile = false);
-    else if ((m = OVERRIDE_RE.exec(line))) (config[m[1]] = pyLiteral(m[2])), (inConfigFile = false);
+    else if ((m = TOKENS_RE.exec(line))) {
+      tokensPerStep = Number(m[1].replace(/,/g, ''));
+      inConfigFile = false;
+    } else if ((m = OVERRIDE_RE.exec(line))) {
+      config[m[1]] = pyLiteral(m[2]);
+      inConfigFile = false;
+    }
     else if (inConfigFile && (m = IMPORT_RE.exec(line))) {
       if (!configImports.includes(m[1])) configImports.push(m[1]);
     } else if (inConfigFile && (m = ASSIGN_RE.exec(line))) config[m[1]] = pyLiteral(m[2]);

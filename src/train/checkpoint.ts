@@ -3,7 +3,7 @@
  * plus the scalar state needed to resume bit-for-bit (step, optimizer t, RNG state,
  * counters). The run store writes the files atomically (src/runs).
  */
-import { tf } from '../engine/index.js';
+import type { tf } from '../engine/index.js';
 
 export interface TensorIndexEntry {
   name: string;

@@ -99,7 +99,10 @@ const FIELDS: { name: string; get: (m: ModelConfig, t: TrainConfig) => number; s
   { name: 'model.nEmbd', get: (m) => m.nEmbd, set: (m, _t, v) => (m.nEmbd = v) },
   { name: 'model.mlpHidden', get: (m) => m.mlpHidden, set: (m, _t, v) => (m.mlpHidden = v) },
   { name: 'model.nLayer', get: (m) => m.nLayer, set: (m, _t, v) => (m.nLayer = v) },
-  { name: 'model.nHead', get: (m) => m.nHead, set: (m, _t, v) => ((m.nHead = v), (m.nKvHead = Math.min(m.nKvHead, v))) },
+  { name: 'model.nHead', get: (m) => m.nHead, set: (m, _t, v) => {
+    m.nHead = v;
+    m.nKvHead = Math.min(m.nKvHead, v);
+  } },
   { name: 'model.moe.experts', get: (m) => (m.mlp === 'moe' ? m.moe.experts : 0), set: (m, _t, v) => (m.moe = { ...m.moe, experts: v, topK: Math.min(m.moe.topK, v) }) },
   { name: 'train.batchSize', get: (_m, t) => t.batchSize, set: (_m, t, v) => (t.batchSize = v) },
 ];

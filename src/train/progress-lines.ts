@@ -14,7 +14,7 @@
  * A sweep's child trainers do not draw: they send their progress events over the IPC
  * channel (progressOverIpc) and the parent feeds them to its board (ProgressEvent).
  */
-import { createProgress, formatCount, formatDuration, TTY_MAX_COLUMNS, type Progress, type ProgressFields, type ProgressStream } from '../cli/progress.js';
+import { createProgress, formatCount, formatDuration, TTY_MAX_COLUMNS, type Progress, type ProgressFields, type ProgressStream } from '../progress.js';
 
 export interface ProgressBoardOptions {
   stream?: ProgressStream;

@@ -16,9 +16,9 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { runId, writeFileAtomic, type RunSpec, type RunStore } from '../runs/index.js';
+import { runId, writeFileAtomic, type RunSpec } from '../runs/index.js';
 import { PROJECT_ROOT } from '../paths.js';
-import { finishedState, specOptionArgs, SweepError, EXIT_DIVERGED, type Executor, type SweepOptions } from './sweep.js';
+import { finishedState, progressStream, specOptionArgs, SweepError, EXIT_DIVERGED, type Executor, type SweepOptions } from './sweep.js';
 import { InterruptedError, stopReason } from './trainer.js';
 
 /** The store's folder of SLURM job folders (hidden: not a run). */
@@ -186,7 +186,9 @@ export function jobScript(
     ...specs.map((sp, i) => `  ${i}) args=(${argsOf(sp).map(shellQuote).join(' ')}) ;; # run ${runId(sp)}`),
     '  *) echo "[ceg] no run for array task $SLURM_ARRAY_TASK_ID" >&2; exit 2 ;;',
     'esac',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell variables of the job script
     'task="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: shell variables of the job script
     'echo "[ceg] task $task on $(hostname) at $(date -u +%FT%TZ) (restart ${SLURM_RESTART_COUNT:-0}): ceg train ${args[*]}"',
     `CEG_PROGRESS=plain ${shellQuote(node)} --import tsx ${shellQuote(main)} train "\${args[@]}" &`,
     'child=$!',
@@ -257,7 +259,10 @@ export function sacctTasks(jobId: string): Map<number, { state: string; exitCode
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
   });
 
 /** Write the job folder and script for `specs` (with `args = 'spec-file'`, each run's spec too); its paths. */
@@ -285,7 +290,7 @@ export function slurmExecutor(s: SlurmOptions = {}): SlurmExecutor {
     options: s,
     async trainMany(pending: RunSpec[], o: SweepOptions, args: TaskArgs = 'named'): Promise<void> {
       const say = (m: string) => {
-        if (o.stream !== null) (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
+        progressStream(o)?.write(`[ceg] ${m}\n`);
       };
       const probe = sh('sbatch', ['--version']);
       if (probe.error || probe.status !== 0)

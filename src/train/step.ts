@@ -6,7 +6,7 @@
 import { tf } from '../engine/index.js';
 import type { ModelConfig, TrainConfig } from '../config.js';
 import { gptLoss } from '../model/gpt.js';
-import { AdamW, clipByGlobalNorm } from './adamw.js';
+import { type AdamW, clipByGlobalNorm } from './adamw.js';
 
 export interface StepState {
   params: Map<string, tf.Variable>;

@@ -172,7 +172,11 @@ export function planRuns(plan: StudyPlan, o: PlanRunsOptions): PlannedRun[] {
   const out: PlannedRun[] = [];
   const seen = new Set<string>();
   const push = (runs: PlannedRun[]) => {
-    for (const r of runs) if (!seen.has(r.id)) (seen.add(r.id), out.push(r));
+    for (const r of runs) {
+      if (seen.has(r.id)) continue;
+      seen.add(r.id);
+      out.push(r);
+    }
   };
   if (stages.includes('lr-sweep')) {
     for (const g of geo.slice(0, plan.lrSweepRungs))

@@ -2,7 +2,7 @@
  * From names to runs: the run spec of (innovation, scale, seed, backend), and sweeps that
  * train every requested variant × seed, skipping runs the store already completed.
  */
-import { getScale, scaleNames, ladderRungNames, ladderScale, type Scale } from '../scales.js';
+import { resolveScale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
 import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
@@ -10,12 +10,13 @@ import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
 import type { CurveAxis } from '../runs/import.js';
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { PROJECT_ROOT } from '../paths.js';
-import { createProgress, type ProgressStream, type Progress } from '../cli/progress.js';
+import { logs } from '../log.js';
+import { createProgress, type ProgressStream, type Progress } from '../progress.js';
 import { boardFeed, createProgressBoard, progressOverIpc, type ProgressBoard } from './progress-lines.js';
 import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
 import type { ChildProcess } from 'node:child_process';
@@ -28,15 +29,6 @@ import { readEnv } from '../env.js';
 
 /** Exit code of `ceg train` for a run that diverged (a result, recorded in the store). */
 export const EXIT_DIVERGED = 3;
-
-/** A named scale or a rung of the micro scaling ladder (micro-r0 ...). */
-export function resolveScale(name: string): Scale {
-  if (ladderRungNames().includes(name)) return ladderScale(name);
-  if (!scaleNames().includes(name)) {
-    throw new ConfigError(`unknown scale "${name}"; valid: ${scaleNames().join(', ')} (and ladder rungs ${ladderRungNames().join(', ')})`);
-  }
-  return getScale(name);
-}
 
 /** Ways to depart from a named scale: other data, another tokenizer, config overrides. */
 export interface SpecOptions {
@@ -78,8 +70,8 @@ function mergeOverrides<T extends object>(base: T, over: Record<string, unknown>
 }
 
 /**
- * Command-line flags that reproduce SpecOptions in a child `ceg train`; `configFile` holds
- * o.overrides (written by the caller: see trainInChildren).
+ * `ceg train` flags that reproduce SpecOptions (the SLURM job script, ./slurm.ts); `configFile` holds
+ * o.overrides (written by the caller).
  */
 export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
   return [
@@ -154,6 +146,12 @@ export interface Executor {
 
 
 /** Child trainers failed; each printed its own message (the sweep adds one line, no stack trace). */
+/** Where a sweep's progress goes: o.stream; by default stderr where the log level shows info (not in tests). */
+export function progressStream(o: Pick<SweepOptions, 'stream'>): ProgressStream | null {
+  if (o.stream !== undefined) return o.stream;
+  return logs('info') ? process.stderr : null;
+}
+
 export class SweepError extends Error {
   constructor(message: string) {
     super(message);
@@ -161,25 +159,32 @@ export class SweepError extends Error {
   }
 }
 
-/** Train specs in `jobs` child processes (`ceg train`), at most `jobs` at a time. */
-async function trainInChildren(
-  specs: RunSpec[],
-  o: SweepOptions,
-  trainedHere: Set<string>,
-  trainArgs: (spec: RunSpec, configFile: string | undefined) => string[] = (spec, configFile) => namedTrainArgs(spec, o, configFile),
-): Promise<void> {
-  // the overrides travel as a private file of exactly what the parent validated (not the
-  // user's --config path, which may be relative or change meanwhile)
-  const overrides = o.specOptions?.overrides;
-  const configFile = overrides
-    ? path.join(os.tmpdir(), `ceg-overrides-${process.pid}-${randomBytes(4).toString('hex')}.json`)
-    : undefined;
-  if (configFile) fs.writeFileSync(configFile, JSON.stringify(overrides));
+/**
+ * Train specs in `jobs` child processes (./child.ts), at most `jobs` at a time. Each child gets
+ * its spec exactly as this process validated it, in a private temporary file (outside the store,
+ * so this process writes nothing into the store itself and the child, which claims the run before
+ * it writes, is its only writer).
+ */
+async function trainInChildren(specs: RunSpec[], o: SweepOptions, trainedHere: Set<string>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-specs-'));
   try {
-    await trainChildQueue(specs, o, (spec) => trainArgs(spec, configFile), trainedHere);
+    const fileOf = (sp: RunSpec) => path.join(dir, `${runId(sp)}.json`);
+    for (const sp of specs) fs.writeFileSync(fileOf(sp), JSON.stringify(sp));
+    await trainChildQueue(specs, o, (sp) => childArgs(fileOf(sp), o), trainedHere);
   } finally {
-    if (configFile) fs.rmSync(configFile, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** The entry point of a child trainer (`node --import tsx CHILD_ENTRY ...childArgs`). */
+const CHILD_ENTRY = fileURLToPath(new URL('./child.ts', import.meta.url));
+
+/** The arguments of src/train/child.ts for the spec in `specFile`. */
+function childArgs(specFile: string, o: SweepOptions): string[] {
+  return [
+    specFile, path.resolve(o.store.root),
+    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []), ...(o.allowStale ? ['--allow-stale'] : []),
+  ];
 }
 
 async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[], trainedHere: Set<string>): Promise<void> {
@@ -196,7 +201,7 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
   };
   o.signal?.addEventListener('abort', forward, { once: true });
   // an exit of this process (a second Ctrl-C) takes the children with it: never an orphan;
-  // a SIGKILL of this process closes their IPC channel, which they watch (src/cli/main.ts)
+  // a SIGKILL of this process closes their IPC channel, which they watch (./child.ts)
   const killAll = () => {
     for (const c of live) c.kill('SIGKILL');
   };
@@ -207,7 +212,7 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
       if (o.signal?.aborted) return;
-      const args = ['--import', 'tsx', path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts'), 'train', ...trainArgs(spec)];
+      const args = ['--import', 'tsx', CHILD_ENTRY, ...trainArgs(spec)];
       // a sweep's place of the run among all its runs; explicit specs (ensureSpecs): among those trained here
       const place = all > 0 ? `${indexOf(spec)}/${all}` : `${specs.indexOf(spec) + 1}/${specs.length}`;
       const code = await new Promise<number | null>((resolve) => {
@@ -278,15 +283,6 @@ export function finishedState(store: RunStore, sp: RunSpec): boolean {
   return store.get(runId(sp))?.status().state === 'diverged';
 }
 
-/** `ceg train` flags of a named run (innovation, scale, seed and the sweep's spec options; `configFile` holds the overrides). */
-function namedTrainArgs(spec: RunSpec, o: SweepOptions, configFile: string | undefined): string[] {
-  return [
-    '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-    '--backend', spec.backend, '--runs', o.store.root, ...specOptionArgs(o.specOptions ?? {}, configFile),
-    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
-  ];
-}
-
 /**
  * Train every (innovation, seed) not yet complete in the store, in order, and return all of
  * them. Completed runs are read, not retrained.
@@ -324,7 +320,7 @@ async function prepareSpecs(specs: readonly RunSpec[], o: SweepOptions): Promise
   for (const sp of todo) checkEpochs(sp, o.allowSmallCorpus);
   // completed runs that the current code no longer reproduces: retrain (archive first) or keep, labelled
   const keptStale = new Set<string>();
-  const say = (m: string) => o.stream !== null && (o.stream ?? process.stderr).write(`[ceg] ${m}\n`);
+  const say = (m: string) => progressStream(o)?.write(`[ceg] ${m}\n`);
   for (const spec of specs) {
     const done = o.store.get(runId(spec));
     if (!done?.isDone()) continue;
@@ -356,9 +352,7 @@ function refuseMissed(pending: readonly RunSpec[], store: RunStore): void {
  * Train explicit run specs (e.g. a study plan's trunks, or its forks once the trunks are
  * done) not yet complete in the store, and return all of them; the same refusals, stale
  * handling and claims as ensureRuns. With jobs > 1 each pending run is trained by a child
- * `ceg train --run ID --spec FILE`: the parent writes each spec to a private temporary file
- * (outside the store, like the overrides file), so it writes nothing into the store itself and
- * the child, which claims the run before it writes (src/runs/claim.ts), is its only writer.
+ * process (./child.ts, see trainInChildren), as in ensureRuns.
  * Any spec (forks, schedules, plan rungs) goes through the same path.
  */
 export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>): Promise<RunRecord[]> {
@@ -373,17 +367,7 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
   } else if ((o.jobs ?? 1) > 1) {
     const pending = specs.filter((sp) => !finishedState(o.store, sp));
     if (pending.length > 1) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-specs-'));
-      try {
-        const fileOf = (sp: RunSpec) => path.join(dir, `${runId(sp)}.json`);
-        for (const sp of pending) fs.writeFileSync(fileOf(sp), JSON.stringify(sp));
-        await trainInChildren(pending, so, trainedHere, (sp) => [
-          '--run', runId(sp), '--spec', fileOf(sp), '--runs', o.store.root,
-          ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
-        ]);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
+      await trainInChildren(pending, so, trainedHere);
       refuseMissed(pending, o.store);
     }
   }
@@ -414,17 +398,20 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
       const how = trainedHere.has(stored.id) ? 'trained' : 'cached';
       const line = `${label} ${how} (run ${stored.id}): final val loss ${final?.valLoss?.toFixed(4)}`;
       if (toParent) toParent({ ceg: 'progress', kind: 'log', msg: line });
-      else if (o.stream !== null) (o.stream ?? process.stderr).write(`${line}\n`);
+      else progressStream(o)?.write(`${line}\n`);
     }
+    const stream = progressStream(o);
     const progress: Progress | null =
       o.stream === null || stored?.isDone()
         ? null
         : toParent
           ? progressOverIpc(label, spec.train.steps, toParent)
-          : createProgress({
-              label, total: spec.train.steps, stream: o.stream ?? process.stderr,
-              ...(readEnv('CEG_PROGRESS') === 'plain' ? { tty: false } : {}),
-            });
+          : stream === null
+            ? null
+            : createProgress({
+                label, total: spec.train.steps, stream,
+                ...(readEnv('CEG_PROGRESS') === 'plain' ? { tty: false } : {}),
+              });
     // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
     let last: { loss?: number; tokPerSec?: number } = {};
     const hooks: TrainHooks = {

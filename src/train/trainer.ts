@@ -18,7 +18,7 @@ import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
   canonicalJson, isImportedSpec, runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
-  describeHolder, ClaimLostError, ClaimWaitAborted,
+  ClaimLostError, ClaimWaitAborted,
   RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
 import { ConfigError } from '../config.js';
@@ -33,6 +33,7 @@ import { learningRate } from './schedule.js';
 import { packTensors, unpackTensors, type TensorIndexEntry } from './checkpoint.js';
 import { checkSpecLimits } from './limits.js';
 import { currentProvenance } from './provenance.js';
+import { log } from '../log.js';
 
 export interface TrainHooks {
   /** called after every optimizer step */
@@ -176,7 +177,7 @@ function diverged(store: RunStore, id: string): TrainResult | undefined {
 
 export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks = {}): Promise<TrainResult> {
   const id = runId(spec);
-  const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`[ceg] ${m}\n`));
+  const notice = hooks.onNotice ?? ((m: string) => log.info(`[ceg] ${m}`));
   // a done run is served only when its metrics are complete and verified (src/runs/verify.ts);
   // a diverged run is a result too
   const found = inspectRun(store, id);
@@ -385,7 +386,7 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
     step: 0, tokens: 0, flops: 0, seconds: 0, adamT: 0, rng: createRng(spec.seed).state(),
     trainLossSum: 0, trainLossCount: 0,
   };
-  const restored = restoreNewestGood(run, params, opt, hooks.onNotice ?? ((m: string) => process.stderr.write(`[ceg] ${m}\n`)));
+  const restored = restoreNewestGood(run, params, opt, hooks.onNotice ?? ((m: string) => log.info(`[ceg] ${m}`)));
   const ck = restored !== undefined;
   if (restored) {
     st = restored;

@@ -12,10 +12,8 @@ import { plainAttention } from './plain.js';
 import { fusedAttention } from './fused.js';
 import { sparseAttention } from './sparse.js';
 
-export { plainAttention, repeatKv, causalMask } from './plain.js';
-export { fusedAttention, DEFAULT_FUSED_BLOCK } from './fused.js';
-export { sparseAttention, sparseMask, sparseBlocksUsed, sparseSelection } from './sparse.js';
-export { nsaAttention, nsaSelection, nsaShapes } from './nsa.js';
+export { sparseMask } from './sparse.js';
+export { nsaSelection } from './nsa.js';
 
 export interface AttendOptions {
   /** attention-probability dropout rate, applied only when training */

@@ -36,7 +36,7 @@ const maskCache = new Map<string, tf.Tensor2D>();
 
 export function plainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttendOptions): tf.Tensor4D {
   return tf.tidy(() => {
-    const [, H, T, hs] = q.shape;
+    const [, H, , hs] = q.shape;
     const kk = repeatKv(k, H);
     const vv = repeatKv(v, H);
     // softmax(q·kᵀ/sqrt(hs) + causal mask) as one fused kernel (src/engine/fused.ts; tf ops off wasm/cpu)

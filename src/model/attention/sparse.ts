@@ -98,7 +98,7 @@ function selectionScores(q: tf.Tensor4D, k: tf.Tensor4D, bs: number, nb: number)
 /** Choose the attended key blocks (see the header). Reads the small pooled score tensor back to JS. */
 export function sparseSelection(q: tf.Tensor4D, k: tf.Tensor4D, sparse: SparseConfig): SparseSelection {
   validateSparse(sparse);
-  const { B, H, Hkv, g, T, hs } = shapes(q, k);
+  const { B, Hkv, g, T } = shapes(q, k);
   const bs = sparse.blockSize;
   const nb = Math.ceil(T / bs);
   const L = sparse.localBlocks;
