@@ -39,13 +39,13 @@ import type { Executor } from '../train/sweep.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
 import { AXES, CegError } from '../ceg/types.js';
-import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
+import { cegTable, cegFrame, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns, paperCell, f3, type CegRow } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
 import { ImportError, IMPORT_FORMATS } from '../runs/index.js';
 import { importCommand } from './import.js';
-import { OUTPUT_FORMATS, formatRows, emit, type OutputFormat } from '../report/formats.js';
+import { OUTPUT_FORMATS, formatRows, formatFrame, emit, type OutputFormat } from '../report/formats.js';
 import { exportRun, sampleRun, StoredModelError } from '../train/stored-model.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 import { describeError } from './errors.js';
@@ -430,12 +430,11 @@ function printAsPublished(records: RunRecord[], scale: string, log: (s: string) 
   const ids = new Set(runs.map((r) => r.innovation));
   const adjusted = AS_PUBLISHED_ADJUSTED.full.filter((id) => ids.has(id));
   if (!ids.has('layernorm') || adjusted.length === 0) return;
-  const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).objects() as Record<string, unknown>[];
-  const cell = (r: Record<string, unknown>) =>
-    r.paper_dnr ? 'DNR' : typeof r.paper_ceg === 'number' ? `${r.paper_ceg.toFixed(3)}${(r.paper_n_dnr as number) > 0 ? ` (${r.paper_n_dnr} DNR)` : ''}` : '-';
+  const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).rows;
+  const cell = (r: CegRow) => (r.paper.dnr ? 'DNR' : paperCell(r.paper));
   log(
     `\nThe paper's method as published on our runs (|LayerNorm − baseline| added to ${adjusted.join(' and ')}, as its ` +
-      `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation as string)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
+      `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
   );
 }
 
@@ -456,8 +455,7 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
   if (!base) return;
   const others = (stored?.sets.length ?? 1) - 1;
   const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
-  const rows = table.objects() as Record<string, unknown>[];
-  const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
+  const rows = table.rows;
   const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
   log(
     `\nWall-clock CEG from step times measured side by side: CEG steps x baseline ms/step / variant ms/step\n` +
@@ -469,9 +467,9 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
       ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock', 'measured (UTC)'],
       t.results.map((r) => {
         const row = rows.find((x) => x.innovation === r.innovation);
-        const steps = (row?.ceg_steps as number | null | undefined) ?? null;
+        const steps = row?.ceg.steps?.ceg ?? null;
         return [
-          String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
+          row?.label ?? r.innovation, r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
           (r.measuredAt ?? '?').slice(0, 19).replace('T', ' '),
         ];
       }),
@@ -683,8 +681,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       }
       if (f.format !== 'table') {
-        const table = cegTable(records, { scale: f.scale });
-        emit(formatRows(table.objects() as Record<string, unknown>[], table.columnNames(), f.format as OutputFormat), f.out);
+        emit(formatFrame(cegFrame(cegTable(records, { scale: f.scale })), f.format as OutputFormat), f.out);
         return 0;
       }
       const lines: string[] = [];

@@ -4,7 +4,7 @@
  * nothing here is a result.
  */
 import type { ReportData } from './all.js';
-import type { CegRow, MetricPoint, RunCurve } from './types.js';
+import type { CegBar, MetricPoint, RunCurve } from './types.js';
 import { getInnovation } from '../innovations.js';
 import { mulberry32 } from '../ceg/random.js';
 import { PUBLISHED, restsOnAdjustment } from '../ceg/published.js';
@@ -40,7 +40,7 @@ export function demoReportData(seed = 1): ReportData {
       runs.push({ innovation: id, seed: s, points });
     }
   }
-  const cegRows: CegRow[] = Object.entries(DEMO)
+  const cegRows: CegBar[] = Object.entries(DEMO)
     .filter(([id]) => id !== 'baseline')
     .map(([id, v]) => {
       const ceg = v.gain / v.flops;

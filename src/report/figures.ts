@@ -5,7 +5,7 @@
  */
 import type {
   CegCurve,
-  CegRow,
+  CegBar,
   Figure,
   LossAxis,
   MetricPoint,
@@ -251,7 +251,7 @@ const CATEGORY_NAMES: Record<PaperCategory, string> = {
 };
 
 /** The colour group of a bar: an innovation the paper did not test (MoE, ...) is never coloured as a paper result. */
-function barCategory(r: CegRow): PaperCategory {
+function barCategory(r: CegBar): PaperCategory {
   const inn = INNOVATIONS.find((i) => i.id === r.innovation);
   return inn && !inn.inPaper && r.category !== 'baseline' ? 'not in paper' : r.category;
 }
@@ -266,9 +266,9 @@ export interface CegBarOptions {
  * Horizontal CEG bars with confidence intervals, coloured by the paper's category, a dashed
  * line at CEG = 1; a DNR row (auxiliary CEG) is hatched and says so in its label.
  */
-export function cegBars(rows: CegRow[], opts: CegBarOptions = {}): Figure {
+export function cegBars(rows: CegBar[], opts: CegBarOptions = {}): Figure {
   if (rows.length === 0) throw new Error('cegBars: no rows given');
-  const labelOf = (r: CegRow) => innovationLabel(r.innovation, r.label) + (r.dnr ? ' — DNR (aux)' : '');
+  const labelOf = (r: CegBar) => innovationLabel(r.innovation, r.label) + (r.dnr ? ' — DNR (aux)' : '');
   for (const r of rows) assertFinite(r.ceg, `CEG of ${r.innovation}`);
   const order = rows.map(labelOf);
   const cats = [...new Set(rows.map(barCategory))];

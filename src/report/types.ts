@@ -1,7 +1,7 @@
 /**
  * Plain data the figure builders take. Deliberately decoupled from the run store (src/runs)
- * and the CEG analysis (src/ceg): those produce these shapes (arquero `table.objects()` rows
- * fit `CegRow` directly), the figures never import them.
+ * and the CEG analysis (src/ceg): src/report/from-runs.ts turns their typed results into
+ * these shapes, the figures never import them.
  */
 import type { PaperCategory } from '../innovations.js';
 
@@ -39,8 +39,8 @@ export interface RunCurve {
   points: MetricPoint[];
 }
 
-/** One CEG estimate (arquero rows from src/ceg use these column names). */
-export interface CegRow {
+/** One bar of a CEG bar chart (from-runs.ts cegBarRows builds it from a src/ceg CegRow). */
+export interface CegBar {
   innovation: string;
   label?: string;
   category: PaperCategory;
