@@ -15,6 +15,7 @@ import type {
 } from './types.js';
 import { categoryColor, innovationColor, innovationLabel, registryOrder, withAlpha } from './palette.js';
 import { INNOVATIONS, type PaperCategory } from '../innovations.js';
+import { movingAverage } from '../ceg/paper.js';
 
 type Obj = Record<string, unknown>;
 
@@ -90,23 +91,6 @@ const AXIS_TITLES: Record<LossAxis, string> = {
   seconds: 'wall-clock time (s)',
 };
 
-/**
- * Trailing moving average over `window` points, as the paper smooths (pandas rolling(8).mean()):
- * the first window-1 entries are NaN (no full window yet; the loss curves leave them out).
- * window = 1 returns a copy.
- */
-export function trailingMean(values: number[], window: number): number[] {
-  if (!Number.isInteger(window) || window < 1) throw new Error(`smooth window must be an integer >= 1, got ${window}`);
-  const out: number[] = [];
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) {
-    sum += values[i];
-    if (i >= window) sum -= values[i - window];
-    out.push(i + 1 >= window ? sum / window : NaN);
-  }
-  return out;
-}
-
 export interface SeedAggregate {
   innovation: string;
   label: string;
@@ -134,9 +118,11 @@ export function aggregateSeeds(runs: RunCurve[], axisName: LossAxis, smooth = 1)
     const atStep = new Map<number, { xs: number[]; ys: number[] }>();
     for (const run of group) {
       const pts = [...run.points].sort((a, b) => a.step - b.step);
-      const ys = trailingMean(
+      // the paper's smoothing, strict (pandas rolling(smooth).mean()): NaN before the first full window
+      const ys = movingAverage(
         pts.map((p) => p.valLoss),
         smooth,
+        'strict',
       );
       pts.forEach((p, i) => {
         const x = p[field] as number;
