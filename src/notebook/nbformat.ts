@@ -3,7 +3,7 @@
  * https://nbformat.readthedocs.io/en/latest/format_description.html
  */
 import { readFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../report/export.js';
+import { writeFileAtomic } from '../fsx.js';
 
 export type MimeBundle = Record<string, unknown>;
 
@@ -70,7 +70,7 @@ export async function readNotebook(file: string): Promise<Notebook> {
 
 /** Write a notebook as nbformat 4 JSON (1-space indent, as Jupyter does), atomically. */
 export async function writeNotebook(file: string, nb: Notebook): Promise<void> {
-  await writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
+  writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
 }
 
 /** A copy with every code cell's outputs and execution count removed (the clean state for git). */

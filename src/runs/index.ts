@@ -15,7 +15,7 @@ export type { RunCheck, RepairOptions } from './integrity.js';
 export { checkRun, checkStore, repairRun, inspectRun, isVerifiedDone, quarantineCheckpoint, QUARANTINE_DIR } from './integrity.js';
 export type { RunSummary, RunFilter, RunLabel } from './store.js';
 export { RunStore, LABELS_FILE, CLAIMS_DIR } from './store.js';
-export { writeFileAtomic, writeJsonAtomic, readJson } from './fsx.js';
+export { writeFileAtomic, writeJsonAtomic, readJson } from '../fsx.js';
 export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';
 export { VERDICTS_FILE, readVerdicts, cachedVerdict, saveVerdict } from './provenance.js';
 export type { ClaimHolder, ClaimOptions, ClaimInspection, ClaimAttempt, AcquireOptions } from './claim.js';

@@ -14,7 +14,7 @@ import * as aq from 'arquero';
 import type { RunSpec } from './id.js';
 import { canonicalJson, isRunId, runId, validateRunSpec } from './id.js';
 import { isImportedSpec, type ImportedRow, type ImportedRunSpec } from './import.js';
-import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from './fsx.js';
+import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from '../fsx.js';
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, encodeRow } from './run.js';
 import { doneProblems, formatProblems } from './verify.js';
