@@ -44,6 +44,7 @@ import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
 import { ImportError, IMPORT_FORMATS } from '../runs/index.js';
+import { formatRunRef, resolveRunArg } from './run-ref.js';
 import { importCommand } from './import.js';
 import { OUTPUT_FORMATS, formatRows, formatFrame, emit, type OutputFormat } from '../report/formats.js';
 import { exportRun, sampleRun, StoredModelError } from '../train/stored-model.js';
@@ -228,7 +229,7 @@ const spec = defineCli({
   export: {
     summary: "write a trained run's weights as safetensors with nanoGPT's parameter names and layout",
     flags: {
-      run: { type: 'string', required: true, help: 'run id (ceg runs)' },
+      run: { type: 'string', required: true, help: 'run id (ceg runs), or innovation@scale[#seed] naming one completed run' },
       out: { type: 'string', required: true, help: 'output .safetensors file' },
       runs: runsFlag,
     },
@@ -236,7 +237,7 @@ const spec = defineCli({
   sample: {
     summary: "generate text from a trained run, as nanoGPT's sample.py does",
     flags: {
-      run: { type: 'string', required: true, help: 'run id (ceg runs)' },
+      run: { type: 'string', required: true, help: 'run id (ceg runs), or innovation@scale[#seed] naming one completed run' },
       prompt: { type: 'string', default: '\n', help: 'text to continue' },
       tokens: { type: 'int', default: 200, min: 1, help: 'new tokens per sample' },
       samples: { type: 'int', default: 1, min: 1, help: 'number of samples' },
@@ -614,6 +615,7 @@ export async function main(argv: string[]): Promise<number> {
       const cells = shown.map((r) => ({
         ...r,
         code: codeStatusLabel(checked.get(r.id)),
+        aliases: r.aliases.map(formatRunRef),
         bestValLoss: f.format === 'table' && r.bestValLoss !== null ? r.bestValLoss.toFixed(4) : r.bestValLoss,
       }));
       let text = formatRows(cells, columns, f.format as OutputFormat);
@@ -715,13 +717,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'export': {
       const f = parsed.flags;
-      const r = await exportRun(storeOf(f.runs), f.run, f.out);
+      const store = storeOf(f.runs);
+      const r = await exportRun(store, resolveRunArg(store, f.run), f.out);
       console.log(`run ${f.run} (step ${r.step}): ${r.tensors} tensors, ${r.parameters} parameters -> ${f.out}`);
       return 0;
     }
     case 'sample': {
       const f = parsed.flags;
-      const texts = await sampleRun(storeOf(f.runs), f.run, {
+      const store = storeOf(f.runs);
+      const texts = await sampleRun(store, resolveRunArg(store, f.run), {
         prompt: f.prompt, tokens: f.tokens, samples: f.samples, temperature: f.temperature, topK: f.topK, seed: f.seed,
         backend: f.backend as BackendName | undefined,
       });

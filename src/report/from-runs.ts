@@ -10,7 +10,7 @@
  */
 import { getInnovation, INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
-import { RunStore, isImportedSpec, type RunSummary } from '../runs/index.js';
+import { RunStore, isImportedSpec, labelsOf, type RunSummary } from '../runs/index.js';
 import type { RunRecord } from '../train/sweep.js';
 import { runTimingKey, secondsTimingKey } from '../train/timing.js';
 import * as ceg from '../ceg/index.js';
@@ -71,10 +71,7 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
       notes.push(`run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`);
       continue;
     }
-    const labels = [
-      { innovation: s.innovation, scale: s.scale },
-      ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
-    ].filter((l) => l.scale === scale);
+    const labels = labelsOf(s).filter((l) => l.scale === scale);
     for (const innovation of new Set(labels.map((l) => l.innovation))) {
       if (!known.has(innovation) && s.source !== 'imported') {
         notes.push(`run ${s.id}: innovation "${innovation}" is not in the registry (src/innovations.ts); left out`);
