@@ -7,7 +7,7 @@ import type { ReportData } from './all.js';
 import type { CegBar, MetricPoint, RunCurve } from './types.js';
 import { getInnovation } from '../innovations.js';
 import { mulberry32 } from '../ceg/random.js';
-import { PUBLISHED, restsOnAdjustment } from '../ceg/published.js';
+import { PUBLISHED, publishedCeg, restsOnAdjustment } from '../ceg/published.js';
 
 export { mulberry32 };
 
@@ -67,13 +67,12 @@ export function demoReportData(seed = 1): ReportData {
     }),
   }));
   // the paper's published CEGs, both scales (auxiliary CEG where DNR), from src/ceg/published.ts
-  const shown = (p: (typeof PUBLISHED)['compact'][number] | undefined) => (p ? (p.dnr ? p.auxCeg : p.ceg) : null);
   const paperVsOurs = [...PUBLISHED.compact.filter((p) => p.innovation !== 'baseline').map((p) => {
     const r = cegRows.find((x) => x.innovation === p.innovation)!;
     const f = PUBLISHED.full.find((x) => x.innovation === p.innovation);
     return {
-      innovation: p.innovation, paperCeg: shown(p), paperDnr: p.dnr,
-      paperCegFull: shown(f), paperFullDnr: f?.dnr ?? false, paperFullAdjusted: restsOnAdjustment('full', p.innovation),
+      innovation: p.innovation, paperCeg: publishedCeg(p), paperDnr: p.dnr,
+      paperCegFull: publishedCeg(f), paperFullDnr: f?.dnr ?? false, paperFullAdjusted: restsOnAdjustment('full', p.innovation),
       ourCeg: r.ceg, ci_low: r.ci_low, ci_high: r.ci_high,
     };
   }), { innovation: 'moe', paperCeg: null, ourCeg: 1.2 }];

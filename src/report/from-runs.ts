@@ -214,9 +214,9 @@ export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Ax
     out.push({
       innovation: id,
       label: o.label,
-      paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
+      paperCeg: ceg.publishedCeg(p),
       paperDnr: p?.dnr ?? false,
-      paperCegFull: full.has(id) ? (full.get(id)!.dnr ? full.get(id)!.auxCeg : full.get(id)!.ceg) : null,
+      paperCegFull: ceg.publishedCeg(full.get(id)),
       paperFullDnr: full.get(id)?.dnr ?? false,
       paperFullAdjusted: ceg.restsOnAdjustment('full', id),
       ourCeg,
