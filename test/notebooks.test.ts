@@ -235,7 +235,7 @@ test('notebooks/*.ipynb: tslab kernelspec, portable dynamic import, cells transp
 // ------------------------------------------------------------------ lab facade (src/lab.ts)
 
 import { initEngine, tf } from '../src/engine/index.js';
-import type { RunRecord } from '../src/train/sweep.js';
+import type { RunRecord } from '../src/runs/index.js';
 
 function fakeRun(innovation: string, scale: string, seed: number, pts: [number, number][]): RunRecord {
   return {

@@ -23,14 +23,14 @@ import { categoryColor, innovationColor } from '../src/report/palette.js';
 import { buildAllFigures } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { chromiumPath, exportFigures, ExportError, openExporter } from '../src/report/export.js';
-import type { RunCurve } from '../src/report/types.js';
+import type { LossCurve } from '../src/report/types.js';
 import { INNOVATIONS } from '../src/innovations.js';
 import { movingAverage } from '../src/ceg/paper.js';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 type T = Record<string, any>;
 
-function run(innovation: string, seed: number, losses: number[], secPerStep = 1): RunCurve {
+function run(innovation: string, seed: number, losses: number[], secPerStep = 1): LossCurve {
   return {
     innovation,
     seed,

@@ -5,7 +5,8 @@
  */
 import * as aq from 'arquero';
 import { getInnovation, STUDY_SET, INNOVATIONS, type PaperCategory } from '../innovations.js';
-import { AXES, CegError, checkAxis, evalRows, type Axis, type MetricRow } from './types.js';
+import { AXES, CegError, checkAxis, evalRows, type Axis, type RunCurve } from './types.js';
+import type { Divergence, RunRecord } from '../runs/index.js';
 import { paperCeg, type PaperCegOptions } from './paper.js';
 import { cegSeeds, type CegTarget } from './ceg.js';
 import { mean, type BootstrapOptions } from './random.js';
@@ -15,25 +16,16 @@ import {
 
 type Table = ReturnType<typeof aq.from>;
 
-export interface TableRun {
-  innovation: string;
-  seed: number;
-  scale: string;
-  metrics: MetricRow[];
-  /** a run trained elsewhere (ceg import): its rows are labelled "[imported]" */
-  imported?: boolean;
-  /** axes the run's rows carry (imported runs may lack tokens, FLOPs or seconds); default: every axis whose values are finite */
-  axes?: readonly Axis[];
-  /** set when the run diverged: left out of every CEG (neither reached nor not reached), counted in n_diverged */
-  diverged?: DivergedInfo;
-}
+/**
+ * A run as the CEG table reads it (src/runs RunRecord, narrowed): its curve, and
+ * - imported: trained elsewhere (ceg import), its rows labelled "[imported]";
+ * - axes: the axes its rows carry (imported runs may lack tokens, FLOPs or seconds); default: every axis whose values are finite;
+ * - diverged: left out of every CEG (neither reached nor not reached), counted in nDiverged.
+ */
+export type TableRun = RunCurve & Partial<Pick<RunRecord, 'imported' | 'axes'>> & { diverged?: DivergedInfo };
 
-/** What a table needs to know of a divergence (src/train's Divergence has more). */
-export interface DivergedInfo {
-  step: number;
-  loss: number;
-  lr: number;
-}
+/** What a table needs to know of a divergence (src/runs Divergence, narrowed). */
+export type DivergedInfo = Pick<Divergence, 'step' | 'loss' | 'lr'>;
 
 export interface CegTableOptions {
   /** id of the reference innovation (default 'baseline') */

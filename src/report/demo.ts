@@ -4,7 +4,7 @@
  * nothing here is a result.
  */
 import type { ReportData } from './all.js';
-import type { CegBar, MetricPoint, RunCurve } from './types.js';
+import type { CegBar, MetricPoint, LossCurve } from './types.js';
 import { getInnovation } from '../innovations.js';
 import { mulberry32 } from '../ceg/random.js';
 import { PUBLISHED, publishedCeg, restsOnAdjustment } from '../ceg/published.js';
@@ -27,7 +27,7 @@ export function demoReportData(seed = 1): ReportData {
   const rand = mulberry32(seed);
   const E = 1.6, A = 9, alpha = 0.32;
   const stepFlops = 2.4e11;
-  const runs: RunCurve[] = [];
+  const runs: LossCurve[] = [];
   for (const [id, v] of Object.entries(DEMO)) {
     for (const s of [0, 1, 2]) {
       const points: MetricPoint[] = [];

@@ -10,7 +10,7 @@ import type {
   LossAxis,
   MetricPoint,
   PaperVsOursRow,
-  RunCurve,
+  LossCurve,
   ScalingSeries,
 } from './types.js';
 import { categoryColor, innovationColor, innovationLabel, registryOrder, withAlpha } from './palette.js';
@@ -104,10 +104,10 @@ export interface SeedAggregate {
  * x is the mean of the chosen axis at that step (identical across seeds for steps/tokens/FLOPs;
  * wall-clock differs). sd is the sample standard deviation (0 for one seed).
  */
-export function aggregateSeeds(runs: RunCurve[], axisName: LossAxis, smooth = 1): SeedAggregate[] {
+export function aggregateSeeds(runs: LossCurve[], axisName: LossAxis, smooth = 1): SeedAggregate[] {
   const field = AXIS_FIELDS[axisName];
   if (!field) throw new Error(`unknown axis "${axisName}"; valid: ${Object.keys(AXIS_FIELDS).join(', ')}`);
-  const byInn = new Map<string, RunCurve[]>();
+  const byInn = new Map<string, LossCurve[]>();
   for (const r of runs) {
     if (!byInn.has(r.innovation)) byInn.set(r.innovation, []);
     byInn.get(r.innovation)!.push(r);
@@ -167,7 +167,7 @@ export interface LossCurveOptions {
 }
 
 /** Validation loss vs steps/tokens/FLOPs/seconds: one line per innovation (mean over seeds) with a band. */
-export function lossCurves(runs: RunCurve[], opts: LossCurveOptions): Figure {
+export function lossCurves(runs: LossCurve[], opts: LossCurveOptions): Figure {
   if (runs.length === 0) throw new Error('lossCurves: no runs given');
   const band = opts.band ?? 'minmax';
   if (!['minmax', 'sd', 'none'].includes(band)) throw new Error(`band "${band}" invalid; valid: minmax, sd, none`);

@@ -10,13 +10,12 @@
  */
 import { getInnovation, INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
-import { RunStore, isImportedSpec, labelsOf, type RunSummary } from '../runs/index.js';
-import type { RunRecord } from '../train/sweep.js';
+import { RunStore, isImportedSpec, labelsOf, type RunRecord, type RunSummary } from '../runs/index.js';
 import { runTimingKey, secondsTimingKey } from '../train/timing.js';
 import * as ceg from '../ceg/index.js';
 import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
 import type { ReportData } from './all.js';
-import type { CegCurve, CegBar, LossAxis, PaperVsOursRow, RunCurve, ScalingSeries } from './types.js';
+import type { CegCurve, CegBar, LossAxis, PaperVsOursRow, LossCurve, ScalingSeries } from './types.js';
 
 type Table = ceg.CegTable;
 
@@ -109,8 +108,8 @@ export interface StoredOptions {
 }
 
 /** Metric rows -> loss-curve points: evaluations only (numeric, finite validation loss). */
-export function runCurves(records: RunRecord[], notes: string[] = []): RunCurve[] {
-  const out: RunCurve[] = [];
+export function runCurves(records: RunRecord[], notes: string[] = []): LossCurve[] {
+  const out: LossCurve[] = [];
   for (const r of records) {
     const evals = r.metrics.filter((m) => typeof m.valLoss === 'number');
     const finite = evals.filter((m) => Number.isFinite(m.valLoss as number));

@@ -15,6 +15,7 @@ export type { RunCheck, RepairOptions } from './integrity.js';
 export { checkRun, checkStore, repairRun, inspectRun, isVerifiedDone, quarantineCheckpoint, QUARANTINE_DIR } from './integrity.js';
 export type { RunSummary, RunFilter, RunRef } from './store.js';
 export { RunStore, LABELS_FILE, CLAIMS_DIR, labelsOf } from './store.js';
+export type { RunRecord, Divergence } from './record.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from '../fsx.js';
 export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';
 export { VERDICTS_FILE, readVerdicts, cachedVerdict, saveVerdict } from './provenance.js';

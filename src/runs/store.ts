@@ -17,6 +17,7 @@ import { isImportedSpec, type ImportedRow, type ImportedRunSpec } from './import
 import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from '../fsx.js';
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, encodeRow } from './run.js';
+import type { RunRecord } from './record.js';
 import { doneProblems, formatProblems } from './verify.js';
 import { CLAIM_SUFFIX, acquireClaim, inspectClaim, isAlive, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
 
@@ -41,12 +42,8 @@ export function labelsOf(s: Pick<RunSummary, 'innovation' | 'scale' | 'aliases'>
   return [{ innovation: s.innovation, scale: s.scale }, ...s.aliases];
 }
 
-export interface RunSummary {
-  id: string;
-  innovation: string;
-  scale: string;
-  seed: number;
-  backend: string;
+/** One run folder as the store lists it: the run's identity (RunRecord's) and its stored status, without its metric rows. */
+export interface RunSummary extends Pick<RunRecord, 'id' | 'innovation' | 'scale' | 'seed' | 'backend'> {
   /** stored state, or 'corrupt' when the run folder cannot be read or a done run's metrics fail verification (see error) */
   state: RunState | 'corrupt';
   /** state is running but the recorded process (on this host) is gone: killed, crashed */
