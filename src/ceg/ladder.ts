@@ -5,7 +5,7 @@
  * ladder rung (e.g. micro-r2).
  */
 import * as aq from 'arquero';
-import { getInnovation } from '../innovations.js';
+import { getInnovation, type PaperCategory } from '../innovations.js';
 import { fitScaling, type ScalingFit, type ScalingPoint } from './fit.js';
 import { classifyFromFits, type Classification, type ClassifyOptions, type SeedFits } from './classify.js';
 import type { RunCurve } from './types.js';
@@ -91,17 +91,36 @@ export function scalingFits(runs: readonly RunCurve[]): ScalingResult[] {
   return scalingAnalysis(runs).fits;
 }
 
+/** One innovation's compute-dependence verdict (column names as the notebooks show them). */
+export interface VerdictRow {
+  innovation: string;
+  paper_category: PaperCategory;
+  /** seed pairs with both a baseline and a variant fit */
+  seeds: number;
+  /** slope of log CEG on log C, its bootstrap 95% interval; null when undetermined */
+  slope: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  ceg_at_smallest: number | null;
+  verdict: Classification['verdict'] | 'undetermined';
+  reason: string;
+}
+
+/** verdictRows as an arquero table (notebooks). */
+export function verdicts(runs: readonly RunCurve[], opts: ClassifyOptions = {}): Table {
+  return aq.from(verdictRows(runs, opts));
+}
+
 /**
  * Compute-dependence verdict per innovation from per-seed fits against the baseline's. Never
  * throws on data: an innovation that cannot be judged gets verdict 'undetermined' and the reason.
  */
-export function verdicts(runs: readonly RunCurve[], opts: ClassifyOptions = {}): Table {
+export function verdictRows(runs: readonly RunCurve[], opts: ClassifyOptions = {}): VerdictRow[] {
   const { fits, skipped } = scalingAnalysis(runs);
   const base = fits.find((f) => f.innovation === 'baseline');
   const baseSkip = skipped.find((x) => x.innovation === 'baseline');
   const ids = [...new Set(runs.map((r) => r.innovation))].filter((id) => id !== 'baseline');
-  return aq.from(
-    ids.map((id) => {
+  return ids.map((id): VerdictRow => {
       const f = fits.find((x) => x.innovation === id);
       let c: Classification | null = null;
       let error: string | null = null;
@@ -127,7 +146,6 @@ export function verdicts(runs: readonly RunCurve[], opts: ClassifyOptions = {}):
         slope: c?.slope ?? null, ci_low: c?.ci[0] ?? null, ci_high: c?.ci[1] ?? null,
         ceg_at_smallest: c?.cegAtSmallest ?? null, verdict: c?.verdict ?? 'undetermined', reason: (c?.reason ?? error) + oneSeed,
       };
-    }),
-  );
+  });
 }
 

@@ -39,7 +39,7 @@ import type { Executor } from '../train/sweep.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
 import { AXES, CegError } from '../ceg/types.js';
-import { cegTable, cegFrame, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns, paperCell, f3, type CegRow } from '../ceg/index.js';
+import { cegTable, cegFrame, formatCegTable, paperVsOurs, formatPaperVsOurs, verdictRows, alignColumns, paperCell, f3, type CegRow } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
@@ -486,13 +486,12 @@ function printVerdicts(store: RunStore, scale: string, backend: string, stale?: 
     log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
     return;
   }
-  const rows = verdicts(ladder).objects() as Record<string, unknown>[];
-  const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
+  const rows = verdictRows(ladder);
   log(`\nCompute dependence from the ${scale} scaling ladder (${ladderOf(scale).map((r) => r.name).join(', ')}):`);
   log(
     alignColumns(
       ['Innovation', 'Paper category', 'Seeds', 'Slope of log CEG vs log C', '95% CI', 'Verdict'],
-      rows.map((r) => [String(r.innovation), String(r.paper_category), String(r.seeds), f3(r.slope), `[${f3(r.ci_low)}, ${f3(r.ci_high)}]`, String(r.verdict)]),
+      rows.map((r) => [r.innovation, r.paper_category, String(r.seeds), f3(r.slope), `[${f3(r.ci_low)}, ${f3(r.ci_high)}]`, r.verdict]),
     ),
   );
 }
