@@ -8,7 +8,7 @@
  * Uses src/ceg/ladder.ts for the scaling fits (scalingFits); the
  * CEG numbers come from src/ceg (cegTable, ceg).
  */
-import { getInnovation, INNOVATIONS } from '../innovations.js';
+import { INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
 import { RunStore, isImportedSpec, labelsOf, type RunRecord, type RunSummary } from '../runs/index.js';
 import { runTimingKey, secondsTimingKey } from '../train/timing.js';
