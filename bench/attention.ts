@@ -19,6 +19,7 @@ import { fusedAttention } from '../src/model/attention/fused.js';
 import { sparseAttention, sparseBlocksUsed } from '../src/model/attention/sparse.js';
 import type { AttendOptions } from '../src/model/attention/index.js';
 import { backendFlag, parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
+import { formatRows } from '../src/report/formats.js';
 
 const spec = {
   summary: 'attention kernels (plain, fused, sparse): peak tensor memory and time, forward and forward+backward',
@@ -93,11 +94,8 @@ async function main() {
     rows.push([name, f1(fwd.bufMiB), f1(both.bufMiB), f1(fwd.peakMiB), f1(both.peakMiB), fwd.ms.toFixed(0), both.ms.toFixed(0)]);
   }
   const head = ['kernel', 'buffers MiB fwd', 'buffers MiB fwd+bwd', 'handles MiB fwd', 'handles MiB fwd+bwd', 'ms fwd', 'ms fwd+bwd'];
-  const width = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => '| ' + r.map((c, i) => (i === 0 ? c.padEnd(width[i]) : c.padStart(width[i]))).join(' | ') + ' |';
-  console.log(line(head));
-  console.log('|' + width.map((n, i) => (i === 0 ? '-'.repeat(n + 2) : '-'.repeat(n + 1) + ':')).join('|') + '|');
-  for (const r of rows) console.log(line(r));
+  // a markdown table (docs/attention.md), by the CLI's printer (ceg report --format md)
+  process.stdout.write(formatRows(rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))), head, 'md'));
   tf.dispose([q, k, v, w]);
 }
 

@@ -25,7 +25,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, commandUsage, reportUsageError, UsageError, type CommandSpec } from '../src/cli/args.js';
 import { alignColumns } from '../src/ceg/tables.js';
-import { writeJsonAtomic } from '../src/runs/fsx.js';
+import { writeJsonAtomic } from '../src/fsx.js';
 import { benchConfigs, benchParams, cpuPlan, rungNames, stepFlops, type BenchConfig } from './configs.js';
 import { cpuPeak } from './peak.js';
 

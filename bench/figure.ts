@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseFlags, commandUsage, reportUsageError, type CommandSpec } from '../src/cli/args.js';
-import { readJson } from '../src/runs/fsx.js';
+import { readJson } from '../src/fsx.js';
 import { exportFigures } from '../src/report/export.js';
 import type { Figure } from '../src/report/types.js';
 import type { Cell } from './bench.js';

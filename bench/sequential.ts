@@ -20,6 +20,7 @@ import { benchConfig, stepFlops, type BenchConfig, type BenchConfigName } from '
 import { cpuPeak } from './peak.js';
 import { readEnv } from '../src/env.js';
 import { parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
+import { alignColumns } from '../src/ceg/tables.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.dirname(here);
@@ -160,8 +161,7 @@ for (const c of cells) {
     f(c.tokensPerSec, 0), f(c.gflops), f(c.pctPeak), f(c.vsTorch1, 2), f(c.vsTorchBest, 2), f(c.load, 2),
     c.error ? `ERROR ${c.error.slice(0, 60)}` : `${f(c.firstLoss, 3)}→${f(c.lastLoss, 3)}`]);
 }
-const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-console.log(rows.map((r) => r.map((v, i) => v.padEnd(widths[i])).join('  ')).join('\n'));
+console.log(alignColumns(rows[0], rows.slice(1)));
 console.log(`\nFLOPs/step: ${configNames.map((n) => `${n} ${(stepFlops(configs[n]) / 1e9).toFixed(2)} G`).join(', ')} (src/model/flops.ts: matmuls only, causal attention, backward = 2x forward)`);
 console.log(`CPU: ${peak.model}, ${peak.cores} cores; peak assumed ${peak.perCoreGflops.toFixed(0)} GFLOP/s per core (${peak.assumption}); % peak uses min(threads, cores) cores`);
 console.log(`load average (1, 5, 15 min) at start ${loadAvg[0].map((x) => x.toFixed(2)).join(' ')}, at end ${loadAvg[1].map((x) => x.toFixed(2)).join(' ')}`);

@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../src/runs/fsx.js';
+import { writeFileAtomic } from '../src/fsx.js';
 
 export type MimeBundle = Record<string, unknown>;
 

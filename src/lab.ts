@@ -13,7 +13,7 @@
 import * as aq from 'arquero';
 import * as ceg from './ceg/index.js';
 import { secondsTimingKey } from './train/timing.js';
-import type { RunRecord } from './train/sweep.js';
+import type { RunRecord } from './runs/index.js';
 import * as figures from './report/figures.js';
 import type { Figure, LossAxis } from './report/types.js';
 import { cegBarRows, paperVsOursRows, scalingSeries, cegCurves, expertLoad, runCurves } from './report/from-runs.js';
@@ -41,56 +41,62 @@ export function cegTable(runs: RunRecord[], opts: ceg.CegTableOptions = {}): Tab
   // per-run seconds of different machines or kernel sets are never divided into each other
   const sameTiming = secondsTimingKey(runs.map((r) => r.timingKey)) !== null;
   const axes = (opts.axes ?? [...ceg.AXES]).filter((a) => a !== 'seconds' || sameTiming);
-  const table = ceg.cegTable(runs, { ...opts, axes });
-  runsBehind.set(table, runs);
+  const result = ceg.cegTable(runs, { ...opts, axes });
+  const table = ceg.cegFrame(result);
+  behind.set(table, { result, runs });
   return table;
 }
 
-/** The runs a CEG table was computed from (figures need them for DNR rows' auxiliary CEG). */
-const runsBehind = new WeakMap<object, RunRecord[]>();
+/** The typed CEG table behind a lab.cegTable frame, and the runs it was computed from (figures need them for DNR rows' auxiliary CEG). */
+const behind = new WeakMap<object, { result: ceg.CegTable; runs: RunRecord[] }>();
+
+/** A CEG table as lab functions take it: lab.cegTable's frame, or the typed table (src/ceg cegTable). */
+export type CegTableLike = Table | ceg.CegTable;
+
+function cegOf(table: CegTableLike): { result: ceg.CegTable; runs: RunRecord[] } {
+  const b = behind.get(table);
+  if (b) return b;
+  if ('rows' in table && Array.isArray(table.rows)) return { result: table, runs: [] };
+  throw new ceg.CegError('expected a table made by lab.cegTable(runs) or a typed CEG table');
+}
 
 /** The compute axes the notebooks plot and compare on. */
 export const LOSS_AXES = ['steps', 'flops', 'seconds'] as const satisfies readonly LossAxis[];
 
-const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '—');
-
-/** One CEG cell: "1.234 [1.10, 1.41]", "DNR", with "(k of n DNR)" when some seeds did not reach. */
-function cegCell(r: Record<string, unknown>, axis: string): string {
-  if (r[`dnr_${axis}`]) return 'DNR';
-  let out = f3(r[`ceg_${axis}`]);
-  if (typeof r[`ci_low_${axis}`] === 'number') out += ` [${f3(r[`ci_low_${axis}`])}, ${f3(r[`ci_high_${axis}`])}]`;
-  const k = r[`n_dnr_${axis}`] as number;
-  if (k > 0) out += ` (${k} of ${r.n_seeds} DNR)`;
-  return out;
-}
+const f3 = (v: number | null | undefined) => ceg.f3(v, '—');
 
 /**
  * The CEG table in a readable form: one row per innovation, the paper's method, and our CEG on
  * each axis as "value [95% interval]" (interval over seeds; none with one seed).
  */
-export function cegSummary(table: Table, axes: readonly LossAxis[] = LOSS_AXES): Table {
+export function cegSummary(table: CegTableLike, axes: readonly LossAxis[] = LOSS_AXES): Table {
   return aq.from(
-    (table.objects() as Record<string, unknown>[]).map((r) => {
-      const row: Record<string, unknown> = { innovation: r.label, paper_category: r.category, seeds: r.n_seeds };
-      row['paper method (steps, 8-pt mean)'] = r.paper_dnr ? (r.paper_aux_ceg != null ? `DNR (aux ${f3(r.paper_aux_ceg)})` : 'DNR') : f3(r.paper_ceg);
-      for (const a of axes) row[`CEG ${a}`] = cegCell(r, a);
-      row.best_val_loss = r.best_val_loss;
+    cegOf(table).result.rows.map((r) => {
+      const row: Record<string, unknown> = { innovation: r.label, paper_category: r.category, seeds: r.nSeeds };
+      row['paper method (steps, 8-pt mean)'] = r.paper.dnr ? ceg.paperCell(r.paper, '—') : f3(r.paper.ceg);
+      for (const a of axes) {
+        const c = r.ceg[a]; // an axis the table was made without (seconds of mixed machines): '—'
+        row[`CEG ${a}`] = c ? ceg.cegCell(c, r.nSeeds, '—') : '—';
+      }
+      row.best_val_loss = r.bestValLoss;
       return row;
     }),
   );
 }
 
 /** A sentence per axis saying what the CEG of `id` means, read from the table (for notebooks). */
-export function explainCeg(table: Table, id: string, axes: readonly LossAxis[] = LOSS_AXES): string {
-  const rows = table.objects() as Record<string, unknown>[];
+export function explainCeg(table: CegTableLike, id: string, axes: readonly LossAxis[] = LOSS_AXES): string {
+  const rows = cegOf(table).result.rows;
   const r = rows.find((x) => x.innovation === id);
   if (!r) return `${id}: not in this table (innovations: ${rows.map((x) => x.innovation).join(', ')})`;
   const unit: Record<string, string> = { steps: 'optimizer steps', tokens: 'training tokens', flops: 'FLOPs', seconds: 'wall-clock seconds' };
   const lines = axes.map((a) => {
-    if (r[`dnr_${a}`]) return `- ${unit[a]}: DNR — no seed of ${r.label} reached the baseline's final validation loss within its run.`;
-    const c = r[`ceg_${a}`] as number | null;
+    const x = r.ceg[a];
+    if (!x) return `- ${unit[a]}: no CEG (—).`;
+    if (x.dnr) return `- ${unit[a]}: DNR — no seed of ${r.label} reached the baseline's final validation loss within its run.`;
+    const c = x.ceg;
     if (c == null || !Number.isFinite(c)) return `- ${unit[a]}: no CEG (—).`;
-    const ci = typeof r[`ci_low_${a}`] === 'number' ? ` (95% interval ${f3(r[`ci_low_${a}`])}–${f3(r[`ci_high_${a}`])} over ${r.n_seeds} seeds)` : ' (one seed: no interval)';
+    const ci = x.ciLow !== null ? ` (95% interval ${f3(x.ciLow)}–${f3(x.ciHigh)} over ${r.nSeeds} seeds)` : ' (one seed: no interval)';
     const verb = c >= 1 ? `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} to reach the baseline's final loss` : `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} (more than the baseline) to reach its final loss`;
     return `- ${unit[a]}: CEG ${f3(c)}${ci}: ${r.label} ${verb}.`;
   });
@@ -98,22 +104,22 @@ export function explainCeg(table: Table, id: string, axes: readonly LossAxis[] =
 }
 
 /** The paper's published numbers (compact by default, or full) beside ours. */
-export function paperVsOurs(table: Table, scale: 'compact' | 'full' = 'compact'): Table {
-  const pvo = ceg.paperVsOurs(table, scale);
+export function paperVsOurs(table: CegTableLike, scale: 'compact' | 'full' = 'compact'): Table {
+  const pvo = ceg.paperVsOursFrame(ceg.paperVsOurs(cegOf(table).result, scale));
   pvoSource.set(pvo, table);
   return pvo;
 }
-const pvoSource = new WeakMap<object, Table>();
+const pvoSource = new WeakMap<object, CegTableLike>();
 
 /** Is CEG multiplicative? The product of the parts' CEG against the combination's, per axis. */
-export function multiplicativity(table: Table, parts: string[], combo: string, axes: string[] = ['steps', 'flops', 'seconds']): Table {
-  const rows = table.objects() as Record<string, unknown>[];
-  const get = (id: string) => rows.find((r) => r.innovation === id);
+export function multiplicativity(table: CegTableLike, parts: string[], combo: string, axes: ceg.Axis[] = ['steps', 'flops', 'seconds']): Table {
+  const rows = cegOf(table).result.rows;
+  const get = (id: string, axis: ceg.Axis) => rows.find((r) => r.innovation === id)?.ceg[axis]?.ceg;
   return aq.from(
     axes.map((axis) => {
-      const vals = parts.map((p) => get(p)?.[`ceg_${axis}`] as number | null | undefined);
+      const vals = parts.map((p) => get(p, axis));
       const product = vals.every((v) => typeof v === 'number') ? (vals as number[]).reduce((a, b) => a * b, 1) : null;
-      const measured = (get(combo)?.[`ceg_${axis}`] as number | null | undefined) ?? null;
+      const measured = get(combo, axis) ?? null;
       return { axis, parts: parts.join(' x '), product_of_parts: product, combination: measured, ratio: product && measured ? measured / product : null };
     }),
   );
@@ -125,10 +131,11 @@ export { scalingAnalysis, scalingFits, verdicts, type ScalingResult, type Scalin
 
 // ---------------------------------------------------------------- figures
 
-function cegBarsOrNote(table: Table, axis: LossAxis): Figure {
-  const rows = cegBarRows(table, runsBehind.get(table) ?? [], axis);
+function cegBarsOrNote(table: CegTableLike, axis: LossAxis): Figure {
+  const { result, runs } = cegOf(table);
+  const rows = cegBarRows(result, runs, axis);
   if (rows.length) return figures.cegBars(rows, { measure: axis });
-  const dnr = (table.objects() as Record<string, unknown>[]).filter((r) => r.innovation !== 'baseline').map((r) => String(r.label));
+  const dnr = result.rows.filter((r) => r.innovation !== 'baseline').map((r) => r.label);
   return noteFigure(
     `Compute-equivalent gain (${axis})`,
     dnr.length ? `no finite CEG to draw: ${dnr.join(', ')} did not reach the target (DNR) and has no auxiliary CEG` : 'no innovation besides the baseline in this table',
@@ -146,11 +153,11 @@ function cegVsComputeOrNote(fits: ScalingResult[]): Figure {
 
 export const fig = {
   lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string }) => figures.lossCurves(runCurves(runs), opts),
-  cegBars: (table: Table, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
+  cegBars: (table: CegTableLike, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
   /** our CEG in optimizer steps (the paper's axis) against the published numbers of both scales; takes lab.paperVsOurs(table) or the CEG table itself */
   paperVsOurs: (t: Table) => {
-    const table = pvoSource.get(t) ?? t;
-    const rows = paperVsOursRows(table, runsBehind.get(table) ?? []);
+    const { result, runs } = cegOf(pvoSource.get(t) ?? t);
+    const rows = paperVsOursRows(result, runs);
     return rows.length ? figures.paperVsOurs(rows, { note: 'paper: steps, its method, one seed per scale; ours: steps, geometric mean over seeds' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
   },
   scalingFits: (fits: ScalingResult[]) => scalingFitsOrNote(fits),

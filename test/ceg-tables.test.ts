@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, type TableRun } from '../src/ceg/tables.js';
+import { cegTable, cegFrame, formatCegTable, paperVsOurs, paperVsOursFrame, formatPaperVsOurs, type CegRow, type TableRun } from '../src/ceg/tables.js';
 import { PUBLISHED } from '../src/ceg/published.js';
 import type { MetricRow } from '../src/ceg/types.js';
 import { ladderScale, MICRO_LADDER, getScale } from '../src/scales.js';
@@ -28,33 +28,52 @@ for (const seed of [1, 2, 3]) {
 
 test('cegTable: one row per innovation in the paper\'s order, categories from the registry, baseline = 1', () => {
   const t = cegTable(runs, { bootstrap: { resamples: 200 } });
-  const rows = t.objects() as Record<string, any>[];
+  const rows = t.rows;
   assert.deepEqual(rows.map((r) => r.innovation), ['baseline', 'rope', 'mqa']);
   assert.deepEqual(rows.map((r) => r.category), ['baseline', 'compute-independent', 'compute-dependent']);
   assert.equal(rows[0].label, 'Baseline');
-  for (const axis of ['steps', 'tokens', 'flops', 'seconds']) {
-    assert.equal(rows[0][`ceg_${axis}`], 1);
-    assert.equal(rows[0][`ci_low_${axis}`], 1);
+  for (const axis of ['steps', 'tokens', 'flops', 'seconds'] as const) {
+    assert.equal(rows[0].ceg[axis]!.ceg, 1);
+    assert.equal(rows[0].ceg[axis]!.ciLow, 1);
   }
-  assert.equal(rows[0].paper_ceg, 1);
-  assert.equal(rows[0].n_seeds, 3);
+  assert.equal(rows[0].paper.ceg, 1);
+  assert.equal(rows[0].nSeeds, 3);
   // rope: loss at evaluation i equals the baseline's at 2i (apart from the tiny seed wiggle), so CEG ≈ 2
-  for (const axis of ['steps', 'flops']) assert.ok(Math.abs(rows[1][`ceg_${axis}`] - 2) < 0.05, `rope ${axis} ${rows[1][`ceg_${axis}`]}`);
+  for (const axis of ['steps', 'flops'] as const) assert.ok(Math.abs(rows[1].ceg[axis]!.ceg! - 2) < 0.05, `rope ${axis} ${rows[1].ceg[axis]!.ceg}`);
   // the paper's method: baseline reaches its final smoothed loss at position 21, rope at 14
   // (smoothed rope at index 13 averages baseline losses at 12..26 even, below the baseline's
   // final window 13..20). The 8-point trailing average lags both curves by 3.5 evaluations,
   // which pulls a true 2 towards 1 on curves this short: 21/14 = 1.5.
-  assert.equal(rows[1].paper_ceg, 1.5);
+  assert.equal(rows[1].paper.ceg, 1.5);
   // mqa never reaches the baseline's final loss: DNR everywhere, aux CEG from the paper's method
-  assert.equal(rows[2].dnr_flops, true);
-  assert.equal(rows[2].n_dnr_flops, 3);
-  assert.equal(rows[2].ceg_flops, null);
-  assert.equal(rows[2].paper_dnr, true);
-  assert.equal(rows[2].paper_ceg, null);
-  assert.ok(rows[2].paper_aux_ceg > 0 && rows[2].paper_aux_ceg < 1, `aux ${rows[2].paper_aux_ceg}`);
+  assert.equal(rows[2].ceg.flops!.dnr, true);
+  assert.equal(rows[2].ceg.flops!.nDnr, 3);
+  assert.equal(rows[2].ceg.flops!.ceg, null);
+  assert.equal(rows[2].paper.dnr, true);
+  assert.equal(rows[2].paper.ceg, null);
+  assert.ok(rows[2].paper.auxCeg! > 0 && rows[2].paper.auxCeg! < 1, `aux ${rows[2].paper.auxCeg}`);
   // best val loss: mean over seeds of each run's minimum, by hand from the generator
   const best = (seed: number) => Math.min(...run('baseline', seed, 1).metrics.map((m) => m.valLoss as number));
-  assert.ok(Math.abs(rows[0].best_val_loss - (best(1) + best(2) + best(3)) / 3) < 1e-12);
+  assert.ok(Math.abs(rows[0].bestValLoss - (best(1) + best(2) + best(3)) / 3) < 1e-12);
+});
+
+test('cegFrame: the typed rows as flat columns (notebooks, csv/json), axis by axis', () => {
+  const t = cegTable(runs, { axes: ['steps', 'flops'], bootstrap: { resamples: 50 } });
+  const f = cegFrame(t);
+  assert.deepEqual(f.columnNames(), [
+    'innovation', 'label', 'category', 'imported', 'n_seeds', 'n_diverged', 'best_val_loss',
+    'paper_adjusted', 'paper_ceg', 'paper_dnr', 'paper_n_dnr', 'paper_aux_ceg',
+    'ceg_steps', 'ci_low_steps', 'ci_high_steps', 'dnr_steps', 'n_dnr_steps',
+    'ceg_flops', 'ci_low_flops', 'ci_high_flops', 'dnr_flops', 'n_dnr_flops',
+  ]);
+  t.rows.forEach((r, i) => {
+    assert.equal(f.get('innovation', i), r.innovation);
+    assert.equal(f.get('paper_aux_ceg', i), r.paper.auxCeg);
+    assert.equal(f.get('ceg_flops', i), r.ceg.flops!.ceg);
+    assert.equal(f.get('ci_high_steps', i), r.ceg.steps!.ciHigh);
+    assert.equal(f.get('n_dnr_flops', i), r.ceg.flops!.nDnr);
+  });
+  assert.equal(t.rows[1].ceg.tokens, undefined); // not an axis of this table
 });
 
 test('formatCegTable aligns columns and marks DNR', () => {
@@ -75,8 +94,9 @@ test('cegTable errors: several scales, no baseline, unknown innovation', () => {
 });
 
 test('paperVsOurs puts the published table next to ours', () => {
-  const t = paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 100 } }), 'compact');
-  const rows = t.objects() as Record<string, any>[];
+  const ct = cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 100 } });
+  const t = paperVsOurs(ct, 'compact');
+  const rows = paperVsOursFrame(t).objects() as Record<string, any>[];
   assert.equal(rows.length, 7);
   assert.deepEqual(rows.map((r) => r.innovation), ['baseline', 'fused', 'rope', 'layernorm', 'fa_rope_ln', 'mqa', 'sparse']);
   assert.equal(rows[2].published_ceg, 1.87);
@@ -87,12 +107,12 @@ test('paperVsOurs puts the published table next to ours', () => {
   assert.equal(rows[1].ceg_flops, null); // we did not run FA here
   assert.equal(PUBLISHED.full.find((r) => r.innovation === 'mqa')!.ceg, 0.931);
   assert.match(formatPaperVsOurs(t), /DNR \(aux 0\.515\)/);
-  assert.throws(() => paperVsOurs(t, 'micro'), /no published numbers for scale "micro"; valid: compact, full/);
+  assert.throws(() => paperVsOurs(ct, 'micro'), /no published numbers for scale "micro"; valid: compact, full/);
 });
 
 test('paperVsOurs at full scale: the published full numbers, RoPE and MQA marked as resting on the adjustment', () => {
   const t = paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 100 } }), 'full');
-  const rows = t.objects() as Record<string, any>[];
+  const rows = paperVsOursFrame(t).objects() as Record<string, any>[];
   const by = (id: string) => rows.find((r) => r.innovation === id)!;
   // PAPER.md's full-scale column, typed out here independently of published.ts
   const want: Record<string, number> = { baseline: 1, fused: 1, rope: 1.35, layernorm: 1.421, fa_rope_ln: 1.8, mqa: 0.931, sparse: 0.964 };
@@ -133,9 +153,9 @@ test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x
 test('cegTable asPublished: rope and mqa get |LayerNorm − baseline| (same seed) added; others untouched', async () => {
   const { paperCeg } = await import('../src/ceg/paper.js');
   const withLn = [...runs, ...[1, 2, 3].map((s) => run('layernorm', s, 1.5))];
-  const plain = cegTable(withLn, { bootstrap: { resamples: 50 } }).objects() as Record<string, any>[];
-  const adj = cegTable(withLn, { asPublished: true, bootstrap: { resamples: 50 } }).objects() as Record<string, any>[];
-  const by = (rows: Record<string, any>[], id: string) => rows.find((r) => r.innovation === id)!;
+  const plain = cegTable(withLn, { bootstrap: { resamples: 50 } }).rows;
+  const adj = cegTable(withLn, { asPublished: true, bootstrap: { resamples: 50 } }).rows;
+  const by = (rows: CegRow[], id: string) => rows.find((r) => r.innovation === id)!;
   // the reference: the paper's method with the gap, seed by seed, averaged as the table does
   const ref = [1, 2, 3].map((s) => {
     const b = withLn.find((r) => r.innovation === 'baseline' && r.seed === s)!.metrics;
@@ -143,14 +163,14 @@ test('cegTable asPublished: rope and mqa get |LayerNorm − baseline| (same seed
     const l = withLn.find((r) => r.innovation === 'layernorm' && r.seed === s)!.metrics;
     return paperCeg(b, v, { gap: l }).ceg!;
   });
-  assert.equal(by(adj, 'rope').paper_ceg, (ref[0] + ref[1] + ref[2]) / 3);
-  assert.ok(by(adj, 'rope').paper_ceg < by(plain, 'rope').paper_ceg, 'the added gap makes rope slower to reach');
-  assert.equal(by(adj, 'rope').paper_adjusted, true);
-  assert.equal(by(adj, 'layernorm').paper_adjusted, false);
-  assert.equal(by(adj, 'layernorm').paper_ceg, by(plain, 'layernorm').paper_ceg);
-  assert.equal(by(plain, 'rope').paper_adjusted, false);
+  assert.equal(by(adj, 'rope').paper.ceg, (ref[0] + ref[1] + ref[2]) / 3);
+  assert.ok(by(adj, 'rope').paper.ceg! < by(plain, 'rope').paper.ceg!, 'the added gap makes rope slower to reach');
+  assert.equal(by(adj, 'rope').paper.adjusted, true);
+  assert.equal(by(adj, 'layernorm').paper.adjusted, false);
+  assert.equal(by(adj, 'layernorm').paper.ceg, by(plain, 'layernorm').paper.ceg);
+  assert.equal(by(plain, 'rope').paper.adjusted, false);
   // our CEG is never adjusted
-  assert.equal(by(adj, 'rope').ceg_flops, by(plain, 'rope').ceg_flops);
+  assert.equal(by(adj, 'rope').ceg.flops!.ceg, by(plain, 'rope').ceg.flops!.ceg);
   // without a layernorm run of the same seed it says what is missing
   assert.throws(() => cegTable(runs, { asPublished: true }), /as-published adjustment of rope needs a layernorm run of seed 1/);
 });

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { RunStore } from '../src/runs/index.js';
 import { runSpec } from '../src/train/sweep.js';
 import { trainRun, DIVERGENCE_FACTOR } from '../src/train/trainer.js';
-import { cegTable, formatDivergedRuns, formatCegTable } from '../src/ceg/index.js';
+import { cegTable, cegFrame, formatDivergedRuns, formatCegTable } from '../src/ceg/index.js';
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-div-${name}-`));
 
@@ -85,8 +85,8 @@ test('CEG tables leave diverged runs out (n_diverged), and list them apart', () 
   const base = [1, 2].map((seed) => ({ innovation: 'baseline', seed, scale: 'smoke', metrics: curve(1) }));
   const rope1 = { innovation: 'rope', seed: 1, scale: 'smoke', metrics: curve(2) };
   const rope2 = { innovation: 'rope', seed: 2, scale: 'smoke', metrics: nan, diverged: { step: 10, loss: NaN, lr: 1e6 } };
-  const withDiverged = cegTable([...base, rope1, rope2], { scale: 'smoke' }).objects() as Record<string, unknown>[];
-  const without = cegTable([...base, rope1], { scale: 'smoke' }).objects() as Record<string, unknown>[];
+  const withDiverged = cegFrame(cegTable([...base, rope1, rope2], { scale: 'smoke' })).objects() as Record<string, unknown>[];
+  const without = cegFrame(cegTable([...base, rope1], { scale: 'smoke' })).objects() as Record<string, unknown>[];
   const rope = withDiverged.find((r) => r.innovation === 'rope')!;
   const ref = without.find((r) => r.innovation === 'rope')!;
   assert.equal(rope.n_seeds, 1);

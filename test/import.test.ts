@@ -110,9 +110,9 @@ test('cegTable takes (step, loss) curves: the axes every run carries, no "tokens
     { innovation: 'baseline', seed: 1, scale: 'x', metrics: curve(1) as never },
     { innovation: 'rope', seed: 1, scale: 'x', metrics: curve(2) as never },
   ];
-  const row = (cegTable(runs).objects() as Row[]).find((r) => r.innovation === 'rope')!;
-  assert.ok(Math.abs((row.ceg_steps as number) - 2) < 1e-9);
-  assert.ok(!('ceg_tokens' in row));
+  const row = cegTable(runs).rows.find((r) => r.innovation === 'rope')!;
+  assert.ok(Math.abs(row.ceg.steps!.ceg! - 2) < 1e-9);
+  assert.ok(!('tokens' in row.ceg));
 });
 
 test('bad files: message names file, line and column; nothing parsed past the error', () => {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { codeCells, makeNotebook, readNotebook, type CodeCell, type Notebook } from '../scripts/ipynb.js';
 import { chromiumPath } from '../src/report/export.js';
+import type { AxisCeg, CegRow, CegTable } from '../src/ceg/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 type T = Record<string, any>;
@@ -154,9 +155,8 @@ test('notebooks/*.ipynb: tslab kernelspec, the lab imported statically as ceg-la
 
 // ------------------------------------------------------------------ lab facade (src/lab.ts)
 
-import * as aq from 'arquero';
 import { initEngine, tf } from '../src/engine/index.js';
-import type { RunRecord } from '../src/train/sweep.js';
+import type { RunRecord } from '../src/runs/index.js';
 
 function fakeRun(innovation: string, scale: string, seed: number, pts: [number, number][]): RunRecord {
   return {
@@ -167,15 +167,16 @@ function fakeRun(innovation: string, scale: string, seed: number, pts: [number, 
 
 test('lab: cegSummary / explainCeg read the CEG table; cegBars shows a note when nothing is finite', async () => {
   const lab = await import('../src/lab.js');
-  const row = (innovation: string, label: string, extra: Record<string, unknown>) => ({
-    innovation, label, category: 'compute-independent', n_seeds: 3, best_val_loss: 2.5, paper_ceg: 1.1, paper_dnr: false, paper_n_dnr: 0, paper_aux_ceg: null,
-    ceg_steps: 1, ci_low_steps: null, ci_high_steps: null, dnr_steps: false, n_dnr_steps: 0,
-    ceg_flops: 1, ci_low_flops: null, ci_high_flops: null, dnr_flops: false, n_dnr_flops: 0,
-    ceg_seconds: 1, ci_low_seconds: null, ci_high_seconds: null, dnr_seconds: false, n_dnr_seconds: 0, ...extra,
+  const one = (x: Partial<AxisCeg> = {}): AxisCeg => ({ ceg: 1, ciLow: null, ciHigh: null, dnr: false, nDnr: 0, ...x });
+  const row = (innovation: string, label: string, extra: { paper?: Partial<CegRow['paper']>; steps?: Partial<AxisCeg>; flops?: Partial<AxisCeg>; seconds?: Partial<AxisCeg> }): CegRow => ({
+    innovation, label, category: 'compute-independent', imported: false, nSeeds: 3, nDiverged: 0, bestValLoss: 2.5,
+    paper: { ceg: 1.1, dnr: false, nDnr: 0, auxCeg: null, adjusted: false, ...extra.paper },
+    ceg: { steps: one(extra.steps), flops: one(extra.flops), seconds: one(extra.seconds) },
   });
-  const table = aq.from([
+  const typed = (rows: CegRow[]): CegTable => ({ scale: 'micro', axes: ['steps', 'flops', 'seconds'], rows });
+  const table = typed([
     row('baseline', 'Baseline', {}),
-    row('rope', 'RoPE', { ceg_flops: 1.25, ci_low_flops: 1.1, ci_high_flops: 1.4, n_dnr_flops: 1, dnr_seconds: true, ceg_seconds: null }),
+    row('rope', 'RoPE', { flops: { ceg: 1.25, ciLow: 1.1, ciHigh: 1.4, nDnr: 1 }, seconds: { dnr: true, ceg: null } }),
   ]);
   const s = lab.cegSummary(table).objects() as Record<string, unknown>[];
   assert.equal(s[1]['CEG flops'], '1.250 [1.100, 1.400] (1 of 3 DNR)');
@@ -184,7 +185,7 @@ test('lab: cegSummary / explainCeg read the CEG table; cegBars shows a note when
   const text = lab.explainCeg(table, 'rope');
   assert.match(text, /FLOPs: CEG 1\.250 \(95% interval 1\.100–1\.400 over 3 seeds\): RoPE needed 0\.80× the baseline's FLOPs/);
   assert.match(text, /wall-clock seconds: DNR/);
-  const allDnr = aq.from([row('baseline', 'Baseline', {}), row('mqa', 'MQA', { dnr_flops: true, ceg_flops: null, paper_dnr: true })]);
+  const allDnr = typed([row('baseline', 'Baseline', {}), row('mqa', 'MQA', { flops: { dnr: true, ceg: null }, paper: { dnr: true } })]);
   const note = lab.fig.cegBars(allDnr, 'flops');
   assert.deepEqual(note.data, []);
   assert.match(JSON.stringify(note.layout), /MQA did not reach the target/);

@@ -18,19 +18,19 @@ import {
   ropeRotation,
   scalingFits,
   splitObserved,
-  trailingMean,
 } from '../src/report/figures.js';
 import { categoryColor, innovationColor } from '../src/report/palette.js';
 import { buildAllFigures } from '../src/report/all.js';
 import { demoReportData } from '../src/report/demo.js';
 import { chromiumPath, exportFigures, ExportError, openExporter } from '../src/report/export.js';
-import type { RunCurve } from '../src/report/types.js';
+import type { LossCurve } from '../src/report/types.js';
 import { INNOVATIONS } from '../src/innovations.js';
+import { movingAverage } from '../src/ceg/paper.js';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);
 type T = Record<string, any>;
 
-function run(innovation: string, seed: number, losses: number[], secPerStep = 1): RunCurve {
+function run(innovation: string, seed: number, losses: number[], secPerStep = 1): LossCurve {
   return {
     innovation,
     seed,
@@ -38,14 +38,27 @@ function run(innovation: string, seed: number, losses: number[], secPerStep = 1)
   };
 }
 
-test('trailingMean matches the paper smoothing (pandas rolling(w).mean())', () => {
+test('the loss curves\' smoothing (movingAverage strict) matches pandas rolling(w).mean()', () => {
+  const trailingMean = (v: number[], w: number) => movingAverage(v, w, 'strict');
   const r = trailingMean([1, 2, 3, 4, 5], 2);
   assert.ok(Number.isNaN(r[0]));
   assert.deepEqual(r.slice(1), [1.5, 2.5, 3.5, 4.5]);
   const r3 = trailingMean([3, 6, 9, 0], 3);
   assert.deepEqual(r3.slice(2), [6, 5]);
   assert.deepEqual(trailingMean([4, 5], 1), [4, 5]);
-  assert.throws(() => trailingMean([1], 0), /integer >= 1, got 0/);
+  assert.throws(() => trailingMean([1], 0), /positive integer, got 0/);
+});
+
+test('smoothing: an infinite loss spoils only the windows that hold it (no running sum turning later points NaN)', () => {
+  // reference by hand: window 3 over [2, 4, Infinity, 6, 8, 10, 12]
+  const r = movingAverage([2, 4, Infinity, 6, 8, 10, 12], 3, 'strict');
+  assert.ok(Number.isNaN(r[0]) && Number.isNaN(r[1]));
+  assert.deepEqual(r.slice(2), [Infinity, Infinity, Infinity, 8, 10]);
+  // a running sum (sum += v[i]; sum -= v[i - w]) gives Infinity - Infinity = NaN from r[5] on
+  let sum = 0;
+  const running = [2, 4, Infinity, 6, 8, 10, 12].map((v, i, a) => ((sum += v), i >= 3 && (sum -= a[i - 3]), sum / 3));
+  assert.ok(Number.isNaN(running[5]), 'the reference bug this guards against');
+  assert.ok(r.slice(5).every(Number.isFinite));
 });
 
 test('aggregateSeeds: mean, min, max, sample sd per step over seeds; union of steps', () => {

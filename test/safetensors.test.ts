@@ -7,6 +7,7 @@ import { initEngine, tf } from '../src/engine/index.js';
 import { parseModelConfig, type ModelConfig } from '../src/config.js';
 import { disposeParams, initParams } from '../src/model/params.js';
 import { loadSafetensors, saveSafetensors } from '../src/model/safetensors.js';
+import { TMP_MARK } from '../src/fsx.js';
 
 const cfg: ModelConfig = parseModelConfig({
   vocabSize: 16, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 8, nKvHead: 1, dropout: 0, bias: true,
@@ -35,7 +36,7 @@ test('round trip, standard layout: header, F32, Linear weights stored [out, in],
   const p = initParams(cfg, 4);
   const file = path.join(dir, 'model.safetensors');
   await saveSafetensors(file, p, cfg);
-  assert.ok(!fs.readdirSync(dir).some((f) => f.endsWith('.tmp')), 'no temp file left behind');
+  assert.ok(!fs.readdirSync(dir).some((f) => f.includes(TMP_MARK) || f.endsWith('.tmp')), 'no temp file left behind');
   const { n, header, tensor } = parse(file);
   assert.equal((8 + n) % 8, 0);
   assert.deepEqual(JSON.parse(header.__metadata__.config), cfg);

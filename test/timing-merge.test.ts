@@ -12,7 +12,7 @@ import {
   loadTimings, mergeTiming, pickTimingSet, runTimingKey, saveTiming, secondsTimingKey, timingPath, type TimingFile,
 } from '../src/train/timing.js';
 import { reportDataFromRecords } from '../src/report/from-runs.js';
-import type { RunRecord } from '../src/train/sweep.js';
+import type { RunRecord } from '../src/runs/index.js';
 import type { RunStatus, Provenance } from '../src/runs/index.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-timing-'));

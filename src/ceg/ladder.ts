@@ -1,23 +1,17 @@
 /**
  * Scaling-ladder analysis: from runs of one innovation at several model sizes / budgets
  * (the ladder rungs of src/scales.ts) to fitted loss-vs-compute curves and the
- * compute-dependence verdict. Pure functions over metric rows.
+ * compute-dependence verdict. Pure functions over metric rows; a run's `scale` names its
+ * ladder rung (e.g. micro-r2).
  */
 import * as aq from 'arquero';
-import { getInnovation } from '../innovations.js';
+import { getInnovation, type PaperCategory } from '../innovations.js';
 import { fitScaling, type ScalingFit, type ScalingPoint } from './fit.js';
 import { classifyFromFits, type Classification, type ClassifyOptions, type SeedFits } from './classify.js';
-import type { MetricRow } from './types.js';
+import type { RunCurve } from './types.js';
 
 type Table = ReturnType<typeof aq.from>;
 
-/** One run on a ladder rung: `scale` names the rung (e.g. micro-r2). */
-export interface LadderRun {
-  innovation: string;
-  seed: number;
-  scale: string;
-  metrics: MetricRow[];
-}
 
 export interface ScalingResult {
   innovation: string;
@@ -28,7 +22,7 @@ export interface ScalingResult {
 }
 
 /** (C, L) per ladder run: C = training FLOPs, L = the run's best validation loss. */
-function ladderPoints(runs: readonly LadderRun[]): Map<string, Map<number, ScalingPoint[]>> {
+function ladderPoints(runs: readonly RunCurve[]): Map<string, Map<number, ScalingPoint[]>> {
   const by = new Map<string, Map<number, ScalingPoint[]>>();
   for (const r of runs) {
     const last = r.metrics[r.metrics.length - 1];
@@ -54,7 +48,7 @@ export interface ScalingAnalysis {
  * Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed, never throwing:
  * an innovation whose fit cannot be made is listed in `skipped` with the reason.
  */
-export function scalingAnalysis(runs: readonly LadderRun[]): ScalingAnalysis {
+export function scalingAnalysis(runs: readonly RunCurve[]): ScalingAnalysis {
   const fits: ScalingResult[] = [];
   const skipped: { innovation: string; reason: string }[] = [];
   const notes: string[] = [];
@@ -93,21 +87,40 @@ export function scalingAnalysis(runs: readonly LadderRun[]): ScalingAnalysis {
 }
 
 /** Fit L(C) = E + A·C^(−α) per innovation (all seeds pooled) and per seed; innovations that cannot be fitted are left out (see scalingAnalysis). */
-export function scalingFits(runs: readonly LadderRun[]): ScalingResult[] {
+export function scalingFits(runs: readonly RunCurve[]): ScalingResult[] {
   return scalingAnalysis(runs).fits;
+}
+
+/** One innovation's compute-dependence verdict (column names as the notebooks show them). */
+export interface VerdictRow {
+  innovation: string;
+  paper_category: PaperCategory;
+  /** seed pairs with both a baseline and a variant fit */
+  seeds: number;
+  /** slope of log CEG on log C, its bootstrap 95% interval; null when undetermined */
+  slope: number | null;
+  ci_low: number | null;
+  ci_high: number | null;
+  ceg_at_smallest: number | null;
+  verdict: Classification['verdict'] | 'undetermined';
+  reason: string;
+}
+
+/** verdictRows as an arquero table (notebooks). */
+export function verdicts(runs: readonly RunCurve[], opts: ClassifyOptions = {}): Table {
+  return aq.from(verdictRows(runs, opts));
 }
 
 /**
  * Compute-dependence verdict per innovation from per-seed fits against the baseline's. Never
  * throws on data: an innovation that cannot be judged gets verdict 'undetermined' and the reason.
  */
-export function verdicts(runs: readonly LadderRun[], opts: ClassifyOptions = {}): Table {
+export function verdictRows(runs: readonly RunCurve[], opts: ClassifyOptions = {}): VerdictRow[] {
   const { fits, skipped } = scalingAnalysis(runs);
   const base = fits.find((f) => f.innovation === 'baseline');
   const baseSkip = skipped.find((x) => x.innovation === 'baseline');
   const ids = [...new Set(runs.map((r) => r.innovation))].filter((id) => id !== 'baseline');
-  return aq.from(
-    ids.map((id) => {
+  return ids.map((id): VerdictRow => {
       const f = fits.find((x) => x.innovation === id);
       let c: Classification | null = null;
       let error: string | null = null;
@@ -133,7 +146,6 @@ export function verdicts(runs: readonly LadderRun[], opts: ClassifyOptions = {})
         slope: c?.slope ?? null, ci_low: c?.ci[0] ?? null, ci_high: c?.ci[1] ?? null,
         ceg_at_smallest: c?.cegAtSmallest ?? null, verdict: c?.verdict ?? 'undetermined', reason: (c?.reason ?? error) + oneSeed,
       };
-    }),
-  );
+  });
 }
 

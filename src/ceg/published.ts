@@ -64,6 +64,11 @@ export const AS_PUBLISHED_ADJUSTED: Record<PublishedScale, readonly string[]> = 
 /** The innovation whose gap to the baseline the as-published adjustment adds. */
 export const AS_PUBLISHED_GAP_INNOVATION = 'layernorm';
 
+/** The CEG a published row shows: its CEG, or its auxiliary CEG where it reports DNR; null when there is no row. */
+export function publishedCeg(p: PublishedRow | undefined): number | null {
+  return p ? (p.dnr ? p.auxCeg : p.ceg) : null;
+}
+
 /** Whether a published number rests on the as-published adjustment. */
 export function restsOnAdjustment(scale: PublishedScale, innovation: string): boolean {
   return AS_PUBLISHED_ADJUSTED[scale].includes(innovation);

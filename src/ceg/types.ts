@@ -3,29 +3,23 @@
  * evaluation (step 0 included), as the run store writes them to metrics.jsonl.
  */
 
+import type { MetricRow as StoredMetricRow, RunRecord } from '../runs/index.js';
+
 /**
- * One logged point of a training run (structurally the run store's MetricRow,
- * src/runs/run.ts). Rows whose valLoss is null carry no evaluation and are skipped by the
- * analysis; a NaN or infinite valLoss (a diverged run) counts as an evaluation that
- * reaches no target.
+ * One logged point of a training run as the analysis reads it: the run store's MetricRow
+ * (src/runs/run.ts) narrowed to the compute axes and the losses (trainLoss, lr optional).
+ * Rows whose valLoss is null carry no evaluation and are skipped by the analysis; a NaN or
+ * infinite valLoss (a diverged run) counts as an evaluation that reaches no target.
  */
-export interface MetricRow {
-  /** optimizer steps done */
-  step: number;
-  /** training tokens seen so far */
-  tokens: number;
-  /** model FLOPs (forward + backward) spent so far */
-  flops: number;
-  /** wall-clock training seconds so far */
-  seconds: number;
-  trainLoss?: number | null;
-  valLoss: number | null;
-  lr?: number;
-}
+export type MetricRow = Pick<StoredMetricRow, 'step' | 'tokens' | 'flops' | 'seconds' | 'valLoss'> &
+  Partial<Pick<StoredMetricRow, 'trainLoss' | 'lr'>>;
 
 /** The compute axes a CEG can be measured on. */
 export const AXES = ['steps', 'tokens', 'flops', 'seconds'] as const;
 export type Axis = (typeof AXES)[number];
+
+/** A run as the analysis sees it (src/runs RunRecord, narrowed): innovation, scale, seed and its curve. */
+export type RunCurve = Pick<RunRecord, 'innovation' | 'scale' | 'seed'> & { metrics: MetricRow[] };
 
 export class CegError extends Error {
   constructor(message: string) {

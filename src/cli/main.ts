@@ -25,14 +25,14 @@ import { ConfigError, CORPORA, TOKENIZERS } from '../config.js';
 import { EngineError, initEngine, requestedBackend, type BackendName } from '../engine/index.js';
 import { STUDY_SET } from '../innovations.js';
 import { LADDERS, ladderOf, ladderRungNames, resolveScale, scaleNames } from '../scales.js';
-import { RunStore, ClaimLostError, isImportedSpec, isRunId, runId, validateRunSpec, type RunSpec } from '../runs/index.js';
-import { ensureRuns, ensureSpecs, runSpec, EXIT_DIVERGED, type RunRecord, type SpecOptions } from '../train/sweep.js';
+import { RunStore, ClaimLostError, isImportedSpec, isRunId, runId, validateRunSpec, type Divergence, type RunRecord, type RunSpec } from '../runs/index.js';
+import { ensureRuns, ensureSpecs, runSpec, EXIT_DIVERGED, type SpecOptions } from '../train/sweep.js';
 import { getPlan, planNames } from '../plans.js';
 import { validatePlan } from '../train/study.js';
 import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
 import { formatDryRun, runStudy } from './study.js';
 import { reportStudy } from './study-report.js';
-import { InterruptedError, divergenceMessage, type Divergence } from '../train/trainer.js';
+import { InterruptedError, divergenceMessage } from '../train/trainer.js';
 import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { slurmExecutor, SlurmDetached, SlurmUnavailableError } from '../train/slurm.js';
@@ -40,13 +40,14 @@ import type { Executor } from '../train/sweep.js';
 import { measureStepTimes, saveTiming, loadTimings, pickTimingSet, timingPath, secondsTimingKey, calibratedSecondsCeg } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
 import { AXES, CegError } from '../ceg/types.js';
-import { cegTable, formatCegTable, paperVsOurs, formatPaperVsOurs, verdicts, alignColumns } from '../ceg/index.js';
+import { cegTable, cegFrame, formatCegTable, paperVsOurs, formatPaperVsOurs, verdictRows, alignColumns, paperCell, f3, type CegRow } from '../ceg/index.js';
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
 import { ImportError, IMPORT_FORMATS } from '../runs/index.js';
+import { formatRunRef, resolveRunArg } from './run-ref.js';
 import { importCommand } from './import.js';
-import { OUTPUT_FORMATS, formatRows, emit, type OutputFormat } from '../report/formats.js';
+import { OUTPUT_FORMATS, formatRows, formatFrame, emit, type OutputFormat } from '../report/formats.js';
 import { exportRun, sampleRun, StoredModelError } from '../train/stored-model.js';
 import { prepareCorpus, DataError, BUNDLED_CORPORA, TOKENIZER_NAMES, type BundledCorpus, type TokenizerName } from '../data/index.js';
 import { describeError } from './errors.js';
@@ -234,7 +235,7 @@ const spec = defineCli({
   export: {
     summary: "write a trained run's weights as safetensors with nanoGPT's parameter names and layout",
     flags: {
-      run: { type: 'string', required: true, help: 'run id (ceg runs)' },
+      run: { type: 'string', required: true, help: 'run id (ceg runs), or innovation@scale[#seed] naming one completed run' },
       out: { type: 'string', required: true, help: 'output .safetensors file' },
       runs: runsFlag,
     },
@@ -242,7 +243,7 @@ const spec = defineCli({
   sample: {
     summary: "generate text from a trained run, as nanoGPT's sample.py does",
     flags: {
-      run: { type: 'string', required: true, help: 'run id (ceg runs)' },
+      run: { type: 'string', required: true, help: 'run id (ceg runs), or innovation@scale[#seed] naming one completed run' },
       prompt: { type: 'string', default: '\n', help: 'text to continue' },
       tokens: { type: 'int', default: 200, min: 1, help: 'new tokens per sample' },
       samples: { type: 'int', default: 1, min: 1, help: 'number of samples' },
@@ -401,12 +402,11 @@ function printAsPublished(records: RunRecord[], scale: string, log: (s: string) 
   const ids = new Set(runs.map((r) => r.innovation));
   const adjusted = AS_PUBLISHED_ADJUSTED.full.filter((id) => ids.has(id));
   if (!ids.has('layernorm') || adjusted.length === 0) return;
-  const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).objects() as Record<string, unknown>[];
-  const cell = (r: Record<string, unknown>) =>
-    r.paper_dnr ? 'DNR' : typeof r.paper_ceg === 'number' ? `${r.paper_ceg.toFixed(3)}${(r.paper_n_dnr as number) > 0 ? ` (${r.paper_n_dnr} DNR)` : ''}` : '-';
+  const rows = cegTable(runs, { scale, axes: ['steps'], asPublished: true }).rows;
+  const cell = (r: CegRow) => (r.paper.dnr ? 'DNR' : paperCell(r.paper));
   log(
     `\nThe paper's method as published on our runs (|LayerNorm − baseline| added to ${adjusted.join(' and ')}, as its ` +
-      `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation as string)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
+      `full-scale numbers were computed): ${rows.filter((r) => adjusted.includes(r.innovation)).map((r) => `${r.label} ${cell(r)}`).join(', ')}`,
   );
 }
 
@@ -427,8 +427,7 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
   if (!base) return;
   const others = (stored?.sets.length ?? 1) - 1;
   const table = cegTable(records.map((r) => ({ innovation: r.innovation, seed: r.seed, scale: r.scale, metrics: r.metrics, diverged: r.diverged })), { scale });
-  const rows = table.objects() as Record<string, unknown>[];
-  const f3 = (v: number | null | undefined) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
+  const rows = table.rows;
   const when = [...new Set(t.results.map((r) => (r.measuredAt ?? '').slice(0, 16)))].map((w) => `${w}Z`).join(', ');
   log(
     `\nWall-clock CEG from step times measured side by side: CEG steps x baseline ms/step / variant ms/step\n` +
@@ -440,9 +439,9 @@ async function printTiming(records: RunRecord[], store: RunStore, scale: string,
       ['Innovation', 'ms/step', 'CEG steps', 'CEG wall-clock', 'measured (UTC)'],
       t.results.map((r) => {
         const row = rows.find((x) => x.innovation === r.innovation);
-        const steps = (row?.ceg_steps as number | null | undefined) ?? null;
+        const steps = row?.ceg.steps?.ceg ?? null;
         return [
-          String(row?.label ?? r.innovation), r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
+          row?.label ?? r.innovation, r.msPerStep.toFixed(1), f3(steps), f3(calibratedSecondsCeg(steps, base.msPerStep, r.msPerStep)),
           (r.measuredAt ?? '?').slice(0, 19).replace('T', ' '),
         ];
       }),
@@ -458,13 +457,12 @@ function printVerdicts(store: RunStore, scale: string, backend: string, stale?: 
     log(`\n(no ladder runs: \`ceg ladder --scale ${scale}\` trains them for the compute-dependence verdicts)`);
     return;
   }
-  const rows = verdicts(ladder).objects() as Record<string, unknown>[];
-  const f3 = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '-');
+  const rows = verdictRows(ladder);
   log(`\nCompute dependence from the ${scale} scaling ladder (${ladderOf(scale).map((r) => r.name).join(', ')}):`);
   log(
     alignColumns(
       ['Innovation', 'Paper category', 'Seeds', 'Slope of log CEG vs log C', '95% CI', 'Verdict'],
-      rows.map((r) => [String(r.innovation), String(r.paper_category), String(r.seeds), f3(r.slope), `[${f3(r.ci_low)}, ${f3(r.ci_high)}]`, String(r.verdict)]),
+      rows.map((r) => [r.innovation, r.paper_category, String(r.seeds), f3(r.slope), `[${f3(r.ci_low)}, ${f3(r.ci_high)}]`, r.verdict]),
     ),
   );
 }
@@ -587,6 +585,7 @@ export async function main(argv: string[]): Promise<number> {
       const cells = shown.map((r) => ({
         ...r,
         code: codeStatusLabel(checked.get(r.id)),
+        aliases: r.aliases.map(formatRunRef),
         bestValLoss: f.format === 'table' && r.bestValLoss !== null ? r.bestValLoss.toFixed(4) : r.bestValLoss,
       }));
       let text = formatRows(cells, columns, f.format as OutputFormat);
@@ -668,8 +667,7 @@ export async function main(argv: string[]): Promise<number> {
         );
       }
       if (f.format !== 'table') {
-        const table = cegTable(records, { scale: f.scale });
-        emit(formatRows(table.objects() as Record<string, unknown>[], table.columnNames(), f.format as OutputFormat), f.out);
+        emit(formatFrame(cegFrame(cegTable(records, { scale: f.scale })), f.format as OutputFormat), f.out);
         return 0;
       }
       const lines: string[] = [];
@@ -704,13 +702,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'export': {
       const f = parsed.flags;
-      const r = await exportRun(storeOf(f.runs), f.run, f.out);
+      const store = storeOf(f.runs);
+      const r = await exportRun(store, resolveRunArg(store, f.run), f.out);
       console.log(`run ${f.run} (step ${r.step}): ${r.tensors} tensors, ${r.parameters} parameters -> ${f.out}`);
       return 0;
     }
     case 'sample': {
       const f = parsed.flags;
-      const texts = await sampleRun(storeOf(f.runs), f.run, {
+      const store = storeOf(f.runs);
+      const texts = await sampleRun(store, resolveRunArg(store, f.run), {
         prompt: f.prompt, tokens: f.tokens, samples: f.samples, temperature: f.temperature, topK: f.topK, seed: f.seed,
         backend: f.backend as BackendName | undefined,
       });

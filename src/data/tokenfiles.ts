@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultCacheDir } from '../paths.js';
+import { writeFileAtomic } from '../fsx.js';
 import type { DataConfig } from '../config.js';
 import { BUNDLED_CORPORA, type BundledCorpus, corpusSource, corpusSplitRule, loadCorpus } from './corpora.js';
 import { DataError } from './errors.js';
@@ -136,14 +137,7 @@ export function writeTokenFile(file: string, tokens: Uint16Array | ArrayLike<num
 
 function writeAtomic(file: string, data: Uint8Array | string): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw e;
-  }
+  writeFileAtomic(file, data);
 }
 
 // ---------------------------------------------------------------- cache

@@ -10,9 +10,9 @@
  * Writes go to a temporary file that is renamed into place (atomic on one filesystem).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { tf } from '../engine/index.js';
 import type { ModelConfig } from '../config.js';
+import { writeFileAtomic } from '../fsx.js';
 import { paramSpecs, type Params } from './params.js';
 
 interface HeaderEntry {
@@ -48,9 +48,7 @@ export async function saveSafetensors(file: string, params: Params, cfg: ModelCo
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8); // align the data to 8 bytes
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, Buffer.concat([head, Buffer.from(json, 'utf8'), ...chunks]));
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, Buffer.concat([head, Buffer.from(json, 'utf8'), ...chunks]));
 }
 
 /** Bytes per element of the safetensors dtypes. */

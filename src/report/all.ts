@@ -15,14 +15,14 @@ import {
   ropeRotation,
   scalingFits,
 } from './figures.js';
-import type { CegCurve, CegRow, NamedFigure, PaperVsOursRow, RunCurve, ScalingSeries } from './types.js';
+import type { CegCurve, CegBar, NamedFigure, PaperVsOursRow, LossCurve, ScalingSeries } from './types.js';
 
 export interface ReportData {
   /** scale name shown in titles (e.g. 'micro') */
   scale?: string;
-  runs: RunCurve[];
+  runs: LossCurve[];
   /** CEG per innovation, one table per compute measure (e.g. { flops: rows, steps: rows }) */
-  ceg?: Record<string, CegRow[]>;
+  ceg?: Record<string, CegBar[]>;
   scaling?: ScalingSeries[];
   cegCurves?: CegCurve[];
   paperVsOurs?: PaperVsOursRow[];

@@ -4,10 +4,10 @@
  * nothing here is a result.
  */
 import type { ReportData } from './all.js';
-import type { CegRow, MetricPoint, RunCurve } from './types.js';
+import type { CegBar, MetricPoint, LossCurve } from './types.js';
 import { getInnovation } from '../innovations.js';
 import { mulberry32 } from '../ceg/random.js';
-import { PUBLISHED, restsOnAdjustment } from '../ceg/published.js';
+import { PUBLISHED, publishedCeg, restsOnAdjustment } from '../ceg/published.js';
 
 export { mulberry32 };
 
@@ -27,7 +27,7 @@ export function demoReportData(seed = 1): ReportData {
   const rand = mulberry32(seed);
   const E = 1.6, A = 9, alpha = 0.32;
   const stepFlops = 2.4e11;
-  const runs: RunCurve[] = [];
+  const runs: LossCurve[] = [];
   for (const [id, v] of Object.entries(DEMO)) {
     for (const s of [0, 1, 2]) {
       const points: MetricPoint[] = [];
@@ -40,7 +40,7 @@ export function demoReportData(seed = 1): ReportData {
       runs.push({ innovation: id, seed: s, points });
     }
   }
-  const cegRows: CegRow[] = Object.entries(DEMO)
+  const cegRows: CegBar[] = Object.entries(DEMO)
     .filter(([id]) => id !== 'baseline')
     .map(([id, v]) => {
       const ceg = v.gain / v.flops;
@@ -67,13 +67,12 @@ export function demoReportData(seed = 1): ReportData {
     }),
   }));
   // the paper's published CEGs, both scales (auxiliary CEG where DNR), from src/ceg/published.ts
-  const shown = (p: (typeof PUBLISHED)['compact'][number] | undefined) => (p ? (p.dnr ? p.auxCeg : p.ceg) : null);
   const paperVsOurs = [...PUBLISHED.compact.filter((p) => p.innovation !== 'baseline').map((p) => {
     const r = cegRows.find((x) => x.innovation === p.innovation)!;
     const f = PUBLISHED.full.find((x) => x.innovation === p.innovation);
     return {
-      innovation: p.innovation, paperCeg: shown(p), paperDnr: p.dnr,
-      paperCegFull: shown(f), paperFullDnr: f?.dnr ?? false, paperFullAdjusted: restsOnAdjustment('full', p.innovation),
+      innovation: p.innovation, paperCeg: publishedCeg(p), paperDnr: p.dnr,
+      paperCegFull: publishedCeg(f), paperFullDnr: f?.dnr ?? false, paperFullAdjusted: restsOnAdjustment('full', p.innovation),
       ourCeg: r.ceg, ci_low: r.ci_low, ci_high: r.ci_high,
     };
   }), { innovation: 'moe', paperCeg: null, ourCeg: 1.2 }];

@@ -4,11 +4,12 @@
  * figure of a call (openExporter keeps it open for repeated use, e.g. by the notebook runner).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Figure, NamedFigure } from './types.js';
 import { readEnv } from '../env.js';
+import { writeFileAtomic } from '../fsx.js';
 
 export type ImageFormat = 'png' | 'svg';
 export const IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'svg'];
@@ -117,14 +118,6 @@ export function decodeDataUrl(url: string): Buffer {
   return head.endsWith(';base64') ? Buffer.from(body, 'base64') : Buffer.from(decodeURIComponent(body), 'utf8');
 }
 
-/** Write a file atomically: a temporary file beside it, then rename. */
-export async function writeFileAtomic(file: string, bytes: Buffer | string): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, bytes);
-  await rename(tmp, file);
-}
-
 export interface ExportOptions extends RenderOptions {
   formats?: ImageFormat[];
 }
@@ -155,7 +148,8 @@ export async function exportFigures(figs: NamedFigure[], outDir: string, opts: E
         const t0 = performance.now();
         const bytes = await exporter.render(figure, format, opts);
         const file = path.join(outDir, `${name}.${format}`);
-        await writeFileAtomic(file, bytes);
+        await mkdir(path.dirname(file), { recursive: true });
+        writeFileAtomic(file, bytes);
         written.push({ name, format, file, bytes: bytes.length, ms: performance.now() - t0 });
       }
     }

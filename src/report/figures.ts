@@ -5,16 +5,17 @@
  */
 import type {
   CegCurve,
-  CegRow,
+  CegBar,
   Figure,
   LossAxis,
   MetricPoint,
   PaperVsOursRow,
-  RunCurve,
+  LossCurve,
   ScalingSeries,
 } from './types.js';
 import { categoryColor, innovationColor, innovationLabel, registryOrder, withAlpha } from './palette.js';
 import { INNOVATIONS, type PaperCategory } from '../innovations.js';
+import { movingAverage } from '../ceg/paper.js';
 
 type Obj = Record<string, unknown>;
 
@@ -90,23 +91,6 @@ const AXIS_TITLES: Record<LossAxis, string> = {
   seconds: 'wall-clock time (s)',
 };
 
-/**
- * Trailing moving average over `window` points, as the paper smooths (pandas rolling(8).mean()):
- * the first window-1 entries are NaN (no full window yet; the loss curves leave them out).
- * window = 1 returns a copy.
- */
-export function trailingMean(values: number[], window: number): number[] {
-  if (!Number.isInteger(window) || window < 1) throw new Error(`smooth window must be an integer >= 1, got ${window}`);
-  const out: number[] = [];
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) {
-    sum += values[i];
-    if (i >= window) sum -= values[i - window];
-    out.push(i + 1 >= window ? sum / window : NaN);
-  }
-  return out;
-}
-
 export interface SeedAggregate {
   innovation: string;
   label: string;
@@ -120,10 +104,10 @@ export interface SeedAggregate {
  * x is the mean of the chosen axis at that step (identical across seeds for steps/tokens/FLOPs;
  * wall-clock differs). sd is the sample standard deviation (0 for one seed).
  */
-export function aggregateSeeds(runs: RunCurve[], axisName: LossAxis, smooth = 1): SeedAggregate[] {
+export function aggregateSeeds(runs: LossCurve[], axisName: LossAxis, smooth = 1): SeedAggregate[] {
   const field = AXIS_FIELDS[axisName];
   if (!field) throw new Error(`unknown axis "${axisName}"; valid: ${Object.keys(AXIS_FIELDS).join(', ')}`);
-  const byInn = new Map<string, RunCurve[]>();
+  const byInn = new Map<string, LossCurve[]>();
   for (const r of runs) {
     if (!byInn.has(r.innovation)) byInn.set(r.innovation, []);
     byInn.get(r.innovation)!.push(r);
@@ -134,9 +118,11 @@ export function aggregateSeeds(runs: RunCurve[], axisName: LossAxis, smooth = 1)
     const atStep = new Map<number, { xs: number[]; ys: number[] }>();
     for (const run of group) {
       const pts = [...run.points].sort((a, b) => a.step - b.step);
-      const ys = trailingMean(
+      // the paper's smoothing, strict (pandas rolling(smooth).mean()): NaN before the first full window
+      const ys = movingAverage(
         pts.map((p) => p.valLoss),
         smooth,
+        'strict',
       );
       pts.forEach((p, i) => {
         const x = p[field] as number;
@@ -181,7 +167,7 @@ export interface LossCurveOptions {
 }
 
 /** Validation loss vs steps/tokens/FLOPs/seconds: one line per innovation (mean over seeds) with a band. */
-export function lossCurves(runs: RunCurve[], opts: LossCurveOptions): Figure {
+export function lossCurves(runs: LossCurve[], opts: LossCurveOptions): Figure {
   if (runs.length === 0) throw new Error('lossCurves: no runs given');
   const band = opts.band ?? 'minmax';
   if (!['minmax', 'sd', 'none'].includes(band)) throw new Error(`band "${band}" invalid; valid: minmax, sd, none`);
@@ -251,7 +237,7 @@ const CATEGORY_NAMES: Record<PaperCategory, string> = {
 };
 
 /** The colour group of a bar: an innovation the paper did not test (MoE, ...) is never coloured as a paper result. */
-function barCategory(r: CegRow): PaperCategory {
+function barCategory(r: CegBar): PaperCategory {
   const inn = INNOVATIONS.find((i) => i.id === r.innovation);
   return inn && !inn.inPaper && r.category !== 'baseline' ? 'not in paper' : r.category;
 }
@@ -266,9 +252,9 @@ export interface CegBarOptions {
  * Horizontal CEG bars with confidence intervals, coloured by the paper's category, a dashed
  * line at CEG = 1; a DNR row (auxiliary CEG) is hatched and says so in its label.
  */
-export function cegBars(rows: CegRow[], opts: CegBarOptions = {}): Figure {
+export function cegBars(rows: CegBar[], opts: CegBarOptions = {}): Figure {
   if (rows.length === 0) throw new Error('cegBars: no rows given');
-  const labelOf = (r: CegRow) => innovationLabel(r.innovation, r.label) + (r.dnr ? ' — DNR (aux)' : '');
+  const labelOf = (r: CegBar) => innovationLabel(r.innovation, r.label) + (r.dnr ? ' — DNR (aux)' : '');
   for (const r of rows) assertFinite(r.ceg, `CEG of ${r.innovation}`);
   const order = rows.map(labelOf);
   const cats = [...new Set(rows.map(barCategory))];

@@ -6,6 +6,7 @@
  *  - md: a GitHub markdown table.
  * --out writes with the run store's atomic writer (a reader never sees half a file).
  */
+import type { ColumnTable } from 'arquero';
 import { alignColumns } from '../ceg/index.js';
 import { writeFileAtomic } from '../runs/index.js';
 
@@ -50,6 +51,13 @@ export function formatRows(rows: readonly Row[], columns: readonly string[], for
     case 'table':
       return alignColumns([...columns], rows.map((r) => columns.map((c) => cellText(r[c]) || '-'))) + '\n';
   }
+}
+
+/** An arquero table in `format`, its columns in order (the CEG table's frame: cegFrame). */
+export function formatFrame(table: ColumnTable, format: OutputFormat): string {
+  const columns = table.columnNames();
+  const rows: Row[] = Array.from({ length: table.numRows() }, (_, i) => Object.fromEntries(columns.map((c) => [c, table.get(c, i)])));
+  return formatRows(rows, columns, format);
 }
 
 /** Print `text` to stdout, or write it to `out` atomically. */

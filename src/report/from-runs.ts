@@ -8,19 +8,17 @@
  * Uses src/ceg/ladder.ts for the scaling fits (scalingFits); the
  * CEG numbers come from src/ceg (cegTable, ceg).
  */
-import { getInnovation, INNOVATIONS } from '../innovations.js';
+import { INNOVATIONS } from '../innovations.js';
 import { LADDERS, ladderOf } from '../scales.js';
-import { RunStore, isImportedSpec, type RunSummary } from '../runs/index.js';
-import type { RunRecord } from '../train/sweep.js';
+import { RunStore, isImportedSpec, labelsOf, type RunRecord, type RunSummary } from '../runs/index.js';
 import { runTimingKey, secondsTimingKey } from '../train/timing.js';
 import * as ceg from '../ceg/index.js';
 import { scalingFits as fitLadder, type ScalingResult } from '../ceg/ladder.js';
 import type { ReportData } from './all.js';
-import type { CegCurve, CegRow, LossAxis, PaperVsOursRow, RunCurve, ScalingSeries } from './types.js';
+import type { CegCurve, CegBar, LossAxis, PaperVsOursRow, LossCurve, ScalingSeries } from './types.js';
 import { readEnv } from '../env.js';
 
-type Table = ReturnType<typeof ceg.cegTable>;
-type Row = Record<string, unknown>;
+type Table = ceg.CegTable;
 
 /** Compute axes of the CEG bar charts (figure names ceg_bars_<axis>). */
 export const CEG_BAR_AXES = ['flops', 'steps', 'seconds'] as const satisfies readonly LossAxis[];
@@ -73,10 +71,7 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
       notes.push(`run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`);
       continue;
     }
-    const labels = [
-      { innovation: s.innovation, scale: s.scale },
-      ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
-    ].filter((l) => l.scale === scale);
+    const labels = labelsOf(s).filter((l) => l.scale === scale);
     for (const innovation of new Set(labels.map((l) => l.innovation))) {
       if (!known.has(innovation) && s.source !== 'imported') {
         notes.push(`run ${s.id}: innovation "${innovation}" is not in the registry (src/innovations.ts); left out`);
@@ -114,8 +109,8 @@ export interface StoredOptions {
 }
 
 /** Metric rows -> loss-curve points: evaluations only (numeric, finite validation loss). */
-export function runCurves(records: RunRecord[], notes: string[] = []): RunCurve[] {
-  const out: RunCurve[] = [];
+export function runCurves(records: RunRecord[], notes: string[] = []): LossCurve[] {
+  const out: LossCurve[] = [];
   for (const r of records) {
     const evals = r.metrics.filter((m) => typeof m.valLoss === 'number');
     const finite = evals.filter((m) => Number.isFinite(m.valLoss as number));
@@ -164,27 +159,32 @@ export function expertLoad(runs: RunRecord[]): { name: string; counts: number[] 
  * label ("1/3 seeds DNR"). No seed reached (DNR): the auxiliary CEG on the same axis
  * (auxCeg), drawn hatched. Rows with no finite value are left out (noted).
  */
-export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, notes: string[] = []): CegRow[] {
-  const out: CegRow[] = [];
-  for (const r of table.objects() as Row[]) {
-    const id = r.innovation as string;
+export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, notes: string[] = []): CegBar[] {
+  const out: CegBar[] = [];
+  for (const r of table.rows) {
+    const id = r.innovation;
     if (id === 'baseline') continue;
-    const dnr = Boolean(r[`dnr_${axis}`]);
-    const nDnr = (r[`n_dnr_${axis}`] as number | null) ?? 0;
-    const nSeeds = (r.n_seeds as number | null) ?? 0;
-    const value = dnr ? auxCeg(records, id, axis) : (r[`ceg_${axis}`] as number | null);
+    const c = r.ceg[axis];
+    if (!c) {
+      notes.push(`ceg_bars_${axis}: ${id} left out (no finite CEG)`);
+      continue;
+    }
+    const dnr = c.dnr;
+    const nDnr = c.nDnr;
+    const nSeeds = r.nSeeds;
+    const value = dnr ? auxCeg(records, id, axis) : c.ceg;
     if (value === null || !Number.isFinite(value)) {
       notes.push(`ceg_bars_${axis}: ${id} left out (${dnr ? 'DNR and the baseline never reaches its best loss' : 'no finite CEG'})`);
       continue;
     }
-    const label = String(r.label ?? getInnovation(id).label) + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
+    const label = r.label + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
     out.push({
       innovation: id,
       label,
-      category: r.category as CegRow['category'],
+      category: r.category,
       ceg: value,
-      ci_low: dnr ? undefined : ((r[`ci_low_${axis}`] as number | null) ?? undefined),
-      ci_high: dnr ? undefined : ((r[`ci_high_${axis}`] as number | null) ?? undefined),
+      ci_low: dnr ? undefined : (c.ciLow ?? undefined),
+      ci_high: dnr ? undefined : (c.ciHigh ?? undefined),
       dnr,
       verdict: dnr ? `DNR on every seed: auxiliary CEG at the variant's best loss` : nDnr ? `${nDnr} of ${nSeeds} seeds did not reach the target` : undefined,
     });
@@ -199,28 +199,30 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
  * ran that the paper did not are listed with paperCeg null.
  */
 export function paperVsOursRows(table: Table, records: RunRecord[], axis: ceg.Axis = 'steps'): PaperVsOursRow[] {
-  const ours = new Map((table.objects() as Row[]).map((r) => [r.innovation as string, r]));
+  const ours = new Map(table.rows.map((r) => [r.innovation, r]));
   const published = new Map(ceg.PUBLISHED[PAPER_SCALE].map((p) => [p.innovation, p]));
   const full = new Map(ceg.PUBLISHED.full.map((p) => [p.innovation, p]));
   const out: PaperVsOursRow[] = [];
   for (const [id, o] of ours) {
     if (id === 'baseline') continue;
     const p = published.get(id);
-    const dnr = Boolean(o[`dnr_${axis}`]);
-    const ourCeg = dnr ? auxCeg(records, id, axis) : (o[`ceg_${axis}`] as number | null);
+    const c = o.ceg[axis];
+    if (!c) continue;
+    const dnr = c.dnr;
+    const ourCeg = dnr ? auxCeg(records, id, axis) : c.ceg;
     if (ourCeg === null || !Number.isFinite(ourCeg)) continue;
     out.push({
       innovation: id,
-      label: String(o.label ?? getInnovation(id).label),
-      paperCeg: p ? (p.dnr ? p.auxCeg : p.ceg) : null,
+      label: o.label,
+      paperCeg: ceg.publishedCeg(p),
       paperDnr: p?.dnr ?? false,
-      paperCegFull: full.has(id) ? (full.get(id)!.dnr ? full.get(id)!.auxCeg : full.get(id)!.ceg) : null,
+      paperCegFull: ceg.publishedCeg(full.get(id)),
       paperFullDnr: full.get(id)?.dnr ?? false,
       paperFullAdjusted: ceg.restsOnAdjustment('full', id),
       ourCeg,
       ourDnr: dnr,
-      ci_low: dnr ? undefined : ((o[`ci_low_${axis}`] as number | null) ?? undefined),
-      ci_high: dnr ? undefined : ((o[`ci_high_${axis}`] as number | null) ?? undefined),
+      ci_low: dnr ? undefined : (c.ciLow ?? undefined),
+      ci_high: dnr ? undefined : (c.ciHigh ?? undefined),
     });
   }
   return out;
@@ -296,7 +298,7 @@ export function reportDataFromRecords(
     const table = ceg.cegTable(records, { scale });
     data.ceg = {};
     for (const axis of barAxes) {
-      if (!table.columnNames().includes(`ceg_${axis}`)) {
+      if (!table.axes.includes(axis)) {
         notes.push(`ceg_bars_${axis}: not every run has ${axis} (imported without a conversion); skipped`);
         continue;
       }

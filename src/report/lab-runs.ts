@@ -7,7 +7,8 @@ import { initEngine, requestedBackend, type EngineInfo, type BackendName } from 
 import { ladderOf } from '../scales.js';
 import { ConfigError } from '../config.js';
 import { RunStore } from '../runs/index.js';
-import { ensureRuns as sweep, type RunRecord } from '../train/sweep.js';
+import { ensureRuns as sweep } from '../train/sweep.js';
+import type { RunRecord } from '../runs/index.js';
 import { resolveScale } from '../scales.js';
 import { inNotebook, notebookProgress } from './notebook.js';
 

@@ -1,9 +1,10 @@
 /**
- * Plain data the figure builders take. Deliberately decoupled from the run store (src/runs)
- * and the CEG analysis (src/ceg): those produce these shapes (arquero `table.objects()` rows
- * fit `CegRow` directly), the figures never import them.
+ * Plain data the figure builders take: narrow views of the run store's types (src/runs) and
+ * shapes src/report/from-runs.ts builds from the CEG analysis (src/ceg); the figures never
+ * import those modules' code.
  */
 import type { PaperCategory } from '../innovations.js';
+import type { MetricRow, RunRecord } from '../runs/index.js';
 
 /** A Plotly figure spec: plain JSON, renderable by Plotly.newPlot(div, data, layout). */
 export interface Figure {
@@ -17,30 +18,18 @@ export interface NamedFigure {
   figure: Figure;
 }
 
-/** One evaluation point of a run (the run store's metric row). */
-export interface MetricPoint {
-  step: number;
-  tokens: number;
-  /** model FLOPs so far (forward + backward) */
-  flops: number;
-  /** wall-clock seconds so far */
-  seconds: number;
-  trainLoss?: number;
-  valLoss: number;
-  lr?: number;
-}
+/** One evaluation point of a run: the run store's metric row (src/runs MetricRow) with a finite validation loss. */
+export type MetricPoint = Pick<MetricRow, 'step' | 'tokens' | 'flops' | 'seconds'> & { valLoss: number; trainLoss?: number; lr?: number };
 
-/** One training run: an innovation (registry id) at one seed, its evaluation points in step order. */
-export interface RunCurve {
-  innovation: string;
-  seed: number;
+/** One run's loss curve (src/runs RunRecord, narrowed): an innovation at one seed, its evaluation points in step order. */
+export type LossCurve = Pick<RunRecord, 'innovation' | 'seed'> & {
   /** display name; defaults to the registry label */
   label?: string;
   points: MetricPoint[];
-}
+};
 
-/** One CEG estimate (arquero rows from src/ceg use these column names). */
-export interface CegRow {
+/** One bar of a CEG bar chart (from-runs.ts cegBarRows builds it from a src/ceg CegRow). */
+export interface CegBar {
   innovation: string;
   label?: string;
   category: PaperCategory;

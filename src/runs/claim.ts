@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { fsyncDir, tmpPathFor, writeFileDurable } from './fsx.js';
+import { fsyncDir, tmpPathFor, writeFileAtomic, writeFileDurable } from '../fsx.js';
 
 export interface ClaimHolder {
   host: string;
@@ -181,9 +181,7 @@ export class Claim {
   heartbeat(): void {
     this.check();
     this.holderNow = { ...this.holderNow, heartbeatAt: new Date().toISOString() };
-    const tmp = tmpPathFor(this.file);
-    writeFileDurable(tmp, JSON.stringify(this.holderNow) + '\n');
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic(this.file, JSON.stringify(this.holderNow) + '\n');
     this.lastBeat = Date.now();
   }
 

@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { runId, type RunSpec } from './id.js';
-import { fsyncDir, writeFileAtomic, writeJsonAtomic } from './fsx.js';
+import { fsyncDir, writeFileAtomic, writeJsonAtomic } from '../fsx.js';
 import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, readMetricLines, type CheckpointRef, type RunState, type RunStatus } from './run.js';
 import type { RunStore } from './store.js';
 import {

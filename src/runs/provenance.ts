@@ -5,7 +5,7 @@
  * src/train/stale.ts). See docs/runs.md "Provenance and stale runs".
  */
 import path from 'node:path';
-import { readJson, writeJsonAtomic } from './fsx.js';
+import { readJson, writeJsonAtomic } from '../fsx.js';
 import type { Run } from './run.js';
 
 /** Everything recorded about the code, engine and machine that trained a run. */

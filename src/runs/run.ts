@@ -19,7 +19,7 @@ import {
   writeFileAtomic,
   writeFileDurable,
   writeJsonAtomic,
-} from './fsx.js';
+} from '../fsx.js';
 
 /** diverged: training stopped on a non-finite or exploding loss (a result, not a failure: see status.divergence) */
 export type RunState = 'running' | 'done' | 'failed' | 'diverged';

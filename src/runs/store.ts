@@ -14,9 +14,10 @@ import * as aq from 'arquero';
 import type { RunSpec } from './id.js';
 import { canonicalJson, isRunId, runId, validateRunSpec } from './id.js';
 import { isImportedSpec, type ImportedRow, type ImportedRunSpec } from './import.js';
-import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from './fsx.js';
+import { TMP_MARK, fsyncDir, readJson, writeFileDurable, writeJsonAtomic } from '../fsx.js';
 import type { RunOptions, RunState, RunStatus } from './run.js';
 import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, encodeRow } from './run.js';
+import type { RunRecord } from './record.js';
 import { doneProblems, formatProblems } from './verify.js';
 import { CLAIM_SUFFIX, acquireClaim, inspectClaim, isAlive, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
 
@@ -25,17 +26,24 @@ export const LABELS_FILE = 'labels.json';
 /** Where archive() moves stale runs (not a run id, so list() never sees them). */
 export const STALE_DIR = '.stale';
 
-export interface RunLabel {
+/**
+ * A run by name: an innovation at a scale, optionally one seed. The store's labels (a run's own
+ * and the others it was opened under, labels.json) are RunRefs without a seed; text
+ * ("rope@micro", "rope@micro#2") exists only at the CLI's edge (src/cli/run-ref.ts).
+ */
+export interface RunRef {
   innovation: string;
   scale: string;
+  seed?: number;
 }
 
-export interface RunSummary {
-  id: string;
-  innovation: string;
-  scale: string;
-  seed: number;
-  backend: string;
+/** Every name a run answers to: its own (innovation, scale) first, then its aliases. */
+export function labelsOf(s: Pick<RunSummary, 'innovation' | 'scale' | 'aliases'>): RunRef[] {
+  return [{ innovation: s.innovation, scale: s.scale }, ...s.aliases];
+}
+
+/** One run folder as the store lists it: the run's identity (RunRecord's) and its stored status, without its metric rows. */
+export interface RunSummary extends Pick<RunRecord, 'id' | 'innovation' | 'scale' | 'seed' | 'backend'> {
   /** stored state, or 'corrupt' when the run folder cannot be read or a done run's metrics fail verification (see error) */
   state: RunState | 'corrupt';
   /** state is running but the recorded process (on this host) is gone: killed, crashed */
@@ -54,7 +62,7 @@ export interface RunSummary {
   seconds: number | null;
   checkpointStep: number | null;
   /** other labels this run was opened under (same numbers, different name) */
-  aliases: string[];
+  aliases: RunRef[];
   startedAt: string | null;
   updatedAt: string | null;
   error: string | null;
@@ -220,7 +228,7 @@ export class RunStore {
       const rows = run.metrics();
       const vals = rows.map((r) => r.valLoss).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
       const last = rows.at(-1);
-      const labels = readJson<RunLabel[]>(path.join(dir, LABELS_FILE)) ?? [];
+      const labels = readJson<RunRef[]>(path.join(dir, LABELS_FILE)) ?? [];
       return {
         ...base,
         state: st.state,
@@ -233,7 +241,7 @@ export class RunStore {
         flops: last ? last.flops : null,
         seconds: last ? last.seconds : null,
         checkpointStep: run.latestCheckpoint()?.step ?? null,
-        aliases: labels.map((l) => `${l.innovation}@${l.scale}`),
+        aliases: labels.map((l) => ({ innovation: l.innovation, scale: l.scale })),
         startedAt: st.startedAt ?? null,
         updatedAt: st.updatedAt ?? null,
         error: typeof st.error === 'string' ? st.error : null,
@@ -307,7 +315,7 @@ export class RunStore {
 
   private addLabel(dir: string, spec: RunSpec): void {
     const file = path.join(dir, LABELS_FILE);
-    const labels = readJson<RunLabel[]>(file) ?? [];
+    const labels = readJson<RunRef[]>(file) ?? [];
     if (labels.some((l) => l.innovation === spec.innovation && l.scale === spec.scale)) return;
     labels.push({ innovation: spec.innovation, scale: spec.scale });
     writeJsonAtomic(file, labels);
@@ -360,11 +368,8 @@ export function importedRunId(spec: ImportedRunSpec): string {
 }
 
 function matches(s: RunSummary, f: RunFilter): boolean {
-  const labels: RunLabel[] = [
-    { innovation: s.innovation, scale: s.scale },
-    ...s.aliases.map((a) => ({ innovation: a.slice(0, a.lastIndexOf('@')), scale: a.slice(a.lastIndexOf('@') + 1) })),
-  ];
-  const labelOk = (l: RunLabel) =>
+  const labels = labelsOf(s);
+  const labelOk = (l: RunRef) =>
     (f.innovation === undefined || l.innovation === f.innovation) && (f.scale === undefined || l.scale === f.scale);
   if (!labels.some(labelOk)) return false;
   if (f.seed !== undefined && s.seed !== f.seed) return false;

@@ -19,7 +19,7 @@ import {
   CheckpointCorruptError, METRICS_FILE, RUN_STATES, STATUS_FILE, SPEC_FILE, metricsSeal, readMetricLines,
   type CheckpointRef, type Run, type RunStatus,
 } from './run.js';
-import { readJson } from './fsx.js';
+import { readJson } from '../fsx.js';
 
 /** One thing wrong with a run: the file (relative to the run folder) and what is wrong with it. */
 export interface Problem {

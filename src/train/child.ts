@@ -21,7 +21,8 @@ import { CheckpointCorruptError, ClaimLostError, RunStore, validateRunSpec, type
 import { describeIoError } from '../io-errors.js';
 import { log, setLogLevel } from '../log.js';
 import { InterruptedError, divergenceMessage } from './trainer.js';
-import { ensureSpecs, EXIT_DIVERGED, type RunRecord } from './sweep.js';
+import { ensureSpecs, EXIT_DIVERGED } from './sweep.js';
+import type { RunRecord } from '../runs/index.js';
 
 /**
  * SIGINT / SIGTERM: the first stops at the next step boundary with a checkpoint (a sweep

@@ -7,8 +7,7 @@ import { applyInnovations, getInnovation } from '../innovations.js';
 import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
-import { runId, isVerifiedDone, type RunSpec, type RunStore, type MetricRow } from '../runs/index.js';
-import type { CurveAxis } from '../runs/import.js';
+import { runId, isVerifiedDone, type RunSpec, type RunStore, type RunRecord } from '../runs/index.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
@@ -18,7 +17,7 @@ import { PROJECT_ROOT } from '../paths.js';
 import { logs } from '../log.js';
 import { createProgress, type ProgressStream, type Progress } from '../progress.js';
 import { boardFeed, createProgressBoard, progressOverIpc, type ProgressBoard } from './progress-lines.js';
-import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks, type Divergence } from './trainer.js';
+import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks } from './trainer.js';
 import type { ChildProcess } from 'node:child_process';
 import { checkEpochs } from './epochs.js';
 import { checkSpecLimits } from './limits.js';
@@ -80,26 +79,6 @@ export function specOptionArgs(o: SpecOptions, configFile?: string): string[] {
     ...(o.tokenizer ? ['--tokenizer', o.tokenizer] : []),
     ...(configFile ? ['--config', path.resolve(configFile)] : []),
   ];
-}
-
-/** What analysis needs of a run (src/ceg's TableRun). */
-export interface RunRecord {
-  id: string;
-  innovation: string;
-  scale: string;
-  seed: number;
-  backend: string;
-  metrics: MetricRow[];
-  cached: boolean;
-  /** the current code no longer reproduces this stored run, and it was kept (allowStale) */
-  stale?: boolean;
-  /** machine and kernel set its per-run seconds were measured on (timing.ts runTimingKey) */
-  timingKey?: string;
-  /** the run diverged: its curve is not a result; CEG tables list it apart (never reached / not reached) */
-  diverged?: Divergence;
-  /** read from another trainer's log (ceg import), with the axes its rows carry */
-  imported?: boolean;
-  axes?: readonly CurveAxis[];
 }
 
 export interface SweepOptions {

@@ -21,6 +21,7 @@ import {
   ClaimLostError, ClaimWaitAborted,
   RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
 } from '../runs/index.js';
+import type { Divergence } from '../runs/index.js';
 import { ConfigError } from '../config.js';
 import { decayedParams, initParams } from '../model/params.js';
 import { gptLoss } from '../model/gpt.js';
@@ -83,24 +84,6 @@ const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM:
 /** The reason an abort signal carries when it is a name ('SIGINT', 'SIGTERM', 'disconnect'); 'SIGINT' otherwise. */
 export function stopReason(signal: AbortSignal | undefined): string {
   return typeof signal?.reason === 'string' ? signal.reason : 'SIGINT';
-}
-
-/** Why a run stopped as diverged (stored as status.divergence). */
-export interface Divergence {
-  /** optimizer step at which the loss was seen */
-  step: number;
-  /** the offending loss (NaN, Infinity or > limit) */
-  loss: number;
-  /** learning rate of that step */
-  lr: number;
-  /** the reference: validation loss at step 0 */
-  initialLoss: number;
-  /** the explosion threshold: DIVERGENCE_FACTOR x initialLoss */
-  limit: number;
-  /** which loss: 'train' (a step), 'val' (an evaluation) or 'weights' (non-finite parameters) */
-  where: 'train' | 'val' | 'weights';
-  /** last checkpoint kept (all finite), if any */
-  checkpointStep: number | null;
 }
 
 /** A loss above this multiple of the initial loss counts as exploding (issue 10). */

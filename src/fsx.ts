@@ -1,5 +1,6 @@
 /**
- * Crash-safe file primitives for the run store. The rule everywhere: a reader never sees a
+ * Crash-safe file primitives: the project's one atomic writer (run store, token files,
+ * safetensors, figures, --out files). The rule everywhere: a reader never sees a
  * half-written JSON file or checkpoint. Whole files are written to a temporary name in the
  * same folder, fsynced, then renamed over the target (rename is atomic within a file system);
  * the folder is fsynced afterwards so that the rename itself survives a power loss.
