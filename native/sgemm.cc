@@ -7,6 +7,13 @@
 #include <cmath>
 #include <cstdint>
 #include <vector>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#if defined(__linux__) || defined(__APPLE__)
+#include <dlfcn.h>
+#define CEG_DLOPEN 1
+#endif
 
 #if defined(__AVX512F__)
 #define VW 16
@@ -24,7 +31,8 @@ static const int KC = 256;      // depth block: a KC x NR panel of B stays in L1
 #ifndef CEG_MC
 #define CEG_MC 120
 #endif
-static const int MC = CEG_MC;   // row block (a multiple of MR)
+static const int MC = CEG_MC;
+   // row block (a multiple of MR)
 static_assert(MC % MR == 0, "MC must be a multiple of MR");
 
 // C[0..R, 0..NR) (+)= sum_k a(r, k) * B[k, 0..NR); a(r, k) = A[r*rsA + k*csA]; B row stride ldb.
@@ -157,6 +165,59 @@ static void sgemm(int M, int N, int K, const float* A, long rsA, long csA, const
   if (Nf < N) sgemmTail(M, N, Nf, K, A, rsA, csA, B, tB, C);
 }
 
+// ---------------------------------------------------------------------------------------
+// Optional system OpenBLAS (cblas_sgemm), found at run time with dlopen: neither the build nor the
+// fallback needs a system package. Single-threaded (OPENBLAS_NUM_THREADS=1 while it loads, so its
+// pthread pool is not started, and openblas_set_num_threads(1)). gemmMode 1 (set by the engine when
+// it is found): every product goes to OpenBLAS; 0: ours. Chosen globally, not per shape: measured
+// per shape of the study's rungs and micro (bench/gemm.ts, docs/performance.md), OpenBLAS was as
+// fast or faster on nearly every product, by 3-6x on the narrow attention products (head size
+// 4-18), and where ours won the margin was within the load's scatter.
+typedef void (*CblasSgemm)(int order, int tA, int tB, int M, int N, int K, float alpha, const float* A, int lda,
+                           const float* B, int ldb, float beta, float* C, int ldc);
+static CblasSgemm blasSgemm = nullptr;
+static std::string blasConfig;  // openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64"
+static int gemmMode = 0;
+
+static bool loadBlas(const char* file, std::string* why) {
+#ifdef CEG_DLOPEN
+  if (blasSgemm) return true;
+  const bool hadEnv = std::getenv("OPENBLAS_NUM_THREADS") != nullptr;
+  if (!hadEnv) setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  void* h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+  if (!hadEnv) unsetenv("OPENBLAS_NUM_THREADS");
+  if (!h) {
+    const char* e = dlerror();
+    *why = e ? e : "dlopen failed";
+    return false;
+  }
+  CblasSgemm f = (CblasSgemm)dlsym(h, "cblas_sgemm");
+  void (*setThreads)(int) = (void (*)(int))dlsym(h, "openblas_set_num_threads");
+  char* (*config)() = (char* (*)())dlsym(h, "openblas_get_config");
+  if (!f || !setThreads) {
+    *why = std::string(file) + " has no cblas_sgemm/openblas_set_num_threads (not OpenBLAS?)";
+    dlclose(h);
+    return false;
+  }
+  setThreads(1);
+  blasSgemm = f;
+  blasConfig = config ? config() : "OpenBLAS";
+  return true;
+#else
+  *why = "no dlopen on this platform";
+  return false;
+#endif
+}
+
+static void gemm(int M, int N, int K, const float* A, bool tA, const float* B, bool tB, float* C) {
+  if (blasSgemm && gemmMode == 1) {
+    // row-major (101); no transpose 111, transpose 112
+    blasSgemm(101, tA ? 112 : 111, tB ? 112 : 111, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+    return;
+  }
+  sgemm(M, N, K, A, tA ? 1 : K, tA ? M : 1, B, tB, C);
+}
+
 // matmul(heap: Float32Array, aOff, bOff, cOff, batch, M, N, K, transA, transB, aBatchStride, bBatchStride)
 // offsets and strides in floats; a batch stride of 0 broadcasts that operand.
 static napi_value MatMul(napi_env env, napi_callback_info info) {
@@ -196,10 +257,50 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   float* heap = (float*)data;
-  const long rsA = tA ? 1 : K, csA = tA ? M : 1;
   for (int b = 0; b < batch; b++)
-    sgemm(M, N, K, heap + aOff + b * sA, rsA, csA, heap + bOff + b * sB, tB, heap + cOff + (long)b * M * N);
+    gemm(M, N, K, heap + aOff + b * sA, tA, heap + bOff + b * sB, tB, heap + cOff + (long)b * M * N);
   return nullptr;
+}
+
+// loadBlas(file: string) -> "" when loaded (or already), else why not
+static napi_value LoadBlas(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char file[4096];
+  size_t n = 0;
+  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], file, sizeof file, &n) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "loadBlas: expected a file name");
+    return nullptr;
+  }
+  std::string why;
+  loadBlas(file, &why);
+  napi_value r;
+  napi_create_string_utf8(env, why.c_str(), NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+// blasConfig() -> openblas_get_config() of the loaded library, or "" when none is loaded
+static napi_value BlasConfig(napi_env env, napi_callback_info info) {
+  napi_value r;
+  napi_create_string_utf8(env, blasSgemm ? blasConfig.c_str() : "", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+// setGemm(mode): 0 ours for every product, 1 OpenBLAS for every product (when loaded); returns the previous mode
+static napi_value SetGemm(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t mode = -1;
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &mode) != napi_ok || mode < 0 || mode > 1) {
+    napi_throw_range_error(env, nullptr, "setGemm: mode must be 0 or 1");
+    return nullptr;
+  }
+  napi_value r;
+  napi_create_int32(env, gemmMode, &r);
+  gemmMode = mode;
+  return r;
 }
 
 
@@ -539,6 +640,9 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "causalSoftmaxForward", CausalSoftmaxForward);
   def(env, exports, "sumSquares", SumSquares);
   def(env, exports, "causalSoftmaxBackward", CausalSoftmaxBackward);
+  def(env, exports, "loadBlas", LoadBlas);
+  def(env, exports, "blasConfig", BlasConfig);
+  def(env, exports, "setGemm", SetGemm);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);

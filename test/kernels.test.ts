@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
-import { loadNative } from '../src/engine/native.js';
+import { blasName, loadNative } from '../src/engine/native.js';
 import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps, causalSoftmax, causalSoftmaxTfOps, sumOfSquares, sumOfSquaresTfOps } from '../src/engine/fused.js';
 
 /** Deterministic values in [-1, 1). */
@@ -45,7 +45,9 @@ test('wasm BatchMatMul is replaced (unless CEG_KERNELS=stock or round1)', async 
   await initEngine({ backend: 'wasm' });
   if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return;
   const native = process.env.CEG_NATIVE === '0' ? null : loadNative();
-  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(native ? [`BatchMatMul:native-${native.isa}`] : [])]);
+  const blas = native ? blasName() : null;
+  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(native ? [`BatchMatMul:native-${native.isa}`] : []),
+    ...(blas ? [`BatchMatMul:${blas}`] : [])]);
 });
 
 /** Plain-loop reference of op(A)·op(B) for one batch entry. */
@@ -60,9 +62,43 @@ function refMatMul(A: Float32Array, B: Float32Array, M: number, N: number, K: nu
   return C;
 }
 
-test('native matmul addon (when built) equals plain loops: transposes, batch strides, broadcast, edge tiles, K > 256', (t) => {
+test('native matmul addon (when built) equals plain loops: transposes, batch strides, broadcast, edge tiles, K > 256; our SGEMM and OpenBLAS', (t) => {
   const native = loadNative();
   if (!native) return t.skip(process.env.CEG_NATIVE === '0' ? 'native addon disabled (CEG_NATIVE=0)' : 'native addon not built (npm run build:native)');
+  // both SGEMMs the addon can use: ours (mode 0) and, when the system has it, OpenBLAS's cblas_sgemm (mode 1)
+  const modes: (0 | 1)[] = native.blasConfig() ? [0, 1] : [0];
+  const before = native.setGemm(0);
+  try {
+    for (const mode of modes) {
+      native.setGemm(mode);
+      checkNativeMatMul(native, mode ? 'OpenBLAS' : 'ours');
+    }
+  } finally {
+    native.setGemm(before as 0 | 1);
+  }
+  assert.throws(() => native.matmul(new Float32Array(10), 0, 0, 8, 1, 2, 2, 2, false, false, 0, 0), /outside the heap/);
+  assert.throws(() => native.setGemm(2 as 0), /mode must be 0 or 1/);
+});
+
+test('OpenBLAS, when the system has it, is connected single-threaded for every product unless CEG_BLAS=0, and named in the kernel set', async (t) => {
+  const native = loadNative();
+  if (!native) return t.skip('native addon not built');
+  await initEngine({ backend: 'wasm' });
+  const blas = blasName();
+  if (process.env.CEG_BLAS === '0') {
+    assert.equal(blas, null);
+    assert.equal(native.blasConfig(), '');
+    return;
+  }
+  if (!blas) return t.skip('no OpenBLAS on this system (libopenblas0-pthread)');
+  assert.match(blas, /^openblas(-[0-9.]+)?$/);
+  assert.match(native.blasConfig(), /OpenBLAS/);
+  assert.ok(kernelPatches('wasm').includes(`BatchMatMul:${blas}`));
+  assert.equal(native.setGemm(1), 1, 'the engine selected OpenBLAS for every product');
+  assert.equal(native.loadBlas('/nonexistent/libopenblas.so.0'), '', 'already loaded: a second load is a no-op');
+});
+
+function checkNativeMatMul(native: NonNullable<ReturnType<typeof loadNative>>, which: string): void {
   // shapes around the 12 x 32 register tile (AVX-512; 12 x 16 on AVX2), the 120-row, 256-deep and 512-wide blocks
   const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3],
     // the column tail (N mod NR) through the padded-panel path: attention head sizes, a tail with K > 256 (accumulating)
@@ -81,12 +117,11 @@ test('native matmul addon (when built) equals plain loops: transposes, batch str
             const want = refMatMul(heap.subarray(aOff + b * sA, aOff + b * sA + M * K), heap.subarray(bOff + b * sB, bOff + b * sB + K * N), M, N, K, tA, tB);
             const got = heap.subarray(cOff + b * M * N, cOff + (b + 1) * M * N);
             for (let i = 0; i < want.length; i++)
-              assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (K + Math.abs(want[i])), `M${M} N${N} K${K} tA ${tA} tB ${tB} batch ${batch}/${sAon}${sBon} [${b}, ${i}]: ${got[i]} vs ${want[i]}`);
+              assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (K + Math.abs(want[i])), `${which}: M${M} N${N} K${K} tA ${tA} tB ${tB} batch ${batch}/${sAon}${sBon} [${b}, ${i}]: ${got[i]} vs ${want[i]}`);
           }
-          assert.deepEqual(heap.slice(cOff + batch * M * N), guard, 'wrote past the output');
+          assert.deepEqual(heap.slice(cOff + batch * M * N), guard, `${which}: wrote past the output`);
         }
-  assert.throws(() => native.matmul(new Float32Array(10), 0, 0, 8, 1, 2, 2, 2, false, false, 0, 0), /outside the heap/);
-});
+}
 
 test('the wasm (XNNPACK) matmul path still equals cpu with the native addon off (CEG_NATIVE=0, child process)', async (t) => {
   if (process.env.CEG_NATIVE === '0') return t.skip('this process already runs with CEG_NATIVE=0');

@@ -37,7 +37,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendName } from './index.js';
 import { replaceKernel } from './replace-kernel.js';
-import { loadNative, type NativeAddon } from './native.js';
+import { blasName, loadNative, type NativeAddon } from './native.js';
 import { registerFusedKernels } from './fused.js';
 
 const patched = new Set<BackendName>();
@@ -65,7 +65,9 @@ export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
   if (!replacedMatMul) return [];
   if (process.env.CEG_KERNELS === 'round1') return ['BatchMatMul', 'Slice', 'SplitV'];
-  return ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : [])];
+  const blas = nativeMatMul ? blasName() : null; // the system OpenBLAS's cblas_sgemm serves the addon's products
+  return ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : []),
+    ...(blas ? [`BatchMatMul:${blas}`] : [])];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
