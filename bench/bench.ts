@@ -269,7 +269,7 @@ const peak = cpuPeak();
 console.log(alignColumns(header, body));
 for (const c of cells.filter((x) => x.error)) console.log(`${c.config} ${c.procs}p: ${c.error}`);
 console.log(`\ntok/s: median over ${flags.blocks} blocks (2 processes: the sum of both); ratio: median of per-pair ratios, [25th-75th percentile]; ms/step: median step (per process)`);
-console.log(`ours: ${cells.find((c) => c.ours)?.ours?.kernels ?? '-'}; PyTorch: ${cells.find((c) => c.torch)?.torch?.engine ?? 'not run'} (${cells.find((c) => c.torch)?.torch?.kernels ?? '-'}), 1 thread per process`);
+console.log(`ours: ${[...new Set(cells.map((c) => c.ours?.kernels).filter(Boolean))].join(' / ') || '-'}; PyTorch: ${cells.find((c) => c.torch)?.torch?.engine ?? 'not run'} (${cells.find((c) => c.torch)?.torch?.kernels ?? '-'}), 1 thread per process`);
 console.log(`FLOPs/step: src/model/flops.ts (matmuls only, causal attention, backward = 2x forward). Rungs: ${cpuPlan.source}`);
 console.log(`CPU: ${peak.model}, ${peak.cores} cores; load average (1, 5, 15 min) at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 

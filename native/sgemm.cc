@@ -411,8 +411,8 @@ static void geluBackward(const float* dy, const float* x, long n, float* dx) {
 
 // Shared argument parsing: (heap: Float32Array, ...numbers)
 static bool args(napi_env env, napi_callback_info info, size_t want, float** heap, size_t* len, double* v) {
-  size_t argc = 16;
-  napi_value argv[16];
+  size_t argc = 20;
+  napi_value argv[20];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc != want) {
     napi_throw_error(env, nullptr, "fused kernel: wrong number of arguments");
@@ -577,11 +577,16 @@ static napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2): one pass of AdamW
+// adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2[, gscale]): one pass of AdamW
+// on the gradient g·gscale (gscale: the clipping coefficient, folded in; 1 when absent)
 // m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p·decay − lr·(m1/bc1)/(sqrt(v1/bc2) + eps)
 static napi_value AdamW(napi_env env, napi_callback_info info) {
-  float* h; size_t len; double v[15];
-  if (!args(env, info, 16, &h, &len, v)) return nullptr;
+  float* h; size_t len; double v[16];
+  size_t argc = 0;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, nullptr);
+  v[15] = 1.0;
+  if (!args(env, info, argc == 17 ? 17 : 16, &h, &len, v)) return nullptr;
+  const float gs = (float)v[15];
   const long P = (long)v[0], M = (long)v[1], Vo = (long)v[2], G = (long)v[3], n = (long)v[4], P1 = (long)v[5], M1 = (long)v[6], V1 = (long)v[7];
   for (long o : {P, M, Vo, G, P1, M1, V1})
     if (!inHeap(env, len, o, n)) return nullptr;
@@ -590,7 +595,7 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   const float* p = h + P; const float* m = h + M; const float* vv = h + Vo; const float* g = h + G;
   float* p1 = h + P1; float* m1 = h + M1; float* v1 = h + V1;
   for (long i = 0; i < n; i++) {
-    const float gi = g[i];
+    const float gi = gs == 1.0f ? g[i] : g[i] * gs;
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi2 = b2 * vv[i] + (1.0f - b2) * gi * gi;
     m1[i] = mi;

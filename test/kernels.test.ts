@@ -454,6 +454,39 @@ test('fused AdamW update equals plain loops (float64) and the tf-ops formula, on
   }
 });
 
+test('fused AdamW with a gradient scale (clipping folded in) equals scaling first, bit for bit, and float64 loops, on wasm and cpu', async () => {
+  const n = 53; // longer than a vector, with a tail
+  const p = vals(n, 41), m = vals(n, 42).map((x) => 0.1 * x), v = vals(n, 43).map((x) => 0.01 * x * x), g = vals(n, 44).map((x) => 7 * x);
+  const h = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, decay: 1 - 1e-2 * 0.1, bc1: 1 - 0.9 ** 2, bc2: 1 - 0.95 ** 2 };
+  const scale = Math.fround(0.3712);
+  const want = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  for (let i = 0; i < n; i++) {
+    const gi = g[i] * scale;
+    const mi = h.beta1 * m[i] + (1 - h.beta1) * gi;
+    const vi = h.beta2 * v[i] + (1 - h.beta2) * gi * gi;
+    want[0][i] = p[i] * h.decay - (h.lr * (mi / h.bc1)) / (Math.sqrt(vi / h.bc2) + h.eps);
+    want[1][i] = mi;
+    want[2][i] = vi;
+  }
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    assert.ok(fusedActive());
+    const [folded, scaledFirst, tfops, unscaled] = tf.tidy(() => {
+      const ts = [p, m, v, g].map((a) => tf.tensor1d(a));
+      const s = tf.scalar(scale);
+      const read = (r: tf.Tensor[]) => r.map((t) => t.dataSync() as Float32Array);
+      return [read(adamwUpdate(ts[0], ts[1], ts[2], ts[3], h, s)), read(adamwUpdate(ts[0], ts[1], ts[2], tf.mul(ts[3], s), h)),
+        read(adamwTfOps(ts[0], ts[1], ts[2], ts[3], h, s)), read(adamwUpdate(ts[0], ts[1], ts[2], ts[3], h))];
+    });
+    ['p', 'm', 'v'].forEach((name, k) => {
+      assert.deepEqual(folded[k], scaledFirst[k], `${backend} ${name}: folded scale differs from Multiply then AdamW`);
+      close(folded[k], want[k], 1e-6, `${backend} adamw(scaled) ${name}`);
+      close(tfops[k], folded[k], 1e-6, `${backend} adamw(scaled) ${name} vs tf ops`);
+    });
+    assert.notDeepEqual(unscaled[1], folded[1], 'the scale is applied');
+  }
+});
+
 test('fused ops leak nothing, with and without gradients', async () => {
   await initEngine({ backend: 'wasm' });
   const lg = tf.tensor2d(vals(4 * 5, 3), [4, 5]);

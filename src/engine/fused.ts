@@ -12,7 +12,8 @@
  *       instead of scale, mask-add and softmax; backward dx = scale·y·(dy − Σ dy·y), one pass
  *   sumOfSquares([t0, t1, ...]) = Σ_i Σ t_i² as one kernel (the global gradient norm of clipping)
  *       instead of a Square and a Sum per tensor and an AddN; no gradient
- *   adamwUpdate(p, m, v, g, h) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops
+ *   adamwUpdate(p, m, v, g, h[, gscale]) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops,
+ *       on the gradient g·gscale (gradient clipping's coefficient folded in: no Multiply per tensor)
  *       m' = β1·m + (1−β1)·g ; v' = β2·v + (1−β2)·g² ; p' = p·decay − lr·(m'/bc1)/(sqrt(v'/bc2) + ε)
  *
  * Kernels run as plain loops over the tensors' memory (the wasm heap or the cpu backend's
@@ -190,10 +191,10 @@ export function causalSoftmaxGradLoop(dy: Float32Array, y: Float32Array, rows: n
 }
 
 export function adamwLoop(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, h: AdamWHyper,
-  p1: Float32Array, m1: Float32Array, v1: Float32Array): void {
+  p1: Float32Array, m1: Float32Array, v1: Float32Array, gscale = 1): void {
   const { lr, beta1, beta2, eps, decay, bc1, bc2 } = h;
   for (let i = 0; i < p.length; i++) {
-    const gi = g[i];
+    const gi = gscale === 1 ? g[i] : Math.fround(g[i] * gscale);
     const mi = Math.fround(beta1 * m[i] + (1 - beta1) * gi);
     const vi = Math.fround(beta2 * v[i] + (1 - beta2) * gi * gi);
     m1[i] = mi;
@@ -315,17 +316,19 @@ export function registerFusedKernels(backendName: string): void {
     return out;
   });
   reg(ADAMW, ({ inputs, backend, attrs }) => {
-    const { p, m: mt, v, g } = inputs as Record<string, tf.TensorInfo>;
+    const { p, m: mt, v, g, s: gs } = inputs as Record<string, tf.TensorInfo | undefined> as Record<string, tf.TensorInfo>;
     const h = attrs as unknown as AdamWHyper;
     const mm = mem(backend);
+    // the gradient's scale (the clipping coefficient), a scalar tensor read from memory: no device sync
+    const gscale = gs ? mm.f32(gs)[0] : 1;
     const outs = [mm.out(p.shape, () => {}), mm.out(p.shape, () => {}), mm.out(p.shape, () => {})];
     const n = nat(backend);
     if (n) {
       const o = outs.map(n.off);
       n.a.adamw(n.heap, n.off(p), n.off(mt), n.off(v), n.off(g), size(p.shape), o[0], o[1], o[2],
-        h.lr, h.beta1, h.beta2, h.eps, h.decay, h.bc1, h.bc2);
+        h.lr, h.beta1, h.beta2, h.eps, h.decay, h.bc1, h.bc2, gscale);
     } else {
-      adamwLoop(mm.f32(p), mm.f32(mt), mm.f32(v), mm.f32(g), h, mm.f32(outs[0]), mm.f32(outs[1]), mm.f32(outs[2]));
+      adamwLoop(mm.f32(p), mm.f32(mt), mm.f32(v), mm.f32(g), h, mm.f32(outs[0]), mm.f32(outs[1]), mm.f32(outs[2]), gscale);
     }
     return outs;
   });
@@ -446,17 +449,20 @@ export function sumOfSquaresTfOps(ts: tf.Tensor[]): tf.Scalar {
 
 /**
  * One AdamW update of a parameter: returns [p', m', v'] (new tensors; the caller assigns them).
- * One fused kernel on wasm/cpu; the same formula in tf ops elsewhere.
+ * The gradient used is g·gscale when a scalar `gscale` is given (gradient clipping's coefficient,
+ * folded into the same pass instead of a Multiply per tensor). One fused kernel on wasm/cpu; the
+ * same formula in tf ops elsewhere.
  */
-export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  if (fusedActive() && [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size))
-    return tf.engine().runKernel(ADAMW, { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
-  return adamwTfOps(p, m, v, g, h);
+export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper, gscale?: tf.Scalar): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  if (fusedActive() && [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size) && (!gscale || (gscale.dtype === 'float32' && gscale.size === 1)))
+    return tf.engine().runKernel(ADAMW, gscale ? { p, m, v, g, s: gscale } : { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  return adamwTfOps(p, m, v, g, h, gscale);
 }
 
-/** AdamW update with tf ops (the formula of src/train/adamw.ts). */
-export function adamwTfOps(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper): [tf.Tensor, tf.Tensor, tf.Tensor] {
+/** AdamW update with tf ops (the formula of src/train/adamw.ts), on g·gscale when given. */
+export function adamwTfOps(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, gIn: tf.Tensor, h: AdamWHyper, gscale?: tf.Scalar): [tf.Tensor, tf.Tensor, tf.Tensor] {
   return tf.tidy(() => {
+    const g = gscale ? tf.mul(gIn, gscale) : gIn;
     const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
     const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
     const update = tf.div(tf.div(m1, h.bc1), tf.add(tf.sqrt(tf.div(v1, h.bc2)), h.eps));

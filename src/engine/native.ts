@@ -24,7 +24,7 @@ export interface NativeAddon {
   geluForward(heap: Float32Array, x: number, n: number, y: number): void;
   geluBackward(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
   adamw(heap: Float32Array, p: number, m: number, v: number, g: number, n: number, p1: number, m1: number, v1: number,
-    lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number): void;
+    lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number, gscale?: number): void;
   /** causal softmax of scores [rows, T] (row r = query r mod T) scaled by `scale`; masked entries 0 (src/engine/fused.ts causalSoftmax) */
   causalSoftmaxForward(heap: Float32Array, x: number, rows: number, T: number, scale: number, y: number): void;
   causalSoftmaxBackward(heap: Float32Array, dy: number, y: number, rows: number, T: number, scale: number, dx: number): void;
