@@ -554,6 +554,145 @@ static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---------------------------------------------------------------------------------------
+// Causal self-attention of short contexts in one kernel per direction (src/engine/fused.ts
+// causalAttention): from the packed projection qkv [B·T, 3C] (q | k | v, head h at columns
+// h·hs .. h·hs+hs of each) straight to y [B·T, C] with the heads merged, instead of a split, three
+// head transposes, q·kᵀ, the causal softmax, att·v and the transpose back (and their gradients).
+// Per (batch, head): K and V are gathered transposed ([hs][T], rows padded to a vector), so every
+// inner loop runs over key positions j <= i, vectorised; only the causal half of the scores is computed.
+// The probabilities P [B, H, T, T] (zero above the diagonal) are saved for the backward pass.
+
+static inline float vdot(const float* a, const float* b, int n) {
+  vf acc = vf{};
+  int j = 0;
+  for (; j + VW <= n; j += VW) acc += vld(a + j) * vld(b + j);
+  float s = 0;
+  for (int i = 0; i < VW; i++) s += acc[i];
+  for (; j < n; j++) s += a[j] * b[j];
+  return s;
+}
+
+static std::vector<float> attnScratch;
+
+static void attnForward(const float* qkv, int B, int T, int H, int hs, float scale, float* y, float* P) {
+  const int C = H * hs;
+  const long ld = 3L * C;
+  const int Tp = (T + VW - 1) / VW * VW;
+  attnScratch.assign((size_t)2 * hs * Tp, 0.f);
+  float* Kt = attnScratch.data();
+  float* Vt = Kt + (long)hs * Tp;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const float* base = qkv + (long)b * T * ld + (long)h * hs;
+      for (int j = 0; j < T; j++)
+        for (int d = 0; d < hs; d++) {
+          Kt[(long)d * Tp + j] = base[j * ld + C + d];
+          Vt[(long)d * Tp + j] = base[j * ld + 2 * C + d];
+        }
+      for (int i = 0; i < T; i++) {
+        float* p = P + (((long)b * H + h) * T + i) * T;
+        const float* q = base + i * ld;
+        const int n = i + 1;
+        for (int j = 0; j < n; j++) p[j] = 0.f;
+        for (int d = 0; d < hs; d++) {
+          const float qd = q[d];
+          const float* kd = Kt + (long)d * Tp;
+          for (int j = 0; j < n; j++) p[j] += qd * kd[j];
+        }
+        float m = -3.4e38f;
+        for (int j = 0; j < n; j++) { p[j] *= scale; m = p[j] > m ? p[j] : m; }
+        const int nf = n - n % VW;
+        vf vs = vf{};
+        for (int j = 0; j < nf; j += VW) { vf e = vexp(vld(p + j) - m); vst(p + j, e); vs += e; }
+        float sum = 0;
+        for (int k = 0; k < VW; k++) sum += vs[k];
+        for (int j = nf; j < n; j++) { const float e = sexp(p[j] - m); p[j] = e; sum += e; }
+        const float inv = 1.0f / sum;
+        for (int j = 0; j < n; j++) p[j] *= inv;
+        for (int j = n; j < T; j++) p[j] = 0.f;
+        float* yi = y + ((long)b * T + i) * C + (long)h * hs;
+        for (int d = 0; d < hs; d++) yi[d] = vdot(p, Vt + (long)d * Tp, n);
+      }
+    }
+}
+
+static void attnBackward(const float* dy, const float* qkv, const float* P, int B, int T, int H, int hs, float scale, float* dqkv) {
+  const int C = H * hs;
+  const long ld = 3L * C;
+  const int Tp = (T + VW - 1) / VW * VW;
+  attnScratch.assign((size_t)4 * hs * Tp + 2 * Tp, 0.f);
+  float* Kt = attnScratch.data();
+  float* Vt = Kt + (long)hs * Tp;
+  float* dKt = Vt + (long)hs * Tp;
+  float* dVt = dKt + (long)hs * Tp;
+  float* dp = dVt + (long)hs * Tp;
+  float* ds = dp + Tp;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const float* base = qkv + (long)b * T * ld + (long)h * hs;
+      for (int j = 0; j < T; j++)
+        for (int d = 0; d < hs; d++) {
+          Kt[(long)d * Tp + j] = base[j * ld + C + d];
+          Vt[(long)d * Tp + j] = base[j * ld + 2 * C + d];
+        }
+      for (long e = 0; e < 2L * hs * Tp; e++) dKt[e] = 0.f;  // dKt and dVt
+      for (int i = 0; i < T; i++) {
+        const float* p = P + (((long)b * H + h) * T + i) * T;
+        const float* q = base + i * ld;
+        const float* dyi = dy + ((long)b * T + i) * C + (long)h * hs;
+        const int n = i + 1;
+        // dP = dy_i · Vᵀ ; dV += p_iᵀ dy_i
+        for (int j = 0; j < n; j++) dp[j] = 0.f;
+        for (int d = 0; d < hs; d++) {
+          const float g = dyi[d];
+          const float* vd = Vt + (long)d * Tp;
+          float* dvd = dVt + (long)d * Tp;
+          for (int j = 0; j < n; j++) { dp[j] += g * vd[j]; dvd[j] += g * p[j]; }
+        }
+        // dS = scale · p ∘ (dP − Σ p·dP)
+        const float D = vdot(p, dp, n);
+        for (int j = 0; j < n; j++) ds[j] = scale * (p[j] * (dp[j] - D));
+        // dq_i = dS_i · K ; dK += dS_iᵀ q_i
+        float* dqi = dqkv + ((long)b * T + i) * ld + (long)h * hs;
+        for (int d = 0; d < hs; d++) {
+          dqi[d] = vdot(ds, Kt + (long)d * Tp, n);
+          const float qd = q[d];
+          float* dkd = dKt + (long)d * Tp;
+          for (int j = 0; j < n; j++) dkd[j] += qd * ds[j];
+        }
+      }
+      float* out = dqkv + (long)b * T * ld + (long)h * hs;
+      for (int j = 0; j < T; j++)
+        for (int d = 0; d < hs; d++) {
+          out[j * ld + C + d] = dKt[(long)d * Tp + j];
+          out[j * ld + 2 * C + d] = dVt[(long)d * Tp + j];
+        }
+    }
+}
+
+// attnForward(heap, qkvOff, B, T, H, hs, scale, yOff, pOff)
+static napi_value AttnForward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[8];
+  if (!args(env, info, 9, &h, &len, v)) return nullptr;
+  const long qkv = (long)v[0], B = (long)v[1], T = (long)v[2], H = (long)v[3], hs = (long)v[4], y = (long)v[6], P = (long)v[7];
+  if (B <= 0 || T <= 0 || H <= 0 || hs <= 0 || !inHeap(env, len, qkv, B * T * 3 * H * hs) || !inHeap(env, len, y, B * T * H * hs) ||
+      !inHeap(env, len, P, B * H * T * T)) return nullptr;
+  attnForward(h + qkv, (int)B, (int)T, (int)H, (int)hs, (float)v[5], h + y, h + P);
+  return nullptr;
+}
+
+// attnBackward(heap, dyOff, qkvOff, pOff, B, T, H, hs, scale, dqkvOff)
+static napi_value AttnBackward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[9];
+  if (!args(env, info, 10, &h, &len, v)) return nullptr;
+  const long dy = (long)v[0], qkv = (long)v[1], P = (long)v[2], B = (long)v[3], T = (long)v[4], H = (long)v[5], hs = (long)v[6], dq = (long)v[8];
+  if (B <= 0 || T <= 0 || H <= 0 || hs <= 0 || !inHeap(env, len, dy, B * T * H * hs) || !inHeap(env, len, qkv, B * T * 3 * H * hs) ||
+      !inHeap(env, len, P, B * H * T * T) || !inHeap(env, len, dq, B * T * 3 * H * hs)) return nullptr;
+  attnBackward(h + dy, h + qkv, h + P, (int)B, (int)T, (int)H, (int)hs, (float)v[7], h + dq);
+  return nullptr;
+}
+
 // sumSquares(heap, off, n) -> Σ x² over heap[off .. off+n) (float vectors per block, double across blocks)
 static napi_value SumSquares(napi_env env, napi_callback_info info) {
   float* h; size_t len; double v[2];
@@ -646,6 +785,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "sumSquares", SumSquares);
   def(env, exports, "causalSoftmaxBackward", CausalSoftmaxBackward);
   def(env, exports, "loadBlas", LoadBlas);
+  def(env, exports, "attnForward", AttnForward);
+  def(env, exports, "attnBackward", AttnBackward);
   def(env, exports, "blasConfig", BlasConfig);
   def(env, exports, "setGemm", SetGemm);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";

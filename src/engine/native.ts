@@ -28,6 +28,13 @@ export interface NativeAddon {
   /** causal softmax of scores [rows, T] (row r = query r mod T) scaled by `scale`; masked entries 0 (src/engine/fused.ts causalSoftmax) */
   causalSoftmaxForward(heap: Float32Array, x: number, rows: number, T: number, scale: number, y: number): void;
   causalSoftmaxBackward(heap: Float32Array, dy: number, y: number, rows: number, T: number, scale: number, dx: number): void;
+  /**
+   * Causal self-attention from qkv [B·T, 3·H·hs] (q | k | v) to y [B·T, H·hs] (heads merged), scores
+   * scaled by `scale`; the probabilities [B, H, T, T] go to p (src/engine/fused.ts causalAttention)
+   */
+  attnForward(heap: Float32Array, qkv: number, B: number, T: number, H: number, hs: number, scale: number, y: number, p: number): void;
+  /** its gradient: dqkv [B·T, 3·H·hs] from dy [B·T, H·hs], qkv and the saved probabilities */
+  attnBackward(heap: Float32Array, dy: number, qkv: number, p: number, B: number, T: number, H: number, hs: number, scale: number, dqkv: number): void;
   /** Σ heap[off + i]² for i < n */
   sumSquares(heap: Float32Array, off: number, n: number): number;
   /** heap[dst + c] = Σ_r heap[src + r·cols + c] */
