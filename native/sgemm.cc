@@ -563,56 +563,124 @@ static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
 // inner loop runs over key positions j <= i, vectorised; only the causal half of the scores is computed.
 // The probabilities P [B, H, T, T] (zero above the diagonal) are saved for the backward pass.
 
-static inline float vdot(const float* a, const float* b, int n) {
-  vf acc = vf{};
-  int j = 0;
-  for (; j + VW <= n; j += VW) acc += vld(a + j) * vld(b + j);
+static std::vector<float> attnScratch;
+
+// K-, V- and their gradients are kept transposed, M[d·Tp + j] (d < hs, j < Tp = T rounded up to a
+// vector, zero beyond T); rows x over keys are zero-padded to Tp. Four independent accumulators per
+// loop, so the FMAs are not one latency-bound chain (hs and n are small: 4-32 and <= 128).
+// out[j] = Σ_d w[d]·M[d][j] for the nb vectors j < nb·VW
+static inline void wTimesM(const float* w, const float* M, int hs, int Tp, int nb, float* out) {
+  int jb = 0;
+  for (; jb + 4 <= nb; jb += 4) {
+    vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+    const float* m = M + jb * VW;
+    for (int d = 0; d < hs; d++) {
+      const float c = w[d];
+      const float* r = m + (long)d * Tp;
+      a0 += c * vld(r); a1 += c * vld(r + VW); a2 += c * vld(r + 2 * VW); a3 += c * vld(r + 3 * VW);
+    }
+    vst(out + jb * VW, a0); vst(out + (jb + 1) * VW, a1); vst(out + (jb + 2) * VW, a2); vst(out + (jb + 3) * VW, a3);
+  }
+  for (; jb < nb; jb++) {
+    vf a = vf{};
+    for (int d = 0; d < hs; d++) a += w[d] * vld(M + (long)d * Tp + jb * VW);
+    vst(out + jb * VW, a);
+  }
+}
+
+static inline float hsum(vf a) {
   float s = 0;
-  for (int i = 0; i < VW; i++) s += acc[i];
-  for (; j < n; j++) s += a[j] * b[j];
+  for (int i = 0; i < VW; i++) s += a[i];
   return s;
 }
 
-static std::vector<float> attnScratch;
+// out[d] = Σ_j x[j]·M[d][j] over the nb vectors (x zero-padded)
+static inline void xDotM(const float* x, const float* M, int hs, int Tp, int nb, float* out) {
+  int d = 0;
+  for (; d + 4 <= hs; d += 4) {
+    vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+    const float* m = M + (long)d * Tp;
+    for (int jb = 0; jb < nb; jb++) {
+      const vf xv = vld(x + jb * VW);
+      a0 += xv * vld(m + jb * VW); a1 += xv * vld(m + Tp + jb * VW); a2 += xv * vld(m + 2L * Tp + jb * VW); a3 += xv * vld(m + 3L * Tp + jb * VW);
+    }
+    out[d] = hsum(a0); out[d + 1] = hsum(a1); out[d + 2] = hsum(a2); out[d + 3] = hsum(a3);
+  }
+  for (; d < hs; d++) {
+    vf a = vf{};
+    for (int jb = 0; jb < nb; jb++) a += vld(x + jb * VW) * vld(M + (long)d * Tp + jb * VW);
+    out[d] = hsum(a);
+  }
+}
+
+// M[d][j] += w[d]·x[j] over the nb vectors
+static inline void addOuter(float* M, const float* w, const float* x, int hs, int Tp, int nb) {
+  for (int d = 0; d < hs; d++) {
+    const float c = w[d];
+    float* r = M + (long)d * Tp;
+    for (int jb = 0; jb < nb; jb++) vst(r + jb * VW, vld(r + jb * VW) + c * vld(x + jb * VW));
+  }
+}
+
+// M[d][j] += Σ_r w_r[d]·x_r[j] for R <= 4 rows at once (one load and store of M per R rank-1 updates)
+static inline void addOuterRows(float* M, const float* const* w, const float* const* x, int R, int hs, int Tp, int nb) {
+  for (int d = 0; d < hs; d++) {
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int r = 0; r < R; r++) c[r] = w[r][d];
+    float* row = M + (long)d * Tp;
+    if (R == 4) {
+      for (int jb = 0; jb < nb; jb++) {
+        const int o = jb * VW;
+        vst(row + o, vld(row + o) + c[0] * vld(x[0] + o) + c[1] * vld(x[1] + o) + c[2] * vld(x[2] + o) + c[3] * vld(x[3] + o));
+      }
+    } else {
+      for (int jb = 0; jb < nb; jb++) {
+        vf acc = vld(row + jb * VW);
+        for (int r = 0; r < R; r++) acc += c[r] * vld(x[r] + jb * VW);
+        vst(row + jb * VW, acc);
+      }
+    }
+  }
+}
+
+// gather K and V of (b, h) transposed into Kt, Vt ([hs][Tp], zero beyond T)
+static void gatherKV(const float* base, long ld, int C, int T, int hs, int Tp, float* Kt, float* Vt) {
+  for (int j = 0; j < T; j++)
+    for (int d = 0; d < hs; d++) {
+      Kt[(long)d * Tp + j] = base[j * ld + C + d];
+      Vt[(long)d * Tp + j] = base[j * ld + 2 * C + d];
+    }
+}
 
 static void attnForward(const float* qkv, int B, int T, int H, int hs, float scale, float* y, float* P) {
   const int C = H * hs;
   const long ld = 3L * C;
   const int Tp = (T + VW - 1) / VW * VW;
-  attnScratch.assign((size_t)2 * hs * Tp, 0.f);
+  attnScratch.assign((size_t)2 * hs * Tp + Tp + hs, 0.f);
   float* Kt = attnScratch.data();
   float* Vt = Kt + (long)hs * Tp;
+  float* sr = Vt + (long)hs * Tp;  // one row of scores / probabilities, zero-padded
+  float* qs = sr + Tp;              // q_i · scale
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++) {
       const float* base = qkv + (long)b * T * ld + (long)h * hs;
-      for (int j = 0; j < T; j++)
-        for (int d = 0; d < hs; d++) {
-          Kt[(long)d * Tp + j] = base[j * ld + C + d];
-          Vt[(long)d * Tp + j] = base[j * ld + 2 * C + d];
-        }
+      gatherKV(base, ld, C, T, hs, Tp, Kt, Vt);
       for (int i = 0; i < T; i++) {
-        float* p = P + (((long)b * H + h) * T + i) * T;
-        const float* q = base + i * ld;
-        const int n = i + 1;
-        for (int j = 0; j < n; j++) p[j] = 0.f;
-        for (int d = 0; d < hs; d++) {
-          const float qd = q[d];
-          const float* kd = Kt + (long)d * Tp;
-          for (int j = 0; j < n; j++) p[j] += qd * kd[j];
-        }
+        const int n = i + 1, nb = (n + VW - 1) / VW;
+        for (int d = 0; d < hs; d++) qs[d] = base[i * ld + d] * scale;
+        wTimesM(qs, Kt, hs, Tp, nb, sr);
         float m = -3.4e38f;
-        for (int j = 0; j < n; j++) { p[j] *= scale; m = p[j] > m ? p[j] : m; }
-        const int nf = n - n % VW;
+        for (int j = 0; j < n; j++) m = sr[j] > m ? sr[j] : m;
         vf vs = vf{};
-        for (int j = 0; j < nf; j += VW) { vf e = vexp(vld(p + j) - m); vst(p + j, e); vs += e; }
-        float sum = 0;
-        for (int k = 0; k < VW; k++) sum += vs[k];
-        for (int j = nf; j < n; j++) { const float e = sexp(p[j] - m); p[j] = e; sum += e; }
-        const float inv = 1.0f / sum;
-        for (int j = 0; j < n; j++) p[j] *= inv;
+        for (int jb = 0; jb < nb; jb++) { vf e = vexp(vld(sr + jb * VW) - m); vst(sr + jb * VW, e); }
+        for (int j = n; j < nb * VW; j++) sr[j] = 0.f;
+        for (int jb = 0; jb < nb; jb++) vs += vld(sr + jb * VW);
+        const float inv = 1.0f / hsum(vs);
+        for (int jb = 0; jb < nb; jb++) vst(sr + jb * VW, vld(sr + jb * VW) * inv);
+        float* p = P + (((long)b * H + h) * T + i) * T;
+        for (int j = 0; j < n; j++) p[j] = sr[j];
         for (int j = n; j < T; j++) p[j] = 0.f;
-        float* yi = y + ((long)b * T + i) * C + (long)h * hs;
-        for (int d = 0; d < hs; d++) yi[d] = vdot(p, Vt + (long)d * Tp, n);
+        xDotM(sr, Vt, hs, Tp, nb, y + ((long)b * T + i) * C + (long)h * hs);
       }
     }
 }
@@ -621,46 +689,46 @@ static void attnBackward(const float* dy, const float* qkv, const float* P, int 
   const int C = H * hs;
   const long ld = 3L * C;
   const int Tp = (T + VW - 1) / VW * VW;
-  attnScratch.assign((size_t)4 * hs * Tp + 2 * Tp, 0.f);
+  const int R = 4;  // query rows per group: dK and dV are updated once per group
+  attnScratch.assign((size_t)4 * hs * Tp + (2 * R + 1) * Tp, 0.f);
   float* Kt = attnScratch.data();
   float* Vt = Kt + (long)hs * Tp;
   float* dKt = Vt + (long)hs * Tp;
   float* dVt = dKt + (long)hs * Tp;
-  float* dp = dVt + (long)hs * Tp;
-  float* ds = dp + Tp;
+  float* pr = dVt + (long)hs * Tp;  // R rows p_i, zero-padded
+  float* ds = pr + (long)R * Tp;    // R rows dS_i
+  float* dp = ds + (long)R * Tp;
   for (int b = 0; b < B; b++)
     for (int h = 0; h < H; h++) {
       const float* base = qkv + (long)b * T * ld + (long)h * hs;
-      for (int j = 0; j < T; j++)
-        for (int d = 0; d < hs; d++) {
-          Kt[(long)d * Tp + j] = base[j * ld + C + d];
-          Vt[(long)d * Tp + j] = base[j * ld + 2 * C + d];
-        }
+      gatherKV(base, ld, C, T, hs, Tp, Kt, Vt);
       for (long e = 0; e < 2L * hs * Tp; e++) dKt[e] = 0.f;  // dKt and dVt
-      for (int i = 0; i < T; i++) {
-        const float* p = P + (((long)b * H + h) * T + i) * T;
-        const float* q = base + i * ld;
-        const float* dyi = dy + ((long)b * T + i) * C + (long)h * hs;
-        const int n = i + 1;
-        // dP = dy_i · Vᵀ ; dV += p_iᵀ dy_i
-        for (int j = 0; j < n; j++) dp[j] = 0.f;
-        for (int d = 0; d < hs; d++) {
-          const float g = dyi[d];
-          const float* vd = Vt + (long)d * Tp;
-          float* dvd = dVt + (long)d * Tp;
-          for (int j = 0; j < n; j++) { dp[j] += g * vd[j]; dvd[j] += g * p[j]; }
+      for (int i0 = 0; i0 < T; i0 += R) {
+        const int rows = std::min(R, T - i0);
+        const int nbMax = (i0 + rows + VW - 1) / VW;  // vectors covering the last row of the group
+        const float* dyr[R];
+        const float* qr[R];
+        const float* prr[R];
+        const float* dsr[R];
+        for (int r = 0; r < rows; r++) {
+          const int i = i0 + r, n = i + 1;
+          float* pi = pr + (long)r * Tp;
+          float* dsi = ds + (long)r * Tp;
+          const float* p = P + (((long)b * H + h) * T + i) * T;
+          for (int j = 0; j < n; j++) pi[j] = p[j];
+          for (int j = n; j < nbMax * VW; j++) pi[j] = 0.f;
+          const float* dyi = dy + ((long)b * T + i) * C + (long)h * hs;
+          wTimesM(dyi, Vt, hs, Tp, nbMax, dp);  // dP = dy_i · Vᵀ
+          vf vd = vf{};
+          for (int jb = 0; jb < nbMax; jb++) vd += vld(pi + jb * VW) * vld(dp + jb * VW);
+          const float D = hsum(vd);
+          // dS = scale · p ∘ (dP − Σ p·dP)  (zero where p is)
+          for (int jb = 0; jb < nbMax; jb++) vst(dsi + jb * VW, scale * (vld(pi + jb * VW) * (vld(dp + jb * VW) - D)));
+          xDotM(dsi, Kt, hs, Tp, nbMax, dqkv + ((long)b * T + i) * ld + (long)h * hs);  // dq_i = dS_i · K
+          dyr[r] = dyi; qr[r] = base + i * ld; prr[r] = pi; dsr[r] = dsi;
         }
-        // dS = scale · p ∘ (dP − Σ p·dP)
-        const float D = vdot(p, dp, n);
-        for (int j = 0; j < n; j++) ds[j] = scale * (p[j] * (dp[j] - D));
-        // dq_i = dS_i · K ; dK += dS_iᵀ q_i
-        float* dqi = dqkv + ((long)b * T + i) * ld + (long)h * hs;
-        for (int d = 0; d < hs; d++) {
-          dqi[d] = vdot(ds, Kt + (long)d * Tp, n);
-          const float qd = q[d];
-          float* dkd = dKt + (long)d * Tp;
-          for (int j = 0; j < n; j++) dkd[j] += qd * ds[j];
-        }
+        addOuterRows(dVt, dyr, prr, rows, hs, Tp, nbMax);  // dV += Σ_i p_iᵀ dy_i
+        addOuterRows(dKt, qr, dsr, rows, hs, Tp, nbMax);   // dK += Σ_i dS_iᵀ q_i
       }
       float* out = dqkv + (long)b * T * ld + (long)h * hs;
       for (int j = 0; j < T; j++)
