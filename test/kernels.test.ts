@@ -46,7 +46,7 @@ test('wasm BatchMatMul is replaced (unless CEG_KERNELS=stock or round1)', async 
   if (process.env.CEG_KERNELS === 'stock' || process.env.CEG_KERNELS === 'round1') return;
   const native = process.env.CEG_NATIVE === '0' ? null : loadNative();
   const blas = native ? blasName() : null;
-  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(native ? [`BatchMatMul:native-${native.isa}`] : []),
+  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', 'GatherV2', ...(native ? [`BatchMatMul:native-${native.isa}`] : []),
     ...(blas ? [`BatchMatMul:${blas}`] : [])]);
 });
 
@@ -236,6 +236,29 @@ test('Slice equals the cpu backend for 1-D to 5-D, float32 and int32', async () 
     assert.deepEqual(r.shapes[0], c.size);
     assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]), `${dtype} slice of [${c.shape}] at [${c.begin}] size [${c.size}]`);
   }
+});
+
+test('gather (GatherV2, the embedding lookup) equals the cpu backend: axis 0 rows, 1-D/2-D/3-D ids and tables, repeats, float32 and int32; other axes', async () => {
+  const cases: { shape: number[]; ids: number[]; idShape: number[]; axis: number }[] = [
+    { shape: [7, 5], ids: [3, 0, 6, 3, 3, 1], idShape: [6], axis: 0 },
+    { shape: [7, 5], ids: [3, 0, 6, 3, 2, 1], idShape: [2, 3], axis: 0 }, // [B, T] ids as the model has them
+    { shape: [9], ids: [8, 0, 4], idShape: [3], axis: 0 },
+    { shape: [4, 3, 2], ids: [1, 3], idShape: [2], axis: 0 },
+    { shape: [4, 3, 2], ids: [2, 0, 2], idShape: [3], axis: 1 }, // the shipped kernel
+    { shape: [6, 4], ids: [], idShape: [0], axis: 0 },
+  ];
+  for (const c of cases) for (const dtype of ['float32', 'int32'] as const) {
+    const v = Array.from(vals(size(c.shape), 11), (x) => Math.round(x * 1000));
+    const r = await onBoth(() => [tf.cast(tf.gather(tf.tensor(v, c.shape, dtype), tf.tensor(c.ids, c.idShape, 'int32'), c.axis), 'float32')]);
+    assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]), `${dtype} gather of [${c.shape}] at [${c.ids}] axis ${c.axis}`);
+  }
+  await initEngine({ backend: 'wasm' });
+  const before = tf.memory().numTensors;
+  assert.throws(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32')).dataSync()), /index 3 at position 1 is not in \[0, 2\]/);
+  assert.equal(tf.memory().numTensors, before, 'a refused gather leaks nothing');
+  // the embedding's gradient through the gather (UnsortedSegmentSum on wasm) still equals cpu
+  const g = await onBoth(() => [tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d([2, 0, 2, 1], 'int32')), tf.tensor2d(vals(12, 5), [4, 3]))))(tf.ones([4, 3]))]);
+  close(g.wasm[0], g.cpu[0], 1e-6, 'gather gradient');
 });
 
 test('split (SplitV) and its gradient equal the cpu backend on every axis', async () => {
