@@ -98,6 +98,29 @@ test('OpenBLAS, when the system has it, is connected single-threaded for every p
   assert.equal(native.loadBlas('/nonexistent/libopenblas.so.0'), '', 'already loaded: a second load is a no-op');
 });
 
+test('CEG_BLAS=0 keeps our SGEMM: no OpenBLAS loaded or named, products still exact (child process)', async (t) => {
+  const native = loadNative();
+  if (!native || !native.blasConfig()) return t.skip('no OpenBLAS connected in this process: nothing to turn off');
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    import { initEngine, tf } from './src/engine/index.js';
+    import { kernelPatches } from './src/engine/kernels.js';
+    import { loadNative, blasStatus } from './src/engine/native.js';
+    await initEngine({ backend: 'wasm' });
+    const y = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])).dataSync();
+    console.log(JSON.stringify({ patches: kernelPatches('wasm'), config: loadNative().blasConfig(), status: blasStatus(), y: Array.from(y) }));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8', timeout: 120_000, env: { ...process.env, CEG_BLAS: '0' },
+  });
+  assert.equal(r.status, 0, r.stderr.slice(-1500));
+  const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { patches: string[]; config: string; status: string; y: number[] };
+  assert.equal(out.config, '', 'OpenBLAS was not loaded');
+  assert.ok(!out.patches.some((k) => k.includes('openblas')), `kernel set names no OpenBLAS: ${out.patches}`);
+  assert.ok(out.patches.some((k) => k.startsWith('BatchMatMul:native-')), 'our native SGEMM serves');
+  assert.match(out.status, /disabled by CEG_BLAS=0/);
+  assert.deepEqual(out.y, [19, 22, 43, 50]);
+});
+
 function checkNativeMatMul(native: NonNullable<ReturnType<typeof loadNative>>, which: string): void {
   // shapes around the 12 x 32 register tile (AVX-512; 12 x 16 on AVX2), the 120-row, 256-deep and 512-wide blocks
   const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3],
