@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { causalAttention, causalAttentionTfOps, nativeAttention } from '../src/engine/fused.js';
+import { loadNative } from '../src/engine/native.js';
 
 function vals(n: number, seed: number, amp = 1): Float32Array {
   const v = new Float32Array(n);
@@ -47,11 +48,26 @@ function reference(qkv: ArrayLike<number>, B: number, T: number, H: number): Flo
 const rel = (got: number, want: number, scale: number) => Math.abs(got - want) / (Math.abs(want) + scale);
 
 // [B, T, H, hs]: a row length off the vector width, the study's head sizes 4 and 18 at T = 128
-const SHAPES: [number, number, number, number][] = [[2, 37, 3, 5], [1, 128, 4, 4], [1, 128, 4, 18], [3, 17, 2, 16]];
+// and head sizes >= 32, which go through OpenBLAS's products when it is connected (both paths are run)
+const SHAPES: [number, number, number, number][] = [[2, 37, 3, 5], [1, 128, 4, 4], [1, 128, 4, 18], [3, 17, 2, 16], [2, 128, 2, 32], [1, 41, 2, 36]];
 
 test('native causal attention equals float64 loops and the tf-ops chain (values and gradients)', async (t) => {
   await initEngine({ backend: 'wasm' });
   if (!nativeAttention()) return t.skip('native addon not serving wasm (not built, CEG_NATIVE=0, or wasm threads)');
+  const native = loadNative()!;
+  const modes: (0 | 1)[] = native.blasConfig() ? [1, 0] : [0];
+  const before0 = native.setGemm(modes[0]);
+  try {
+    for (const mode of modes) {
+      native.setGemm(mode);
+      checkShapes(t, mode ? 'OpenBLAS' : 'ours');
+    }
+  } finally {
+    native.setGemm(before0 as 0 | 1);
+  }
+});
+
+function checkShapes(t: { diagnostic(s: string): void }, gemm: string): void {
   for (const [B, T, H, hs] of SHAPES) {
     const C = H * hs;
     const qkv = vals(B * T * 3 * C, 1000 * T + 10 * hs + B, 1.5);
@@ -67,7 +83,7 @@ test('native causal attention equals float64 loops and the tf-ops chain (values 
     });
     assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
     const want = reference(qkv, B, T, H);
-    const what = `B${B} T${T} H${H} hs${hs}`;
+    const what = `B${B} T${T} H${H} hs${hs} (${gemm} SGEMM)`;
     let worst = 0;
     for (let i = 0; i < want.length; i++) {
       worst = Math.max(worst, rel(y[i], want[i], 1));
@@ -92,7 +108,7 @@ test('native causal attention equals float64 loops and the tf-ops chain (values 
     }
     t.diagnostic(`${what}: worst relative value error ${worst.toExponential(1)}`);
   }
-});
+}
 
 test('causal attention: the tf-ops fallback serves cpu, and bad shapes are one clear error', async () => {
   await initEngine({ backend: 'cpu' });
