@@ -113,7 +113,7 @@ class Worker {
 }
 
 interface Ready { engine: string; kernels: string; warmupMs: number[] }
-interface Block { ms: number[]; loss: number }
+interface Block { ms: number[]; cpuMs?: number[]; loss: number }
 
 function startOurs(c: BenchConfig, seed: number): Worker {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'worker.ts'), '--config', c.name, '--warmup', String(flags.warmup), '--seed', String(seed)],
@@ -160,7 +160,7 @@ const quantile = (xs: number[], q: number) => {
   return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
 };
 
-export interface Side { tokensPerSec: number; msPerStep: number; gflops: number; blockTokensPerSec: number[]; steps: number; lastLoss: number; engine: string; kernels: string }
+export interface Side { tokensPerSec: number; msPerStep: number; /** median over blocks of the median CPU ms per step (process CPU time) */ cpuMsPerStep?: number; gflops: number; blockTokensPerSec: number[]; steps: number; lastLoss: number; engine: string; kernels: string }
 export interface Cell {
   config: string;
   procs: number;
@@ -172,16 +172,18 @@ export interface Cell {
   /** ours/PyTorch tokens/s per pair of blocks */
   ratios: number[];
   ratio?: { median: number; q25: number; q75: number; min: number; max: number };
+  /** PyTorch's CPU ms per step / ours, per pair of blocks (process CPU time) */
+  cpuRatio?: { median: number; q25: number; q75: number; min: number; max: number };
   load: number[];
   error?: string;
 }
 
 /** Run `steps` steps on each of `ws` at once; per-process tokens/s summed, and all step times. */
-async function block(ws: Worker[], steps: number, tokens: number): Promise<{ tps: number; ms: number[]; loss: number }> {
+async function block(ws: Worker[], steps: number, tokens: number): Promise<{ tps: number; ms: number[]; cpuMs: number[]; loss: number }> {
   for (const w of ws) w.send(`run ${steps}`);
   const bs = await Promise.all(ws.map((w) => w.expect<Block>('BLOCK')));
   const tps = bs.reduce((s, b) => s + (steps * tokens * 1000) / b.ms.reduce((a, x) => a + x, 0), 0);
-  return { tps, ms: bs.flatMap((b) => b.ms), loss: bs[0].loss };
+  return { tps, ms: bs.flatMap((b) => b.ms), cpuMs: bs.flatMap((b) => b.cpuMs ?? []), loss: bs[0].loss };
 }
 
 async function runConfig(c: BenchConfig, torchOk: boolean): Promise<Cell[]> {
@@ -208,16 +210,17 @@ async function runConfig(c: BenchConfig, torchOk: boolean): Promise<Cell[]> {
     const cells: Cell[] = [];
     for (const p of procs) {
       const load = [os.loadavg()[0]];
-      const o: { tps: number[]; ms: number[]; loss: number } = { tps: [], ms: [], loss: NaN };
-      const t: typeof o = { tps: [], ms: [], loss: NaN };
+      // cpuBlock: median CPU ms per step of each block (process CPU time: what a step costs, whatever the load)
+      const o: { tps: number[]; ms: number[]; cpuBlock: number[]; loss: number } = { tps: [], ms: [], cpuBlock: [], loss: NaN };
+      const t: typeof o = { tps: [], ms: [], cpuBlock: [], loss: NaN };
       log(`${c.name} ${p}-process: ${flags.blocks} pairs of blocks (ours ${kOurs} steps, PyTorch ${kTorch} steps), load ${load[0].toFixed(2)}`);
       const runOurs = async () => {
         const b = await block(ours.slice(0, p), kOurs, tokens);
-        o.tps.push(b.tps); o.ms.push(...b.ms); o.loss = b.loss;
+        o.tps.push(b.tps); o.ms.push(...b.ms); o.cpuBlock.push(median(b.cpuMs)); o.loss = b.loss;
       };
       const runTorch = async () => {
         const b = await block(torch.slice(0, p), kTorch, tokens);
-        t.tps.push(b.tps); t.ms.push(...b.ms); t.loss = b.loss;
+        t.tps.push(b.tps); t.ms.push(...b.ms); t.cpuBlock.push(median(b.cpuMs)); t.loss = b.loss;
       };
       for (let i = 0; i < flags.blocks; i++) {
         if (!torchOk) await runOurs();
@@ -227,7 +230,7 @@ async function runConfig(c: BenchConfig, torchOk: boolean): Promise<Cell[]> {
       load.push(os.loadavg()[0]);
       const side = (x: typeof o, k: number, r: Ready): Side => {
         const ms = median(x.ms);
-        return { tokensPerSec: median(x.tps), msPerStep: ms, gflops: flops / ms / 1e6, blockTokensPerSec: x.tps, steps: k, lastLoss: x.loss, engine: r.engine, kernels: r.kernels };
+        return { tokensPerSec: median(x.tps), msPerStep: ms, cpuMsPerStep: median(x.cpuBlock), gflops: flops / ms / 1e6, blockTokensPerSec: x.tps, steps: k, lastLoss: x.loss, engine: r.engine, kernels: r.kernels };
       };
       const cell: Cell = { ...base, procs: p, ours: side(o, kOurs, oursReady[0]), load, ratios: [] };
       if (torchOk) {
@@ -235,6 +238,9 @@ async function runConfig(c: BenchConfig, torchOk: boolean): Promise<Cell[]> {
         cell.ratios = o.tps.map((x, i) => x / t.tps[i]);
         const r = cell.ratios;
         cell.ratio = { median: median(r), q25: quantile(r, 0.25), q75: quantile(r, 0.75), min: Math.min(...r), max: Math.max(...r) };
+        // the same comparison in CPU time per step (PyTorch's / ours per pair: > 1 = ours cheaper), which the load blurs far less
+        const cr = o.cpuBlock.map((x, i) => t.cpuBlock[i] / x).filter(Number.isFinite);
+        if (cr.length) cell.cpuRatio = { median: median(cr), q25: quantile(cr, 0.25), q75: quantile(cr, 0.75), min: Math.min(...cr), max: Math.max(...cr) };
       }
       cells.push(cell);
     }
@@ -257,19 +263,21 @@ for (const n of configNames) cells.push(...(await runConfig(all[n], torchOk)));
 const loadEnd = os.loadavg();
 
 const f = (x: number | undefined, d = 0) => (x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(d));
-const header = ['config', 'params', 'GFLOP/step', 'procs', 'ours tok/s', 'torch tok/s', 'ours/torch median [IQR]', 'ours ms/step', 'torch ms/step', 'ours GFLOP/s', 'torch GFLOP/s', 'load'];
+const header = ['config', 'params', 'GFLOP/step', 'procs', 'ours tok/s', 'torch tok/s', 'ours/torch median [IQR]', 'ours ms/step', 'torch ms/step', 'ours GFLOP/s', 'torch GFLOP/s', 'CPU ms/step ours', 'torch', 'CPU-time ratio [IQR]', 'load'];
 const body = cells.map((c) => [
   c.config, String(c.params), f(c.flopsPerStep / 1e9, 3), String(c.procs),
   c.error ? 'ERROR' : f(c.ours?.tokensPerSec), f(c.torch?.tokensPerSec),
   c.ratio ? `${c.ratio.median.toFixed(2)} [${c.ratio.q25.toFixed(2)}-${c.ratio.q75.toFixed(2)}]` : '-',
   f(c.ours?.msPerStep, 1), f(c.torch?.msPerStep, 1), f(c.ours?.gflops, 1), f(c.torch?.gflops, 1),
+  f(c.ours?.cpuMsPerStep, 1), f(c.torch?.cpuMsPerStep, 1),
+  c.cpuRatio ? `${c.cpuRatio.median.toFixed(2)} [${c.cpuRatio.q25.toFixed(2)}-${c.cpuRatio.q75.toFixed(2)}]` : '-',
   c.load.map((x) => x.toFixed(1)).join('→'),
 ]);
 const peak = cpuPeak();
 console.log(alignColumns(header, body));
 for (const c of cells.filter((x) => x.error)) console.log(`${c.config} ${c.procs}p: ${c.error}`);
-console.log(`\ntok/s: median over ${flags.blocks} blocks (2 processes: the sum of both); ratio: median of per-pair ratios, [25th-75th percentile]; ms/step: median step (per process)`);
-console.log(`ours: ${cells.find((c) => c.ours)?.ours?.kernels ?? '-'}; PyTorch: ${cells.find((c) => c.torch)?.torch?.engine ?? 'not run'} (${cells.find((c) => c.torch)?.torch?.kernels ?? '-'}), 1 thread per process`);
+console.log(`\ntok/s: median over ${flags.blocks} blocks (2 processes: the sum of both); ratio: median of per-pair ratios, [25th-75th percentile]; ms/step: median step (per process); CPU ms/step: process CPU time per step (median of block medians), CPU-time ratio: PyTorch's/ours per pair (> 1: ours costs less CPU; little affected by load)`);
+console.log(`ours: ${[...new Set(cells.map((c) => c.ours?.kernels).filter(Boolean))].join(' / ') || '-'}; PyTorch: ${cells.find((c) => c.torch)?.torch?.engine ?? 'not run'} (${cells.find((c) => c.torch)?.torch?.kernels ?? '-'}), 1 thread per process`);
 console.log(`FLOPs/step: src/model/flops.ts (matmuls only, causal attention, backward = 2x forward). Rungs: ${cpuPlan.source}`);
 console.log(`CPU: ${peak.model}, ${peak.cores} cores; load average (1, 5, 15 min) at start ${loadStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadEnd.map((x) => x.toFixed(2)).join(' ')}; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 

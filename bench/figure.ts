@@ -4,7 +4,8 @@
  * config (single-process cells), with a fit ms = overhead + FLOPs / rate per framework, whose
  * fixed per-step overhead and asymptotic GFLOP/s the legend states.
  *
- * `tsx bench/figure.ts [--in bench/results/<file>.json] [--out figures]` -> <out>/bench_cost_growth.png, .svg
+ * `tsx bench/figure.ts [--in bench/results/<file>.json] [--out figures] [--cpu]` -> <out>/bench_cost_growth.png, .svg
+ * (and with --cpu bench_cost_growth_cpu.png, .svg: the same from each side's CPU ms per step)
  */
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +31,12 @@ export function fitOverhead(points: { flops: number; ms: number }[]): { overhead
   return { overheadMs: a, gflops: 1 / b / 1e6 };
 }
 
-export function costGrowthFigure(cells: Cell[], subtitle: string): Figure {
+/**
+ * `measure`: 'wall' (median ms per step, as the tokens/s) or 'cpu' (the process's CPU ms per step:
+ * what a step costs whatever the load; cells without it are left out).
+ */
+export function costGrowthFigure(cells: Cell[], subtitle: string, measure: 'wall' | 'cpu' = 'wall'): Figure {
+  const msOf = (s: NonNullable<Cell['ours']>) => (measure === 'cpu' ? s.cpuMsPerStep : s.msPerStep);
   const one = cells.filter((c) => c.procs === 1 && !c.error && c.ours).sort((a, b) => a.flopsPerStep - b.flopsPerStep);
   const data: Record<string, unknown>[] = [];
   const sides = [
@@ -38,7 +44,7 @@ export function costGrowthFigure(cells: Cell[], subtitle: string): Figure {
     { key: 'torch' as const, name: 'PyTorch 1.13 + OpenBLAS', color: '#d62728' },
   ];
   for (const s of sides) {
-    const pts = one.filter((c) => c[s.key]).map((c) => ({ flops: c.flopsPerStep, ms: c[s.key]!.msPerStep, name: c.config }));
+    const pts = one.filter((c) => c[s.key] && msOf(c[s.key]!) !== undefined).map((c) => ({ flops: c.flopsPerStep, ms: msOf(c[s.key]!)!, name: c.config }));
     if (!pts.length) continue;
     const fit = pts.length >= 2 ? fitOverhead(pts) : null;
     const big = pts[pts.length - 1];
@@ -66,7 +72,7 @@ export function costGrowthFigure(cells: Cell[], subtitle: string): Figure {
       font: { family: 'DejaVu Sans, Liberation Sans, Arial, sans-serif', size: 13, color: '#222222' },
       paper_bgcolor: 'white', plot_bgcolor: 'white',
       xaxis: { type: 'log', title: { text: 'FLOPs per step (src/model/flops.ts)' }, gridcolor: '#e5e5e5' },
-      yaxis: { type: 'log', title: { text: 'ms per step (median, interleaved blocks)' }, gridcolor: '#e5e5e5' },
+      yaxis: { type: 'log', title: { text: measure === 'cpu' ? 'CPU ms per step (process CPU time, median)' : 'ms per step (median, interleaved blocks)' }, gridcolor: '#e5e5e5' },
       legend: { x: 0.01, y: 0.99, bgcolor: 'rgba(255,255,255,0.8)' },
       margin: { l: 80, r: 30, t: 80, b: 65 },
     },
@@ -78,6 +84,7 @@ const spec = {
   flags: {
     in: { type: 'string', help: 'bench result JSON (default: the newest bench/results/*-interleaved.json)' },
     out: { type: 'string', default: 'figures', help: 'output folder' },
+    cpu: { type: 'bool', default: false, help: 'also bench_cost_growth_cpu: CPU ms per step (process CPU time, robust to load) instead of wall ms' },
   },
 } as const satisfies CommandSpec;
 
@@ -101,6 +108,8 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   }
   const sub = `${r.cpu.model}, ${r.date.slice(0, 16).replace('T', ' ')} UTC, load ${r.load.start[0].toFixed(1)}→${r.load.end[0].toFixed(1)} (${path.basename(file)})`;
   const out = path.resolve(root, p.flags.out);
-  const files = await exportFigures([{ name: 'bench_cost_growth', figure: costGrowthFigure(r.cells, sub) }], out, { width: 1000, height: 600 });
+  const figs = [{ name: 'bench_cost_growth', figure: costGrowthFigure(r.cells, sub) }];
+  if (p.flags.cpu) figs.push({ name: 'bench_cost_growth_cpu', figure: costGrowthFigure(r.cells, sub, 'cpu') });
+  const files = await exportFigures(figs, out, { width: 1000, height: 600 });
   for (const f of files) console.log(`wrote ${path.relative(root, f.file)}`);
 }

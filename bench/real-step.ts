@@ -1,12 +1,12 @@
 /**
  * One training step of the project's real model, as src/train/trainer.ts runs it (gradAccum 1,
- * dropout as configured): gptLoss under tf.variableGrads, clipByGlobalNorm(1.0), AdamW
+ * dropout as configured): gptLoss under tf.variableGrads, clipCoefficient(1.0) applied inside AdamW
  * (decay as each parameter declares it: decayedParams). Deterministic: parameters from initParams(seed), a fixed batch.
  */
 import { tf } from '../src/engine/index.js';
 import { gptLoss, dropoutSeed } from '../src/model/gpt.js';
 import { initParams, decayedParams, disposeParams } from '../src/model/params.js';
-import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
+import { AdamW, clipCoefficient } from '../src/train/adamw.js';
 import type { BenchConfig } from './configs.js';
 import { mulberry32 } from '../src/ceg/random.js';
 
@@ -43,8 +43,9 @@ export function makeStep(c: BenchConfig, seed: number): { step: () => number; di
       varList,
     );
     const g = new Map<string, tf.Tensor>(Object.entries(grads).map(([k, t]) => [nameOf.get(k)!, t]));
-    clipByGlobalNorm(g, 1.0).dispose();
-    opt.step(g, 6e-4);
+    const clip = clipCoefficient(g, 1.0); // as src/train/step.ts: the coefficient applied inside AdamW
+    opt.step(g, 6e-4, clip.coef ?? undefined);
+    tf.dispose([clip.norm, ...(clip.coef ? [clip.coef] : [])]);
     for (const t of g.values()) t.dispose();
     const l = value.dataSync()[0];
     value.dispose();

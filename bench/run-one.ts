@@ -41,11 +41,15 @@ const { step, dispose } = makeStep(config, 1234);
 const losses: number[] = [];
 for (let i = 0; i < warmup; i++) losses.push(step());
 const ms: number[] = [];
+const cpuMs: number[] = [];
 if (profile) startProfile();
 for (let i = 0; i < steps; i++) {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   losses.push(step());
   ms.push(performance.now() - t0);
+  const c = process.cpuUsage(c0);
+  cpuMs.push((c.user + c.system) / 1000);
 }
 const kernels = profile ? stopProfile(steps) : [];
 dispose();
@@ -63,6 +67,8 @@ const result = {
   warmup,
   msPerStep: median,
   msAll: ms,
+  /** CPU time of this process per step (median): the step's cost without other processes' share of the machine */
+  cpuMsPerStep: [...cpuMs].sort((a, b) => a - b)[Math.floor(cpuMs.length / 2)],
   tokensPerSec: (tokens / median) * 1000,
   gflops: flops / median / 1e6,
   flopsPerStep: flops,

@@ -6,7 +6,8 @@ grad clip 1.0, AdamW), timed as the median of N steps after warm-up. Prints one 
 Usage: /usr/bin/python3 bench/torch_step.py --config '{"vocabSize":128,...}' --threads 1 --steps 10 --warmup 3
        /usr/bin/python3 bench/torch_step.py --config '...' --threads 1 --warmup 3 --serve
 --serve: the interleaved bench's worker protocol (bench/worker.ts): after the warm-up print
-`READY {json}`, then per stdin line `run N` run N steps and print `BLOCK {"ms":[...],"loss":x}`;
+`READY {json}`, then per stdin line `run N` run N steps and print `BLOCK {"ms":[...],"cpuMs":[...],"loss":x}`
+(cpuMs: this process's CPU time per step, all threads);
 `quit` exits.
 """
 import argparse
@@ -105,12 +106,14 @@ def main():
                 break
             if cmd[0] != 'run':
                 continue
-            ms, loss = [], float('nan')
+            ms, cpu, loss = [], [], float('nan')
             for _ in range(int(cmd[1])):
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 loss = step()
                 ms.append((time.perf_counter() - t0) * 1000)
-            print('BLOCK ' + json.dumps({'ms': ms, 'loss': loss}), flush=True)
+                cpu.append((time.process_time() - c0) * 1000)
+            print('BLOCK ' + json.dumps({'ms': ms, 'cpuMs': cpu, 'loss': loss}), flush=True)
         return
 
     losses = [step() for _ in range(a.warmup)]

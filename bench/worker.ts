@@ -1,7 +1,7 @@
 /**
  * A long-lived benchmark worker for the interleaved bench (bench/bench.ts): builds the training
  * step of bench/real-step.ts once, runs the warm-up, prints `READY {json}`, then serves lines on
- * stdin: `run N` runs N steps and prints `BLOCK {"ms":[...],"loss":x}`; `quit` exits.
+ * stdin: `run N` runs N steps and prints `BLOCK {"ms":[...],"cpuMs":[...],"loss":x}`; `quit` exits.
  * bench/torch_step.py --serve speaks the same protocol for PyTorch.
  *
  * `tsx bench/worker.ts --config n33k --warmup 3 [--seed 1234]`
@@ -32,7 +32,7 @@ for (let i = 0; i < warmup; i++) {
   step();
   warm.push(performance.now() - t0);
 }
-const kernels = kernelPatches('wasm').find((k) => k.startsWith('BatchMatMul:')) ?? 'wasm';
+const kernels = kernelPatches('wasm').filter((k) => k.startsWith('BatchMatMul:')).map((k) => k.slice('BatchMatMul:'.length)).join('+') || 'wasm';
 process.stdout.write(`READY ${JSON.stringify({ engine: 'tfjs wasm', kernels, warmupMs: warm })}\n`);
 
 for await (const line of createInterface({ input: process.stdin })) {
@@ -40,13 +40,17 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (cmd === 'quit') break;
   if (cmd !== 'run') continue;
   const ms: number[] = [];
+  const cpuMs: number[] = []; // this process's CPU time per step (user + system, all threads)
   let loss = NaN;
   for (let i = 0; i < Number(n); i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     loss = step();
     ms.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuMs.push((c.user + c.system) / 1000);
   }
-  process.stdout.write(`BLOCK ${JSON.stringify({ ms, loss, numTensors: tf.memory().numTensors })}\n`);
+  process.stdout.write(`BLOCK ${JSON.stringify({ ms, cpuMs, loss, numTensors: tf.memory().numTensors })}\n`);
 }
 dispose();
 process.exit(0);

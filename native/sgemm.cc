@@ -7,6 +7,13 @@
 #include <cmath>
 #include <cstdint>
 #include <vector>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#if defined(__linux__) || defined(__APPLE__)
+#include <dlfcn.h>
+#define CEG_DLOPEN 1
+#endif
 
 #if defined(__AVX512F__)
 #define VW 16
@@ -24,7 +31,8 @@ static const int KC = 256;      // depth block: a KC x NR panel of B stays in L1
 #ifndef CEG_MC
 #define CEG_MC 120
 #endif
-static const int MC = CEG_MC;   // row block (a multiple of MR)
+static const int MC = CEG_MC;
+   // row block (a multiple of MR)
 static_assert(MC % MR == 0, "MC must be a multiple of MR");
 
 // C[0..R, 0..NR) (+)= sum_k a(r, k) * B[k, 0..NR); a(r, k) = A[r*rsA + k*csA]; B row stride ldb.
@@ -157,6 +165,59 @@ static void sgemm(int M, int N, int K, const float* A, long rsA, long csA, const
   if (Nf < N) sgemmTail(M, N, Nf, K, A, rsA, csA, B, tB, C);
 }
 
+// ---------------------------------------------------------------------------------------
+// Optional system OpenBLAS (cblas_sgemm), found at run time with dlopen: neither the build nor the
+// fallback needs a system package. Single-threaded (OPENBLAS_NUM_THREADS=1 while it loads, so its
+// pthread pool is not started, and openblas_set_num_threads(1)). gemmMode 1 (set by the engine when
+// it is found): every product goes to OpenBLAS; 0: ours. Chosen globally, not per shape: measured
+// per shape of the study's rungs and micro (bench/gemm.ts, docs/performance.md), OpenBLAS was as
+// fast or faster on nearly every product, by 3-6x on the narrow attention products (head size
+// 4-18), and where ours won the margin was within the load's scatter.
+typedef void (*CblasSgemm)(int order, int tA, int tB, int M, int N, int K, float alpha, const float* A, int lda,
+                           const float* B, int ldb, float beta, float* C, int ldc);
+static CblasSgemm blasSgemm = nullptr;
+static std::string blasConfig;  // openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64"
+static int gemmMode = 0;
+
+static bool loadBlas(const char* file, std::string* why) {
+#ifdef CEG_DLOPEN
+  if (blasSgemm) return true;
+  const bool hadEnv = std::getenv("OPENBLAS_NUM_THREADS") != nullptr;
+  if (!hadEnv) setenv("OPENBLAS_NUM_THREADS", "1", 0);
+  void* h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+  if (!hadEnv) unsetenv("OPENBLAS_NUM_THREADS");
+  if (!h) {
+    const char* e = dlerror();
+    *why = e ? e : "dlopen failed";
+    return false;
+  }
+  CblasSgemm f = (CblasSgemm)dlsym(h, "cblas_sgemm");
+  void (*setThreads)(int) = (void (*)(int))dlsym(h, "openblas_set_num_threads");
+  char* (*config)() = (char* (*)())dlsym(h, "openblas_get_config");
+  if (!f || !setThreads) {
+    *why = std::string(file) + " has no cblas_sgemm/openblas_set_num_threads (not OpenBLAS?)";
+    dlclose(h);
+    return false;
+  }
+  setThreads(1);
+  blasSgemm = f;
+  blasConfig = config ? config() : "OpenBLAS";
+  return true;
+#else
+  *why = "no dlopen on this platform";
+  return false;
+#endif
+}
+
+static void gemm(int M, int N, int K, const float* A, bool tA, const float* B, bool tB, float* C) {
+  if (blasSgemm && gemmMode == 1) {
+    // row-major (101); no transpose 111, transpose 112
+    blasSgemm(101, tA ? 112 : 111, tB ? 112 : 111, M, N, K, 1.0f, A, tA ? M : K, B, tB ? K : N, 0.0f, C, N);
+    return;
+  }
+  sgemm(M, N, K, A, tA ? 1 : K, tA ? M : 1, B, tB, C);
+}
+
 // matmul(heap: Float32Array, aOff, bOff, cOff, batch, M, N, K, transA, transB, aBatchStride, bBatchStride)
 // offsets and strides in floats; a batch stride of 0 broadcasts that operand.
 static napi_value MatMul(napi_env env, napi_callback_info info) {
@@ -196,10 +257,50 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   float* heap = (float*)data;
-  const long rsA = tA ? 1 : K, csA = tA ? M : 1;
   for (int b = 0; b < batch; b++)
-    sgemm(M, N, K, heap + aOff + b * sA, rsA, csA, heap + bOff + b * sB, tB, heap + cOff + (long)b * M * N);
+    gemm(M, N, K, heap + aOff + b * sA, tA, heap + bOff + b * sB, tB, heap + cOff + (long)b * M * N);
   return nullptr;
+}
+
+// loadBlas(file: string) -> "" when loaded (or already), else why not
+static napi_value LoadBlas(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  char file[4096];
+  size_t n = 0;
+  if (argc != 1 || napi_get_value_string_utf8(env, argv[0], file, sizeof file, &n) != napi_ok) {
+    napi_throw_type_error(env, nullptr, "loadBlas: expected a file name");
+    return nullptr;
+  }
+  std::string why;
+  loadBlas(file, &why);
+  napi_value r;
+  napi_create_string_utf8(env, why.c_str(), NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+// blasConfig() -> openblas_get_config() of the loaded library, or "" when none is loaded
+static napi_value BlasConfig(napi_env env, napi_callback_info info) {
+  napi_value r;
+  napi_create_string_utf8(env, blasSgemm ? blasConfig.c_str() : "", NAPI_AUTO_LENGTH, &r);
+  return r;
+}
+
+// setGemm(mode): 0 ours for every product, 1 OpenBLAS for every product (when loaded); returns the previous mode
+static napi_value SetGemm(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t mode = -1;
+  if (argc != 1 || napi_get_value_int32(env, argv[0], &mode) != napi_ok || mode < 0 || mode > 1) {
+    napi_throw_range_error(env, nullptr, "setGemm: mode must be 0 or 1");
+    return nullptr;
+  }
+  napi_value r;
+  napi_create_int32(env, gemmMode, &r);
+  gemmMode = mode;
+  return r;
 }
 
 
@@ -310,8 +411,8 @@ static void geluBackward(const float* dy, const float* x, long n, float* dx) {
 
 // Shared argument parsing: (heap: Float32Array, ...numbers)
 static bool args(napi_env env, napi_callback_info info, size_t want, float** heap, size_t* len, double* v) {
-  size_t argc = 16;
-  napi_value argv[16];
+  size_t argc = 20;
+  napi_value argv[20];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
   if (argc != want) {
     napi_throw_error(env, nullptr, "fused kernel: wrong number of arguments");
@@ -453,6 +554,253 @@ static napi_value CausalSoftmaxBackward(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ---------------------------------------------------------------------------------------
+// Causal self-attention of short contexts in one kernel per direction (src/engine/fused.ts
+// causalAttention): from the packed projection qkv [B·T, 3C] (q | k | v, head h at columns
+// h·hs .. h·hs+hs of each) straight to y [B·T, C] with the heads merged, instead of a split, three
+// head transposes, q·kᵀ, the causal softmax, att·v and the transpose back (and their gradients).
+// Per (batch, head): K and V are gathered transposed ([hs][T], rows padded to a vector), so every
+// inner loop runs over key positions j <= i, vectorised; only the causal half of the scores is computed.
+// The probabilities P [B, H, T, T] (zero above the diagonal) are saved for the backward pass.
+
+static std::vector<float> attnScratch;
+
+// K-, V- and their gradients are kept transposed, M[d·Tp + j] (d < hs, j < Tp = T rounded up to a
+// vector, zero beyond T); rows x over keys are zero-padded to Tp. Four independent accumulators per
+// loop, so the FMAs are not one latency-bound chain (hs and n are small: 4-32 and <= 128).
+// out[j] = Σ_d w[d]·M[d][j] for the nb vectors j < nb·VW
+static inline void wTimesM(const float* w, const float* M, int hs, int Tp, int nb, float* out) {
+  int jb = 0;
+  for (; jb + 4 <= nb; jb += 4) {
+    vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+    const float* m = M + jb * VW;
+    for (int d = 0; d < hs; d++) {
+      const float c = w[d];
+      const float* r = m + (long)d * Tp;
+      a0 += c * vld(r); a1 += c * vld(r + VW); a2 += c * vld(r + 2 * VW); a3 += c * vld(r + 3 * VW);
+    }
+    vst(out + jb * VW, a0); vst(out + (jb + 1) * VW, a1); vst(out + (jb + 2) * VW, a2); vst(out + (jb + 3) * VW, a3);
+  }
+  for (; jb < nb; jb++) {
+    vf a = vf{};
+    for (int d = 0; d < hs; d++) a += w[d] * vld(M + (long)d * Tp + jb * VW);
+    vst(out + jb * VW, a);
+  }
+}
+
+static inline float hsum(vf a) {
+  float s = 0;
+  for (int i = 0; i < VW; i++) s += a[i];
+  return s;
+}
+
+// out[d] = Σ_j x[j]·M[d][j] over the nb vectors (x zero-padded)
+static inline void xDotM(const float* x, const float* M, int hs, int Tp, int nb, float* out) {
+  int d = 0;
+  for (; d + 4 <= hs; d += 4) {
+    vf a0 = vf{}, a1 = vf{}, a2 = vf{}, a3 = vf{};
+    const float* m = M + (long)d * Tp;
+    for (int jb = 0; jb < nb; jb++) {
+      const vf xv = vld(x + jb * VW);
+      a0 += xv * vld(m + jb * VW); a1 += xv * vld(m + Tp + jb * VW); a2 += xv * vld(m + 2L * Tp + jb * VW); a3 += xv * vld(m + 3L * Tp + jb * VW);
+    }
+    out[d] = hsum(a0); out[d + 1] = hsum(a1); out[d + 2] = hsum(a2); out[d + 3] = hsum(a3);
+  }
+  for (; d < hs; d++) {
+    vf a = vf{};
+    for (int jb = 0; jb < nb; jb++) a += vld(x + jb * VW) * vld(M + (long)d * Tp + jb * VW);
+    out[d] = hsum(a);
+  }
+}
+
+// M[d][j] += w[d]·x[j] over the nb vectors
+static inline void addOuter(float* M, const float* w, const float* x, int hs, int Tp, int nb) {
+  for (int d = 0; d < hs; d++) {
+    const float c = w[d];
+    float* r = M + (long)d * Tp;
+    for (int jb = 0; jb < nb; jb++) vst(r + jb * VW, vld(r + jb * VW) + c * vld(x + jb * VW));
+  }
+}
+
+// M[d][j] += Σ_r w_r[d]·x_r[j] for R <= 4 rows at once (one load and store of M per R rank-1 updates)
+static inline void addOuterRows(float* M, const float* const* w, const float* const* x, int R, int hs, int Tp, int nb) {
+  for (int d = 0; d < hs; d++) {
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+    for (int r = 0; r < R; r++) c[r] = w[r][d];
+    float* row = M + (long)d * Tp;
+    if (R == 4) {
+      for (int jb = 0; jb < nb; jb++) {
+        const int o = jb * VW;
+        vst(row + o, vld(row + o) + c[0] * vld(x[0] + o) + c[1] * vld(x[1] + o) + c[2] * vld(x[2] + o) + c[3] * vld(x[3] + o));
+      }
+    } else {
+      for (int jb = 0; jb < nb; jb++) {
+        vf acc = vld(row + jb * VW);
+        for (int r = 0; r < R; r++) acc += c[r] * vld(x[r] + jb * VW);
+        vst(row + jb * VW, acc);
+      }
+    }
+  }
+}
+
+// gather K and V of (b, h) transposed into Kt, Vt ([hs][Tp], zero beyond T)
+static void gatherKV(const float* base, long ld, int C, int T, int hs, int Tp, float* Kt, float* Vt) {
+  for (int j = 0; j < T; j++)
+    for (int d = 0; d < hs; d++) {
+      Kt[(long)d * Tp + j] = base[j * ld + C + d];
+      Vt[(long)d * Tp + j] = base[j * ld + 2 * C + d];
+    }
+}
+
+// Head sizes >= 32 with OpenBLAS connected: the full T x T products are OpenBLAS's (strided straight
+// from qkv, no gathers), with the causal softmax and its gradient in place between them. Measured at
+// micro (head size 32): the vectorised row loops below do only the causal half of the work but at a
+// fraction of a tuned SGEMM's rate there.
+static const int ATTN_BLAS_MIN_HS = 32;
+
+static void attnForwardBlas(const float* qkv, int B, int T, int H, int hs, float scale, float* y, float* P) {
+  const int C = H * hs;
+  const int ld = 3 * C;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const float* q = qkv + (long)b * T * ld + (long)h * hs;
+      float* S = P + ((long)b * H + h) * T * T;
+      blasSgemm(101, 111, 112, T, T, hs, 1.0f, q, ld, q + C, ld, 0.0f, S, T);      // S = q·kᵀ
+      causalSoftmaxForward(S, T, T, scale, S);                                       // in place
+      blasSgemm(101, 111, 111, T, hs, T, 1.0f, S, T, q + 2 * C, ld, 0.0f, y + (long)b * T * C + (long)h * hs, C);  // y = P·v
+    }
+}
+
+static void attnBackwardBlas(const float* dy, const float* qkv, const float* P, int B, int T, int H, int hs, float scale, float* dqkv) {
+  const int C = H * hs;
+  const int ld = 3 * C;
+  attnScratch.resize((size_t)T * T);
+  float* dS = attnScratch.data();
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const float* q = qkv + (long)b * T * ld + (long)h * hs;
+      const float* p = P + ((long)b * H + h) * T * T;
+      const float* g = dy + (long)b * T * C + (long)h * hs;
+      float* out = dqkv + (long)b * T * ld + (long)h * hs;
+      blasSgemm(101, 111, 112, T, T, hs, 1.0f, g, C, q + 2 * C, ld, 0.0f, dS, T);      // dP = dy·vᵀ
+      blasSgemm(101, 112, 111, T, hs, T, 1.0f, p, T, g, C, 0.0f, out + 2 * C, ld);     // dv = Pᵀ·dy
+      causalSoftmaxBackward(dS, p, T, T, scale, dS);                                   // dS, in place
+      blasSgemm(101, 111, 111, T, hs, T, 1.0f, dS, T, q + C, ld, 0.0f, out, ld);       // dq = dS·k
+      blasSgemm(101, 112, 111, T, hs, T, 1.0f, dS, T, q, ld, 0.0f, out + C, ld);       // dk = dSᵀ·q
+    }
+}
+
+static void attnForward(const float* qkv, int B, int T, int H, int hs, float scale, float* y, float* P) {
+  if (blasSgemm && gemmMode == 1 && hs >= ATTN_BLAS_MIN_HS) return attnForwardBlas(qkv, B, T, H, hs, scale, y, P);
+  const int C = H * hs;
+  const long ld = 3L * C;
+  const int Tp = (T + VW - 1) / VW * VW;
+  attnScratch.assign((size_t)2 * hs * Tp + Tp + hs, 0.f);
+  float* Kt = attnScratch.data();
+  float* Vt = Kt + (long)hs * Tp;
+  float* sr = Vt + (long)hs * Tp;  // one row of scores / probabilities, zero-padded
+  float* qs = sr + Tp;              // q_i · scale
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const float* base = qkv + (long)b * T * ld + (long)h * hs;
+      gatherKV(base, ld, C, T, hs, Tp, Kt, Vt);
+      for (int i = 0; i < T; i++) {
+        const int n = i + 1, nb = (n + VW - 1) / VW;
+        for (int d = 0; d < hs; d++) qs[d] = base[i * ld + d] * scale;
+        wTimesM(qs, Kt, hs, Tp, nb, sr);
+        float m = -3.4e38f;
+        for (int j = 0; j < n; j++) m = sr[j] > m ? sr[j] : m;
+        vf vs = vf{};
+        for (int jb = 0; jb < nb; jb++) { vf e = vexp(vld(sr + jb * VW) - m); vst(sr + jb * VW, e); }
+        for (int j = n; j < nb * VW; j++) sr[j] = 0.f;
+        for (int jb = 0; jb < nb; jb++) vs += vld(sr + jb * VW);
+        const float inv = 1.0f / hsum(vs);
+        for (int jb = 0; jb < nb; jb++) vst(sr + jb * VW, vld(sr + jb * VW) * inv);
+        float* p = P + (((long)b * H + h) * T + i) * T;
+        for (int j = 0; j < n; j++) p[j] = sr[j];
+        for (int j = n; j < T; j++) p[j] = 0.f;
+        xDotM(sr, Vt, hs, Tp, nb, y + ((long)b * T + i) * C + (long)h * hs);
+      }
+    }
+}
+
+static void attnBackward(const float* dy, const float* qkv, const float* P, int B, int T, int H, int hs, float scale, float* dqkv) {
+  if (blasSgemm && gemmMode == 1 && hs >= ATTN_BLAS_MIN_HS) return attnBackwardBlas(dy, qkv, P, B, T, H, hs, scale, dqkv);
+  const int C = H * hs;
+  const long ld = 3L * C;
+  const int Tp = (T + VW - 1) / VW * VW;
+  const int R = 4;  // query rows per group: dK and dV are updated once per group
+  attnScratch.assign((size_t)4 * hs * Tp + (2 * R + 1) * Tp, 0.f);
+  float* Kt = attnScratch.data();
+  float* Vt = Kt + (long)hs * Tp;
+  float* dKt = Vt + (long)hs * Tp;
+  float* dVt = dKt + (long)hs * Tp;
+  float* pr = dVt + (long)hs * Tp;  // R rows p_i, zero-padded
+  float* ds = pr + (long)R * Tp;    // R rows dS_i
+  float* dp = ds + (long)R * Tp;
+  for (int b = 0; b < B; b++)
+    for (int h = 0; h < H; h++) {
+      const float* base = qkv + (long)b * T * ld + (long)h * hs;
+      gatherKV(base, ld, C, T, hs, Tp, Kt, Vt);
+      for (long e = 0; e < 2L * hs * Tp; e++) dKt[e] = 0.f;  // dKt and dVt
+      for (int i0 = 0; i0 < T; i0 += R) {
+        const int rows = std::min(R, T - i0);
+        const int nbMax = (i0 + rows + VW - 1) / VW;  // vectors covering the last row of the group
+        const float* dyr[R];
+        const float* qr[R];
+        const float* prr[R];
+        const float* dsr[R];
+        for (int r = 0; r < rows; r++) {
+          const int i = i0 + r, n = i + 1;
+          float* pi = pr + (long)r * Tp;
+          float* dsi = ds + (long)r * Tp;
+          const float* p = P + (((long)b * H + h) * T + i) * T;
+          for (int j = 0; j < n; j++) pi[j] = p[j];
+          for (int j = n; j < nbMax * VW; j++) pi[j] = 0.f;
+          const float* dyi = dy + ((long)b * T + i) * C + (long)h * hs;
+          wTimesM(dyi, Vt, hs, Tp, nbMax, dp);  // dP = dy_i · Vᵀ
+          vf vd = vf{};
+          for (int jb = 0; jb < nbMax; jb++) vd += vld(pi + jb * VW) * vld(dp + jb * VW);
+          const float D = hsum(vd);
+          // dS = scale · p ∘ (dP − Σ p·dP)  (zero where p is)
+          for (int jb = 0; jb < nbMax; jb++) vst(dsi + jb * VW, scale * (vld(pi + jb * VW) * (vld(dp + jb * VW) - D)));
+          xDotM(dsi, Kt, hs, Tp, nbMax, dqkv + ((long)b * T + i) * ld + (long)h * hs);  // dq_i = dS_i · K
+          dyr[r] = dyi; qr[r] = base + i * ld; prr[r] = pi; dsr[r] = dsi;
+        }
+        addOuterRows(dVt, dyr, prr, rows, hs, Tp, nbMax);  // dV += Σ_i p_iᵀ dy_i
+        addOuterRows(dKt, qr, dsr, rows, hs, Tp, nbMax);   // dK += Σ_i dS_iᵀ q_i
+      }
+      float* out = dqkv + (long)b * T * ld + (long)h * hs;
+      for (int j = 0; j < T; j++)
+        for (int d = 0; d < hs; d++) {
+          out[j * ld + C + d] = dKt[(long)d * Tp + j];
+          out[j * ld + 2 * C + d] = dVt[(long)d * Tp + j];
+        }
+    }
+}
+
+// attnForward(heap, qkvOff, B, T, H, hs, scale, yOff, pOff)
+static napi_value AttnForward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[8];
+  if (!args(env, info, 9, &h, &len, v)) return nullptr;
+  const long qkv = (long)v[0], B = (long)v[1], T = (long)v[2], H = (long)v[3], hs = (long)v[4], y = (long)v[6], P = (long)v[7];
+  if (B <= 0 || T <= 0 || H <= 0 || hs <= 0 || !inHeap(env, len, qkv, B * T * 3 * H * hs) || !inHeap(env, len, y, B * T * H * hs) ||
+      !inHeap(env, len, P, B * H * T * T)) return nullptr;
+  attnForward(h + qkv, (int)B, (int)T, (int)H, (int)hs, (float)v[5], h + y, h + P);
+  return nullptr;
+}
+
+// attnBackward(heap, dyOff, qkvOff, pOff, B, T, H, hs, scale, dqkvOff)
+static napi_value AttnBackward(napi_env env, napi_callback_info info) {
+  float* h; size_t len; double v[9];
+  if (!args(env, info, 10, &h, &len, v)) return nullptr;
+  const long dy = (long)v[0], qkv = (long)v[1], P = (long)v[2], B = (long)v[3], T = (long)v[4], H = (long)v[5], hs = (long)v[6], dq = (long)v[8];
+  if (B <= 0 || T <= 0 || H <= 0 || hs <= 0 || !inHeap(env, len, dy, B * T * H * hs) || !inHeap(env, len, qkv, B * T * 3 * H * hs) ||
+      !inHeap(env, len, P, B * H * T * T) || !inHeap(env, len, dq, B * T * 3 * H * hs)) return nullptr;
+  attnBackward(h + dy, h + qkv, h + P, (int)B, (int)T, (int)H, (int)hs, (float)v[7], h + dq);
+  return nullptr;
+}
+
 // sumSquares(heap, off, n) -> Σ x² over heap[off .. off+n) (float vectors per block, double across blocks)
 static napi_value SumSquares(napi_env env, napi_callback_info info) {
   float* h; size_t len; double v[2];
@@ -476,11 +824,16 @@ static napi_value SumSquares(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2): one pass of AdamW
+// adamw(heap, p, m, v, g, n, p1, m1, v1, lr, beta1, beta2, eps, decay, bc1, bc2[, gscale]): one pass of AdamW
+// on the gradient g·gscale (gscale: the clipping coefficient, folded in; 1 when absent)
 // m1 = β1·m + (1−β1)·g; v1 = β2·v + (1−β2)·g²; p1 = p·decay − lr·(m1/bc1)/(sqrt(v1/bc2) + eps)
 static napi_value AdamW(napi_env env, napi_callback_info info) {
-  float* h; size_t len; double v[15];
-  if (!args(env, info, 16, &h, &len, v)) return nullptr;
+  float* h; size_t len; double v[16];
+  size_t argc = 0;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, nullptr);
+  v[15] = 1.0;
+  if (!args(env, info, argc == 17 ? 17 : 16, &h, &len, v)) return nullptr;
+  const float gs = (float)v[15];
   const long P = (long)v[0], M = (long)v[1], Vo = (long)v[2], G = (long)v[3], n = (long)v[4], P1 = (long)v[5], M1 = (long)v[6], V1 = (long)v[7];
   for (long o : {P, M, Vo, G, P1, M1, V1})
     if (!inHeap(env, len, o, n)) return nullptr;
@@ -489,7 +842,7 @@ static napi_value AdamW(napi_env env, napi_callback_info info) {
   const float* p = h + P; const float* m = h + M; const float* vv = h + Vo; const float* g = h + G;
   float* p1 = h + P1; float* m1 = h + M1; float* v1 = h + V1;
   for (long i = 0; i < n; i++) {
-    const float gi = g[i];
+    const float gi = gs == 1.0f ? g[i] : g[i] * gs;
     const float mi = b1 * m[i] + (1.0f - b1) * gi;
     const float vi2 = b2 * vv[i] + (1.0f - b2) * gi * gi;
     m1[i] = mi;
@@ -539,6 +892,11 @@ static napi_value Init(napi_env env, napi_value exports) {
   def(env, exports, "causalSoftmaxForward", CausalSoftmaxForward);
   def(env, exports, "sumSquares", SumSquares);
   def(env, exports, "causalSoftmaxBackward", CausalSoftmaxBackward);
+  def(env, exports, "loadBlas", LoadBlas);
+  def(env, exports, "attnForward", AttnForward);
+  def(env, exports, "attnBackward", AttnBackward);
+  def(env, exports, "blasConfig", BlasConfig);
+  def(env, exports, "setGemm", SetGemm);
   const char* name = VW == 16 ? "avx512" : VW == 8 ? "avx2" : "sse";
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);

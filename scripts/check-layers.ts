@@ -20,6 +20,7 @@
  *
  *   npm run check:layers
  */
+import { parseScriptArgs } from '../src/cli/args.js';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,11 +97,10 @@ export function violations(files: string[], read = (file: string) => readFileSyn
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  if (process.argv.includes('--help')) {
-    console.log('usage: npm run check:layers\n\nFails (exit 1) when a module in src/ imports from a layer above its own.\n' +
-      `Layers, lowest first: ${LAYERS.join(', ')} (docs/architecture.md).`);
-    process.exit(0);
-  }
+  parseScriptArgs('npm run check:layers --', {
+    summary: `Fails (exit 1) when a module in src/ imports from a layer above its own. Layers, lowest first: ${LAYERS.join(', ')} (docs/architecture.md).`,
+    flags: {},
+  });
   const files = sourceFiles();
   const found = violations(files);
   for (const v of found) {

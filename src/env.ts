@@ -36,6 +36,11 @@ export const ENV_VARS = {
     audience: 'user',
     numbers: 'kernel rounding only; recorded (`engine.flags.kernels`)',
   },
+  CEG_BLAS: {
+    picks: '`0`: the native addon multiplies with its own SGEMM even where the system OpenBLAS is present',
+    audience: 'user',
+    numbers: 'kernel rounding only; recorded (`kernels`: `BatchMatMul:openblas-<version>`)',
+  },
   CEG_DAWN_OPTIONS: {
     picks: 'comma-separated Dawn toggles for the webgpu backend',
     audience: 'user',

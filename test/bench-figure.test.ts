@@ -27,3 +27,14 @@ test('the figure has one line per framework from the single-process cells, log-l
   assert.equal((fig.layout.xaxis as { type: string }).type, 'log');
   assert.equal((fig.layout.yaxis as { type: string }).type, 'log');
 });
+
+test('the CPU-time figure plots cpuMsPerStep and leaves out cells without it', () => {
+  const side = (ms: number, cpu?: number) => ({ tokensPerSec: 1, msPerStep: ms, cpuMsPerStep: cpu, gflops: 1, blockTokensPerSec: [1], steps: 2, lastLoss: 4, engine: 'x', kernels: 'y' });
+  const cell = (config: string, flops: number, ours: [number, number?], torch: [number, number?]) =>
+    ({ config, procs: 1, params: 1, flopsPerStep: flops, tokensPerStep: 1024, ours: side(...ours), torch: side(...torch), ratios: [1], load: [1] });
+  const cells = [cell('a', 1e8, [50, 5], [80, 8]), cell('b', 2e9, [400, 40], [500, 50]), cell('old', 3e9, [900], [900])];
+  const lines = costGrowthFigure(cells, 't', 'cpu').data.filter((d) => d.mode === 'lines+markers+text');
+  assert.deepEqual(lines[0].y, [5, 40]);
+  assert.deepEqual(lines[1].y, [8, 50]);
+  assert.deepEqual(costGrowthFigure(cells, 't').data.filter((d) => d.mode === 'lines+markers+text')[0].y, [50, 400, 900]);
+});

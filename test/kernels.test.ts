@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
 import { kernelPatches } from '../src/engine/kernels.js';
-import { loadNative } from '../src/engine/native.js';
+import { blasName, loadNative } from '../src/engine/native.js';
 import { softmaxCrossEntropy, crossEntropyTfOps, gelu, geluTfOps, fusedActive, adamwUpdate, adamwTfOps, causalSoftmax, causalSoftmaxTfOps, sumOfSquares, sumOfSquaresTfOps } from '../src/engine/fused.js';
 
 /** Deterministic values in [-1, 1). */
@@ -45,7 +45,9 @@ test('wasm BatchMatMul is replaced (unless CEG_KERNELS=stock)', async () => {
   await initEngine({ backend: 'wasm' });
   if (process.env.CEG_KERNELS === 'stock') return;
   const native = process.env.CEG_NATIVE === '0' ? null : loadNative();
-  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', ...(native ? [`BatchMatMul:native-${native.isa}`] : [])]);
+  const blas = native ? blasName() : null;
+  assert.deepEqual(kernelPatches('wasm'), ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', 'GatherV2', ...(native ? [`BatchMatMul:native-${native.isa}`] : []),
+    ...(blas ? [`BatchMatMul:${blas}`] : [])]);
 });
 
 /** Plain-loop reference of op(A)·op(B) for one batch entry. */
@@ -60,9 +62,66 @@ function refMatMul(A: Float32Array, B: Float32Array, M: number, N: number, K: nu
   return C;
 }
 
-test('native matmul addon (when built) equals plain loops: transposes, batch strides, broadcast, edge tiles, K > 256', (t) => {
+test('native matmul addon (when built) equals plain loops: transposes, batch strides, broadcast, edge tiles, K > 256; our SGEMM and OpenBLAS', (t) => {
   const native = loadNative();
   if (!native) return t.skip(process.env.CEG_NATIVE === '0' ? 'native addon disabled (CEG_NATIVE=0)' : 'native addon not built (npm run build:native)');
+  // both SGEMMs the addon can use: ours (mode 0) and, when the system has it, OpenBLAS's cblas_sgemm (mode 1)
+  const modes: (0 | 1)[] = native.blasConfig() ? [0, 1] : [0];
+  const before = native.setGemm(0);
+  try {
+    for (const mode of modes) {
+      native.setGemm(mode);
+      checkNativeMatMul(native, mode ? 'OpenBLAS' : 'ours');
+    }
+  } finally {
+    native.setGemm(before as 0 | 1);
+  }
+  assert.throws(() => native.matmul(new Float32Array(10), 0, 0, 8, 1, 2, 2, 2, false, false, 0, 0), /outside the heap/);
+  assert.throws(() => native.setGemm(2 as 0), /mode must be 0 or 1/);
+});
+
+test('OpenBLAS, when the system has it, is connected single-threaded for every product unless CEG_BLAS=0, and named in the kernel set', async (t) => {
+  const native = loadNative();
+  if (!native) return t.skip('native addon not built');
+  await initEngine({ backend: 'wasm' });
+  const blas = blasName();
+  if (process.env.CEG_BLAS === '0') {
+    assert.equal(blas, null);
+    assert.equal(native.blasConfig(), '');
+    return;
+  }
+  if (!blas) return t.skip('no OpenBLAS on this system (libopenblas0-pthread)');
+  assert.match(blas, /^openblas(-[0-9.]+)?$/);
+  assert.match(native.blasConfig(), /OpenBLAS/);
+  assert.ok(kernelPatches('wasm').includes(`BatchMatMul:${blas}`));
+  assert.equal(native.setGemm(1), 1, 'the engine selected OpenBLAS for every product');
+  assert.equal(native.loadBlas('/nonexistent/libopenblas.so.0'), '', 'already loaded: a second load is a no-op');
+});
+
+test('CEG_BLAS=0 keeps our SGEMM: no OpenBLAS loaded or named, products still exact (child process)', async (t) => {
+  const native = loadNative();
+  if (!native || !native.blasConfig()) return t.skip('no OpenBLAS connected in this process: nothing to turn off');
+  const { spawnSync } = await import('node:child_process');
+  const script = `
+    import { initEngine, tf } from './src/engine/index.js';
+    import { kernelPatches } from './src/engine/kernels.js';
+    import { loadNative, blasStatus } from './src/engine/native.js';
+    await initEngine({ backend: 'wasm' });
+    const y = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5, 6], [7, 8]])).dataSync();
+    console.log(JSON.stringify({ patches: kernelPatches('wasm'), config: loadNative().blasConfig(), status: blasStatus(), y: Array.from(y) }));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    encoding: 'utf8', timeout: 120_000, env: { ...process.env, CEG_BLAS: '0' },
+  });
+  assert.equal(r.status, 0, r.stderr.slice(-1500));
+  const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { patches: string[]; config: string; status: string; y: number[] };
+  assert.equal(out.config, '', 'OpenBLAS was not loaded');
+  assert.ok(!out.patches.some((k) => k.includes('openblas')), `kernel set names no OpenBLAS: ${out.patches}`);
+  assert.ok(out.patches.some((k) => k.startsWith('BatchMatMul:native-')), 'our native SGEMM serves');
+  assert.match(out.status, /disabled by CEG_BLAS=0/);
+  assert.deepEqual(out.y, [19, 22, 43, 50]);
+});
+
+function checkNativeMatMul(native: NonNullable<ReturnType<typeof loadNative>>, which: string): void {
   // shapes around the 12 x 32 register tile (AVX-512; 12 x 16 on AVX2), the 120-row, 256-deep and 512-wide blocks
   const shapes: [number, number, number][] = [[1, 1, 1], [5, 3, 7], [9, 33, 17], [12, 32, 32], [25, 64, 257], [17, 65, 300], [3, 520, 9], [130, 40, 5], [241, 32, 3],
     // the column tail (N mod NR) through the padded-panel path: attention head sizes, a tail with K > 256 (accumulating)
@@ -81,12 +140,11 @@ test('native matmul addon (when built) equals plain loops: transposes, batch str
             const want = refMatMul(heap.subarray(aOff + b * sA, aOff + b * sA + M * K), heap.subarray(bOff + b * sB, bOff + b * sB + K * N), M, N, K, tA, tB);
             const got = heap.subarray(cOff + b * M * N, cOff + (b + 1) * M * N);
             for (let i = 0; i < want.length; i++)
-              assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (K + Math.abs(want[i])), `M${M} N${N} K${K} tA ${tA} tB ${tB} batch ${batch}/${sAon}${sBon} [${b}, ${i}]: ${got[i]} vs ${want[i]}`);
+              assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (K + Math.abs(want[i])), `${which}: M${M} N${N} K${K} tA ${tA} tB ${tB} batch ${batch}/${sAon}${sBon} [${b}, ${i}]: ${got[i]} vs ${want[i]}`);
           }
-          assert.deepEqual(heap.slice(cOff + batch * M * N), guard, 'wrote past the output');
+          assert.deepEqual(heap.slice(cOff + batch * M * N), guard, `${which}: wrote past the output`);
         }
-  assert.throws(() => native.matmul(new Float32Array(10), 0, 0, 8, 1, 2, 2, 2, false, false, 0, 0), /outside the heap/);
-});
+}
 
 test('the wasm (XNNPACK) matmul path still equals cpu with the native addon off (CEG_NATIVE=0, child process)', async (t) => {
   if (process.env.CEG_NATIVE === '0') return t.skip('this process already runs with CEG_NATIVE=0');
@@ -201,6 +259,29 @@ test('Slice equals the cpu backend for 1-D to 5-D, float32 and int32', async () 
     assert.deepEqual(r.shapes[0], c.size);
     assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]), `${dtype} slice of [${c.shape}] at [${c.begin}] size [${c.size}]`);
   }
+});
+
+test('gather (GatherV2, the embedding lookup) equals the cpu backend: axis 0 rows, 1-D/2-D/3-D ids and tables, repeats, float32 and int32; other axes', async () => {
+  const cases: { shape: number[]; ids: number[]; idShape: number[]; axis: number }[] = [
+    { shape: [7, 5], ids: [3, 0, 6, 3, 3, 1], idShape: [6], axis: 0 },
+    { shape: [7, 5], ids: [3, 0, 6, 3, 2, 1], idShape: [2, 3], axis: 0 }, // [B, T] ids as the model has them
+    { shape: [9], ids: [8, 0, 4], idShape: [3], axis: 0 },
+    { shape: [4, 3, 2], ids: [1, 3], idShape: [2], axis: 0 },
+    { shape: [4, 3, 2], ids: [2, 0, 2], idShape: [3], axis: 1 }, // the shipped kernel
+    { shape: [6, 4], ids: [], idShape: [0], axis: 0 },
+  ];
+  for (const c of cases) for (const dtype of ['float32', 'int32'] as const) {
+    const v = Array.from(vals(size(c.shape), 11), (x) => Math.round(x * 1000));
+    const r = await onBoth(() => [tf.cast(tf.gather(tf.tensor(v, c.shape, dtype), tf.tensor(c.ids, c.idShape, 'int32'), c.axis), 'float32')]);
+    assert.deepEqual(Array.from(r.wasm[0]), Array.from(r.cpu[0]), `${dtype} gather of [${c.shape}] at [${c.ids}] axis ${c.axis}`);
+  }
+  await initEngine({ backend: 'wasm' });
+  const before = tf.memory().numTensors;
+  assert.throws(() => tf.tidy(() => tf.gather(tf.ones([3, 2]), tf.tensor1d([0, 3], 'int32')).dataSync()), /index 3 at position 1 is not in \[0, 2\]/);
+  assert.equal(tf.memory().numTensors, before, 'a refused gather leaks nothing');
+  // the embedding's gradient through the gather (UnsortedSegmentSum on wasm) still equals cpu
+  const g = await onBoth(() => [tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d([2, 0, 2, 1], 'int32')), tf.tensor2d(vals(12, 5), [4, 3]))))(tf.ones([4, 3]))]);
+  close(g.wasm[0], g.cpu[0], 1e-6, 'gather gradient');
 });
 
 test('split (SplitV) and its gradient equal the cpu backend on every axis', async () => {
@@ -416,6 +497,39 @@ test('fused AdamW update equals plain loops (float64) and the tf-ops formula, on
       close(got[k], want[k], 1e-6, `${backend} adamw ${name}`);
       close(ref[k], got[k], 1e-6, `${backend} adamw ${name} vs tf ops`);
     });
+  }
+});
+
+test('fused AdamW with a gradient scale (clipping folded in) equals scaling first, bit for bit, and float64 loops, on wasm and cpu', async () => {
+  const n = 53; // longer than a vector, with a tail
+  const p = vals(n, 41), m = vals(n, 42).map((x) => 0.1 * x), v = vals(n, 43).map((x) => 0.01 * x * x), g = vals(n, 44).map((x) => 7 * x);
+  const h = { lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, decay: 1 - 1e-2 * 0.1, bc1: 1 - 0.9 ** 2, bc2: 1 - 0.95 ** 2 };
+  const scale = Math.fround(0.3712);
+  const want = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  for (let i = 0; i < n; i++) {
+    const gi = g[i] * scale;
+    const mi = h.beta1 * m[i] + (1 - h.beta1) * gi;
+    const vi = h.beta2 * v[i] + (1 - h.beta2) * gi * gi;
+    want[0][i] = p[i] * h.decay - (h.lr * (mi / h.bc1)) / (Math.sqrt(vi / h.bc2) + h.eps);
+    want[1][i] = mi;
+    want[2][i] = vi;
+  }
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    assert.ok(fusedActive());
+    const [folded, scaledFirst, tfops, unscaled] = tf.tidy(() => {
+      const ts = [p, m, v, g].map((a) => tf.tensor1d(a));
+      const s = tf.scalar(scale);
+      const read = (r: tf.Tensor[]) => r.map((t) => t.dataSync() as Float32Array);
+      return [read(adamwUpdate(ts[0], ts[1], ts[2], ts[3], h, s)), read(adamwUpdate(ts[0], ts[1], ts[2], tf.mul(ts[3], s), h)),
+        read(adamwTfOps(ts[0], ts[1], ts[2], ts[3], h, s)), read(adamwUpdate(ts[0], ts[1], ts[2], ts[3], h))];
+    });
+    ['p', 'm', 'v'].forEach((name, k) => {
+      assert.deepEqual(folded[k], scaledFirst[k], `${backend} ${name}: folded scale differs from Multiply then AdamW`);
+      close(folded[k], want[k], 1e-6, `${backend} adamw(scaled) ${name}`);
+      close(tfops[k], folded[k], 1e-6, `${backend} adamw(scaled) ${name} vs tf ops`);
+    });
+    assert.notDeepEqual(unscaled[1], folded[1], 'the scale is applied');
   }
 });
 

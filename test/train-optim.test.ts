@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initEngine, tf } from '../src/engine/index.js';
-import { AdamW, clipByGlobalNorm } from '../src/train/adamw.js';
+import { AdamW, clipByGlobalNorm, clipCoefficient } from '../src/train/adamw.js';
 import { learningRate } from '../src/train/schedule.js';
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
@@ -77,6 +77,41 @@ test('global-norm clipping scales all gradients together, and only above the thr
   const small = new Map<string, tf.Tensor>([['a', tf.tensor1d([0.3, 0.4])]]);
   close(clipByGlobalNorm(small, 1.0).dataSync()[0], 0.5);
   close(small.get('a')!.dataSync()[1], 0.4);
+});
+
+test('clipCoefficient + AdamW.step(grads, lr, coef) equals clipByGlobalNorm then AdamW.step, bit for bit (wasm and cpu)', async () => {
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initEngine({ backend });
+    const run = (folded: boolean) => {
+      const params = new Map<string, tf.Variable>([['w', tf.tidy(() => tf.variable(tf.tensor2d([[0.5, -1.25], [2, 0.75]])))], ['b', tf.tidy(() => tf.variable(tf.tensor1d([0.1, -0.2, 0.3])))]]);
+      const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: (n) => n === 'w' });
+      for (const k of [1, 2, 3]) {
+        const grads = new Map<string, tf.Tensor>([['w', tf.tensor2d([[3 * k, -1], [0.5, 2]])], ['b', tf.tensor1d([k, -4, 0.25])]]);
+        let norm: tf.Scalar;
+        if (folded) {
+          const c = clipCoefficient(grads, 1.0);
+          opt.step(grads, 1e-2, c.coef ?? undefined);
+          c.coef?.dispose();
+          norm = c.norm;
+        } else {
+          norm = clipByGlobalNorm(grads, 1.0);
+          opt.step(grads, 1e-2);
+        }
+        assert.ok(norm.dataSync()[0] > 1, 'the test clips');
+        norm.dispose();
+        tf.dispose([...grads.values()]);
+      }
+      const out = [...params.values()].map((p) => Array.from(p.dataSync()));
+      opt.dispose();
+      tf.dispose([...params.values()]);
+      return out;
+    };
+    const folded = run(true);
+    const before = tf.memory().numTensors; // after a first run: backend-level caches exist by now
+    assert.deepEqual(folded, run(false), backend);
+    run(true);
+    assert.equal(tf.memory().numTensors, before, `${backend}: nothing leaks`);
+  }
 });
 
 test('AdamW state is freed completely: creating and disposing an optimizer leaves no tensor behind', async () => {

@@ -10,9 +10,14 @@
  *   causalSoftmax(scores [..., T, T], scale) = softmax(scale·scores + causal mask) over the last axis
  *       (query i attends keys j ≤ i; the rest exactly 0, as the additive −1e9 mask gives): one pass
  *       instead of scale, mask-add and softmax; backward dx = scale·y·(dy − Σ dy·y), one pass
+ *   causalAttention(qkv [B·T, 3C], B, T, H) -> y [B·T, C]: softmax(q·kᵀ/√hs + causal mask)·v per head,
+ *       from the packed projection to the merged heads in one native kernel (and one backward), instead
+ *       of a split, head transposes, two batched products, the causal softmax and a transpose back;
+ *       native addon on wasm only, else exactly the tf-ops chain of the model (causalAttentionTfOps)
  *   sumOfSquares([t0, t1, ...]) = Σ_i Σ t_i² as one kernel (the global gradient norm of clipping)
  *       instead of a Square and a Sum per tensor and an AddN; no gradient
- *   adamwUpdate(p, m, v, g, h) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops
+ *   adamwUpdate(p, m, v, g, h[, gscale]) -> [p', m', v']: one pass of AdamW instead of ~12 elementwise ops,
+ *       on the gradient g·gscale (gradient clipping's coefficient folded in: no Multiply per tensor)
  *       m' = β1·m + (1−β1)·g ; v' = β2·v + (1−β2)·g² ; p' = p·decay − lr·(m'/bc1)/(sqrt(v'/bc2) + ε)
  *
  * Kernels run as plain loops over the tensors' memory (the wasm heap or the cpu backend's
@@ -34,6 +39,8 @@ const ADAMW = 'CegAdamW';
 const CSM = 'CegCausalSoftmax';
 const SUMSQ = 'CegSumSquares';
 const CSM_GRAD = 'CegCausalSoftmaxGrad';
+const ATTN = 'CegCausalAttention';
+const ATTN_GRAD = 'CegCausalAttentionGrad';
 
 /** AdamW hyper-parameters of one update (decay = 1 − lr·wd for decayed tensors, else 1; bc = 1 − βᵗ). */
 export interface AdamWHyper {
@@ -191,10 +198,10 @@ export function causalSoftmaxGradLoop(dy: Float32Array, y: Float32Array, rows: n
 }
 
 export function adamwLoop(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, h: AdamWHyper,
-  p1: Float32Array, m1: Float32Array, v1: Float32Array): void {
+  p1: Float32Array, m1: Float32Array, v1: Float32Array, gscale = 1): void {
   const { lr, beta1, beta2, eps, decay, bc1, bc2 } = h;
   for (let i = 0; i < p.length; i++) {
-    const gi = g[i];
+    const gi = gscale === 1 ? g[i] : Math.fround(g[i] * gscale);
     const mi = Math.fround(beta1 * m[i] + (1 - beta1) * gi);
     const vi = Math.fround(beta2 * v[i] + (1 - beta2) * gi * gi);
     m1[i] = mi;
@@ -299,6 +306,33 @@ export function registerFusedKernels(backendName: string): void {
     else causalSoftmaxGradLoop(m.f32(dy), m.f32(y), rows, T, scale, m.f32(out));
     return out;
   });
+  if (addon && typeof addon.attnForward === 'function') {
+    // native only: the op (causalAttention) uses these when nativeAttention() says the addon serves the heap
+    const attnDims = (attrs: unknown) => attrs as unknown as { B: number; T: number; H: number; scale: number };
+    reg(ATTN, ({ inputs, backend, attrs }) => {
+      const { qkv } = inputs as { qkv: tf.TensorInfo };
+      const { B, T, H, scale } = attnDims(attrs);
+      const C = qkv.shape[1] / 3;
+      const m = mem(backend);
+      const y = m.out([B * T, C], () => {});
+      const p = m.out([B, H, T, T], () => {});
+      const n = nat(backend);
+      if (!n) throw new Error('causal attention kernel: the native addon does not serve this backend');
+      n.a.attnForward(n.heap, n.off(qkv), B, T, H, C / H, scale, n.off(y), n.off(p));
+      return [y, p];
+    });
+    reg(ATTN_GRAD, ({ inputs, backend, attrs }) => {
+      const { dy, qkv, p } = inputs as Record<string, tf.TensorInfo>;
+      const { B, T, H, scale } = attnDims(attrs);
+      const C = qkv.shape[1] / 3;
+      const m = mem(backend);
+      const out = m.out(qkv.shape, () => {});
+      const n = nat(backend);
+      if (!n) throw new Error('causal attention kernel: the native addon does not serve this backend');
+      n.a.attnBackward(n.heap, n.off(dy), n.off(qkv), n.off(p), B, T, H, C / H, scale, n.off(out));
+      return out;
+    });
+  }
   reg(SUMSQ, ({ inputs, backend }) => {
     const m = mem(backend);
     const xs = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => inputs[k] as tf.TensorInfo);
@@ -316,17 +350,19 @@ export function registerFusedKernels(backendName: string): void {
     return out;
   });
   reg(ADAMW, ({ inputs, backend, attrs }) => {
-    const { p, m: mt, v, g } = inputs as Record<string, tf.TensorInfo>;
+    const { p, m: mt, v, g, s: gs } = inputs as Record<string, tf.TensorInfo | undefined> as Record<string, tf.TensorInfo>;
     const h = attrs as unknown as AdamWHyper;
     const mm = mem(backend);
+    // the gradient's scale (the clipping coefficient), a scalar tensor read from memory: no device sync
+    const gscale = gs ? mm.f32(gs)[0] : 1;
     const outs = [mm.out(p.shape, () => {}), mm.out(p.shape, () => {}), mm.out(p.shape, () => {})];
     const n = nat(backend);
     if (n) {
       const o = outs.map(n.off);
       n.a.adamw(n.heap, n.off(p), n.off(mt), n.off(v), n.off(g), size(p.shape), o[0], o[1], o[2],
-        h.lr, h.beta1, h.beta2, h.eps, h.decay, h.bc1, h.bc2);
+        h.lr, h.beta1, h.beta2, h.eps, h.decay, h.bc1, h.bc2, gscale);
     } else {
-      adamwLoop(mm.f32(p), mm.f32(mt), mm.f32(v), mm.f32(g), h, mm.f32(outs[0]), mm.f32(outs[1]), mm.f32(outs[2]));
+      adamwLoop(mm.f32(p), mm.f32(mt), mm.f32(v), mm.f32(g), h, mm.f32(outs[0]), mm.f32(outs[1]), mm.f32(outs[2]), gscale);
     }
     return outs;
   });
@@ -430,6 +466,51 @@ function additiveCausalMask(T: number): tf.Tensor2D {
 }
 const maskCache = new Map<string, tf.Tensor2D>();
 
+/** Whether causalAttention runs the native kernel here (wasm, fused ops on, the addon serving an unshared heap). */
+export function nativeAttention(): boolean {
+  if (!fusedActive() || tf.getBackend() !== 'wasm' || !tf.getKernel(ATTN, 'wasm') || readEnv('CEG_NATIVE') === '0') return false;
+  const b = tf.backend() as unknown as WasmLike;
+  return !(b.wasm.HEAPU8.buffer instanceof SharedArrayBuffer);
+}
+
+/**
+ * Causal self-attention of H heads from the packed projection qkv [B·T, 3C] (columns q | k | v, head
+ * h at h·hs .. h·hs+hs of each, hs = C/H) to y [B·T, C] with the heads merged:
+ *   y_h = softmax(q_h·k_hᵀ/√hs + causal mask)·v_h
+ * One native kernel forward and one backward (wasm with the addon: nativeAttention()); elsewhere
+ * causalAttentionTfOps, the model's own chain of ops. No dropout on the probabilities: callers use
+ * it only when attention dropout is off.
+ */
+export function causalAttention(qkv: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor2D {
+  const C = qkv.shape[1] / 3;
+  if (qkv.rank !== 2 || qkv.shape[0] !== B * T || !Number.isInteger(C) || C % H !== 0)
+    throw new Error(`causalAttention: qkv [${qkv.shape}] must be [B·T, 3C] = [${B * T}, 3·${H}·hs]`);
+  const scale = 1 / Math.sqrt(C / H);
+  if (!nativeAttention() || qkv.dtype !== 'float32') return causalAttentionTfOps(qkv, B, T, H);
+  const attrs = { B, T, H, scale } as unknown as tf.NamedAttrMap;
+  const f = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [y, p] = tf.engine().runKernel(ATTN, { qkv: x }, attrs) as tf.Tensor[];
+    save([x, p]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(ATTN_GRAD, { dy, qkv: saved[0], p: saved[1] }, attrs) as tf.Tensor,
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(qkv) as tf.Tensor2D;
+}
+
+/** The same with tf ops, as src/model/gpt.ts's plain attention path: split, heads, q·kᵀ, causal softmax, ·v, merge. */
+export function causalAttentionTfOps(qkv: tf.Tensor2D, B: number, T: number, H: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const C = qkv.shape[1] / 3;
+    const hs = C / H;
+    const heads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [B, T, H, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
+    const [q, k, v] = tf.split(qkv, [C, C, C], 1).map(heads);
+    const att = causalSoftmax(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs));
+    return tf.reshape(tf.transpose(tf.matMul(att, v), [0, 2, 1, 3]), [B * T, C]) as tf.Tensor2D;
+  });
+}
+
 /**
  * Σ over all tensors of Σ x² (float32 tensors), as a scalar tensor, with no read-back: one kernel
  * on wasm/cpu (accumulated in float64), tf ops elsewhere. No gradient (for the clipping norm).
@@ -447,17 +528,20 @@ export function sumOfSquaresTfOps(ts: tf.Tensor[]): tf.Scalar {
 
 /**
  * One AdamW update of a parameter: returns [p', m', v'] (new tensors; the caller assigns them).
- * One fused kernel on wasm/cpu; the same formula in tf ops elsewhere.
+ * The gradient used is g·gscale when a scalar `gscale` is given (gradient clipping's coefficient,
+ * folded into the same pass instead of a Multiply per tensor). One fused kernel on wasm/cpu; the
+ * same formula in tf ops elsewhere.
  */
-export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  if (fusedActive() && [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size))
-    return tf.engine().runKernel(ADAMW, { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
-  return adamwTfOps(p, m, v, g, h);
+export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper, gscale?: tf.Scalar): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  if (fusedActive() && [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size) && (!gscale || (gscale.dtype === 'float32' && gscale.size === 1)))
+    return tf.engine().runKernel(ADAMW, gscale ? { p, m, v, g, s: gscale } : { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+  return adamwTfOps(p, m, v, g, h, gscale);
 }
 
-/** AdamW update with tf ops (the formula of src/train/adamw.ts). */
-export function adamwTfOps(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper): [tf.Tensor, tf.Tensor, tf.Tensor] {
+/** AdamW update with tf ops (the formula of src/train/adamw.ts), on g·gscale when given. */
+export function adamwTfOps(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, gIn: tf.Tensor, h: AdamWHyper, gscale?: tf.Scalar): [tf.Tensor, tf.Tensor, tf.Tensor] {
   return tf.tidy(() => {
+    const g = gscale ? tf.mul(gIn, gscale) : gIn;
     const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
     const v1 = tf.add(tf.mul(v, h.beta2), tf.mul(tf.square(g), 1 - h.beta2));
     const update = tf.div(tf.div(m1, h.bc1), tf.add(tf.sqrt(tf.div(v1, h.bc2)), h.eps));

@@ -26,14 +26,27 @@ export interface NativeAddon {
   geluForward(heap: Float32Array, x: number, n: number, y: number): void;
   geluBackward(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
   adamw(heap: Float32Array, p: number, m: number, v: number, g: number, n: number, p1: number, m1: number, v1: number,
-    lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number): void;
+    lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number, gscale?: number): void;
   /** causal softmax of scores [rows, T] (row r = query r mod T) scaled by `scale`; masked entries 0 (src/engine/fused.ts causalSoftmax) */
   causalSoftmaxForward(heap: Float32Array, x: number, rows: number, T: number, scale: number, y: number): void;
   causalSoftmaxBackward(heap: Float32Array, dy: number, y: number, rows: number, T: number, scale: number, dx: number): void;
+  /**
+   * Causal self-attention from qkv [B·T, 3·H·hs] (q | k | v) to y [B·T, H·hs] (heads merged), scores
+   * scaled by `scale`; the probabilities [B, H, T, T] go to p (src/engine/fused.ts causalAttention)
+   */
+  attnForward(heap: Float32Array, qkv: number, B: number, T: number, H: number, hs: number, scale: number, y: number, p: number): void;
+  /** its gradient: dqkv [B·T, 3·H·hs] from dy [B·T, H·hs], qkv and the saved probabilities */
+  attnBackward(heap: Float32Array, dy: number, qkv: number, p: number, B: number, T: number, H: number, hs: number, scale: number, dqkv: number): void;
   /** Σ heap[off + i]² for i < n */
   sumSquares(heap: Float32Array, off: number, n: number): number;
   /** heap[dst + c] = Σ_r heap[src + r·cols + c] */
   colsum(heap: Float32Array, src: number, rows: number, cols: number, dst: number): void;
+  /** dlopen an OpenBLAS (single-threaded) for matmul: "" when loaded, else why not */
+  loadBlas(file: string): string;
+  /** openblas_get_config() of the loaded OpenBLAS, "" when none */
+  blasConfig(): string;
+  /** which SGEMM serves matmul: 0 ours, 1 the loaded OpenBLAS (every product); returns the previous mode */
+  setGemm(mode: 0 | 1): number;
 }
 
 const addonPath = projectPath('native', 'build', 'ceg_native.node');
@@ -96,8 +109,70 @@ export function loadNative(): NativeAddon | null {
   cached = null;
   if (readEnv('CEG_NATIVE') === '0') reason = 'disabled by CEG_NATIVE=0';
   else ({ addon: cached, reason } = loadAddonAt(addonPath, manifestPath));
+  if (cached) {
+    connectBlas(cached);
+    reason += `; matmul: ${blasReason}`;
+  }
   if (!cached && readEnv('CEG_NATIVE') !== '0') log.warn(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels`);
   return cached;
+}
+
+/**
+ * Where the system OpenBLAS is looked for (Debian/Ubuntu: libopenblas0-pthread or -openmp, found
+ * by the loader's path through the libopenblas.so.0 alternative; macOS: Homebrew's).
+ */
+const BLAS_CANDIDATES = [
+  'libopenblas.so.0',
+  'libopenblas.so',
+  '/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0',
+  '/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0',
+  'libopenblas.dylib',
+  '/opt/homebrew/opt/openblas/lib/libopenblas.dylib',
+];
+let blasReason = '';
+
+/**
+ * Connect the addon's matmul to the system OpenBLAS's cblas_sgemm when one is present (dlopen at
+ * run time: neither the build nor the fallback needs it), single-threaded, for every product (chosen
+ * globally from bench/gemm.ts's per-shape measurements: docs/performance.md). CEG_BLAS=0 keeps our
+ * SGEMM. Returns the library's config string, or null.
+ */
+function connectBlas(addon: NativeAddon): string | null {
+  if (typeof addon.loadBlas !== 'function') {
+    blasReason = 'not supported by this build of the addon (rebuild with npm run build:native)';
+    return null;
+  }
+  if (readEnv('CEG_BLAS') === '0') {
+    blasReason = 'disabled by CEG_BLAS=0';
+    return null;
+  }
+  const why: string[] = [];
+  for (const file of BLAS_CANDIDATES) {
+    const err = addon.loadBlas(file);
+    if (!err) {
+      addon.setGemm(1);
+      blasReason = `${addon.blasConfig()} (cblas_sgemm, 1 thread) for every matmul`;
+      return addon.blasConfig();
+    }
+    why.push(err);
+  }
+  blasReason = `no OpenBLAS found (${why[0]}); our SGEMM for every product`;
+  return null;
+}
+
+/** Whether OpenBLAS serves some of the addon's products, and which library (for run metadata and the bench). */
+export function blasStatus(): string {
+  loadNative();
+  return blasReason || 'native addon not loaded';
+}
+
+/** A short name of the connected OpenBLAS for the kernel set (e.g. "openblas-0.3.21"), or null. */
+export function blasName(): string | null {
+  const a = loadNative();
+  const c = a && typeof a.blasConfig === 'function' ? a.blasConfig() : '';
+  if (!c) return null;
+  const v = /OpenBLAS\s+([0-9][0-9.]*)/.exec(c);
+  return v ? `openblas-${v[1]}` : 'openblas';
 }
 
 /** Why the addon is or is not in use (for run metadata and the bench). */

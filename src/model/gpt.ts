@@ -9,7 +9,7 @@
  * The residual stream is kept 2-D, x [N = B·T, C], so every Linear is a plain 2-D matmul.
  */
 import { tf } from '../engine/index.js';
-import { softmaxCrossEntropy } from '../engine/fused.js';
+import { causalAttention, nativeAttention, softmaxCrossEntropy } from '../engine/fused.js';
 import type { ModelConfig } from '../config.js';
 import { attend } from './attention/index.js';
 import { getParam, headSize, mixSeed, nsaOf, type Params } from './params.js';
@@ -97,6 +97,10 @@ function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: numb
   const hs = headSize(cfg);
   const pre = `transformer.h.${i}.attn`;
   const qkv = linearP(params, `${pre}.c_attn`, x); // [B·T, C + 2·Hkv·hs]
+  // plain attention without dropout, GQA or rope on wasm with the native addon: one kernel from qkv to
+  // the merged heads (src/engine/fused.ts causalAttention; the same formula as the path below)
+  if (cfg.attnKernel === 'plain' && Hkv === H && cfg.positions !== 'rope' && !(opts.training && cfg.dropout > 0) && nativeAttention())
+    return linearP(params, `${pre}.c_proj`, causalAttention(qkv, B, T, H));
   const [q2, k2, v2] = tf.split(qkv, [C, Hkv * hs, Hkv * hs], 1);
   const heads = (t: tf.Tensor, h: number) => tf.transpose(tf.reshape(t, [B, T, h, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
   let q = heads(q2, H); // [B, H, T, hs]

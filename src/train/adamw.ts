@@ -35,8 +35,12 @@ export class AdamW {
     }
   }
 
-  /** Apply one update with learning rate `lr`; consumes (disposes) nothing of `grads`. */
-  step(grads: Map<string, tf.Tensor>, lr: number): void {
+  /**
+   * Apply one update with learning rate `lr`; consumes (disposes) nothing of `grads`. With
+   * `gradScale` (a scalar, e.g. clipCoefficient's), the update uses g·gradScale, computed inside
+   * the fused AdamW pass.
+   */
+  step(grads: Map<string, tf.Tensor>, lr: number, gradScale?: tf.Scalar): void {
     const { beta1, beta2, eps, weightDecay } = this.opts;
     this.t += 1;
     const bc1 = 1 - Math.pow(beta1, this.t);
@@ -49,7 +53,7 @@ export class AdamW {
         const v = this.v.get(name)!;
         const decay = this.opts.decayed(name) ? 1 - lr * weightDecay : 1;
         // one fused pass on wasm/cpu (src/engine/fused.ts), the same formula in tf ops elsewhere
-        const [p1, m1, v1] = adamwUpdate(p, m, v, g, { lr, beta1, beta2, eps, decay, bc1, bc2 });
+        const [p1, m1, v1] = adamwUpdate(p, m, v, g, { lr, beta1, beta2, eps, decay, bc1, bc2 }, gradScale);
         m.assign(m1);
         v.assign(v1);
         p.assign(p1);
@@ -69,10 +73,8 @@ export class AdamW {
  * disposed. Returns the norm before clipping as a scalar tensor, owned by the caller.
  */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): tf.Scalar {
-  // Σ g² over every gradient in one fused kernel on wasm/cpu (src/engine/fused.ts), tf ops elsewhere
-  const norm = tf.tidy(() => tf.sqrt(sumOfSquares([...grads.values()])) as tf.Scalar);
-  if (maxNorm > 0) {
-    const coef = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))));
+  const { norm, coef } = clipCoefficient(grads, maxNorm);
+  if (coef) {
     for (const [name, g] of grads) {
       grads.set(name, tf.mul(g, coef));
       g.dispose();
@@ -80,4 +82,17 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
     coef.dispose();
   }
   return norm;
+}
+
+/**
+ * The global gradient norm and clipping coefficient min(1, maxNorm / (norm + 1e-6)) without
+ * applying it (null when maxNorm <= 0): pass `coef` to AdamW.step as its gradScale and the
+ * scaling happens inside the fused update (the same float products as clipByGlobalNorm's
+ * Multiply, one pass fewer per tensor). Both scalars are owned by the caller.
+ */
+export function clipCoefficient(grads: Map<string, tf.Tensor>, maxNorm: number): { norm: tf.Scalar; coef: tf.Scalar | null } {
+  // Σ g² over every gradient in one fused kernel on wasm/cpu (src/engine/fused.ts), tf ops elsewhere
+  const norm = tf.tidy(() => tf.sqrt(sumOfSquares([...grads.values()])) as tf.Scalar);
+  const coef = maxNorm > 0 ? tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : null;
+  return { norm, coef };
 }

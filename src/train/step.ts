@@ -6,7 +6,7 @@
 import { tf } from '../engine/index.js';
 import type { ModelConfig, TrainConfig } from '../config.js';
 import { gptLoss } from '../model/gpt.js';
-import { type AdamW, clipByGlobalNorm } from './adamw.js';
+import { type AdamW, clipCoefficient } from './adamw.js';
 
 export interface StepState {
   params: Map<string, tf.Variable>;
@@ -71,8 +71,10 @@ export async function trainStep(
     if (!name.includes('.mlp.experts.')) throw new Error(`no gradient for parameter "${name}"`);
     grads.set(name, tf.zerosLike(p));
   }
-  clipByGlobalNorm(grads, tc.gradClip).dispose();
-  opt.step(grads, lr);
+  // clipping's coefficient is applied inside the fused AdamW pass (no Multiply per gradient)
+  const clip = clipCoefficient(grads, tc.gradClip);
+  opt.step(grads, lr, clip.coef ?? undefined);
+  tf.dispose([clip.norm, ...(clip.coef ? [clip.coef] : [])]);
   for (const g of grads.values()) g.dispose();
   const ceSum = tf.addN(ceParts);
   const loss = (await ceSum.data())[0] / tc.gradAccum;
