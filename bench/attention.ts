@@ -32,7 +32,13 @@ const spec = {
     hs: { type: 'int', default: 32, min: 1, help: 'head size' },
     block: { type: 'int', default: 64, min: 1, help: 'fused kernel block' },
     reps: { type: 'int', default: 3, min: 1, help: 'timed runs (median)' },
-    sparse: { type: 'list', of: 'int', default: [32, 2, 4], min: 1, help: 'sparse blockSize,localBlocks,selectedBlocks' },
+    sparse: {
+      type: 'list',
+      of: 'int',
+      default: [32, 2, 4],
+      min: 1,
+      help: 'sparse blockSize,localBlocks,selectedBlocks',
+    },
   },
 } as const satisfies CommandSpec;
 const { flags } = parseScriptArgs('npx tsx bench/attention.ts', spec);
@@ -78,24 +84,56 @@ async function measure(run: () => tf.Tensor[]): Promise<{ peakMiB: number; bufMi
 
 async function main() {
   const info = await initEngine({ backend });
-  const q = randn([B, H, T, hs], 1), k = randn([B, Hkv, T, hs], 2), v = randn([B, Hkv, T, hs], 3);
+  const q = randn([B, H, T, hs], 1),
+    k = randn([B, Hkv, T, hs], 2),
+    v = randn([B, Hkv, T, hs], 3);
   const w = randn([B, H, T, hs], 4);
   const mib = (n: number) => (n * 4) / 2 ** 20;
-  console.log(`attention bench: backend ${info.backend} (${JSON.stringify(info.flags)}), B=${B} H=${H} Hkv=${Hkv} T=${T} hs=${hs}`);
-  console.log(`one [B,H,T,T] float32 matrix = ${mib(B * H * T * T).toFixed(1)} MiB; q = ${mib(B * H * T * hs).toFixed(1)} MiB`);
+  console.log(
+    `attention bench: backend ${info.backend} (${JSON.stringify(info.flags)}), B=${B} H=${H} Hkv=${Hkv} T=${T} hs=${hs}`,
+  );
+  console.log(
+    `one [B,H,T,T] float32 matrix = ${mib(B * H * T * T).toFixed(1)} MiB; q = ${mib(B * H * T * hs).toFixed(1)} MiB`,
+  );
   console.log(`sparse key blocks per query block: [${sparseBlocksUsed(T, sparse).join(', ')}]`);
   const rows: string[][] = [];
   for (const [name, f] of kernels) {
     const fwd = await measure(() => [f(q, k, v)]);
     const both = await measure(() =>
-      tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), w)))([q, k, v])),
+      tf.tidy(() =>
+        tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+          tf.sum(tf.mul(f(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), w)),
+        )([q, k, v]),
+      ),
     );
     const f1 = (x: number) => x.toFixed(1);
-    rows.push([name, f1(fwd.bufMiB), f1(both.bufMiB), f1(fwd.peakMiB), f1(both.peakMiB), fwd.ms.toFixed(0), both.ms.toFixed(0)]);
+    rows.push([
+      name,
+      f1(fwd.bufMiB),
+      f1(both.bufMiB),
+      f1(fwd.peakMiB),
+      f1(both.peakMiB),
+      fwd.ms.toFixed(0),
+      both.ms.toFixed(0),
+    ]);
   }
-  const head = ['kernel', 'buffers MiB fwd', 'buffers MiB fwd+bwd', 'handles MiB fwd', 'handles MiB fwd+bwd', 'ms fwd', 'ms fwd+bwd'];
+  const head = [
+    'kernel',
+    'buffers MiB fwd',
+    'buffers MiB fwd+bwd',
+    'handles MiB fwd',
+    'handles MiB fwd+bwd',
+    'ms fwd',
+    'ms fwd+bwd',
+  ];
   // a markdown table (docs/attention.md), by the CLI's printer (ceg report --format md)
-  process.stdout.write(formatRows(rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))), head, 'md'));
+  process.stdout.write(
+    formatRows(
+      rows.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]]))),
+      head,
+      'md',
+    ),
+  );
   tf.dispose([q, k, v, w]);
 }
 

@@ -70,7 +70,16 @@ export function benchConfigs(): Record<BenchConfigName, BenchConfig> {
     B: make('B', B, 8),
   };
   for (const r of cpuPlan.rungs) {
-    const m = { ...micro.model, vocabSize: cpuPlan.vocabSize, blockSize: cpuPlan.blockSize, nLayer: r.nLayer, nHead: r.nHead, nKvHead: r.nHead, nEmbd: r.nEmbd, mlpHidden: 4 * r.nEmbd };
+    const m = {
+      ...micro.model,
+      vocabSize: cpuPlan.vocabSize,
+      blockSize: cpuPlan.blockSize,
+      nLayer: r.nLayer,
+      nHead: r.nHead,
+      nKvHead: r.nHead,
+      nEmbd: r.nEmbd,
+      mlpHidden: 4 * r.nEmbd,
+    };
     out[r.name] = make(r.name, m, r.batchSize);
   }
   return out;

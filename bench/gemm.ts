@@ -51,7 +51,15 @@ const blas = blasStatus();
 if (!addon.blasConfig()) throw new Error(`no OpenBLAS: ${blas}`);
 process.stderr.write(`[gemm] ${blas}; load ${os.loadavg()[0].toFixed(2)}\n`);
 
-interface Shape { batch: number; M: number; N: number; K: number; tA: boolean; tB: boolean; calls: number }
+interface Shape {
+  batch: number;
+  M: number;
+  N: number;
+  K: number;
+  tA: boolean;
+  tB: boolean;
+  calls: number;
+}
 const key = (s: Omit<Shape, 'calls'>) => `${s.batch}x${s.M}x${s.N}x${s.K}${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}`;
 
 function shapesOf(config: string): Shape[] {
@@ -115,8 +123,20 @@ const results: unknown[] = [];
 const summary: string[][] = [['config', 'matmul ms/step: ours', 'OpenBLAS', 'best per shape', 'OpenBLAS/ours']];
 for (const config of configs) {
   const shapes = shapesOf(config);
-  const rows: string[][] = [['shape (batch x M x N x K, op)', 'calls/step', 'ours us', 'OpenBLAS us', 'OpenBLAS/ours', 'ours GFLOP/s', 'OpenBLAS GFLOP/s']];
-  let tOurs = 0, tBlas = 0, tBest = 0;
+  const rows: string[][] = [
+    [
+      'shape (batch x M x N x K, op)',
+      'calls/step',
+      'ours us',
+      'OpenBLAS us',
+      'OpenBLAS/ours',
+      'ours GFLOP/s',
+      'OpenBLAS GFLOP/s',
+    ],
+  ];
+  let tOurs = 0,
+    tBlas = 0,
+    tBest = 0;
   const timed = [];
   for (const s of shapes) {
     const t = timeShape(s);
@@ -125,17 +145,37 @@ for (const config of configs) {
     tBlas += t.blas * s.calls;
     tBest += Math.min(t.ours, t.blas) * s.calls;
     timed.push({ ...s, oursUs: t.ours, blasUs: t.blas });
-    rows.push([key(s), String(s.calls), t.ours.toFixed(1), t.blas.toFixed(1), (t.blas / t.ours).toFixed(2),
-      (flop / t.ours / 1e3).toFixed(1), (flop / t.blas / 1e3).toFixed(1)]);
+    rows.push([
+      key(s),
+      String(s.calls),
+      t.ours.toFixed(1),
+      t.blas.toFixed(1),
+      (t.blas / t.ours).toFixed(2),
+      (flop / t.ours / 1e3).toFixed(1),
+      (flop / t.blas / 1e3).toFixed(1),
+    ]);
   }
   console.log(`\n${config}:`);
   console.log(alignColumns(rows[0], rows.slice(1)));
-  summary.push([config, (tOurs / 1e3).toFixed(2), (tBlas / 1e3).toFixed(2), (tBest / 1e3).toFixed(2), (tBlas / tOurs).toFixed(2)]);
+  summary.push([
+    config,
+    (tOurs / 1e3).toFixed(2),
+    (tBlas / 1e3).toFixed(2),
+    (tBest / 1e3).toFixed(2),
+    (tBlas / tOurs).toFixed(2),
+  ]);
   results.push({ config, shapes: timed, msPerStep: { ours: tOurs / 1e3, blas: tBlas / 1e3, best: tBest / 1e3 } });
 }
 addon.setGemm(1);
 console.log('\n' + alignColumns(summary[0], summary.slice(1)));
 const out = flags.out ?? path.join(here, 'results', `${new Date().toISOString().slice(0, 10)}-gemm.json`);
-writeJsonAtomic(out, { date: new Date().toISOString(), blas, load: os.loadavg()[0], rounds: flags.rounds, blockMs: flags.blockMs, results });
+writeJsonAtomic(out, {
+  date: new Date().toISOString(),
+  blas,
+  load: os.loadavg()[0],
+  rounds: flags.rounds,
+  blockMs: flags.blockMs,
+  results,
+});
 process.stderr.write(`[gemm] wrote ${path.relative(process.cwd(), out)}; load ${os.loadavg()[0].toFixed(2)}\n`);
 process.exit(0);

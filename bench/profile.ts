@@ -37,7 +37,8 @@ export function installProfiler(backend: string): void {
         const cpuMs = (c.user + c.system) / 1000;
         const inputs = Object.values(args.inputs) as tf.TensorInfo[];
         const attrs = args.attrs as Record<string, unknown> | undefined;
-        const flags = name.includes('MatMul') && attrs ? `${attrs.transposeA ? 'T' : 'N'}${attrs.transposeB ? 'T' : 'N'} ` : '';
+        const flags =
+          name.includes('MatMul') && attrs ? `${attrs.transposeA ? 'T' : 'N'}${attrs.transposeB ? 'T' : 'N'} ` : '';
         const shapes = flags + inputs.map((t) => `[${t.shape.join(',')}]`).join('x');
         const key = `${name} ${shapes}`;
         const s = stats.get(key) ?? { kernel: name, shapes, calls: 0, ms: 0, cpuMs: 0 };

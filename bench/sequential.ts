@@ -60,7 +60,10 @@ interface Cell {
   error?: string;
   /** 1-minute load average when the cell started */
   load?: number;
-  profile?: { top: { kernel: string; shapes: string; calls: number; ms: number }[]; byKernel: { kernel: string; calls: number; ms: number }[] };
+  profile?: {
+    top: { kernel: string; shapes: string; calls: number; ms: number }[];
+    byKernel: { kernel: string; calls: number; ms: number }[];
+  };
 }
 
 const peak = cpuPeak();
@@ -74,9 +77,17 @@ function finish(c: BenchConfig, raw: Record<string, unknown>, extra: Partial<Cel
   const gflops = stepFlops(c) / ms / 1e6;
   const threads = (extra.threads ?? 1) as number;
   return {
-    engine: String(raw.engine), backend: '', threads, config: c.name, msPerStep: ms,
-    tokensPerSec: (tokens / ms) * 1000, gflops, pctPeak: (100 * gflops) / (Math.min(threads, peak.cores) * peak.perCoreGflops),
-    firstLoss: raw.firstLoss as number, lastLoss: raw.lastLoss as number, ...extra,
+    engine: String(raw.engine),
+    backend: '',
+    threads,
+    config: c.name,
+    msPerStep: ms,
+    tokensPerSec: (tokens / ms) * 1000,
+    gflops,
+    pctPeak: (100 * gflops) / (Math.min(threads, peak.cores) * peak.perCoreGflops),
+    firstLoss: raw.firstLoss as number,
+    lastLoss: raw.lastLoss as number,
+    ...extra,
   };
 }
 
@@ -86,15 +97,41 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Vari
   const load = os.loadavg()[0];
   const label = `tfjs ${backend} ${threads}t ${variant === 'default' ? '' : variant + ' '}${c.name}`;
   log(`[bench] ${label} (${n} steps after ${w} warm-up)...`);
-  const args = ['--import', 'tsx', path.join(here, 'run-one.ts'), '--backend', backend,
-    '--config', c.name, '--steps', String(n), '--warmup', String(w), ...(has('profile') ? ['--profile'] : [])];
-  const env = { ...process.env, CEG_KERNELS: stock ? 'stock' : '', CEG_NATIVE: variant === 'nonative' ? '0' : (readEnv('CEG_NATIVE') ?? '') };
+  const args = [
+    '--import',
+    'tsx',
+    path.join(here, 'run-one.ts'),
+    '--backend',
+    backend,
+    '--config',
+    c.name,
+    '--steps',
+    String(n),
+    '--warmup',
+    String(w),
+    ...(has('profile') ? ['--profile'] : []),
+  ];
+  const env = {
+    ...process.env,
+    CEG_KERNELS: stock ? 'stock' : '',
+    CEG_NATIVE: variant === 'nonative' ? '0' : (readEnv('CEG_NATIVE') ?? ''),
+  };
   const r = spawnSync(process.execPath, args, { cwd: root, env, encoding: 'utf8', timeout: 20 * 60_000 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('RESULT '));
   if (!line) {
     const why = (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').slice(-3).join(' | ');
     log(`[bench] ${label} failed: ${why}`);
-    cells.push({ engine: 'tfjs', backend, threads, config: c.name, msPerStep: NaN, tokensPerSec: NaN, gflops: NaN, pctPeak: NaN, error: why });
+    cells.push({
+      engine: 'tfjs',
+      backend,
+      threads,
+      config: c.name,
+      msPerStep: NaN,
+      tokensPerSec: NaN,
+      gflops: NaN,
+      pctPeak: NaN,
+      error: why,
+    });
     return;
   }
   const raw = JSON.parse(line.slice(7));
@@ -104,11 +141,19 @@ function runTfjs(c: BenchConfig, backend: string, threads: number, variant: Vari
 function ensureTorch(): boolean {
   const ok = () => spawnSync(PY, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
   if (ok()) return true;
-  log('[bench] PyTorch reference missing: installing Debian python3-torch and libopenblas0-pthread (apt-get; needs root)...');
+  log(
+    '[bench] PyTorch reference missing: installing Debian python3-torch and libopenblas0-pthread (apt-get; needs root)...',
+  );
   const sudo = process.getuid?.() === 0 ? [] : ['sudo'];
-  for (const cmd of [['apt-get', 'update'], ['apt-get', 'install', '-y', 'python3-torch', 'libopenblas0-pthread']]) {
+  for (const cmd of [
+    ['apt-get', 'update'],
+    ['apt-get', 'install', '-y', 'python3-torch', 'libopenblas0-pthread'],
+  ]) {
     const full = [...sudo, ...cmd];
-    const r = spawnSync(full[0], full.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const r = spawnSync(full[0], full.slice(1), {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
     if (r.status !== 0) {
       log(`[bench] "${full.join(' ')}" failed; skipping the PyTorch reference`);
       return false;
@@ -120,8 +165,21 @@ function ensureTorch(): boolean {
 function runTorch(c: BenchConfig, threads: number): void {
   const load = os.loadavg()[0];
   log(`[bench] torch ${threads}t ${c.name}...`);
-  const r = spawnSync(PY, [path.join(here, 'torch_step.py'), '--config', JSON.stringify(c), '--threads', String(threads),
-    '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', timeout: 20 * 60_000 });
+  const r = spawnSync(
+    PY,
+    [
+      path.join(here, 'torch_step.py'),
+      '--config',
+      JSON.stringify(c),
+      '--threads',
+      String(threads),
+      '--steps',
+      String(steps),
+      '--warmup',
+      String(warmup),
+    ],
+    { encoding: 'utf8', timeout: 20 * 60_000 },
+  );
   const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) {
     log(`[bench] torch ${threads}t ${c.name} failed: ${(r.stderr || '').trim().split('\n').slice(-2).join(' | ')}`);
@@ -155,30 +213,83 @@ for (const cell of cells) {
 }
 
 const f = (x: number | undefined, d = 1) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(d));
-const rows = [['config', 'engine', 'backend', 'thr', 'ms/step', 'tokens/s', 'GFLOP/s', '% peak', 'x torch1', 'x best torch', 'load', 'loss 1st→last']];
+const rows = [
+  [
+    'config',
+    'engine',
+    'backend',
+    'thr',
+    'ms/step',
+    'tokens/s',
+    'GFLOP/s',
+    '% peak',
+    'x torch1',
+    'x best torch',
+    'load',
+    'loss 1st→last',
+  ],
+];
 for (const c of cells) {
-  rows.push([c.config, c.engine, c.backend + (c.kernels ? ` (${c.kernels})` : ''), String(c.threads), f(c.msPerStep, 0),
-    f(c.tokensPerSec, 0), f(c.gflops), f(c.pctPeak), f(c.vsTorch1, 2), f(c.vsTorchBest, 2), f(c.load, 2),
-    c.error ? `ERROR ${c.error.slice(0, 60)}` : `${f(c.firstLoss, 3)}→${f(c.lastLoss, 3)}`]);
+  rows.push([
+    c.config,
+    c.engine,
+    c.backend + (c.kernels ? ` (${c.kernels})` : ''),
+    String(c.threads),
+    f(c.msPerStep, 0),
+    f(c.tokensPerSec, 0),
+    f(c.gflops),
+    f(c.pctPeak),
+    f(c.vsTorch1, 2),
+    f(c.vsTorchBest, 2),
+    f(c.load, 2),
+    c.error ? `ERROR ${c.error.slice(0, 60)}` : `${f(c.firstLoss, 3)}→${f(c.lastLoss, 3)}`,
+  ]);
 }
 console.log(alignColumns(rows[0], rows.slice(1)));
-console.log(`\nFLOPs/step: ${configNames.map((n) => `${n} ${(stepFlops(configs[n]) / 1e9).toFixed(2)} G`).join(', ')} (src/model/flops.ts: matmuls only, causal attention, backward = 2x forward)`);
-console.log(`CPU: ${peak.model}, ${peak.cores} cores; peak assumed ${peak.perCoreGflops.toFixed(0)} GFLOP/s per core (${peak.assumption}); % peak uses min(threads, cores) cores`);
-console.log(`load average (1, 5, 15 min) at start ${loadAvg[0].map((x) => x.toFixed(2)).join(' ')}, at end ${loadAvg[1].map((x) => x.toFixed(2)).join(' ')}`);
+console.log(
+  `\nFLOPs/step: ${configNames.map((n) => `${n} ${(stepFlops(configs[n]) / 1e9).toFixed(2)} G`).join(', ')} (src/model/flops.ts: matmuls only, causal attention, backward = 2x forward)`,
+);
+console.log(
+  `CPU: ${peak.model}, ${peak.cores} cores; peak assumed ${peak.perCoreGflops.toFixed(0)} GFLOP/s per core (${peak.assumption}); % peak uses min(threads, cores) cores`,
+);
+console.log(
+  `load average (1, 5, 15 min) at start ${loadAvg[0].map((x) => x.toFixed(2)).join(' ')}, at end ${loadAvg[1].map((x) => x.toFixed(2)).join(' ')}`,
+);
 console.log(`median of ${steps} steps after ${warmup} warm-up (cpu backend: 2 steps after 1)`);
 
 if (has('profile')) {
   for (const c of cells.filter((x) => x.profile)) {
-    console.log(`\nprofile: ${c.engine} ${c.backend} ${c.threads}t ${c.kernels ?? ''} config ${c.config}: ms per step by kernel`);
-    for (const k of c.profile!.byKernel.slice(0, 10)) console.log(`  ${k.kernel.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms  ${k.calls.toFixed(0).padStart(5)} calls`);
+    console.log(
+      `\nprofile: ${c.engine} ${c.backend} ${c.threads}t ${c.kernels ?? ''} config ${c.config}: ms per step by kernel`,
+    );
+    for (const k of c.profile!.byKernel.slice(0, 10))
+      console.log(
+        `  ${k.kernel.padEnd(22)} ${k.ms.toFixed(1).padStart(8)} ms  ${k.calls.toFixed(0).padStart(5)} calls`,
+      );
     console.log('  top (kernel, shapes):');
-    for (const k of c.profile!.top.slice(0, 12)) console.log(`  ${k.ms.toFixed(1).padStart(8)} ms  ${k.kernel} ${k.shapes}`);
+    for (const k of c.profile!.top.slice(0, 12))
+      console.log(`  ${k.ms.toFixed(1).padStart(8)} ms  ${k.kernel} ${k.shapes}`);
   }
 }
 
 const date = new Date().toISOString().slice(0, 10);
 mkdirSync(path.join(here, 'results'), { recursive: true });
 const file = path.resolve(root, flags.out ?? path.join('bench', 'results', `${date}-cpu.json`));
-writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: peak, steps, warmup,
-  configs: Object.fromEntries(configNames.map((n) => [n, { ...configs[n], flopsPerStep: stepFlops(configs[n]) }])), load: loadAvg, cells }, null, 2));
+writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpu: peak,
+      steps,
+      warmup,
+      configs: Object.fromEntries(configNames.map((n) => [n, { ...configs[n], flopsPerStep: stepFlops(configs[n]) }])),
+      load: loadAvg,
+      cells,
+    },
+    null,
+    2,
+  ),
+);
 console.log(`\nwrote ${path.relative(root, file)}`);

@@ -20,7 +20,13 @@ const spec = {
     T: { type: 'int', default: 256, min: 1, help: 'context length' },
     hs: { type: 'int', default: 32, min: 1, help: 'head size' },
     steps: { type: 'int', default: 5, min: 1, help: 'timed runs (median)' },
-    backends: { type: 'list', choices: BACKENDS, noun: 'backend', default: ['webgpu', 'wasm'], help: 'backends of the training-step table' },
+    backends: {
+      type: 'list',
+      choices: BACKENDS,
+      noun: 'backend',
+      default: ['webgpu', 'wasm'],
+      help: 'backends of the training-step table',
+    },
   },
 } as const satisfies CommandSpec;
 const { flags } = parseScriptArgs('npx tsx bench/webgpu.ts', spec);
@@ -33,7 +39,13 @@ function values(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => 2 * u() - 1);
 }
 const rnd = (shape: number[], seed: number, scale = 1) =>
-  tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed).map((x) => x * scale), shape);
+  tf.tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ).map((x) => x * scale),
+    shape,
+  );
 
 async function median(fn: () => tf.Tensor[]): Promise<number> {
   const times: number[] = [];
@@ -65,9 +77,16 @@ function attnStep(attn: (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor)
 
 /** Config A of ENGINE-NOTES (vocab 96, 4 layers, width 128, context 64, batch 16), SGD step. */
 function gptStep() {
-  const V = 96, C = 128, L = 4, TT = 64, BB = 16, NH = 4, hd = C / NH;
+  const V = 96,
+    C = 128,
+    L = 4,
+    TT = 64,
+    BB = 16,
+    NH = 4,
+    hd = C / NH;
   const p: Record<string, tf.Variable> = {
-    wte: tf.variable(rnd([V, C], 1, 0.1)), wpe: tf.variable(rnd([TT, C], 2, 0.02)),
+    wte: tf.variable(rnd([V, C], 1, 0.1)),
+    wpe: tf.variable(rnd([TT, C], 2, 0.02)),
   };
   for (let l = 0; l < L; l++) {
     p[`qkv${l}`] = tf.variable(rnd([C, 3 * C], 10 + l, 0.1));
@@ -76,8 +95,18 @@ function gptStep() {
     p[`pr${l}`] = tf.variable(rnd([4 * C, C], 40 + l, 0.05));
   }
   const toks = Array.from(values(BB * (TT + 1), 7), (x) => Math.floor((x + 1) * 48) % V);
-  const x = tf.tensor2d(toks.filter((_, i) => i % (TT + 1) < TT), [BB, TT], 'int32');
-  const y = tf.oneHot(tf.tensor1d(toks.filter((_, i) => i % (TT + 1) > 0), 'int32'), V);
+  const x = tf.tensor2d(
+    toks.filter((_, i) => i % (TT + 1) < TT),
+    [BB, TT],
+    'int32',
+  );
+  const y = tf.oneHot(
+    tf.tensor1d(
+      toks.filter((_, i) => i % (TT + 1) > 0),
+      'int32',
+    ),
+    V,
+  );
   const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([TT, TT]), -1, 0)), -1e9);
   const norm = (h: tf.Tensor) => {
     const { mean, variance } = tf.moments(h, -1, true);

@@ -32,7 +32,11 @@ for (let i = 0; i < warmup; i++) {
   step();
   warm.push(performance.now() - t0);
 }
-const kernels = kernelPatches('wasm').filter((k) => k.startsWith('BatchMatMul:')).map((k) => k.slice('BatchMatMul:'.length)).join('+') || 'wasm';
+const kernels =
+  kernelPatches('wasm')
+    .filter((k) => k.startsWith('BatchMatMul:'))
+    .map((k) => k.slice('BatchMatMul:'.length))
+    .join('+') || 'wasm';
 process.stdout.write(`READY ${JSON.stringify({ engine: 'tfjs wasm', kernels, warmupMs: warm })}\n`);
 
 for await (const line of createInterface({ input: process.stdin })) {

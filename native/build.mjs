@@ -27,7 +27,9 @@ const say = (s) => process.stderr.write(`[ceg native] ${s}\n`);
 const headerVersion = (dir) => {
   try {
     const h = readFileSync(path.join(dir, 'node_version.h'), 'utf8');
-    const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map((k) => new RegExp(`#define NODE_${k}_VERSION (\\d+)`).exec(h)?.[1]);
+    const [major, minor, patch] = ['MAJOR', 'MINOR', 'PATCH'].map(
+      (k) => new RegExp(`#define NODE_${k}_VERSION (\\d+)`).exec(h)?.[1],
+    );
     return major && minor && patch ? `${major}.${minor}.${patch}` : undefined;
   } catch {
     return undefined;
@@ -38,11 +40,15 @@ const candidates = [
   ...(process.env.npm_config_nodedir ? [path.join(process.env.npm_config_nodedir, 'include', 'node')] : []),
   '/usr/include/node',
   '/usr/local/include/node',
-].map((d) => path.resolve(d)).filter((d) => existsSync(path.join(d, 'node_api.h')));
+]
+  .map((d) => path.resolve(d))
+  .filter((d) => existsSync(path.join(d, 'node_api.h')));
 const include = candidates.find((d) => headerVersion(d) === process.versions.node) ?? candidates[0];
-const includeNote = include && (headerVersion(include) === process.versions.node
-  ? `Node ${process.versions.node} headers in ${include}`
-  : `Node ${headerVersion(include) ?? '(unknown version)'} headers in ${include}; the running Node ${process.versions.node}'s own were not found`);
+const includeNote =
+  include &&
+  (headerVersion(include) === process.versions.node
+    ? `Node ${process.versions.node} headers in ${include}`
+    : `Node ${headerVersion(include) ?? '(unknown version)'} headers in ${include}; the running Node ${process.versions.node}'s own were not found`);
 const cxx = process.env.CXX || 'g++';
 
 function cpuFlags() {
@@ -79,14 +85,35 @@ Runs at npm install too; never fails it. CEG_NATIVE=0 skips the build, CXX choos
 } else {
   mkdirSync(path.dirname(out), { recursive: true });
   const t = target();
-  const args = ['-O3', ...t.flags, '-std=c++17', '-shared', '-fPIC', '-fno-exceptions', '-DNODE_GYP_MODULE_NAME=ceg_native', '-DNAPI_VERSION=8',
-    `-I${include}`, path.join(here, 'sgemm.cc'), '-o', out];
+  const args = [
+    '-O3',
+    ...t.flags,
+    '-std=c++17',
+    '-shared',
+    '-fPIC',
+    '-fno-exceptions',
+    '-DNODE_GYP_MODULE_NAME=ceg_native',
+    '-DNAPI_VERSION=8',
+    `-I${include}`,
+    path.join(here, 'sgemm.cc'),
+    '-o',
+    out,
+  ];
   if (process.platform === 'darwin') args.push('-undefined', 'dynamic_lookup');
   rmSync(manifest, { force: true });
   const r = spawnSync(cxx, args, { encoding: 'utf8' });
   if (r.status === 0) {
-    writeFileSync(manifest, JSON.stringify({ arch: process.arch, march: t.march, requires: t.requires, compiler: cxx, flags: t.flags }, null, 2) + '\n');
-    say(`built ${path.relative(process.cwd(), out)} (${cxx} -O3 ${t.flags.join(' ') || '(default target)'}; ${includeNote})`);
+    writeFileSync(
+      manifest,
+      JSON.stringify(
+        { arch: process.arch, march: t.march, requires: t.requires, compiler: cxx, flags: t.flags },
+        null,
+        2,
+      ) + '\n',
+    );
+    say(
+      `built ${path.relative(process.cwd(), out)} (${cxx} -O3 ${t.flags.join(' ') || '(default target)'}; ${includeNote})`,
+    );
   } else {
     rmSync(out, { force: true });
     say(`build failed; the wasm kernels will be used:\n${(r.stderr || r.error?.message || '').slice(0, 2000)}`);

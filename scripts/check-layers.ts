@@ -45,10 +45,11 @@ const srcDir = join(root, 'src');
 export function layerOf(file: string): Layer {
   const parts = file.split('/');
   if (parts[0] !== 'src') throw new Error(`not under src/: ${file}`);
-  if (parts.length === 2) return (parts[1] === 'lab.ts' || parts[1] === 'lab-study.ts') ? 'lab' : 'core';
+  if (parts.length === 2) return parts[1] === 'lab.ts' || parts[1] === 'lab-study.ts' ? 'lab' : 'core';
   const folder = parts[1]!;
   const layer = FOLDER_LAYER[folder] ?? LAYERS.find((l) => l === folder);
-  if (!layer) throw new Error(`src/${folder}/ has no layer: add it to scripts/check-layers.ts and docs/architecture.md`);
+  if (!layer)
+    throw new Error(`src/${folder}/ has no layer: add it to scripts/check-layers.ts and docs/architecture.md`);
   return layer;
 }
 
@@ -76,7 +77,10 @@ export interface Violation {
 }
 
 /** Every upward import in the files (paths relative to the project root; `read` gives a file's text). */
-export function violations(files: string[], read = (file: string) => readFileSync(join(root, file), 'utf8')): Violation[] {
+export function violations(
+  files: string[],
+  read = (file: string) => readFileSync(join(root, file), 'utf8'),
+): Violation[] {
   const found: Violation[] = [];
   for (const file of files) {
     const text = read(file);
@@ -104,10 +108,14 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const files = sourceFiles();
   const found = violations(files);
   for (const v of found) {
-    console.error(`${v.file}:${v.line}  ${v.from} imports ${v.to} (${v.target}): a module imports only from its own layer or below`);
+    console.error(
+      `${v.file}:${v.line}  ${v.from} imports ${v.to} (${v.target}): a module imports only from its own layer or below`,
+    );
   }
   if (found.length > 0) {
-    console.error(`\n${found.length} upward import(s). Layers, lowest first: ${LAYERS.join(' < ')} (docs/architecture.md)`);
+    console.error(
+      `\n${found.length} upward import(s). Layers, lowest first: ${LAYERS.join(' < ')} (docs/architecture.md)`,
+    );
     process.exit(1);
   }
   console.log(`layers ok: ${files.length} files in src/, no upward import (${LAYERS.join(' < ')})`);

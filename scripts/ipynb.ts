@@ -100,7 +100,14 @@ export function makeNotebook(cells: { type?: 'code' | 'markdown'; source: string
     metadata: { ...TSLAB_METADATA },
     cells: cells.map((c, i) =>
       (c.type ?? 'code') === 'code'
-        ? { cell_type: 'code', id: `cell-${i}`, metadata: {}, source: toLines(c.source), execution_count: null, outputs: [] }
+        ? {
+            cell_type: 'code',
+            id: `cell-${i}`,
+            metadata: {},
+            source: toLines(c.source),
+            execution_count: null,
+            outputs: [],
+          }
         : { cell_type: 'markdown', id: `cell-${i}`, metadata: {}, source: toLines(c.source) },
     ),
   };

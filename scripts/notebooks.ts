@@ -42,7 +42,10 @@ Execute notebooks/*.ipynb headless with tslab's kernel code (no Python, no Jupyt
 function runChild(file: string, outFile: string, env: NodeJS.ProcessEnv): Promise<number> {
   const self = fileURLToPath(import.meta.url);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, self, '--one', file, '--one-out', outFile], { stdio: 'inherit', env });
+    const child = spawn(process.execPath, [...process.execArgv, self, '--one', file, '--one-out', outFile], {
+      stdio: 'inherit',
+      env,
+    });
     child.on('error', reject);
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
@@ -96,7 +99,12 @@ async function main(): Promise<number> {
   }
   if (values.clear) {
     for (const file of files) {
-      const outFile = values.out || values['in-place'] ? (values.out ? path.join(values.out, path.basename(file)) : file) : path.join(DEFAULT_OUT, path.basename(file));
+      const outFile =
+        values.out || values['in-place']
+          ? values.out
+            ? path.join(values.out, path.basename(file))
+            : file
+          : path.join(DEFAULT_OUT, path.basename(file));
       writeNotebook(outFile, clearOutputs(await readNotebook(file)));
       console.log(`cleared ${file} -> ${outFile}`);
     }
@@ -106,7 +114,8 @@ async function main(): Promise<number> {
   if (values.scale) env.CEG_SCALE = values.scale;
   if (values.runs) env.CEG_RUNS = path.resolve(values.runs);
   const scale = env.CEG_SCALE || 'micro';
-  if (!env.CEG_RUNS && scale !== COMMITTED_SCALE) env.CEG_RUNS = await mkdtemp(path.join(os.tmpdir(), `ceg-notebook-runs-${scale}-`));
+  if (!env.CEG_RUNS && scale !== COMMITTED_SCALE)
+    env.CEG_RUNS = await mkdtemp(path.join(os.tmpdir(), `ceg-notebook-runs-${scale}-`));
   console.log(
     `running ${files.length} notebook(s), CEG_SCALE=${env.CEG_SCALE || '(unset)'}, run store ${env.CEG_RUNS ?? 'data/runs'}, ` +
       `output ${outDir ?? 'in place'}`,
@@ -124,9 +133,13 @@ async function main(): Promise<number> {
     }
     const size = (await stat(outFile)).size;
     bytes += size;
-    console.log(`✓ ${file} -> ${outFile} (${((performance.now() - t0) / 1000).toFixed(1)} s, ${(size / 1024).toFixed(0)} KiB)`);
+    console.log(
+      `✓ ${file} -> ${outFile} (${((performance.now() - t0) / 1000).toFixed(1)} s, ${(size / 1024).toFixed(0)} KiB)`,
+    );
   }
-  console.log(`${files.length} notebook(s) in ${((performance.now() - tAll) / 1000).toFixed(1)} s, ${(bytes / 1024).toFixed(0)} KiB written`);
+  console.log(
+    `${files.length} notebook(s) in ${((performance.now() - tAll) / 1000).toFixed(1)} s, ${(bytes / 1024).toFixed(0)} KiB written`,
+  );
   return 0;
 }
 

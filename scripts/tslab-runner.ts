@@ -15,7 +15,15 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { cellSource, readNotebook, toLines, writeNotebook, type CodeCell, type Notebook, type Output } from './ipynb.js';
+import {
+  cellSource,
+  readNotebook,
+  toLines,
+  writeNotebook,
+  type CodeCell,
+  type Notebook,
+  type Output,
+} from './ipynb.js';
 
 type Jupyter = typeof import('tslab/dist/jupyter.js');
 type Converter = typeof import('tslab/dist/converter.js');
@@ -85,11 +93,15 @@ export async function executeNotebook(
       const writeStream = (stream: string, text: string) => {
         if (stream !== 'stdout' && stream !== 'stderr') return;
         const last = outputs[outputs.length - 1];
-        if (last && last.output_type === 'stream' && last.name === stream) last.text = toLines(last.text.join('') + text);
+        if (last && last.output_type === 'stream' && last.name === stream)
+          last.text = toLines(last.text.join('') + text);
         else outputs.push({ output_type: 'stream', name: stream, text: toLines(text) });
       };
       const displays = new Map<string, Output & { data: Record<string, unknown> }>();
-      const writeDisplayData = (content: { data: object; metadata?: object; transient?: { display_id?: string } }, update: boolean) => {
+      const writeDisplayData = (
+        content: { data: object; metadata?: object; transient?: { display_id?: string } },
+        update: boolean,
+      ) => {
         const id = content.transient?.display_id;
         const prev = id ? displays.get(id) : undefined;
         if (update && prev) {
@@ -101,19 +113,29 @@ export async function executeNotebook(
           } else prev.data = { ...content.data };
           return;
         }
-        const o = { output_type: 'display_data' as const, data: { ...content.data } as Record<string, unknown>, metadata: { ...content.metadata } as Record<string, unknown> };
+        const o = {
+          output_type: 'display_data' as const,
+          data: { ...content.data } as Record<string, unknown>,
+          metadata: { ...content.metadata } as Record<string, unknown>,
+        };
         outputs.push(o);
         if (id) displays.set(id, o);
       };
       const t0 = performance.now();
-      const reply = await handler.handleExecute({ code: cellSource(code) } as Parameters<typeof handler.handleExecute>[0], writeStream, writeDisplayData as never);
+      const reply = await handler.handleExecute(
+        { code: cellSource(code) } as Parameters<typeof handler.handleExecute>[0],
+        writeStream,
+        writeDisplayData as never,
+      );
       // the handler leaves process.stdout/stderr pointing at this cell (the kernel forwards late
       // output to the last cell); between cells this runner's own lines go to the terminal
       process.stdout.write = stdoutWrite;
       process.stderr.write = stderrWrite;
       code.execution_count = reply.execution_count ?? null;
       if (reply.status !== 'ok') {
-        const errText = outputs.flatMap((o) => (o.output_type === 'stream' && o.name === 'stderr' ? o.text : [])).join('');
+        const errText = outputs
+          .flatMap((o) => (o.output_type === 'stream' && o.name === 'stderr' ? o.text : []))
+          .join('');
         return { notebook: out, failure: new CellFailure(name, i + 1, errText || `status ${reply.status}`) };
       }
       log(`${name}: cell ${i + 1} ok (${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -52,15 +52,24 @@ export async function notebookModule(file: string): Promise<NotebookModule> {
 }
 
 function compilerOptions(): ts.CompilerOptions {
-  const parsed = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    path.join(root, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
     },
-  });
+  );
   if (!parsed) throw new Error('tsconfig.json: not readable');
   // Bundler resolution: 'ceg-lab/lab' without an extension, as tslab (Node10) resolves it
-  return { ...parsed.options, noEmit: true, module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler };
+  return {
+    ...parsed.options,
+    noEmit: true,
+    module: ts.ModuleKind.ESNext,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+  };
 }
 
 /** Diagnostics of the notebooks' cells, as "file: cell N, line L:C: message" lines. */
@@ -73,7 +82,9 @@ export function checkNotebooks(mods: NotebookModule[]): string[] {
   host.readFile = (f) => byPath.get(f)?.text ?? readFile.call(host, f);
   host.getSourceFile = (f, lang, onError, create) => {
     const m = byPath.get(f);
-    return m ? ts.createSourceFile(f, m.text, lang, true, ts.ScriptKind.TS) : getSourceFile.call(host, f, lang, onError, create);
+    return m
+      ? ts.createSourceFile(f, m.text, lang, true, ts.ScriptKind.TS)
+      : getSourceFile.call(host, f, lang, onError, create);
   };
   const program = ts.createProgram([...byPath.keys()], options, host);
   const out: string[] = [];
@@ -88,7 +99,9 @@ export function checkNotebooks(mods: NotebookModule[]): string[] {
       }
       const { line, character } = sf.getLineAndCharacterOfPosition(d.start);
       const cell = [...m.cells].reverse().find((c) => c.line <= line) ?? m.cells[0];
-      out.push(`${path.relative(process.cwd(), m.file)}: cell ${cell?.cell ?? '?'}, line ${line - (cell?.line ?? 0) + 1}:${character + 1}: TS${d.code}: ${msg}`);
+      out.push(
+        `${path.relative(process.cwd(), m.file)}: cell ${cell?.cell ?? '?'}, line ${line - (cell?.line ?? 0) + 1}:${character + 1}: TS${d.code}: ${msg}`,
+      );
     }
   }
   return out;
@@ -97,7 +110,10 @@ export function checkNotebooks(mods: NotebookModule[]): string[] {
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { dir: { type: 'string', default: path.join(root, 'notebooks') }, help: { type: 'boolean', short: 'h', default: false } },
+    options: {
+      dir: { type: 'string', default: path.join(root, 'notebooks') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
   });
   if (values.help) {
     console.log(HELP);
@@ -105,7 +121,10 @@ async function main(): Promise<number> {
   }
   const files = positionals.length
     ? positionals
-    : readdirSync(values.dir!).filter((f) => f.endsWith('.ipynb')).sort().map((f) => path.join(values.dir!, f));
+    : readdirSync(values.dir!)
+        .filter((f) => f.endsWith('.ipynb'))
+        .sort()
+        .map((f) => path.join(values.dir!, f));
   if (files.length === 0) {
     console.error(`no notebooks found in ${values.dir}/ (*.ipynb)`);
     return 2;

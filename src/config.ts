@@ -123,17 +123,33 @@ export const ModelConfigSchema = z
   .strict()
   .superRefine((c, ctx) => {
     if (c.blockInputScale !== undefined && c.norm !== 'none')
-      ctx.addIssue({ code: 'custom', path: ['blockInputScale'], message: "blockInputScale replaces a norm: it needs norm 'none'" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['blockInputScale'],
+        message: "blockInputScale replaces a norm: it needs norm 'none'",
+      });
     if (c.normPlacement === 'post' && c.norm === 'none')
-      ctx.addIssue({ code: 'custom', path: ['normPlacement'], message: "post-norm placement needs a norm (norm is 'none')" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['normPlacement'],
+        message: "post-norm placement needs a norm (norm is 'none')",
+      });
     if (c.nEmbd % c.nHead !== 0)
-      ctx.addIssue({ code: 'custom', path: ['nEmbd'], message: `nEmbd ${c.nEmbd} must be divisible by nHead ${c.nHead}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['nEmbd'],
+        message: `nEmbd ${c.nEmbd} must be divisible by nHead ${c.nHead}`,
+      });
     if (c.nHead % c.nKvHead !== 0)
       ctx.addIssue({ code: 'custom', path: ['nKvHead'], message: `nKvHead ${c.nKvHead} must divide nHead ${c.nHead}` });
     if (c.positions === 'rope' && (c.nEmbd / c.nHead) % 2 !== 0)
       ctx.addIssue({ code: 'custom', path: ['positions'], message: 'RoPE needs an even head size' });
     if (c.moe.topK > c.moe.experts)
-      ctx.addIssue({ code: 'custom', path: ['moe', 'topK'], message: `topK ${c.moe.topK} exceeds experts ${c.moe.experts}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['moe', 'topK'],
+        message: `topK ${c.moe.topK} exceeds experts ${c.moe.experts}`,
+      });
     if (c.attnKernel === 'sparse' && c.blockSize % c.sparse.blockSize !== 0)
       ctx.addIssue({
         code: 'custom',
@@ -142,16 +158,38 @@ export const ModelConfigSchema = z
       });
     if (c.attnKernel === 'nsa') {
       const n = c.nsa;
-      if (!n) ctx.addIssue({ code: 'custom', path: ['nsa'], message: "attnKernel 'nsa' needs the nsa settings {heads, kvHeads, blockSize, blockCounts, windowSize}" });
+      if (!n)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['nsa'],
+          message: "attnKernel 'nsa' needs the nsa settings {heads, kvHeads, blockSize, blockCounts, windowSize}",
+        });
       else {
         if (c.nEmbd % n.heads !== 0)
-          ctx.addIssue({ code: 'custom', path: ['nsa', 'heads'], message: `nEmbd ${c.nEmbd} must be divisible by nsa.heads ${n.heads}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nsa', 'heads'],
+            message: `nEmbd ${c.nEmbd} must be divisible by nsa.heads ${n.heads}`,
+          });
         if (n.heads % n.kvHeads !== 0)
-          ctx.addIssue({ code: 'custom', path: ['nsa', 'kvHeads'], message: `nsa.kvHeads ${n.kvHeads} must divide nsa.heads ${n.heads}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nsa', 'kvHeads'],
+            message: `nsa.kvHeads ${n.kvHeads} must divide nsa.heads ${n.heads}`,
+          });
         if (c.blockSize % n.blockSize !== 0)
-          ctx.addIssue({ code: 'custom', path: ['nsa', 'blockSize'], message: `context ${c.blockSize} must be a multiple of the NSA block size ${n.blockSize}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['nsa', 'blockSize'],
+            message: `context ${c.blockSize} must be a multiple of the NSA block size ${n.blockSize}`,
+          });
         if (c.positions === 'rope')
-          ctx.addIssue({ code: 'custom', path: ['positions'], message: "NSA as the paper ran it has no rotary embedding (its rotary is the identity); use positions 'learned'" });
+          ctx.addIssue({
+            code: 'custom',
+            path: ['positions'],
+            message:
+              "NSA as the paper ran it has no rotary embedding (its rotary is the identity); use positions 'learned'",
+          });
       }
     }
   });
@@ -205,9 +243,18 @@ export const TrainConfigSchema = z
     if (t.schedule !== 'wsd' && t.cooldownSteps !== undefined)
       ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: "cooldownSteps needs schedule 'wsd'" });
     if (t.cooldownSteps !== undefined && t.cooldownSteps > t.steps - t.warmupSteps)
-      ctx.addIssue({ code: 'custom', path: ['cooldownSteps'], message: `cooldown ${t.cooldownSteps} is longer than the ${t.steps - t.warmupSteps} steps after warmup` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cooldownSteps'],
+        message: `cooldown ${t.cooldownSteps} is longer than the ${t.steps - t.warmupSteps} steps after warmup`,
+      });
     for (const k of t.keepSteps ?? [])
-      if (k > t.steps) ctx.addIssue({ code: 'custom', path: ['keepSteps'], message: `keep step ${k} is beyond the last step ${t.steps}` });
+      if (k > t.steps)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['keepSteps'],
+          message: `keep step ${k} is beyond the last step ${t.steps}`,
+        });
   });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 
@@ -248,7 +295,11 @@ export function parseTrainConfig(x: unknown): TrainConfig {
  * validated in full (parseModelConfig / parseTrainConfig). `model.vocabSize` is refused: the
  * tokenizer sets it, so an override would be ignored.
  */
-const keysOf = (shape: Record<string, unknown>) => z.object(Object.fromEntries(Object.keys(shape).map((k) => [k, z.unknown()]))).partial().strict();
+const keysOf = (shape: Record<string, unknown>) =>
+  z
+    .object(Object.fromEntries(Object.keys(shape).map((k) => [k, z.unknown()])))
+    .partial()
+    .strict();
 export const ConfigOverridesSchema = z
   .object({ model: keysOf(ModelConfigSchema.innerType().shape), train: keysOf(TrainConfigSchema.innerType().shape) })
   .partial()
@@ -264,7 +315,9 @@ export function parseConfigOverrides(x: unknown, where = 'config'): ConfigOverri
     throw new ConfigError(`${where}: expected an object {"model": {...}, "train": {...}}, got ${JSON.stringify(x)}`);
   const model = (x as { model?: unknown }).model;
   if (model !== null && typeof model === 'object' && 'vocabSize' in model)
-    throw new ConfigError(`${where}.model.vocabSize: set by the tokenizer (--tokenizer), not by a config override; remove it`);
+    throw new ConfigError(
+      `${where}.model.vocabSize: set by the tokenizer (--tokenizer), not by a config override; remove it`,
+    );
   const r = ConfigOverridesSchema.safeParse(x);
   if (!r.success) throw new ConfigError(formatIssues(r.error, where).split('\n').join('; '));
   return r.data as ConfigOverrides;

@@ -47,7 +47,7 @@ export const ENV_VARS = {
     numbers: 'recorded when set (`engine.flags.dawnOptions`)',
   },
   CEG_VK_DIR: {
-    picks: 'the Vulkan driver folder for webgpu (default `.vk/` from scripts/lavapipe.sh; `none`: the system\'s)',
+    picks: "the Vulkan driver folder for webgpu (default `.vk/` from scripts/lavapipe.sh; `none`: the system's)",
     audience: 'user',
     numbers: 'none (the adapter is recorded)',
   },
@@ -69,19 +69,56 @@ export const ENV_VARS = {
     numbers: 'none: which runs, not how they train',
   },
   CEG_PROGRESS: {
-    picks: '`plain`: one line per progress update instead of a redrawn bar (`ipc`: internal, a sweep\'s child trainer sends its progress to the sweep)',
+    picks:
+      "`plain`: one line per progress update instead of a redrawn bar (`ipc`: internal, a sweep's child trainer sends its progress to the sweep)",
     audience: 'user',
     numbers: 'none',
   },
-  CEG_CHROMIUM: { picks: 'the Chromium binary for static figure export (default `/usr/bin/chromium`)', audience: 'user', numbers: 'none' },
-  CEG_NODE_DIR: { picks: 'scripts/node.sh: where other Node versions are cached (default `.node/`)', audience: 'script', numbers: 'none' },
-  CEG_DEBIAN_SUITE: { picks: 'scripts/lavapipe.sh: the Debian suite Mesa comes from (default `bookworm`, its backports)', audience: 'script', numbers: 'none' },
-  CEG_DEBIAN_MIRROR: { picks: 'scripts/lavapipe.sh: the Debian mirror (default `http://deb.debian.org/debian`)', audience: 'script', numbers: 'none' },
-  CEG_SLURM_DIR: { picks: 'scripts/slurm.sh: the local test cluster\'s state folder (default `/tmp/ceg-slurm`)', audience: 'script', numbers: 'none' },
-  CEG_SLURM_CPUS: { picks: 'scripts/slurm.sh: CPUs of the local test partition (default: nproc)', audience: 'script', numbers: 'none' },
-  CEG_PROGRESS_INDEX: { picks: "a sweep child's place in its sweep (`3/14`), for its progress label", audience: 'internal', numbers: 'none' },
-  CEG_CLI_MAIN: { picks: '`1`: run src/cli/main.ts as the entry point when it is imported (tests)', audience: 'internal', numbers: 'none' },
-  CEG_FAULTS: { picks: '`long`: more fault-injection rounds (`npm run test:faults`)', audience: 'test', numbers: 'none' },
+  CEG_CHROMIUM: {
+    picks: 'the Chromium binary for static figure export (default `/usr/bin/chromium`)',
+    audience: 'user',
+    numbers: 'none',
+  },
+  CEG_NODE_DIR: {
+    picks: 'scripts/node.sh: where other Node versions are cached (default `.node/`)',
+    audience: 'script',
+    numbers: 'none',
+  },
+  CEG_DEBIAN_SUITE: {
+    picks: 'scripts/lavapipe.sh: the Debian suite Mesa comes from (default `bookworm`, its backports)',
+    audience: 'script',
+    numbers: 'none',
+  },
+  CEG_DEBIAN_MIRROR: {
+    picks: 'scripts/lavapipe.sh: the Debian mirror (default `http://deb.debian.org/debian`)',
+    audience: 'script',
+    numbers: 'none',
+  },
+  CEG_SLURM_DIR: {
+    picks: "scripts/slurm.sh: the local test cluster's state folder (default `/tmp/ceg-slurm`)",
+    audience: 'script',
+    numbers: 'none',
+  },
+  CEG_SLURM_CPUS: {
+    picks: 'scripts/slurm.sh: CPUs of the local test partition (default: nproc)',
+    audience: 'script',
+    numbers: 'none',
+  },
+  CEG_PROGRESS_INDEX: {
+    picks: "a sweep child's place in its sweep (`3/14`), for its progress label",
+    audience: 'internal',
+    numbers: 'none',
+  },
+  CEG_CLI_MAIN: {
+    picks: '`1`: run src/cli/main.ts as the entry point when it is imported (tests)',
+    audience: 'internal',
+    numbers: 'none',
+  },
+  CEG_FAULTS: {
+    picks: '`long`: more fault-injection rounds (`npm run test:faults`)',
+    audience: 'test',
+    numbers: 'none',
+  },
   CEG_CLUSTER_TESTS: { picks: '`skip`: skip the SLURM tests (CI runs them once)', audience: 'test', numbers: 'none' },
 } as const satisfies Record<string, EnvVar>;
 
@@ -91,4 +128,3 @@ export type EnvName = keyof typeof ENV_VARS;
 export function readEnv(name: EnvName): string | undefined {
   return process.env[name];
 }
-

@@ -13,7 +13,11 @@ import { ConfigError } from './config-error.js';
  * stored as absent, so a run's id (a hash of its config) changes only when the switch is on:
  * every run made before the switch existed keeps its id.
  */
-export const modelSwitch = () => z.boolean().optional().transform((on) => (on ? (true as const) : undefined));
+export const modelSwitch = () =>
+  z
+    .boolean()
+    .optional()
+    .transform((on) => (on ? (true as const) : undefined));
 
 /**
  * Model-config fields that innovations add, declared here beside the registry entry that turns
@@ -64,7 +68,7 @@ const list: Innovation[] = [
     category: 'baseline',
     inPaper: true,
     explanation:
-      'nanoGPT with the study\'s baseline choices: no LayerNorm inside blocks (the final LayerNorm is kept), ' +
+      "nanoGPT with the study's baseline choices: no LayerNorm inside blocks (the final LayerNorm is kept), " +
       'learned absolute position embeddings, plain masked-softmax attention, one key/value head per query head, GELU MLP.',
     reference: 'Radford et al. 2019 (GPT-2); Karpathy, nanoGPT',
     flopsUnchanged: true,
@@ -147,7 +151,7 @@ const list: Innovation[] = [
       'Native Sparse Attention as the paper ran it (fla-org/native-sparse-attention): its own q/k/v projections ' +
       'with many query heads sharing one K/V head, a compression branch (keys and values mean-pooled over blocks, ' +
       'causal attention over the completed blocks), a selection branch (token-level attention inside the top-k ' +
-      'blocks ranked by the compressed attention scores, the query\'s own block always included), and per-head ' +
+      "blocks ranked by the compressed attention scores, the query's own block always included), and per-head " +
       'sigmoid gates mixing the branches (the sliding-window branch is off, as in the paper). See docs/attention.md.',
     reference: 'Yuan et al. 2025 (NSA); fla-org/native-sparse-attention',
   },
@@ -158,7 +162,7 @@ const list: Innovation[] = [
     category: 'not in paper',
     inPaper: false,
     explanation:
-      'Our own block-sparse kernel (not the paper\'s SA): the model\'s usual heads and projections, each query ' +
+      "Our own block-sparse kernel (not the paper's SA): the model's usual heads and projections, each query " +
       'block attends its most recent blocks plus a few earlier blocks chosen by a mean-pooled key score; no ' +
       'compression branch, no gates. At contexts where local + selected blocks cover the context it is the baseline.',
     reference: 'ours, in the spirit of Yuan et al. 2025 (NSA) block selection',
@@ -171,7 +175,7 @@ const list: Innovation[] = [
     inPaper: false,
     explanation:
       'The MLP is replaced by E expert MLPs and a router that sends each token to its top-k experts, weighted by ' +
-      'the router\'s softmax; a load-balancing loss keeps experts evenly used. More parameters per FLOP. The ' +
+      "the router's softmax; a load-balancing loss keeps experts evenly used. More parameters per FLOP. The " +
       'paper names MoE as compute-dependent but does not test it.',
     reference: 'Shazeer et al. 2017; Fedus et al. 2021 (Switch)',
   },
@@ -181,7 +185,8 @@ const list: Innovation[] = [
     change: { mlp: 'swiglu' },
     category: 'not in paper',
     inPaper: false,
-    explanation: 'A gated MLP: silu(x·W1) ⊙ (x·W3), then ·W2, with the hidden width cut to 2/3 to keep parameters equal.',
+    explanation:
+      'A gated MLP: silu(x·W1) ⊙ (x·W3), then ·W2, with the hidden width cut to 2/3 to keep parameters equal.',
     reference: 'Shazeer 2020',
   },
   {
@@ -253,7 +258,12 @@ const list: Innovation[] = [
 
 /** The modern stack with one innovation taken out ("remove it from the modern stack"). */
 function modernRemovals(): Innovation[] {
-  const rm = (id: string, what: string, change: InnovationChange, flops: Pick<Innovation, 'flopsUnchanged'> = {}): Innovation => ({
+  const rm = (
+    id: string,
+    what: string,
+    change: InnovationChange,
+    flops: Pick<Innovation, 'flopsUnchanged'> = {},
+  ): Innovation => ({
     id,
     label: `Modern − ${what}`,
     change,

@@ -34,11 +34,20 @@ export function describeIoError(e: unknown): HandledError | null {
         exitCode: 2,
       };
     case 'EROFS':
-      return { message: `${where} is on a read-only file system (EROFS): pass --runs DIR (or set CEG_RUNS) to a writable folder`, exitCode: 2 };
+      return {
+        message: `${where} is on a read-only file system (EROFS): pass --runs DIR (or set CEG_RUNS) to a writable folder`,
+        exitCode: 2,
+      };
     case 'EMFILE':
     case 'ENFILE':
-      return { message: `too many open files (${code}) opening ${where}: raise the limit (ulimit -n) and run again`, exitCode: 2 };
+      return {
+        message: `too many open files (${code}) opening ${where}: raise the limit (ulimit -n) and run again`,
+        exitCode: 2,
+      };
     default:
-      return { message: `permission denied (${code}) on ${where}: make it writable for this user or pass --runs DIR (or set CEG_RUNS) to a folder you can write`, exitCode: 2 };
+      return {
+        message: `permission denied (${code}) on ${where}: make it writable for this user or pass --runs DIR (or set CEG_RUNS) to a folder you can write`,
+        exitCode: 2,
+      };
   }
 }

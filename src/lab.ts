@@ -28,11 +28,32 @@ type Table = ReturnType<typeof aq.from>;
 
 // ---------------------------------------------------------------- setup and runs (src/report/lab-runs.ts)
 
-export { scaleFromEnv, seedsFor, ladderSeedsFor, store, backend, start, ensureRuns, describeScale, ensureLadder, type EnsureOptions } from './report/lab-runs.js';
+export {
+  scaleFromEnv,
+  seedsFor,
+  ladderSeedsFor,
+  store,
+  backend,
+  start,
+  ensureRuns,
+  describeScale,
+  ensureLadder,
+  type EnsureOptions,
+} from './report/lab-runs.js';
 
 // ---------------------------------------------------------------- what a variant is (src/report/variants.ts)
 
-export { modelConfig, paramCount, variantTable, ladderTable, innovationTable, runTable, lossGap, flopBreakdown, kvCacheTable } from './report/variants.js';
+export {
+  modelConfig,
+  paramCount,
+  variantTable,
+  ladderTable,
+  innovationTable,
+  runTable,
+  lossGap,
+  flopBreakdown,
+  kvCacheTable,
+} from './report/variants.js';
 
 // ---------------------------------------------------------------- CEG
 
@@ -89,15 +110,27 @@ export function explainCeg(table: CegTableLike, id: string, axes: readonly LossA
   const rows = cegOf(table).result.rows;
   const r = rows.find((x) => x.innovation === id);
   if (!r) return `${id}: not in this table (innovations: ${rows.map((x) => x.innovation).join(', ')})`;
-  const unit: Record<string, string> = { steps: 'optimizer steps', tokens: 'training tokens', flops: 'FLOPs', seconds: 'wall-clock seconds' };
+  const unit: Record<string, string> = {
+    steps: 'optimizer steps',
+    tokens: 'training tokens',
+    flops: 'FLOPs',
+    seconds: 'wall-clock seconds',
+  };
   const lines = axes.map((a) => {
     const x = r.ceg[a];
     if (!x) return `- ${unit[a]}: no CEG (—).`;
-    if (x.dnr) return `- ${unit[a]}: DNR — no seed of ${r.label} reached the baseline's final validation loss within its run.`;
+    if (x.dnr)
+      return `- ${unit[a]}: DNR — no seed of ${r.label} reached the baseline's final validation loss within its run.`;
     const c = x.ceg;
     if (c == null || !Number.isFinite(c)) return `- ${unit[a]}: no CEG (—).`;
-    const ci = x.ciLow !== null ? ` (95% interval ${f3(x.ciLow)}–${f3(x.ciHigh)} over ${r.nSeeds} seeds)` : ' (one seed: no interval)';
-    const verb = c >= 1 ? `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} to reach the baseline's final loss` : `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} (more than the baseline) to reach its final loss`;
+    const ci =
+      x.ciLow !== null
+        ? ` (95% interval ${f3(x.ciLow)}–${f3(x.ciHigh)} over ${r.nSeeds} seeds)`
+        : ' (one seed: no interval)';
+    const verb =
+      c >= 1
+        ? `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} to reach the baseline's final loss`
+        : `needed ${(1 / c).toFixed(2)}× the baseline's ${unit[a]} (more than the baseline) to reach its final loss`;
     return `- ${unit[a]}: CEG ${f3(c)}${ci}: ${r.label} ${verb}.`;
   });
   return [`${r.label} against the baseline (target: the baseline's final validation loss):`, ...lines].join('\n');
@@ -112,7 +145,12 @@ export function paperVsOurs(table: CegTableLike, scale: 'compact' | 'full' = 'co
 const pvoSource = new WeakMap<object, CegTableLike>();
 
 /** Is CEG multiplicative? The product of the parts' CEG against the combination's, per axis. */
-export function multiplicativity(table: CegTableLike, parts: string[], combo: string, axes: ceg.Axis[] = ['steps', 'flops', 'seconds']): Table {
+export function multiplicativity(
+  table: CegTableLike,
+  parts: string[],
+  combo: string,
+  axes: ceg.Axis[] = ['steps', 'flops', 'seconds'],
+): Table {
   const rows = cegOf(table).result.rows;
   const get = (id: string, axis: ceg.Axis) => rows.find((r) => r.innovation === id)?.ceg[axis]?.ceg;
   return aq.from(
@@ -120,7 +158,13 @@ export function multiplicativity(table: CegTableLike, parts: string[], combo: st
       const vals = parts.map((p) => get(p, axis));
       const product = vals.every((v) => typeof v === 'number') ? (vals as number[]).reduce((a, b) => a * b, 1) : null;
       const measured = get(combo, axis) ?? null;
-      return { axis, parts: parts.join(' x '), product_of_parts: product, combination: measured, ratio: product && measured ? measured / product : null };
+      return {
+        axis,
+        parts: parts.join(' x '),
+        product_of_parts: product,
+        combination: measured,
+        ratio: product && measured ? measured / product : null,
+      };
     }),
   );
 }
@@ -138,34 +182,53 @@ function cegBarsOrNote(table: CegTableLike, axis: LossAxis): Figure {
   const dnr = result.rows.filter((r) => r.innovation !== 'baseline').map((r) => r.label);
   return noteFigure(
     `Compute-equivalent gain (${axis})`,
-    dnr.length ? `no finite CEG to draw: ${dnr.join(', ')} did not reach the target (DNR) and has no auxiliary CEG` : 'no innovation besides the baseline in this table',
+    dnr.length
+      ? `no finite CEG to draw: ${dnr.join(', ')} did not reach the target (DNR) and has no auxiliary CEG`
+      : 'no innovation besides the baseline in this table',
   );
 }
 
 function scalingFitsOrNote(fits: ScalingResult[]): Figure {
-  return fits.length ? figures.scalingFits(scalingSeries(fits)) : noteFigure('Scaling fits', 'no innovation has enough ladder points for a fit (3 compute values needed)');
+  return fits.length
+    ? figures.scalingFits(scalingSeries(fits))
+    : noteFigure('Scaling fits', 'no innovation has enough ladder points for a fit (3 compute values needed)');
 }
 
 function cegVsComputeOrNote(fits: ScalingResult[]): Figure {
   const c = cegCurves(fits);
-  return c.length ? figures.cegVsCompute(c) : noteFigure('CEG as a function of compute', 'no CEG(C) curve: the baseline or the variants have no fit, or their compute ranges do not overlap');
+  return c.length
+    ? figures.cegVsCompute(c)
+    : noteFigure(
+        'CEG as a function of compute',
+        'no CEG(C) curve: the baseline or the variants have no fit, or their compute ranges do not overlap',
+      );
 }
 
 export const fig = {
-  lossCurves: (runs: RunRecord[], opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string }) => figures.lossCurves(runCurves(runs), opts),
+  lossCurves: (
+    runs: RunRecord[],
+    opts: { axis: LossAxis; smooth?: number; band?: 'minmax' | 'sd' | 'none'; logX?: boolean; title?: string },
+  ) => figures.lossCurves(runCurves(runs), opts),
   cegBars: (table: CegTableLike, axis: LossAxis = 'flops') => cegBarsOrNote(table, axis),
   /** our CEG in optimizer steps (the paper's axis) against the published numbers of both scales; takes lab.paperVsOurs(table) or the CEG table itself */
   paperVsOurs: (t: Table) => {
     const { result, runs } = cegOf(pvoSource.get(t) ?? t);
     const rows = paperVsOursRows(result, runs);
-    return rows.length ? figures.paperVsOurs(rows, { note: 'paper: steps, its method, one seed per scale; ours: steps, geometric mean over seeds' }) : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
+    return rows.length
+      ? figures.paperVsOurs(rows, {
+          note: 'paper: steps, its method, one seed per scale; ours: steps, geometric mean over seeds',
+        })
+      : noteFigure("Our CEG vs the paper's", 'no innovation has a finite CEG in steps to compare');
   },
   scalingFits: (fits: ScalingResult[]) => scalingFitsOrNote(fits),
   cegVsCompute: (fits: ScalingResult[]) => cegVsComputeOrNote(fits),
   ropeRotation: () => figures.ropeRotation({ headDim: 8, positions: 16 }),
   attentionPattern: (panels: { title: string; mask: number[][] }[]) => figures.attentionPattern(panels),
   expertLoadHistogram: (counts: number[] | { name: string; counts: number[] }[]) => figures.expertLoadHistogram(counts),
-  attentionCost: (table: Table) => attentionCostFigure(table.objects() as { T: number; kernel: string; ms_fwd_bwd: number; peak_mib_fwd_bwd: number }[]),
+  attentionCost: (table: Table) =>
+    attentionCostFigure(
+      table.objects() as { T: number; kernel: string; ms_fwd_bwd: number; peak_mib_fwd_bwd: number }[],
+    ),
   cegExplained: (runs: RunRecord[], id: string, axis: LossAxis = 'flops') => cegExplainedFigure(runs, id, axis),
   normDemo: (v: number[]) => normDemoFigure(v, demo.layerNorm(v), demo.rmsNorm(v)),
 };

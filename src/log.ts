@@ -14,7 +14,10 @@ export const LOG_LEVELS = ['silent', 'error', 'warn', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** `warn` under node:test or in a tslab notebook kernel, else `info`. */
-export function defaultLogLevel(env: NodeJS.ProcessEnv = process.env, entry: string | undefined = process.argv[1]): LogLevel {
+export function defaultLogLevel(
+  env: NodeJS.ProcessEnv = process.env,
+  entry: string | undefined = process.argv[1],
+): LogLevel {
   if (env.NODE_TEST_CONTEXT) return 'warn';
   if (entry && /tslab/.test(entry)) return 'warn';
   return 'info';
@@ -43,8 +46,10 @@ export function logs(l: Exclude<LogLevel, 'silent'>): boolean {
   return LOG_LEVELS.indexOf(l) <= LOG_LEVELS.indexOf(level);
 }
 
-const at = (l: Exclude<LogLevel, 'silent'>) => (msg: string): void => {
-  if (logs(l)) sink(msg);
-};
+const at =
+  (l: Exclude<LogLevel, 'silent'>) =>
+  (msg: string): void => {
+    if (logs(l)) sink(msg);
+  };
 
 export const log = { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };

@@ -108,7 +108,8 @@ function comparisonsFor(ids: readonly string[]): PlanComparison[] {
   add('rmsnorm', 'layernorm', 'add');
   add('modern', 'baseline', 'add');
   // removal from the modern stack: the modern stack measured against it without each part
-  for (const r of ['modern_nonorm', 'modern_postnorm', 'modern_learned', 'modern_gelu', 'modern_layernorm']) add('modern', r, 'remove');
+  for (const r of ['modern_nonorm', 'modern_postnorm', 'modern_learned', 'modern_gelu', 'modern_layernorm'])
+    add('modern', r, 'remove');
   return out;
 }
 
@@ -200,7 +201,16 @@ export const PLANS: Record<string, StudyPlan> = {
       { id: 'modern', seeds: 1 },
       { id: 'modern_learned', seeds: 1 },
     ],
-    comparisons: comparisonsFor(['baseline', 'baseline_fair', 'fused', 'layernorm', 'rope', 'postln', 'modern', 'modern_learned']),
+    comparisons: comparisonsFor([
+      'baseline',
+      'baseline_fair',
+      'fused',
+      'layernorm',
+      'rope',
+      'postln',
+      'modern',
+      'modern_learned',
+    ]),
     evalsPerTrunk: 4,
     evalBatches: 2,
     ...recipe,
@@ -210,7 +220,8 @@ export const PLANS: Record<string, StudyPlan> = {
   gpu: {
     ...cpu,
     name: 'gpu',
-    description: "the CPU plan's rungs plus three larger ones (to ~4.8 M parameters, ~5 decades of FLOPs) and every variant",
+    description:
+      "the CPU plan's rungs plus three larger ones (to ~4.8 M parameters, ~5 decades of FLOPs) and every variant",
     rungs: [
       ...cpuRungs,
       { name: 'n826k', nLayer: 4, nHead: 4, nEmbd: 128, batchSize: 32 },

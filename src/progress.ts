@@ -61,7 +61,8 @@ export const TTY_MAX_COLUMNS = 80;
 export function createProgress(opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
   const { label, total } = opts;
-  if (!Number.isFinite(total) || total < 0) throw new Error(`progress total must be a finite number >= 0, got ${total}`);
+  if (!Number.isFinite(total) || total < 0)
+    throw new Error(`progress total must be a finite number >= 0, got ${total}`);
   const now = opts.now ?? (() => performance.now());
   const tty = opts.tty ?? stream.isTTY === true;
   const unit = opts.unit ?? 'step';

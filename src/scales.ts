@@ -96,14 +96,30 @@ export const SCALES: Record<string, Scale> = {
     name: 'smoke',
     description: 'seconds; for tests and CI only: numbers mean nothing',
     model: model({
-      vocabSize: CHAR_VOCAB, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 32, dropout: 0,
+      vocabSize: CHAR_VOCAB,
+      blockSize: 32,
+      nLayer: 2,
+      nHead: 2,
+      nEmbd: 32,
+      dropout: 0,
       sparse: { blockSize: 8, localBlocks: 1, selectedBlocks: 1 },
       // 4 heads of 8 (16 heads would be 2 wide), blocks of 8: 4 blocks, 2 selected, so selection is active
       nsa: { heads: 4, kvHeads: 1, blockSize: 8, blockCounts: 2, windowSize: 0 },
     }),
     train: {
-      steps: 12, batchSize: 4, gradAccum: 1, lr: 3e-3, minLr: 3e-4, warmupSteps: 2, decaySteps: 12,
-      weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, evalInterval: 4, evalBatches: 2,
+      steps: 12,
+      batchSize: 4,
+      gradAccum: 1,
+      lr: 3e-3,
+      minLr: 3e-4,
+      warmupSteps: 2,
+      decaySteps: 12,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.95,
+      gradClip: 1.0,
+      evalInterval: 4,
+      evalBatches: 2,
       checkpointInterval: 4,
     },
     data: { corpus: 'sotu', tokenizer: 'char' },
@@ -112,7 +128,12 @@ export const SCALES: Record<string, Scale> = {
     name: 'micro',
     description: 'CPU minutes: character-level SOTU, the whole study set on 2 cores in about 10 minutes per seed',
     model: model({
-      vocabSize: CHAR_VOCAB, blockSize: 128, nLayer: 4, nHead: 4, nEmbd: 128, dropout: 0,
+      vocabSize: CHAR_VOCAB,
+      blockSize: 128,
+      nLayer: 4,
+      nHead: 4,
+      nEmbd: 128,
+      dropout: 0,
       sparse: { blockSize: 16, localBlocks: 2, selectedBlocks: 2 },
       // the paper's layout (16 query heads of nEmbd/16 = 8, one K/V head, no window) with blocks
       // scaled to the context: 8 blocks of 16 and 4 selected, so selection is really sparse
@@ -126,17 +147,34 @@ export const SCALES: Record<string, Scale> = {
       // LR 6e-4 = the paper's compact LR. At 1e-3 and 3e-3 the study's baseline (no LayerNorm in
       // the blocks) stays on the unigram plateau (val loss ~3.01) for the whole run; at 6e-4 it
       // leaves it after ~110 steps (measured; see README "Scales").
-      steps: 250, batchSize: 8, gradAccum: 1, lr: 6e-4, minLr: 6e-5, warmupSteps: 25, decaySteps: 250,
-      weightDecay: 0.1, beta1: 0.9, beta2: 0.95, gradClip: 1.0, evalInterval: 10, evalBatches: 8,
+      steps: 250,
+      batchSize: 8,
+      gradAccum: 1,
+      lr: 6e-4,
+      minLr: 6e-5,
+      warmupSteps: 25,
+      decaySteps: 250,
+      weightDecay: 0.1,
+      beta1: 0.9,
+      beta2: 0.95,
+      gradClip: 1.0,
+      evalInterval: 10,
+      evalBatches: 8,
       checkpointInterval: 50,
     },
     data: { corpus: 'sotu', tokenizer: 'char' },
   },
   compact: {
     name: 'compact',
-    description: "the paper's compact config (GPU; differences: docs/paper-differences.md): 6 layers, 6 heads, width 384, context 512",
+    description:
+      "the paper's compact config (GPU; differences: docs/paper-differences.md): 6 layers, 6 heads, width 384, context 512",
     model: model({
-      vocabSize: GPT2_VOCAB, blockSize: 512, nLayer: 6, nHead: 6, nEmbd: 384, dropout: 0.2,
+      vocabSize: GPT2_VOCAB,
+      blockSize: 512,
+      nLayer: 6,
+      nHead: 6,
+      nEmbd: 384,
+      dropout: 0.2,
       sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
       nsa: { ...PAPER_NSA },
       bias: false,
@@ -146,9 +184,15 @@ export const SCALES: Record<string, Scale> = {
   },
   full: {
     name: 'full',
-    description: "the paper's full config (GPU; differences: docs/paper-differences.md): 10 layers, 12 heads, width 768, context 1024",
+    description:
+      "the paper's full config (GPU; differences: docs/paper-differences.md): 10 layers, 12 heads, width 768, context 1024",
     model: model({
-      vocabSize: GPT2_VOCAB, blockSize: 1024, nLayer: 10, nHead: 12, nEmbd: 768, dropout: 0.4,
+      vocabSize: GPT2_VOCAB,
+      blockSize: 1024,
+      nLayer: 10,
+      nHead: 12,
+      nEmbd: 768,
+      dropout: 0.4,
       sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
       nsa: { ...PAPER_NSA },
       bias: false,
@@ -203,7 +247,10 @@ export const LADDERS: Readonly<Record<string, readonly LadderRung[]>> = { micro:
 /** The ladder of a scale; a clear error naming the scales that have one. */
 export function ladderOf(scale: string): readonly LadderRung[] {
   const l = LADDERS[scale];
-  if (!l) throw new ConfigError(`scale "${scale}" has no scaling ladder; ladders exist for: ${Object.keys(LADDERS).join(', ')}`);
+  if (!l)
+    throw new ConfigError(
+      `scale "${scale}" has no scaling ladder; ladders exist for: ${Object.keys(LADDERS).join(', ')}`,
+    );
   return l;
 }
 
@@ -215,7 +262,12 @@ export function ladderRungNames(): string[] {
 /** A scale resized to a ladder rung: by name (any ladder), or by index into the micro ladder. */
 export function ladderScale(rung: number | string): Scale {
   const entries = Object.entries(LADDERS).flatMap(([base, l]) => l.map((r) => ({ base, r })));
-  const hit = typeof rung === 'number' ? (MICRO_LADDER[rung] ? { base: 'micro', r: MICRO_LADDER[rung] } : undefined) : entries.find((e) => e.r.name === rung);
+  const hit =
+    typeof rung === 'number'
+      ? MICRO_LADDER[rung]
+        ? { base: 'micro', r: MICRO_LADDER[rung] }
+        : undefined
+      : entries.find((e) => e.r.name === rung);
   if (!hit)
     throw new ConfigError(
       `unknown ladder rung ${JSON.stringify(rung)}; valid: 0..${MICRO_LADDER.length - 1} or ${entries.map((e) => e.r.name).join(', ')}`,
@@ -247,7 +299,9 @@ export function ladderScale(rung: number | string): Scale {
 export function resolveScale(name: string): Scale {
   if (ladderRungNames().includes(name)) return ladderScale(name);
   if (!scaleNames().includes(name)) {
-    throw new ConfigError(`unknown scale "${name}"; valid: ${scaleNames().join(', ')} (and ladder rungs ${ladderRungNames().join(', ')})`);
+    throw new ConfigError(
+      `unknown scale "${name}"; valid: ${scaleNames().join(', ')} (and ladder rungs ${ladderRungNames().join(', ')})`,
+    );
   }
   return getScale(name);
 }

@@ -8,11 +8,31 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { projectPath } from '../src/paths.js';
 import { analyzeSpeedrun, parseSpeedrunCsv, type SpeedrunRecord } from '../src/ceg/speedrun.js';
-import { GUNDLACH_PAIRS, lowerEnvelope, paperAnchors, parseGundlachCsv, relativeToReference } from '../src/ceg/anchors.js';
+import {
+  GUNDLACH_PAIRS,
+  lowerEnvelope,
+  paperAnchors,
+  parseGundlachCsv,
+  relativeToReference,
+} from '../src/ceg/anchors.js';
 import { getPlan } from '../src/plans.js';
 
-const rec = (record: number, minutes: number, trainTokens: number | null, note = '', finalStep: number | null = null): SpeedrunRecord => ({
-  record, date: '', minutes, finalStep, tokensPerStep: null, trainTokens, finalValLoss: null, description: `r${record}`, note,
+const rec = (
+  record: number,
+  minutes: number,
+  trainTokens: number | null,
+  note = '',
+  finalStep: number | null = null,
+): SpeedrunRecord => ({
+  record,
+  date: '',
+  minutes,
+  finalStep,
+  tokensPerStep: null,
+  trainTokens,
+  finalValLoss: null,
+  description: `r${record}`,
+  note,
 });
 
 test('speedrun: kinds, gains and the exact split on a hand-made history', () => {
@@ -95,8 +115,15 @@ test('gundlach: the committed points parse; pairs map to comparisons the CPU pla
   const comps = getPlan('cpu').comparisons;
   for (const p of GUNDLACH_PAIRS)
     for (const dir of [p.ours.add, p.ours.remove])
-      if (dir) assert.ok(comps.some((c) => c.variant === dir.variant && c.reference === dir.reference), `${dir.variant} vs ${dir.reference} is a comparison of the cpu plan`);
-  assert.deepEqual(GUNDLACH_PAIRS.map((p) => p.ceg), [1.87, 1.26, 1.17, 1.09]);
+      if (dir)
+        assert.ok(
+          comps.some((c) => c.variant === dir.variant && c.reference === dir.reference),
+          `${dir.variant} vs ${dir.reference} is a comparison of the cpu plan`,
+        );
+  assert.deepEqual(
+    GUNDLACH_PAIRS.map((p) => p.ceg),
+    [1.87, 1.26, 1.17, 1.09],
+  );
   const paper = paperAnchors();
   const ln = paper.find((r) => r.innovation === 'layernorm')!;
   assert.equal(ln.compact, 1.836);
@@ -106,9 +133,26 @@ test('gundlach: the committed points parse; pairs map to comparisons the CPU pla
 });
 
 test('relativeToReference: interpolation in log C on the reference envelope, nothing outside', () => {
-  const ref = [{ flops: 1e10, loss: 4 }, { flops: 1e12, loss: 2 }, { flops: 1e11, loss: 3 }, { flops: 5e11, loss: 3.5 }];
-  assert.deepEqual(lowerEnvelope(ref).map((p) => p.flops), [1e10, 1e11, 1e12], 'the over-trained 5e11 point is not on the frontier');
-  const r = relativeToReference([{ flops: Math.sqrt(1e10 * 1e11), loss: 3.5 }, { flops: 1e11, loss: 1.5 }, { flops: 1e9, loss: 1 }, { flops: 2e12, loss: 1 }], ref);
+  const ref = [
+    { flops: 1e10, loss: 4 },
+    { flops: 1e12, loss: 2 },
+    { flops: 1e11, loss: 3 },
+    { flops: 5e11, loss: 3.5 },
+  ];
+  assert.deepEqual(
+    lowerEnvelope(ref).map((p) => p.flops),
+    [1e10, 1e11, 1e12],
+    'the over-trained 5e11 point is not on the frontier',
+  );
+  const r = relativeToReference(
+    [
+      { flops: Math.sqrt(1e10 * 1e11), loss: 3.5 },
+      { flops: 1e11, loss: 1.5 },
+      { flops: 1e9, loss: 1 },
+      { flops: 2e12, loss: 1 },
+    ],
+    ref,
+  );
   assert.ok(Math.abs(r[0]! - 1) < 1e-12, 'half-way in log C: reference loss 3.5');
   assert.equal(r[1], 0.5);
   assert.equal(r[2], null);
@@ -118,7 +162,13 @@ test('relativeToReference: interpolation in log C on the reference envelope, not
 
 test('speedrun text: every number in the sentences is the analysis value', async () => {
   const { speedrunCoverage, speedrunSplitText, speedrunFigure } = await import('../src/report/wild.js');
-  const a = analyzeSpeedrun([rec(1, 40, 1000), rec(2, 20, 500), rec(3, 10, 500), rec(3, 11, 500, 'retiming only'), rec(4, 8, null, '', 300)]);
+  const a = analyzeSpeedrun([
+    rec(1, 40, 1000),
+    rec(2, 20, 500),
+    rec(3, 10, 500),
+    rec(3, 11, 500, 'retiming only'),
+    rec(4, 8, null, '', 300),
+  ]);
   const cov = speedrunCoverage(a);
   assert.match(cov, /5 rows: 4 records and 1 re-timing /);
   assert.match(cov, /3 records have their training tokens in their log; 1 do not \(1 of them give steps/);

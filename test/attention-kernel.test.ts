@@ -22,7 +22,10 @@ function vals(n: number, seed: number, amp = 1): Float32Array {
 
 /** y [B·T, C] from qkv [B·T, 3C] in float64 loops: per head softmax_j≤i(q_i·k_j/√hs)·v_j */
 function reference(qkv: ArrayLike<number>, B: number, T: number, H: number): Float64Array {
-  const C = (qkv.length / (B * T)) / 3, hs = C / H, ld = 3 * C, scale = 1 / Math.sqrt(hs);
+  const C = qkv.length / (B * T) / 3,
+    hs = C / H,
+    ld = 3 * C,
+    scale = 1 / Math.sqrt(hs);
   const y = new Float64Array(B * T * C);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
@@ -30,7 +33,8 @@ function reference(qkv: ArrayLike<number>, B: number, T: number, H: number): Flo
         const s: number[] = [];
         for (let j = 0; j <= i; j++) {
           let dot = 0;
-          for (let d = 0; d < hs; d++) dot += qkv[(b * T + i) * ld + h * hs + d] * qkv[(b * T + j) * ld + C + h * hs + d];
+          for (let d = 0; d < hs; d++)
+            dot += qkv[(b * T + i) * ld + h * hs + d] * qkv[(b * T + j) * ld + C + h * hs + d];
           s.push(dot * scale);
         }
         const m = Math.max(...s);
@@ -49,7 +53,14 @@ const rel = (got: number, want: number, scale: number) => Math.abs(got - want) /
 
 // [B, T, H, hs]: a row length off the vector width, the study's head sizes 4 and 18 at T = 128
 // and head sizes >= 32, which go through OpenBLAS's products when it is connected (both paths are run)
-const SHAPES: [number, number, number, number][] = [[2, 37, 3, 5], [1, 128, 4, 4], [1, 128, 4, 18], [3, 17, 2, 16], [2, 128, 2, 32], [1, 41, 2, 36]];
+const SHAPES: [number, number, number, number][] = [
+  [2, 37, 3, 5],
+  [1, 128, 4, 4],
+  [1, 128, 4, 18],
+  [3, 17, 2, 16],
+  [2, 128, 2, 32],
+  [1, 41, 2, 36],
+];
 
 test('native causal attention equals float64 loops and the tf-ops chain (values and gradients)', async (t) => {
   await initEngine({ backend: 'wasm' });
@@ -78,8 +89,12 @@ function checkShapes(t: { diagnostic(s: string): void }, gemm: string): void {
       const wt = tf.tensor2d(w, [B * T, C]);
       const fused = (a: tf.Tensor) => tf.sum(tf.mul(causalAttention(a as tf.Tensor2D, B, T, H), wt));
       const ops = (a: tf.Tensor) => tf.sum(tf.mul(causalAttentionTfOps(a as tf.Tensor2D, B, T, H), wt));
-      return [causalAttention(x, B, T, H).dataSync(), causalAttentionTfOps(x, B, T, H).dataSync(),
-        tf.grad(fused)(x).dataSync(), tf.grad(ops)(x).dataSync()] as Float32Array[];
+      return [
+        causalAttention(x, B, T, H).dataSync(),
+        causalAttentionTfOps(x, B, T, H).dataSync(),
+        tf.grad(fused)(x).dataSync(),
+        tf.grad(ops)(x).dataSync(),
+      ] as Float32Array[];
     });
     assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
     const want = reference(qkv, B, T, H);
@@ -103,7 +118,10 @@ function checkShapes(t: { diagnostic(s: string): void }, gemm: string): void {
           return reference(x, B, T, H).reduce((a, yv, k) => a + yv * w[k], 0);
         };
         const fd = (f(1e-4) - f(-1e-4)) / 2e-4;
-        assert.ok(Math.abs(g[i] - fd) <= 1e-3 * (Math.abs(fd) + gScale), `${what} dqkv[${row}, ${col}]: ${g[i]} vs finite difference ${fd}`);
+        assert.ok(
+          Math.abs(g[i] - fd) <= 1e-3 * (Math.abs(fd) + gScale),
+          `${what} dqkv[${row}, ${col}]: ${g[i]} vs finite difference ${fd}`,
+        );
       }
     }
     t.diagnostic(`${what}: worst relative value error ${worst.toExponential(1)}`);

@@ -5,7 +5,14 @@ import type { ScalingFit } from '../src/ceg/fit.js';
 import { mulberry32, normalSampler } from '../src/ceg/random.js';
 
 const rungs = [1e12, 4e12, 1.6e13, 6.4e13]; // ~1.8 decades
-const fit = (E: number, A: number, alpha: number): ScalingFit => ({ E, A, alpha, loss: 0, converged: true, range: [1e12, 6.4e13] });
+const fit = (E: number, A: number, alpha: number): ScalingFit => ({
+  E,
+  A,
+  alpha,
+  loss: 0,
+  converged: true,
+  range: [1e12, 6.4e13],
+});
 
 test('least-squares slope by hand', () => {
   assert.equal(lsSlope([0, 1, 2], [1, 3, 5]), 2);
@@ -61,9 +68,12 @@ test('pure noise: undetermined', () => {
 
 test('CEG below 1 at small compute with a positive slope: compute-dependent even when the slope CI straddles 0', () => {
   const pts: CegPoint[] = [
-    { seed: 0, C: 1e12, ceg: 0.5 }, { seed: 0, C: 1e13, ceg: 0.6 },
-    { seed: 1, C: 1e12, ceg: 0.52 }, { seed: 1, C: 1e13, ceg: 3 },
-    { seed: 2, C: 1e12, ceg: 0.48 }, { seed: 2, C: 1e13, ceg: 0.45 },
+    { seed: 0, C: 1e12, ceg: 0.5 },
+    { seed: 0, C: 1e13, ceg: 0.6 },
+    { seed: 1, C: 1e12, ceg: 0.52 },
+    { seed: 1, C: 1e13, ceg: 3 },
+    { seed: 2, C: 1e12, ceg: 0.48 },
+    { seed: 2, C: 1e13, ceg: 0.45 },
   ];
   const c = classifyCeg(pts);
   assert.ok(c.ci[0] < 0 && c.ci[1] > 0, `CI ${c.ci}`);
@@ -75,6 +85,13 @@ test('CEG below 1 at small compute with a positive slope: compute-dependent even
 });
 
 test('classification input errors', () => {
-  assert.throws(() => classifyCeg([{ seed: 0, C: 1, ceg: 1 }, { seed: 1, C: 1, ceg: 2 }]), /2 or more compute values, got 1/);
+  assert.throws(
+    () =>
+      classifyCeg([
+        { seed: 0, C: 1, ceg: 1 },
+        { seed: 1, C: 1, ceg: 2 },
+      ]),
+    /2 or more compute values, got 1/,
+  );
   assert.throws(() => classifyCeg([{ seed: 0, C: 1, ceg: 0 }]), /CEG=0/);
 });

@@ -4,7 +4,8 @@ import { fitScaling, cegCurve, computeForLoss, huber, predictLoss, type ScalingF
 import { mulberry32, normalSampler } from '../src/ceg/random.js';
 
 const truth = { E: 1.8, A: 6768, alpha: 0.3 };
-const ladder = (n: number, lo: number, hi: number) => Array.from({ length: n }, (_, i) => 10 ** (lo + ((hi - lo) * i) / (n - 1)));
+const ladder = (n: number, lo: number, hi: number) =>
+  Array.from({ length: n }, (_, i) => 10 ** (lo + ((hi - lo) * i) / (n - 1)));
 
 /** Huber objective written out independently of fit.ts's internals. */
 function objective(p: { E: number; A: number; alpha: number }, pts: { C: number; L: number }[], delta = 1e-3) {
@@ -33,7 +34,10 @@ test('exact data: the fit recovers E, A, alpha and converges', () => {
 
 test('noisy data (seeded): the fit recovers the parameters within tolerance and is a local minimum', () => {
   const g = normalSampler(mulberry32(1));
-  const pts = ladder(12, 11, 14).map((C) => ({ C, L: (truth.E + truth.A * C ** -truth.alpha) * Math.exp(0.002 * g()) }));
+  const pts = ladder(12, 11, 14).map((C) => ({
+    C,
+    L: (truth.E + truth.A * C ** -truth.alpha) * Math.exp(0.002 * g()),
+  }));
   const f = fitScaling(pts);
   assert.ok(Math.abs(f.E - truth.E) < 0.05, `E ${f.E}`);
   assert.ok(Math.abs(f.alpha / truth.alpha - 1) < 0.05, `alpha ${f.alpha}`);
@@ -48,8 +52,23 @@ test('noisy data (seeded): the fit recovers the parameters within tolerance and 
 });
 
 test('fit input errors name the bad value', () => {
-  assert.throws(() => fitScaling([{ C: 1, L: 3 }, { C: 2, L: 2 }]), /at least 3 points/);
-  assert.throws(() => fitScaling([{ C: 1, L: 3 }, { C: 0, L: 2 }, { C: 3, L: 1 }]), /C=0, L=2/);
+  assert.throws(
+    () =>
+      fitScaling([
+        { C: 1, L: 3 },
+        { C: 2, L: 2 },
+      ]),
+    /at least 3 points/,
+  );
+  assert.throws(
+    () =>
+      fitScaling([
+        { C: 1, L: 3 },
+        { C: 0, L: 2 },
+        { C: 3, L: 1 },
+      ]),
+    /C=0, L=2/,
+  );
 });
 
 test('CEG(C) from two fits: constant for equal exponents and a compute multiplier; extrapolation flagged', () => {
@@ -60,7 +79,10 @@ test('CEG(C) from two fits: constant for equal exponents and a compute multiplie
   const curve = cegCurve(base, vari, { points: 7, extendTo: 3e14 });
   assert.equal(curve.length, 7);
   for (const p of curve) assert.ok(Math.abs(p.ceg - k) < 1e-9, `CEG ${p.ceg} at C=${p.C}`);
-  assert.deepEqual(curve.map((p) => p.extrapolated), curve.map((p) => p.C > 1e14 * (1 + 1e-9)));
+  assert.deepEqual(
+    curve.map((p) => p.extrapolated),
+    curve.map((p) => p.C > 1e14 * (1 + 1e-9)),
+  );
   assert.ok(curve.some((p) => p.extrapolated) && curve.some((p) => !p.extrapolated));
   // never more than half a decade past the data
   assert.throws(() => cegCurve(base, vari, { extendTo: 1e16 }), /more than half a decade past the measured range/);
@@ -72,7 +94,14 @@ test('CEG(C) from two fits: constant for equal exponents and a compute multiplie
 
 test('CEG(C) rises for a steeper variant and is Infinity below the baseline floor', () => {
   const base: ScalingFit = { E: 1.8, A: 6768, alpha: 0.3, loss: 0, converged: true, range: [1e11, 1e14] };
-  const steep: ScalingFit = { E: 1.8, A: 6768 * 1e12 ** 0.06, alpha: 0.36, loss: 0, converged: true, range: [1e11, 1e14] };
+  const steep: ScalingFit = {
+    E: 1.8,
+    A: 6768 * 1e12 ** 0.06,
+    alpha: 0.36,
+    loss: 0,
+    converged: true,
+    range: [1e11, 1e14],
+  };
   const c = cegCurve(base, steep, { points: 5 });
   for (let i = 1; i < c.length; i++) assert.ok(c[i].ceg > c[i - 1].ceg, 'CEG should rise with C');
   // hand: with equal E, CEG(C) = (A_b/(A_v C^-a_v))^(1/a_b) / C

@@ -10,11 +10,20 @@ import type { MetricRow as StoreRow } from '../src/runs/run.js';
 const storeRowsFit: (rows: StoreRow[]) => MetricRow[] = (rows) => rows;
 void storeRowsFit;
 
-const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+const close = (a: number, b: number, tol = 1e-9) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
 /** Rows whose every axis is proportional to compute C (steps = C, flops = 1e9·C, ...). */
 function rows(cs: number[], losses: number[]): MetricRow[] {
-  return cs.map((C, i) => ({ step: C, tokens: 1000 * C, flops: 1e9 * C, seconds: 0.01 * C, trainLoss: losses[i], valLoss: losses[i], lr: 1e-3 }));
+  return cs.map((C, i) => ({
+    step: C,
+    tokens: 1000 * C,
+    flops: 1e9 * C,
+    seconds: 0.01 * C,
+    trainLoss: losses[i],
+    valLoss: losses[i],
+    lr: 1e-3,
+  }));
 }
 
 test('bestSoFar is the running minimum', () => {
@@ -37,10 +46,20 @@ test('computeToReach interpolates in log-compute, worked by hand', () => {
 test('analytic curve with compute scaled by 2 gives CEG exactly 2 on every axis', () => {
   const L = (C: number) => 2 + 10 * Math.pow(C, -0.5);
   const cs = [0, ...Array.from({ length: 11 }, (_, k) => 2 ** k)]; // 0, 1, 2, ..., 1024
-  const base = rows(cs, cs.map((C) => (C === 0 ? 12 : L(C))));
-  const vari = rows(cs, cs.map((C) => (C === 0 ? 12 : L(2 * C))));
+  const base = rows(
+    cs,
+    cs.map((C) => (C === 0 ? 12 : L(C))),
+  );
+  const vari = rows(
+    cs,
+    cs.map((C) => (C === 0 ? 12 : L(2 * C))),
+  );
   for (const axis of ['steps', 'tokens', 'flops', 'seconds'] as const) {
-    for (const target of [{ kind: 'baseline-final' } as const, { kind: 'baseline-best' } as const, { kind: 'value', loss: 3 } as const]) {
+    for (const target of [
+      { kind: 'baseline-final' } as const,
+      { kind: 'baseline-best' } as const,
+      { kind: 'value', loss: 3 } as const,
+    ]) {
       const r = ceg(base, vari, { axis, target });
       assert.equal(r.dnr, false);
       close(r.ceg!, 2, 1e-12);
@@ -88,11 +107,17 @@ test('DNR gives a censored upper bound; a baseline that never reaches gives a lo
 
 test('bad inputs are clear errors', () => {
   const cs = [0, 1, 2];
-  assert.throws(() => ceg(rows(cs, [3, 2, 1]), rows(cs, [3, 2, 1]), { axis: 'time' as never }), /unknown axis "time"; valid: steps, tokens, flops, seconds/);
+  assert.throws(
+    () => ceg(rows(cs, [3, 2, 1]), rows(cs, [3, 2, 1]), { axis: 'time' as never }),
+    /unknown axis "time"; valid: steps, tokens, flops, seconds/,
+  );
   const bad = rows(cs, [3, 2, 1]);
   bad[2].flops = 0;
   assert.throws(() => ceg(bad, rows(cs, [3, 2, 1])), /baseline: flops decreases at step 2: 0 after 1000000000/);
-  assert.throws(() => ceg(rows(cs, [3, 2, 1]), rows(cs, [3, 2, 1]), { target: { kind: 'median' } as never }), /unknown target kind "median"/);
+  assert.throws(
+    () => ceg(rows(cs, [3, 2, 1]), rows(cs, [3, 2, 1]), { target: { kind: 'median' } as never }),
+    /unknown target kind "median"/,
+  );
 });
 
 test('several seeds: geometric mean of matched pairs, bootstrap CI contains the truth and is deterministic', () => {
@@ -108,7 +133,13 @@ test('several seeds: geometric mean of matched pairs, bootstrap CI contains the 
     const losses = cs.map((C) => (C === 0 ? 12 : L(C)));
     baselines.push({ seed, metrics: rows(cs, losses) });
     // the variant reaches each loss with k times less compute: its samples sit at C/k
-    variants.push({ seed, metrics: rows(cs.map((C) => C / k), losses) });
+    variants.push({
+      seed,
+      metrics: rows(
+        cs.map((C) => C / k),
+        losses,
+      ),
+    });
   }
   variants.push({ seed: 99, metrics: variants[0].metrics });
   const s = cegSeeds(baselines, variants, { target: { kind: 'value', loss: 3 } });

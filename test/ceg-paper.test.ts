@@ -5,7 +5,7 @@ import type { MetricRow } from '../src/ceg/types.js';
 
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 
-test('moving average, partial (the paper\'s code): the first 7 points average what is available', () => {
+test("moving average, partial (the paper's code): the first 7 points average what is available", () => {
   const v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   // hand: means of [1], [1,2], ..., [1..8]=4.5, [2..9]=5.5, [3..10]=6.5
   assert.deepEqual(movingAverage(v, 8, 'partial'), [1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5.5, 6.5]);
@@ -20,7 +20,10 @@ test('moving average, strict (pandas rolling(8)): NaN for the first 7 points', (
 
 test('moving average rejects a bad window or smoothing with the valid choices', () => {
   assert.throws(() => movingAverage([1], 0), /positive integer, got 0/);
-  assert.throws(() => movingAverage([1], 2, 'centered' as never), /unknown smoothing "centered"; valid: partial, strict/);
+  assert.throws(
+    () => movingAverage([1], 2, 'centered' as never),
+    /unknown smoothing "centered"; valid: partial, strict/,
+  );
 });
 
 test('firstReach is 1-based and skips NaN', () => {
@@ -86,7 +89,15 @@ test('strict smoothing changes the answer: early NaN points cannot reach', () =>
 
 test('metric rows give the same answer as plain loss arrays', () => {
   const rows = (v: number[]): MetricRow[] =>
-    v.map((valLoss, i) => ({ step: i * 500, tokens: i * 1000, flops: i * 1e9, seconds: i, trainLoss: valLoss, valLoss, lr: 1e-3 }));
+    v.map((valLoss, i) => ({
+      step: i * 500,
+      tokens: i * 1000,
+      flops: i * 1e9,
+      seconds: i,
+      trainLoss: valLoss,
+      valLoss,
+      lr: 1e-3,
+    }));
   const b = [10, 8, 6, 5, 4, 3.9, 3.8, 3.7, 3.65, 3.6];
   const v = [10, 7, 5, 4, 3.6, 3.5, 3.4, 3.3, 3.3, 3.3];
   assert.deepEqual(paperCeg(rows(b), rows(v)), paperCeg(b, v));
@@ -109,9 +120,20 @@ const npInput = (n: number) => Array.from({ length: n }, (_, i) => 3.0 + ((i * 7
 test('numpySum equals numpy 2.4.6 np.sum bit for bit (every branch: <8, 8..128, >128 recursive)', () => {
   // repr(float(np.sum(np.array(a[:n])))) with numpy 2.4.6, float64
   const numpy: Record<number, number> = {
-    1: 3.0, 2: 6.0919001, 7: 21.4299021, 8: 24.4732021, 9: 27.508402200000003, 15: 45.7495042,
-    16: 48.8280043, 17: 51.898404500000005, 23: 70.15070639999999, 128: 390.3632379, 129: 393.4264381,
-    136: 414.6420402, 137: 417.7404405, 300: 915.0150897000001,
+    1: 3.0,
+    2: 6.0919001,
+    7: 21.4299021,
+    8: 24.4732021,
+    9: 27.508402200000003,
+    15: 45.7495042,
+    16: 48.8280043,
+    17: 51.898404500000005,
+    23: 70.15070639999999,
+    128: 390.3632379,
+    129: 393.4264381,
+    136: 414.6420402,
+    137: 417.7404405,
+    300: 915.0150897000001,
   };
   for (const [n, want] of Object.entries(numpy)) assert.equal(numpySum(npInput(Number(n))), want, `n = ${n}`);
   // and it is not a left-to-right sum (the values at n = 8 and 300 differ from one)
@@ -122,7 +144,7 @@ test('numpySum equals numpy 2.4.6 np.sum bit for bit (every branch: <8, 8..128, 
 
 test('numpySum follows the pairwise tree written out by hand (8, 20 and 200 elements)', () => {
   const a = npInput(200).map((x, i) => x * (1 + (i % 3) * 1e-3));
-  const tree8 = (r: number[]) => ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+  const tree8 = (r: number[]) => r[0] + r[1] + (r[2] + r[3]) + (r[4] + r[5] + (r[6] + r[7]));
   assert.equal(numpySum(a.slice(0, 8)), tree8(a.slice(0, 8)));
   // 20: accumulators r[j] = a[j] + a[j+8]; tree; then a[16..19] left to right
   const r20 = Array.from({ length: 8 }, (_, j) => a[j] + a[j + 8]);
@@ -145,7 +167,7 @@ test('numpySum follows the pairwise tree written out by hand (8, 20 and 200 elem
   assert.ok(Object.is(numpySum([]), -0));
 });
 
-test("an exact tie resolves as numpy does: left-to-right would call it DNR, numpy CEG 1", () => {
+test('an exact tie resolves as numpy does: left-to-right would call it DNR, numpy CEG 1', () => {
   // the same 8 losses in two orders (found with numpy 2.4.6): np.mean gives the same
   // double, 0x1.80da5119ce076p+1, for both; a left-to-right sum puts the variant's one ulp above
   const x = [3.0047, 3.0072, 3.0088, 3.0071, 3.0092, 3.0039, 3.008, 3.0044];
@@ -181,7 +203,9 @@ test('the as-published adjustment adds |LayerNorm − baseline| to the smoothed 
   const b8 = [9, 8, 7, 6, 5, 4, 3.5, 3.2, 3.1, 3.0];
   const l8 = [9, 7, 6, 5, 4, 3.5, 3.2, 3.0, 2.9, 2.8];
   const v8 = [9, 7.5, 6, 5, 4.2, 3.6, 3.3, 3.1, 3.0, 2.95];
-  const sb = movingAverage(b8), sl = movingAverage(l8), sv = movingAverage(v8);
+  const sb = movingAverage(b8),
+    sl = movingAverage(l8),
+    sv = movingAverage(v8);
   const want = sv.map((v, i) => v + Math.abs(sl[i] - sb[i]));
   const target = sb[sb.length - 1];
   const pos = want.findIndex((v) => v <= target);

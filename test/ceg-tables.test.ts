@@ -1,6 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cegTable, cegFrame, formatCegTable, paperVsOurs, paperVsOursFrame, formatPaperVsOurs, type CegRow, type TableRun } from '../src/ceg/tables.js';
+import {
+  cegTable,
+  cegFrame,
+  formatCegTable,
+  paperVsOurs,
+  paperVsOursFrame,
+  formatPaperVsOurs,
+  type CegRow,
+  type TableRun,
+} from '../src/ceg/tables.js';
 import { PUBLISHED } from '../src/ceg/published.js';
 import type { MetricRow } from '../src/ceg/types.js';
 import { ladderScale, MICRO_LADDER, getScale } from '../src/scales.js';
@@ -14,7 +23,15 @@ function run(innovation: string, seed: number, speed: number, flopsPerStep = 1e9
   for (let i = 0; i <= 20; i++) {
     const step = 20 * i;
     const valLoss = floor + 8 / Math.sqrt(1 + i * speed) + 0.001 * ((seed * 7 + i) % 3);
-    metrics.push({ step, tokens: step * 2048, flops: step * flopsPerStep, seconds: step * 0.1, trainLoss: valLoss, valLoss, lr: 1e-3 });
+    metrics.push({
+      step,
+      tokens: step * 2048,
+      flops: step * flopsPerStep,
+      seconds: step * 0.1,
+      trainLoss: valLoss,
+      valLoss,
+      lr: 1e-3,
+    });
   }
   return { innovation, seed, scale: 'micro', metrics };
 }
@@ -26,11 +43,17 @@ for (const seed of [1, 2, 3]) {
   runs.push(run('rope', seed, 2)); // twice as fast per step
 }
 
-test('cegTable: one row per innovation in the paper\'s order, categories from the registry, baseline = 1', () => {
+test("cegTable: one row per innovation in the paper's order, categories from the registry, baseline = 1", () => {
   const t = cegTable(runs, { bootstrap: { resamples: 200 } });
   const rows = t.rows;
-  assert.deepEqual(rows.map((r) => r.innovation), ['baseline', 'rope', 'mqa']);
-  assert.deepEqual(rows.map((r) => r.category), ['baseline', 'compute-independent', 'compute-dependent']);
+  assert.deepEqual(
+    rows.map((r) => r.innovation),
+    ['baseline', 'rope', 'mqa'],
+  );
+  assert.deepEqual(
+    rows.map((r) => r.category),
+    ['baseline', 'compute-independent', 'compute-dependent'],
+  );
   assert.equal(rows[0].label, 'Baseline');
   for (const axis of ['steps', 'tokens', 'flops', 'seconds'] as const) {
     assert.equal(rows[0].ceg[axis]!.ceg, 1);
@@ -39,7 +62,8 @@ test('cegTable: one row per innovation in the paper\'s order, categories from th
   assert.equal(rows[0].paper.ceg, 1);
   assert.equal(rows[0].nSeeds, 3);
   // rope: loss at evaluation i equals the baseline's at 2i (apart from the tiny seed wiggle), so CEG ≈ 2
-  for (const axis of ['steps', 'flops'] as const) assert.ok(Math.abs(rows[1].ceg[axis]!.ceg! - 2) < 0.05, `rope ${axis} ${rows[1].ceg[axis]!.ceg}`);
+  for (const axis of ['steps', 'flops'] as const)
+    assert.ok(Math.abs(rows[1].ceg[axis]!.ceg! - 2) < 0.05, `rope ${axis} ${rows[1].ceg[axis]!.ceg}`);
   // the paper's method: baseline reaches its final smoothed loss at position 21, rope at 14
   // (smoothed rope at index 13 averages baseline losses at 12..26 even, below the baseline's
   // final window 13..20). The 8-point trailing average lags both curves by 3.5 evaluations,
@@ -61,10 +85,28 @@ test('cegFrame: the typed rows as flat columns (notebooks, csv/json), axis by ax
   const t = cegTable(runs, { axes: ['steps', 'flops'], bootstrap: { resamples: 50 } });
   const f = cegFrame(t);
   assert.deepEqual(f.columnNames(), [
-    'innovation', 'label', 'category', 'imported', 'n_seeds', 'n_diverged', 'best_val_loss',
-    'paper_adjusted', 'paper_ceg', 'paper_dnr', 'paper_n_dnr', 'paper_aux_ceg',
-    'ceg_steps', 'ci_low_steps', 'ci_high_steps', 'dnr_steps', 'n_dnr_steps',
-    'ceg_flops', 'ci_low_flops', 'ci_high_flops', 'dnr_flops', 'n_dnr_flops',
+    'innovation',
+    'label',
+    'category',
+    'imported',
+    'n_seeds',
+    'n_diverged',
+    'best_val_loss',
+    'paper_adjusted',
+    'paper_ceg',
+    'paper_dnr',
+    'paper_n_dnr',
+    'paper_aux_ceg',
+    'ceg_steps',
+    'ci_low_steps',
+    'ci_high_steps',
+    'dnr_steps',
+    'n_dnr_steps',
+    'ceg_flops',
+    'ci_low_flops',
+    'ci_high_flops',
+    'dnr_flops',
+    'n_dnr_flops',
   ]);
   t.rows.forEach((r, i) => {
     assert.equal(f.get('innovation', i), r.innovation);
@@ -88,7 +130,10 @@ test('formatCegTable aligns columns and marks DNR', () => {
 });
 
 test('cegTable errors: several scales, no baseline, unknown innovation', () => {
-  assert.throws(() => cegTable([...runs, { ...runs[0], scale: 'compact' }]), /several scales \(micro, compact\); pass opts.scale/);
+  assert.throws(
+    () => cegTable([...runs, { ...runs[0], scale: 'compact' }]),
+    /several scales \(micro, compact\); pass opts.scale/,
+  );
   assert.throws(() => cegTable(runs.filter((r) => r.innovation !== 'baseline')), /no "baseline" run at scale "micro"/);
   assert.throws(() => cegTable([...runs, { ...runs[0], innovation: 'xformer' }]), /unknown innovation "xformer"/);
 });
@@ -98,7 +143,10 @@ test('paperVsOurs puts the published table next to ours', () => {
   const t = paperVsOurs(ct, 'compact');
   const rows = paperVsOursFrame(t).objects() as Record<string, any>[];
   assert.equal(rows.length, 7);
-  assert.deepEqual(rows.map((r) => r.innovation), ['baseline', 'fused', 'rope', 'layernorm', 'fa_rope_ln', 'mqa', 'sparse']);
+  assert.deepEqual(
+    rows.map((r) => r.innovation),
+    ['baseline', 'fused', 'rope', 'layernorm', 'fa_rope_ln', 'mqa', 'sparse'],
+  );
   assert.equal(rows[2].published_ceg, 1.87);
   assert.equal(rows[5].published_dnr, true);
   assert.equal(rows[5].published_aux_ceg, 0.673);
@@ -115,7 +163,15 @@ test('paperVsOurs at full scale: the published full numbers, RoPE and MQA marked
   const rows = paperVsOursFrame(t).objects() as Record<string, any>[];
   const by = (id: string) => rows.find((r) => r.innovation === id)!;
   // PAPER.md's full-scale column, typed out here independently of published.ts
-  const want: Record<string, number> = { baseline: 1, fused: 1, rope: 1.35, layernorm: 1.421, fa_rope_ln: 1.8, mqa: 0.931, sparse: 0.964 };
+  const want: Record<string, number> = {
+    baseline: 1,
+    fused: 1,
+    rope: 1.35,
+    layernorm: 1.421,
+    fa_rope_ln: 1.8,
+    mqa: 0.931,
+    sparse: 0.964,
+  };
   for (const [id, c] of Object.entries(want)) {
     assert.equal(by(id).published_ceg, c, id);
     assert.equal(by(id).published_dnr, false, id);
@@ -124,9 +180,15 @@ test('paperVsOurs at full scale: the published full numbers, RoPE and MQA marked
   const text = formatPaperVsOurs(t);
   assert.match(text, /1\.350 \*/);
   assert.match(text, /0\.931 \*/);
-  assert.match(text, /\* rests on the paper notebook's adjustment: \|LayerNorm − baseline\| added to the Rotary embeddings \(RoPE\) and Multi-query attention \(MQA\) curves/);
+  assert.match(
+    text,
+    /\* rests on the paper notebook's adjustment: \|LayerNorm − baseline\| added to the Rotary embeddings \(RoPE\) and Multi-query attention \(MQA\) curves/,
+  );
   // the compact table has no adjusted number and no footnote
-  assert.doesNotMatch(formatPaperVsOurs(paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 50 } }), 'compact')), /\*/);
+  assert.doesNotMatch(
+    formatPaperVsOurs(paperVsOurs(cegTable(runs, { axes: ['flops'], bootstrap: { resamples: 50 } }), 'compact')),
+    /\*/,
+  );
 });
 
 test('micro ladder: 4 rungs from micro, compute spans >= 1 decade, largest <= 3x micro', () => {
@@ -172,5 +234,8 @@ test('cegTable asPublished: rope and mqa get |LayerNorm − baseline| (same seed
   // our CEG is never adjusted
   assert.equal(by(adj, 'rope').ceg.flops!.ceg, by(plain, 'rope').ceg.flops!.ceg);
   // without a layernorm run of the same seed it says what is missing
-  assert.throws(() => cegTable(runs, { asPublished: true }), /as-published adjustment of rope needs a layernorm run of seed 1/);
+  assert.throws(
+    () => cegTable(runs, { asPublished: true }),
+    /as-published adjustment of rope needs a layernorm run of seed 1/,
+  );
 });

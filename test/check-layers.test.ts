@@ -29,7 +29,7 @@ test('an upward import of any kind is reported with file, line and layers; downw
       "import { x } from '../model/gpt.js';", // down: fine
       "import { createProgress } from '../cli/progress.js';", // line 2: up
       "import type { Row } from '../report/types.js';", // line 3: up, type-only
-      'const m = await import(\'../ceg/index.js\');', // line 4: up, dynamic
+      "const m = await import('../ceg/index.js');", // line 4: up, dynamic
     ].join('\n'),
     'src/engine/b.ts': "export { y } from '../data/index.js';\nimport { z } from '../config.js';", // line 1: re-export up; core is below
     'src/config.ts': "import { tf } from './engine/index.js';", // core imports engine: up

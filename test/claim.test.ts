@@ -8,7 +8,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { tryClaim, acquireClaim, inspectClaim, ClaimLostError, ClaimWaitAborted, type ClaimHolder } from '../src/runs/index.js';
+import {
+  tryClaim,
+  acquireClaim,
+  inspectClaim,
+  ClaimLostError,
+  ClaimWaitAborted,
+  type ClaimHolder,
+} from '../src/runs/index.js';
 import { RunStore, CLAIMS_DIR } from '../src/runs/index.js';
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-claim-${name}-`));
@@ -16,7 +23,14 @@ const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-claim-$
 /** Write a lock file as another holder would have (for dead/stale holder cases). */
 function plant(file: string, h: Partial<ClaimHolder>): ClaimHolder {
   const now = new Date().toISOString();
-  const full: ClaimHolder = { host: os.hostname(), pid: process.pid, startedAt: now, heartbeatAt: now, token: 'planted', ...h };
+  const full: ClaimHolder = {
+    host: os.hostname(),
+    pid: process.pid,
+    startedAt: now,
+    heartbeatAt: now,
+    token: 'planted',
+    ...h,
+  };
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(full));
   return full;
@@ -78,7 +92,11 @@ test('a holder on another host is dead only when its heartbeat is older than the
   const file = path.join(tmp('c'), 'run.lock');
   const old = new Date(Date.now() - 60_000).toISOString();
   plant(file, { host: 'elsewhere', pid: 1, heartbeatAt: old, token: 'remote' });
-  assert.equal(tryClaim(file, { staleAfterMs: 120_000 }).ok, false, 'a 60 s old heartbeat is alive under a 120 s limit');
+  assert.equal(
+    tryClaim(file, { staleAfterMs: 120_000 }).ok,
+    false,
+    'a 60 s old heartbeat is alive under a 120 s limit',
+  );
   const r = tryClaim(file, { staleAfterMs: 30_000 });
   assert.ok(r.ok, 'and dead under a 30 s limit');
   if (r.ok) {
@@ -150,12 +168,18 @@ test('processes racing for one claim: exactly one wins each round, also when the
     if (round % 2 === 1) plant(file, { pid: deadPid(), token: 'dead' }); // everybody tries to take over
     const go = Date.now() + 4000; // all start together after tsx has loaded
     const outs = await Promise.all(
-      Array.from({ length: 4 }, () => new Promise<string>((resolve) => {
-        const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, String(go)], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        c.stdout.on('data', (d) => (out += d));
-        c.on('exit', () => resolve(out));
-      })),
+      Array.from(
+        { length: 4 },
+        () =>
+          new Promise<string>((resolve) => {
+            const c = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, String(go)], {
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            let out = '';
+            c.stdout.on('data', (d) => (out += d));
+            c.on('exit', () => resolve(out));
+          }),
+      ),
     );
     assert.equal(outs.filter((o) => o === 'won').length, 1, `round ${round}: ${outs.join(',')}`);
     assert.equal(outs.filter((o) => o === 'lost').length, 3, `round ${round}: ${outs.join(',')}`);

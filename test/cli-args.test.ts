@@ -34,7 +34,11 @@ const spec = defineCli({
   },
   sweep: {
     summary: 'train many runs',
-    flags: { innovations: innovationsFlag({ default: ['baseline'] }), seeds: seedsFlag(), weights: { type: 'list', of: 'float' } },
+    flags: {
+      innovations: innovationsFlag({ default: ['baseline'] }),
+      seeds: seedsFlag(),
+      weights: { type: 'list', of: 'float' },
+    },
   },
   show: { summary: 'show runs', flags: {}, positionals: ['id'], minPositionals: 1 },
 });
@@ -52,13 +56,24 @@ function usageError(argv: string[]): UsageError {
 }
 
 test('flags of every type parse, with defaults filled in', () => {
-  const p = parseCommand(['train', '--scale', 'micro', '--seed=3', '--lr', '3e-4', '--eval-interval', '10', '-r', '--out', 'x.json'], spec);
+  const p = parseCommand(
+    ['train', '--scale', 'micro', '--seed=3', '--lr', '3e-4', '--eval-interval', '10', '-r', '--out', 'x.json'],
+    spec,
+  );
   assert.equal(p.command, 'train');
   assert.equal(p.help, false);
   if (p.command !== 'train') return;
-  const f: { scale: string; seed: number; lr: number | undefined; steps: number | undefined; resume: boolean } = p.flags; // typed
+  const f: { scale: string; seed: number; lr: number | undefined; steps: number | undefined; resume: boolean } =
+    p.flags; // typed
   assert.deepEqual(p.flags, {
-    scale: 'micro', seed: 3, lr: 3e-4, evalInterval: 10, resume: true, out: 'x.json', innovation: 'baseline', backend: 'wasm',
+    scale: 'micro',
+    seed: 3,
+    lr: 3e-4,
+    evalInterval: 10,
+    resume: true,
+    out: 'x.json',
+    innovation: 'baseline',
+    backend: 'wasm',
   });
   assert.equal(f.steps, undefined);
   assert.deepEqual(p.positionals, []);
@@ -74,14 +89,34 @@ test('flags of every type parse, with defaults filled in', () => {
   assert.equal(train(['--scale', 'smoke', '--resume=false']).resume, false);
   assert.equal(train(['--scale', 'smoke', '--evalInterval', '7']).evalInterval, 7, 'the camelCase key is accepted too');
   // a negative number after a flag is its value, not a flag
-  assert.equal(usageError(['train', '--scale', 'smoke', '--lr', '-1e-3']).message, '--lr: -0.001 is below the minimum 0');
+  assert.equal(
+    usageError(['train', '--scale', 'smoke', '--lr', '-1e-3']).message,
+    '--lr: -0.001 is below the minimum 0',
+  );
 });
 
 test('list flags: comma-separated and repeated, typed, validated per item', () => {
-  const p = parseCommand(['sweep', '--innovations', 'rope,layernorm', '--innovations', 'mqa', '--seeds', '1,2', '--seeds=3', '--weights', '0.5,-1'], spec);
+  const p = parseCommand(
+    [
+      'sweep',
+      '--innovations',
+      'rope,layernorm',
+      '--innovations',
+      'mqa',
+      '--seeds',
+      '1,2',
+      '--seeds=3',
+      '--weights',
+      '0.5,-1',
+    ],
+    spec,
+  );
   assert.deepEqual(p.flags, { innovations: ['rope', 'layernorm', 'mqa'], seeds: [1, 2, 3], weights: [0.5, -1] });
   assert.deepEqual(parseCommand(['sweep'], spec).flags, { innovations: ['baseline'], seeds: [], weights: [] });
-  assert.equal(usageError(['sweep', '--innovations', 'rope,ropee']).message, `unknown innovation "ropee"; valid: ${innovationIds().join(', ')}; did you mean "rope"?`);
+  assert.equal(
+    usageError(['sweep', '--innovations', 'rope,ropee']).message,
+    `unknown innovation "ropee"; valid: ${innovationIds().join(', ')}; did you mean "rope"?`,
+  );
   assert.match(usageError(['sweep', '--seeds', '1,x']).message, /--seeds: "x" is not an integer/);
   assert.match(usageError(['sweep', '--seeds', '1,-2']).message, /--seeds: -2 is below the minimum 0/);
   assert.match(usageError(['sweep', '--seeds', ',']).message, /--seeds needs at least one value/);
@@ -92,12 +127,21 @@ test('bad values name the value and the valid choices', () => {
   // the valid ids come from the registry (no list here: a new innovation must not need a test edit)
   assert.equal(e.message, `unknown innovation "ropee"; valid: ${innovationIds().join(', ')}; did you mean "rope"?`);
   assert.match(e.usage ?? '', /usage: ceg train/);
-  assert.equal(usageError(['train', '--scale', 'huge']).message, 'unknown scale "huge"; valid: smoke, micro, compact, full');
-  assert.equal(usageError(['train', '--scale', 'micro', '--backend', 'cuda']).message, 'unknown backend "cuda"; valid: wasm, webgpu, tensorflow, cpu');
+  assert.equal(
+    usageError(['train', '--scale', 'huge']).message,
+    'unknown scale "huge"; valid: smoke, micro, compact, full',
+  );
+  assert.equal(
+    usageError(['train', '--scale', 'micro', '--backend', 'cuda']).message,
+    'unknown backend "cuda"; valid: wasm, webgpu, tensorflow, cpu',
+  );
   assert.equal(usageError(['train', '--scale', 'micro', '--seed', '1.5']).message, '--seed: "1.5" is not an integer');
   assert.equal(usageError(['train', '--scale', 'micro', '--steps', '0']).message, '--steps: 0 is below the minimum 1');
   assert.equal(usageError(['train', '--scale', 'micro', '--lr', 'fast']).message, '--lr: "fast" is not a number');
-  assert.equal(usageError(['train', '--scale', 'micro', '--resume=maybe']).message, '--resume is a switch: got "maybe"; valid: --resume, --no-resume, --resume=true, --resume=false');
+  assert.equal(
+    usageError(['train', '--scale', 'micro', '--resume=maybe']).message,
+    '--resume is a switch: got "maybe"; valid: --resume, --no-resume, --resume=true, --resume=false',
+  );
 });
 
 test('unknown flags, commands, missing values and stray arguments are errors', () => {
@@ -108,13 +152,19 @@ test('unknown flags, commands, missing values and stray arguments are errors', (
   assert.match(usageError(['train', '-x']).message, /^unknown flag "-x" for "train"/);
   assert.match(usageError(['train', '--no-scale', 'micro']).message, /^unknown flag "--no-scale"/);
   assert.match(usageError(['train', '--toString', 'x']).message, /^unknown flag "--toString"/);
-  assert.equal(usageError(['trian']).message, 'unknown command "trian" (did you mean "train"?); valid: train, sweep, show');
+  assert.equal(
+    usageError(['trian']).message,
+    'unknown command "trian" (did you mean "train"?); valid: train, sweep, show',
+  );
   assert.equal(usageError([]).message, 'missing command; valid: train, sweep, show');
   assert.match(usageError(['--scale', 'micro']).message, /expected a command before flags, got "--scale"/);
   assert.equal(usageError(['train', '--scale']).message, '--scale needs a value; valid: smoke, micro, compact, full');
   assert.equal(usageError(['train', '--seed', '--scale', 'micro']).message, '--seed needs a value (an integer)');
   assert.equal(usageError(['train']).message, 'missing required flag --scale; valid: smoke, micro, compact, full');
-  assert.match(usageError(['train', '--scale', 'micro', 'extra']).message, /^unexpected argument "extra" for "train"; flags: --innovation/);
+  assert.match(
+    usageError(['train', '--scale', 'micro', 'extra']).message,
+    /^unexpected argument "extra" for "train"; flags: --innovation/,
+  );
   assert.match(usageError(['show']).message, /"show" needs id/);
   assert.match(usageError(['show', 'a', 'b']).message, /unexpected argument "b" for "show" \(takes id\)/);
   assert.deepEqual(parseCommand(['show', 'abc'], spec).positionals, ['abc']);
@@ -221,7 +271,10 @@ test('progress on a TTY: one redrawn bar, throttled, log() keeps it, done() ends
   t += 200;
   p.update(400);
   p.done();
-  assert.match(s.text(), /\rbase \[##########\] 100% step 400\/400 loss 2\.134 1\.2k tok\/s\x1b\[K\n?\rbase \[##########\] 100%.*\x1b\[K\nbase done: step 400\/400 in 1s\n$/);
+  assert.match(
+    s.text(),
+    /\rbase \[##########\] 100% step 400\/400 loss 2\.134 1\.2k tok\/s\x1b\[K\n?\rbase \[##########\] 100%.*\x1b\[K\nbase done: step 400\/400 in 1s\n$/,
+  );
   // narrow terminals: the line is cut to fit
   const narrow = fakeStream(true, 30);
   createProgress({ label: 'x', total: 10, stream: narrow, now: () => 0 }).update(5, { loss: 1 });
@@ -231,7 +284,12 @@ test('progress on a TTY: one redrawn bar, throttled, log() keeps it, done() ends
   // a wide terminal: still at most 80 columns, and the ETA stays visible (bar and fields go first)
   const wide = fakeStream(true, 200);
   let tWide = 0;
-  const pWide = createProgress({ label: "[12/24] fa_rope_ln micro-r3 seed 3", total: 10000, stream: wide, now: () => tWide });
+  const pWide = createProgress({
+    label: '[12/24] fa_rope_ln micro-r3 seed 3',
+    total: 10000,
+    stream: wide,
+    now: () => tWide,
+  });
   tWide = 1000;
   pWide.update(5000, { loss: 2.123456, valLoss: 2.3456, tokPerSec: 12345.6, lr: 0.000123 });
   const wline = wide.chunks.at(-1)!.replace('\r', '').replace('\x1b[K', '');

@@ -34,8 +34,14 @@ test('ceg config --scale compact --innovation sparse: the NSA layout, bias off, 
   assert.equal(base.model.bias, false);
   assert.equal(base.flopsPerStep.total, stepFlops(getScale('compact').model, 262144).total);
   assert.notEqual(d.flopsPerStep.total, base.flopsPerStep.total);
-  assert.ok(d.differencesFromPaper.some((x: string) => /bf16/.test(x)), 'precision difference listed');
-  assert.ok(d.differencesFromPaper.some((x: string) => /OpenWebText/.test(x)), 'data difference listed');
+  assert.ok(
+    d.differencesFromPaper.some((x: string) => /bf16/.test(x)),
+    'precision difference listed',
+  );
+  assert.ok(
+    d.differencesFromPaper.some((x: string) => /OpenWebText/.test(x)),
+    'data difference listed',
+  );
   assert.deepEqual(r.written, []);
 });
 

@@ -14,12 +14,16 @@ const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-flags-$
 
 function ceg(args: string[], cwd = process.cwd()) {
   // tsx by absolute URL: the working directory (a temporary folder) has no node_modules
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.resolve('src/cli/main.ts'), ...args], {
-    cwd,
-    env: { ...process.env, CEG_RUNS: tmp('wrong-store') }, // --runs must win over $CEG_RUNS
-    encoding: 'utf8',
-    timeout: 240_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), path.resolve('src/cli/main.ts'), ...args],
+    {
+      cwd,
+      env: { ...process.env, CEG_RUNS: tmp('wrong-store') }, // --runs must win over $CEG_RUNS
+      encoding: 'utf8',
+      timeout: 240_000,
+    },
+  );
   return { code: r.status, stderr: r.stderr, stdout: r.stdout };
 }
 
@@ -47,7 +51,10 @@ function inputs(): { cwd: string; data: string; config: string; dataAbs: string 
   const ids = new Uint16Array(4000).map((_, i) => (i * 7) % 50);
   fs.writeFileSync(path.join(dataAbs, 'train.bin'), Buffer.from(ids.buffer));
   fs.writeFileSync(path.join(dataAbs, 'val.bin'), Buffer.from(ids.slice(0, 1000).buffer));
-  fs.writeFileSync(path.join(cwd, 's6.json'), JSON.stringify({ model: { nEmbd: 48 }, train: { steps: 6, decaySteps: 6 } }));
+  fs.writeFileSync(
+    path.join(cwd, 's6.json'),
+    JSON.stringify({ model: { nEmbd: 48 }, train: { steps: 6, decaySteps: 6 } }),
+  );
   return { cwd, data: 'tok', config: 's6.json', dataAbs };
 }
 
@@ -64,7 +71,28 @@ function assertCustom(s: RunSpec, dataAbs: string | undefined): void {
 test('train: innovation, scale, seed, backend, data, tokenizer, config and runs reach the stored spec', () => {
   const { cwd, data, config, dataAbs } = inputs();
   const runs = path.join(cwd, 'store');
-  const r = ceg(['train', '--innovation', 'rope', '--scale', 'smoke', '--seed', '3', '--backend', 'cpu', '--data', data, '--tokenizer', 'char', '--config', config, '--runs', 'store'], cwd);
+  const r = ceg(
+    [
+      'train',
+      '--innovation',
+      'rope',
+      '--scale',
+      'smoke',
+      '--seed',
+      '3',
+      '--backend',
+      'cpu',
+      '--data',
+      data,
+      '--tokenizer',
+      'char',
+      '--config',
+      config,
+      '--runs',
+      'store',
+    ],
+    cwd,
+  );
   assert.equal(r.code, 0, r.stderr);
   const [s, ...more] = specs(runs);
   assert.equal(more.length, 0);
@@ -76,13 +104,35 @@ test('train: innovation, scale, seed, backend, data, tokenizer, config and runs 
 });
 
 // without --data the sweep used to drop --config and --tokenizer (the bug of issue 18.1)
-for (const [jobs, withData] of [[1, false], [2, false], [2, true]] as const) {
+for (const [jobs, withData] of [
+  [1, false],
+  [2, false],
+  [2, true],
+] as const) {
   test(`sweep --jobs ${jobs}${withData ? ' --data' : ''}: scale, seeds, innovations, backend, tokenizer, config and runs reach every run`, () => {
     const { cwd, data, config, dataAbs } = inputs();
     const runs = path.join(cwd, 'store');
     const r = ceg(
-      ['sweep', '--scale', 'smoke', '--innovations', 'rope', '--seeds', '2,5', '--jobs', String(jobs), '--backend', 'cpu',
-        ...(withData ? ['--data', data] : []), '--tokenizer', 'char', '--config', config, '--runs', 'store'],
+      [
+        'sweep',
+        '--scale',
+        'smoke',
+        '--innovations',
+        'rope',
+        '--seeds',
+        '2,5',
+        '--jobs',
+        String(jobs),
+        '--backend',
+        'cpu',
+        ...(withData ? ['--data', data] : []),
+        '--tokenizer',
+        'char',
+        '--config',
+        config,
+        '--runs',
+        'store',
+      ],
       cwd,
     );
     assert.equal(r.code, 0, r.stderr);
@@ -103,7 +153,22 @@ test('sweep: a missing or malformed --config is an error (exit 2) with any --job
   fs.writeFileSync(path.join(cwd, 'bad.json'), '{ "train": ');
   for (const jobs of ['1', '2']) {
     for (const cfg of ['nope.json', 'bad.json']) {
-      const r = ceg(['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--jobs', jobs, '--config', cfg, '--runs', 'store'], cwd);
+      const r = ceg(
+        [
+          'sweep',
+          '--scale',
+          'smoke',
+          '--innovations',
+          'baseline,rope',
+          '--jobs',
+          jobs,
+          '--config',
+          cfg,
+          '--runs',
+          'store',
+        ],
+        cwd,
+      );
       assert.equal(r.code, 2, `--jobs ${jobs} --config ${cfg}: ${r.stderr}`);
       assert.match(r.stderr, cfg === 'nope.json' ? /no such file/ : /not valid JSON/);
       assert.deepEqual(specs(path.join(cwd, 'store')), []);
@@ -118,16 +183,50 @@ test('ladder: scale, seeds, innovations, backend, jobs and runs reach every rung
   // four of the six runs already complete (synthetic), so that two train (smoke-r1: in two children);
   // a flag that did not reach the runs would train six others beside them
   const store = new RunStore(runs);
-  for (const [rung, seed] of [['smoke-r0', 4], ['smoke-r0', 7], ['smoke-r2', 4], ['smoke-r2', 7]] as const) {
+  for (const [rung, seed] of [
+    ['smoke-r0', 4],
+    ['smoke-r0', 7],
+    ['smoke-r2', 4],
+    ['smoke-r2', 7],
+  ] as const) {
     const run = store.open(runSpec('layernorm', rung, seed, 'cpu'));
-    run.appendMetrics([0, 12].map((step) => ({ step, tokens: step, flops: step, seconds: step, trainLoss: null, lr: 1e-3, valLoss: 5 - 0.1 * step })));
+    run.appendMetrics(
+      [0, 12].map((step) => ({
+        step,
+        tokens: step,
+        flops: step,
+        seconds: step,
+        trainLoss: null,
+        lr: 1e-3,
+        valLoss: 5 - 0.1 * step,
+      })),
+    );
     run.setStatus({ state: 'done' });
   }
-  const r = ceg(['ladder', '--scale', 'smoke', '--innovations', 'layernorm', '--seeds', '4,7', '--jobs', '2', '--backend', 'cpu', '--runs', runs]);
+  const r = ceg([
+    'ladder',
+    '--scale',
+    'smoke',
+    '--innovations',
+    'layernorm',
+    '--seeds',
+    '4,7',
+    '--jobs',
+    '2',
+    '--backend',
+    'cpu',
+    '--runs',
+    runs,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const all = specs(runs);
   assert.deepEqual(all.map((s) => `${s.innovation}/${s.scale}/${s.seed}`).sort(), [
-    'layernorm/smoke-r0/4', 'layernorm/smoke-r0/7', 'layernorm/smoke-r1/4', 'layernorm/smoke-r1/7', 'layernorm/smoke-r2/4', 'layernorm/smoke-r2/7',
+    'layernorm/smoke-r0/4',
+    'layernorm/smoke-r0/7',
+    'layernorm/smoke-r1/4',
+    'layernorm/smoke-r1/7',
+    'layernorm/smoke-r2/4',
+    'layernorm/smoke-r2/7',
   ]);
   for (const s of all) {
     assert.equal(s.backend, 'cpu');
@@ -151,7 +250,17 @@ test('reproduce: scale, seeds, backend, jobs and runs reach every run of the stu
       if (train.has(`${inn}/${seed}`)) continue;
       const run = store.open(runSpec(inn, 'smoke', seed, 'cpu'));
       const f = inn === 'baseline' ? 1 : 1.5;
-      run.appendMetrics([0, 4, 8, 12].map((step) => ({ step, tokens: step, flops: step * 10, seconds: step, trainLoss: null, lr: 1e-3, valLoss: 5 - 0.2 * f * step })));
+      run.appendMetrics(
+        [0, 4, 8, 12].map((step) => ({
+          step,
+          tokens: step,
+          flops: step * 10,
+          seconds: step,
+          trainLoss: null,
+          lr: 1e-3,
+          valLoss: 5 - 0.2 * f * step,
+        })),
+      );
       run.setStatus({ state: 'done' });
     }
   }

@@ -16,7 +16,12 @@ function ceg(args: string[], extraEnv: Record<string, string> = {}) {
     timeout: 60_000,
   });
   // run folders and files; the hidden .claims/ folder of writers' locks is not a run
-  return { code: r.status, stderr: r.stderr, stdout: r.stdout, written: fs.readdirSync(runs).filter((f) => f !== '.claims') };
+  return {
+    code: r.status,
+    stderr: r.stderr,
+    stdout: r.stdout,
+    written: fs.readdirSync(runs).filter((f) => f !== '.claims'),
+  };
 }
 
 test('unknown innovation: one message naming it and the valid choices, exit 2, nothing written', () => {
@@ -90,23 +95,50 @@ test('ceg report prints the CEG table and the ladder verdicts from stored runs, 
   const store = new RunStore(root);
   const Lb = (C: number) => 2 + 10 * Math.pow(C / 1e6, -0.3); // the baseline's loss vs compute
   const F = 1e6;
-  const put = (innovation: string, scale: string, seed: number, loss: (step: number) => number, steps: number[], flopsPerStep = F) => {
+  const put = (
+    innovation: string,
+    scale: string,
+    seed: number,
+    loss: (step: number) => number,
+    steps: number[],
+    flopsPerStep = F,
+  ) => {
     const run = store.open(runSpec(innovation, scale, seed, 'cpu'));
-    run.appendMetrics(steps.map((step) => ({ step, tokens: step, flops: step * flopsPerStep, seconds: step, trainLoss: null, lr: 1e-3, valLoss: step === 0 ? 50 : loss(step) })));
+    run.appendMetrics(
+      steps.map((step) => ({
+        step,
+        tokens: step,
+        flops: step * flopsPerStep,
+        seconds: step,
+        trainLoss: null,
+        lr: 1e-3,
+        valLoss: step === 0 ? 50 : loss(step),
+      })),
+    );
     run.setStatus({ state: 'done', provenance });
   };
   const steps = Array.from({ length: 11 }, (_, k) => k * 10);
   for (const seed of [1, 2]) {
     put('baseline', 'smoke', seed, (s) => Lb(s * F), steps);
     put('rope', 'smoke', seed, (s) => Lb(2 * s * F), steps); // the same curve reached with half the compute
-    for (const [rung, C] of [['smoke-r0', 1e6], ['smoke-r1', 1e7], ['smoke-r2', 1e8]] as const) {
+    for (const [rung, C] of [
+      ['smoke-r0', 1e6],
+      ['smoke-r1', 1e7],
+      ['smoke-r2', 1e8],
+    ] as const) {
       put('baseline', rung, seed, () => Lb(C) + 0.001 * seed, [0, 10], C / 10);
       put('layernorm', rung, seed, () => Lb(2 * C) + 0.001 * seed, [0, 10], C / 10); // a constant compute multiplier
     }
   }
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'report', '--scale', 'smoke', '--backend', 'cpu', '--runs', root], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'report', '--scale', 'smoke', '--backend', 'cpu', '--runs', root],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   assert.equal(r.status, 0, r.stderr);
-  const ropeLine = r.stdout.split('\n').find((l) => l.startsWith('Rotary embeddings (RoPE)') && l.includes('compute-independent'))!;
+  const ropeLine = r.stdout
+    .split('\n')
+    .find((l) => l.startsWith('Rotary embeddings (RoPE)') && l.includes('compute-independent'))!;
   assert.match(ropeLine, /2\.000 \[2\.000, 2\.000\]/); // CEG 2 on steps, tokens, flops (seconds too: 1 s per step)
   const verdict = r.stdout.split('\n').find((l) => l.startsWith('layernorm'))!;
   assert.match(verdict, /compute-independent\s*$/);

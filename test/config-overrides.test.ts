@@ -32,7 +32,8 @@ test('runSpec refuses overrides that would be ignored or are the wrong type', ()
   for (const [overrides, want] of bad) {
     assert.throws(
       () => runSpec('baseline', 'smoke', 1, 'cpu', { overrides: overrides as never }),
-      (e: unknown) => e instanceof ConfigError && want.test((e as Error).message) && !(e as Error).message.includes('\n'),
+      (e: unknown) =>
+        e instanceof ConfigError && want.test((e as Error).message) && !(e as Error).message.includes('\n'),
       `${JSON.stringify(overrides)} should be refused with ${want}`,
     );
   }
@@ -40,7 +41,9 @@ test('runSpec refuses overrides that would be ignored or are the wrong type', ()
 
 test('valid overrides reach the spec; nested sections merge key by key; explicit auto keeps the old run id', () => {
   const base = runSpec('moe', 'smoke', 1, 'cpu');
-  const s = runSpec('moe', 'smoke', 1, 'cpu', { overrides: { model: { moe: { auxLossWeight: 0.5 } }, train: { lr: 1e-3 } } });
+  const s = runSpec('moe', 'smoke', 1, 'cpu', {
+    overrides: { model: { moe: { auxLossWeight: 0.5 } }, train: { lr: 1e-3 } },
+  });
   assert.equal(s.model.moe.auxLossWeight, 0.5);
   assert.equal(s.model.moe.experts, base.model.moe.experts, 'the other moe fields keep the scale/innovation values');
   assert.equal(s.train.lr, 1e-3);
@@ -91,7 +94,14 @@ test('ceg train and ceg sweep (--jobs 1 and 2): a bad override is one line, exit
       const what = `${args.slice(0, 1).join(' ')} ${args.includes('--jobs') ? args[args.indexOf('--jobs') + 1] : ''} ${name}`;
       assert.equal(r.code, 2, `${what}: exit ${r.code}\n${r.stderr}`);
       assert.match(r.stderr, want, what);
-      assert.equal(r.stderr.trim().split('\n').filter((l) => !l.startsWith('[ceg]')).length, 1, `${what}: one line\n${r.stderr}`);
+      assert.equal(
+        r.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => !l.startsWith('[ceg]')).length,
+        1,
+        `${what}: one line\n${r.stderr}`,
+      );
       assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
       assert.deepEqual(r.written, [], `${what}: nothing written`);
     }

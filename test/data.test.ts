@@ -30,7 +30,10 @@ const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-data-'));
 // ------------------------------------------------------------------ corpora
 
 test('corpora are split by document: disjoint, complete, val text absent from train', () => {
-  for (const [name, total, nVal] of [['sotu', 233, 23], ['moby-dick', 139, 13]] as const) {
+  for (const [name, total, nVal] of [
+    ['sotu', 233, 23],
+    ['moby-dick', 139, 13],
+  ] as const) {
     const docs = corpusDocuments(name);
     const trainIds = new Set(docs.train.map((d) => d.id));
     const valIds = docs.val.map((d) => d.id);
@@ -42,14 +45,18 @@ test('corpora are split by document: disjoint, complete, val text absent from tr
     assert.deepEqual(c.documents, { train: docs.train.length, val: docs.val.length });
     assert.equal(c.train, docs.train.map((d) => d.text).join(DOCUMENT_SEPARATOR));
     assert.equal(c.val, docs.val.map((d) => d.text).join(DOCUMENT_SEPARATOR));
-    for (const d of docs.val) assert.ok(!c.train.includes(d.text.slice(0, 2000)), `${name}: val ${d.id} text found in train`);
+    for (const d of docs.val)
+      assert.ok(!c.train.includes(d.text.slice(0, 2000)), `${name}: val ${d.id} text found in train`);
     assert.match(c.description, /val/);
   }
   // the documented rules, by hand
   const sotuVal = corpusDocuments('sotu').val.map((d) => d.id);
   assert.equal(sotuVal[0], '1799 John Adams'); // 10th address: 1790..1796 Washington (7), 1797, 1798, 1799 Adams
   const mobyVal = corpusDocuments('moby-dick').val.map((d) => d.id);
-  assert.deepEqual(mobyVal, Array.from({ length: 13 }, (_, i) => `chapter ${10 * (i + 1)}`));
+  assert.deepEqual(
+    mobyVal,
+    Array.from({ length: 13 }, (_, i) => `chapter ${10 * (i + 1)}`),
+  );
 });
 
 test('unknown corpus is a clear error naming the valid ones', () => {
@@ -66,10 +73,16 @@ test('char tokenizer: fixed vocabulary of 97 padded to CHAR_VOCAB, ids by hand',
   let ascii = '\n';
   for (let c = 32; c <= 126; c++) ascii += String.fromCharCode(c);
   const ids = t.encode(ascii);
-  assert.deepEqual(Array.from(ids), Array.from({ length: 96 }, (_, i) => i)); // 0..95, in order
+  assert.deepEqual(
+    Array.from(ids),
+    Array.from({ length: 96 }, (_, i) => i),
+  ); // 0..95, in order
   assert.equal(t.decode(ids), ascii);
   // the same vocabulary whatever text it sees first: encoding is a pure function of the string
-  assert.deepEqual(Array.from(t.encode('Call me Ishmael.')), Array.from(getTokenizer('char').encode('Call me Ishmael.')));
+  assert.deepEqual(
+    Array.from(t.encode('Call me Ishmael.')),
+    Array.from(getTokenizer('char').encode('Call me Ishmael.')),
+  );
 });
 
 test('char tokenizer: normalisation and unknown symbol', () => {
@@ -100,7 +113,10 @@ test('gpt2 tokenizer: known ids, round trip, special text stays ordinary', () =>
 });
 
 test('unknown tokenizer names the valid ones', () => {
-  assert.throws(() => getTokenizer('bpe'), (e: Error) => e instanceof DataError && /unknown tokenizer "bpe"; valid: char, gpt2/.test(e.message));
+  assert.throws(
+    () => getTokenizer('bpe'),
+    (e: Error) => e instanceof DataError && /unknown tokenizer "bpe"; valid: char, gpt2/.test(e.message),
+  );
 });
 
 // ------------------------------------------------------------------ token files
@@ -153,7 +169,10 @@ test('prepareCorpus tokenises once, then reuses the cache; stale meta rebuilds',
   fs.writeFileSync(metaFile, JSON.stringify({ ...a.meta, tokenizerVersion: 'char-v0' }));
   const d = prepareCorpus({ corpus: 'moby-dick', tokenizer: 'char', cacheDir, onProgress: (m) => seen.push(m) });
   assert.equal(d.cached, false);
-  assert.ok(seen.some((m) => /tokenizerVersion is "char-v0"/.test(m)), seen.join('\n'));
+  assert.ok(
+    seen.some((m) => /tokenizerVersion is "char-v0"/.test(m)),
+    seen.join('\n'),
+  );
   assert.deepEqual(d.valTokens, a.valTokens);
   // a truncated train.bin is not trusted either
   fs.writeFileSync(trainBin, Buffer.alloc(10));
@@ -176,8 +195,14 @@ test("loadTokens with corpus 'tokens' reads a nanoGPT folder and checks ids", ()
   assert.equal(t.paddedVocabSize, 50304);
   assert.equal(t.tokenizer.decode(t.val.subarray(0, t.val.length)), 'Hello world.');
   // gpt2 ids do not fit the char vocabulary
-  assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'char', dir }), /train\.bin holds token id 50256, but tokenizer "char" has ids 0\.\.96 \(padded vocab 128\)/);
-  assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2' }), /data\.dir is required with corpus 'tokens'/);
+  assert.throws(
+    () => loadTokens({ corpus: 'tokens', tokenizer: 'char', dir }),
+    /train\.bin holds token id 50256, but tokenizer "char" has ids 0\.\.96 \(padded vocab 128\)/,
+  );
+  assert.throws(
+    () => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2' }),
+    /data\.dir is required with corpus 'tokens'/,
+  );
   fs.rmSync(path.join(dir, 'val.bin'));
   assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir }), /token file not found: .*val\.bin/);
   fs.rmSync(dir, { recursive: true });
@@ -219,7 +244,10 @@ test('rng is xoshiro128**, deterministic per seed, and restores exactly', () => 
   const saved: RngState = JSON.parse(JSON.stringify(a.state()));
   const cont = Array.from({ length: 20 }, () => a.nextInt(1000));
   const b = restoreRng(saved);
-  assert.deepEqual(Array.from({ length: 20 }, () => b.nextInt(1000)), cont);
+  assert.deepEqual(
+    Array.from({ length: 20 }, () => b.nextInt(1000)),
+    cont,
+  );
   assert.throws(() => restoreRng({ algorithm: 'xoshiro128**', s: [0, 0, 0, 0] }), /invalid rng state/);
   assert.throws(() => createRng(-1), /seed must be a non-negative safe integer, got -1/);
 
@@ -286,12 +314,17 @@ test('token files over 1 GiB are read window by window (FileTokens): same batche
   assert.deepEqual(windows.train.subarray(4990, 5000), ids.subarray(4990, 5000));
   assert.deepEqual(windows.train.subarray(4995, 6000), ids.subarray(4995, 5000)); // clipped like Uint16Array.subarray
   // the same rng stream gives the same batches from either
-  const a = createRng(5), b = createRng(5);
-  for (let k = 0; k < 3; k++) assert.deepEqual(sampleBatch(windows.train, 4, 64, a), sampleBatch(whole.train, 4, 64, b));
+  const a = createRng(5),
+    b = createRng(5);
+  for (let k = 0; k < 3; k++)
+    assert.deepEqual(sampleBatch(windows.train, 4, 64, a), sampleBatch(whole.train, 4, 64, b));
   assert.deepEqual(fixedEvalBatches(windows.val, 3, 2, 16, 9), fixedEvalBatches(whole.val, 3, 2, 16, 9));
   // the id check reads every window
   writeTokenFile(path.join(dir, 'val.bin'), [...ids.slice(0, 699), 60000]);
-  assert.throws(() => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir }, { inMemoryBytes: 0 }), /val\.bin holds token id 60000/);
+  assert.throws(
+    () => loadTokens({ corpus: 'tokens', tokenizer: 'gpt2', dir }, { inMemoryBytes: 0 }),
+    /val\.bin holds token id 60000/,
+  );
   // a file over 2 GiB (sparse: no disk used) opens as FileTokens where readFileSync would refuse it
   const big = path.join(dir, 'big.bin');
   fs.closeSync(fs.openSync(big, 'w'));

@@ -17,7 +17,10 @@ import { cegTable, cegFrame, formatDivergedRuns, formatCegTable } from '../src/c
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-div-${name}-`));
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status, out: r.stdout + r.stderr };
 }
 
@@ -55,17 +58,25 @@ test('ceg train with lr 1e6 (via --config) exits 3 with state diverged and says 
 test('an exploding but finite loss (> 2x the initial loss) is divergence too; the last finite checkpoint is kept', async () => {
   const store = new RunStore(tmp('explode'));
   // lr 1 with a slow warmup: fine for a few steps (checkpoints every 2), then the loss explodes
-  const spec = runSpec('baseline', 'smoke', 1, 'wasm', { overrides: { train: { lr: 1, minLr: 0.1, warmupSteps: 10, checkpointInterval: 2 } } });
+  const spec = runSpec('baseline', 'smoke', 1, 'wasm', {
+    overrides: { train: { lr: 1, minLr: 0.1, warmupSteps: 10, checkpointInterval: 2 } },
+  });
   const r = await trainRun(spec, store);
   assert.ok(r.diverged, 'diverged');
   const d = r.diverged!;
-  assert.ok(!Number.isFinite(d.loss) || d.loss > DIVERGENCE_FACTOR * d.initialLoss, `loss ${d.loss} vs initial ${d.initialLoss}`);
+  assert.ok(
+    !Number.isFinite(d.loss) || d.loss > DIVERGENCE_FACTOR * d.initialLoss,
+    `loss ${d.loss} vs initial ${d.initialLoss}`,
+  );
   assert.equal(d.limit, DIVERGENCE_FACTOR * d.initialLoss);
   assert.equal(d.initialLoss, r.metrics[0].valLoss, 'the reference is the validation loss at step 0');
   assert.equal(r.run.status().state, 'diverged');
   const kept = checkpointsFinite(r.run.dir);
   assert.equal(d.checkpointStep, r.run.latestCheckpoint()?.step ?? null);
-  assert.ok(kept > 0 && d.checkpointStep! < d.step, `a finite checkpoint before step ${d.step} is kept (${d.checkpointStep})`);
+  assert.ok(
+    kept > 0 && d.checkpointStep! < d.step,
+    `a finite checkpoint before step ${d.step} is kept (${d.checkpointStep})`,
+  );
   // a stored diverged run is returned as it is
   const again = await trainRun(spec, store);
   assert.equal(again.cached, true);
@@ -80,18 +91,45 @@ test('a learning rate that spikes the loss but stays under the limit is not dive
 });
 
 test('CEG tables leave diverged runs out (n_diverged), and list them apart', () => {
-  const curve = (k: number) => [0, 10, 20, 30, 40].map((step) => ({ step, tokens: step, flops: step, seconds: step, trainLoss: null, lr: 1e-3, valLoss: 5 - k * 0.05 * step }));
-  const nan = [0, 10].map((step) => ({ step, tokens: step, flops: step, seconds: step, trainLoss: null, lr: 1e-3, valLoss: step ? NaN : 5 }));
+  const curve = (k: number) =>
+    [0, 10, 20, 30, 40].map((step) => ({
+      step,
+      tokens: step,
+      flops: step,
+      seconds: step,
+      trainLoss: null,
+      lr: 1e-3,
+      valLoss: 5 - k * 0.05 * step,
+    }));
+  const nan = [0, 10].map((step) => ({
+    step,
+    tokens: step,
+    flops: step,
+    seconds: step,
+    trainLoss: null,
+    lr: 1e-3,
+    valLoss: step ? NaN : 5,
+  }));
   const base = [1, 2].map((seed) => ({ innovation: 'baseline', seed, scale: 'smoke', metrics: curve(1) }));
   const rope1 = { innovation: 'rope', seed: 1, scale: 'smoke', metrics: curve(2) };
-  const rope2 = { innovation: 'rope', seed: 2, scale: 'smoke', metrics: nan, diverged: { step: 10, loss: NaN, lr: 1e6 } };
-  const withDiverged = cegFrame(cegTable([...base, rope1, rope2], { scale: 'smoke' })).objects() as Record<string, unknown>[];
+  const rope2 = {
+    innovation: 'rope',
+    seed: 2,
+    scale: 'smoke',
+    metrics: nan,
+    diverged: { step: 10, loss: NaN, lr: 1e6 },
+  };
+  const withDiverged = cegFrame(cegTable([...base, rope1, rope2], { scale: 'smoke' })).objects() as Record<
+    string,
+    unknown
+  >[];
   const without = cegFrame(cegTable([...base, rope1], { scale: 'smoke' })).objects() as Record<string, unknown>[];
   const rope = withDiverged.find((r) => r.innovation === 'rope')!;
   const ref = without.find((r) => r.innovation === 'rope')!;
   assert.equal(rope.n_seeds, 1);
   assert.equal(rope.n_diverged, 1);
-  for (const k of ['ceg_steps', 'ceg_flops', 'paper_ceg', 'n_dnr_steps', 'dnr_steps', 'paper_n_dnr']) assert.deepEqual(rope[k], ref[k], k);
+  for (const k of ['ceg_steps', 'ceg_flops', 'paper_ceg', 'n_dnr_steps', 'dnr_steps', 'paper_n_dnr'])
+    assert.deepEqual(rope[k], ref[k], k);
   assert.equal(ref.n_diverged, 0);
   assert.match(formatCegTable(cegTable([...base, rope1, rope2], { scale: 'smoke' })), /1 \(\+1 diverged\)/);
   const listed = formatDivergedRuns([...base, rope1, rope2]);
@@ -103,7 +141,19 @@ test('ceg sweep of runs that all diverge: exit 3, the diverged runs listed, no C
   const dir = tmp('sweep');
   const cfg = path.join(dir, 'lr.json');
   fs.writeFileSync(cfg, JSON.stringify({ train: { lr: 1e6, minLr: 1e5 } }));
-  const r = cli(['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--jobs', '1', '--config', cfg, '--runs', path.join(dir, 'runs')]);
+  const r = cli([
+    'sweep',
+    '--scale',
+    'smoke',
+    '--innovations',
+    'baseline,rope',
+    '--jobs',
+    '1',
+    '--config',
+    cfg,
+    '--runs',
+    path.join(dir, 'runs'),
+  ]);
   assert.equal(r.code, 3, r.out);
   assert.match(r.out, /baseline\s+seed 1\s+DIVERGED at step \d+/);
   assert.match(r.out, /Diverged run \(not in the CEG table\)/);

@@ -29,7 +29,8 @@ test('only src/env.ts reads CEG_* variables from process.env', () => {
     if (f === path.join('src', 'env.ts')) continue;
     const text = fs.readFileSync(path.join(PROJECT_ROOT, f), 'utf8');
     text.split('\n').forEach((line, i) => {
-      if (/process\.env(\.|\[['"`])CEG_/.test(line) || /process\.env\[\s*[a-z]/i.test(line)) readers.push(`${f}:${i + 1}: ${line.trim()}`);
+      if (/process\.env(\.|\[['"`])CEG_/.test(line) || /process\.env\[\s*[a-z]/i.test(line))
+        readers.push(`${f}:${i + 1}: ${line.trim()}`);
     });
   }
   assert.deepEqual(readers, [], `read them with readEnv() from src/env.ts:\n${readers.join('\n')}`);

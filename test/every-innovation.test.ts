@@ -30,7 +30,14 @@ const B = 2;
 function tinyModel(id: string): ModelConfig {
   const s = getScale('smoke').model;
   const base = parseModelConfig({
-    ...s, vocabSize: V, blockSize: T, nLayer: 1, nHead: 4, nKvHead: 4, nEmbd: 16, mlpHidden: 64,
+    ...s,
+    vocabSize: V,
+    blockSize: T,
+    nLayer: 1,
+    nHead: 4,
+    nKvHead: 4,
+    nEmbd: 16,
+    mlpHidden: 64,
     sparse: { blockSize: 4, localBlocks: 1, selectedBlocks: 1 },
     nsa: { heads: 4, kvHeads: 1, blockSize: 4, blockCounts: 2, windowSize: 0 },
   });
@@ -58,8 +65,14 @@ test('FLOPs: every innovation changes the count or declares flopsUnchanged (and 
   const base = stepFlops(tinyModel('baseline'), B * T).total;
   for (const inn of INNOVATIONS) {
     const f = stepFlops(tinyModel(inn.id), B * T).total;
-    if (inn.flopsUnchanged) assert.equal(f, base, `${inn.id} declares flopsUnchanged but counts ${f} FLOPs vs the baseline's ${base}`);
-    else assert.notEqual(f, base, `${inn.id} has the baseline's FLOP count (${base}): count its work in src/model/flops.ts or declare flopsUnchanged`);
+    if (inn.flopsUnchanged)
+      assert.equal(f, base, `${inn.id} declares flopsUnchanged but counts ${f} FLOPs vs the baseline's ${base}`);
+    else
+      assert.notEqual(
+        f,
+        base,
+        `${inn.id} has the baseline's FLOP count (${base}): count its work in src/model/flops.ts or declare flopsUnchanged`,
+      );
   }
 });
 
@@ -69,7 +82,11 @@ test('weight decay: every parameter declares its group where it is created (matr
     const decayed = decayedParams(cfg);
     for (const p of paramSpecs(cfg)) {
       assert.equal(typeof p.decay, 'boolean', `${inn.id}: ${p.name} declares no decay group`);
-      assert.equal(decayed(p.name), p.shape.length >= 2, `${inn.id}: ${p.name} [${p.shape}] ${p.decay ? 'is' : 'is not'} decayed`);
+      assert.equal(
+        decayed(p.name),
+        p.shape.length >= 2,
+        `${inn.id}: ${p.name} [${p.shape}] ${p.decay ? 'is' : 'is not'} decayed`,
+      );
     }
   }
 });
@@ -144,7 +161,14 @@ function perturb(params: Params, seed: number): void {
   let k = 0;
   for (const [name, v] of params) {
     const ones = name.endsWith('.weight') && v.rank === 1; // norm gains
-    tf.tidy(() => v.assign(tf.add(ones ? tf.onesLike(v) : tf.mul(v, 0), tf.randomNormal(v.shape, 0, ones ? 0.1 : 0.08, 'float32', seed + k++))));
+    tf.tidy(() =>
+      v.assign(
+        tf.add(
+          ones ? tf.onesLike(v) : tf.mul(v, 0),
+          tf.randomNormal(v.shape, 0, ones ? 0.1 : 0.08, 'float32', seed + k++),
+        ),
+      ),
+    );
   }
 }
 
@@ -153,7 +177,10 @@ test('the gradient check fails on a wrong gradient (self-test)', async () => {
   const w = tf.variable(tf.tensor1d([0.3, -0.7, 1.1]), true);
   // value Σx², gradient 2x (right) or 2.1x (5% off)
   const withGrad = (k: number) =>
-    tf.customGrad(((x: tf.Tensor) => ({ value: tf.sum(tf.square(x)) as tf.Scalar, gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.mul(x, k)) })) as Parameters<typeof tf.customGrad>[0]);
+    tf.customGrad(((x: tf.Tensor) => ({
+      value: tf.sum(tf.square(x)) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.mul(x, k)),
+    })) as Parameters<typeof tf.customGrad>[0]);
   const right = withGrad(2);
   const wrong = withGrad(2.1);
   const vars = new Map([['w', w]]);
@@ -172,12 +199,16 @@ for (const backend of ['cpu', 'wasm'] as const) {
       perturb(params, 100);
       const x = tf.tensor2d(X, [B, T], 'int32');
       const y = tf.tensor2d(Y, [B, T], 'int32');
-      const loss = () => tf.tidy(() => {
-        const r = gptLoss(params, x, y, cfg, { training: false, seed: 1 });
-        return r.loss;
-      });
+      const loss = () =>
+        tf.tidy(() => {
+          const r = gptLoss(params, x, y, cfg, { training: false, seed: 1 });
+          return r.loss;
+        });
       for (const c of checkGradients(loss, params, 1000)) {
-        if (!c.ok) failures.push(`${inn.id} ${c.name}: analytic ${c.analytic.toExponential(4)}, finite differences ${c.numeric.toExponential(4)}`);
+        if (!c.ok)
+          failures.push(
+            `${inn.id} ${c.name}: analytic ${c.analytic.toExponential(4)}, finite differences ${c.numeric.toExponential(4)}`,
+          );
       }
       tf.dispose([x, y]);
       disposeParams(params);
@@ -195,17 +226,38 @@ async function trainEvery(backend: BackendName): Promise<void> {
   for (const inn of INNOVATIONS) {
     const cfg = tinyModel(inn.id);
     const params = initParams(cfg, 3);
-    const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: decayedParams(cfg) });
+    const opt = new AdamW(params, {
+      beta1: 0.9,
+      beta2: 0.95,
+      eps: 1e-8,
+      weightDecay: 0.1,
+      decayed: decayedParams(cfg),
+    });
     const st = stepState(params, opt, cfg, tc);
     const losses: number[] = [];
-    for (let k = 0; k < 6; k++) losses.push(await trainStep(st, 1e-2, () => ({ x: X, y: Y }), () => k + 1));
+    for (let k = 0; k < 6; k++)
+      losses.push(
+        await trainStep(
+          st,
+          1e-2,
+          () => ({ x: X, y: Y }),
+          () => k + 1,
+        ),
+      );
     disposeParams(params);
     opt.dispose();
     assert.ok(losses.every(Number.isFinite), `${inn.id} on ${backend}: losses ${losses}`);
-    assert.ok(losses[5] < losses[0] - 0.05, `${inn.id} on ${backend}: the loss did not fall on a fixed batch (${losses.map((l) => l.toFixed(4)).join(' ')})`);
+    assert.ok(
+      losses[5] < losses[0] - 0.05,
+      `${inn.id} on ${backend}: the loss did not fall on a fixed batch (${losses.map((l) => l.toFixed(4)).join(' ')})`,
+    );
     const ref = initialLoss.get(inn.id);
     if (ref === undefined) initialLoss.set(inn.id, losses[0]);
-    else assert.ok(Math.abs(losses[0] - ref) <= 1e-4 * ref, `${inn.id}: initial loss ${losses[0]} on ${backend} vs ${ref} on cpu`);
+    else
+      assert.ok(
+        Math.abs(losses[0] - ref) <= 1e-4 * ref,
+        `${inn.id}: initial loss ${losses[0]} on ${backend} vs ${ref} on cpu`,
+      );
   }
 }
 

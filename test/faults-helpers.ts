@@ -60,14 +60,21 @@ export async function waitFor(what: string, cond: () => boolean, ms = 120_000): 
 /** Run folders of a store. */
 export function runDirs(root: string): string[] {
   if (!fs.existsSync(root)) return [];
-  return fs.readdirSync(root).filter((d) => /^[0-9a-f]{16}$/.test(d)).map((d) => path.join(root, d));
+  return fs
+    .readdirSync(root)
+    .filter((d) => /^[0-9a-f]{16}$/.test(d))
+    .map((d) => path.join(root, d));
 }
 
 /** Metric rows (parsed lines) of a run folder. */
 export function metricLines(dir: string): { step: number }[] {
   const f = path.join(dir, 'metrics.jsonl');
   if (!fs.existsSync(f)) return [];
-  return fs.readFileSync(f, 'utf8').split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l));
+  return fs
+    .readFileSync(f, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l));
 }
 
 /** pids of a sweep's child trainers (src/train/child.ts) writing into the store `root`, from ps. */
@@ -91,7 +98,10 @@ export function alive(pid: number): boolean {
 /** A --config file: smoke with more steps, so that a run lasts long enough to be interrupted. */
 export function longConfig(dir: string, steps = 600, every = 50): string {
   const file = path.join(dir, `steps${steps}.json`);
-  fs.writeFileSync(file, JSON.stringify({ train: { steps, decaySteps: steps, evalInterval: every, checkpointInterval: every } }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ train: { steps, decaySteps: steps, evalInterval: every, checkpointInterval: every } }),
+  );
   return file;
 }
 

@@ -34,7 +34,10 @@ interface Result {
 
 function ceg(args: string[], opts: { uid?: number; env?: Record<string, string> } = {}): Result {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: repo, encoding: 'utf8', timeout: 180_000, env: { ...process.env, CEG_PROGRESS: 'plain', ...opts.env },
+    cwd: repo,
+    encoding: 'utf8',
+    timeout: 180_000,
+    env: { ...process.env, CEG_PROGRESS: 'plain', ...opts.env },
     ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}),
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -50,10 +53,14 @@ function oneErrorLine(r: Result, code = 2): string {
 }
 
 const metricsOf = (runDir: string) =>
-  fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, ...rest } = JSON.parse(l);
-    return rest;
-  });
+  fs
+    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const { seconds: _s, ...rest } = JSON.parse(l);
+      return rest;
+    });
 
 let golden: { root: string; id: string };
 before(() => {
@@ -72,9 +79,21 @@ function configFile(o: unknown): string {
 }
 
 const LIMIT_CASES: [string, unknown, RegExp][] = [
-  ['blockSize 1e7', { model: { blockSize: 1e7 } }, /^ceg: model\.blockSize 10000000 is too large to train on wasm: the attention scores .* more than the 2147483647 one tensor can hold; .*model\.blockSize can be at most about \d+$/],
-  ['nEmbd 1e6', { model: { nEmbd: 1e6 } }, /^ceg: model\.nEmbd 1000000 is too large to train on wasm: parameter .* more than the 2147483647 one tensor can hold; .*model\.nEmbd can be at most about \d+$/],
-  ['context 4096 at smoke', { model: { blockSize: 4096 } }, /^ceg: model\.blockSize 4096 is too large to train on wasm: training needs about [\d.]+ GiB of tensor memory .* more than the 4\.0 GiB the wasm backend can address .*can be at most about \d+$/],
+  [
+    'blockSize 1e7',
+    { model: { blockSize: 1e7 } },
+    /^ceg: model\.blockSize 10000000 is too large to train on wasm: the attention scores .* more than the 2147483647 one tensor can hold; .*model\.blockSize can be at most about \d+$/,
+  ],
+  [
+    'nEmbd 1e6',
+    { model: { nEmbd: 1e6 } },
+    /^ceg: model\.nEmbd 1000000 is too large to train on wasm: parameter .* more than the 2147483647 one tensor can hold; .*model\.nEmbd can be at most about \d+$/,
+  ],
+  [
+    'context 4096 at smoke',
+    { model: { blockSize: 4096 } },
+    /^ceg: model\.blockSize 4096 is too large to train on wasm: training needs about [\d.]+ GiB of tensor memory .* more than the 4\.0 GiB the wasm backend can address .*can be at most about \d+$/,
+  ],
 ];
 
 for (const [name, cfg, want] of LIMIT_CASES) {
@@ -82,7 +101,22 @@ for (const [name, cfg, want] of LIMIT_CASES) {
     const file = configFile(cfg);
     // (the sweep gets --data too: until #18.1 is fixed, sweep drops --config without --data)
     const data = tokenDir(6000, 6000);
-    for (const args of [['train', '--scale', 'smoke'], ['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--jobs', '2', '--data', data, '--tokenizer', 'char']]) {
+    for (const args of [
+      ['train', '--scale', 'smoke'],
+      [
+        'sweep',
+        '--scale',
+        'smoke',
+        '--innovations',
+        'baseline,rope',
+        '--jobs',
+        '2',
+        '--data',
+        data,
+        '--tokenizer',
+        'char',
+      ],
+    ]) {
       const runs = path.join(tmp('runs'), 'store');
       const r = ceg([...args, '--config', file, '--runs', runs]);
       assert.match(oneErrorLine(r), want);
@@ -104,7 +138,10 @@ test('a context longer than the data is refused before anything is written', () 
   for (const args of [['train'], ['sweep', '--innovations', 'baseline,rope', '--jobs', '2']]) {
     const runs = path.join(tmp('runs'), 'store');
     const r = ceg([...args, '--scale', 'smoke', '--data', dir, '--tokenizer', 'char', '--runs', runs]);
-    assert.match(oneErrorLine(r), /^ceg: model\.blockSize 32 is longer than the data: the val split \(.*\) has 20 tokens, so the context can be at most 19$/);
+    assert.match(
+      oneErrorLine(r),
+      /^ceg: model\.blockSize 32 is longer than the data: the val split \(.*\) has 20 tokens, so the context can be at most 19$/,
+    );
     assert.equal(fs.existsSync(runs), false, 'nothing written');
   }
 });
@@ -115,9 +152,16 @@ test('every error type of the project maps to one message and exit 2; I/O errors
   }
   assert.equal(describeError(new CheckpointCorruptError('/r/ckpt-4', 'x'))?.exitCode, 2);
   const io = (code: string, p: string) => Object.assign(new Error(`${code}: x`), { code, path: p });
-  assert.match(describeError(io('ENOSPC', '/s/r/m.jsonl'))!.message, /no space left .* writing \/s\/r\/m\.jsonl\. .*run the same command again; interrupted runs resume/);
+  assert.match(
+    describeError(io('ENOSPC', '/s/r/m.jsonl'))!.message,
+    /no space left .* writing \/s\/r\/m\.jsonl\. .*run the same command again; interrupted runs resume/,
+  );
   assert.match(describeError(io('EROFS', '/s/r'))!.message, /^\/s\/r is on a read-only file system/);
-  assert.match(describeError(io('EACCES', '/s/r/.status.json.tmp-1-ab'))!.message, /permission denied \(EACCES\) on \/s\/r:/, 'a temporary file is named by its folder');
+  assert.match(
+    describeError(io('EACCES', '/s/r/.status.json.tmp-1-ab'))!.message,
+    /permission denied \(EACCES\) on \/s\/r:/,
+    'a temporary file is named by its folder',
+  );
   assert.equal(describeError(new TypeError('a bug')), null, 'bugs keep their stack trace');
 });
 
@@ -128,7 +172,11 @@ test('CegError and NoRunsError through the real commands: one line, exit 2', () 
   assert.equal(r0.code, 0, r0.stderr);
   const r = ceg(['report', '--scale', 'smoke', '--runs', root]);
   assert.match(oneErrorLine(r), /^ceg: no "baseline" run at scale "smoke"/);
-  const f = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/figures.ts', '--runs', tmp('empty'), '--scale', 'smoke', '--out', tmp('figs')], { cwd: repo, encoding: 'utf8', timeout: 60_000 });
+  const f = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/figures.ts', '--runs', tmp('empty'), '--scale', 'smoke', '--out', tmp('figs')],
+    { cwd: repo, encoding: 'utf8', timeout: 60_000 },
+  );
   assert.equal(f.status, 2, f.stderr);
   assert.match(f.stderr, /no completed runs at scale "smoke"/);
   assert.doesNotMatch(f.stderr, /^\s+at /m);
@@ -144,19 +192,29 @@ test('ceg runs --check lists each damaged run with what is wrong (exit 1); --rep
   // three more copies of the same run under other names, each damaged differently
   for (const id of ids) fs.cpSync(healthy, path.join(root, id), { recursive: true });
   fs.writeFileSync(path.join(root, ids[0], 'status.json'), '{"state":');
-  fs.truncateSync(path.join(root, ids[1], 'metrics.jsonl'), fs.statSync(path.join(root, ids[1], 'metrics.jsonl')).size - 7);
+  fs.truncateSync(
+    path.join(root, ids[1], 'metrics.jsonl'),
+    fs.statSync(path.join(root, ids[1], 'metrics.jsonl')).size - 7,
+  );
   const t = path.join(root, ids[2], 'ckpt-12', 'tensors.bin');
   const b = fs.readFileSync(t);
   b[100] ^= 0x10;
   fs.writeFileSync(t, b);
-  const before = fs.readdirSync(healthy, { recursive: true }).map(String).sort().map((f) => [f, fs.statSync(path.join(healthy, f)).mtimeMs]);
+  const before = fs
+    .readdirSync(healthy, { recursive: true })
+    .map(String)
+    .sort()
+    .map((f) => [f, fs.statSync(path.join(healthy, f)).mtimeMs]);
 
   const c = ceg(['runs', '--check', '--runs', root]);
   assert.equal(c.code, 1, c.stderr);
   assert.match(c.stdout, /checked 4 run\(s\) .*: 1 healthy, 3 damaged/);
   assert.match(c.stdout, new RegExp(`${ids[0]} .*\\n  damaged: status\\.json: is not valid JSON`));
   assert.match(c.stdout, new RegExp(`${ids[1]} .*\\(done\\)\\n  damaged: metrics\\.jsonl: ends in a torn line`));
-  assert.match(c.stdout, new RegExp(`${ids[2]} .*\\(done\\)\\n  damaged: ckpt-12: corrupt: tensors\\.bin does not match its sha256`));
+  assert.match(
+    c.stdout,
+    new RegExp(`${ids[2]} .*\\(done\\)\\n  damaged: ckpt-12: corrupt: tensors\\.bin does not match its sha256`),
+  );
   assert.doesNotMatch(c.stdout, new RegExp(`^${golden.id}`, 'm'), 'the healthy run is not listed');
   const list = ceg(['runs', '--runs', root]);
   assert.equal(list.code, 0, 'listing a damaged store works');
@@ -165,7 +223,11 @@ test('ceg runs --check lists each damaged run with what is wrong (exit 1); --rep
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /repaired: reset the status to running/);
   assert.match(r.stdout, /repaired: moved ckpt-12 to .*quarantine/);
-  const after = fs.readdirSync(healthy, { recursive: true }).map(String).sort().map((f) => [f, fs.statSync(path.join(healthy, f)).mtimeMs]);
+  const after = fs
+    .readdirSync(healthy, { recursive: true })
+    .map(String)
+    .sort()
+    .map((f) => [f, fs.statSync(path.join(healthy, f)).mtimeMs]);
   assert.deepEqual(after, before, 'the healthy run is not touched');
   assert.equal(ceg(['runs', '--check', '--runs', root]).code, 0);
   // the reset runs are resumed by training; theirs are the golden numbers (same spec)
@@ -213,8 +275,12 @@ test('a store this user may not write: one line naming the path (EACCES), exit 2
   if (process.getuid?.() !== 0) return t.skip('needs root to run the CLI as another user');
   const root = tmp('forbidden');
   fs.chmodSync(root, 0o755);
-  const r = ceg(['train', '--scale', 'smoke', '--seed', '6', '--runs', root], { uid: 65534, env: { HOME: os.tmpdir() } });
-  if (r.code !== 2 && /EACCES.*(tsx|node_modules|\.ts)/.test(r.stderr)) return t.skip(`user nobody cannot run the project here: ${r.stderr.split('\n')[0]}`);
+  const r = ceg(['train', '--scale', 'smoke', '--seed', '6', '--runs', root], {
+    uid: 65534,
+    env: { HOME: os.tmpdir() },
+  });
+  if (r.code !== 2 && /EACCES.*(tsx|node_modules|\.ts)/.test(r.stderr))
+    return t.skip(`user nobody cannot run the project here: ${r.stderr.split('\n')[0]}`);
   assert.match(oneErrorLine(r), new RegExp(`^ceg: permission denied \\(EACCES\\) on ${root}`));
   assert.deepEqual(fs.readdirSync(root), []);
 });
@@ -233,11 +299,21 @@ test('a full disk: one line naming the file and saying a re-run resumes; with sp
     if (r.code === 0) continue; // it fit: nothing to check at this size
     full += 1;
     const line = oneErrorLine(r);
-    assert.match(line, new RegExp(`^ceg: no space left on the device \\(ENOSPC\\) writing ${mnt}/\\S+\\. .*run the same command again; interrupted runs resume from their last checkpoint$`), `size ${kb}k`);
+    assert.match(
+      line,
+      new RegExp(
+        `^ceg: no space left on the device \\(ENOSPC\\) writing ${mnt}/\\S+\\. .*run the same command again; interrupted runs resume from their last checkpoint$`,
+      ),
+      `size ${kb}k`,
+    );
     assert.equal(spawnSync('mount', ['-o', 'remount,size=16m', mnt]).status, 0);
     const again = ceg(['train', '--scale', 'smoke', '--seed', '5', '--runs', root]);
     assert.equal(again.code, 0, `size ${kb}k: ${again.stderr}`);
-    assert.deepEqual(metricsOf(path.join(root, golden.id)), metricsOf(path.join(golden.root, golden.id)), `size ${kb}k`);
+    assert.deepEqual(
+      metricsOf(path.join(root, golden.id)),
+      metricsOf(path.join(golden.root, golden.id)),
+      `size ${kb}k`,
+    );
     assert.equal(ceg(['runs', '--check', '--runs', root]).code, 0, `size ${kb}k: store healthy after the resume`);
   }
   assert.ok(full > 0, 'at least one size ran out of space (else this test checked nothing)');

@@ -76,7 +76,10 @@ test('the golden run is done, sealed and verified; its checkpoints carry sha256 
     assert.match(m.sha256['state.json'], /^[0-9a-f]{64}$/);
   }
   assert.equal(isVerifiedDone(store, golden.id), true);
-  assert.deepEqual(checkStore(store).flatMap((c) => c.problems), []);
+  assert.deepEqual(
+    checkStore(store).flatMap((c) => c.problems),
+    [],
+  );
 });
 
 test('a flipped bit in the newest checkpoint is detected on resume: quarantined, previous checkpoint used, same numbers', async () => {
@@ -85,9 +88,17 @@ test('a flipped bit in the newest checkpoint is detected on resume: quarantined,
   flipBit(path.join(dir, 'ckpt-12', 'tensors.bin'), 1234, 3);
   const r = await retrain(store);
   assert.equal(r.cached, false);
-  assert.ok(r.notices.some((n) => /ckpt-12 is corrupt \(tensors\.bin does not match its sha256/.test(n) && /falling back to ckpt-8/.test(n)), r.notices.join('\n'));
+  assert.ok(
+    r.notices.some(
+      (n) => /ckpt-12 is corrupt \(tensors\.bin does not match its sha256/.test(n) && /falling back to ckpt-8/.test(n),
+    ),
+    r.notices.join('\n'),
+  );
   assert.deepEqual(strip(r.metrics), strip(golden.metrics));
-  assert.ok(fs.readdirSync(path.join(dir, 'quarantine')).some((e) => e.startsWith('ckpt-12.')), 'the corrupt checkpoint is kept for inspection');
+  assert.ok(
+    fs.readdirSync(path.join(dir, 'quarantine')).some((e) => e.startsWith('ckpt-12.')),
+    'the corrupt checkpoint is kept for inspection',
+  );
   assert.equal(isVerifiedDone(store, golden.id), true);
 });
 
@@ -97,8 +108,14 @@ test('every checkpoint corrupt (a flipped state byte, a missing tensor file): th
   flipBit(path.join(dir, 'ckpt-12', 'state.json'), 10, 1);
   fs.rmSync(path.join(dir, 'ckpt-8', 'tensors.bin'));
   const r = await retrain(store);
-  assert.ok(r.notices.some((n) => /ckpt-12 is corrupt .*state\.json/.test(n)), r.notices.join('\n'));
-  assert.ok(r.notices.some((n) => /ckpt-8 is corrupt \(tensors\.bin is missing\).*training from step 0/.test(n)), r.notices.join('\n'));
+  assert.ok(
+    r.notices.some((n) => /ckpt-12 is corrupt .*state\.json/.test(n)),
+    r.notices.join('\n'),
+  );
+  assert.ok(
+    r.notices.some((n) => /ckpt-8 is corrupt \(tensors\.bin is missing\).*training from step 0/.test(n)),
+    r.notices.join('\n'),
+  );
   assert.deepEqual(strip(r.metrics), strip(golden.metrics));
 });
 
@@ -108,7 +125,10 @@ test('a checkpoint whose size no longer matches (truncated) is never restored', 
   const f = path.join(dir, 'ckpt-12', 'tensors.bin');
   fs.truncateSync(f, fs.statSync(f).size - 4);
   const r = await retrain(store);
-  assert.ok(r.notices.some((n) => /ckpt-12 is corrupt \(tensors\.bin has \d+ bytes, the manifest says \d+\)/.test(n)), r.notices.join('\n'));
+  assert.ok(
+    r.notices.some((n) => /ckpt-12 is corrupt \(tensors\.bin has \d+ bytes, the manifest says \d+\)/.test(n)),
+    r.notices.join('\n'),
+  );
   assert.deepEqual(strip(r.metrics), strip(golden.metrics));
 });
 
@@ -117,13 +137,59 @@ const METRIC_DAMAGE: [string, (f: string) => void, RegExp][] = [
   ['deleted', (f) => fs.rmSync(f), /metrics\.jsonl: is missing, but the run is marked done/],
   ['emptied', (f) => fs.writeFileSync(f, ''), /metrics\.jsonl: is empty/],
   ['torn last line', (f) => fs.truncateSync(f, fs.statSync(f).size - 5), /metrics\.jsonl: ends in a torn line/],
-  ['last row cut cleanly', (f) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').split('\n').slice(0, -2).join('\n') + '\n'), /changed since the run finished: 3 rows.*recorded 4 rows/],
+  [
+    'last row cut cleanly',
+    (f) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').split('\n').slice(0, -2).join('\n') + '\n'),
+    /changed since the run finished: 3 rows.*recorded 4 rows/,
+  ],
   // runs finished before the seal existed (the committed study) are still checked structurally
-  ['last row cut cleanly, no seal', (f) => { unseal(f); fs.writeFileSync(f, fs.readFileSync(f, 'utf8').split('\n').slice(0, -2).join('\n') + '\n'); }, /its last row is step 8, the run ends at step 12/],
-  ['a middle row deleted, no seal', (f) => { unseal(f); const l = fs.readFileSync(f, 'utf8').split('\n'); l.splice(1, 1); fs.writeFileSync(f, l.join('\n')); }, /no evaluation row for step 4/],
-  ['a middle row deleted', (f) => { const l = fs.readFileSync(f, 'utf8').split('\n'); l.splice(1, 1); fs.writeFileSync(f, l.join('\n')); }, /changed since the run finished/],
-  ['a value edited', (f) => fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/"valLoss":(\d)\.(\d)/, (_m, a, b) => `"valLoss":${a}.${(Number(b) + 1) % 10}`)), /changed since the run finished/],
-  ['a corrupt middle line', (f) => { const l = fs.readFileSync(f, 'utf8').split('\n'); l[2] = '{"step": 8, "valLo'; fs.writeFileSync(f, l.join('\n')); }, /has a corrupt line \(line 3/],
+  [
+    'last row cut cleanly, no seal',
+    (f) => {
+      unseal(f);
+      fs.writeFileSync(f, fs.readFileSync(f, 'utf8').split('\n').slice(0, -2).join('\n') + '\n');
+    },
+    /its last row is step 8, the run ends at step 12/,
+  ],
+  [
+    'a middle row deleted, no seal',
+    (f) => {
+      unseal(f);
+      const l = fs.readFileSync(f, 'utf8').split('\n');
+      l.splice(1, 1);
+      fs.writeFileSync(f, l.join('\n'));
+    },
+    /no evaluation row for step 4/,
+  ],
+  [
+    'a middle row deleted',
+    (f) => {
+      const l = fs.readFileSync(f, 'utf8').split('\n');
+      l.splice(1, 1);
+      fs.writeFileSync(f, l.join('\n'));
+    },
+    /changed since the run finished/,
+  ],
+  [
+    'a value edited',
+    (f) =>
+      fs.writeFileSync(
+        f,
+        fs
+          .readFileSync(f, 'utf8')
+          .replace(/"valLoss":(\d)\.(\d)/, (_m, a, b) => `"valLoss":${a}.${(Number(b) + 1) % 10}`),
+      ),
+    /changed since the run finished/,
+  ],
+  [
+    'a corrupt middle line',
+    (f) => {
+      const l = fs.readFileSync(f, 'utf8').split('\n');
+      l[2] = '{"step": 8, "valLo';
+      fs.writeFileSync(f, l.join('\n'));
+    },
+    /has a corrupt line \(line 3/,
+  ],
 ];
 
 for (const [name, damage, problem] of METRIC_DAMAGE) {
@@ -139,14 +205,21 @@ for (const [name, damage, problem] of METRIC_DAMAGE) {
     assert.match(check.problems.map((p) => `${p.file}: ${p.message}`).join('\n'), problem);
     const r = await retrain(store);
     assert.equal(r.cached, false);
-    assert.ok(r.notices.some((n) => /is damaged: metrics\.jsonl/.test(n)), r.notices.join('\n'));
+    assert.ok(
+      r.notices.some((n) => /is damaged: metrics\.jsonl/.test(n)),
+      r.notices.join('\n'),
+    );
     assert.deepEqual(strip(r.metrics), strip(golden.metrics));
     assert.equal((await retrain(store)).cached, true, 'verified again once retrained');
   });
 }
 
 test('garbage status.json and spec.json: the store lists that run as damaged (no exception), training repairs it to the same numbers', async () => {
-  for (const [file, garbage] of [['status.json', '{"state": "do'], ['spec.json', '\u0000\u0001garbage'], ['status.json', '{"state": "finished"}']] as const) {
+  for (const [file, garbage] of [
+    ['status.json', '{"state": "do'],
+    ['spec.json', '\u0000\u0001garbage'],
+    ['status.json', '{"state": "finished"}'],
+  ] as const) {
     const { store, dir } = copyOfGolden('garbage');
     fs.writeFileSync(path.join(dir, file), garbage);
     const list = store.list();
@@ -155,7 +228,10 @@ test('garbage status.json and spec.json: the store lists that run as damaged (no
     assert.match(list[0].error!, file === 'spec.json' ? /cannot parse .*spec\.json/ : /status\.json/);
     assert.deepEqual(store.find(), []);
     const r = await retrain(store);
-    assert.ok(r.notices.some((n) => new RegExp(`is damaged: ${file.replace('.', '\\.')}`).test(n)), r.notices.join('\n'));
+    assert.ok(
+      r.notices.some((n) => new RegExp(`is damaged: ${file.replace('.', '\\.')}`).test(n)),
+      r.notices.join('\n'),
+    );
     assert.deepEqual(strip(r.metrics), strip(golden.metrics));
     assert.equal(store.list()[0].state, 'done');
   }
@@ -164,7 +240,14 @@ test('garbage status.json and spec.json: the store lists that run as damaged (no
 test('check reports every damage kind by run; repair fixes each and leaves healthy runs byte-for-byte untouched', () => {
   const root = tmp('check');
   const store = new RunStore(root);
-  const fakeIds = ['00000000000000a1', '00000000000000a2', '00000000000000a3', '00000000000000a4', '00000000000000a5', '00000000000000a6'];
+  const fakeIds = [
+    '00000000000000a1',
+    '00000000000000a2',
+    '00000000000000a3',
+    '00000000000000a4',
+    '00000000000000a5',
+    '00000000000000a6',
+  ];
   const src = path.join(golden.root, golden.id);
   for (const id of [golden.id, ...fakeIds]) fs.cpSync(src, path.join(root, id), { recursive: true });
   const d = (id: string, ...p: string[]) => path.join(root, id, ...p);
@@ -173,16 +256,27 @@ test('check reports every damage kind by run; repair fixes each and leaves healt
   fs.truncateSync(d(fakeIds[2], 'metrics.jsonl'), 10);
   flipBit(d(fakeIds[3], 'ckpt-8', 'tensors.bin'), 7);
   fs.rmSync(d(fakeIds[4], 'ckpt-12', 'checkpoint.json'));
-  fs.appendFileSync(d(fakeIds[5], 'metrics.jsonl'), '{"step": 13, "tokens": 1, "flops": 1, "seconds": 1, "trainLoss": null, "valLoss": 1, "lr": 0}\n');
+  fs.appendFileSync(
+    d(fakeIds[5], 'metrics.jsonl'),
+    '{"step": 13, "tokens": 1, "flops": 1, "seconds": 1, "trainLoss": null, "valLoss": 1, "lr": 0}\n',
+  );
   const snapshot = (id: string) =>
-    fs.readdirSync(d(id), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => {
-      const f = path.join(e.parentPath, e.name);
-      return [path.relative(d(id), f), fs.readFileSync(f).toString('base64'), fs.statSync(f).mtimeMs];
-    }).sort();
+    fs
+      .readdirSync(d(id), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => {
+        const f = path.join(e.parentPath, e.name);
+        return [path.relative(d(id), f), fs.readFileSync(f).toString('base64'), fs.statSync(f).mtimeMs];
+      })
+      .sort();
   const healthyBefore = snapshot(golden.id);
 
   const checks = new Map(checkStore(store).map((c) => [c.id, c]));
-  const probs = (id: string) => checks.get(id)!.problems.map((p) => `${p.file}: ${p.message}`).join('\n');
+  const probs = (id: string) =>
+    checks
+      .get(id)!
+      .problems.map((p) => `${p.file}: ${p.message}`)
+      .join('\n');
   assert.deepEqual(checks.get(golden.id)!.problems, []);
   assert.match(probs(fakeIds[0]), /spec\.json: is not valid JSON/);
   assert.match(probs(fakeIds[1]), /status\.json: is not valid JSON/);
@@ -193,7 +287,10 @@ test('check reports every damage kind by run; repair fixes each and leaves healt
 
   // tables and figures leave the damaged runs out, and say so
   const report = loadReportData({ runs: root, scale: 'smoke', backend: 'wasm' });
-  assert.ok(report.notes.some((n) => /^4 damaged run\(s\) left out \(/.test(n)), report.notes.join('\n'));
+  assert.ok(
+    report.notes.some((n) => /^4 damaged run\(s\) left out \(/.test(n)),
+    report.notes.join('\n'),
+  );
   for (const r of report.data.runs) assert.equal(r.innovation, 'baseline');
 
   for (const c of checks.values()) repairRun(store, c);
@@ -206,7 +303,14 @@ test('check reports every damage kind by run; repair fixes each and leaves healt
   for (const [id, c] of after) assert.deepEqual(c.problems, [], `${id} still damaged: ${JSON.stringify(c.problems)}`);
   assert.equal(after.get(fakeIds[1])!.state, 'running');
   assert.equal(after.get(fakeIds[2])!.state, 'running');
-  assert.equal(after.get(fakeIds[3])!.state, 'done', 'a done run with verified metrics stays done when only a checkpoint is bad');
+  assert.equal(
+    after.get(fakeIds[3])!.state,
+    'done',
+    'a done run with verified metrics stays done when only a checkpoint is bad',
+  );
   assert.equal(after.get(fakeIds[5])!.state, 'running');
-  assert.ok(!fs.existsSync(d(fakeIds[5], 'metrics.jsonl')), 'metrics changed after the run finished are moved away, not trusted');
+  assert.ok(
+    !fs.existsSync(d(fakeIds[5], 'metrics.jsonl')),
+    'metrics changed after the run finished are moved away, not trusted',
+  );
 });

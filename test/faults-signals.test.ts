@@ -11,7 +11,19 @@ import path from 'node:path';
 import { type MetricRow, RunStore, runId } from '../src/runs/index.js';
 import { runSpec } from '../src/train/sweep.js';
 import { trainRun } from '../src/train/trainer.js';
-import { LONG, ceg, tmp, waitFor, runDirs, metricLines, trainersOf, alive, longConfig, strip, rng } from './faults-helpers.js';
+import {
+  LONG,
+  ceg,
+  tmp,
+  waitFor,
+  runDirs,
+  metricLines,
+  trainersOf,
+  alive,
+  longConfig,
+  strip,
+  rng,
+} from './faults-helpers.js';
 
 const STEPS = 400;
 const overrides = { train: { steps: STEPS, decaySteps: STEPS, evalInterval: 50, checkpointInterval: 50 } };
@@ -19,11 +31,16 @@ const overrides = { train: { steps: STEPS, decaySteps: STEPS, evalInterval: 50, 
 /** The uninterrupted reference, trained in this process (once). */
 let reference: Promise<MetricRow[]> | undefined;
 function referenceMetrics(): Promise<MetricRow[]> {
-  reference ??= trainRun(runSpec('baseline', 'smoke', 1, 'wasm', { overrides }), new RunStore(tmp('ref'))).then((r) => r.metrics);
+  reference ??= trainRun(runSpec('baseline', 'smoke', 1, 'wasm', { overrides }), new RunStore(tmp('ref'))).then(
+    (r) => r.metrics,
+  );
   return reference;
 }
 
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   test(`${sig} to ceg train: a checkpoint, exit ${code} within 5 s with how to resume; the resumed run has the uninterrupted metrics`, async () => {
     const dir = tmp(sig);
     const root = path.join(dir, 'runs');
@@ -31,7 +48,10 @@ for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     const args = ['train', '--scale', 'smoke', '--backend', 'wasm', '--config', config, '--runs', root];
     const p = ceg(args);
     // wait until it trains (an evaluation after step 0), then interrupt
-    await waitFor('training to start', () => runDirs(root).some((d) => metricLines(d).some((m) => m.step >= 50)) || p.child.exitCode !== null);
+    await waitFor(
+      'training to start',
+      () => runDirs(root).some((d) => metricLines(d).some((m) => m.step >= 50)) || p.child.exitCode !== null,
+    );
     const sent = Date.now();
     p.child.kill(sig);
     const { code: got, at } = await p.exit;
@@ -60,8 +80,24 @@ test('SIGINT to ceg sweep --jobs 2: the children checkpoint and exit, the sweep 
     const dir = tmp('sweep-int');
     const root = path.join(dir, 'runs');
     const config = longConfig(dir, 2000, 50);
-    const p = ceg(['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--jobs', '2', '--config', config, '--runs', root]);
-    await waitFor('two trainers training', () => runDirs(root).filter((d) => metricLines(d).some((m) => m.step >= 50)).length === 2 || p.child.exitCode !== null);
+    const p = ceg([
+      'sweep',
+      '--scale',
+      'smoke',
+      '--innovations',
+      'baseline,rope',
+      '--jobs',
+      '2',
+      '--config',
+      config,
+      '--runs',
+      root,
+    ]);
+    await waitFor(
+      'two trainers training',
+      () =>
+        runDirs(root).filter((d) => metricLines(d).some((m) => m.step >= 50)).length === 2 || p.child.exitCode !== null,
+    );
     const kids = trainersOf(root);
     assert.equal(kids.length, 2, `two child trainers: ${kids}`);
     const sent = Date.now();
@@ -82,7 +118,11 @@ test('SIGINT to ceg sweep --jobs 2: the children checkpoint and exit, the sweep 
     if (!second) {
       assert.match(p.out(), /sweep stopped \(SIGINT\)/);
       // each child stopped with a checkpoint of its own
-      for (const d of runDirs(root)) assert.ok(fs.readdirSync(d).some((f) => /^ckpt-\d+$/.test(f)), `${d} has a checkpoint`);
+      for (const d of runDirs(root))
+        assert.ok(
+          fs.readdirSync(d).some((f) => /^ckpt-\d+$/.test(f)),
+          `${d} has a checkpoint`,
+        );
     }
   }
 });
@@ -94,8 +134,24 @@ test('kill -9 of a sweep: its children notice (IPC channel closed), checkpoint a
     const dir = tmp('sweep-kill');
     const root = path.join(dir, 'runs');
     const config = longConfig(dir, 2000, 50);
-    const p = ceg(['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--jobs', '2', '--config', config, '--runs', root]);
-    await waitFor('two trainers training', () => runDirs(root).filter((d) => metricLines(d).some((m) => m.step >= 50)).length === 2 || p.child.exitCode !== null);
+    const p = ceg([
+      'sweep',
+      '--scale',
+      'smoke',
+      '--innovations',
+      'baseline,rope',
+      '--jobs',
+      '2',
+      '--config',
+      config,
+      '--runs',
+      root,
+    ]);
+    await waitFor(
+      'two trainers training',
+      () =>
+        runDirs(root).filter((d) => metricLines(d).some((m) => m.step >= 50)).length === 2 || p.child.exitCode !== null,
+    );
     await new Promise((res) => setTimeout(res, Math.floor(r() * 1500))); // at a random point of training
     const kids = trainersOf(root);
     assert.equal(kids.length, 2, `two child trainers: ${kids}`);

@@ -19,7 +19,11 @@ const spec = (innovation = 'baseline') => runSpec(innovation, 'smoke', 1, 'wasm'
 
 const refs = new Map<string, Promise<MetricRow[]>>();
 function reference(innovation = 'baseline'): Promise<MetricRow[]> {
-  if (!refs.has(innovation)) refs.set(innovation, trainRun(spec(innovation), new RunStore(tmp('ref'))).then((r) => r.metrics));
+  if (!refs.has(innovation))
+    refs.set(
+      innovation,
+      trainRun(spec(innovation), new RunStore(tmp('ref'))).then((r) => r.metrics),
+    );
   return refs.get(innovation)!;
 }
 
@@ -37,9 +41,15 @@ async function assertOneCompleteRun(root: string, innovation = 'baseline'): Prom
   assert.deepEqual(fs.readdirSync(ck.dir).sort(), ['checkpoint.json', 'state.json', 'tensors.bin']);
   assert.ok(run.loadCheckpoint(ck), 'the final checkpoint reads whole');
   assert.deepEqual(strip(run.metrics()), strip(await reference(innovation)));
-  const junk = fs.readdirSync(run.dir).filter((f) => !/^(spec\.json|status\.json|metrics\.jsonl|labels\.json|ckpt-\d+)$/.test(f));
+  const junk = fs
+    .readdirSync(run.dir)
+    .filter((f) => !/^(spec\.json|status\.json|metrics\.jsonl|labels\.json|ckpt-\d+)$/.test(f));
   assert.deepEqual(junk, [], 'no temporary or half checkpoint left');
-  assert.deepEqual(fs.readdirSync(path.join(root, CLAIMS_DIR)).filter((f) => f.endsWith('.lock')), [], 'every claim released');
+  assert.deepEqual(
+    fs.readdirSync(path.join(root, CLAIMS_DIR)).filter((f) => f.endsWith('.lock')),
+    [],
+    'every claim released',
+  );
 }
 
 test('two ceg train of one run, started with small random offsets, repeatedly: one complete run, no crash, no duplicate rows', async () => {
@@ -57,22 +67,52 @@ test('two ceg train of one run, started with small random offsets, repeatedly: o
     const [ea, eb] = await Promise.all([a.exit, b.exit]);
     assert.equal(ea.code, 0, `rep ${rep} (offset ${offset} ms), first writer:\n${a.out()}`);
     assert.equal(eb.code, 0, `rep ${rep} (offset ${offset} ms), second writer:\n${b.out()}`);
-    assert.equal([a.out(), b.out()].filter((o) => /\(cached\)/.test(o)).length, 1, `rep ${rep}: exactly one trained, the other found it complete`);
+    assert.equal(
+      [a.out(), b.out()].filter((o) => /\(cached\)/.test(o)).length,
+      1,
+      `rep ${rep}: exactly one trained, the other found it complete`,
+    );
     await assertOneCompleteRun(root);
   }
 });
 
-test('ceg train during a sweep over the same store: it waits for the sweep\'s writer, never writes beside it', async () => {
+test("ceg train during a sweep over the same store: it waits for the sweep's writer, never writes beside it", async () => {
   const reps = LONG ? 4 : 1;
   const r = rng(7);
   for (let rep = 0; rep < reps; rep++) {
     const dir = tmp('mix');
     const root = path.join(dir, 'runs');
     const config = longConfig(dir, STEPS, EVERY);
-    const s = ceg(['sweep', '--scale', 'smoke', '--innovations', 'baseline,rope', '--jobs', '2', '--backend', 'wasm', '--config', config, '--runs', root]);
+    const s = ceg([
+      'sweep',
+      '--scale',
+      'smoke',
+      '--innovations',
+      'baseline,rope',
+      '--jobs',
+      '2',
+      '--backend',
+      'wasm',
+      '--config',
+      config,
+      '--runs',
+      root,
+    ]);
     await waitFor('the sweep to start training', () => runDirs(root).length > 0 || s.child.exitCode !== null);
     await new Promise((res) => setTimeout(res, Math.floor(r() * 1000)));
-    const t = ceg(['train', '--innovation', 'rope', '--scale', 'smoke', '--backend', 'wasm', '--config', config, '--runs', root]);
+    const t = ceg([
+      'train',
+      '--innovation',
+      'rope',
+      '--scale',
+      'smoke',
+      '--backend',
+      'wasm',
+      '--config',
+      config,
+      '--runs',
+      root,
+    ]);
     const [es, et] = await Promise.all([s.exit, t.exit]);
     assert.equal(es.code, 0, s.out());
     assert.equal(et.code, 0, t.out());
@@ -90,7 +130,10 @@ test('a writer killed with SIGKILL is taken over by the next one (its pid is gon
     const config = longConfig(dir, STEPS, EVERY);
     const args = ['train', '--scale', 'smoke', '--backend', 'wasm', '--config', config, '--runs', root];
     const a = ceg(args);
-    await waitFor('a checkpoint', () => runDirs(root).some((d) => fs.readdirSync(d).some((f) => /^ckpt-\d+$/.test(f))) || a.child.exitCode !== null);
+    await waitFor(
+      'a checkpoint',
+      () => runDirs(root).some((d) => fs.readdirSync(d).some((f) => /^ckpt-\d+$/.test(f))) || a.child.exitCode !== null,
+    );
     await new Promise((res) => setTimeout(res, Math.floor(r() * 500)));
     a.child.kill('SIGKILL');
     await a.exit;

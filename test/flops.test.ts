@@ -28,7 +28,10 @@ test('baseline: hand count', () => {
   assert.equal(f.forward, 2 * tokens * perTokenLayer + attn + head);
   assert.equal(f.forward, 6_291_456 + 540_672 + 1_048_576);
   assert.equal(f.total, 3 * f.forward);
-  assert.equal(Object.values(f.breakdown).reduce((a, b) => a + b, 0), f.forward);
+  assert.equal(
+    Object.values(f.breakdown).reduce((a, b) => a + b, 0),
+    f.forward,
+  );
   assert.equal(f.breakdown.lm_head, 1_048_576);
 });
 
@@ -60,7 +63,11 @@ test('SwiGLU: three matrices of width 88 (2/3 of 128 rounded up to 8)', () => {
 });
 
 test('sparse attention: blocks actually used (block 8, 1 local + 1 selected)', () => {
-  const cfg: ModelConfig = { ...base, attnKernel: 'sparse', sparse: { blockSize: 8, localBlocks: 1, selectedBlocks: 1 } };
+  const cfg: ModelConfig = {
+    ...base,
+    attnKernel: 'sparse',
+    sparse: { blockSize: 8, localBlocks: 1, selectedBlocks: 1 },
+  };
   // query t in block b = floor(t/8): its own block causally (t - 8b + 1 keys) plus one full earlier block if b > 0
   const pairs = pairsByWalking(32, (t) => (t % 8) + 1 + (t >= 8 ? 8 : 0));
   assert.equal(pairs, 36 + 3 * 100);

@@ -32,7 +32,18 @@ test('levels: a message is written when its level is at or above the logger leve
     setLogSink(old);
     setLogLevel(before);
   }
-  assert.deepEqual(lines, ['error:e', 'warn:e', 'warn:w', 'info:e', 'info:w', 'info:i', 'debug:e', 'debug:w', 'debug:i', 'debug:d']);
+  assert.deepEqual(lines, [
+    'error:e',
+    'warn:e',
+    'warn:w',
+    'info:e',
+    'info:w',
+    'info:i',
+    'debug:e',
+    'debug:w',
+    'debug:i',
+    'debug:d',
+  ]);
 });
 
 test("a sweep's progress: the given stream, else stderr only where info is shown", () => {

@@ -5,7 +5,14 @@ import type { ModelConfig } from '../src/config.js';
 import { ATTN_KERNELS, parseModelConfig } from '../src/config.js';
 import { getScale } from '../src/scales.js';
 import {
-  countParams, decayedParams, disposeParams, initParams, paramCount, paramSpecs, swigluHidden, type Params,
+  countParams,
+  decayedParams,
+  disposeParams,
+  initParams,
+  paramCount,
+  paramSpecs,
+  swigluHidden,
+  type Params,
 } from '../src/model/params.js';
 import { layerNorm, rmsNorm } from '../src/model/norms.js';
 import { applyRope } from '../src/model/rope.js';
@@ -23,10 +30,23 @@ function rand(n: number, seed: number): number[] {
 
 function tiny(over: Partial<ModelConfig> = {}): ModelConfig {
   return parseModelConfig({
-    vocabSize: 16, blockSize: 8, nLayer: 2, nHead: 4, nEmbd: 16, nKvHead: 4, dropout: 0, bias: true,
-    norm: 'none', positions: 'learned', ropeBase: 10000, attnKernel: 'plain',
-    sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 }, mlp: 'gelu', mlpHidden: 32,
-    moe: { experts: 3, topK: 2, auxLossWeight: 0.01 }, ...over,
+    vocabSize: 16,
+    blockSize: 8,
+    nLayer: 2,
+    nHead: 4,
+    nEmbd: 16,
+    nKvHead: 4,
+    dropout: 0,
+    bias: true,
+    norm: 'none',
+    positions: 'learned',
+    ropeBase: 10000,
+    attnKernel: 'plain',
+    sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 },
+    mlp: 'gelu',
+    mlpHidden: 32,
+    moe: { experts: 3, topK: 2, auxLossWeight: 0.01 },
+    ...over,
   });
 }
 
@@ -37,7 +57,11 @@ const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: st
 };
 
 const tokens = (B: number, T: number, V: number, seed: number) =>
-  tf.tensor2d(rand(B * T, seed).map((r) => Math.floor((r + 1) * 0.5 * V) % V), [B, T], 'int32');
+  tf.tensor2d(
+    rand(B * T, seed).map((r) => Math.floor((r + 1) * 0.5 * V) % V),
+    [B, T],
+    'int32',
+  );
 
 test('params: names, shapes, counts, init and weight-decay groups', async () => {
   await initEngine({ backend: 'cpu' });
@@ -45,7 +69,7 @@ test('params: names, shapes, counts, init and weight-decay groups', async () => 
   const p = initParams(cfg, 7);
   const C = 32;
   // hand count: wte 128·32 + wpe 32·32 + per layer (c_attn 32·96+96, c_proj 32·32+32, c_fc 32·128+128, c_proj 128·32+32) + ln_f 2·32
-  const perLayer = (C * 3 * C + 3 * C) + (C * C + C) + (C * 128 + 128) + (128 * C + C);
+  const perLayer = C * 3 * C + 3 * C + (C * C + C) + (C * 128 + 128) + (128 * C + C);
   const hand = 128 * C + 32 * C + 2 * perLayer + 2 * C;
   assert.equal(countParams(p), hand);
   assert.equal(paramCount(cfg), hand);
@@ -61,8 +85,18 @@ test('params: names, shapes, counts, init and weight-decay groups', async () => 
   };
   assert.ok(Math.abs(std('transformer.h.0.mlp.c_proj.weight') - 0.01) < 0.001);
   assert.ok(Math.abs(std('transformer.h.0.mlp.c_fc.weight') - 0.02) < 0.002);
-  assert.ok(p.get('transformer.h.0.attn.c_attn.bias')!.dataSync().every((x) => x === 0));
-  assert.ok(p.get('transformer.ln_f.weight')!.dataSync().every((x) => x === 1));
+  assert.ok(
+    p
+      .get('transformer.h.0.attn.c_attn.bias')!
+      .dataSync()
+      .every((x) => x === 0),
+  );
+  assert.ok(
+    p
+      .get('transformer.ln_f.weight')!
+      .dataSync()
+      .every((x) => x === 1),
+  );
   // same seed -> same numbers, other seed -> different
   const q = initParams(cfg, 7);
   const r = initParams(cfg, 8);
@@ -84,7 +118,9 @@ test('params: names, shapes, counts, init and weight-decay groups', async () => 
   // variants: RoPE drops wpe, rmsnorm has no bias, MQA shrinks c_attn, SwiGLU 2/3 width, MoE experts
   const names = (c: ModelConfig) => new Map(paramSpecs(c).map((s) => [s.name, s.shape]));
   const v = names(tiny({ positions: 'rope', norm: 'rmsnorm', nKvHead: 1, mlp: 'swiglu' }));
-  assert.ok(!v.has('transformer.wpe.weight') && !v.has('transformer.h.0.ln_1.bias') && v.has('transformer.h.0.ln_1.weight'));
+  assert.ok(
+    !v.has('transformer.wpe.weight') && !v.has('transformer.h.0.ln_1.bias') && v.has('transformer.h.0.ln_1.weight'),
+  );
   assert.deepEqual(v.get('transformer.h.0.attn.c_attn.weight'), [16, 16 + 2 * 4]);
   assert.equal(swigluHidden(tiny()), 24); // floor(2·32/3) = 21 -> 24
   assert.deepEqual(v.get('transformer.h.0.mlp.c_fc2.weight'), [16, 24]);
@@ -96,10 +132,13 @@ test('params: names, shapes, counts, init and weight-decay groups', async () => 
 
 test('LayerNorm and RMSNorm equal plain-loop formulas', async () => {
   await initEngine({ backend: 'cpu' });
-  const N = 3, C = 5;
+  const N = 3,
+    C = 5;
   const x = rand(N * C, 1).map((v) => 3 * v + 0.5);
-  const g = rand(C, 2), b = rand(C, 3);
-  const ln: number[] = [], rms: number[] = [];
+  const g = rand(C, 2),
+    b = rand(C, 3);
+  const ln: number[] = [],
+    rms: number[] = [];
   for (let n = 0; n < N; n++) {
     const row = x.slice(n * C, n * C + C);
     const mu = row.reduce((a, c) => a + c, 0) / C;
@@ -121,7 +160,11 @@ test('RoPE: hand-computed rotation, and scores depend only on the offset m − n
   const x = tf.tensor4d([1, 0, 0.5, 2, 3, -1], [1, 1, 3, 2]);
   const got = applyRope(x, 10000).dataSync();
   const want: number[] = [];
-  [[1, 0], [0.5, 2], [3, -1]].forEach(([a, b], m) => want.push(a * Math.cos(m) - b * Math.sin(m), a * Math.sin(m) + b * Math.cos(m)));
+  [
+    [1, 0],
+    [0.5, 2],
+    [3, -1],
+  ].forEach(([a, b], m) => want.push(a * Math.cos(m) - b * Math.sin(m), a * Math.sin(m) + b * Math.cos(m)));
   close(got, want, 1e-6, 'rope 2-d');
   // hs = 4, base 100: pairs (0,2) at θ=1 and (1,3) at θ=100^(-1/2)=0.1
   const y = applyRope(tf.tensor4d([1, 2, 3, 4, 1, 2, 3, 4], [1, 1, 2, 4]), 100).dataSync();
@@ -129,7 +172,8 @@ test('RoPE: hand-computed rotation, and scores depend only on the offset m − n
   close(y, [1, 2, 3, 4, 1 * c1 - 3 * s1, 2 * c2 - 4 * s2, 1 * s1 + 3 * c1, 2 * s2 + 4 * c2], 1e-6, 'rope pairs');
   // relative property: same q, k vectors placed at (m, n) and (m + s, n + s) give the same score
   const hs = 8;
-  const qv = rand(hs, 4), kv = rand(hs, 5);
+  const qv = rand(hs, 4),
+    kv = rand(hs, 5);
   const score = (m: number, n: number) => {
     const q = Array.from(applyRope(tf.tensor4d(qv, [1, 1, 1, hs]), 10000, m).dataSync());
     const k = applyRope(tf.tensor4d(kv, [1, 1, 1, hs]), 10000, n).dataSync();
@@ -143,7 +187,9 @@ test('RoPE: hand-computed rotation, and scores depend only on the offset m − n
 /** Copy params of `src` into a model of cfg `dst`, expanding K/V heads so that head h uses src kv head floor(h / g). */
 function expandKv(src: Params, from: ModelConfig, to: ModelConfig): Params {
   const out = initParams(to, 99);
-  const C = from.nEmbd, hs = C / from.nHead, g = to.nKvHead / from.nKvHead;
+  const C = from.nEmbd,
+    hs = C / from.nHead,
+    g = to.nKvHead / from.nKvHead;
   for (const [name, v] of src) {
     if (!name.endsWith('attn.c_attn.weight') && !name.endsWith('attn.c_attn.bias')) {
       out.get(name)!.assign(v);
@@ -179,7 +225,10 @@ test('MQA equals MHA with all K/V heads copies of one head; GQA head h uses kv h
       for (const base of [16, 32]) for (const h of perm) parts.push(tf.slice(w, [0, base + h * hs], [-1, hs]));
       w.assign(tf.concat(parts, 1));
       const c = gptForward(q, idx, mha, { training: false, seed: 0 }).logits.dataSync();
-      assert.ok(c.some((x, i) => Math.abs(x - a[i]) > 1e-4), 'the h mod Hkv grouping should differ');
+      assert.ok(
+        c.some((x, i) => Math.abs(x - a[i]) > 1e-4),
+        'the h mod Hkv grouping should differ',
+      );
     }
     disposeParams(p);
     disposeParams(q);
@@ -188,20 +237,34 @@ test('MQA equals MHA with all K/V heads copies of one head; GQA head h uses kv h
 
 test('SwiGLU equals loops: (silu(x·W1) ⊙ (x·W3))·W2 + biases', async () => {
   await initEngine({ backend: 'cpu' });
-  const N = 2, C = 3, Hs = 4;
-  const x = rand(N * C, 21), w1 = rand(C * Hs, 22), w3 = rand(C * Hs, 23), w2 = rand(Hs * C, 24);
-  const b1 = rand(Hs, 25), b3 = rand(Hs, 26), b2 = rand(C, 27);
+  const N = 2,
+    C = 3,
+    Hs = 4;
+  const x = rand(N * C, 21),
+    w1 = rand(C * Hs, 22),
+    w3 = rand(C * Hs, 23),
+    w2 = rand(Hs * C, 24);
+  const b1 = rand(Hs, 25),
+    b3 = rand(Hs, 26),
+    b2 = rand(C, 27);
   const p: Params = new Map<string, tf.Variable>([
-    ['m.c_fc2.weight', tf.variable(tf.tensor2d(w1, [C, Hs]))], ['m.c_fc2.bias', tf.variable(tf.tensor1d(b1))],
-    ['m.c_fc.weight', tf.variable(tf.tensor2d(w3, [C, Hs]))], ['m.c_fc.bias', tf.variable(tf.tensor1d(b3))],
-    ['m.c_proj.weight', tf.variable(tf.tensor2d(w2, [Hs, C]))], ['m.c_proj.bias', tf.variable(tf.tensor1d(b2))],
+    ['m.c_fc2.weight', tf.variable(tf.tensor2d(w1, [C, Hs]))],
+    ['m.c_fc2.bias', tf.variable(tf.tensor1d(b1))],
+    ['m.c_fc.weight', tf.variable(tf.tensor2d(w3, [C, Hs]))],
+    ['m.c_fc.bias', tf.variable(tf.tensor1d(b3))],
+    ['m.c_proj.weight', tf.variable(tf.tensor2d(w2, [Hs, C]))],
+    ['m.c_proj.bias', tf.variable(tf.tensor1d(b2))],
   ]);
   const want: number[] = [];
   for (let n = 0; n < N; n++) {
     const h: number[] = [];
     for (let j = 0; j < Hs; j++) {
-      let a = b1[j], u = b3[j];
-      for (let c = 0; c < C; c++) { a += x[n * C + c] * w1[c * Hs + j]; u += x[n * C + c] * w3[c * Hs + j]; }
+      let a = b1[j],
+        u = b3[j];
+      for (let c = 0; c < C; c++) {
+        a += x[n * C + c] * w1[c * Hs + j];
+        u += x[n * C + c] * w3[c * Hs + j];
+      }
       h.push((a / (1 + Math.exp(-a))) * u);
     }
     for (let c = 0; c < C; c++) want.push(b2[c] + h.reduce((s, hv, j) => s + hv * w2[j * C + c], 0));
@@ -213,39 +276,61 @@ test('SwiGLU equals loops: (silu(x·W1) ⊙ (x·W3))·W2 + biases', async () => 
 test('MoE: output is the renormalised weighted sum of the chosen experts; Switch load-balancing loss', async () => {
   await initEngine({ backend: 'cpu' });
   // C = E = 3 with router = identity, so the router logits are x itself (hand-made)
-  const N = 4, C = 3, E = 3, Hd = 2;
+  const N = 4,
+    C = 3,
+    E = 3,
+    Hd = 2;
   const x = [2, 1, 0, 0, 0.5, 3, 1, 1, 1.5, -1, 2, 0.1];
   const p: Params = new Map([['m.router.weight', tf.variable(tf.eye(3))]]);
   const ew: number[][][] = [];
   for (let e = 0; e < E; e++) {
-    const W1 = rand(C * Hd, 30 + e), B1 = rand(Hd, 40 + e), W2 = rand(Hd * C, 50 + e), B2 = rand(C, 60 + e);
+    const W1 = rand(C * Hd, 30 + e),
+      B1 = rand(Hd, 40 + e),
+      W2 = rand(Hd * C, 50 + e),
+      B2 = rand(C, 60 + e);
     ew.push([W1, B1, W2, B2]);
     p.set(`m.experts.${e}.c_fc.weight`, tf.variable(tf.tensor2d(W1, [C, Hd])));
     p.set(`m.experts.${e}.c_fc.bias`, tf.variable(tf.tensor1d(B1)));
     p.set(`m.experts.${e}.c_proj.weight`, tf.variable(tf.tensor2d(W2, [Hd, C])));
     p.set(`m.experts.${e}.c_proj.bias`, tf.variable(tf.tensor1d(B2)));
   }
-  const erf = (z: number) => { // Abramowitz-Stegun 7.1.26 (|err| < 1.5e-7)
+  const erf = (z: number) => {
+    // Abramowitz-Stegun 7.1.26 (|err| < 1.5e-7)
     const t = 1 / (1 + 0.3275911 * Math.abs(z));
-    const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
+    const y =
+      1 -
+      ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+        t *
+        Math.exp(-z * z);
     return z >= 0 ? y : -y;
   };
   const expert = (e: number, row: number[]) => {
     const [W1, B1, W2, B2] = ew[e];
-    const h = B1.map((b, j) => { const a = b + row.reduce((s, v, c) => s + v * W1[c * Hd + j], 0); return 0.5 * a * (1 + erf(a / Math.SQRT2)); });
+    const h = B1.map((b, j) => {
+      const a = b + row.reduce((s, v, c) => s + v * W1[c * Hd + j], 0);
+      return 0.5 * a * (1 + erf(a / Math.SQRT2));
+    });
     return B2.map((b, c) => b + h.reduce((s, hv, j) => s + hv * W2[j * C + c], 0));
   };
   // hand routing (top-2 of the logits = x rows): [0,1], [2,1], [2,0] (1.5 > 1 = 1), [2,1]
-  const chosen = [[0, 1], [2, 1], [2, 0], [2, 1]];
+  const chosen = [
+    [0, 1],
+    [2, 1],
+    [2, 0],
+    [2, 1],
+  ];
   const want: number[] = [];
   const probs: number[][] = [];
   for (let n = 0; n < N; n++) {
     const row = x.slice(n * C, n * C + C);
-    const z = row.map(Math.exp); const s = z.reduce((a, b) => a + b, 0);
+    const z = row.map(Math.exp);
+    const s = z.reduce((a, b) => a + b, 0);
     probs.push(z.map((v) => v / s));
     const [e1, e2] = chosen[n];
-    const w1 = probs[n][e1] / (probs[n][e1] + probs[n][e2]), w2 = 1 - w1;
-    const y1 = expert(e1, row), y2 = expert(e2, row);
+    const w1 = probs[n][e1] / (probs[n][e1] + probs[n][e2]),
+      w2 = 1 - w1;
+    const y1 = expert(e1, row),
+      y2 = expert(e2, row);
     want.push(...y1.map((v, c) => w1 * v + w2 * y2[c]));
   }
   const r = moeMlp(p, 'm', tf.tensor2d(x, [N, C]), { experts: E, topK: 2, auxLossWeight: 0 });
@@ -253,14 +338,19 @@ test('MoE: output is the renormalised weighted sum of the chosen experts; Switch
   assert.deepEqual(r.counts, [2, 3, 3]);
   // aux = E·Σ f_e·P_e with f = counts/(N·k) = [2,3,3]/8, P = mean of probs
   const P = [0, 1, 2].map((e) => probs.reduce((a, pr) => a + pr[e], 0) / N);
-  const aux = 3 * ([2, 3, 3].reduce((a, c, e) => a + (c / 8) * P[e], 0));
+  const aux = 3 * [2, 3, 3].reduce((a, c, e) => a + (c / 8) * P[e], 0);
   assert.ok(Math.abs(r.aux.dataSync()[0] - aux) < 1e-5, `aux ${r.aux.dataSync()[0]} vs ${aux}`);
   // uniform router (all logits equal): P_e = 1/E and Σ f_e = 1, so aux = 1 exactly
   const u = moeMlp(p, 'm', tf.zeros([5, 3]) as tf.Tensor2D, { experts: E, topK: 2, auxLossWeight: 0 });
   assert.ok(Math.abs(u.aux.dataSync()[0] - 1) < 1e-6);
   // top-1: the raw probability weights the single expert (Switch)
   const one = moeMlp(p, 'm', tf.tensor2d(x.slice(0, 3), [1, 3]), { experts: E, topK: 1, auxLossWeight: 0 });
-  close(one.y.dataSync(), expert(0, x.slice(0, 3)).map((v) => v * probs[0][0]), 1e-5, 'top-1');
+  close(
+    one.y.dataSync(),
+    expert(0, x.slice(0, 3)).map((v) => v * probs[0][0]),
+    1e-5,
+    'top-1',
+  );
   disposeParams(p);
 });
 
@@ -272,7 +362,11 @@ for (const kernel of ATTN_KERNELS) {
     await initEngine({ backend: 'cpu' });
     // NSA has no rotary (the paper's is the identity): learned positions, 4 blocks of 2, 2 selected
     const nsa = { heads: 4, kvHeads: 1, blockSize: 2, blockCounts: 2, windowSize: 0 };
-    const cfg = tiny(kernel === 'nsa' ? { attnKernel: kernel, norm: 'layernorm', nsa } : { attnKernel: kernel, positions: 'rope', norm: 'layernorm' });
+    const cfg = tiny(
+      kernel === 'nsa'
+        ? { attnKernel: kernel, norm: 'layernorm', nsa }
+        : { attnKernel: kernel, positions: 'rope', norm: 'layernorm' },
+    );
     const p = initParams(cfg, 5);
     const a = tokens(1, 8, 16, 3);
     const arr = a.arraySync();
@@ -282,7 +376,10 @@ for (const kernel of ATTN_KERNELS) {
     const lb = gptForward(p, b, cfg, { training: false, seed: 0 }).logits.arraySync()[0];
     disposeParams(p);
     for (let t = 0; t < 5; t++) close(lb[t], la[t], 1e-5, `${kernel} position ${t}`);
-    assert.ok(lb[5].some((v, i) => Math.abs(v - la[5][i]) > 1e-6), `${kernel}: position 5 should change`);
+    assert.ok(
+      lb[5].some((v, i) => Math.abs(v - la[5][i]) > 1e-6),
+      `${kernel}: position 5 should change`,
+    );
   });
 }
 
@@ -332,17 +429,33 @@ function gradCheck(cfg: ModelConfig, names: string[]) {
 test('finite-difference gradient check: baseline', async () => {
   await initEngine({ backend: 'cpu' });
   gradCheck(tiny({ nLayer: 1 }), [
-    'transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight',
-    'transformer.h.0.attn.c_proj.bias', 'transformer.h.0.mlp.c_fc.weight', 'transformer.ln_f.weight',
+    'transformer.wte.weight',
+    'transformer.wpe.weight',
+    'transformer.h.0.attn.c_attn.weight',
+    'transformer.h.0.attn.c_proj.bias',
+    'transformer.h.0.mlp.c_fc.weight',
+    'transformer.ln_f.weight',
   ]);
 });
 
 test('finite-difference gradient check: layernorm + rope + moe (with aux loss)', async () => {
   await initEngine({ backend: 'cpu' });
-  gradCheck(tiny({ nLayer: 1, norm: 'layernorm', positions: 'rope', mlp: 'moe', moe: { experts: 3, topK: 2, auxLossWeight: 0.5 } }), [
-    'transformer.h.0.ln_1.weight', 'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.mlp.router.weight',
-    'transformer.h.0.mlp.experts.1.c_fc.weight', 'transformer.h.0.ln_2.bias',
-  ]);
+  gradCheck(
+    tiny({
+      nLayer: 1,
+      norm: 'layernorm',
+      positions: 'rope',
+      mlp: 'moe',
+      moe: { experts: 3, topK: 2, auxLossWeight: 0.5 },
+    }),
+    [
+      'transformer.h.0.ln_1.weight',
+      'transformer.h.0.attn.c_attn.weight',
+      'transformer.h.0.mlp.router.weight',
+      'transformer.h.0.mlp.experts.1.c_fc.weight',
+      'transformer.h.0.ln_2.bias',
+    ],
+  );
 });
 
 for (const backend of ['cpu', 'wasm'] as const) {
@@ -373,7 +486,10 @@ test('wasm loss and gradients equal the cpu ones (rope + layernorm + GQA + moe)'
   const run = () => {
     const p = initParams(cfg, 21);
     const idx = tokens(2, 8, 16, 30);
-    const { value, grads } = tf.variableGrads(() => gptLoss(p, idx, idx, cfg, { training: false, seed: 0 }).loss, [...p.values()]);
+    const { value, grads } = tf.variableGrads(
+      () => gptLoss(p, idx, idx, cfg, { training: false, seed: 0 }).loss,
+      [...p.values()],
+    );
     const names = [...p.keys()];
     const out = { loss: value.dataSync()[0], g: [...p.values()].map((v) => Array.from(grads[v.name].dataSync())) };
     disposeParams(p);

@@ -12,10 +12,17 @@ import { projectPath } from '../src/paths.js';
 // @ts-expect-error native/targets.mjs is plain JS shared with the build script (no types)
 import { x86Level, X86_LEVELS } from '../native/targets.mjs';
 
-const v4: NativeManifest = { arch: 'x64', march: 'x86-64-v4', requires: ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl'] };
+const v4: NativeManifest = {
+  arch: 'x64',
+  march: 'x86-64-v4',
+  requires: ['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl'],
+};
 
 test('a build is refused on a CPU lacking any feature of its target, naming them', () => {
-  assert.equal(nativeTargetProblem(v4, 'x64', new Set(['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'sse2'])), null);
+  assert.equal(
+    nativeTargetProblem(v4, 'x64', new Set(['avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'sse2'])),
+    null,
+  );
   // the old guard only checked avx512f: a CPU with avx512f but without avx512bw passed it
   const p = nativeTargetProblem(v4, 'x64', new Set(['avx2', 'fma', 'avx512f', 'avx512vl']));
   assert.match(p ?? '', /x86-64-v4/);

@@ -21,13 +21,21 @@ async function tempNotebookDir(): Promise<string> {
 }
 
 const runScript = (args: string[]) =>
-  spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/notebooks.ts'), ...args], { cwd: root, encoding: 'utf8', env: { ...process.env, CEG_SCALE: '' } });
+  spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'scripts/notebooks.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, CEG_SCALE: '' },
+  });
 
-const outputsOf = (nb: Notebook) => nb.cells.filter((c): c is CodeCell => c.cell_type === 'code').map((c) => c.outputs as T[]);
+const outputsOf = (nb: Notebook) =>
+  nb.cells.filter((c): c is CodeCell => c.cell_type === 'code').map((c) => c.outputs as T[]);
 
 test('notebooks/node_modules/ceg-lab is the committed link to src/ that notebooks import the lab through', () => {
   assert.equal(realpathSync(path.join(root, 'notebooks/node_modules/ceg-lab')), realpathSync(path.join(root, 'src')));
-  const tracked = spawnSync('git', ['ls-files', '-s', 'notebooks/node_modules/ceg-lab'], { cwd: root, encoding: 'utf8' });
+  const tracked = spawnSync('git', ['ls-files', '-s', 'notebooks/node_modules/ceg-lab'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
   if (tracked.status === 0 && tracked.stdout) assert.match(tracked.stdout, /^120000 /, 'committed as a symbolic link');
 });
 
@@ -36,9 +44,18 @@ test('npm run notebooks runs cells through tslab: names shared, stream and displ
   try {
     const ok = makeNotebook([
       { type: 'markdown', source: '# A test' },
-      { source: "import { show, notebookProgress } from 'ceg-lab/report/notebook';\nimport { expertLoadHistogram } from 'ceg-lab/report/figures';\nconst counts: number[] = [3, 1, 2];\nconsole.log('experts', counts.length, process.env.CEG_SCALE);" },
-      { source: "console.error('careful');\nawait show(expertLoadHistogram(counts), { width: 320, height: 200 });\nconsole.log('after');\ncounts.reduce((s, c) => s + c, 0)" },
-      { source: "const live = notebookProgress()!;\nlive.write('\\rrun 1 step 1');\nlive.write('\\rrun 1 step 2\\x1b[K');\nlive.write('\\nrun 2 done\\n');" },
+      {
+        source:
+          "import { show, notebookProgress } from 'ceg-lab/report/notebook';\nimport { expertLoadHistogram } from 'ceg-lab/report/figures';\nconst counts: number[] = [3, 1, 2];\nconsole.log('experts', counts.length, process.env.CEG_SCALE);",
+      },
+      {
+        source:
+          "console.error('careful');\nawait show(expertLoadHistogram(counts), { width: 320, height: 200 });\nconsole.log('after');\ncounts.reduce((s, c) => s + c, 0)",
+      },
+      {
+        source:
+          "const live = notebookProgress()!;\nlive.write('\\rrun 1 step 1');\nlive.write('\\rrun 1 step 2\\x1b[K');\nlive.write('\\nrun 2 done\\n');",
+      },
       { source: "const gone = notebookProgress()!;\ngone.write('\\rstep 1');\ngone.close();\nconsole.log('closed');" },
       { source: "const quiet = notebookProgress()!;\nquiet.write('run 3 cached\\n');\nquiet.close();" },
     ]);
@@ -48,10 +65,16 @@ test('npm run notebooks runs cells through tslab: names shared, stream and displ
     assert.equal(r.status, 0, r.stderr);
     const done = await readNotebook(path.join(out, '01-ok.ipynb'));
     const [c1, c2, c3, c4, c5] = outputsOf(done);
-    assert.deepEqual(done.cells.filter((c) => c.cell_type === 'code').map((c) => (c as CodeCell).execution_count), [1, 2, 3, 4, 5]);
+    assert.deepEqual(
+      done.cells.filter((c) => c.cell_type === 'code').map((c) => (c as CodeCell).execution_count),
+      [1, 2, 3, 4, 5],
+    );
     assert.deepEqual(c1, [{ output_type: 'stream', name: 'stdout', text: ['experts 3 smoke\n'] }]);
     // tslab prints a cell's last expression with console.log (a stream, as in the kernel)
-    assert.deepEqual(c2.map((o) => o.output_type + (o.name ? ':' + o.name : '')), ['stream:stderr', 'display_data', 'stream:stdout']);
+    assert.deepEqual(
+      c2.map((o) => o.output_type + (o.name ? ':' + o.name : '')),
+      ['stream:stderr', 'display_data', 'stream:stdout'],
+    );
     assert.deepEqual(c2[2].text, ['after\n', '6\n']);
     const data = c2[1].data as T;
     assert.deepEqual(data['application/vnd.plotly.v1+json'].data[0].y, [3, 1, 2]);
@@ -62,7 +85,9 @@ test('npm run notebooks runs cells through tslab: names shared, stream and displ
       assert.equal(png.readUInt32BE(16), 320);
     }
     // one display updated in place: the last state is kept; a closed one is removed
-    assert.deepEqual(c3, [{ output_type: 'display_data', data: { 'text/plain': 'run 1 step 2\nrun 2 done' }, metadata: {} }]);
+    assert.deepEqual(c3, [
+      { output_type: 'display_data', data: { 'text/plain': 'run 1 step 2\nrun 2 done' }, metadata: {} },
+    ]);
     assert.deepEqual(c4, [{ output_type: 'stream', name: 'stdout', text: ['closed\n'] }]);
     assert.deepEqual(c5, [], 'no progress bar drawn (runs only loaded): no display at all');
     assert.deepEqual((ok.cells[1] as CodeCell).outputs, [], 'input notebook not written over');
@@ -74,8 +99,26 @@ test('npm run notebooks runs cells through tslab: names shared, stream and displ
 test('npm run notebooks: a type error or a throwing cell stops with exit 1 naming the notebook and the cell', async () => {
   const dir = await tempNotebookDir();
   try {
-    await writeFile(path.join(dir, '01-types.ipynb'), JSON.stringify(makeNotebook([{ source: 'const y = 2;' }, { type: 'markdown', source: 'x' }, { source: "const n: number = 'text';" }])));
-    await writeFile(path.join(dir, '02-throws.ipynb'), JSON.stringify(makeNotebook([{ source: 'const y: any = 2;' }, { source: 'y.nope.deeper;' }, { source: "console.log('never');" }])));
+    await writeFile(
+      path.join(dir, '01-types.ipynb'),
+      JSON.stringify(
+        makeNotebook([
+          { source: 'const y = 2;' },
+          { type: 'markdown', source: 'x' },
+          { source: "const n: number = 'text';" },
+        ]),
+      ),
+    );
+    await writeFile(
+      path.join(dir, '02-throws.ipynb'),
+      JSON.stringify(
+        makeNotebook([
+          { source: 'const y: any = 2;' },
+          { source: 'y.nope.deeper;' },
+          { source: "console.log('never');" },
+        ]),
+      ),
+    );
     const out = path.join(dir, 'out');
     const r1 = runScript(['--dir', dir, '--out', out, path.join(dir, '01-types.ipynb')]);
     assert.equal(r1.status, 1);
@@ -126,29 +169,52 @@ function shorthandNames(src: string): string[] {
 }
 
 test('shorthandNames / declaredNames see what the notebook check below relies on', () => {
-  assert.deepEqual(declaredNames("import * as lab from 'x';\nimport { a as b } from 'y';\nconst { p, q: [r] } = f();\nfunction g() {}\nclass K {}"), ['lab', 'b', 'p', 'r', 'g', 'K']);
+  assert.deepEqual(
+    declaredNames(
+      "import * as lab from 'x';\nimport { a as b } from 'y';\nconst { p, q: [r] } = f();\nfunction g() {}\nclass K {}",
+    ),
+    ['lab', 'b', 'p', 'r', 'g', 'K'],
+  );
   assert.deepEqual(shorthandNames('f({ scale, seeds: s, ...rest });'), ['scale']);
 });
 
 test('notebooks/*.ipynb: tslab kernelspec, the lab imported statically as ceg-lab/lab, tslab-safe cells', () => {
   const dir = path.join(root, 'notebooks');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.ipynb'))
+    .sort();
   assert.ok(files.length >= 11, `expected the 11 notebooks, found ${files.join(', ')}`);
   for (const f of files) {
     const nb = JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as Notebook;
     assert.equal((nb.metadata.kernelspec as T).name, 'tslab', f);
     const code = codeCells(nb).map((c) => c.source);
     assert.ok(code.length > 0, f);
-    assert.match(code[0], /^import \* as lab from 'ceg-lab\/lab';$/m, `${f}: the setup cell imports the lab statically (typed)`);
+    assert.match(
+      code[0],
+      /^import \* as lab from 'ceg-lab\/lab';$/m,
+      `${f}: the setup cell imports the lab statically (typed)`,
+    );
     const earlier = new Set<string>();
     for (const [i, src] of code.entries()) {
-      assert.doesNotMatch(src, /import\(\s*src\b|\/lab\.ts'/, `${f}: code cell ${i + 1} loads the lab dynamically (untyped)`);
+      assert.doesNotMatch(
+        src,
+        /import\(\s*src\b|\/lab\.ts'/,
+        `${f}: code cell ${i + 1} loads the lab dynamically (untyped)`,
+      );
       // tslab rewrites names from earlier cells, but not inside shorthand properties: `{ scale }` fails there
       const own = new Set(declaredNames(src));
       const bad = shorthandNames(src).filter((n) => earlier.has(n) && !own.has(n));
-      assert.deepEqual(bad, [], `${f}: code cell ${i + 1} uses earlier cells' names as shorthand properties (breaks under tslab): write { name: name }`);
+      assert.deepEqual(
+        bad,
+        [],
+        `${f}: code cell ${i + 1} uses earlier cells' names as shorthand properties (breaks under tslab): write { name: name }`,
+      );
       for (const n of own) earlier.add(n);
-      assert.doesNotMatch(src, /^\s*lab\.show\(/m, `${f}: code cell ${i + 1}: await lab.show(...) so figures land in their own cell`);
+      assert.doesNotMatch(
+        src,
+        /^\s*lab\.show\(/m,
+        `${f}: code cell ${i + 1}: await lab.show(...) so figures land in their own cell`,
+      );
     }
   }
 });
@@ -160,16 +226,44 @@ import type { RunRecord } from '../src/runs/index.js';
 
 function fakeRun(innovation: string, scale: string, seed: number, pts: [number, number][]): RunRecord {
   return {
-    id: `${innovation}-${scale}-${seed}`, innovation, scale, seed, backend: 'cpu', cached: true,
-    metrics: pts.map(([flops, valLoss], i) => ({ step: (i + 1) * 10, tokens: (i + 1) * 100, flops, seconds: i + 1, valLoss, trainLoss: null, lr: 0 })) as unknown as RunRecord['metrics'],
+    id: `${innovation}-${scale}-${seed}`,
+    innovation,
+    scale,
+    seed,
+    backend: 'cpu',
+    cached: true,
+    metrics: pts.map(([flops, valLoss], i) => ({
+      step: (i + 1) * 10,
+      tokens: (i + 1) * 100,
+      flops,
+      seconds: i + 1,
+      valLoss,
+      trainLoss: null,
+      lr: 0,
+    })) as unknown as RunRecord['metrics'],
   };
 }
 
 test('lab: cegSummary / explainCeg read the CEG table; cegBars shows a note when nothing is finite', async () => {
   const lab = await import('../src/lab.js');
   const one = (x: Partial<AxisCeg> = {}): AxisCeg => ({ ceg: 1, ciLow: null, ciHigh: null, dnr: false, nDnr: 0, ...x });
-  const row = (innovation: string, label: string, extra: { paper?: Partial<CegRow['paper']>; steps?: Partial<AxisCeg>; flops?: Partial<AxisCeg>; seconds?: Partial<AxisCeg> }): CegRow => ({
-    innovation, label, category: 'compute-independent', imported: false, nSeeds: 3, nDiverged: 0, bestValLoss: 2.5,
+  const row = (
+    innovation: string,
+    label: string,
+    extra: {
+      paper?: Partial<CegRow['paper']>;
+      steps?: Partial<AxisCeg>;
+      flops?: Partial<AxisCeg>;
+      seconds?: Partial<AxisCeg>;
+    },
+  ): CegRow => ({
+    innovation,
+    label,
+    category: 'compute-independent',
+    imported: false,
+    nSeeds: 3,
+    nDiverged: 0,
+    bestValLoss: 2.5,
     paper: { ceg: 1.1, dnr: false, nDnr: 0, auxCeg: null, adjusted: false, ...extra.paper },
     ceg: { steps: one(extra.steps), flops: one(extra.flops), seconds: one(extra.seconds) },
   });
@@ -183,9 +277,15 @@ test('lab: cegSummary / explainCeg read the CEG table; cegBars shows a note when
   assert.equal(s[1]['CEG seconds'], 'DNR');
   assert.equal(s[1]['paper method (steps, 8-pt mean)'], '1.100');
   const text = lab.explainCeg(table, 'rope');
-  assert.match(text, /FLOPs: CEG 1\.250 \(95% interval 1\.100–1\.400 over 3 seeds\): RoPE needed 0\.80× the baseline's FLOPs/);
+  assert.match(
+    text,
+    /FLOPs: CEG 1\.250 \(95% interval 1\.100–1\.400 over 3 seeds\): RoPE needed 0\.80× the baseline's FLOPs/,
+  );
   assert.match(text, /wall-clock seconds: DNR/);
-  const allDnr = typed([row('baseline', 'Baseline', {}), row('mqa', 'MQA', { flops: { dnr: true, ceg: null }, paper: { dnr: true } })]);
+  const allDnr = typed([
+    row('baseline', 'Baseline', {}),
+    row('mqa', 'MQA', { flops: { dnr: true, ceg: null }, paper: { dnr: true } }),
+  ]);
   const note = lab.fig.cegBars(allDnr, 'flops');
   assert.deepEqual(note.data, []);
   assert.match(JSON.stringify(note.layout), /MQA did not reach the target/);
@@ -200,7 +300,12 @@ test('lab: scalingAnalysis and verdicts never throw on thin ladders; a clean pow
   for (const seed of [1, 2, 3])
     rungs.forEach((rung, i) => {
       const C = Cs[i] * (1 + 0.01 * seed);
-      runs.push(fakeRun('baseline', rung, seed, [[C / 2, law(C / 2) + 0.5], [C, law(C)]]));
+      runs.push(
+        fakeRun('baseline', rung, seed, [
+          [C / 2, law(C / 2) + 0.5],
+          [C, law(C)],
+        ]),
+      );
       runs.push(fakeRun('layernorm', rung, seed, [[C, law(2 * C)]])); // a constant CEG of 2
     });
   const a = lab.scalingAnalysis(runs);
@@ -241,9 +346,13 @@ test('lab: peakBufferBytes is the exact high-water mark of new buffers; attentio
   const { causalMask } = await import('../src/model/attention/plain.js');
   for (const T of [128, 256]) causalMask(T); // plain's mask is kept once per (backend, T): a cache, not a leak
   const before = tf.memory().numTensors;
-  const rows = lab.measureAttention({ T: [128, 256], kernels: ['plain', 'fused'], B: 1, H: 1, hs: 8, repeats: 1, fusedBlock: 32 }).objects() as Record<string, number>[];
-  const peak = (T: number, k: string) => rows.find((r) => r.T === T && (r.kernel as unknown) === k)!.peak_mib_fwd_bwd * 2 ** 20;
-  for (const T of [128, 256]) assert.ok(peak(T, 'plain') >= 2 * T * T * 4, `plain peak ${peak(T, 'plain')} B holds at least two T×T buffers`);
+  const rows = lab
+    .measureAttention({ T: [128, 256], kernels: ['plain', 'fused'], B: 1, H: 1, hs: 8, repeats: 1, fusedBlock: 32 })
+    .objects() as Record<string, number>[];
+  const peak = (T: number, k: string) =>
+    rows.find((r) => r.T === T && (r.kernel as unknown) === k)!.peak_mib_fwd_bwd * 2 ** 20;
+  for (const T of [128, 256])
+    assert.ok(peak(T, 'plain') >= 2 * T * T * 4, `plain peak ${peak(T, 'plain')} B holds at least two T×T buffers`);
   // doubling T: plain's peak grows ~4x (T² buffers), fused's ~2x (T·hs buffers and fixed tiles)
   assert.ok(peak(256, 'plain') / peak(128, 'plain') > 3, `plain ${peak(128, 'plain')} -> ${peak(256, 'plain')}`);
   assert.ok(peak(256, 'fused') / peak(128, 'fused') < 2.5, `fused ${peak(128, 'fused')} -> ${peak(256, 'fused')}`);
@@ -262,10 +371,16 @@ test('typecheck-notebooks: cells are one strict module per notebook; errors name
       file,
       JSON.stringify(
         makeNotebook([
-          { source: "import { scaleNames } from 'ceg-lab/scales';\nconst names = scaleNames();\nconst first = await Promise.resolve(names[0]);" },
+          {
+            source:
+              "import { scaleNames } from 'ceg-lab/scales';\nconst names = scaleNames();\nconst first = await Promise.resolve(names[0]);",
+          },
           { type: 'markdown', source: 'text' },
-          { source: "const ok: string = first;\nconst n: number = names.length;\nconst bad: number = first;\nscaleNames().nope();" },
-          { source: "const implicit = (x) => x;" },
+          {
+            source:
+              'const ok: string = first;\nconst n: number = names.length;\nconst bad: number = first;\nscaleNames().nope();',
+          },
+          { source: 'const implicit = (x) => x;' },
         ]),
       ),
     );

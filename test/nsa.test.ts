@@ -68,7 +68,11 @@ function reference(c: Case, x: Inputs): { o: Float64Array; selected: number[][][
   const gi = (b: number, h: number, t: number, j: number) => x.g[((b * H + h) * T + t) * 3 + j];
   const o = new Float64Array(B * H * T * D);
   const selected: number[][][][] = [];
-  const softmaxSum = (keys: number[], score: (j: number) => number, val: (j: number, d: number) => number): number[] => {
+  const softmaxSum = (
+    keys: number[],
+    score: (j: number) => number,
+    val: (j: number, d: number) => number,
+  ): number[] => {
     const out = new Array<number>(D).fill(0);
     if (keys.length === 0) return out;
     const s = keys.map(score);
@@ -142,7 +146,8 @@ function reference(c: Case, x: Inputs): { o: Float64Array; selected: number[][][
           const oSlc = softmaxSum(slcKeys, dot, (j, d) => vi(b, kh, j, d));
           const oSwa = softmaxSum(swaKeys, dot, (j, d) => vi(b, kh, j, d));
           for (let d = 0; d < D; d++)
-            o[((b * H + h) * T + t) * D + d] = gi(b, h, t, 0) * oCmp[gq][d] + gi(b, h, t, 1) * oSlc[d] + gi(b, h, t, 2) * oSwa[d];
+            o[((b * H + h) * T + t) * D + d] =
+              gi(b, h, t, 0) * oCmp[gq][d] + gi(b, h, t, 1) * oSlc[d] + gi(b, h, t, 2) * oSwa[d];
         }
       }
     }
@@ -150,7 +155,12 @@ function reference(c: Case, x: Inputs): { o: Float64Array; selected: number[][][
   return { o, selected };
 }
 
-const shape4 = (c: Case, kv: boolean, last = c.D): [number, number, number, number] => [c.B, kv ? c.Hkv : c.H, c.T, last];
+const shape4 = (c: Case, kv: boolean, last = c.D): [number, number, number, number] => [
+  c.B,
+  kv ? c.Hkv : c.H,
+  c.T,
+  last,
+];
 function tensors(c: Case, x: Inputs) {
   return {
     q: tf.tensor4d(Float32Array.from(x.q), shape4(c, false)),
@@ -170,10 +180,38 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: numb
 
 const CASES: Record<string, Case> = {
   // 16 tokens in 4 blocks of 4, 2 selected: selection is really a choice for t >= 8
-  'MQA layout (4 query heads, 1 K/V head), no window': { B: 2, H: 4, Hkv: 1, T: 16, D: 3, nsa: { heads: 4, kvHeads: 1, blockSize: 4, blockCounts: 2, windowSize: 0 } },
-  'GQA layout (4 query heads, 2 K/V heads), window 3': { B: 1, H: 4, Hkv: 2, T: 16, D: 2, nsa: { heads: 4, kvHeads: 2, blockSize: 4, blockCounts: 2, windowSize: 3 } },
-  'one selected block (the own block only)': { B: 1, H: 2, Hkv: 1, T: 12, D: 2, nsa: { heads: 2, kvHeads: 1, blockSize: 3, blockCounts: 1, windowSize: 0 } },
-  'more blocks allowed than exist (dense selection)': { B: 1, H: 2, Hkv: 2, T: 8, D: 2, nsa: { heads: 2, kvHeads: 2, blockSize: 2, blockCounts: 16, windowSize: 0 } },
+  'MQA layout (4 query heads, 1 K/V head), no window': {
+    B: 2,
+    H: 4,
+    Hkv: 1,
+    T: 16,
+    D: 3,
+    nsa: { heads: 4, kvHeads: 1, blockSize: 4, blockCounts: 2, windowSize: 0 },
+  },
+  'GQA layout (4 query heads, 2 K/V heads), window 3': {
+    B: 1,
+    H: 4,
+    Hkv: 2,
+    T: 16,
+    D: 2,
+    nsa: { heads: 4, kvHeads: 2, blockSize: 4, blockCounts: 2, windowSize: 3 },
+  },
+  'one selected block (the own block only)': {
+    B: 1,
+    H: 2,
+    Hkv: 1,
+    T: 12,
+    D: 2,
+    nsa: { heads: 2, kvHeads: 1, blockSize: 3, blockCounts: 1, windowSize: 0 },
+  },
+  'more blocks allowed than exist (dense selection)': {
+    B: 1,
+    H: 2,
+    Hkv: 2,
+    T: 8,
+    D: 2,
+    nsa: { heads: 2, kvHeads: 2, blockSize: 2, blockCounts: 16, windowSize: 0 },
+  },
 };
 
 test('setup: cpu backend', async () => {
@@ -213,12 +251,9 @@ test('NSA gradients (q, k, v, gates) match central differences of the reference'
   const lossRef = (xx: Inputs) => reference(c, xx).o.reduce((a, o, i) => a + o * w[i], 0);
   const t = tensors(c, x);
   const wt = tf.tensor4d(Float32Array.from(w), shape4(c, false));
-  const grads = tf.grads((q, k, v, g) => tf.sum(tf.mul(nsaAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, g as tf.Tensor4D, c.nsa), wt)))([
-    t.q,
-    t.k,
-    t.v,
-    t.g,
-  ]);
+  const grads = tf.grads((q, k, v, g) =>
+    tf.sum(tf.mul(nsaAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, g as tf.Tensor4D, c.nsa), wt)),
+  )([t.q, t.k, t.v, t.g]);
   const names = ['q', 'k', 'v', 'g'] as const;
   const eps = 1e-6;
   names.forEach((n, idx) => {
@@ -232,7 +267,10 @@ test('NSA gradients (q, k, v, gates) match central differences of the reference'
       want[i] = (lossRef(plus) - lossRef(minus)) / (2 * eps);
     }
     assertClose(got, want, 1e-4, 1e-3, `d loss / d ${n}`);
-    assert.ok(want.some((z) => Math.abs(z) > 1e-2), `${n}: the gradient is not trivially zero`);
+    assert.ok(
+      want.some((z) => Math.abs(z) > 1e-2),
+      `${n}: the gradient is not trivially zero`,
+    );
   });
   tf.dispose([...grads, wt, t.q, t.k, t.v, t.g]);
 });
@@ -270,10 +308,14 @@ test('NSA model: parameters of the NSA layout (own projections, g_proj, o_proj w
   const params = initParams(cfg, 1);
   const names = [...params.keys()].filter((k) => k.startsWith('transformer.h.0.attn.'));
   assert.deepEqual(names, [
-    'transformer.h.0.attn.q_proj.weight', 'transformer.h.0.attn.q_proj.bias',
-    'transformer.h.0.attn.k_proj.weight', 'transformer.h.0.attn.k_proj.bias',
-    'transformer.h.0.attn.v_proj.weight', 'transformer.h.0.attn.v_proj.bias',
-    'transformer.h.0.attn.g_proj.weight', 'transformer.h.0.attn.o_proj.weight',
+    'transformer.h.0.attn.q_proj.weight',
+    'transformer.h.0.attn.q_proj.bias',
+    'transformer.h.0.attn.k_proj.weight',
+    'transformer.h.0.attn.k_proj.bias',
+    'transformer.h.0.attn.v_proj.weight',
+    'transformer.h.0.attn.v_proj.bias',
+    'transformer.h.0.attn.g_proj.weight',
+    'transformer.h.0.attn.o_proj.weight',
   ]);
   assert.deepEqual(params.get('transformer.h.0.attn.k_proj.weight')!.shape, [C, n.kvHeads * D]);
   assert.deepEqual(params.get('transformer.h.0.attn.g_proj.weight')!.shape, [C, 3 * n.heads]);
@@ -304,7 +346,10 @@ test('NSA FLOPs: hand count of every branch (smoke: T 32, blocks of 8, 2 selecte
   assert.equal(f.breakdown.qkv, L * 2 * N * 32 * (32 + 8 + 8));
   assert.equal(f.breakdown['attn.gates'], L * 2 * N * 32 * 12);
   assert.equal(f.breakdown['attn.proj'], L * 2 * N * 32 * 32);
-  assert.equal(Object.values(f.breakdown).reduce((a, b) => a + b, 0), f.forward);
+  assert.equal(
+    Object.values(f.breakdown).reduce((a, b) => a + b, 0),
+    f.forward,
+  );
   // with a window of 4: min(4, t+1) keys = 1+2+3+4·29 = 122 per head
   const w = stepFlops({ ...cfg, nsa: { ...cfg.nsa!, windowSize: 4 } }, N);
   assert.equal(w.breakdown['attention.sliding'], L * seqs * H * 122 * 4 * D);
@@ -313,8 +358,14 @@ test('NSA FLOPs: hand count of every branch (smoke: T 32, blocks of 8, 2 selecte
 
 test('NSA config validation: one message naming the problem', () => {
   const cfg = nsaModel();
-  assert.throws(() => parseModelConfig({ ...cfg, nsa: { ...cfg.nsa!, heads: 5 } }), /nsa\.heads.*divisible|divisible by nsa\.heads 5/);
-  assert.throws(() => parseModelConfig({ ...cfg, nsa: { ...cfg.nsa!, blockSize: 5 } }), /multiple of the NSA block size 5/);
+  assert.throws(
+    () => parseModelConfig({ ...cfg, nsa: { ...cfg.nsa!, heads: 5 } }),
+    /nsa\.heads.*divisible|divisible by nsa\.heads 5/,
+  );
+  assert.throws(
+    () => parseModelConfig({ ...cfg, nsa: { ...cfg.nsa!, blockSize: 5 } }),
+    /multiple of the NSA block size 5/,
+  );
   assert.throws(() => parseModelConfig({ ...cfg, nsa: undefined }), /attnKernel 'nsa' needs the nsa settings/);
   assert.throws(() => parseModelConfig({ ...cfg, positions: 'rope' }), /no rotary embedding/);
 });
@@ -323,7 +374,9 @@ test('NSA leaks no tensors (forward and gradients; its constant masks are built 
   const c = CASES['MQA layout (4 query heads, 1 K/V head), no window'];
   const t = tensors(c, inputs(c, 5));
   const run = () => {
-    const g = tf.grads((q, k, v, gg) => tf.sum(nsaAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, gg as tf.Tensor4D, c.nsa)))([t.q, t.k, t.v, t.g]);
+    const g = tf.grads((q, k, v, gg) =>
+      tf.sum(nsaAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, gg as tf.Tensor4D, c.nsa)),
+    )([t.q, t.k, t.v, t.g]);
     tf.dispose(g);
   };
   run(); // warms the mask cache

@@ -53,7 +53,8 @@ function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, atol: numb
   let worst = 0;
   for (let i = 0; i < want.length; i++) {
     const err = Math.abs(got[i] - want[i]);
-    if (!(err <= atol + rtol * Math.abs(want[i]))) assert.fail(`${what}: element ${i} got ${got[i]} want ${want[i]} (|diff| ${err.toExponential(2)})`);
+    if (!(err <= atol + rtol * Math.abs(want[i])))
+      assert.fail(`${what}: element ${i} got ${got[i]} want ${want[i]} (|diff| ${err.toExponential(2)})`);
     worst = Math.max(worst, err);
   }
   return worst;
@@ -94,7 +95,10 @@ for (const name of CONFIGS) {
     // loss and gradients
     const names = [...params.keys()];
     const varList = [...params.values()];
-    const { value, grads } = tf.variableGrads(() => gptLoss(params, x, y, cfg, { training: false, seed: 0 }).loss, varList);
+    const { value, grads } = tf.variableGrads(
+      () => gptLoss(params, x, y, cfg, { training: false, seed: 0 }).loss,
+      varList,
+    );
     assertClose(value.dataSync(), ex.get('loss').data, 2e-6, 2e-6, 'loss');
     names.forEach((n, i) => {
       assertClose(fileLayout(cfg, n, grads[varList[i].name]), ex.get(`grad.${n}`).data, 1e-5, 1e-4, `grad ${n}`);
@@ -103,12 +107,35 @@ for (const name of CONFIGS) {
     // one training step: clip to the global norm, AdamW (weight decay on 2-D parameters)
     const t = ex.train;
     const tc: TrainConfig = {
-      steps: 1, batchSize: B, gradAccum: 1, lr: t.lr, minLr: t.lr, warmupSteps: 0, decaySteps: 1, weightDecay: t.weightDecay,
-      beta1: t.beta1, beta2: t.beta2, gradClip: t.gradClip, evalInterval: 1, evalBatches: 1, checkpointInterval: 0,
+      steps: 1,
+      batchSize: B,
+      gradAccum: 1,
+      lr: t.lr,
+      minLr: t.lr,
+      warmupSteps: 0,
+      decaySteps: 1,
+      weightDecay: t.weightDecay,
+      beta1: t.beta1,
+      beta2: t.beta2,
+      gradClip: t.gradClip,
+      evalInterval: 1,
+      evalBatches: 1,
+      checkpointInterval: 0,
     };
     const initial = loadSafetensors(path.join(DIR, `${name}.weights.safetensors`), cfg);
-    const opt = new AdamW(params, { beta1: t.beta1, beta2: t.beta2, eps: t.eps, weightDecay: t.weightDecay, decayed: decayedParams(cfg) });
-    await trainStep(stepState(params, opt, cfg, tc), t.lr, () => ({ x: idx, y: targets }), () => 0);
+    const opt = new AdamW(params, {
+      beta1: t.beta1,
+      beta2: t.beta2,
+      eps: t.eps,
+      weightDecay: t.weightDecay,
+      decayed: decayedParams(cfg),
+    });
+    await trainStep(
+      stepState(params, opt, cfg, tc),
+      t.lr,
+      () => ({ x: idx, y: targets }),
+      () => 0,
+    );
     // the update is about lr = 1e-2 per element and weight decay lr·wd·p ≈ 1e-4: 1e-5 sees both
     for (const n of names) {
       const got = fileLayout(cfg, n, params.get(n)!);
@@ -119,7 +146,10 @@ for (const name of CONFIGS) {
         // d loss / d (key bias) is exactly 0 (softmax is shift-invariant per query): both sides'
         // gradients are rounding noise (checked above to be < 1e-5), and Adam's first step turns
         // noise into ±lr. Check only that the step stays within lr there.
-        assert.ok(Math.abs(got[i] - before[i]) <= t.lr * 1.001 && Math.abs(want[i] - before[i]) <= t.lr * 1.001, `${n}[${i}] step within lr`);
+        assert.ok(
+          Math.abs(got[i] - before[i]) <= t.lr * 1.001 && Math.abs(want[i] - before[i]) <= t.lr * 1.001,
+          `${n}[${i}] step within lr`,
+        );
         got[i] = want[i];
       }
       assertClose(got, want, 1e-5, 1e-5, `after step ${n}`);

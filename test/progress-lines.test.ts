@@ -40,7 +40,10 @@ class FakeTty {
         this.screen[this.row] = line.slice(0, this.col) + c + line.slice(this.col + 1);
         this.col += 1;
         // a real terminal wraps here: a board line must never reach the last column
-        assert.ok(this.col < (this.columns || 80), `line reached column ${this.columns || 80}: ${this.screen[this.row]}`);
+        assert.ok(
+          this.col < (this.columns || 80),
+          `line reached column ${this.columns || 80}: ${this.screen[this.row]}`,
+        );
       }
     }
     return true;
@@ -82,10 +85,13 @@ test('on a TTY: one line per active run, redrawn in place; a finished run leaves
   b.done();
   c.done();
   assert.equal(board.active(), 0);
-  assert.deepEqual(tty.lines().slice(2).map((l) => l.replace(/ in \d+s.*/, '')), [
-    '[2/14] layernorm smoke seed 1 done: step 50/100',
-    '[3/14] rope smoke seed 1 done: step 10/100',
-  ]);
+  assert.deepEqual(
+    tty
+      .lines()
+      .slice(2)
+      .map((l) => l.replace(/ in \d+s.*/, '')),
+    ['[2/14] layernorm smoke seed 1 done: step 50/100', '[3/14] rope smoke seed 1 done: step 10/100'],
+  );
 });
 
 test('a line fits 80 columns (or a narrower terminal) and keeps its ETA: fields go first, then the label is shortened', () => {
@@ -154,7 +160,10 @@ test('not a TTY: plain lines (every 10%, each evaluation, the end), no escape co
   assert.doesNotMatch(out, /\x1b|\r/);
   const lines = out.trim().split('\n');
   assert.equal(lines.filter((l) => l.startsWith('[1/2] a ')).length, 11, out); // 10%..100% and the done line
-  assert.ok(lines.some((l) => /^\[2\/2\] b  50% step 50\/100 val 2\.500 elapsed/.test(l)), out);
+  assert.ok(
+    lines.some((l) => /^\[2\/2\] b  50% step 50\/100 val 2\.500 elapsed/.test(l)),
+    out,
+  );
   assert.equal(lines.at(-1), '[ceg] note');
 });
 
@@ -172,6 +181,9 @@ test("a child's progress over IPC draws on the parent's board like a local one; 
   p.log('[ceg] resumed from step 10');
   feed.onExit(143);
   assert.equal(board.active(), 0);
-  assert.deepEqual(tty.lines(), ['[ceg] resumed from step 10', '[3/7] rope smoke seed 2 done: step 20/40 in 4s; stopped (exit 143)']);
+  assert.deepEqual(tty.lines(), [
+    '[ceg] resumed from step 10',
+    '[3/7] rope smoke seed 2 done: step 20/40 in 4s; stopped (exit 143)',
+  ]);
   feed.onMessage({ unrelated: true }); // other messages are ignored
 });

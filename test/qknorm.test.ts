@@ -20,9 +20,21 @@ const hs = C / H;
 
 function config(): ModelConfig {
   const base = parseModelConfig({
-    vocabSize: V, blockSize: T, nLayer: 1, nHead: H, nEmbd: C, nKvHead: H, dropout: 0, bias: true,
-    norm: 'none', positions: 'rope', ropeBase: 10000, attnKernel: 'plain',
-    sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 }, mlp: 'swiglu', mlpHidden: 16,
+    vocabSize: V,
+    blockSize: T,
+    nLayer: 1,
+    nHead: H,
+    nEmbd: C,
+    nKvHead: H,
+    dropout: 0,
+    bias: true,
+    norm: 'none',
+    positions: 'rope',
+    ropeBase: 10000,
+    attnKernel: 'plain',
+    sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 },
+    mlp: 'swiglu',
+    mlpHidden: 16,
     moe: { experts: 2, topK: 1, auxLossWeight: 0 },
   });
   return parseModelConfig(applyInnovations(base, ['qknorm']));
@@ -88,7 +100,9 @@ function referenceLoss(w: W, idx: number[], tgt: number[], cfg: ModelConfig): nu
   x.forEach((r, t) => {
     const mean = r.reduce((a, b) => a + b, 0) / C;
     const vr = r.reduce((a, b) => a + (b - mean) ** 2, 0) / C;
-    const n = r.map((a, i) => ((a - mean) / Math.sqrt(vr + 1e-5)) * g('transformer.ln_f.weight')[i] + g('transformer.ln_f.bias')[i]);
+    const n = r.map(
+      (a, i) => ((a - mean) / Math.sqrt(vr + 1e-5)) * g('transformer.ln_f.weight')[i] + g('transformer.ln_f.bias')[i],
+    );
     const logits = Array.from({ length: V }, (_, o) => n.reduce((a, ni, i) => a + ni * wte[o * C + i], 0));
     const mx = Math.max(...logits);
     const lse = mx + Math.log(logits.reduce((a, z) => a + Math.exp(z - mx), 0));
@@ -103,7 +117,14 @@ function params(cfg: ModelConfig): Params {
   let k = 0;
   for (const [name, v] of p) {
     const gain = name.endsWith('_norm.weight') || name.endsWith('ln_f.weight');
-    tf.tidy(() => v.assign(tf.add(gain ? tf.onesLike(v) : tf.zerosLike(v), tf.randomNormal(v.shape, 0, gain ? 0.2 : 0.3, 'float32', 50 + k++))));
+    tf.tidy(() =>
+      v.assign(
+        tf.add(
+          gain ? tf.onesLike(v) : tf.zerosLike(v),
+          tf.randomNormal(v.shape, 0, gain ? 0.2 : 0.3, 'float32', 50 + k++),
+        ),
+      ),
+    );
   }
   return p;
 }
@@ -121,12 +142,20 @@ test('QK-norm: loss and gradients equal a plain-loop float64 reference', async (
   const x = tf.tensor2d([idx], [1, T], 'int32');
   const y = tf.tensor2d([tgt], [1, T], 'int32');
   const names = [...p.keys()];
-  const { value, grads } = tf.variableGrads(() => gptLoss(p, x, y, cfg, { training: false, seed: 0 }).loss, [...p.values()]);
+  const { value, grads } = tf.variableGrads(
+    () => gptLoss(p, x, y, cfg, { training: false, seed: 0 }).loss,
+    [...p.values()],
+  );
   const ref = referenceLoss(w, idx, tgt, cfg);
   assert.ok(Math.abs(value.dataSync()[0] - ref) < 2e-5 * ref, `loss ${value.dataSync()[0]} vs reference ${ref}`);
 
   // the reference without QK-norm differs (so the check above sees the norm)
-  const plain = referenceLoss(new Map([...w, ['transformer.h.0.attn.q_norm.weight', new Float64Array(hs).fill(1)]]), idx, tgt, cfg);
+  const plain = referenceLoss(
+    new Map([...w, ['transformer.h.0.attn.q_norm.weight', new Float64Array(hs).fill(1)]]),
+    idx,
+    tgt,
+    cfg,
+  );
   assert.ok(Math.abs(plain - ref) > 1e-3, 'the q gains change the loss');
 
   // gradients: every entry of the two gains, and of the q/k columns' bias of c_attn, by central differences in float64

@@ -34,11 +34,17 @@ function run(innovation: string, seed: number, losses: number[], secPerStep = 1)
   return {
     innovation,
     seed,
-    points: losses.map((valLoss, k) => ({ step: (k + 1) * 10, tokens: (k + 1) * 1000, flops: (k + 1) * 1e12, seconds: (k + 1) * 10 * secPerStep, valLoss })),
+    points: losses.map((valLoss, k) => ({
+      step: (k + 1) * 10,
+      tokens: (k + 1) * 1000,
+      flops: (k + 1) * 1e12,
+      seconds: (k + 1) * 10 * secPerStep,
+      valLoss,
+    })),
   };
 }
 
-test('the loss curves\' smoothing (movingAverage strict) matches pandas rolling(w).mean()', () => {
+test("the loss curves' smoothing (movingAverage strict) matches pandas rolling(w).mean()", () => {
   const trailingMean = (v: number[], w: number) => movingAverage(v, w, 'strict');
   const r = trailingMean([1, 2, 3, 4, 5], 2);
   assert.ok(Number.isNaN(r[0]));
@@ -64,7 +70,10 @@ test('smoothing: an infinite loss spoils only the windows that hold it (no runni
 test('aggregateSeeds: mean, min, max, sample sd per step over seeds; union of steps', () => {
   const runs = [run('rope', 0, [4, 3, 2], 1), run('rope', 1, [5, 3], 2), run('baseline', 0, [6, 5, 4])];
   const aggs = aggregateSeeds(runs, 'seconds');
-  assert.deepEqual(aggs.map((a) => a.innovation), ['baseline', 'rope']); // registry order
+  assert.deepEqual(
+    aggs.map((a) => a.innovation),
+    ['baseline', 'rope'],
+  ); // registry order
   const rope = aggs[1];
   assert.equal(rope.seeds, 2);
   assert.equal(rope.points.length, 3);
@@ -78,12 +87,26 @@ test('aggregateSeeds: mean, min, max, sample sd per step over seeds; union of st
   assert.equal(rope.points[2].sd, 0);
   // smoothing drops points before the first full window
   const sm = aggregateSeeds([run('baseline', 0, [6, 5, 4])], 'steps', 2);
-  assert.deepEqual(sm[0].points.map((p) => [p.step, p.mean]), [[20, 5.5], [30, 4.5]]);
+  assert.deepEqual(
+    sm[0].points.map((p) => [p.step, p.mean]),
+    [
+      [20, 5.5],
+      [30, 4.5],
+    ],
+  );
 });
 
 test('lossCurves: one line per innovation in its colour, a band when seeds > 1, log x over decades', () => {
   const losses = Array.from({ length: 300 }, (_, k) => 5 - k / 100);
-  const runs = [run('baseline', 0, losses), run('mqa', 0, losses), run('mqa', 1, losses.map((v) => v + 0.1))];
+  const runs = [
+    run('baseline', 0, losses),
+    run('mqa', 0, losses),
+    run(
+      'mqa',
+      1,
+      losses.map((v) => v + 0.1),
+    ),
+  ];
   const fig = lossCurves(runs, { axis: 'flops' });
   const lines = fig.data.filter((d: T) => d.fill === undefined);
   const bands = fig.data.filter((d: T) => d.fill === 'toself');
@@ -103,8 +126,14 @@ test('lossCurves: one line per innovation in its colour, a band when seeds > 1, 
   const band = bands[0] as T;
   assert.equal(band.y[0], 5.1);
   assert.equal(band.y[band.y.length - 1], 5);
-  assert.equal(lossCurves(runs, { axis: 'steps' }).layout.xaxis && ((lossCurves(runs, { axis: 'steps' }).layout as T).xaxis.type), undefined);
-  assert.throws(() => lossCurves(runs, { axis: 'epochs' as any }), /unknown axis "epochs"; valid: steps, tokens, flops, seconds/);
+  assert.equal(
+    lossCurves(runs, { axis: 'steps' }).layout.xaxis && (lossCurves(runs, { axis: 'steps' }).layout as T).xaxis.type,
+    undefined,
+  );
+  assert.throws(
+    () => lossCurves(runs, { axis: 'epochs' as any }),
+    /unknown axis "epochs"; valid: steps, tokens, flops, seconds/,
+  );
 });
 
 test('cegBars: bars per category, asymmetric error bars, dashed line at 1, DNR marked', () => {
@@ -133,9 +162,18 @@ test('cegBars: bars per category, asymmetric error bars, dashed line at 1, DNR m
 test('splitObserved and cegVsCompute: solid inside the observed range, dashed outside, continuous', () => {
   const curve = [1, 2, 3, 4, 5].map((C) => ({ C, ceg: C }));
   const s = splitObserved(curve, 2, 3);
-  assert.deepEqual(s.inside.map((p) => p.C), [2, 3]);
-  assert.deepEqual(s.below.map((p) => p.C), [1, 2]);
-  assert.deepEqual(s.above.map((p) => p.C), [3, 4, 5]);
+  assert.deepEqual(
+    s.inside.map((p) => p.C),
+    [2, 3],
+  );
+  assert.deepEqual(
+    s.below.map((p) => p.C),
+    [1, 2],
+  );
+  assert.deepEqual(
+    s.above.map((p) => p.C),
+    [3, 4, 5],
+  );
   const fig = cegVsCompute([{ innovation: 'moe', curve, observed: [2, 3] }]);
   const dashes = fig.data.map((d: T) => d.line.dash);
   assert.deepEqual(dashes, ['solid', 'dash', 'dash', 'dash']); // + legend key for "extrapolated"
@@ -159,9 +197,17 @@ test('paperVsOurs: y = x line spanning the data, rows not in the paper left out 
   assert.ok(t.tickvals.includes(1) && t.tickvals.every((v) => v >= 0.4 && v <= 4));
 });
 
-test('paperVsOurs: the paper\'s full-scale number is a diamond at the same height; adjusted ones are starred', () => {
+test("paperVsOurs: the paper's full-scale number is a diamond at the same height; adjusted ones are starred", () => {
   const fig = paperVsOurs([
-    { innovation: 'rope', paperCeg: 1.87, paperCegFull: 1.35, paperFullAdjusted: true, ourCeg: 1.5, ci_low: 1.2, ci_high: 1.9 },
+    {
+      innovation: 'rope',
+      paperCeg: 1.87,
+      paperCegFull: 1.35,
+      paperFullAdjusted: true,
+      ourCeg: 1.5,
+      ci_low: 1.2,
+      ci_high: 1.9,
+    },
     { innovation: 'layernorm', paperCeg: 1.836, paperCegFull: 1.421, ourCeg: 3.0 },
     { innovation: 'mqa', paperCeg: 0.673, paperDnr: true, paperCegFull: 0.931, paperFullAdjusted: true, ourCeg: 0.9 },
   ]);
@@ -172,7 +218,10 @@ test('paperVsOurs: the paper\'s full-scale number is a diamond at the same heigh
   assert.match(rope.name, /full scale \*$/);
   assert.doesNotMatch(diamonds.find((d) => /LayerNorm/.test(d.name))!.name, /\*/);
   assert.match(JSON.stringify(fig.layout), /diamonds: its full scale/);
-  assert.match(JSON.stringify(fig.layout), /full-scale Rotary embeddings \(RoPE\), Multi-query attention \(MQA\): \|LayerNorm − baseline\| added/);
+  assert.match(
+    JSON.stringify(fig.layout),
+    /full-scale Rotary embeddings \(RoPE\), Multi-query attention \(MQA\): \|LayerNorm − baseline\| added/,
+  );
 });
 
 test('RoPE picture: angle m * base^(-2i/d), arrows end on the unit circle at that angle', () => {
@@ -188,19 +237,27 @@ test('RoPE picture: angle m * base^(-2i/d), arrows end on the unit circle at tha
 });
 
 test('masks: causal and block-sparse against plain loops; attention heatmap', () => {
-  assert.deepEqual(causalMask(3), [[1, 0, 0], [1, 1, 0], [1, 1, 1]]);
+  assert.deepEqual(causalMask(3), [
+    [1, 0, 0],
+    [1, 1, 0],
+    [1, 1, 1],
+  ]);
   const sel = [[0], [0], [0], [1]];
   const m = blockSparseMask(8, 2, sel);
   for (let i = 0; i < 8; i++)
     for (let j = 0; j < 8; j++) {
-      const qb = Math.floor(i / 2), kb = Math.floor(j / 2);
+      const qb = Math.floor(i / 2),
+        kb = Math.floor(j / 2);
       const want = j <= i && (kb === qb || sel[qb].includes(kb)) ? 1 : 0;
       assert.equal(m[i][j], want, `mask[${i}][${j}]`);
     }
   assert.equal(m[7][1], 0); // block 3 selected block 1, not block 0
   assert.equal(m[7][2], 1);
   assert.throws(() => blockSparseMask(8, 2, [[0], [0], [3], [1]]), /query block 2 cannot select key block 3/);
-  const fig = attentionPattern([{ title: 'causal', mask: causalMask(4) }, { title: 'sparse', mask: m }]);
+  const fig = attentionPattern([
+    { title: 'causal', mask: causalMask(4) },
+    { title: 'sparse', mask: m },
+  ]);
   assert.equal(fig.data.length, 2);
   assert.equal((fig.data[1] as T).xaxis, 'x2');
   assert.equal((fig.layout as T).yaxis.autorange, 'reversed');
@@ -210,7 +267,14 @@ test('expertLoadHistogram: bars per expert and the uniform-load line at the mean
   const fig = expertLoadHistogram([10, 30, 20, 40]);
   assert.deepEqual((fig.data[0] as T).y, [10, 30, 20, 40]);
   assert.equal((fig.layout as T).shapes[0].y0, 25);
-  assert.throws(() => expertLoadHistogram([{ name: 'a', counts: [1, 2] }, { name: 'b', counts: [1] }]), /series "b" has 1 experts, expected 2/);
+  assert.throws(
+    () =>
+      expertLoadHistogram([
+        { name: 'a', counts: [1, 2] },
+        { name: 'b', counts: [1] },
+      ]),
+    /series "b" has 1 experts, expected 2/,
+  );
 });
 
 test('palette: every registry innovation has its own colour; figures are plain JSON', () => {
@@ -220,7 +284,18 @@ test('palette: every registry innovation has its own colour; figures are plain J
   const figs = buildAllFigures(demoReportData(1));
   const names = figs.map((f) => f.name);
   assert.equal(new Set(names).size, names.length);
-  for (const n of ['loss_vs_steps', 'loss_vs_flops', 'loss_vs_seconds', 'ceg_bars_flops', 'scaling_fits', 'ceg_vs_compute', 'paper_vs_ours', 'expert_load', 'rope_rotation', 'attention_patterns'])
+  for (const n of [
+    'loss_vs_steps',
+    'loss_vs_flops',
+    'loss_vs_seconds',
+    'ceg_bars_flops',
+    'scaling_fits',
+    'ceg_vs_compute',
+    'paper_vs_ours',
+    'expert_load',
+    'rope_rotation',
+    'attention_patterns',
+  ])
     assert.ok(names.includes(n), n);
   for (const f of figs) assert.deepEqual(JSON.parse(JSON.stringify(f.figure)), f.figure);
   assert.deepEqual(demoReportData(1), demoReportData(1)); // seeded
@@ -230,19 +305,31 @@ test('export: clear error when Chromium is missing', async () => {
   const prev = process.env.CEG_CHROMIUM;
   process.env.CEG_CHROMIUM = '/nonexistent/chromium';
   try {
-    await assert.rejects(openExporter(), (e: Error) => e instanceof ExportError && /apt-get install chromium, or set CEG_CHROMIUM/.test(e.message));
+    await assert.rejects(
+      openExporter(),
+      (e: Error) => e instanceof ExportError && /apt-get install chromium, or set CEG_CHROMIUM/.test(e.message),
+    );
   } finally {
     if (prev === undefined) delete process.env.CEG_CHROMIUM;
     else process.env.CEG_CHROMIUM = prev;
   }
 });
 
-test('export: a figure renders to a valid PNG of the asked size and to SVG', { skip: chromiumPath() ? false : 'no Chromium (apt-get install chromium, or set CEG_CHROMIUM): export not tested' }, async () => {
+test('export: a figure renders to a valid PNG of the asked size and to SVG', {
+  skip: chromiumPath() ? false : 'no Chromium (apt-get install chromium, or set CEG_CHROMIUM): export not tested',
+}, async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'ceg-fig-'));
   try {
     const fig = expertLoadHistogram([3, 1, 2]);
-    const written = await exportFigures([{ name: 'load', figure: fig }], dir, { formats: ['png', 'svg'], width: 400, height: 300 });
-    assert.deepEqual(written.map((w) => path.basename(w.file)), ['load.png', 'load.svg']);
+    const written = await exportFigures([{ name: 'load', figure: fig }], dir, {
+      formats: ['png', 'svg'],
+      width: 400,
+      height: 300,
+    });
+    assert.deepEqual(
+      written.map((w) => path.basename(w.file)),
+      ['load.png', 'load.svg'],
+    );
     const png = await readFile(path.join(dir, 'load.png'));
     assert.deepEqual([...png.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     assert.equal(png.subarray(12, 16).toString('ascii'), 'IHDR');
@@ -276,13 +363,30 @@ const STEPS = Array.from({ length: 11 }, (_, k) => k * 10); // 0, 10, ..., 100
  */
 function storeRun(
   store: RunStore,
-  o: { innovation: string; scale: string; seed: number; backend?: 'cpu' | 'wasm'; loss: (step: number) => number; flopsPerStep?: number; secPerStep?: number; steps?: number[]; state?: 'done' | 'running'; extra?: (step: number) => Record<string, unknown> },
+  o: {
+    innovation: string;
+    scale: string;
+    seed: number;
+    backend?: 'cpu' | 'wasm';
+    loss: (step: number) => number;
+    flopsPerStep?: number;
+    secPerStep?: number;
+    steps?: number[];
+    state?: 'done' | 'running';
+    extra?: (step: number) => Record<string, unknown>;
+  },
 ): void {
   const spec = runSpec(o.innovation, o.scale, o.seed, o.backend ?? 'cpu');
   const run = store.open(spec);
   const rows: MetricRow[] = (o.steps ?? STEPS).map((step) => ({
-    step, tokens: step * 128, flops: step * (o.flopsPerStep ?? F), seconds: step * (o.secPerStep ?? 0.5),
-    trainLoss: null, lr: 1e-3, valLoss: o.loss(step), ...(o.extra ? o.extra(step) : {}),
+    step,
+    tokens: step * 128,
+    flops: step * (o.flopsPerStep ?? F),
+    seconds: step * (o.secPerStep ?? 0.5),
+    trainLoss: null,
+    lr: 1e-3,
+    valLoss: o.loss(step),
+    ...(o.extra ? o.extra(step) : {}),
   }));
   run.appendMetrics(rows);
   run.setStatus({ state: o.state ?? 'done' });
@@ -316,16 +420,40 @@ function syntheticStore(root: string): RunStore {
     // sparse: never reaches the baseline's final loss (DNR)
     storeRun(store, { innovation: 'sparse', scale: 'smoke', seed, loss: at((s) => Lb(s * F) + 0.05 + off) });
     // moe: like the baseline, with expert load at each evaluation
-    storeRun(store, { innovation: 'moe', scale: 'smoke', seed, loss: at((s) => Lb(s * F) + off), extra: (s) => ({ expertLoad: [s, 2 * s, 3 * s + seed, 4 * s] }) });
+    storeRun(store, {
+      innovation: 'moe',
+      scale: 'smoke',
+      seed,
+      loss: at((s) => Lb(s * F) + off),
+      extra: (s) => ({ expertLoad: [s, 2 * s, 3 * s + seed, 4 * s] }),
+    });
     // ignored: another backend, and a run still running
     storeRun(store, { innovation: 'layernorm', scale: 'smoke', seed, backend: 'wasm', loss: at((s) => Lb(s * F)) });
     storeRun(store, { innovation: 'swiglu', scale: 'smoke', seed, state: 'running', loss: at((s) => Lb(s * F)) });
     // ladder: final points on the power law; layernorm = the baseline with compute doubled
-    [['smoke-r0', 1e6], ['smoke-r1', 1e7], ['smoke-r2', 1e8]].forEach(([rung, C]) => {
+    [
+      ['smoke-r0', 1e6],
+      ['smoke-r1', 1e7],
+      ['smoke-r2', 1e8],
+    ].forEach(([rung, C]) => {
       const c = C as number;
       const steps = [0, 10];
-      storeRun(store, { innovation: 'baseline', scale: rung as string, seed, steps, flopsPerStep: c / 10, loss: at(() => Lb(c)) });
-      storeRun(store, { innovation: 'layernorm', scale: rung as string, seed, steps, flopsPerStep: c / 10, loss: at(() => Lb(2 * c)) });
+      storeRun(store, {
+        innovation: 'baseline',
+        scale: rung as string,
+        seed,
+        steps,
+        flopsPerStep: c / 10,
+        loss: at(() => Lb(c)),
+      });
+      storeRun(store, {
+        innovation: 'layernorm',
+        scale: rung as string,
+        seed,
+        steps,
+        flopsPerStep: c / 10,
+        loss: at(() => Lb(2 * c)),
+      });
     });
   }
   return store;
@@ -340,8 +468,17 @@ test('loadReportData: figures and CEG values from a synthetic run store (no trai
     assert.equal(counts.ladderRuns, 12);
     assert.deepEqual(notes, []);
     assert.equal(data.scale, 'smoke');
-    assert.deepEqual([...new Set(data.runs.map((r) => r.innovation))].sort(), ['baseline', 'moe', 'mqa', 'rope', 'sparse']);
-    assert.equal(data.runs.find((r) => r.innovation === 'rope' && r.seed === 2)!.points[3].valLoss, Lb(2 * 30 * F) + 0.01);
+    assert.deepEqual([...new Set(data.runs.map((r) => r.innovation))].sort(), [
+      'baseline',
+      'moe',
+      'mqa',
+      'rope',
+      'sparse',
+    ]);
+    assert.equal(
+      data.runs.find((r) => r.innovation === 'rope' && r.seed === 2)!.points[3].valLoss,
+      Lb(2 * 30 * F) + 0.01,
+    );
 
     const bar = (axis: string, id: string) => data.ceg![axis].find((r) => r.innovation === id)!;
     // rope: the baseline's curve with compute halved -> CEG 2 in FLOPs and steps; 2x slower steps -> 1 in seconds
@@ -386,8 +523,18 @@ test('loadReportData: figures and CEG values from a synthetic run store (no trai
 
     const names = buildAllFigures(data).map((f) => f.name);
     assert.deepEqual(names, [
-      'loss_vs_steps', 'loss_vs_flops', 'loss_vs_seconds', 'ceg_bars_flops', 'ceg_bars_steps', 'ceg_bars_seconds',
-      'scaling_fits', 'ceg_vs_compute', 'paper_vs_ours', 'expert_load', 'rope_rotation', 'attention_patterns',
+      'loss_vs_steps',
+      'loss_vs_flops',
+      'loss_vs_seconds',
+      'ceg_bars_flops',
+      'ceg_bars_steps',
+      'ceg_bars_seconds',
+      'scaling_fits',
+      'ceg_vs_compute',
+      'paper_vs_ours',
+      'expert_load',
+      'rope_rotation',
+      'attention_patterns',
     ]);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -399,13 +546,20 @@ test('loadReportData: missing pieces are notes; no runs is a clear error', () =>
   try {
     assert.throws(
       () => loadReportData({ runs: root, scale: 'smoke', backend: 'cpu' }),
-      (e: Error) => e instanceof NoRunsError && e.message.includes(root) && /npm start/.test(e.message) && /npx ceg sweep --scale smoke --seeds 3/.test(e.message),
+      (e: Error) =>
+        e instanceof NoRunsError &&
+        e.message.includes(root) &&
+        /npm start/.test(e.message) &&
+        /npx ceg sweep --scale smoke --seeds 3/.test(e.message),
     );
     const store = new RunStore(root);
     storeRun(store, { innovation: 'baseline', scale: 'smoke', seed: 1, loss: at((s) => Lb(s * F)) });
     storeRun(store, { innovation: 'rope', scale: 'smoke', seed: 1, loss: at((s) => Lb(2 * s * F)) });
     // other backend: the error names what the store does hold
-    assert.throws(() => loadReportData({ runs: root, scale: 'smoke', backend: 'wasm' }), /holds completed runs of scale\/backend: smoke\/cpu \(2\)/);
+    assert.throws(
+      () => loadReportData({ runs: root, scale: 'smoke', backend: 'wasm' }),
+      /holds completed runs of scale\/backend: smoke\/cpu \(2\)/,
+    );
     const { data, notes } = loadReportData({ runs: root, scale: 'smoke', backend: 'cpu' });
     assert.equal(notes.length, 2);
     assert.match(notes[0], /no MoE runs/);
@@ -416,7 +570,10 @@ test('loadReportData: missing pieces are notes; no runs is a clear error', () =>
     // a run opened under a second label (same numbers) is listed under that label too
     store.open({ ...runSpec('baseline', 'smoke', 1, 'cpu'), scale: 'smoke-r0' });
     const r0 = storedRecords(store, 'smoke-r0', 'cpu');
-    assert.deepEqual(r0.map((r) => [r.innovation, r.scale, r.metrics.length]), [['baseline', 'smoke-r0', STEPS.length]]);
+    assert.deepEqual(
+      r0.map((r) => [r.innovation, r.scale, r.metrics.length]),
+      [['baseline', 'smoke-r0', STEPS.length]],
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
@@ -428,7 +585,12 @@ test('scalingSeries/scalingFits: a band spanning the per-seed fits, drawn under 
   const pooled = fit(1.5, 100, 0.2);
   const seeds = [fit(1.4, 100, 0.2), fit(1.6, 100, 0.2), fit(1.5, 120, 0.2)];
   const series = scalingSeries([
-    { innovation: 'baseline', points: [{ C: 1e6, L: 3 }], fit: pooled as never, seedFits: seeds.map((f, i) => ({ seed: i + 1, fit: f as never })) },
+    {
+      innovation: 'baseline',
+      points: [{ C: 1e6, L: 3 }],
+      fit: pooled as never,
+      seedFits: seeds.map((f, i) => ({ seed: i + 1, fit: f as never })),
+    },
   ]);
   const s = series[0];
   assert.equal(s.band!.length, s.curve.length);
@@ -441,6 +603,8 @@ test('scalingSeries/scalingFits: a band spanning the per-seed fits, drawn under 
   assert.equal((fig.data[0] as T).fill, 'toself', 'band first, under the lines');
   assert.match(JSON.stringify(fig.layout), /band: range of the fits to each seed alone/);
   // one seed: no band
-  const one = scalingSeries([{ innovation: 'baseline', points: [], fit: pooled as never, seedFits: [{ seed: 1, fit: seeds[0] as never }] }]);
+  const one = scalingSeries([
+    { innovation: 'baseline', points: [], fit: pooled as never, seedFits: [{ seed: 1, fit: seeds[0] as never }] },
+  ]);
   assert.equal(one[0].band, undefined);
 });

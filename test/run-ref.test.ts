@@ -10,9 +10,14 @@ import { RunStore, labelsOf } from '../src/runs/index.js';
 test('run references: parse and format are inverses; bad text is a usage error naming the form', () => {
   assert.deepEqual(parseRunRef('rope@micro'), { innovation: 'rope', scale: 'micro' });
   assert.deepEqual(parseRunRef('fa_rope_ln@micro-r2#3'), { innovation: 'fa_rope_ln', scale: 'micro-r2', seed: 3 });
-  for (const t of ['rope@micro', 'fa_rope_ln@micro-r2#3', 'baseline@smoke#0']) assert.equal(formatRunRef(parseRunRef(t)), t);
+  for (const t of ['rope@micro', 'fa_rope_ln@micro-r2#3', 'baseline@smoke#0'])
+    assert.equal(formatRunRef(parseRunRef(t)), t);
   for (const bad of ['rope', '@micro', 'rope@', 'rope@micro#', 'rope@micro#x', 'a@b@c'])
-    assert.throws(() => parseRunRef(bad), (e: unknown) => e instanceof UsageError && /expected a run id or innovation@scale\[#seed\]/.test(e.message), bad);
+    assert.throws(
+      () => parseRunRef(bad),
+      (e: unknown) => e instanceof UsageError && /expected a run id or innovation@scale\[#seed\]/.test(e.message),
+      bad,
+    );
 });
 
 test('resolveRunArg: a run id passes through; a reference must name one completed run', () => {
@@ -23,5 +28,8 @@ test('resolveRunArg: a run id passes through; a reference must name one complete
 
 test('labelsOf: a run answers to its own label first, then its aliases (typed, never re-parsed)', () => {
   const s = { innovation: 'baseline', scale: 'micro', aliases: [{ innovation: 'baseline', scale: 'micro-r2' }] };
-  assert.deepEqual(labelsOf(s), [{ innovation: 'baseline', scale: 'micro' }, { innovation: 'baseline', scale: 'micro-r2' }]);
+  assert.deepEqual(labelsOf(s), [
+    { innovation: 'baseline', scale: 'micro' },
+    { innovation: 'baseline', scale: 'micro-r2' },
+  ]);
 });

@@ -25,25 +25,50 @@ after(() => {
 
 function smokeSpec(over: Partial<RunSpec> = {}): RunSpec {
   const s = getScale('smoke');
-  return { model: s.model, train: s.train, data: s.data, seed: 1, backend: 'cpu', innovation: 'baseline', scale: 'smoke', ...over };
+  return {
+    model: s.model,
+    train: s.train,
+    data: s.data,
+    seed: 1,
+    backend: 'cpu',
+    innovation: 'baseline',
+    scale: 'smoke',
+    ...over,
+  };
 }
 
 /** Rebuild an object with its keys in reverse order at every depth. */
 function reverseKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reverseKeys);
   if (v && typeof v === 'object')
-    return Object.fromEntries(Object.keys(v).reverse().map((k) => [k, reverseKeys((v as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(v)
+        .reverse()
+        .map((k) => [k, reverseKeys((v as Record<string, unknown>)[k])]),
+    );
   return v;
 }
 
 function row(step: number, over: Partial<MetricRow> = {}): MetricRow {
-  return { step, tokens: step * 128, flops: step * 1e6, seconds: step / 10, trainLoss: 5 - step / 100, valLoss: null, lr: 1e-3, ...over };
+  return {
+    step,
+    tokens: step * 128,
+    flops: step * 1e6,
+    seconds: step / 10,
+    trainLoss: 5 - step / 100,
+    valLoss: null,
+    lr: 1e-3,
+    ...over,
+  };
 }
 
 // ------------------------------------------------------------------ ids
 
 test('canonicalJson sorts keys at every depth and drops undefined', () => {
-  assert.equal(canonicalJson({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] }, z: undefined }), '{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}');
+  assert.equal(
+    canonicalJson({ b: 1, a: { d: 2, c: [3, { f: 1, e: 2 }] }, z: undefined }),
+    '{"a":{"c":[3,{"e":2,"f":1}],"d":2},"b":1}',
+  );
   assert.throws(() => canonicalJson({ a: NaN }), /\$\.a: NaN cannot be hashed/);
 });
 
@@ -56,7 +81,15 @@ test('runId: same spec in any key order gives the same id; any number-determinin
   assert.notEqual(spec.model.attnKernel, 'nsa');
   const { nsa: _nsa, ...modelWithoutNsa } = spec.model;
   const ref = createHash('sha256')
-    .update(canonicalJson({ backend: spec.backend, data: spec.data, model: modelWithoutNsa, seed: spec.seed, train: spec.train }))
+    .update(
+      canonicalJson({
+        backend: spec.backend,
+        data: spec.data,
+        model: modelWithoutNsa,
+        seed: spec.seed,
+        train: spec.train,
+      }),
+    )
     .digest('hex')
     .slice(0, 16);
   assert.equal(id, ref);
@@ -108,7 +141,10 @@ test('open validates the spec and names the bad field', () => {
     () => store.open(smokeSpec({ seed: -3 })),
     (e: Error) => e instanceof ConfigError && /seed: must be a non-negative integer, got -3/.test(e.message),
   );
-  assert.throws(() => store.open(smokeSpec({ model: { ...smokeSpec().model, nHead: 3 } })), /model\.nEmbd: nEmbd 32 must be divisible by nHead 3/);
+  assert.throws(
+    () => store.open(smokeSpec({ model: { ...smokeSpec().model, nHead: 3 } })),
+    /model\.nEmbd: nEmbd 32 must be divisible by nHead 3/,
+  );
   assert.equal(store.ids().length, 0);
 });
 
@@ -127,7 +163,10 @@ test('status: done sets finishedAt, failed keeps the error, running again clears
   assert.equal(run.status().finishedAt, '2025-01-02T03:04:05.000Z');
   assert.equal(run.status().bestStep, 12);
   assert.equal(run.status().startedAt, started);
-  assert.throws(() => run.setStatus({ state: 'finished' as never }), /unknown run state "finished"; valid: running, done, failed/);
+  assert.throws(
+    () => run.setStatus({ state: 'finished' as never }),
+    /unknown run state "finished"; valid: running, done, failed/,
+  );
 });
 
 // ------------------------------------------------------------------ metrics
@@ -141,7 +180,10 @@ test('metrics: rows round-trip, a diverged NaN loss survives, bad rows are refus
   assert.ok(Number.isNaN(got[1].trainLoss));
   assert.equal(got[1].extra, 'x');
   assert.throws(() => run.appendMetrics([row(1.5)]), /metric row 0: step must be a non-negative integer, got 1.5/);
-  assert.throws(() => run.appendMetrics([row(5), row(6, { flops: Infinity })]), /metric row 1: flops must be a finite number/);
+  assert.throws(
+    () => run.appendMetrics([row(5), row(6, { flops: Infinity })]),
+    /metric row 1: flops must be a finite number/,
+  );
   assert.equal(run.metrics().length, 2, 'a refused batch writes nothing');
 });
 
@@ -152,14 +194,20 @@ test('a torn final line is ignored by metrics() and cut off by the next open or 
   const file = path.join(run.dir, METRICS_FILE);
   const whole = fs.readFileSync(file);
   fs.appendFileSync(file, '{"step":3,"tokens":38');
-  assert.deepEqual(run.metrics().map((r) => r.step), [0, 1, 2]);
+  assert.deepEqual(
+    run.metrics().map((r) => r.step),
+    [0, 1, 2],
+  );
   assert.deepEqual(store.list()[0].steps, 2);
   store.open(smokeSpec());
   assert.deepEqual(fs.readFileSync(file), whole, 'open truncates to the last full line');
   // an append after a torn tail (no open in between) repairs first
   fs.appendFileSync(file, '{"step":3,"tok');
   run.appendMetrics([row(3)]);
-  assert.deepEqual(run.metrics().map((r) => r.step), [0, 1, 2, 3]);
+  assert.deepEqual(
+    run.metrics().map((r) => r.step),
+    [0, 1, 2, 3],
+  );
   assert.equal(fs.readFileSync(file, 'utf8').split('\n').length, 5);
   // corruption in the middle (not a kill's signature) is an error naming file and line
   fs.writeFileSync(file, whole.toString() + 'garbage\n' + JSON.stringify(row(3)) + '\n');
@@ -171,11 +219,23 @@ test('duplicated rows keep the last per step; truncateMetricsAfter gives the uni
   run.appendMetrics([0, 1, 2, 3, 4, 5].map((s) => row(s, { valLoss: 9 })));
   run.appendMetrics([3, 4, 5].map((s) => row(s, { valLoss: 1 })));
   const got = run.metrics();
-  assert.deepEqual(got.map((r) => r.step), [0, 1, 2, 3, 4, 5]);
-  assert.deepEqual(got.map((r) => r.valLoss), [9, 9, 9, 1, 1, 1]);
+  assert.deepEqual(
+    got.map((r) => r.step),
+    [0, 1, 2, 3, 4, 5],
+  );
+  assert.deepEqual(
+    got.map((r) => r.valLoss),
+    [9, 9, 9, 1, 1, 1],
+  );
   assert.equal(run.truncateMetricsAfter(2), 6);
-  assert.deepEqual(run.metrics(), [0, 1, 2].map((s) => row(s, { valLoss: 9 })));
-  assert.equal(fs.readFileSync(run.metricsFile, 'utf8'), [0, 1, 2].map((s) => JSON.stringify(row(s, { valLoss: 9 })) + '\n').join(''));
+  assert.deepEqual(
+    run.metrics(),
+    [0, 1, 2].map((s) => row(s, { valLoss: 9 })),
+  );
+  assert.equal(
+    fs.readFileSync(run.metricsFile, 'utf8'),
+    [0, 1, 2].map((s) => JSON.stringify(row(s, { valLoss: 9 })) + '\n').join(''),
+  );
   assert.equal(run.truncateMetricsAfter(2), 0);
   assert.equal(run.truncateMetricsAfter(-1), 3);
   assert.deepEqual(run.metrics(), []);
@@ -187,8 +247,12 @@ test('checkpoints: renamed into place, older ones pruned, leftovers ignored and 
   const store = new RunStore(tmpRoot(), { keepCheckpoints: 2 });
   const run = store.open(smokeSpec());
   assert.equal(run.latestCheckpoint(), undefined);
-  for (const step of [0, 4, 8]) run.saveCheckpoint(step, { 'weights.bin': new Uint8Array([step, 1, 2]), 'opt.json': `{"t":${step}}` });
-  assert.deepEqual(run.checkpoints().map((c) => c.step), [4, 8]);
+  for (const step of [0, 4, 8])
+    run.saveCheckpoint(step, { 'weights.bin': new Uint8Array([step, 1, 2]), 'opt.json': `{"t":${step}}` });
+  assert.deepEqual(
+    run.checkpoints().map((c) => c.step),
+    [4, 8],
+  );
   assert.deepEqual(run.latestCheckpoint(), { step: 8, dir: path.join(run.dir, 'ckpt-8') });
   const ck = run.loadCheckpoint();
   assert.equal(ck?.step, 8);
@@ -206,10 +270,16 @@ test('checkpoints: renamed into place, older ones pruned, leftovers ignored and 
   fs.writeFileSync(path.join(run.dir, '.status.json.tmp-1-abcd'), '{"sta');
   fs.renameSync(path.join(run.dir, 'ckpt-4'), path.join(run.dir, 'ckpt-4.old'));
   assert.equal(run.latestCheckpoint()?.step, 8, 'a .tmp checkpoint is never the latest');
-  assert.deepEqual(run.checkpoints().map((c) => c.step), [8]);
+  assert.deepEqual(
+    run.checkpoints().map((c) => c.step),
+    [8],
+  );
   store.open(smokeSpec());
   assert.deepEqual(fs.readdirSync(run.dir).sort(), ['ckpt-4', 'ckpt-8', 'spec.json', 'status.json']);
-  assert.deepEqual([...run.loadCheckpoint({ step: 4, dir: path.join(run.dir, 'ckpt-4') })!.files['weights.bin']], [4, 1, 2]);
+  assert.deepEqual(
+    [...run.loadCheckpoint({ step: 4, dir: path.join(run.dir, 'ckpt-4') })!.files['weights.bin']],
+    [4, 1, 2],
+  );
   assert.throws(() => run.saveCheckpoint(12, { '../evil': 'x' }), /bad checkpoint file name "..\/evil"/);
   assert.throws(() => run.saveCheckpoint(-1, {}), /non-negative integer, got -1/);
 });
@@ -224,7 +294,10 @@ test('resume truncates metrics to the latest checkpoint (all rows without one) a
   run.appendMetrics([row(3), row(4)]);
   run.setStatus({ state: 'failed', error: 'killed' });
   assert.equal(run.resume()?.step, 2);
-  assert.deepEqual(run.metrics().map((r) => r.step), [0, 1, 2]);
+  assert.deepEqual(
+    run.metrics().map((r) => r.step),
+    [0, 1, 2],
+  );
   assert.equal(run.status().state, 'running');
 });
 
@@ -239,7 +312,14 @@ test('list, find and table summarise runs; a second label of the same numbers is
   a.setStatus({ state: 'done' });
   b.setStatus({ state: 'failed', error: 'boom' });
   const list = store.list();
-  assert.deepEqual(list.map((s) => [s.innovation, s.seed, s.state]), [['baseline', 1, 'done'], ['baseline', 2, 'failed'], ['layernorm', 1, 'running']]);
+  assert.deepEqual(
+    list.map((s) => [s.innovation, s.seed, s.state]),
+    [
+      ['baseline', 1, 'done'],
+      ['baseline', 2, 'failed'],
+      ['layernorm', 1, 'running'],
+    ],
+  );
   const sa = list[0];
   assert.equal(sa.steps, 10);
   assert.equal(sa.evals, 3);
@@ -251,15 +331,27 @@ test('list, find and table summarise runs; a second label of the same numbers is
   assert.equal(sa.totalSteps, 12);
   assert.equal(sa.interrupted, false);
   assert.equal(list[1].error, 'boom');
-  assert.deepEqual(store.find({ innovation: 'baseline' }).map((r) => r.id), [a.id, b.id]);
-  assert.deepEqual(store.find({ innovation: 'baseline', seed: 2 }).map((r) => r.id), [b.id]);
-  assert.deepEqual(store.find({ state: 'running' }).map((r) => r.id), [c.id]);
+  assert.deepEqual(
+    store.find({ innovation: 'baseline' }).map((r) => r.id),
+    [a.id, b.id],
+  );
+  assert.deepEqual(
+    store.find({ innovation: 'baseline', seed: 2 }).map((r) => r.id),
+    [b.id],
+  );
+  assert.deepEqual(
+    store.find({ state: 'running' }).map((r) => r.id),
+    [c.id],
+  );
   assert.deepEqual(store.find({ scale: 'micro' }), []);
   // same numbers under another name: same run, findable under both labels
   const alias = store.open(smokeSpec({ innovation: 'control', scale: 'smoke2' }));
   assert.equal(alias.id, a.id);
-  assert.equal(alias.spec.innovation, 'baseline', 'the first label stays the run\'s name');
-  assert.deepEqual(store.find({ innovation: 'control', scale: 'smoke2' }).map((r) => r.id), [a.id]);
+  assert.equal(alias.spec.innovation, 'baseline', "the first label stays the run's name");
+  assert.deepEqual(
+    store.find({ innovation: 'control', scale: 'smoke2' }).map((r) => r.id),
+    [a.id],
+  );
   assert.deepEqual(store.find({ innovation: 'control', scale: 'smoke' }), [], 'label parts must match together');
   const t = store.table();
   assert.equal(t.numRows(), 3);
@@ -305,9 +397,17 @@ run.setStatus({ state: 'done' });
 `;
 
 /** Start the child; kill it with SIGKILL `killAfterMs` after it reports ready (never, if undefined). */
-function runChild(script: string, root: string, stopAt: number, killAfterMs?: number): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
+function runChild(
+  script: string,
+  root: string,
+  stopAt: number,
+  killAfterMs?: number,
+): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, root, String(stopAt)], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, root, String(stopAt)], {
+      cwd: repo,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => {
@@ -321,7 +421,11 @@ function runChild(script: string, root: string, stopAt: number, killAfterMs?: nu
 }
 
 /** Everything a reader may rely on after a crash, checked without repairing anything. */
-function checkConsistent(store: RunStore, id: string, expectRow: (k: number) => unknown): { rows: number; ckpt: number | undefined } {
+function checkConsistent(
+  store: RunStore,
+  id: string,
+  expectRow: (k: number) => unknown,
+): { rows: number; ckpt: number | undefined } {
   const run = store.get(id);
   assert.ok(run, 'run folder readable');
   assert.ok(['running', 'done'].includes(run.status().state));
@@ -332,7 +436,10 @@ function checkConsistent(store: RunStore, id: string, expectRow: (k: number) => 
     const c = run.loadCheckpoint(ck)!;
     assert.equal(JSON.parse(c.files['state.json'].toString()).step, ck.step);
     assert.equal(c.files['weights.bin'].length, 1 << 21);
-    assert.ok(c.files['weights.bin'].every((b) => b === ck.step % 251), `checkpoint ${ck.step} content`);
+    assert.ok(
+      c.files['weights.bin'].every((b) => b === ck.step % 251),
+      `checkpoint ${ck.step} content`,
+    );
     assert.ok(rows.length - 1 >= ck.step, 'the rows of a checkpointed step were written before it');
   }
   return { rows: rows.length, ckpt: ck?.step };
@@ -343,8 +450,16 @@ test('SIGKILL in the middle of writing: every state is readable, and resuming en
   const script = path.join(dir, 'child.mjs');
   fs.writeFileSync(script, CHILD);
   const stopAt = 300;
-  const expectRow = (k: number) => ({ step: k, tokens: k * 128, flops: k * 1e6, seconds: k / 100, trainLoss: 5 - k / 100,
-    valLoss: k % 2 ? null : 5 - k / 90, lr: 1e-3, pad: 'x'.repeat(300) });
+  const expectRow = (k: number) => ({
+    step: k,
+    tokens: k * 128,
+    flops: k * 1e6,
+    seconds: k / 100,
+    trainLoss: 5 - k / 100,
+    valLoss: k % 2 ? null : 5 - k / 90,
+    lr: 1e-3,
+    pad: 'x'.repeat(300),
+  });
 
   // reference: one uninterrupted run
   const refRoot = path.join(dir, 'ref');
@@ -385,8 +500,11 @@ test('SIGKILL in the middle of writing: every state is readable, and resuming en
   assert.deepEqual(
     fs.readFileSync(run.metricsFile, 'utf8'),
     fs.readFileSync(path.join(refRoot, refId, METRICS_FILE), 'utf8'),
-    'the resumed run\'s metrics.jsonl is byte-identical to the uninterrupted one',
+    "the resumed run's metrics.jsonl is byte-identical to the uninterrupted one",
   );
-  assert.deepEqual(run.checkpoints().map((c) => c.step), [295, 300]);
+  assert.deepEqual(
+    run.checkpoints().map((c) => c.step),
+    [295, 300],
+  );
   assert.deepEqual(fs.readdirSync(run.dir).sort(), ['ckpt-295', 'ckpt-300', METRICS_FILE, 'spec.json', 'status.json']);
 });

@@ -10,9 +10,21 @@ import { loadSafetensors, saveSafetensors } from '../src/model/safetensors.js';
 import { TMP_MARK } from '../src/fsx.js';
 
 const cfg: ModelConfig = parseModelConfig({
-  vocabSize: 16, blockSize: 8, nLayer: 2, nHead: 2, nEmbd: 8, nKvHead: 1, dropout: 0, bias: true,
-  norm: 'rmsnorm', positions: 'learned', ropeBase: 10000, attnKernel: 'plain',
-  sparse: { blockSize: 4, localBlocks: 1, selectedBlocks: 1 }, mlp: 'moe', mlpHidden: 12,
+  vocabSize: 16,
+  blockSize: 8,
+  nLayer: 2,
+  nHead: 2,
+  nEmbd: 8,
+  nKvHead: 1,
+  dropout: 0,
+  bias: true,
+  norm: 'rmsnorm',
+  positions: 'learned',
+  ropeBase: 10000,
+  attnKernel: 'plain',
+  sparse: { blockSize: 4, localBlocks: 1, selectedBlocks: 1 },
+  mlp: 'moe',
+  mlpHidden: 12,
   moe: { experts: 2, topK: 1, auxLossWeight: 0.01 },
 });
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-st-'));
@@ -77,14 +89,27 @@ test('mis-shaped, missing and extra tensors are errors naming the tensor and the
   disposeParams(p);
   const bad = path.join(dir, 'bad.safetensors');
   rewrite(file, bad, (h) => (h['transformer.h.1.mlp.experts.0.c_fc.weight'].shape = [8, 12]));
-  assert.throws(() => loadSafetensors(bad, cfg), /tensor "transformer\.h\.1\.mlp\.experts\.0\.c_fc\.weight" has shape \[8,12\], expected \[12,8\]/);
+  assert.throws(
+    () => loadSafetensors(bad, cfg),
+    /tensor "transformer\.h\.1\.mlp\.experts\.0\.c_fc\.weight" has shape \[8,12\], expected \[12,8\]/,
+  );
   rewrite(file, bad, (h) => delete h['transformer.ln_f.weight']);
-  assert.throws(() => loadSafetensors(bad, cfg), /tensor "transformer\.ln_f\.weight" is missing \(expected shape \[8\]\)/);
+  assert.throws(
+    () => loadSafetensors(bad, cfg),
+    /tensor "transformer\.ln_f\.weight" is missing \(expected shape \[8\]\)/,
+  );
   // (an empty tensor: sharing another tensor's bytes would be an overlap, an error of its own)
-  rewrite(file, bad, (h) => (h['transformer.h.0.mlp.c_fc.weight'] = { dtype: 'F32', shape: [0], data_offsets: [0, 0] }));
+  rewrite(
+    file,
+    bad,
+    (h) => (h['transformer.h.0.mlp.c_fc.weight'] = { dtype: 'F32', shape: [0], data_offsets: [0, 0] }),
+  );
   assert.throws(() => loadSafetensors(bad, cfg), /unexpected tensor "transformer\.h\.0\.mlp\.c_fc\.weight"/);
   // a config with another width expects other shapes
-  assert.throws(() => loadSafetensors(file, { ...cfg, nEmbd: 4 }), /"transformer\.wte\.weight" has shape \[16,8\], expected \[16,4\]/);
+  assert.throws(
+    () => loadSafetensors(file, { ...cfg, nEmbd: 4 }),
+    /"transformer\.wte\.weight" has shape \[16,8\], expected \[16,4\]/,
+  );
   assert.equal(tf.memory().numTensors, 0, 'failed loads leak no tensors');
 });
 
@@ -103,7 +128,10 @@ function craft(name: string, header: unknown, data: Buffer, rawHeader?: string, 
 test('safetensors: every malformed header is a SafetensorsError naming the file (and tensor)', async () => {
   const { readSafetensorsHeader, SafetensorsError } = await import('../src/model/safetensors.js');
   const data = Buffer.alloc(32);
-  const ok = { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2, 2], data_offsets: [8, 24] } };
+  const ok = {
+    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+    b: { dtype: 'F32', shape: [2, 2], data_offsets: [8, 24] },
+  };
   // the well-formed file reads (so the cases below fail for their own reason)
   assert.deepEqual(Object.keys(readSafetensorsHeader(craft('ok.st', ok, data)).tensors), ['a', 'b']);
   const cases: [string, string, RegExp][] = [
@@ -114,14 +142,49 @@ test('safetensors: every malformed header is a SafetensorsError naming the file 
     ['null.st', 'raw:null', /header must be a JSON object.*got null/],
     ['array.st', 'raw:[1,2]', /got an array/],
     ['noshape.st', JSON.stringify({ a: { dtype: 'F32', data_offsets: [0, 8] } }), /tensor "a": shape must be an array/],
-    ['nooffsets.st', JSON.stringify({ a: { dtype: 'F32', shape: [2] } }), /tensor "a": data_offsets must be \[begin, end\]/],
-    ['negative.st', JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } }), /tensor "a": data_offsets must be \[begin, end\] of non-negative integers, got \[-8,0\]/],
-    ['fraction.st', JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0.5, 8.5] } }), /tensor "a": data_offsets must be/],
-    ['reversed.st', JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }), /tensor "a": data_offsets \[8, 0\] are not ordered/],
-    ['outside.st', JSON.stringify({ a: { dtype: 'F32', shape: [10], data_offsets: [0, 40] } }), /tensor "a": data_offsets \[0, 40\] reach past the data \(32 bytes/],
-    ['size.st', JSON.stringify({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }), /tensor "a": data_offsets \[0, 8\] hold 8 bytes; F32 \[3\] needs 12/],
-    ['overlap.st', JSON.stringify({ a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] }, b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] } }), /tensors "a" \[0, 16\] and "b" \[8, 16\] overlap/],
-    ['dtype.st', JSON.stringify({ a: { dtype: 'F31', shape: [2], data_offsets: [0, 8] } }), /tensor "a": dtype "F31" is not a safetensors dtype/],
+    [
+      'nooffsets.st',
+      JSON.stringify({ a: { dtype: 'F32', shape: [2] } }),
+      /tensor "a": data_offsets must be \[begin, end\]/,
+    ],
+    [
+      'negative.st',
+      JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [-8, 0] } }),
+      /tensor "a": data_offsets must be \[begin, end\] of non-negative integers, got \[-8,0\]/,
+    ],
+    [
+      'fraction.st',
+      JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [0.5, 8.5] } }),
+      /tensor "a": data_offsets must be/,
+    ],
+    [
+      'reversed.st',
+      JSON.stringify({ a: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }),
+      /tensor "a": data_offsets \[8, 0\] are not ordered/,
+    ],
+    [
+      'outside.st',
+      JSON.stringify({ a: { dtype: 'F32', shape: [10], data_offsets: [0, 40] } }),
+      /tensor "a": data_offsets \[0, 40\] reach past the data \(32 bytes/,
+    ],
+    [
+      'size.st',
+      JSON.stringify({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }),
+      /tensor "a": data_offsets \[0, 8\] hold 8 bytes; F32 \[3\] needs 12/,
+    ],
+    [
+      'overlap.st',
+      JSON.stringify({
+        a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+        b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+      }),
+      /tensors "a" \[0, 16\] and "b" \[8, 16\] overlap/,
+    ],
+    [
+      'dtype.st',
+      JSON.stringify({ a: { dtype: 'F31', shape: [2], data_offsets: [0, 8] } }),
+      /tensor "a": dtype "F31" is not a safetensors dtype/,
+    ],
     ['entry.st', JSON.stringify({ a: 5 }), /tensor "a": entry must be an object/],
     ['meta.st', JSON.stringify({ __metadata__: { format: 5 } }), /__metadata__\.format must be a string/],
   ];
@@ -159,14 +222,32 @@ test('safetensors: overlapping or negative offsets in a model file never load (w
   const data = b.subarray(8 + n);
   const names = Object.keys(header).filter((k) => k !== '__metadata__');
   // point the second tensor at the first one's bytes (same size): an overlap
-  const [first, second] = names.filter((k) => header[k].data_offsets[1] - header[k].data_offsets[0] === header[names[0]].data_offsets[1] - header[names[0]].data_offsets[0]);
+  const [first, second] = names.filter(
+    (k) =>
+      header[k].data_offsets[1] - header[k].data_offsets[0] ===
+      header[names[0]].data_offsets[1] - header[names[0]].data_offsets[0],
+  );
   assert.ok(first && second, 'two tensors of the same size');
   const overl = structuredClone(header);
   overl[second].data_offsets = [...overl[first].data_offsets];
   const f1 = craft('overlap-model.safetensors', overl, data);
-  assert.throws(() => loadSafetensors(f1, cfg), (e: unknown) => e instanceof SafetensorsError && e.message.includes(f1) && e.message.includes(`"${second}"`) && /overlap/.test(e.message));
+  assert.throws(
+    () => loadSafetensors(f1, cfg),
+    (e: unknown) =>
+      e instanceof SafetensorsError &&
+      e.message.includes(f1) &&
+      e.message.includes(`"${second}"`) &&
+      /overlap/.test(e.message),
+  );
   const neg = structuredClone(header);
   neg[first].data_offsets = [-4, neg[first].data_offsets[1] - neg[first].data_offsets[0] - 4];
   const f2 = craft('negative-model.safetensors', neg, data);
-  assert.throws(() => loadSafetensors(f2, cfg), (e: unknown) => e instanceof SafetensorsError && e.message.includes(f2) && e.message.includes(`"${first}"`) && /non-negative/.test(e.message));
+  assert.throws(
+    () => loadSafetensors(f2, cfg),
+    (e: unknown) =>
+      e instanceof SafetensorsError &&
+      e.message.includes(f2) &&
+      e.message.includes(`"${first}"`) &&
+      /non-negative/.test(e.message),
+  );
 });

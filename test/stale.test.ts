@@ -27,8 +27,10 @@ function projectCopy(edit: (root: string) => void): string {
   const root = tmp('code');
   fs.cpSync(path.join(PROJECT_ROOT, 'src'), path.join(root, 'src'), { recursive: true });
   fs.mkdirSync(path.join(root, 'native'));
-  for (const f of ['sgemm.cc', 'build.mjs']) fs.copyFileSync(path.join(PROJECT_ROOT, 'native', f), path.join(root, 'native', f));
-  if (fs.existsSync(path.join(PROJECT_ROOT, 'native', 'build'))) fs.symlinkSync(path.join(PROJECT_ROOT, 'native', 'build'), path.join(root, 'native', 'build'));
+  for (const f of ['sgemm.cc', 'build.mjs'])
+    fs.copyFileSync(path.join(PROJECT_ROOT, 'native', f), path.join(root, 'native', f));
+  if (fs.existsSync(path.join(PROJECT_ROOT, 'native', 'build')))
+    fs.symlinkSync(path.join(PROJECT_ROOT, 'native', 'build'), path.join(root, 'native', 'build'));
   for (const f of ['package.json', 'tsconfig.json']) fs.copyFileSync(path.join(PROJECT_ROOT, f), path.join(root, f));
   fs.symlinkSync(path.join(PROJECT_ROOT, 'node_modules'), path.join(root, 'node_modules'));
   edit(root);
@@ -93,10 +95,13 @@ test('ceg report from edited code: a comment is confirmed by replay, a model cha
   const store = new RunStore(trained);
   for (const inn of ['baseline', 'rmsnorm']) await trainRun(runSpec(inn, 'smoke', 1, 'cpu'), store);
   const id = (inn: string) => store.find({ innovation: inn, scale: 'smoke' })[0].id;
-  const report = (root: string, runs: string) => cegIn(root, ['report', '--scale', 'smoke', '--backend', 'cpu', '--runs', runs]);
+  const report = (root: string, runs: string) =>
+    cegIn(root, ['report', '--scale', 'smoke', '--backend', 'cpu', '--runs', runs]);
 
   // 1. comment only: fingerprint differs, the replay reproduces the losses exactly -> confirmed, in the table
-  const comment = projectCopy((r) => replaceIn(r, 'src/model/params.ts', 'export const INIT_STD = 0.02;', 'export const INIT_STD = 0.02; // GPT-2'));
+  const comment = projectCopy((r) =>
+    replaceIn(r, 'src/model/params.ts', 'export const INIT_STD = 0.02;', 'export const INIT_STD = 0.02; // GPT-2'),
+  );
   const s1 = storeCopy(trained);
   const r1 = report(comment, s1);
   assert.equal(r1.code, 0, r1.err);
@@ -117,20 +122,36 @@ test('ceg report from edited code: a comment is confirmed by replay, a model cha
   // 2. RMSNorm's epsilon changed: only the RMSNorm run is stale, and the table leaves it out
   // (a change that matters only later in training, e.g. RoPE's base at init-sized weights, moves the
   // first steps' losses by less than float rounding: the replay cannot see it; see docs/runs.md)
-  const rms = projectCopy((r) => replaceIn(r, 'src/model/norms.ts', 'export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, eps = 1e-5)', 'export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, eps = 1e-4)'));
+  const rms = projectCopy((r) =>
+    replaceIn(
+      r,
+      'src/model/norms.ts',
+      'export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, eps = 1e-5)',
+      'export function rmsNorm<T extends tf.Tensor>(x: T, g: tf.Tensor1D, eps = 1e-4)',
+    ),
+  );
   const s2 = storeCopy(trained);
   const r2 = report(rms, s2);
   assert.equal(r2.code, 0, r2.err);
-  assert.match(r2.out, new RegExp(`1 stale run\\(s\\) left out[^]*run ${id('rmsnorm')} \\(rmsnorm smoke seed 1\\) is stale`), r2.out);
+  assert.match(
+    r2.out,
+    new RegExp(`1 stale run\\(s\\) left out[^]*run ${id('rmsnorm')} \\(rmsnorm smoke seed 1\\) is stale`),
+    r2.out,
+  );
   assert.doesNotMatch(r2.out, new RegExp(`run ${id('baseline')}[^\\n]*stale`));
   assert.doesNotMatch(r2.out.split('stale run(s) left out')[0], /RMSNorm/, 'the table leaves the stale run out');
   const v2 = (inn: string) => Object.values(readVerdicts(new RunStore(s2).get(id(inn))!))[0];
   assert.equal(v2('baseline').verdict, 'confirmed');
   assert.equal(v2('rmsnorm').verdict, 'stale');
-  assert.ok(v2('rmsnorm').maxRelDiff > 1e-4, `a real change moves the losses far beyond rounding: ${v2('rmsnorm').detail}`);
+  assert.ok(
+    v2('rmsnorm').maxRelDiff > 1e-4,
+    `a real change moves the losses far beyond rounding: ${v2('rmsnorm').detail}`,
+  );
 
   // 3. the init scale changed: every run is stale; ceg runs shows it
-  const init = projectCopy((r) => replaceIn(r, 'src/model/params.ts', 'export const INIT_STD = 0.02;', 'export const INIT_STD = 0.021;'));
+  const init = projectCopy((r) =>
+    replaceIn(r, 'src/model/params.ts', 'export const INIT_STD = 0.02;', 'export const INIT_STD = 0.021;'),
+  );
   const s3 = storeCopy(trained);
   const r3 = report(init, s3);
   assert.match(r3.out + r3.err, /2 stale run\(s\) left out/);
@@ -140,7 +161,18 @@ test('ceg report from edited code: a comment is confirmed by replay, a model cha
   assert.doesNotMatch(runs.err, /replaying/, 'ceg runs reuses the verdicts report cached');
 
   // 4. ceg train with --allow-stale keeps the stale run, labelled; without it, retrains it with the current code
-  const kept = cegIn(init, ['train', '--innovation', 'rmsnorm', '--scale', 'smoke', '--backend', 'cpu', '--runs', s3, '--allow-stale']);
+  const kept = cegIn(init, [
+    'train',
+    '--innovation',
+    'rmsnorm',
+    '--scale',
+    'smoke',
+    '--backend',
+    'cpu',
+    '--runs',
+    s3,
+    '--allow-stale',
+  ]);
   assert.equal(kept.code, 0, kept.err);
   assert.match(kept.out, /\(cached, STALE\)/);
   const again = cegIn(init, ['train', '--innovation', 'rmsnorm', '--scale', 'smoke', '--backend', 'cpu', '--runs', s3]);

@@ -19,13 +19,36 @@ import { main } from '../src/cli/main.js';
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ceg-stored-'));
 
 /** nanoGPT's state_dict names and shapes (model.py: GPT with tied lm_head stored once). */
-function nanoGptNames(L: number, C: number, V: number, T: number, layerNorms: boolean, bias: boolean): Record<string, number[]> {
+function nanoGptNames(
+  L: number,
+  C: number,
+  V: number,
+  T: number,
+  layerNorms: boolean,
+  bias: boolean,
+): Record<string, number[]> {
   const out: Record<string, number[]> = { 'transformer.wte.weight': [V, C], 'transformer.wpe.weight': [T, C] };
   for (let i = 0; i < L; i++) {
     const h = `transformer.h.${i}`;
-    if (layerNorms) Object.assign(out, { [`${h}.ln_1.weight`]: [C], [`${h}.ln_2.weight`]: [C] }, bias ? { [`${h}.ln_1.bias`]: [C], [`${h}.ln_2.bias`]: [C] } : {});
-    Object.assign(out, { [`${h}.attn.c_attn.weight`]: [3 * C, C], [`${h}.attn.c_proj.weight`]: [C, C], [`${h}.mlp.c_fc.weight`]: [4 * C, C], [`${h}.mlp.c_proj.weight`]: [C, 4 * C] });
-    if (bias) Object.assign(out, { [`${h}.attn.c_attn.bias`]: [3 * C], [`${h}.attn.c_proj.bias`]: [C], [`${h}.mlp.c_fc.bias`]: [4 * C], [`${h}.mlp.c_proj.bias`]: [C] });
+    if (layerNorms)
+      Object.assign(
+        out,
+        { [`${h}.ln_1.weight`]: [C], [`${h}.ln_2.weight`]: [C] },
+        bias ? { [`${h}.ln_1.bias`]: [C], [`${h}.ln_2.bias`]: [C] } : {},
+      );
+    Object.assign(out, {
+      [`${h}.attn.c_attn.weight`]: [3 * C, C],
+      [`${h}.attn.c_proj.weight`]: [C, C],
+      [`${h}.mlp.c_fc.weight`]: [4 * C, C],
+      [`${h}.mlp.c_proj.weight`]: [C, 4 * C],
+    });
+    if (bias)
+      Object.assign(out, {
+        [`${h}.attn.c_attn.bias`]: [3 * C],
+        [`${h}.attn.c_proj.bias`]: [C],
+        [`${h}.mlp.c_fc.bias`]: [4 * C],
+        [`${h}.mlp.c_proj.bias`]: [C],
+      });
   }
   out['transformer.ln_f.weight'] = [C];
   if (bias) out['transformer.ln_f.bias'] = [C];
@@ -40,7 +63,10 @@ test('ceg export of a trained smoke run: nanoGPT names and shapes; Linear weight
   assert.equal(await main(['export', '--run', run.id, '--out', file, '--runs', store.root]), 0);
   const b = fs.readFileSync(file);
   const n = Number(b.readBigUInt64LE(0));
-  const header = JSON.parse(b.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const header = JSON.parse(b.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype: string; shape: number[]; data_offsets: [number, number] }
+  >;
   const { __metadata__: _m, ...tensors } = header;
   const m = spec.model;
   const want = nanoGptNames(m.nLayer, m.nEmbd, m.vocabSize, m.blockSize, m.norm !== 'none', m.bias);
@@ -48,11 +74,21 @@ test('ceg export of a trained smoke run: nanoGPT names and shapes; Linear weight
   // c_attn of layer 0: file [3C, C] is the checkpoint's [C, 3C] transposed
   const ck = run.loadCheckpoint()!;
   const state = JSON.parse(ck.files['state.json'].toString('utf8'));
-  const mem = unpackTensors(state.tensorIndex, ck.files['tensors.bin']).get('param/transformer.h.0.attn.c_attn.weight')!;
+  const mem = unpackTensors(state.tensorIndex, ck.files['tensors.bin']).get(
+    'param/transformer.h.0.attn.c_attn.weight',
+  )!;
   const e = tensors['transformer.h.0.attn.c_attn.weight'];
-  const data = new Float32Array(b.buffer.slice(b.byteOffset + 8 + n + e.data_offsets[0], b.byteOffset + 8 + n + e.data_offsets[1]));
+  const data = new Float32Array(
+    b.buffer.slice(b.byteOffset + 8 + n + e.data_offsets[0], b.byteOffset + 8 + n + e.data_offsets[1]),
+  );
   const [C, C3] = mem.shape;
-  for (const [r, c] of [[0, 0], [1, 5], [C3 - 1, C - 1], [40, 17]]) assert.equal(data[r * C + c], mem.values[c * C3 + r]);
+  for (const [r, c] of [
+    [0, 0],
+    [1, 5],
+    [C3 - 1, C - 1],
+    [40, 17],
+  ])
+    assert.equal(data[r * C + c], mem.values[c * C3 + r]);
 
   // sample: prompt + N characters (char tokenizer), same seed same text, another seed another text
   const o = { prompt: 'The ', tokens: 40, samples: 1, temperature: 0.8, topK: 200, seed: 7 };

@@ -23,13 +23,23 @@ test('wsd: linear warmup, constant, linear cooldown to minLr at the last step (h
   for (let i = 0; i < 4; i++) assert.ok(Math.abs(wsdRate(i, t) - want[i]) < 1e-15, `warmup step ${i}`);
   for (let i = 4; i < 15; i++) assert.equal(wsdRate(i, t), 1e-3, `stable step ${i}`);
   // cooldown starts at step 15 = steps - cooldown: 1e-3, 0.8e-3, ..., 0.2e-3, and 0 at step 20
-  [1, 0.8, 0.6, 0.4, 0.2, 0].forEach((f, k) => assert.ok(Math.abs(wsdRate(15 + k, t) - 1e-3 * f) < 1e-15, `cooldown step ${15 + k}`));
+  [1, 0.8, 0.6, 0.4, 0.2, 0].forEach((f, k) =>
+    assert.ok(Math.abs(wsdRate(15 + k, t) - 1e-3 * f) < 1e-15, `cooldown step ${15 + k}`),
+  );
   // minLr floor
   assert.ok(Math.abs(wsdRate(20, { ...t, minLr: 1e-4 }) - 1e-4) < 1e-15);
   // no cooldown: a trunk stays constant
   assert.equal(wsdRate(19, { ...t, cooldownSteps: 0 }), 1e-3);
   // learningRate dispatches on schedule
-  const tc = parseTrainConfig({ ...smokeTrain(), schedule: 'wsd', steps: 20, warmupSteps: 4, cooldownSteps: 5, lr: 1e-3, minLr: 0 });
+  const tc = parseTrainConfig({
+    ...smokeTrain(),
+    schedule: 'wsd',
+    steps: 20,
+    warmupSteps: 4,
+    cooldownSteps: 5,
+    lr: 1e-3,
+    minLr: 0,
+  });
   for (let i = 0; i <= 20; i++) assert.equal(learningRate(i, tc), wsdRate(i, t));
 });
 
@@ -37,7 +47,8 @@ test("a fork's LR curve is its trunk's up to the fork step, then a linear cooldo
   const trunk = { lr: 3e-3, minLr: 0, warmupSteps: 10, steps: 400, cooldownSteps: 0 };
   const fork = { ...trunk, steps: 240, cooldownSteps: 40 }; // forked at 200
   for (let i = 0; i < 200; i++) assert.equal(wsdRate(i, fork), wsdRate(i, trunk), `step ${i}`);
-  for (let i = 200; i <= 240; i++) assert.ok(Math.abs(wsdRate(i, fork) - 3e-3 * (1 - (i - 200) / 40)) < 1e-15, `step ${i}`);
+  for (let i = 200; i <= 240; i++)
+    assert.ok(Math.abs(wsdRate(i, fork) - 3e-3 * (1 - (i - 200) / 40)) < 1e-15, `step ${i}`);
 });
 
 test('train config: cooldown without wsd, a cooldown longer than the run, keep steps beyond the end are refused', () => {
@@ -45,7 +56,10 @@ test('train config: cooldown without wsd, a cooldown longer than the run, keep s
   assert.throws(() => parseTrainConfig({ ...smokeTrain(), schedule: 'wsd', cooldownSteps: 11 }), /longer than/);
   assert.throws(() => parseTrainConfig({ ...smokeTrain(), keepSteps: [13] }), /beyond the last step/);
   // absent fields: the config (and so every stored run id) is unchanged
-  assert.equal(runId(runSpec('baseline', 'smoke', 1, 'wasm')), runId({ ...runSpec('baseline', 'smoke', 1, 'wasm'), fork: undefined }));
+  assert.equal(
+    runId(runSpec('baseline', 'smoke', 1, 'wasm')),
+    runId({ ...runSpec('baseline', 'smoke', 1, 'wasm'), fork: undefined }),
+  );
 });
 
 function smokeTrain(): TrainConfig {
@@ -55,7 +69,16 @@ function smokeTrain(): TrainConfig {
 /** A trunk of the smoke model: wsd, constant after warmup, checkpoints kept at 4 and 8 (the fork points). */
 function trunkSpec(): RunSpec {
   const s = runSpec('baseline', 'smoke', 5, 'wasm');
-  s.train = parseTrainConfig({ ...s.train, schedule: 'wsd', steps: 8, cooldownSteps: 0, minLr: 0, evalInterval: 2, checkpointInterval: 1, keepSteps: [4, 8] });
+  s.train = parseTrainConfig({
+    ...s.train,
+    schedule: 'wsd',
+    steps: 8,
+    cooldownSteps: 0,
+    minLr: 0,
+    evalInterval: 2,
+    checkpointInterval: 1,
+    keepSteps: [4, 8],
+  });
   s.scale = 'smoke-trunk';
   return s;
 }
@@ -73,8 +96,14 @@ test('cooldown forks: kept trunk checkpoints, a fork equals the same schedule tr
   const t = await trainRun(trunk, store);
   // checkpoints every step with keepCheckpoints 2 would leave only 7 and 8: 4 is kept because it is a fork point
   const cks = t.run.checkpoints();
-  assert.deepEqual(cks.map((c) => c.step), [4, 6, 7, 8]);
-  assert.deepEqual(cks.filter((c) => c.kept).map((c) => c.step), [4, 8]);
+  assert.deepEqual(
+    cks.map((c) => c.step),
+    [4, 6, 7, 8],
+  );
+  assert.deepEqual(
+    cks.filter((c) => c.kept).map((c) => c.step),
+    [4, 8],
+  );
 
   const fork = forkSpec(trunk, 4, 2);
   const alone = forkSpec(trunk, 4, 2, true);
@@ -83,8 +112,14 @@ test('cooldown forks: kept trunk checkpoints, a fork equals the same schedule tr
   const f = await trainRun(fork, store);
   assert.equal(f.cached, false);
   // the fork's rows up to the fork step are the trunk's (same numbers, same seconds)
-  assert.deepEqual(f.metrics.filter((r) => r.step <= 4), t.metrics.filter((r) => r.step <= 4));
-  assert.deepEqual(f.metrics.map((r) => r.step), [0, 2, 4, 6]);
+  assert.deepEqual(
+    f.metrics.filter((r) => r.step <= 4),
+    t.metrics.filter((r) => r.step <= 4),
+  );
+  assert.deepEqual(
+    f.metrics.map((r) => r.step),
+    [0, 2, 4, 6],
+  );
   assert.equal(f.metrics.at(-1)!.lr, wsdRate(6, fork.train));
   // the fork is exactly "the trunk's first 4 steps, then cool down": the same as training that schedule from scratch
   const a = await trainRun(alone, new RunStore(tmp('alone')));
@@ -119,13 +154,22 @@ test('cooldown forks: kept trunk checkpoints, a fork equals the same schedule tr
 test('a fork without its trunk, at a step the trunk did not keep, or with another recipe is a clear error, nothing written', async () => {
   const store = new RunStore(tmp('fork-errors'));
   const trunk = trunkSpec();
-  await assert.rejects(trainRun(forkSpec(trunk, 4, 2), store), (e: unknown) => e instanceof ConfigError && /parent run is not in/.test(e.message));
+  await assert.rejects(
+    trainRun(forkSpec(trunk, 4, 2), store),
+    (e: unknown) => e instanceof ConfigError && /parent run is not in/.test(e.message),
+  );
   assert.deepEqual(store.ids(), []);
   await trainRun(trunk, store);
-  await assert.rejects(trainRun(forkSpec(trunk, 5, 2), store), (e: unknown) => e instanceof ConfigError && /no checkpoint at that step.*kept checkpoints: 4, 8/.test(e.message));
+  await assert.rejects(
+    trainRun(forkSpec(trunk, 5, 2), store),
+    (e: unknown) => e instanceof ConfigError && /no checkpoint at that step.*kept checkpoints: 4, 8/.test(e.message),
+  );
   const other = forkSpec(trunk, 4, 2);
   other.train = parseTrainConfig({ ...other.train, lr: other.train.lr * 2 });
-  await assert.rejects(trainRun(other, store), (e: unknown) => e instanceof ConfigError && /differs from its parent in train/.test(e.message));
+  await assert.rejects(
+    trainRun(other, store),
+    (e: unknown) => e instanceof ConfigError && /differs from its parent in train/.test(e.message),
+  );
   const seed = { ...forkSpec(trunk, 4, 2), seed: 9 };
   await assert.rejects(trainRun(seed, store), /differs from its parent in seed/);
   assert.deepEqual(store.ids(), [runId(trunk)]);
@@ -138,7 +182,10 @@ test('forks under claims and integrity: verified fork point, provenance and prob
   const fork = forkSpec(trunk, 4, 2);
   // the fork point is checksummed like every checkpoint; a damaged one is refused before anything is written
   const ck4 = t.run.checkpointAt(4)!;
-  const manifest = JSON.parse(fs.readFileSync(path.join(ck4.dir, 'checkpoint.json'), 'utf8')) as { kept?: boolean; sha256?: Record<string, string> };
+  const manifest = JSON.parse(fs.readFileSync(path.join(ck4.dir, 'checkpoint.json'), 'utf8')) as {
+    kept?: boolean;
+    sha256?: Record<string, string>;
+  };
   assert.equal(manifest.kept, true);
   assert.match(manifest.sha256?.['tensors.bin'] ?? '', /^[0-9a-f]{64}$/);
   const bin = path.join(ck4.dir, 'tensors.bin');
@@ -146,7 +193,10 @@ test('forks under claims and integrity: verified fork point, provenance and prob
   const bad = Buffer.from(good);
   bad[bad.length >> 1] ^= 0xff;
   fs.writeFileSync(bin, bad);
-  await assert.rejects(trainRun(fork, store), (e: unknown) => e instanceof CheckpointCorruptError && /sha256/.test(e.message) && /fork point/.test(e.message));
+  await assert.rejects(
+    trainRun(fork, store),
+    (e: unknown) => e instanceof CheckpointCorruptError && /sha256/.test(e.message) && /fork point/.test(e.message),
+  );
   assert.deepEqual(store.ids(), [runId(trunk)]);
   fs.writeFileSync(bin, good);
 
@@ -173,13 +223,32 @@ test('forks under claims and integrity: verified fork point, provenance and prob
   const trunk2 = { ...trunkSpec(), seed: 6 };
   await assert.rejects(trainRun(trunk2, store, { crashAfterSteps: 5 }), /simulated crash/);
   const r2 = store.get(runId(trunk2))!;
-  assert.deepEqual(r2.checkpoints().map((c) => [c.step, c.kept === true]), [[3, false], [4, true], [5, false]]);
+  assert.deepEqual(
+    r2.checkpoints().map((c) => [c.step, c.kept === true]),
+    [
+      [3, false],
+      [4, true],
+      [5, false],
+    ],
+  );
   r2.truncateMetricsAfter(2); // rows of step 4 lost: ckpt-4 and ckpt-5 are ahead of the metrics
   const notices: string[] = [];
   const done2 = await trainRun(trunk2, store, { onNotice: (m) => notices.push(m) });
-  assert.ok(notices.some((m) => /ckpt-4 \(kept\) is ahead of the metrics.*not resumed from/.test(m)), notices.join('\n'));
-  assert.ok(notices.some((m) => /ckpt-5 is ahead of the metrics.*removed/.test(m)), notices.join('\n'));
-  assert.deepEqual(done2.run.checkpoints().filter((c) => c.kept).map((c) => c.step), [4, 8]);
+  assert.ok(
+    notices.some((m) => /ckpt-4 \(kept\) is ahead of the metrics.*not resumed from/.test(m)),
+    notices.join('\n'),
+  );
+  assert.ok(
+    notices.some((m) => /ckpt-5 is ahead of the metrics.*removed/.test(m)),
+    notices.join('\n'),
+  );
+  assert.deepEqual(
+    done2.run
+      .checkpoints()
+      .filter((c) => c.kept)
+      .map((c) => c.step),
+    [4, 8],
+  );
   assert.deepEqual(checkRun(store, runId(trunk2)).problems, []);
   const ref2 = await trainRun(trunk2, new RunStore(tmp('trunk2-ref')));
   assert.deepEqual(strip(done2.metrics), strip(ref2.metrics));

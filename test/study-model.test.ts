@@ -17,10 +17,23 @@ import { getScale } from '../src/scales.js';
 
 function tiny(over: Partial<ModelConfig> = {}): ModelConfig {
   return parseModelConfig({
-    vocabSize: 16, blockSize: 6, nLayer: 2, nHead: 2, nEmbd: 8, nKvHead: 2, dropout: 0, bias: true,
-    norm: 'none', positions: 'learned', ropeBase: 10000, attnKernel: 'plain',
-    sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 }, mlp: 'gelu', mlpHidden: 16,
-    moe: { experts: 3, topK: 2, auxLossWeight: 0.01 }, ...over,
+    vocabSize: 16,
+    blockSize: 6,
+    nLayer: 2,
+    nHead: 2,
+    nEmbd: 8,
+    nKvHead: 2,
+    dropout: 0,
+    bias: true,
+    norm: 'none',
+    positions: 'learned',
+    ropeBase: 10000,
+    attnKernel: 'plain',
+    sparse: { blockSize: 2, localBlocks: 1, selectedBlocks: 1 },
+    mlp: 'gelu',
+    mlpHidden: 16,
+    moe: { experts: 3, topK: 2, auxLossWeight: 0.01 },
+    ...over,
   });
 }
 
@@ -34,7 +47,9 @@ function erf(x: number): number {
   const s = Math.sign(x);
   const a = Math.abs(x);
   const t = 1 / (1 + 0.3275911 * a);
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-a * a);
   return s * y;
 }
 const geluRef = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
@@ -46,7 +61,8 @@ function weights(p: Params, name: string): { rows: Mat } {
   const [r, c] = v.shape.length === 2 ? v.shape : [1, v.shape[0]];
   return { rows: Array.from({ length: r }, (_, i) => d.slice(i * c, (i + 1) * c)) };
 }
-const vec = (p: Params, name: string): Vec | undefined => (p.has(name) ? Array.from(p.get(name)!.dataSync()) : undefined);
+const vec = (p: Params, name: string): Vec | undefined =>
+  p.has(name) ? Array.from(p.get(name)!.dataSync()) : undefined;
 
 /** x [in] · W [in, out] + b */
 function lin(x: Vec, p: Params, name: string): Vec {
@@ -75,7 +91,9 @@ function referenceLogits(p: Params, cfg: ModelConfig, idx: number[]): Mat {
   let x: Mat = idx.map((t, i) => wte[t].map((w, c) => s * (w + wpe[i][c])));
   const g = cfg.blockInputScale ?? 1;
   const norm = (name: string, h: Mat) =>
-    cfg.norm === 'none' ? h.map((r) => r.map((u) => g * u)) : h.map((r) => layerNormRef(r, vec(p, `${name}.weight`)!, vec(p, `${name}.bias`)));
+    cfg.norm === 'none'
+      ? h.map((r) => r.map((u) => g * u))
+      : h.map((r) => layerNormRef(r, vec(p, `${name}.weight`)!, vec(p, `${name}.bias`)));
   const post = cfg.normPlacement === 'post';
   const add = (a: Mat, b: Mat) => a.map((r, i) => r.map((v, j) => v + b[i][j]));
   for (let l = 0; l < cfg.nLayer; l++) {
@@ -88,17 +106,26 @@ function referenceLogits(p: Params, cfg: ModelConfig, idx: number[]): Mat {
       const k = (t: number) => qkv[t].slice(C + hd * hs, C + (hd + 1) * hs);
       const v = (t: number) => qkv[t].slice(2 * C + hd * hs, 2 * C + (hd + 1) * hs);
       for (let i = 0; i < T; i++) {
-        const sc = Array.from({ length: i + 1 }, (_, j) => q(i).reduce((a, u, c) => a + u * k(j)[c], 0) / Math.sqrt(hs));
+        const sc = Array.from(
+          { length: i + 1 },
+          (_, j) => q(i).reduce((a, u, c) => a + u * k(j)[c], 0) / Math.sqrt(hs),
+        );
         const mx = Math.max(...sc);
         const e = sc.map((u) => Math.exp(u - mx));
         const z = e.reduce((a, u) => a + u, 0);
         for (let j = 0; j <= i; j++) for (let c = 0; c < hs; c++) y[i][hd * hs + c] += (e[j] / z) * v(j)[c];
       }
     }
-    x = add(x, y.map((r) => lin(r, p, `${h}.attn.c_proj`)));
+    x = add(
+      x,
+      y.map((r) => lin(r, p, `${h}.attn.c_proj`)),
+    );
     if (post) x = norm(`${h}.ln_1`, x);
     const min = post ? x : norm(`${h}.ln_2`, x);
-    x = add(x, min.map((r) => lin(lin(r, p, `${h}.mlp.c_fc`).map(geluRef), p, `${h}.mlp.c_proj`)));
+    x = add(
+      x,
+      min.map((r) => lin(lin(r, p, `${h}.mlp.c_fc`).map(geluRef), p, `${h}.mlp.c_proj`)),
+    );
     if (post) x = norm(`${h}.ln_2`, x);
   }
   const xf = x.map((r) => layerNormRef(r, vec(p, 'transformer.ln_f.weight')!, vec(p, 'transformer.ln_f.bias')));
@@ -120,14 +147,20 @@ function params(cfg: ModelConfig, seed: number): Params {
 
 function compare(cfg: ModelConfig, what: string): void {
   const p = params(cfg, 5);
-  const seqs = [[1, 5, 9, 2, 15, 0], [3, 3, 7, 11, 4, 8]];
+  const seqs = [
+    [1, 5, 9, 2, 15, 0],
+    [3, 3, 7, 11, 4, 8],
+  ];
   const idx = tf.tensor2d(seqs, [2, 6], 'int32');
   const got = gptForward(p, idx, cfg, { training: false, seed: 0 }).logits.arraySync() as number[][][];
   seqs.forEach((s, b) => {
     const want = referenceLogits(p, cfg, s);
     for (let t = 0; t < s.length; t++)
       for (let v = 0; v < cfg.vocabSize; v++)
-        assert.ok(Math.abs(got[b][t][v] - want[t][v]) <= 1e-4 * (1 + Math.abs(want[t][v])), `${what}: logits[${b}][${t}][${v}] ${got[b][t][v]} vs reference ${want[t][v]}`);
+        assert.ok(
+          Math.abs(got[b][t][v] - want[t][v]) <= 1e-4 * (1 + Math.abs(want[t][v])),
+          `${what}: logits[${b}][${t}][${v}] ${got[b][t][v]} vs reference ${want[t][v]}`,
+        );
   });
   disposeParams(p);
 }
@@ -179,7 +212,16 @@ test('baseline_fair: block inputs start at RMS ~1, as behind a pre-LN norm', asy
   const p = initParams(cfg, 3);
   const rms = (s: number) =>
     tf.tidy(() => {
-      const x = tf.add(tf.gather(p.get('transformer.wte.weight')!, tf.tensor1d([...Array(128).keys()].map((i) => i % 97), 'int32')), p.get('transformer.wpe.weight')!);
+      const x = tf.add(
+        tf.gather(
+          p.get('transformer.wte.weight')!,
+          tf.tensor1d(
+            [...Array(128).keys()].map((i) => i % 97),
+            'int32',
+          ),
+        ),
+        p.get('transformer.wpe.weight')!,
+      );
       return Math.sqrt(tf.mean(tf.square(tf.mul(x, s))).dataSync()[0]);
     });
   assert.ok(Math.abs(rms(1) - 0.02 * Math.SQRT2) < 0.003, `unscaled RMS ${rms(1)}`);
@@ -190,8 +232,22 @@ test('baseline_fair: block inputs start at RMS ~1, as behind a pre-LN norm', asy
 /** Central finite differences on the entries with the largest analytic gradients. */
 function gradCheck(cfg: ModelConfig, names: string[]) {
   const p = params(cfg, 13);
-  const idx = tf.tensor2d([[1, 5, 9, 2, 15, 0], [3, 3, 7, 11, 4, 8]], [2, 6], 'int32');
-  const tgt = tf.tensor2d([[5, 9, 2, 15, 0, 1], [3, 7, 11, 4, 8, 2]], [2, 6], 'int32');
+  const idx = tf.tensor2d(
+    [
+      [1, 5, 9, 2, 15, 0],
+      [3, 3, 7, 11, 4, 8],
+    ],
+    [2, 6],
+    'int32',
+  );
+  const tgt = tf.tensor2d(
+    [
+      [5, 9, 2, 15, 0, 1],
+      [3, 7, 11, 4, 8, 2],
+    ],
+    [2, 6],
+    'int32',
+  );
   const f = () => gptLoss(p, idx, tgt, cfg, { training: false, seed: 0 }).loss;
   const vars = names.map((n) => p.get(n)!);
   const { grads } = tf.variableGrads(f, vars);
@@ -220,25 +276,39 @@ function gradCheck(cfg: ModelConfig, names: string[]) {
 test('finite-difference gradient check: post-LN', async () => {
   await initEngine({ backend: 'cpu' });
   gradCheck(tiny({ nLayer: 1, norm: 'layernorm', normPlacement: 'post' }), [
-    'transformer.wte.weight', 'transformer.h.0.ln_1.weight', 'transformer.h.0.ln_1.bias', 'transformer.h.0.attn.c_attn.weight',
-    'transformer.h.0.ln_2.weight', 'transformer.h.0.mlp.c_fc.weight',
+    'transformer.wte.weight',
+    'transformer.h.0.ln_1.weight',
+    'transformer.h.0.ln_1.bias',
+    'transformer.h.0.attn.c_attn.weight',
+    'transformer.h.0.ln_2.weight',
+    'transformer.h.0.mlp.c_fc.weight',
   ]);
 });
 
 test('finite-difference gradient check: embedScale', async () => {
   await initEngine({ backend: 'cpu' });
-  gradCheck(tiny({ nLayer: 1, embedScale: 3 }), ['transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight']);
+  gradCheck(tiny({ nLayer: 1, embedScale: 3 }), [
+    'transformer.wte.weight',
+    'transformer.wpe.weight',
+    'transformer.h.0.attn.c_attn.weight',
+  ]);
 });
 
 test('finite-difference gradient check: blockInputScale (fair-init baseline)', async () => {
   await initEngine({ backend: 'cpu' });
   gradCheck(tiny({ nLayer: 1, blockInputScale: 3 }), [
-    'transformer.wte.weight', 'transformer.wpe.weight', 'transformer.h.0.attn.c_attn.weight', 'transformer.h.0.mlp.c_fc.weight',
+    'transformer.wte.weight',
+    'transformer.wpe.weight',
+    'transformer.h.0.attn.c_attn.weight',
+    'transformer.h.0.mlp.c_fc.weight',
   ]);
 });
 
 test('config: post-LN without a norm is refused; absent new options leave configs (and run ids) as before', () => {
-  assert.throws(() => tiny({ normPlacement: 'post' }), (e: unknown) => e instanceof ConfigError && /normPlacement.*needs a norm/.test(e.message));
+  assert.throws(
+    () => tiny({ normPlacement: 'post' }),
+    (e: unknown) => e instanceof ConfigError && /normPlacement.*needs a norm/.test(e.message),
+  );
   assert.throws(() => tiny({ embedScale: 0 }), ConfigError);
   const base = getScale('micro').model;
   assert.equal('normPlacement' in base, false);
@@ -248,12 +318,16 @@ test('config: post-LN without a norm is refused; absent new options leave config
   const modern = applyInnovations(base, ['modern']);
   assert.deepEqual([modern.norm, modern.positions, modern.mlp], ['rmsnorm', 'rope', 'swiglu']);
   for (const [id, field, want] of [
-    ['modern_nonorm', 'norm', 'none'], ['modern_postnorm', 'normPlacement', 'post'], ['modern_learned', 'positions', 'learned'],
-    ['modern_gelu', 'mlp', 'gelu'], ['modern_layernorm', 'norm', 'layernorm'],
+    ['modern_nonorm', 'norm', 'none'],
+    ['modern_postnorm', 'normPlacement', 'post'],
+    ['modern_learned', 'positions', 'learned'],
+    ['modern_gelu', 'mlp', 'gelu'],
+    ['modern_layernorm', 'norm', 'layernorm'],
   ] as const) {
     const c = parseModelConfig(applyInnovations(base, [id]));
     assert.equal(c[field], want, `${id}.${field}`);
     const others = (['norm', 'positions', 'mlp', 'normPlacement'] as const).filter((k) => k !== field);
-    for (const k of others) assert.equal(c[k], k === 'normPlacement' ? undefined : modern[k], `${id} keeps modern's ${k}`);
+    for (const k of others)
+      assert.equal(c[k], k === 'normPlacement' ? undefined : modern[k], `${id} keeps modern's ${k}`);
   }
 });

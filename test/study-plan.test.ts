@@ -23,11 +23,13 @@ test('the cpu plan: >= 2.3 decades, >= 20 tokens/param at every final fork, >= 4
   validatePlan(p);
   const geo = planGeometry(p);
   const final = geo.map((g) => g.forks[g.forks.length - 1]);
-  for (const [i, g] of geo.entries()) assert.ok((final[i].end * g.tokensPerStep) / g.params >= 19.9, `${g.rung.name}: tokens/param`);
+  for (const [i, g] of geo.entries())
+    assert.ok((final[i].end * g.tokensPerStep) / g.params >= 19.9, `${g.rung.name}: tokens/param`);
   const c = geo.map((g, i) => final[i].end * g.flopsPerStep);
   assert.ok(Math.log10(c[c.length - 1] / c[0]) >= 2.3, `decades ${Math.log10(c[c.length - 1] / c[0])}`);
   assert.ok(p.lrGrid.length >= 4);
-  for (let i = 1; i < p.lrGrid.length; i++) assert.ok(Math.abs(Math.log10(p.lrGrid[i] / p.lrGrid[i - 1]) - 0.5) < 0.01, 'half a decade apart');
+  for (let i = 1; i < p.lrGrid.length; i++)
+    assert.ok(Math.abs(Math.log10(p.lrGrid[i] / p.lrGrid[i - 1]) - 0.5) < 0.01, 'half a decade apart');
   assert.ok(p.lrSweepRungs >= 2);
   const seeds = (id: string) => p.variants.find((v) => v.id === id)?.seeds ?? 0;
   assert.ok(seeds('baseline') >= 3 && seeds('baseline_fair') >= 3);
@@ -36,7 +38,10 @@ test('the cpu plan: >= 2.3 decades, >= 20 tokens/param at every final fork, >= 4
   assert.ok(p.comparisons.some((x) => x.kind === 'placebo' && x.variant === 'fused'));
   for (const v of ['layernorm', 'postln', 'modern']) assert.ok(seeds(v) >= 2, v);
   assert.ok(p.spotCheck?.variants.includes('baseline') && p.spotCheck.variants.includes('layernorm'));
-  assert.ok(geo.findIndex((g) => g.rung.name === p.spotCheck!.rung) >= p.lrSweepRungs, 'the spot check is at a transferred rung');
+  assert.ok(
+    geo.findIndex((g) => g.rung.name === p.spotCheck!.rung) >= p.lrSweepRungs,
+    'the spot check is at a transferred rung',
+  );
   // the baselines' extra fork keeps the top variant points inside the baseline frontier
   assert.ok(geo[geo.length - 1].extraFork && geo[geo.length - 1].extraFork!.end > final[final.length - 1].end);
 });
@@ -89,20 +94,35 @@ test('planRuns: trunks before forks, kept fork points, stages, frontier runs sha
   // at the sweep rungs seed 1 at the chosen (grid) LR is the sweep's run: listed once, under lr-sweep
   assert.equal(frontierTrunks.length, seeds * p.rungs.length - p.variants.length * p.lrSweepRungs);
   const spot = all.filter((r) => r.stage === 'spot-check' && r.role === 'trunk');
-  assert.deepEqual(spot.map((r) => r.lr).sort(), [3.16e-4, 3.16e-4, 3.16e-3, 3.16e-3].map((x) => Number(x.toPrecision(3))).sort());
+  assert.deepEqual(
+    spot.map((r) => r.lr).sort(),
+    [3.16e-4, 3.16e-4, 3.16e-3, 3.16e-3].map((x) => Number(x.toPrecision(3))).sort(),
+  );
   // the baselines (only) get the extra fork on the top rung
   const top = p.rungs[p.rungs.length - 1].name;
-  const forksOf = (v: string) => all.filter((r) => r.variant === v && r.rung === top && r.role === 'fork' && r.seed === 1).map((r) => r.tokensPerParam);
+  const forksOf = (v: string) =>
+    all
+      .filter((r) => r.variant === v && r.rung === top && r.role === 'fork' && r.seed === 1)
+      .map((r) => r.tokensPerParam);
   assert.deepEqual(forksOf('baseline'), [...p.forks, p.baselineExtraFork]);
   assert.deepEqual(forksOf('layernorm'), p.forks);
   // without LRs only the sweep is listed
-  assert.deepEqual(planRuns(p, { backend: 'wasm' }).map((r) => r.id), sweep.map((r) => r.id));
+  assert.deepEqual(
+    planRuns(p, { backend: 'wasm' }).map((r) => r.id),
+    sweep.map((r) => r.id),
+  );
 });
 
 test('a plan with an unknown variant, a comparison outside it or too few tokens is a clear ConfigError', () => {
   const p = getPlan('smoke');
-  assert.throws(() => validatePlan({ ...p, variants: [...p.variants, { id: 'nope', seeds: 1 }] }), (e: unknown) => e instanceof ConfigError && /unknown innovation "nope"/.test(e.message));
-  assert.throws(() => validatePlan({ ...p, comparisons: [{ variant: 'swiglu', reference: 'baseline', kind: 'add' }] }), /swiglu is not a variant of the plan/);
+  assert.throws(
+    () => validatePlan({ ...p, variants: [...p.variants, { id: 'nope', seeds: 1 }] }),
+    (e: unknown) => e instanceof ConfigError && /unknown innovation "nope"/.test(e.message),
+  );
+  assert.throws(
+    () => validatePlan({ ...p, comparisons: [{ variant: 'swiglu', reference: 'baseline', kind: 'add' }] }),
+    /swiglu is not a variant of the plan/,
+  );
   assert.throws(() => validatePlan({ ...p, forks: [0.01, 0.02] }), /warmup .* reaches the first fork/);
   assert.throws(() => getPlan('nope'), /unknown study plan "nope"; valid: smoke, cpu, gpu/);
 });
@@ -118,7 +138,13 @@ function fakeDone(store: RunStore, r: PlannedRun, loss: number) {
 }
 
 test('LR choice: the best grid LR at the sweep rungs, LR* = c·N^e transferred above, from a known loss(LR, N)', () => {
-  const p: StudyPlan = { ...getPlan('cpu'), variants: [{ id: 'baseline', seeds: 3 }, { id: 'layernorm', seeds: 2 }] };
+  const p: StudyPlan = {
+    ...getPlan('cpu'),
+    variants: [
+      { id: 'baseline', seeds: 3 },
+      { id: 'layernorm', seeds: 2 },
+    ],
+  };
   p.comparisons = [];
   p.lrGrid = [1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2];
   const geo = planGeometry(p);
@@ -137,29 +163,49 @@ test('LR choice: the best grid LR at the sweep rungs, LR* = c·N^e transferred a
       const c = lrs.choices.find((x) => x.variant === v && x.rung === g.rung.name)!;
       assert.equal(c.source, 'sweep');
       // a parabola through three points of a parabola is exact
-      assert.ok(Math.abs(Math.log(c.lrStar / star(v, g.params))) < 1e-6, `${v} ${g.rung.name}: LR* ${c.lrStar} vs ${star(v, g.params)}`);
-      const nearest = [...p.lrGrid].sort((a, b) => Math.abs(Math.log(a / c.lrStar)) - Math.abs(Math.log(b / c.lrStar)))[0];
+      assert.ok(
+        Math.abs(Math.log(c.lrStar / star(v, g.params))) < 1e-6,
+        `${v} ${g.rung.name}: LR* ${c.lrStar} vs ${star(v, g.params)}`,
+      );
+      const nearest = [...p.lrGrid].sort(
+        (a, b) => Math.abs(Math.log(a / c.lrStar)) - Math.abs(Math.log(b / c.lrStar)),
+      )[0];
       assert.equal(c.lr, nearest);
     }
     for (const g of geo.slice(p.lrSweepRungs)) {
       const c = lrs.choices.find((x) => x.variant === v && x.rung === g.rung.name)!;
       assert.equal(c.source, 'transfer');
-      assert.ok(Math.abs(Math.log(c.lrStar / star(v, g.params))) < 1e-6, `${v} ${g.rung.name}: transferred ${c.lrStar} vs ${star(v, g.params)}`);
+      assert.ok(
+        Math.abs(Math.log(c.lrStar / star(v, g.params))) < 1e-6,
+        `${v} ${g.rung.name}: transferred ${c.lrStar} vs ${star(v, g.params)}`,
+      );
       assert.equal(c.lr, Number(c.lrStar.toPrecision(3)));
       assert.equal(lrs.lrOf(v, g.rung.name), c.lr);
     }
   }
   // one sweep run missing: that variant has no LR yet, so no frontier runs
-  const missing = planRuns(p, { backend: 'wasm', stages: ['lr-sweep'] }).find((r) => r.variant === 'layernorm' && r.tokensPerParam === p.forks[p.forks.length - 1])!;
+  const missing = planRuns(p, { backend: 'wasm', stages: ['lr-sweep'] }).find(
+    (r) => r.variant === 'layernorm' && r.tokensPerParam === p.forks[p.forks.length - 1],
+  )!;
   fs.rmSync(store.dirOf(missing.id), { recursive: true });
   const partial = chooseLrs(p, store, 'wasm');
   assert.equal(partial.lrOf('layernorm', p.rungs[0].name), undefined);
   assert.ok(partial.lrOf('baseline', p.rungs[0].name) !== undefined);
-  assert.equal(planRuns(p, { backend: 'wasm', lrOf: partial.lrOf, stages: ['frontier'] }).filter((r) => r.variant === 'layernorm').length, 0);
+  assert.equal(
+    planRuns(p, { backend: 'wasm', lrOf: partial.lrOf, stages: ['frontier'] }).filter((r) => r.variant === 'layernorm')
+      .length,
+    0,
+  );
 });
 
 test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), reports, and a second run trains nothing', async () => {
-  const p: StudyPlan = { ...getPlan('smoke'), variants: [{ id: 'baseline', seeds: 1 }, { id: 'fused', seeds: 1 }] };
+  const p: StudyPlan = {
+    ...getPlan('smoke'),
+    variants: [
+      { id: 'baseline', seeds: 1 },
+      { id: 'fused', seeds: 1 },
+    ],
+  };
   p.rungs = p.rungs.slice(0, 3);
   p.comparisons = [{ variant: 'fused', reference: 'baseline', kind: 'placebo' }];
   p.evalBatches = 1;
@@ -168,7 +214,10 @@ test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), repor
   const { runs } = await runStudy(p, { store, backend: 'wasm', jobs: 1, stream: null, log: (l) => logs.push(l) });
   assert.ok(runs.length > 0);
   for (const r of runs) assert.ok(store.get(r.id)?.isDone(), `${r.variant} ${r.rung} lr ${r.lr} ${r.role}: done`);
-  assert.ok(runs.some((r) => r.stage === 'frontier' && r.rung === 'smoke-c'), 'the transferred rung was trained');
+  assert.ok(
+    runs.some((r) => r.stage === 'frontier' && r.rung === 'smoke-c'),
+    'the transferred rung was trained',
+  );
   assert.ok(runs.some((r) => r.stage === 'spot-check'));
   // fused is the same math as the baseline: with the same LR its forks give identical losses
   const d = studyData(p, store, 'wasm');

@@ -9,7 +9,14 @@ import { BASE_LAW, RUNG_PARAMS, synthRuns } from './study-synthetic.js';
 import { getPlan, type StudyPlan } from '../src/plans.js';
 import { analyzeStudyData, type StudyData } from '../src/report/study.js';
 import { studyRows, studySummary, STUDY_ROW_COLUMNS } from '../src/report/study-summary.js';
-import { anchorsFrontier, gundlachPairRows, lossVsLr, seedAveraged, studyCegVsCompute, studyFrontiers } from '../src/report/study-figures.js';
+import {
+  anchorsFrontier,
+  gundlachPairRows,
+  lossVsLr,
+  seedAveraged,
+  studyCegVsCompute,
+  studyFrontiers,
+} from '../src/report/study-figures.js';
 import { MAX_EXTRAPOLATION } from '../src/ceg/fit.js';
 import { formatRows } from '../src/report/formats.js';
 import type { GundlachPoint } from '../src/ceg/anchors.js';
@@ -24,7 +31,10 @@ function synthStudy(): StudyData {
     rungs: RUNG_PARAMS.map((_, i) => ({ name: `r${i}`, nLayer: 1, nHead: 1, nEmbd: 8, batchSize: 1 })),
     lrGrid: [1e-3, 3.16e-3, 1e-2],
     variants: [
-      { id: 'baseline', seeds: 3 }, { id: 'fused', seeds: 2 }, { id: 'layernorm', seeds: 2 }, { id: 'postln', seeds: 2 },
+      { id: 'baseline', seeds: 3 },
+      { id: 'fused', seeds: 2 },
+      { id: 'layernorm', seeds: 2 },
+      { id: 'postln', seeds: 2 },
     ],
     comparisons: [
       { variant: 'fused', reference: 'baseline', kind: 'placebo' },
@@ -42,16 +52,55 @@ function synthStudy(): StudyData {
   ].map((r) => ({ ...r, points: r.points.filter((p) => p.fork !== 'stale') }));
   // loss against LR: a parabola in log10 LR with its vertex at 10^-2.25 ≈ 5.6e-3 at r0 and r1
   const sweep = ['r0', 'r1'].flatMap((rung, i) =>
-    plan.lrGrid.map((lr) => ({ variant: 'baseline', rung, params: RUNG_PARAMS[i], lr, loss: 2 - 0.3 * i + 0.2 * (Math.log10(lr) + 2.25) ** 2 })),
+    plan.lrGrid.map((lr) => ({
+      variant: 'baseline',
+      rung,
+      params: RUNG_PARAMS[i],
+      lr,
+      loss: 2 - 0.3 * i + 0.2 * (Math.log10(lr) + 2.25) ** 2,
+    })),
   );
   const choices = [
-    { variant: 'baseline', rung: 'r0', params: RUNG_PARAMS[0], lr: 3.16e-3, source: 'sweep' as const, lrStar: 10 ** -2.25, flag: null },
-    { variant: 'baseline', rung: 'r1', params: RUNG_PARAMS[1], lr: 3.16e-3, source: 'sweep' as const, lrStar: 10 ** -2.25, flag: null },
-    { variant: 'baseline', rung: 'r2', params: RUNG_PARAMS[2], lr: 2.2e-3, source: 'transfer' as const, lrStar: 2.2e-3, flag: null },
+    {
+      variant: 'baseline',
+      rung: 'r0',
+      params: RUNG_PARAMS[0],
+      lr: 3.16e-3,
+      source: 'sweep' as const,
+      lrStar: 10 ** -2.25,
+      flag: null,
+    },
+    {
+      variant: 'baseline',
+      rung: 'r1',
+      params: RUNG_PARAMS[1],
+      lr: 3.16e-3,
+      source: 'sweep' as const,
+      lrStar: 10 ** -2.25,
+      flag: null,
+    },
+    {
+      variant: 'baseline',
+      rung: 'r2',
+      params: RUNG_PARAMS[2],
+      lr: 2.2e-3,
+      source: 'transfer' as const,
+      lrStar: 2.2e-3,
+      flag: null,
+    },
   ];
   return {
-    plan, lrs: { choices, lrOf: () => undefined, sweep, notes: [] }, planned: [], done: runs.length, runs, unigram: UNI,
-    escapes: [], spots: [{ variant: 'baseline', rung: 'r2', lr: 2.2e-3, factor: 1, loss: 1.5 }, { variant: 'baseline', rung: 'r2', lr: 6.96e-3, factor: Math.sqrt(10), loss: 1.6 }],
+    plan,
+    lrs: { choices, lrOf: () => undefined, sweep, notes: [] },
+    planned: [],
+    done: runs.length,
+    runs,
+    unigram: UNI,
+    escapes: [],
+    spots: [
+      { variant: 'baseline', rung: 'r2', lr: 2.2e-3, factor: 1, loss: 1.5 },
+      { variant: 'baseline', rung: 'r2', lr: 6.96e-3, factor: Math.sqrt(10), loss: 1.6 },
+    ],
   };
 }
 
@@ -86,11 +135,12 @@ test('study summary: CEG 2 recovered with intervals, both slopes, seeds, verdict
   // the reference pair layernorm vs postln: true CEG 2/1.25 = 1.6
   const pair = s.comparisons.find((c) => c.variant === 'layernorm' && c.reference === 'postln')!;
   assert.equal(pair.kind, 'add');
-  for (const p of pair.points.filter((x) => x.ceg !== null)) assert.ok(Math.abs(p.ceg! / 1.6 - 1) < 0.1, `pair CEG ${p.ceg}`);
+  for (const p of pair.points.filter((x) => x.ceg !== null))
+    assert.ok(Math.abs(p.ceg! / 1.6 - 1) < 0.1, `pair CEG ${p.ceg}`);
   assert.deepEqual(
     s.comparisons.map((c) => `${c.variant}/${c.reference}/${c.kind}`).sort(),
     ['fused/baseline/placebo', 'layernorm/baseline/add', 'layernorm/postln/add', 'postln/baseline/add'],
-    'the plan\'s comparisons, each once',
+    "the plan's comparisons, each once",
   );
   assert.equal(s.anchors.gundlach.length, 4);
   assert.ok(s.anchors.paper.some((r) => r.innovation === 'layernorm'));
@@ -123,7 +173,12 @@ test('study figures: CEG curve never beyond half a decade; error bars are the in
   const [lo, hi] = v.parametric!.range;
   const curves = fig.data.filter((t) => t.mode === 'lines' && String(t.name).startsWith('LayerNorm'));
   assert.ok(curves.length >= 2, `solid inside and dashed outside: ${curves.length} curves`);
-  for (const t of curves) for (const x of t.x as number[]) assert.ok(x >= (lo / MAX_EXTRAPOLATION) * 0.999 && x <= hi * MAX_EXTRAPOLATION * 1.001, `curve at ${x} within half a decade of [${lo}, ${hi}]`);
+  for (const t of curves)
+    for (const x of t.x as number[])
+      assert.ok(
+        x >= (lo / MAX_EXTRAPOLATION) * 0.999 && x <= hi * MAX_EXTRAPOLATION * 1.001,
+        `curve at ${x} within half a decade of [${lo}, ${hi}]`,
+      );
   const dots = fig.data.find((t) => t.mode === 'markers' && t.name === 'LayerNorm (LN)')!;
   const pts = v.frontier.points.filter((p) => p.ceg !== null);
   const ey = dots.error_y as { array: number[]; arrayminus: number[] };
@@ -137,7 +192,11 @@ test('study figures: CEG curve never beyond half a decade; error bars are the in
   });
   // frontiers: a point at the plateau is hollow, the others filled
   const dp: StudyData = { ...d, runs: [] };
-  dp.runs = d.runs.map((r) => (r.variant === 'baseline' && r.rung === 'r0' ? { ...r, points: r.points.map((p) => ({ ...p, loss: UNI - 0.1 })) } : r));
+  dp.runs = d.runs.map((r) =>
+    r.variant === 'baseline' && r.rung === 'r0'
+      ? { ...r, points: r.points.map((p) => ({ ...p, loss: UNI - 0.1 })) }
+      : r,
+  );
   const ff = studyFrontiers(dp, ['baseline', 'layernorm']);
   const bm = ff.data.find((t) => t.mode === 'markers' && t.name === 'Baseline')!;
   const sym = (bm.marker as { symbol: string[] }).symbol;
@@ -145,14 +204,22 @@ test('study figures: CEG curve never beyond half a decade; error bars are the in
   avg.forEach((p, i) => assert.equal(sym[i], p.loss >= UNI - 0.3 ? 'circle-open' : 'circle'));
   assert.equal(sym.filter((s) => s === 'circle-open').length, 3, 'the three forks of r0');
   const line = ff.data.find((t) => t.mode === 'lines' && t.name === 'Baseline')!;
-  assert.ok((line.y as number[]).every((y) => y < UNI - 0.3), 'plateau points are not on the frontier line');
-  assert.ok((line.y as number[]).length >= avg.filter((p) => p.loss < UNI - 0.3).length - 2, 'the other points are (nearly all) on it');
+  assert.ok(
+    (line.y as number[]).every((y) => y < UNI - 0.3),
+    'plateau points are not on the frontier line',
+  );
+  assert.ok(
+    (line.y as number[]).length >= avg.filter((p) => p.loss < UNI - 0.3).length - 2,
+    'the other points are (nearly all) on it',
+  );
 });
 
 test('loss-vs-LR figure: the chosen LR starred, LR* dotted, the transferred LR dashed with its spot check', () => {
   const d = synthStudy();
   const f = lossVsLr(d, 'baseline');
-  const stars = f.data.filter((t) => (t.marker as { symbol?: string } | undefined)?.symbol === 'star' && (t.x as unknown[])[0] !== null);
+  const stars = f.data.filter(
+    (t) => (t.marker as { symbol?: string } | undefined)?.symbol === 'star' && (t.x as unknown[])[0] !== null,
+  );
   assert.equal(stars.length, 2);
   for (const s of stars) assert.equal((s.x as number[])[0], 3.16e-3);
   const shapes = f.layout.shapes as { x0: number; line: { dash: string } }[];
@@ -174,12 +241,13 @@ test('anchors figure: each study relative to its own reference, nothing outside 
   assert.deepEqual(modern.x, [1e15, 1e16, 1e17]);
   for (const y of modern.y as number[]) assert.ok(Math.abs(y - 0.9) < 1e-12);
   const ours = f.data.find((t) => t.name === 'ours: LayerNorm (LN)')!;
-  for (const y of ours.y as number[]) assert.ok(y < 1, 'a CEG-2 variant has lower loss than the baseline at equal compute');
+  for (const y of ours.y as number[])
+    assert.ok(y < 1, 'a CEG-2 variant has lower loss than the baseline at equal compute');
   const hist = f.data.find((t) => String(t.name).startsWith('Gundlach: 2017 transformer'))!;
   for (const y of hist.y as number[]) assert.equal(y, 1);
 });
 
-test('paper vs study: the paper\'s numbers beside our top-compute CEG and verdict per baseline', async () => {
+test("paper vs study: the paper's numbers beside our top-compute CEG and verdict per baseline", async () => {
   const { paperVsStudy } = await import('../src/report/study-summary.js');
   const rows = paperVsStudy(S);
   const ln = rows.find((r) => r.innovation === 'layernorm')!;

@@ -32,7 +32,7 @@ export function lossAt(law: Law, C: number): number {
 /** C_base(L_v(C)) / C between two laws with the same E, in closed form. */
 export function trueCeg(base: Law, v: Law, C: number): number {
   const L = lossAt(v, C);
-  return ((base.G / (L - base.E)) ** (1 / base.alpha) / (base.k ?? 1)) / C;
+  return (base.G / (L - base.E)) ** (1 / base.alpha) / (base.k ?? 1) / C;
 }
 
 export interface SynthOptions {

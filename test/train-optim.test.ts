@@ -4,12 +4,13 @@ import { initEngine, tf } from '../src/engine/index.js';
 import { AdamW, clipByGlobalNorm, clipCoefficient } from '../src/train/adamw.js';
 import { learningRate } from '../src/train/schedule.js';
 
-const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
+const close = (a: number, b: number, tol = 1e-6) =>
+  assert.ok(Math.abs(a - b) <= tol * Math.max(1, Math.abs(b)), `${a} vs ${b}`);
 
 test('learning rate: warmup, cosine, floor (nanoGPT get_lr)', () => {
   const t = { lr: 1e-3, minLr: 1e-4, warmupSteps: 10, decaySteps: 110 };
-  close(learningRate(0, t), 1e-3 * 1 / 11);
-  close(learningRate(9, t), 1e-3 * 10 / 11);
+  close(learningRate(0, t), (1e-3 * 1) / 11);
+  close(learningRate(9, t), (1e-3 * 10) / 11);
   close(learningRate(10, t), 1e-3); // cos(0) = 1
   close(learningRate(60, t), 1e-4 + 0.5 * (1e-3 - 1e-4)); // halfway: cos(pi/2) = 0
   close(learningRate(110, t), 1e-4);
@@ -57,8 +58,16 @@ test('AdamW matches a hand-written reference for two steps, decay on decayed par
     opt.step(grads, lrs[k]);
     for (const t of grads.values()) t.dispose();
   });
-  const wRef = ref(w0, gradsSeq.map((g) => g.w), true);
-  const bRef = ref(b0, gradsSeq.map((g) => g.b), false);
+  const wRef = ref(
+    w0,
+    gradsSeq.map((g) => g.w),
+    true,
+  );
+  const bRef = ref(
+    b0,
+    gradsSeq.map((g) => g.b),
+    false,
+  );
   Array.from(params.get('w')!.dataSync()).forEach((x, i) => close(x, wRef[i], 1e-5));
   Array.from(params.get('b')!.dataSync()).forEach((x, i) => close(x, bRef[i], 1e-5));
   assert.equal(opt.t, 2);
@@ -83,10 +92,38 @@ test('clipCoefficient + AdamW.step(grads, lr, coef) equals clipByGlobalNorm then
   for (const backend of ['wasm', 'cpu'] as const) {
     await initEngine({ backend });
     const run = (folded: boolean) => {
-      const params = new Map<string, tf.Variable>([['w', tf.tidy(() => tf.variable(tf.tensor2d([[0.5, -1.25], [2, 0.75]])))], ['b', tf.tidy(() => tf.variable(tf.tensor1d([0.1, -0.2, 0.3])))]]);
-      const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: (n) => n === 'w' });
+      const params = new Map<string, tf.Variable>([
+        [
+          'w',
+          tf.tidy(() =>
+            tf.variable(
+              tf.tensor2d([
+                [0.5, -1.25],
+                [2, 0.75],
+              ]),
+            ),
+          ),
+        ],
+        ['b', tf.tidy(() => tf.variable(tf.tensor1d([0.1, -0.2, 0.3])))],
+      ]);
+      const opt = new AdamW(params, {
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weightDecay: 0.1,
+        decayed: (n) => n === 'w',
+      });
       for (const k of [1, 2, 3]) {
-        const grads = new Map<string, tf.Tensor>([['w', tf.tensor2d([[3 * k, -1], [0.5, 2]])], ['b', tf.tensor1d([k, -4, 0.25])]]);
+        const grads = new Map<string, tf.Tensor>([
+          [
+            'w',
+            tf.tensor2d([
+              [3 * k, -1],
+              [0.5, 2],
+            ]),
+          ],
+          ['b', tf.tensor1d([k, -4, 0.25])],
+        ]);
         let norm: tf.Scalar;
         if (folded) {
           const c = clipCoefficient(grads, 1.0);

@@ -18,7 +18,10 @@ test('a smoke run records every evaluation point with steps, tokens, exact FLOPs
   const { metrics, cached } = await trainRun(spec, new RunStore(tmp('a')));
   assert.equal(cached, false);
   const { steps, evalInterval, batchSize, gradAccum } = spec.train;
-  assert.deepEqual(metrics.map((m) => m.step), Array.from({ length: steps / evalInterval + 1 }, (_, i) => i * evalInterval));
+  assert.deepEqual(
+    metrics.map((m) => m.step),
+    Array.from({ length: steps / evalInterval + 1 }, (_, i) => i * evalInterval),
+  );
   const perStep = batchSize * gradAccum * spec.model.blockSize;
   for (const m of metrics) {
     assert.equal(m.tokens, m.step * perStep);
@@ -66,7 +69,18 @@ test('MoE and sparse variants train through the same loop; memory stays flat acr
 test('kill -9 in the middle of a CLI run leaves a readable store and the re-run matches', async () => {
   const root = tmp('f');
   const env = { ...process.env, CEG_RUNS: root };
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'train', '--scale', 'smoke', '--innovation', 'baseline', '--seed', '4'];
+  const args = [
+    '--import',
+    'tsx',
+    'src/cli/main.ts',
+    'train',
+    '--scale',
+    'smoke',
+    '--innovation',
+    'baseline',
+    '--seed',
+    '4',
+  ];
   const child = spawn(process.execPath, args, { env, stdio: 'ignore' });
   // wait until a checkpoint exists, then kill without warning
   const t0 = Date.now();
@@ -74,7 +88,9 @@ test('kill -9 in the middle of a CLI run leaves a readable store and the re-run 
   while (Date.now() - t0 < 60_000) {
     await new Promise((r) => setTimeout(r, 20));
     const dirs = fs.existsSync(root) ? fs.readdirSync(root) : [];
-    const ck = dirs.some((d) => fs.existsSync(path.join(root, d)) && fs.readdirSync(path.join(root, d)).some((f) => f.startsWith('ckpt-')));
+    const ck = dirs.some(
+      (d) => fs.existsSync(path.join(root, d)) && fs.readdirSync(path.join(root, d)).some((f) => f.startsWith('ckpt-')),
+    );
     if (ck) {
       child.kill('SIGKILL');
       killed = true;
@@ -96,18 +112,36 @@ test('kill -9 in the middle of a CLI run leaves a readable store and the re-run 
 
 test('sweeps name every bad input before training anything', async () => {
   const store = new RunStore(tmp('h'));
-  await assert.rejects(ensureRuns({ scale: 'smoke', innovations: ['ropee'], seeds: [1], backend: 'wasm', store, stream: null }), /unknown innovation "ropee"; valid: baseline/);
-  await assert.rejects(ensureRuns({ scale: 'huge', innovations: ['rope'], seeds: [1], backend: 'wasm', store, stream: null }), /unknown scale "huge"; valid: smoke, micro/);
+  await assert.rejects(
+    ensureRuns({ scale: 'smoke', innovations: ['ropee'], seeds: [1], backend: 'wasm', store, stream: null }),
+    /unknown innovation "ropee"; valid: baseline/,
+  );
+  await assert.rejects(
+    ensureRuns({ scale: 'huge', innovations: ['rope'], seeds: [1], backend: 'wasm', store, stream: null }),
+    /unknown scale "huge"; valid: smoke, micro/,
+  );
   assert.equal(store.list().length, 0);
 });
 
 test('side-by-side step timing: every variant gets samples, files round-trip, wall-clock CEG formula', async () => {
   const { measureStepTimes, saveTiming, loadTimings, calibratedSecondsCeg } = await import('../src/train/timing.js');
-  const t = await measureStepTimes({ scale: 'smoke', innovations: ['baseline', 'mqa'], backend: 'wasm', steps: 2, rounds: 2 });
-  assert.deepEqual(t.results.map((r) => r.innovation), ['baseline', 'mqa']);
+  const t = await measureStepTimes({
+    scale: 'smoke',
+    innovations: ['baseline', 'mqa'],
+    backend: 'wasm',
+    steps: 2,
+    rounds: 2,
+  });
+  assert.deepEqual(
+    t.results.map((r) => r.innovation),
+    ['baseline', 'mqa'],
+  );
   for (const r of t.results) {
     assert.equal(r.samples.length, 4);
-    assert.ok(r.msPerStep > 0 && r.msPerStep >= Math.min(...r.samples) && r.msPerStep <= Math.max(...r.samples), 'median lies within the samples');
+    assert.ok(
+      r.msPerStep > 0 && r.msPerStep >= Math.min(...r.samples) && r.msPerStep <= Math.max(...r.samples),
+      'median lies within the samples',
+    );
   }
   const root = tmp('timing');
   saveTiming(root, t);
@@ -133,9 +167,20 @@ test('MoE: an expert that gets no token in a step trains with a zero gradient (d
   const small = { ...cfg, blockSize: 2 };
   const params = initParams(small, 3);
   const before = new Map([...params].map(([n, p]) => [n, Array.from(p.dataSync())]));
-  const opt = new AdamW(params, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1, decayed: decayedParams(small) });
+  const opt = new AdamW(params, {
+    beta1: 0.9,
+    beta2: 0.95,
+    eps: 1e-8,
+    weightDecay: 0.1,
+    decayed: decayedParams(small),
+  });
   const lr = 0.01;
-  const loss = await trainStep(stepState(params, opt, small, tc), lr, () => ({ x: Int32Array.from([5, 9]), y: Int32Array.from([9, 11]) }), () => 0);
+  const loss = await trainStep(
+    stepState(params, opt, small, tc),
+    lr,
+    () => ({ x: Int32Array.from([5, 9]), y: Int32Array.from([9, 11]) }),
+    () => 0,
+  );
   assert.ok(Number.isFinite(loss));
   let decayOnly = 0;
   for (const [name, p] of params) {
@@ -159,8 +204,15 @@ test("evalProtocol 'random' (the paper's): fresh seeded batches per evaluation, 
   const random = runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'random' } } });
   const explicitFixed = runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'fixed' } } });
   assert.notEqual(runId(random), runId(fixed), 'the protocol is part of the run identity');
-  assert.equal(runId(explicitFixed), runId(fixed), "'fixed' is the default and keeps the ids of runs made before the option");
-  assert.throws(() => runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'sometimes' } } }), /train\.evalProtocol/);
+  assert.equal(
+    runId(explicitFixed),
+    runId(fixed),
+    "'fixed' is the default and keeps the ids of runs made before the option",
+  );
+  assert.throws(
+    () => runSpec('baseline', 'smoke', 4, 'wasm', { overrides: { train: { evalProtocol: 'sometimes' } } }),
+    /train\.evalProtocol/,
+  );
 
   const ref = await trainRun(random, new RunStore(tmp('ep1')));
   const fix = await trainRun(fixed, new RunStore(tmp('ep2')));
@@ -173,7 +225,13 @@ test("evalProtocol 'random' (the paper's): fresh seeded batches per evaluation, 
     const batches = fixedEvalBatches(data.val, n, B, T, seed);
     let sum = 0;
     for (const b of batches)
-      sum += tf.tidy(() => gptLoss(params, tf.tensor2d(b.x, [B, T], 'int32'), tf.tensor2d(b.y, [B, T], 'int32'), random.model, { training: false, seed: 0 }).ce.dataSync()[0]);
+      sum += tf.tidy(
+        () =>
+          gptLoss(params, tf.tensor2d(b.x, [B, T], 'int32'), tf.tensor2d(b.y, [B, T], 'int32'), random.model, {
+            training: false,
+            seed: 0,
+          }).ce.dataSync()[0],
+      );
     return sum / batches.length;
   };
   const want0 = lossOn(randomEvalSeed(4, 0));
@@ -183,7 +241,10 @@ test("evalProtocol 'random' (the paper's): fresh seeded batches per evaluation, 
   assert.notEqual(want0, atStep4, 'each evaluation draws other batches');
   assert.notEqual(ref.metrics[0].valLoss, fix.metrics[0].valLoss, 'random batches are not the fixed set');
   // the training trajectory is the protocol's business only through evaluation: same train losses
-  assert.deepEqual(ref.metrics.map((m) => m.trainLoss), fix.metrics.map((m) => m.trainLoss));
+  assert.deepEqual(
+    ref.metrics.map((m) => m.trainLoss),
+    fix.metrics.map((m) => m.trainLoss),
+  );
   // a crash and resume draws the same evaluation batches
   const store = new RunStore(tmp('ep3'));
   await assert.rejects(trainRun(random, store, { crashAfterSteps: 6 }), /simulated crash/);

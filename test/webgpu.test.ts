@@ -40,7 +40,14 @@ function values(n: number, seed: number): Float32Array {
   }
   return out;
 }
-const rnd = (shape: number[], seed: number) => tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape);
+const rnd = (shape: number[], seed: number) =>
+  tf.tensor(
+    values(
+      shape.reduce((a, b) => a * b, 1),
+      seed,
+    ),
+    shape,
+  );
 
 /** Run fn on a backend and read every resulting tensor back (async: webgpu has no dataSync in Node). */
 async function on(backend: 'cpu' | 'webgpu', fn: () => tf.Tensor[]): Promise<Float32Array[]> {
@@ -67,18 +74,38 @@ test('collapseTile merges repeat-1 dimensions (pure)', () => {
 });
 
 test('no adapter is a clear EngineError naming lavapipe.sh (child process, no driver)', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e',
-    "import('./src/engine/index.js').then(m => m.initEngine({backend: 'webgpu'})).then(() => console.log('ADAPTER'), e => console.log(e.name + ': ' + e.message))"],
-  { env: { ...process.env, CEG_VK_DIR: 'none', VK_DRIVER_FILES: '/nonexistent/icd.json', VK_ICD_FILENAMES: '/nonexistent/icd.json' }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/engine/index.js').then(m => m.initEngine({backend: 'webgpu'})).then(() => console.log('ADAPTER'), e => console.log(e.name + ': ' + e.message))",
+    ],
+    {
+      env: {
+        ...process.env,
+        CEG_VK_DIR: 'none',
+        VK_DRIVER_FILES: '/nonexistent/icd.json',
+        VK_ICD_FILENAMES: '/nonexistent/icd.json',
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   assert.match(r.stdout, /EngineError: no WebGPU adapter.*scripts\/lavapipe\.sh/);
 });
 
 test('webgpu ops and gradients equal cpu: matmul, softmax, gather, layer norm, rank-5 tile', async (t) => {
   if (skip) return t.skip(skip);
   const run = () => {
-    const a = rnd([5, 7], 1), b = rnd([7, 3], 2), emb = rnd([6, 4], 3), w = rnd([3, 4], 4);
+    const a = rnd([5, 7], 1),
+      b = rnd([7, 3], 2),
+      emb = rnd([6, 4], 3),
+      w = rnd([3, 4], 4);
     const idx = tf.tensor1d([1, 5, 1], 'int32');
-    const x = rnd([3, 4], 5), gamma = rnd([4], 6);
+    const x = rnd([3, 4], 5),
+      gamma = rnd([4], 6);
     const ln = (xx: tf.Tensor, g: tf.Tensor) => {
       const { mean, variance } = tf.moments(xx, -1, true);
       return tf.mul(tf.div(tf.sub(xx, mean), tf.sqrt(tf.add(variance, 1e-5))), g);
@@ -101,15 +128,30 @@ test('webgpu ops and gradients equal cpu: matmul, softmax, gather, layer norm, r
 
 /** A one-layer GPT from tf ops (pre-norm, causal attention, GELU-free ReLU MLP, tied head). */
 function tinyGptLosses(steps: number): tf.Tensor[] {
-  const V = 11, C = 16, T = 8, B = 2, H = 2, hs = C / H;
+  const V = 11,
+    C = 16,
+    T = 8,
+    B = 2,
+    H = 2,
+    hs = C / H;
   const p = {
-    wte: tf.variable(tf.mul(rnd([V, C], 11), 0.5)), wpe: tf.variable(tf.mul(rnd([T, C], 12), 0.1)),
-    wqkv: tf.variable(tf.mul(rnd([C, 3 * C], 13), 0.3)), wo: tf.variable(tf.mul(rnd([C, C], 14), 0.3)),
-    w1: tf.variable(tf.mul(rnd([C, 4 * C], 15), 0.3)), w2: tf.variable(tf.mul(rnd([4 * C, C], 16), 0.2)),
+    wte: tf.variable(tf.mul(rnd([V, C], 11), 0.5)),
+    wpe: tf.variable(tf.mul(rnd([T, C], 12), 0.1)),
+    wqkv: tf.variable(tf.mul(rnd([C, 3 * C], 13), 0.3)),
+    wo: tf.variable(tf.mul(rnd([C, C], 14), 0.3)),
+    w1: tf.variable(tf.mul(rnd([C, 4 * C], 15), 0.3)),
+    w2: tf.variable(tf.mul(rnd([4 * C, C], 16), 0.2)),
   };
   const tokens = Array.from(values(B * (T + 1), 17), (x) => Math.floor((x + 1) * 5.5) % V);
-  const xIdx = tf.tensor2d(tokens.filter((_, i) => i % (T + 1) < T), [B, T], 'int32');
-  const yIdx = tf.tensor1d(tokens.filter((_, i) => i % (T + 1) > 0), 'int32');
+  const xIdx = tf.tensor2d(
+    tokens.filter((_, i) => i % (T + 1) < T),
+    [B, T],
+    'int32',
+  );
+  const yIdx = tf.tensor1d(
+    tokens.filter((_, i) => i % (T + 1) > 0),
+    'int32',
+  );
   const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
   const norm = (x: tf.Tensor) => {
     const { mean, variance } = tf.moments(x, -1, true);
@@ -160,14 +202,22 @@ test('a tiny GPT over-fits one batch with the same losses on webgpu as on cpu', 
 function plainAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor {
   const [, H, T, hs] = q.shape;
   const g = H / k.shape[1];
-  const idx = tf.tensor1d([...Array(H).keys()].map((h) => Math.floor(h / g)), 'int32');
-  const kk = tf.gather(k, idx, 1), vv = tf.gather(v, idx, 1);
+  const idx = tf.tensor1d(
+    [...Array(H).keys()].map((h) => Math.floor(h / g)),
+    'int32',
+  );
+  const kk = tf.gather(k, idx, 1),
+    vv = tf.gather(v, idx, 1);
   const mask = tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([T, T]), -1, 0)), -1e9);
   const att = tf.softmax(tf.add(tf.mul(tf.matMul(q, kk, false, true), 1 / Math.sqrt(hs)), mask));
   return tf.matMul(att, vv);
 }
 
-for (const [B, H, Hkv, T, hs] of [[2, 2, 2, 64, 16], [1, 4, 2, 100, 32], [1, 3, 1, 33, 16]]) {
+for (const [B, H, Hkv, T, hs] of [
+  [2, 2, 2, 64, 16],
+  [1, 4, 2, 100, 32],
+  [1, 3, 1, 33, 16],
+]) {
   test(`WGSL flash attention equals plain attention, forward and gradients (B${B} H${H} Hkv${Hkv} T${T} hs${hs})`, async (t) => {
     if (skip) return t.skip(skip);
     const make = (attn: (q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D) => tf.Tensor) => () => {
@@ -175,7 +225,8 @@ for (const [B, H, Hkv, T, hs] of [[2, 2, 2, 64, 16], [1, 4, 2, 100, 32], [1, 3, 
       const k = tf.mul(rnd([B, Hkv, T, hs], 22), 2) as tf.Tensor4D;
       const v = rnd([B, Hkv, T, hs], 23) as tf.Tensor4D;
       const w = rnd([B, H, T, hs], 24);
-      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attn(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), w));
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(attn(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D), w));
       return [attn(q, k, v), ...tf.grads(f)([q, k, v])];
     };
     const cpu = await on('cpu', make(plainAttention));
@@ -212,10 +263,13 @@ test('MoE dense and sparse device selection on webgpu equal the cpu read-back pa
   const sp = { blockSize: 16, localBlocks: 2, selectedBlocks: 2 };
   const [N, C, E, Hd] = [64, 16, 4, 24];
   const run = (dense: boolean) => () => {
-    const q = tf.mul(rnd([B, H, T, hs], 31), 2) as tf.Tensor4D, k = tf.mul(rnd([B, Hkv, T, hs], 32), 2) as tf.Tensor4D;
-    const v = rnd([B, Hkv, T, hs], 33) as tf.Tensor4D, w = rnd([B, H, T, hs], 34);
+    const q = tf.mul(rnd([B, H, T, hs], 31), 2) as tf.Tensor4D,
+      k = tf.mul(rnd([B, Hkv, T, hs], 32), 2) as tf.Tensor4D;
+    const v = rnd([B, Hkv, T, hs], 33) as tf.Tensor4D,
+      w = rnd([B, H, T, hs], 34);
     const o = { dropout: 0, training: false, seed: 0, sparse: sp };
-    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(sparseAttention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, o), w));
+    const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+      tf.sum(tf.mul(sparseAttention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, o), w));
     const p = new Map<string, tf.Variable>([['m.router.weight', tf.variable(tf.mul(rnd([C, E], 40), 3))]]);
     for (let e = 0; e < E; e++) {
       p.set(`m.experts.${e}.c_fc.weight`, tf.variable(rnd([C, Hd], 41 + e)));
@@ -226,22 +280,54 @@ test('MoE dense and sparse device selection on webgpu equal the cpu read-back pa
     const x = rnd([N, C], 45) as tf.Tensor2D;
     const moe = { experts: E, topK: 2, auxLossWeight: 0.01 };
     const r = moeMlp(p, 'm', x, moe, dense ? 'dense' : 'gather');
-    const g = tf.variableGrads(() => tf.add(tf.sum(tf.mul(moeMlp(p, 'm', x, moe, dense ? 'dense' : 'gather').y, x)), r.aux) as tf.Scalar, [...p.values()]);
-    const sel = dense ? tf.cast(sparseSelectedDevice(q, k, sp), 'float32') : tf.tensor(sparseSelection(q, k, sp).blocks.flatMap((bb) => bb.flatMap((hh) => hh.map((blk) => (blk.length === 4 ? blk.slice(0, 2) : [0, 0]))))) ;
-    const out = [sparseAttention(q, k, v, o), ...tf.grads(f)([q, k, v]), r.y, r.aux, r.load, ...[...p.values()].map((vv) => g.grads[vv.name]), sel];
+    const g = tf.variableGrads(
+      () => tf.add(tf.sum(tf.mul(moeMlp(p, 'm', x, moe, dense ? 'dense' : 'gather').y, x)), r.aux) as tf.Scalar,
+      [...p.values()],
+    );
+    const sel = dense
+      ? tf.cast(sparseSelectedDevice(q, k, sp), 'float32')
+      : tf.tensor(
+          sparseSelection(q, k, sp).blocks.flatMap((bb) =>
+            bb.flatMap((hh) => hh.map((blk) => (blk.length === 4 ? blk.slice(0, 2) : [0, 0]))),
+          ),
+        );
+    const out = [
+      sparseAttention(q, k, v, o),
+      ...tf.grads(f)([q, k, v]),
+      r.y,
+      r.aux,
+      r.load,
+      ...[...p.values()].map((vv) => g.grads[vv.name]),
+      sel,
+    ];
     p.forEach((vv) => vv.dispose());
     return out;
   };
   const want = await on('cpu', run(false));
   const got = await on('webgpu', run(true));
-  const names = ['sparse y', 'dq', 'dk', 'dv', 'moe y', 'aux', 'load', ...Array.from({ length: 1 + 4 * E }, (_, i) => `moe grad ${i}`)];
+  const names = [
+    'sparse y',
+    'dq',
+    'dk',
+    'dv',
+    'moe y',
+    'aux',
+    'load',
+    ...Array.from({ length: 1 + 4 * E }, (_, i) => `moe grad ${i}`),
+  ];
   names.forEach((n, i) => close(got[i], want[i], 1e-4, n));
   // selected blocks of query blocks 3..7 (those with L+S = 4 key blocks)
   const nb = T / sp.blockSize;
-  const sel = got[got.length - 1], ref = want[want.length - 1];
+  const sel = got[got.length - 1],
+    ref = want[want.length - 1];
   for (let bh = 0; bh < B * Hkv; bh++)
     for (let i = 3; i < nb; i++)
-      for (let s = 0; s < 2; s++) assert.equal(sel[(bh * nb + i) * 2 + s], ref[(bh * nb + i) * 2 + s], `selected block (bh ${bh}, i ${i}, slot ${s})`);
+      for (let s = 0; s < 2; s++)
+        assert.equal(
+          sel[(bh * nb + i) * 2 + s],
+          ref[(bh * nb + i) * 2 + s],
+          `selected block (bh ${bh}, i ${i}, slot ${s})`,
+        );
 });
 
 /**
@@ -279,11 +365,20 @@ test('every innovation trains on webgpu through the real trainer (smoke): finite
       const id = inn.id;
       assert.equal(losses.length, STEPS, `${id}: one loss per step`);
       assert.ok(losses.every(Number.isFinite), `${id}: finite losses ${losses}`);
-      assert.ok(losses[STEPS - 1] < losses[0] - 0.1, `${id}: the loss should fall, got ${losses.map((l) => l.toFixed(4))}`);
+      assert.ok(
+        losses[STEPS - 1] < losses[0] - 0.1,
+        `${id}: the loss should fall, got ${losses.map((l) => l.toFixed(4))}`,
+      );
       // identical math, different float order: the first step's loss agrees with wasm
-      assert.ok(Math.abs(losses[0] - cpu.losses[0]) < 2e-3, `${id}: first-step loss webgpu ${losses[0]} vs wasm ${cpu.losses[0]}`);
+      assert.ok(
+        Math.abs(losses[0] - cpu.losses[0]) < 2e-3,
+        `${id}: first-step loss webgpu ${losses[0]} vs wasm ${cpu.losses[0]}`,
+      );
       // no per-step leak: the live tensor count is the same after every step
-      assert.ok(tensors.every((n) => n === tensors[0]), `${id}: live tensors per step ${tensors}`);
+      assert.ok(
+        tensors.every((n) => n === tensors[0]),
+        `${id}: live tensors per step ${tensors}`,
+      );
       const vals = metrics.map((m: MetricRow) => m.valLoss);
       assert.ok(vals.length >= 2 && vals.every((v) => Number.isFinite(v)), `${id}: validation losses ${vals}`);
       if (spec.model.mlp === 'moe') {
@@ -293,7 +388,11 @@ test('every innovation trains on webgpu through the real trainer (smoke): finite
         for (const m of metrics) {
           const load = m.expertLoad as number[];
           assert.equal(load.length, spec.model.moe.experts, `${id}: one count per expert`);
-          assert.equal(load.reduce((a, b) => a + b, 0), want, `${id}: expert load sums to tokens·k·layers`);
+          assert.equal(
+            load.reduce((a, b) => a + b, 0),
+            want,
+            `${id}: expert load sums to tokens·k·layers`,
+          );
         }
       }
     }

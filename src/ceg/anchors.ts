@@ -14,8 +14,10 @@ import { getInnovation } from '../innovations.js';
 import { PUBLISHED } from './published.js';
 import { CegError } from './types.js';
 
-export const GUNDLACH_CITATION = 'Gundlach et al. 2025, "On the Origin of Algorithmic Progress in AI", arXiv 2511.21622';
-export const PAPER_CITATION = 'Sanderson et al. 2025, "Rethinking LLM Advancement: Compute-Dependent and Independent Paths to Progress"';
+export const GUNDLACH_CITATION =
+  'Gundlach et al. 2025, "On the Origin of Algorithmic Progress in AI", arXiv 2511.21622';
+export const PAPER_CITATION =
+  'Sanderson et al. 2025, "Rethinking LLM Advancement: Compute-Dependent and Independent Paths to Progress"';
 
 /** One of Gundlach et al.'s ablations: CEG of `to` over `from`, both with a per-variant tuned LR. */
 export interface AnchorPair {
@@ -38,24 +40,52 @@ export interface AnchorPair {
  */
 export const GUNDLACH_PAIRS: readonly AnchorPair[] = [
   {
-    from: 'post-LN', to: 'pre-LN', ceg: 1.87, atFlops: 1.5e15,
-    ours: { add: { variant: 'layernorm', reference: 'postln' }, remove: { variant: 'modern', reference: 'modern_postnorm' } },
-    citation: GUNDLACH_CITATION, note: 'ours "remove": pre-RMSNorm vs post-RMSNorm in the modern stack',
+    from: 'post-LN',
+    to: 'pre-LN',
+    ceg: 1.87,
+    atFlops: 1.5e15,
+    ours: {
+      add: { variant: 'layernorm', reference: 'postln' },
+      remove: { variant: 'modern', reference: 'modern_postnorm' },
+    },
+    citation: GUNDLACH_CITATION,
+    note: 'ours "remove": pre-RMSNorm vs post-RMSNorm in the modern stack',
   },
   {
-    from: 'learned positions', to: 'RoPE', ceg: 1.26, atFlops: 1.5e15,
-    ours: { add: { variant: 'rope', reference: 'baseline' }, remove: { variant: 'modern', reference: 'modern_learned' } },
-    citation: GUNDLACH_CITATION, note: 'sinusoidal -> RoPE: 1.44x (we have no sinusoidal variant); ours "add" is on the no-norm baseline',
+    from: 'learned positions',
+    to: 'RoPE',
+    ceg: 1.26,
+    atFlops: 1.5e15,
+    ours: {
+      add: { variant: 'rope', reference: 'baseline' },
+      remove: { variant: 'modern', reference: 'modern_learned' },
+    },
+    citation: GUNDLACH_CITATION,
+    note: 'sinusoidal -> RoPE: 1.44x (we have no sinusoidal variant); ours "add" is on the no-norm baseline',
   },
   {
-    from: 'GELU', to: 'SwiGLU', ceg: 1.17, atFlops: 1.5e15,
-    ours: { add: { variant: 'swiglu', reference: 'baseline' }, remove: { variant: 'modern', reference: 'modern_gelu' } },
-    citation: GUNDLACH_CITATION, note: 'ours "add" is on the no-norm baseline',
+    from: 'GELU',
+    to: 'SwiGLU',
+    ceg: 1.17,
+    atFlops: 1.5e15,
+    ours: {
+      add: { variant: 'swiglu', reference: 'baseline' },
+      remove: { variant: 'modern', reference: 'modern_gelu' },
+    },
+    citation: GUNDLACH_CITATION,
+    note: 'ours "add" is on the no-norm baseline',
   },
   {
-    from: 'LayerNorm', to: 'RMSNorm', ceg: 1.09, atFlops: 1.5e15,
-    ours: { add: { variant: 'rmsnorm', reference: 'layernorm' }, remove: { variant: 'modern', reference: 'modern_layernorm' } },
-    citation: GUNDLACH_CITATION, note: '',
+    from: 'LayerNorm',
+    to: 'RMSNorm',
+    ceg: 1.09,
+    atFlops: 1.5e15,
+    ours: {
+      add: { variant: 'rmsnorm', reference: 'layernorm' },
+      remove: { variant: 'modern', reference: 'modern_layernorm' },
+    },
+    citation: GUNDLACH_CITATION,
+    note: '',
   },
 ];
 
@@ -73,7 +103,14 @@ export interface PaperAnchor {
 export function paperAnchors(): PaperAnchor[] {
   return PUBLISHED.compact.map((c) => {
     const f = PUBLISHED.full.find((x) => x.innovation === c.innovation) ?? null;
-    return { innovation: c.innovation, compact: c.ceg, compactAux: c.auxCeg, full: f?.ceg ?? null, category: getInnovation(c.innovation).category, citation: PAPER_CITATION };
+    return {
+      innovation: c.innovation,
+      compact: c.ceg,
+      compactAux: c.auxCeg,
+      full: f?.ceg ?? null,
+      category: getInnovation(c.innovation).category,
+      citation: PAPER_CITATION,
+    };
   });
 }
 
@@ -136,7 +173,10 @@ export function lowerEnvelope<T extends { flops: number; loss: number }>(points:
  * interpolated linearly in log C along the reference's lower envelope, only inside its
  * compute range (points outside get null). Below 1: better than the reference at that compute.
  */
-export function relativeToReference(points: readonly { flops: number; loss: number }[], reference: readonly { flops: number; loss: number }[]): (number | null)[] {
+export function relativeToReference(
+  points: readonly { flops: number; loss: number }[],
+  reference: readonly { flops: number; loss: number }[],
+): (number | null)[] {
   const ref = lowerEnvelope(reference);
   if (ref.length < 2) throw new CegError('relativeToReference: the reference needs at least 2 frontier points');
   return points.map((p) => {

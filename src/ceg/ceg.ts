@@ -33,10 +33,7 @@ import { axisValue, checkAxis, evalRows, CegError, type Axis, type MetricRow } f
 import { movingAverage } from './paper.js';
 import { bootstrapCi, geometricMean, type BootstrapOptions } from './random.js';
 
-export type CegTarget =
-  | { kind: 'baseline-final' }
-  | { kind: 'baseline-best' }
-  | { kind: 'value'; loss: number };
+export type CegTarget = { kind: 'baseline-final' } | { kind: 'baseline-best' } | { kind: 'value'; loss: number };
 
 export interface CegOptions {
   /** compute axis (default 'flops') */
@@ -90,7 +87,8 @@ export function bestSoFar(values: number[]): number[] {
  * (the running minimum is taken here). Returns null when the target is never reached.
  */
 export function computeToReach(xs: number[], losses: number[], target: number, rtol = REACH_RTOL): number | null {
-  if (xs.length !== losses.length) throw new CegError(`computeToReach: ${xs.length} compute values for ${losses.length} losses`);
+  if (xs.length !== losses.length)
+    throw new CegError(`computeToReach: ${xs.length} compute values for ${losses.length} losses`);
   if (!(rtol >= 0)) throw new CegError(`reach tolerance must be >= 0, got ${rtol}`);
   const m = bestSoFar(losses);
   const within = target + rtol * Math.abs(target);
@@ -106,7 +104,12 @@ export function computeToReach(xs: number[], losses: number[], target: number, r
 }
 
 /** A curve on an axis: compute per evaluation and the (optionally smoothed) validation loss. */
-export function curveOnAxis(rows: MetricRow[], axis: Axis, smoothWindow = 1, what = 'curve'): { x: number[]; loss: number[] } {
+export function curveOnAxis(
+  rows: MetricRow[],
+  axis: Axis,
+  smoothWindow = 1,
+  what = 'curve',
+): { x: number[]; loss: number[] } {
   rows = evalRows(rows, what);
   const x = rows.map((r) => axisValue(r, axis));
   for (let i = 0; i < x.length; i++) {
@@ -214,7 +217,10 @@ export function cegSeeds(
   const unmatched: number[] = [];
   for (const v of variants) {
     const b = bySeed.get(v.seed);
-    if (!b) { unmatched.push(v.seed); continue; }
+    if (!b) {
+      unmatched.push(v.seed);
+      continue;
+    }
     if (used.has(v.seed)) throw new CegError(`variant seed ${v.seed} appears twice`);
     used.add(v.seed);
     perSeed.push({ seed: v.seed, ...ceg(b.metrics, v.metrics, { ...opts, axis }) });

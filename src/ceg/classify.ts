@@ -61,16 +61,26 @@ export function lsSlope(x: number[], y: number[]): number {
   const n = x.length;
   let mx = 0;
   let my = 0;
-  for (let i = 0; i < n; i++) { mx += x[i]; my += y[i]; }
-  mx /= n; my /= n;
+  for (let i = 0; i < n; i++) {
+    mx += x[i];
+    my += y[i];
+  }
+  mx /= n;
+  my /= n;
   let sxy = 0;
   let sxx = 0;
-  for (let i = 0; i < n; i++) { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) ** 2; }
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) ** 2;
+  }
   return sxx > 0 ? sxy / sxx : NaN;
 }
 
 function slopeOf(points: CegPoint[]): number {
-  return lsSlope(points.map((p) => Math.log10(p.C)), points.map((p) => Math.log10(p.ceg)));
+  return lsSlope(
+    points.map((p) => Math.log10(p.C)),
+    points.map((p) => Math.log10(p.ceg)),
+  );
 }
 
 const fmt = (v: number) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(3) : v.toExponential(2));
@@ -81,11 +91,14 @@ export function classifyCeg(points: CegPoint[], opts: ClassifyOptions = {}): Cla
   if (!(flatTol >= 0)) throw new CegError(`flatTol must be >= 0, got ${flatTol}`);
   for (const p of points)
     if (!(p.C > 0 && p.ceg > 0 && Number.isFinite(p.C) && Number.isFinite(p.ceg)))
-      throw new CegError(`classification points need finite C > 0 and CEG > 0, got seed ${p.seed} C=${p.C} CEG=${p.ceg}`);
+      throw new CegError(
+        `classification points need finite C > 0 and CEG > 0, got seed ${p.seed} C=${p.C} CEG=${p.ceg}`,
+      );
   const seeds = [...new Set(points.map((p) => p.seed))].sort((a, b) => a - b);
   const bySeed = seeds.map((s) => points.filter((p) => p.seed === s));
   const distinctC = new Set(points.map((p) => p.C));
-  if (distinctC.size < 2) throw new CegError(`classification needs CEG at 2 or more compute values, got ${distinctC.size}`);
+  if (distinctC.size < 2)
+    throw new CegError(`classification needs CEG at 2 or more compute values, got ${distinctC.size}`);
   const slope = slopeOf(points);
   const ci =
     bootstrapCi(bySeed, (sample) => slopeOf(sample.flat()), opts.bootstrap) ??
@@ -94,18 +107,35 @@ export function classifyCeg(points: CegPoint[], opts: ClassifyOptions = {}): Cla
 
   // CEG at the smallest compute: geometric mean over seeds of each seed's CEG nearest the smallest C
   const cMin = Math.min(...points.map((p) => p.C));
-  const atMin = bySeed.map((ps) => ps.reduce((a, b) => (Math.abs(Math.log(b.C / cMin)) < Math.abs(Math.log(a.C / cMin)) ? b : a)).ceg);
+  const atMin = bySeed.map(
+    (ps) => ps.reduce((a, b) => (Math.abs(Math.log(b.C / cMin)) < Math.abs(Math.log(a.C / cMin)) ? b : a)).ceg,
+  );
   const cegAtSmallest = geometricMean(atMin);
   const cegAtSmallestCi = bootstrapCi(atMin, geometricMean, opts.bootstrap) ?? ([0, Infinity] as [number, number]);
 
   const base = { slope, ci, cegAtSmallest, cegAtSmallestCi, nSeeds: seeds.length };
   const ciTxt = `slope ${fmt(slope)} per decade, CI [${fmt(ci[0])}, ${fmt(ci[1])}]`;
   if (ci[0] >= -flatTol && ci[1] <= flatTol)
-    return { ...base, verdict: 'compute-independent', direction: 'flat', reason: `${ciTxt} lies within the flat band ±${flatTol}` };
+    return {
+      ...base,
+      verdict: 'compute-independent',
+      direction: 'flat',
+      reason: `${ciTxt} lies within the flat band ±${flatTol}`,
+    };
   if (ci[0] > 0)
-    return { ...base, verdict: 'compute-dependent', direction: 'rising', reason: `${ciTxt} is above 0: CEG rises with compute` };
+    return {
+      ...base,
+      verdict: 'compute-dependent',
+      direction: 'rising',
+      reason: `${ciTxt} is above 0: CEG rises with compute`,
+    };
   if (ci[1] < 0)
-    return { ...base, verdict: 'compute-dependent', direction: 'falling', reason: `${ciTxt} is below 0: CEG falls with compute` };
+    return {
+      ...base,
+      verdict: 'compute-dependent',
+      direction: 'falling',
+      reason: `${ciTxt} is below 0: CEG falls with compute`,
+    };
   if (cegAtSmallestCi[1] < 1 && slope > 0)
     return {
       ...base,
@@ -132,12 +162,15 @@ export interface SeedFits {
  * log grid over the measured range (`points` per seed, default 9); points where the
  * baseline can never reach the variant's loss (CEG = Infinity) are dropped.
  */
-export function classifyFromFits(fits: SeedFits[], opts: ClassifyOptions & { range?: [number, number]; points?: number } = {}): Classification {
+export function classifyFromFits(
+  fits: SeedFits[],
+  opts: ClassifyOptions & { range?: [number, number]; points?: number } = {},
+): Classification {
   const pts: CegPoint[] = [];
   for (const f of fits)
     for (const p of cegCurve(f.baseline, f.variant, { range: opts.range, points: opts.points ?? 9 }))
       if (Number.isFinite(p.ceg) && p.ceg > 0) pts.push({ seed: f.seed, C: p.C, ceg: p.ceg });
-  if (pts.length === 0) throw new CegError('no finite CEG point from the fits (every variant loss is below the baseline floor E)');
+  if (pts.length === 0)
+    throw new CegError('no finite CEG point from the fits (every variant loss is below the baseline floor E)');
   return classifyCeg(pts, opts);
 }
-

@@ -69,7 +69,8 @@ const MIN_LOG = -60; // exp(-60) ≈ 1e-26: E this small is 0 in practice
 
 /** Fit L(C) = E + A·C^(−α) by Huber-IRLS from every grid start; keep the lowest Huber objective. */
 export function fitScaling(points: ScalingPoint[], opts: FitOptions = {}): ScalingFit {
-  if (points.length < 3) throw new CegError(`a scaling fit needs at least 3 points (3 parameters), got ${points.length}`);
+  if (points.length < 3)
+    throw new CegError(`a scaling fit needs at least 3 points (3 parameters), got ${points.length}`);
   const r = fitGroups([points], opts);
   return { E: r.E, A: r.A[0], alpha: r.alpha[0], loss: r.loss, converged: r.converged, range: r.range[0] };
 }
@@ -110,13 +111,18 @@ export function fitSharedE(groups: SharedEGroup[], opts: FitOptions & { starts?:
   for (const g of groups) {
     if (ids.has(g.id)) throw new CegError(`shared-E fit: group "${g.id}" appears twice`);
     ids.add(g.id);
-    if (g.points.length < 2) throw new CegError(`shared-E fit: group "${g.id}" has ${g.points.length} point(s); each group needs at least 2`);
+    if (g.points.length < 2)
+      throw new CegError(`shared-E fit: group "${g.id}" has ${g.points.length} point(s); each group needs at least 2`);
   }
   const total = groups.reduce((s, g) => s + g.points.length, 0);
   if (total < 1 + 2 * groups.length)
     throw new CegError(`shared-E fit: ${total} points for ${1 + 2 * groups.length} parameters`);
   // many short LM runs between reweightings reach the same optimum ~10x faster than fitScaling's 60 x 100
-  const r = fitGroups(groups.map((g) => g.points), { maxRounds: 200, lmIterations: 10, ...opts }, opts.starts);
+  const r = fitGroups(
+    groups.map((g) => g.points),
+    { maxRounds: 200, lmIterations: 10, ...opts },
+    opts.starts,
+  );
   return {
     E: r.E,
     groups: groups.map((g, k) => ({ id: g.id, A: r.A[k], alpha: r.alpha[k], range: r.range[k], n: g.points.length })),
@@ -172,7 +178,10 @@ function fitGroups(
   };
   const minValues = [MIN_LOG];
   const maxValues = [Math.log(10 * Lmin)];
-  for (let g = 0; g < K; g++) { minValues.push(-200, Math.log(1e-4)); maxValues.push(200, Math.log(10)); }
+  for (let g = 0; g < K; g++) {
+    minValues.push(-200, Math.log(1e-4));
+    maxValues.push(200, Math.log(10));
+  }
   const clamp = (th: number[]) => th.map((v, k) => Math.min(maxValues[k], Math.max(minValues[k], v)));
 
   const starts: number[][] = [];
@@ -184,7 +193,11 @@ function fitGroups(
         // A' from the mean of log(L − E0) + α·lc (least squares in log space for fixed E0, α)
         let sa = 0;
         let m = 0;
-        for (let i = 0; i < n; i++) if (grp[i] === g) { sa += Math.log(Math.max(points[i].L - E0, 1e-6 * Lmin)) + a0 * lc[i]; m++; }
+        for (let i = 0; i < n; i++)
+          if (grp[i] === g) {
+            sa += Math.log(Math.max(points[i].L - E0, 1e-6 * Lmin)) + a0 * lc[i];
+            m++;
+          }
         th.push(sa / m, Math.log(a0));
       }
       starts.push(th);
@@ -229,7 +242,10 @@ function fitGroups(
       const change = Math.max(...next.map((v, k) => Math.abs(v - th[k])));
       th = next;
       if (!next.every(Number.isFinite)) break;
-      if (change < 1e-9) { converged = true; break; }
+      if (change < 1e-9) {
+        converged = true;
+        break;
+      }
     }
     const loss = objective(th);
     if (!Number.isFinite(loss)) continue;
@@ -245,7 +261,9 @@ function fitGroups(
     alpha,
     loss: best.loss,
     converged: best.converged,
-    range: groupPoints.map((pts) => [Math.min(...pts.map((p) => p.C)), Math.max(...pts.map((p) => p.C))] as [number, number]),
+    range: groupPoints.map(
+      (pts) => [Math.min(...pts.map((p) => p.C)), Math.max(...pts.map((p) => p.C))] as [number, number],
+    ),
   };
 }
 

@@ -12,7 +12,6 @@ import type { RunCurve } from './types.js';
 
 type Table = ReturnType<typeof aq.from>;
 
-
 export interface ScalingResult {
   innovation: string;
   points: ScalingPoint[];
@@ -71,7 +70,10 @@ export function scalingAnalysis(runs: readonly RunCurve[]): ScalingAnalysis {
       continue;
     }
     if (!fit.converged) notes.push(`${innovation}: the fit did not converge; treat its curve as a rough guide`);
-    if (distinct === 3 && seeds.size === 1) notes.push(`${innovation}: 3 points for 3 parameters: the curve passes through them exactly and has no residual to judge it by`);
+    if (distinct === 3 && seeds.size === 1)
+      notes.push(
+        `${innovation}: 3 points for 3 parameters: the curve passes through them exactly and has no residual to judge it by`,
+      );
     const seedFits: { seed: number; fit: ScalingFit }[] = [];
     for (const [seed, p] of seeds) {
       if (p.length < 3) continue;
@@ -121,31 +123,37 @@ export function verdictRows(runs: readonly RunCurve[], opts: ClassifyOptions = {
   const baseSkip = skipped.find((x) => x.innovation === 'baseline');
   const ids = [...new Set(runs.map((r) => r.innovation))].filter((id) => id !== 'baseline');
   return ids.map((id): VerdictRow => {
-      const f = fits.find((x) => x.innovation === id);
-      let c: Classification | null = null;
-      let error: string | null = null;
-      let nPairs = 0;
-      if (!base) error = `no baseline fit (${baseSkip?.reason ?? 'no baseline runs on the ladder'})`;
-      else if (!f) error = skipped.find((x) => x.innovation === id)?.reason ?? 'no fit';
-      else {
-        const pairs = f.seedFits
-          .map((s) => ({ seed: s.seed, variant: s.fit, baseline: base.seedFits.find((b) => b.seed === s.seed)?.fit }))
-          .filter((p): p is SeedFits => p.baseline !== undefined);
-        nPairs = pairs.length;
-        if (pairs.length === 0) error = 'no seed has both a baseline and a variant fit';
-        else
-          try {
-            c = classifyFromFits(pairs, opts);
-          } catch (e) {
-            error = (e as Error).message;
-          }
-      }
-      const oneSeed = c && nPairs < 2 ? ' (one seed: the bootstrap over seeds cannot bound the slope; run more seeds)' : '';
-      return {
-        innovation: id, paper_category: getInnovation(id).category, seeds: nPairs,
-        slope: c?.slope ?? null, ci_low: c?.ci[0] ?? null, ci_high: c?.ci[1] ?? null,
-        ceg_at_smallest: c?.cegAtSmallest ?? null, verdict: c?.verdict ?? 'undetermined', reason: (c?.reason ?? error) + oneSeed,
-      };
+    const f = fits.find((x) => x.innovation === id);
+    let c: Classification | null = null;
+    let error: string | null = null;
+    let nPairs = 0;
+    if (!base) error = `no baseline fit (${baseSkip?.reason ?? 'no baseline runs on the ladder'})`;
+    else if (!f) error = skipped.find((x) => x.innovation === id)?.reason ?? 'no fit';
+    else {
+      const pairs = f.seedFits
+        .map((s) => ({ seed: s.seed, variant: s.fit, baseline: base.seedFits.find((b) => b.seed === s.seed)?.fit }))
+        .filter((p): p is SeedFits => p.baseline !== undefined);
+      nPairs = pairs.length;
+      if (pairs.length === 0) error = 'no seed has both a baseline and a variant fit';
+      else
+        try {
+          c = classifyFromFits(pairs, opts);
+        } catch (e) {
+          error = (e as Error).message;
+        }
+    }
+    const oneSeed =
+      c && nPairs < 2 ? ' (one seed: the bootstrap over seeds cannot bound the slope; run more seeds)' : '';
+    return {
+      innovation: id,
+      paper_category: getInnovation(id).category,
+      seeds: nPairs,
+      slope: c?.slope ?? null,
+      ci_low: c?.ci[0] ?? null,
+      ci_high: c?.ci[1] ?? null,
+      ceg_at_smallest: c?.cegAtSmallest ?? null,
+      verdict: c?.verdict ?? 'undetermined',
+      reason: (c?.reason ?? error) + oneSeed,
+    };
   });
 }
-

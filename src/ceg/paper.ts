@@ -74,7 +74,8 @@ export interface PaperCegResult {
  * 'strict': NaN for i < window-1 (pandas rolling(window) with its default min_periods).
  */
 export function movingAverage(values: number[], window = 8, smoothing: Smoothing = 'partial'): number[] {
-  if (!Number.isInteger(window) || window < 1) throw new CegError(`moving-average window must be a positive integer, got ${window}`);
+  if (!Number.isInteger(window) || window < 1)
+    throw new CegError(`moving-average window must be a positive integer, got ${window}`);
   if (!SMOOTHINGS.includes(smoothing))
     throw new CegError(`unknown smoothing "${smoothing}"; valid: ${SMOOTHINGS.join(', ')}`);
   const out: number[] = new Array(values.length);
@@ -101,15 +102,27 @@ export function numpySum(a: ArrayLike<number>, start = 0, n = a.length - start):
     return res;
   }
   if (n <= 128) {
-    let r0 = a[start], r1 = a[start + 1], r2 = a[start + 2], r3 = a[start + 3];
-    let r4 = a[start + 4], r5 = a[start + 5], r6 = a[start + 6], r7 = a[start + 7];
+    let r0 = a[start],
+      r1 = a[start + 1],
+      r2 = a[start + 2],
+      r3 = a[start + 3];
+    let r4 = a[start + 4],
+      r5 = a[start + 5],
+      r6 = a[start + 6],
+      r7 = a[start + 7];
     let i = 8;
     for (; i < n - (n % 8); i += 8) {
       const k = start + i;
-      r0 += a[k]; r1 += a[k + 1]; r2 += a[k + 2]; r3 += a[k + 3];
-      r4 += a[k + 4]; r5 += a[k + 5]; r6 += a[k + 6]; r7 += a[k + 7];
+      r0 += a[k];
+      r1 += a[k + 1];
+      r2 += a[k + 2];
+      r3 += a[k + 3];
+      r4 += a[k + 4];
+      r5 += a[k + 5];
+      r6 += a[k + 6];
+      r7 += a[k + 7];
     }
-    let res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7));
+    let res = r0 + r1 + (r2 + r3) + (r4 + r5 + (r6 + r7));
     for (; i < n; i++) res += a[start + i];
     return res;
   }
@@ -137,7 +150,11 @@ export function firstReach(values: number[], target: number): number | null {
 function firstMin(values: number[]): { value: number; evals: number } {
   let best = Infinity;
   let at = -1;
-  for (let i = 0; i < values.length; i++) if (values[i] < best) { best = values[i]; at = i; }
+  for (let i = 0; i < values.length; i++)
+    if (values[i] < best) {
+      best = values[i];
+      at = i;
+    }
   if (at < 0) throw new CegError('the curve has no finite smoothed value');
   return { value: best, evals: at + 1 };
 }
@@ -145,9 +162,7 @@ function firstMin(values: number[]): { value: number; evals: number } {
 function valLosses(curve: MetricRow[] | number[], what: string): number[] {
   if (!Array.isArray(curve) || curve.length === 0) throw new CegError(`${what}: empty curve`);
   const v =
-    typeof curve[0] === 'number'
-      ? (curve as number[])
-      : evalRows(curve as MetricRow[], what).map((r) => r.valLoss);
+    typeof curve[0] === 'number' ? (curve as number[]) : evalRows(curve as MetricRow[], what).map((r) => r.valLoss);
   // a diverged evaluation (NaN or infinite loss) reaches no target
   return v.map((x) => (Number.isFinite(x) ? x : Infinity));
 }
@@ -170,7 +185,10 @@ export function paperCeg(
   const bRaw = valLosses(baseline, 'baseline');
   const vRaw = valLosses(variant, 'variant');
   if (smoothing === 'strict')
-    for (const [what, c] of [['baseline', bRaw], ['variant', vRaw]] as const)
+    for (const [what, c] of [
+      ['baseline', bRaw],
+      ['variant', vRaw],
+    ] as const)
       if (c.length < window)
         throw new CegError(`${what} has ${c.length} evaluations, fewer than the strict window ${window}`);
   const b = movingAverage(bRaw, window, smoothing);

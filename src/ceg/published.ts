@@ -46,7 +46,6 @@ export const PUBLISHED: Record<PublishedScale, PublishedRow[]> = {
   ],
 };
 
-
 /**
  * The published CEGs that rest on the results notebook's as-published adjustment (src/ceg/
  * paper.ts, step 5): at full scale, |LayerNorm − baseline| is added point by point to the

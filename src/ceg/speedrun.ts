@@ -33,7 +33,17 @@ export interface SpeedrunRecord {
   note: string;
 }
 
-const COLUMNS = ['record', 'date', 'minutes', 'final_step', 'tokens_per_step', 'train_tokens', 'final_val_loss', 'description', 'note'] as const;
+const COLUMNS = [
+  'record',
+  'date',
+  'minutes',
+  'final_step',
+  'tokens_per_step',
+  'train_tokens',
+  'final_val_loss',
+  'description',
+  'note',
+] as const;
 
 /** Parse the records CSV (header row with the columns above; blank cells are null). */
 export function parseSpeedrunCsv(text: string, file = 'modded-nanogpt-track1-records.csv'): SpeedrunRecord[] {
@@ -129,7 +139,10 @@ export interface SpeedrunAnalysis {
  * The CEG view of the records. `tolerance` (default 0.005): token counts within ±0.5% are the
  * same (a record that shaves 10 of 1770 steps, 0.6%, counts as fewer tokens).
  */
-export function analyzeSpeedrun(records: readonly SpeedrunRecord[], opts: { tolerance?: number } = {}): SpeedrunAnalysis {
+export function analyzeSpeedrun(
+  records: readonly SpeedrunRecord[],
+  opts: { tolerance?: number } = {},
+): SpeedrunAnalysis {
   const tol = opts.tolerance ?? 0.005;
   if (!(tol >= 0 && tol < 1)) throw new CegError(`analyzeSpeedrun: tolerance must be in [0, 1), got ${tol}`);
   const steps: SpeedrunStep[] = [];
@@ -138,11 +151,24 @@ export function analyzeSpeedrun(records: readonly SpeedrunRecord[], opts: { tole
   const chain = { pairs: 0, logTime: 0, logTokens: 0 };
   for (const r of records) {
     if (r.note.trim().toLowerCase().startsWith('retiming')) {
-      steps.push({ record: r.record, date: r.date, description: r.description, minutes: r.minutes, trainTokens: r.trainTokens, kind: 'retiming', timeGain: null, tokenGain: null, speedGain: null, cumulativeTimeGain: null, cumulativeTokenGain: null });
+      steps.push({
+        record: r.record,
+        date: r.date,
+        description: r.description,
+        minutes: r.minutes,
+        trainTokens: r.trainTokens,
+        kind: 'retiming',
+        timeGain: null,
+        tokenGain: null,
+        speedGain: null,
+        cumulativeTimeGain: null,
+        cumulativeTokenGain: null,
+      });
       continue;
     }
     if (!(r.minutes > 0)) throw new CegError(`analyzeSpeedrun: record ${r.record} has minutes ${r.minutes}`);
-    if (r.trainTokens !== null && !(r.trainTokens > 0)) throw new CegError(`analyzeSpeedrun: record ${r.record} has train tokens ${r.trainTokens}`);
+    if (r.trainTokens !== null && !(r.trainTokens > 0))
+      throw new CegError(`analyzeSpeedrun: record ${r.record} has train tokens ${r.trainTokens}`);
     first ??= r;
     let kind: SpeedrunKind;
     let timeGain: number | null = null;
@@ -161,18 +187,31 @@ export function analyzeSpeedrun(records: readonly SpeedrunRecord[], opts: { tole
       } else kind = 'unknown-tokens';
     }
     steps.push({
-      record: r.record, date: r.date, description: r.description, minutes: r.minutes, trainTokens: r.trainTokens, kind,
-      timeGain, tokenGain, speedGain,
+      record: r.record,
+      date: r.date,
+      description: r.description,
+      minutes: r.minutes,
+      trainTokens: r.trainTokens,
+      kind,
+      timeGain,
+      tokenGain,
+      speedGain,
       cumulativeTimeGain: first.minutes / r.minutes,
-      cumulativeTokenGain: first.trainTokens !== null && r.trainTokens !== null ? first.trainTokens / r.trainTokens : null,
+      cumulativeTokenGain:
+        first.trainTokens !== null && r.trainTokens !== null ? first.trainTokens / r.trainTokens : null,
     });
     prev = r;
   }
   if (!first || !prev) throw new CegError('analyzeSpeedrun: no records');
   const kept = records.filter((r) => !r.note.trim().toLowerCase().startsWith('retiming'));
-  const byKind = { algorithm: 0, system: 0, 'more-tokens': 0, 'unknown-tokens': 0, first: 0, retiming: 0 } as Record<SpeedrunKind, number>;
+  const byKind = { algorithm: 0, system: 0, 'more-tokens': 0, 'unknown-tokens': 0, first: 0, retiming: 0 } as Record<
+    SpeedrunKind,
+    number
+  >;
   for (const s of steps) byKind[s.kind] += 1;
-  const lastTok = [...steps].reverse().find((s) => s.kind !== 'retiming' && s.cumulativeTokenGain !== null && s.record !== first!.record);
+  const lastTok = [...steps]
+    .reverse()
+    .find((s) => s.kind !== 'retiming' && s.cumulativeTokenGain !== null && s.record !== first!.record);
   const share = (logTok: number, logTime: number) => (logTime === 0 ? 0 : logTok / logTime);
   return {
     tolerance: tol,
@@ -192,7 +231,12 @@ export function analyzeSpeedrun(records: readonly SpeedrunRecord[], opts: { tole
         algorithmShare: share(chain.logTokens, chain.logTime),
       },
       lastWithTokens: lastTok
-        ? { record: lastTok.record, tokenGain: lastTok.cumulativeTokenGain!, timeGain: lastTok.cumulativeTimeGain!, algorithmShare: share(Math.log(lastTok.cumulativeTokenGain!), Math.log(lastTok.cumulativeTimeGain!)) }
+        ? {
+            record: lastTok.record,
+            tokenGain: lastTok.cumulativeTokenGain!,
+            timeGain: lastTok.cumulativeTimeGain!,
+            algorithmShare: share(Math.log(lastTok.cumulativeTokenGain!), Math.log(lastTok.cumulativeTimeGain!)),
+          }
         : null,
       totalTimeGain: first.minutes / prev.minutes,
     },

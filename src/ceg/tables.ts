@@ -11,7 +11,13 @@ import { paperCeg, type PaperCegOptions } from './paper.js';
 import { cegSeeds, type CegTarget } from './ceg.js';
 import { mean, type BootstrapOptions } from './random.js';
 import {
-  AS_PUBLISHED_ADJUSTED, AS_PUBLISHED_GAP_INNOVATION, PUBLISHED, PUBLISHED_SCALES, restsOnAdjustment, type PublishedRow, type PublishedScale,
+  AS_PUBLISHED_ADJUSTED,
+  AS_PUBLISHED_GAP_INNOVATION,
+  PUBLISHED,
+  PUBLISHED_SCALES,
+  restsOnAdjustment,
+  type PublishedRow,
+  type PublishedScale,
 } from './published.js';
 
 type Table = ReturnType<typeof aq.from>;
@@ -121,7 +127,8 @@ export interface CegTable {
 /** A row's CEG on an axis of its table; a clear error when the table was made without that axis. */
 export function axisCeg(row: CegRow, axis: Axis): AxisCeg {
   const c = row.ceg[axis];
-  if (!c) throw new CegError(`the CEG table has no axis "${axis}" (axes: ${Object.keys(row.ceg).join(', ') || 'none'})`);
+  if (!c)
+    throw new CegError(`the CEG table has no axis "${axis}" (axes: ${Object.keys(row.ceg).join(', ') || 'none'})`);
   return c;
 }
 
@@ -136,12 +143,16 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): CegTable
   const scales = [...new Set(runs.map((r) => r.scale))];
   const scale = opts.scale ?? (scales.length === 1 ? scales[0] : undefined);
   if (scale === undefined)
-    throw new CegError(`runs hold ${scales.length ? 'several scales (' + scales.join(', ') + ')' : 'no run'}; pass opts.scale`);
+    throw new CegError(
+      `runs hold ${scales.length ? 'several scales (' + scales.join(', ') + ')' : 'no run'}; pass opts.scale`,
+    );
   const ofScale = runs.filter((r) => r.scale === scale);
   const mine = ofScale.filter((r) => !r.diverged); // diverged runs are listed apart (divergedRuns), never compared
   const base = mine.filter((r) => r.innovation === baselineId);
   if (base.length === 0)
-    throw new CegError(`no "${baselineId}" run at scale "${scale}"; innovations present: ${[...new Set(mine.map((r) => r.innovation))].join(', ') || 'none'}`);
+    throw new CegError(
+      `no "${baselineId}" run at scale "${scale}"; innovations present: ${[...new Set(mine.map((r) => r.innovation))].join(', ') || 'none'}`,
+    );
   const axes = (opts.axes ?? AXES.filter((a) => mine.every((r) => runHasAxis(r, a)))).map(checkAxis);
   const ids = [...new Set(mine.map((r) => r.innovation))].sort((a, b) => order(a) - order(b));
   const rows = ids.map((id): CegRow => {
@@ -155,10 +166,14 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): CegTable
     const gapOf = (seed: number) => {
       const ln = mine.find((r) => r.innovation === AS_PUBLISHED_GAP_INNOVATION && r.seed === seed);
       if (!ln)
-        throw new CegError(`the as-published adjustment of ${id} needs a ${AS_PUBLISHED_GAP_INNOVATION} run of seed ${seed} at scale "${scale}"`);
+        throw new CegError(
+          `the as-published adjustment of ${id} needs a ${AS_PUBLISHED_GAP_INNOVATION} run of seed ${seed} at scale "${scale}"`,
+        );
       return ln.metrics;
     };
-    const bestValLoss = mean(vs.map((r) => Math.min(...evalRows(r.metrics, `${id} seed ${r.seed}`).map((m) => m.valLoss))));
+    const bestValLoss = mean(
+      vs.map((r) => Math.min(...evalRows(r.metrics, `${id} seed ${r.seed}`).map((m) => m.valLoss))),
+    );
     const paper = vs
       .map((v) => ({ v, b: base.find((b) => b.seed === v.seed) }))
       .filter((p) => p.b !== undefined)
@@ -167,8 +182,19 @@ export function cegTable(runs: TableRun[], opts: CegTableOptions = {}): CegTable
     const aux = paper.filter((p) => p.dnr && p.auxCeg != null).map((p) => p.auxCeg as number);
     const ours: Partial<Record<Axis, AxisCeg>> = {};
     for (const axis of axes) {
-      const s = cegSeeds(base, vs, { axis, target: opts.target, smoothWindow: opts.smoothWindow, bootstrap: opts.bootstrap });
-      ours[axis] = { ceg: s.ceg, ciLow: s.ci ? s.ci[0] : null, ciHigh: s.ci ? s.ci[1] : null, dnr: s.dnr, nDnr: s.nDnr };
+      const s = cegSeeds(base, vs, {
+        axis,
+        target: opts.target,
+        smoothWindow: opts.smoothWindow,
+        bootstrap: opts.bootstrap,
+      });
+      ours[axis] = {
+        ceg: s.ceg,
+        ciLow: s.ci ? s.ci[0] : null,
+        ciHigh: s.ci ? s.ci[1] : null,
+        dnr: s.dnr,
+        nDnr: s.nDnr,
+      };
     }
     return {
       innovation: id,
@@ -288,7 +314,14 @@ export function formatDivergedRuns(runs: TableRun[]): string {
   if (d.length === 0) return '';
   return alignColumns(
     ['Diverged run (not in the CEG table)', 'Scale', 'Seed', 'Step', 'Loss', 'Learning rate'],
-    d.map((r) => [r.innovation, r.scale, String(r.seed), String(r.diverged.step), String(r.diverged.loss), String(r.diverged.lr)]),
+    d.map((r) => [
+      r.innovation,
+      r.scale,
+      String(r.seed),
+      String(r.diverged.step),
+      String(r.diverged.loss),
+      String(r.diverged.lr),
+    ]),
   );
 }
 
@@ -354,16 +387,26 @@ export function paperVsOursFrame(rows: readonly PublishedVsOurs[]): Table {
 /** paperVsOurs for the terminal. */
 export function formatPaperVsOurs(rows: readonly PublishedVsOurs[]): string {
   const pub = (r: PublishedVsOurs) =>
-    (r.published.dnr ? `DNR (aux ${f3(r.published.auxCeg)})` : f3(r.published.ceg)) + (r.published.adjusted ? ' *' : '');
-  const ours = (r: PublishedVsOurs) => (r.ours === null ? '-' : r.ours.paper.dnr ? paperCell(r.ours.paper) : f3(r.ours.paper.ceg));
+    (r.published.dnr ? `DNR (aux ${f3(r.published.auxCeg)})` : f3(r.published.ceg)) +
+    (r.published.adjusted ? ' *' : '');
+  const ours = (r: PublishedVsOurs) =>
+    r.ours === null ? '-' : r.ours.paper.dnr ? paperCell(r.ours.paper) : f3(r.ours.paper.ceg);
   const flops = (r: PublishedVsOurs) => {
     const c = r.ours?.ceg.flops;
     return !c || c.ceg === null ? '-' : f3(c.ceg) + (c.ciLow !== null ? ` [${f3(c.ciLow)}, ${f3(c.ciHigh)}]` : '');
   };
   const body = rows.map((r) => [
-    r.label, pub(r), f4(r.published.bestLoss) + (r.published.adjusted ? ' *' : ''), ours(r), flops(r), f4(r.ours?.bestValLoss),
+    r.label,
+    pub(r),
+    f4(r.published.bestLoss) + (r.published.adjusted ? ' *' : ''),
+    ours(r),
+    flops(r),
+    f4(r.ours?.bestValLoss),
   ]);
-  const text = alignColumns(['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'], body);
+  const text = alignColumns(
+    ['Innovation', 'Published CEG', 'Published best', 'Ours (paper method)', 'Ours CEG flops', 'Our best'],
+    body,
+  );
   const adjusted = rows.filter((r) => r.published.adjusted).map((r) => r.label);
   return adjusted.length
     ? `${text}\n* rests on the paper notebook's adjustment: |LayerNorm − baseline| added to the ${adjusted.join(' and ')} curves before the CEG (and the best loss)`

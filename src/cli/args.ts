@@ -31,12 +31,37 @@ interface FlagBase {
   /** one-letter alias, e.g. 's' for -s */
   short?: string;
 }
-export interface StringFlag extends FlagBase { type: 'string'; default?: string; required?: boolean }
-export interface IntFlag extends FlagBase { type: 'int'; default?: number; required?: boolean; min?: number; max?: number }
-export interface FloatFlag extends FlagBase { type: 'float'; default?: number; required?: boolean; min?: number; max?: number }
-export interface BoolFlag extends FlagBase { type: 'bool'; default?: boolean }
+export interface StringFlag extends FlagBase {
+  type: 'string';
+  default?: string;
+  required?: boolean;
+}
+export interface IntFlag extends FlagBase {
+  type: 'int';
+  default?: number;
+  required?: boolean;
+  min?: number;
+  max?: number;
+}
+export interface FloatFlag extends FlagBase {
+  type: 'float';
+  default?: number;
+  required?: boolean;
+  min?: number;
+  max?: number;
+}
+export interface BoolFlag extends FlagBase {
+  type: 'bool';
+  default?: boolean;
+}
 /** one of a set of strings; `noun` names the set in errors ("unknown innovation ...") */
-export interface ChoiceFlag extends FlagBase { type: 'choice'; choices: Choices; noun?: string; default?: string; required?: boolean }
+export interface ChoiceFlag extends FlagBase {
+  type: 'choice';
+  choices: Choices;
+  noun?: string;
+  default?: string;
+  required?: boolean;
+}
 /**
  * comma-separated and/or repeated values (`--seeds 1,2 --seeds 3`), each parsed as `of`
  * (default 'string'); with `choices` every item must be one of them. Default [].
@@ -74,7 +99,11 @@ type Base<F> = F extends BoolFlag
         ? number[]
         : string[]
       : string;
-export type FlagValue<F> = F extends BoolFlag | ListFlag ? Base<F> : Present<F> extends true ? Base<F> : Base<F> | undefined;
+export type FlagValue<F> = F extends BoolFlag | ListFlag
+  ? Base<F>
+  : Present<F> extends true
+    ? Base<F>
+    : Base<F> | undefined;
 export type FlagValues<Fs extends Record<string, FlagSpec>> = { [K in keyof Fs]: FlagValue<Fs[K]> };
 
 export interface Parsed<C extends string = string, Fs extends Record<string, FlagSpec> = Record<string, FlagSpec>> {
@@ -92,7 +121,9 @@ export interface HelpParsed {
   positionals: string[];
   help: true;
 }
-export type ParsedCommand<S extends CliSpec> = { [C in keyof S & string]: Parsed<C, S[C]['flags']> }[keyof S & string] | HelpParsed;
+export type ParsedCommand<S extends CliSpec> =
+  | { [C in keyof S & string]: Parsed<C, S[C]['flags']> }[keyof S & string]
+  | HelpParsed;
 
 /** Identity with better inference: `const spec = defineCli({...})`. */
 export function defineCli<const S extends CliSpec>(spec: S): S {
@@ -113,12 +144,22 @@ export function parseCommand<const S extends CliSpec>(argv: readonly string[], s
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     if (command === undefined) throw new UsageError(`missing command; valid: ${names.join(', ')}`, usage(spec));
-    const help: HelpParsed = { command: 'help', flags: {}, positionals: rest.filter((a) => !a.startsWith('-')), help: true };
+    const help: HelpParsed = {
+      command: 'help',
+      flags: {},
+      positionals: rest.filter((a) => !a.startsWith('-')),
+      help: true,
+    };
     return help;
   }
-  if (command.startsWith('-')) throw new UsageError(`expected a command before flags, got "${command}"; valid: ${names.join(', ')}`, usage(spec));
+  if (command.startsWith('-'))
+    throw new UsageError(`expected a command before flags, got "${command}"; valid: ${names.join(', ')}`, usage(spec));
   const cmd = spec[command];
-  if (!cmd) throw new UsageError(`unknown command "${command}"${suggest(command, names)}; valid: ${names.join(', ')}`, usage(spec));
+  if (!cmd)
+    throw new UsageError(
+      `unknown command "${command}"${suggest(command, names)}; valid: ${names.join(', ')}`,
+      usage(spec),
+    );
   const r = parseFlags(rest, cmd, command);
   return { command, ...r } as unknown as ParsedCommand<S>;
 }
@@ -146,7 +187,11 @@ export function parseFlags<const C extends CommandSpec>(
   const usageText = () => commandUsage(commandName, cmd);
   const unknownFlag = (shown: string, name: string) =>
     new UsageError(
-      `unknown flag "${shown}" for "${commandName}"${suggest(name, cliNames.map((c) => c.slice(2)), '--')}; valid: ${cliNames.join(', ') || '(none)'}`,
+      `unknown flag "${shown}" for "${commandName}"${suggest(
+        name,
+        cliNames.map((c) => c.slice(2)),
+        '--',
+      )}; valid: ${cliNames.join(', ') || '(none)'}`,
       usageText(),
     );
   // Node's parseArgs tokenises (long and short flags, --flag=value, --); the tables above give
@@ -154,7 +199,9 @@ export function parseFlags<const C extends CommandSpec>(
   // flag ("-1", "-x") is passed through as a value or positional (marked, then restored), as
   // negative numbers must be; left over as a positional it is an unknown flag (unless a number).
   const terminator = argv.indexOf('--');
-  const marked = argv.map((a, i) => ((terminator < 0 || i < terminator) && /^-[^-]/.test(a) && !shorts.has(a) ? MARK + a : a));
+  const marked = argv.map((a, i) =>
+    (terminator < 0 || i < terminator) && /^-[^-]/.test(a) && !shorts.has(a) ? MARK + a : a,
+  );
   const unmark = (v: string) => (v.startsWith(MARK) ? v.slice(MARK.length) : v);
   const { tokens } = parseArgs({ args: marked, options, strict: false, allowPositionals: true, tokens: true });
   const out: Record<string, unknown> = {};
@@ -195,19 +242,29 @@ export function parseFlags<const C extends CommandSpec>(
       const inline = t.inlineValue ? t.value : undefined;
       if (inline !== undefined) {
         if (!['true', 'false', '1', '0'].includes(inline) || negated)
-          throw new UsageError(`${shown} is a switch: got "${inline}"; valid: ${shown}, --no-${kebab(key)}, ${shown}=true, ${shown}=false`, usageText());
+          throw new UsageError(
+            `${shown} is a switch: got "${inline}"; valid: ${shown}, --no-${kebab(key)}, ${shown}=true, ${shown}=false`,
+            usageText(),
+          );
         out[key] = inline === 'true' || inline === '1';
       } else out[key] = !negated;
       continue;
     }
     // a value taken from the next argument must not be a flag
-    if (t.value === undefined || (!t.inlineValue && ((t.value.startsWith('--') && t.value !== '--') || t.value === '-h'))) {
+    if (
+      t.value === undefined ||
+      (!t.inlineValue && ((t.value.startsWith('--') && t.value !== '--') || t.value === '-h'))
+    ) {
       throw new UsageError(`${shown} needs a value${describeExpected(f)}`, usageText());
     }
     const value = unmark(t.value);
     if (f.type === 'list') {
-      const items = value.split(',').map((x) => x.trim()).filter((x) => x !== '');
-      if (items.length === 0) throw new UsageError(`${shown} needs at least one value${describeExpected(f)}`, usageText());
+      const items = value
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x !== '');
+      if (items.length === 0)
+        throw new UsageError(`${shown} needs at least one value${describeExpected(f)}`, usageText());
       const k = key;
       (lists[k] ??= []).push(...items.map((x) => convert(x, f, k, usageText)));
     } else {
@@ -219,7 +276,8 @@ export function parseFlags<const C extends CommandSpec>(
     if (out[k] !== undefined) continue;
     if (f.default !== undefined) out[k] = Array.isArray(f.default) ? [...f.default] : f.default;
     else if (f.type === 'bool') out[k] = false;
-    else if (!help && 'required' in f && f.required) throw new UsageError(`missing required flag --${kebab(k)}${describeExpected(f)}`, usageText());
+    else if (!help && 'required' in f && f.required)
+      throw new UsageError(`missing required flag --${kebab(k)}${describeExpected(f)}`, usageText());
     else if (f.type === 'list') out[k] = [];
   }
   if (!help) {
@@ -230,7 +288,10 @@ export function parseFlags<const C extends CommandSpec>(
         usageText(),
       );
     if (positionals.length < (cmd.minPositionals ?? 0))
-      throw new UsageError(`"${commandName}" needs ${cmd.positionals!.slice(positionals.length, cmd.minPositionals).join(', ')}`, usageText());
+      throw new UsageError(
+        `"${commandName}" needs ${cmd.positionals!.slice(positionals.length, cmd.minPositionals).join(', ')}`,
+        usageText(),
+      );
   }
   return { flags: out as FlagValues<C['flags']>, positionals, help };
 }
@@ -258,18 +319,24 @@ function convert(raw: string, f: FlagSpec, key: string, usageText: () => string)
     v = Number(raw);
   } else if (kind === 'float') {
     const n = Number(raw);
-    if (raw.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${shown}: "${raw}" is not a number`, usageText());
+    if (raw.trim() === '' || !Number.isFinite(n))
+      throw new UsageError(`${shown}: "${raw}" is not a number`, usageText());
     v = n;
   }
   if (typeof v === 'number' && (f.type === 'int' || f.type === 'float' || f.type === 'list')) {
-    if (f.min !== undefined && v < f.min) throw new UsageError(`${shown}: ${v} is below the minimum ${f.min}`, usageText());
-    if (f.max !== undefined && v > f.max) throw new UsageError(`${shown}: ${v} is above the maximum ${f.max}`, usageText());
+    if (f.min !== undefined && v < f.min)
+      throw new UsageError(`${shown}: ${v} is below the minimum ${f.min}`, usageText());
+    if (f.max !== undefined && v > f.max)
+      throw new UsageError(`${shown}: ${v} is above the maximum ${f.max}`, usageText());
   }
   if (f.type === 'choice' || (f.type === 'list' && f.choices)) {
     const valid = choicesOf(f.choices)!;
     if (!valid.includes(String(v))) {
       const noun = f.noun ?? kebab(key).replace(/-/g, ' ');
-      throw new UsageError(`unknown ${noun} "${raw}"; valid: ${valid.join(', ')}${suggest(raw, valid, '', true)}`, usageText());
+      throw new UsageError(
+        `unknown ${noun} "${raw}"; valid: ${valid.join(', ')}${suggest(raw, valid, '', true)}`,
+        usageText(),
+      );
     }
   }
   return v;
@@ -292,12 +359,15 @@ function suggest(bad: string, valid: readonly string[], prefix = '', trailing = 
 
 /** Edit distance with adjacent transpositions counted as one edit (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -307,23 +377,44 @@ export function editDistance(a: string, b: string): number {
 
 /** --innovation: one id of src/innovations.ts */
 export const innovationFlag = <const E extends Partial<ChoiceFlag> = {}>(extra: E = {} as E): ChoiceFlag & E => ({
-  type: 'choice', choices: innovationIds, noun: 'innovation', help: 'innovation id', ...extra,
+  type: 'choice',
+  choices: innovationIds,
+  noun: 'innovation',
+  help: 'innovation id',
+  ...extra,
 });
 /** --innovations: comma-separated ids of src/innovations.ts */
 export const innovationsFlag = <const E extends Partial<ListFlag> = {}>(extra: E = {} as E): ListFlag & E => ({
-  type: 'list', choices: innovationIds, noun: 'innovation', help: 'comma-separated innovation ids', ...extra,
+  type: 'list',
+  choices: innovationIds,
+  noun: 'innovation',
+  help: 'comma-separated innovation ids',
+  ...extra,
 });
 /** --scale: one of src/scales.ts */
 export const scaleFlag = <const E extends Partial<ChoiceFlag> = {}>(extra: E = {} as E): ChoiceFlag & E => ({
-  type: 'choice', choices: scaleNames, noun: 'scale', help: 'named scale', ...extra,
+  type: 'choice',
+  choices: scaleNames,
+  noun: 'scale',
+  help: 'named scale',
+  ...extra,
 });
 /** --backend: one of the engine's BACKENDS */
 export const backendFlag = <const E extends Partial<ChoiceFlag> = {}>(extra: E = {} as E): ChoiceFlag & E => ({
-  type: 'choice', choices: BACKENDS, noun: 'backend', help: 'tensor backend', ...extra,
+  type: 'choice',
+  choices: BACKENDS,
+  noun: 'backend',
+  help: 'tensor backend',
+  ...extra,
 });
 /** --seeds 1,2,3 */
 export const seedsFlag = <const E extends Partial<ListFlag> = {}>(extra: E = {} as E): ListFlag & E => ({
-  type: 'list', of: 'int', min: 0, noun: 'seed', help: 'comma-separated seeds', ...extra,
+  type: 'list',
+  of: 'int',
+  min: 0,
+  noun: 'seed',
+  help: 'comma-separated seeds',
+  ...extra,
 });
 
 // ------------------------------------------------------------------ usage text
@@ -331,14 +422,25 @@ export const seedsFlag = <const E extends Partial<ListFlag> = {}>(extra: E = {} 
 function flagLine(key: string, f: FlagSpec): string {
   const name = `--${kebab(key)}${f.short ? `, -${f.short}` : ''}`;
   const valueHint =
-    f.type === 'bool' ? '' : f.type === 'choice' ? ` <${choicesOf(f.choices)!.join('|')}>` : f.type === 'list' ? ` <${f.choices ? choicesOf(f.choices)!.join('|') : (f.of ?? 'string')},...>` : ` <${f.type}>`;
-  const def = f.default !== undefined && f.type !== 'bool' ? ` (default ${Array.isArray(f.default) ? f.default.join(',') : f.default})` : '';
+    f.type === 'bool'
+      ? ''
+      : f.type === 'choice'
+        ? ` <${choicesOf(f.choices)!.join('|')}>`
+        : f.type === 'list'
+          ? ` <${f.choices ? choicesOf(f.choices)!.join('|') : (f.of ?? 'string')},...>`
+          : ` <${f.type}>`;
+  const def =
+    f.default !== undefined && f.type !== 'bool'
+      ? ` (default ${Array.isArray(f.default) ? f.default.join(',') : f.default})`
+      : '';
   const req = 'required' in f && f.required ? ' (required)' : '';
   return `  ${name}${valueHint}${f.help ? `  ${f.help}` : ''}${def}${req}`;
 }
 
 export function commandUsage(name: string, cmd: CommandSpec): string {
-  const pos = (cmd.positionals ?? []).map((p, i) => (i < (cmd.minPositionals ?? 0) ? ` <${p}>` : ` [${p}]`)).join('') + (cmd.variadic ? '...' : '');
+  const pos =
+    (cmd.positionals ?? []).map((p, i) => (i < (cmd.minPositionals ?? 0) ? ` <${p}>` : ` [${p}]`)).join('') +
+    (cmd.variadic ? '...' : '');
   // a ceg command is one word ("train"); a script passes its own invocation ("npm run figures --")
   const lines = [`usage: ${/\s/.test(name) ? name : `ceg ${name}`}${pos} [flags]`];
   if (cmd.summary) lines.push('', cmd.summary);

@@ -17,7 +17,16 @@ import { UsageError } from './args.js';
 import { describeIoError, type HandledError } from '../io-errors.js';
 
 /** Error classes whose message is the whole story (bad input, or a state to act on): exit 2. */
-export const USER_ERRORS = [UsageError, ConfigError, EngineError, DataError, CegError, NoRunsError, ExportError, CheckpointCorruptError] as const;
+export const USER_ERRORS = [
+  UsageError,
+  ConfigError,
+  EngineError,
+  DataError,
+  CegError,
+  NoRunsError,
+  ExportError,
+  CheckpointCorruptError,
+] as const;
 /** Errors reported in full by someone else already (a sweep's children): one summary line, exit 1. */
 export const REPORTED_ERRORS = [SweepError] as const;
 

@@ -24,9 +24,15 @@ export function formatRunRef(ref: RunRef): string {
 export function resolveRunArg(store: RunStore, text: string): string {
   if (isRunId(text)) return text;
   const ref = parseRunRef(text);
-  const found = store.list({ innovation: ref.innovation, scale: ref.scale, state: 'done', ...(ref.seed !== undefined ? { seed: ref.seed } : {}) });
+  const found = store.list({
+    innovation: ref.innovation,
+    scale: ref.scale,
+    state: 'done',
+    ...(ref.seed !== undefined ? { seed: ref.seed } : {}),
+  });
   if (found.length === 1) return found[0].id;
-  if (found.length === 0) throw new UsageError(`no completed run ${formatRunRef(ref)} in ${store.root} (ceg runs lists them)`);
+  if (found.length === 0)
+    throw new UsageError(`no completed run ${formatRunRef(ref)} in ${store.root} (ceg runs lists them)`);
   throw new UsageError(
     `${found.length} completed runs match ${formatRunRef(ref)}: ${found.map((s) => `${s.id} (seed ${s.seed}, ${s.backend})`).join(', ')}; name a seed (#N) or a run id`,
   );

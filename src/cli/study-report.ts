@@ -11,12 +11,20 @@ import { loadGundlachPoints } from '../report/anchors-data.js';
 import { exportFigures } from '../report/export.js';
 import { emit, formatRows, type OutputFormat } from '../report/formats.js';
 
-export async function reportStudy(d: StudyData, o: { format: OutputFormat; out?: string; figures?: string }): Promise<void> {
+export async function reportStudy(
+  d: StudyData,
+  o: { format: OutputFormat; out?: string; figures?: string },
+): Promise<void> {
   const a = analyzeStudyData(d);
   if (o.format === 'table') emit(formatStudyReport(d, a) + '\n', o.out);
   else {
     const s = studySummary(d, a);
-    emit(o.format === 'json' ? JSON.stringify(s, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n' : formatRows(studyRows(s), STUDY_ROW_COLUMNS, o.format), o.out);
+    emit(
+      o.format === 'json'
+        ? JSON.stringify(s, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n'
+        : formatRows(studyRows(s), STUDY_ROW_COLUMNS, o.format),
+      o.out,
+    );
   }
   if (o.figures) {
     const s = studySummary(d, a);

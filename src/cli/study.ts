@@ -46,7 +46,7 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
   out.push(`Study plan "${plan.name}": ${plan.description}`);
   out.push(
     `Data: ${plan.data.corpus}, ${plan.data.tokenizer} tokenizer, context ${plan.blockSize}. Parameters N are the whole model's ` +
-      '(embeddings and tied head included); FLOPs are the whole model\'s (every matmul, the head included, attention causal; ' +
+      "(embeddings and tied head included); FLOPs are the whole model's (every matmul, the head included, attention causal; " +
       'forward + backward = 3 x forward), counted for the baseline at each rung. Every variant at a rung trains the same tokens.',
   );
   out.push(
@@ -58,14 +58,33 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
   out.push('');
   out.push(
     alignColumns(
-      ['Rung', 'Layers', 'Heads', 'Width', 'Params N', 'Batch', 'Warmup', 'Forks: start->end step', 'Tokens (final fork)', 'Tokens/N', 'FLOPs (final fork)'],
+      [
+        'Rung',
+        'Layers',
+        'Heads',
+        'Width',
+        'Params N',
+        'Batch',
+        'Warmup',
+        'Forks: start->end step',
+        'Tokens (final fork)',
+        'Tokens/N',
+        'FLOPs (final fork)',
+      ],
       geo.map((g) => {
         const f = g.forks[lastFork];
         return [
-          g.rung.name, String(g.rung.nLayer), String(g.rung.nHead), String(g.rung.nEmbd), String(g.params),
-          `${g.rung.batchSize}x${plan.blockSize}`, String(g.warmupSteps),
+          g.rung.name,
+          String(g.rung.nLayer),
+          String(g.rung.nHead),
+          String(g.rung.nEmbd),
+          String(g.params),
+          `${g.rung.batchSize}x${plan.blockSize}`,
+          String(g.warmupSteps),
           [...g.forks, ...(g.extraFork ? [g.extraFork] : [])].map((x) => `${x.start}->${x.end}`).join(', '),
-          e2(f.end * g.tokensPerStep), ((f.end * g.tokensPerStep) / g.params).toFixed(1), e2(f.end * g.flopsPerStep),
+          e2(f.end * g.tokensPerStep),
+          ((f.end * g.tokensPerStep) / g.params).toFixed(1),
+          e2(f.end * g.flopsPerStep),
         ];
       }),
     ),
@@ -77,19 +96,42 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
     `Compute: final forks span ${e2(c0)} -> ${e2(c1)} FLOPs = ${Math.log10(c1 / c0).toFixed(2)} decades ` +
       `(every frontier point: ${e2(lo)} -> ${e2(c1)}, ${Math.log10(c1 / lo).toFixed(2)} decades).`,
   );
-  out.push(`\nLR grid (peak LR, swept for every variant at ${geo.slice(0, plan.lrSweepRungs).map((g) => g.rung.name).join(', ')}, seed 1): ${plan.lrGrid.map(e2).join(', ')}`);
-  out.push('  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c·N^e fitted per variant over the sweep rungs (src/ceg/study lrTransfer).');
+  out.push(
+    `\nLR grid (peak LR, swept for every variant at ${geo
+      .slice(0, plan.lrSweepRungs)
+      .map((g) => g.rung.name)
+      .join(', ')}, seed 1): ${plan.lrGrid.map(e2).join(', ')}`,
+  );
+  out.push(
+    '  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c·N^e fitted per variant over the sweep rungs (src/ceg/study lrTransfer).',
+  );
   if (plan.spotCheck)
-    out.push(`  Spot check at ${plan.spotCheck.rung}: ${plan.spotCheck.variants.join(', ')} at LR* x ${plan.spotCheck.factors.map((f) => f.toFixed(3)).join(', ')} (seed 1).`);
+    out.push(
+      `  Spot check at ${plan.spotCheck.rung}: ${plan.spotCheck.variants.join(', ')} at LR* x ${plan.spotCheck.factors.map((f) => f.toFixed(3)).join(', ')} (seed 1).`,
+    );
   out.push('\nVariants (seeds at every rung):');
   const role = (id: string) =>
-    id === 'baseline' ? "the paper's baseline" : id === 'baseline_fair' ? 'baseline, fair init' : id === 'fused' ? 'placebo (same math)' : getInnovation(id).label;
-  out.push(alignColumns(['Variant', 'Seeds', 'Role'], plan.variants.map((v) => [v.id, String(v.seeds), role(v.id)])));
+    id === 'baseline'
+      ? "the paper's baseline"
+      : id === 'baseline_fair'
+        ? 'baseline, fair init'
+        : id === 'fused'
+          ? 'placebo (same math)'
+          : getInnovation(id).label;
+  out.push(
+    alignColumns(
+      ['Variant', 'Seeds', 'Role'],
+      plan.variants.map((v) => [v.id, String(v.seeds), role(v.id)]),
+    ),
+  );
   out.push(`Comparisons: ${plan.comparisons.map((c) => `${c.variant} vs ${c.reference} (${c.kind})`).join('; ')}`);
 
   const chosen = chooseLrs(plan, o.store, o.backend);
   const lrOf = provisionalLrOf(plan, chosen.lrOf);
-  const byStage = STUDY_STAGES.map((stage) => ({ stage, runs: planRuns(plan, { backend: o.backend, lrOf, stages: [stage] }) }));
+  const byStage = STUDY_STAGES.map((stage) => ({
+    stage,
+    runs: planRuns(plan, { backend: o.backend, lrOf, stages: [stage] }),
+  }));
   // a frontier run that is also a sweep run is trained once: count it under the sweep
   const sweepIds = new Set(byStage[0].runs.map((r) => r.id));
   for (const s of byStage.slice(1)) s.runs = s.runs.filter((r) => !sweepIds.has(r.id));
@@ -99,32 +141,60 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
   let times: Awaited<ReturnType<typeof measureRungSteps>> | null = null;
   if (o.measure !== false) times = await measureRungSteps(plan, o.backend);
   const rows = byStage.map(({ stage, runs }) => {
-    const cost = runs.reduce((a, r) => {
-      const c = runCost(r);
-      return { steps: a.steps + c.steps, flops: a.flops + c.flops };
-    }, { steps: 0, flops: 0 });
+    const cost = runs.reduce(
+      (a, r) => {
+        const c = runCost(r);
+        return { steps: a.steps + c.steps, flops: a.flops + c.flops };
+      },
+      { steps: 0, flops: 0 },
+    );
     const pending = runs.filter((r) => !o.store.get(r.id)?.isDone());
     return [
-      stage, String(runs.filter((r) => r.role === 'trunk').length), String(runs.filter((r) => r.role === 'fork').length),
-      String(cost.steps), e2(cost.flops), times ? hours(estimateSeconds(plan, runs, times.times, o.jobs)) : '-',
+      stage,
+      String(runs.filter((r) => r.role === 'trunk').length),
+      String(runs.filter((r) => r.role === 'fork').length),
+      String(cost.steps),
+      e2(cost.flops),
+      times ? hours(estimateSeconds(plan, runs, times.times, o.jobs)) : '-',
       times ? hours(estimateSeconds(plan, pending, times.times, o.jobs)) : '-',
     ];
   });
   const total = times ? estimateSeconds(plan, all, times.times, o.jobs) : null;
-  const left = times ? estimateSeconds(plan, all.filter((r) => !o.store.get(r.id)?.isDone()), times.times, o.jobs) : null;
+  const left = times
+    ? estimateSeconds(
+        plan,
+        all.filter((r) => !o.store.get(r.id)?.isDone()),
+        times.times,
+        o.jobs,
+      )
+    : null;
   const totalFlops = all.reduce((a, r) => a + runCost(r).flops, 0);
-  rows.push(['total', String(all.filter((r) => r.role === 'trunk').length), String(all.filter((r) => r.role === 'fork').length), String(all.reduce((a, r) => a + runCost(r).steps, 0)), e2(totalFlops), total === null ? '-' : hours(total), left === null ? '-' : hours(left)]);
+  rows.push([
+    'total',
+    String(all.filter((r) => r.role === 'trunk').length),
+    String(all.filter((r) => r.role === 'fork').length),
+    String(all.reduce((a, r) => a + runCost(r).steps, 0)),
+    e2(totalFlops),
+    total === null ? '-' : hours(total),
+    left === null ? '-' : hours(left),
+  ]);
   out.push(`Runs (${done.length} of ${all.length} already complete in ${o.store.root}):`);
-  out.push(alignColumns(['Stage', 'Trunks', 'Forks', 'Own steps', 'FLOPs', `Est. time (--jobs ${o.jobs})`, 'Left'], rows));
+  out.push(
+    alignColumns(['Stage', 'Trunks', 'Forks', 'Own steps', 'FLOPs', `Est. time (--jobs ${o.jobs})`, 'Left'], rows),
+  );
   if (times) {
     out.push(
       `Estimate: CPU ms per training step measured just now for each rung's baseline on ${o.backend} (one process; ` +
         `wall-clock ms in brackets, 1-min load average ${times.load.toFixed(2)} on ${os.availableParallelism()} cores): ` +
-        times.times.map((t) => `${t.rung} ${t.msPerStep.toFixed(1)} (${t.wallMsPerStep.toFixed(1)}) ms`).join(', ') + '. ' +
+        times.times.map((t) => `${t.rung} ${t.msPerStep.toFixed(1)} (${t.wallMsPerStep.toFixed(1)}) ms`).join(', ') +
+        '. ' +
         `Each run's own steps plus evaluations (${plan.evalBatches} batches, a forward ~ 1/3 step) are priced at its rung's step time x the variant's FLOPs ratio, divided by --jobs.`,
     );
   }
-  if (chosen.choices.length === 0) out.push('LRs for the frontier are not chosen yet (the sweep has not run); stages 2 and 3 are counted at a provisional LR (the count does not depend on it).');
+  if (chosen.choices.length === 0)
+    out.push(
+      'LRs for the frontier are not chosen yet (the sweep has not run); stages 2 and 3 are counted at a provisional LR (the count does not depend on it).',
+    );
   return out.join('\n');
 }
 
@@ -154,7 +224,10 @@ export interface RunStudyOptions {
  * LRs chosen from what the store holds. Returns the runs the plan lists at the end and the
  * notes of the LR choice (e.g. a variant whose sweep failed has no frontier runs).
  */
-export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ runs: PlannedRun[]; notes: string[]; detached?: string }> {
+export async function runStudy(
+  plan: StudyPlan,
+  o: RunStudyOptions,
+): Promise<{ runs: PlannedRun[]; notes: string[]; detached?: string }> {
   validatePlan(plan);
   const log = o.log ?? ((l: string) => process.stderr.write(`[ceg] ${l}\n`));
   let notes: string[] = [];
@@ -166,7 +239,8 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
     log(`study ${plan.name}, stage ${stage}: ${runs.length} runs (${runs.length - pending.length} complete)`);
     if (stage !== 'lr-sweep') {
       const missing = plan.variants.filter((v) => lrs.choices.every((c) => c.variant !== v.id)).map((v) => v.id);
-      if (missing.length) log(`  no LR chosen yet for ${missing.join(', ')} (their sweep is incomplete): left out of this stage`);
+      if (missing.length)
+        log(`  no LR chosen yet for ${missing.join(', ')} (their sweep is incomplete): left out of this stage`);
     }
     /** --no-wait: the arrays submitted for this stage (the forks' waits for the trunks') */
     const submitted: { d: SlurmDetached; role: 'trunk' | 'fork' }[] = [];
@@ -174,11 +248,19 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
       const specs = runs.filter((r) => r.role === role).map((r) => r.spec);
       if (specs.length === 0) continue;
       // forks submitted without waiting start only once the trunks' array has completed
-      const executor = submitted.length && isSlurm(o.executor) ? slurmExecutor({ ...o.executor.options, afterOk: submitted.flatMap((x) => x.d.jobId.split(',')) }) : o.executor;
+      const executor =
+        submitted.length && isSlurm(o.executor)
+          ? slurmExecutor({ ...o.executor.options, afterOk: submitted.flatMap((x) => x.d.jobId.split(',')) })
+          : o.executor;
       try {
         await ensureSpecs(specs, {
-          store: o.store, jobs: o.jobs, signal: o.signal, stream: o.stream === undefined ? process.stderr : o.stream,
-          allowSmallCorpus: o.allowSmallCorpus, allowStale: o.allowStale, ...(executor ? { executor } : {}),
+          store: o.store,
+          jobs: o.jobs,
+          signal: o.signal,
+          stream: o.stream === undefined ? process.stderr : o.stream,
+          allowSmallCorpus: o.allowSmallCorpus,
+          allowStale: o.allowStale,
+          ...(executor ? { executor } : {}),
         });
       } catch (e) {
         if (!(e instanceof SlurmDetached)) throw e;
@@ -188,7 +270,8 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
     if (submitted.length) {
       const left = STUDY_STAGES.slice(STUDY_STAGES.indexOf(stage) + 1);
       const ids = submitted.flatMap((x) => x.d.jobId.split(','));
-      const what = (x: (typeof submitted)[number]) => `${x.d.tasks} ${x.role}${x.d.tasks === 1 ? '' : 's'}${x.d.queued ? ' still queued or running from before' : ''}`;
+      const what = (x: (typeof submitted)[number]) =>
+        `${x.d.tasks} ${x.role}${x.d.tasks === 1 ? '' : 's'}${x.d.queued ? ' still queued or running from before' : ''}`;
       const detached =
         `study ${plan.name}, stage ${stage}: ${submitted.every((x) => x.d.queued) ? 'nothing submitted, earlier ' : 'submitted '}SLURM job${ids.length > 1 ? 's' : ''} ${ids.join(', ')} ` +
         `(${submitted.map(what).join(', then ')}); ` +
@@ -196,7 +279,11 @@ export async function runStudy(plan: StudyPlan, o: RunStudyOptions): Promise<{ r
         (left.length
           ? `The ${left.join(' and ')} stage${left.length > 1 ? 's' : ''} need${left.length > 1 ? '' : 's'} this stage's results: when the jobs have ended, run the same command again to continue.`
           : 'When the jobs have ended, run the same command again for the report (it submits whatever is still missing).');
-      return { runs: planRuns(plan, { backend: o.backend, lrOf: chooseLrs(plan, o.store, o.backend).lrOf }), notes, detached };
+      return {
+        runs: planRuns(plan, { backend: o.backend, lrOf: chooseLrs(plan, o.store, o.backend).lrOf }),
+        notes,
+        detached,
+      };
     }
   }
   const lrs = chooseLrs(plan, o.store, o.backend);

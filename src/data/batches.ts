@@ -92,7 +92,9 @@ export function restoreRng(state: RngState): Rng {
     state.s.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffffffff) &&
     state.s.some((w) => w !== 0);
   if (!ok)
-    throw new DataError(`invalid rng state ${JSON.stringify(state)}; expected {algorithm: "${RNG_ALGORITHM}", s: [4 uint32, not all 0]}`);
+    throw new DataError(
+      `invalid rng state ${JSON.stringify(state)}; expected {algorithm: "${RNG_ALGORITHM}", s: [4 uint32, not all 0]}`,
+    );
   return makeRng(Uint32Array.from(state.s));
 }
 
@@ -118,10 +120,14 @@ export interface Batch {
 }
 
 function checkShape(n: number, batchSize: number, blockSize: number): void {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new DataError(`batchSize must be a positive integer, got ${batchSize}`);
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new DataError(`blockSize must be a positive integer, got ${blockSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new DataError(`batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new DataError(`blockSize must be a positive integer, got ${blockSize}`);
   if (n < blockSize + 1)
-    throw new DataError(`token array has ${n} tokens, fewer than blockSize + 1 = ${blockSize + 1}: cannot cut one window of inputs and targets`);
+    throw new DataError(
+      `token array has ${n} tokens, fewer than blockSize + 1 = ${blockSize + 1}: cannot cut one window of inputs and targets`,
+    );
 }
 
 /** Window starts for one batch: B draws, uniform in [0, len - T - 1] (nanoGPT: randint(len - T)). */
@@ -142,7 +148,9 @@ export function batchFromOffsets(tokens: TokenSeq, offsets: readonly number[], b
   for (let b = 0; b < B; b++) {
     const o = offsets[b];
     if (!Number.isInteger(o) || o < 0 || o + T + 1 > tokens.length)
-      throw new DataError(`offset ${o} (row ${b}) is outside 0..${tokens.length - T - 1} for ${tokens.length} tokens and blockSize ${T}`);
+      throw new DataError(
+        `offset ${o} (row ${b}) is outside 0..${tokens.length - T - 1} for ${tokens.length} tokens and blockSize ${T}`,
+      );
     const w = tokens.subarray(o, o + T + 1); // one read of T + 1 tokens from a file-backed sequence
     x.set(w.subarray(0, T), b * T);
     y.set(w.subarray(1, T + 1), b * T);
@@ -159,13 +167,25 @@ export function sampleBatch(tokens: TokenSeq, batchSize: number, blockSize: numb
  * Offsets of n fixed evaluation batches: the same for the same (length, n, B, T, seed).
  * Use with batchFromOffsets to build them one at a time (large eval sets use less memory).
  */
-export function evalBatchOffsets(length: number, n: number, batchSize: number, blockSize: number, seed: number): number[][] {
+export function evalBatchOffsets(
+  length: number,
+  n: number,
+  batchSize: number,
+  blockSize: number,
+  seed: number,
+): number[][] {
   if (!Number.isInteger(n) || n < 1) throw new DataError(`number of eval batches must be a positive integer, got ${n}`);
   const rng = createRng(seed);
   return Array.from({ length: n }, () => sampleOffsets(length, batchSize, blockSize, rng));
 }
 
 /** n validation batches that are the same on every call with the same arguments. */
-export function fixedEvalBatches(val: TokenSeq, n: number, batchSize: number, blockSize: number, seed: number): Batch[] {
+export function fixedEvalBatches(
+  val: TokenSeq,
+  n: number,
+  batchSize: number,
+  blockSize: number,
+  seed: number,
+): Batch[] {
   return evalBatchOffsets(val.length, n, batchSize, blockSize, seed).map((o) => batchFromOffsets(val, o, blockSize));
 }

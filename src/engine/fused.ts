@@ -123,14 +123,23 @@ export function ceForward(x: Float32Array, t: Int32Array, N: number, V: number, 
     const l = m + Math.log(s);
     lse[n] = l;
     const tn = t[n];
-    if (!(tn >= 0 && tn < V)) throw new Error(`softmaxCrossEntropy: target ${tn} at row ${n} is outside the vocabulary 0..${V - 1}`);
+    if (!(tn >= 0 && tn < V))
+      throw new Error(`softmaxCrossEntropy: target ${tn} at row ${n} is outside the vocabulary 0..${V - 1}`);
     total += l - x[base + tn];
   }
   return total / N;
 }
 
 /** dx[n, v] = (exp(x[n, v] − lse_n) − [v = t_n]) · g / N */
-export function ceBackward(x: Float32Array, t: Int32Array, lse: Float32Array, g: number, N: number, V: number, dx: Float32Array): void {
+export function ceBackward(
+  x: Float32Array,
+  t: Int32Array,
+  lse: Float32Array,
+  g: number,
+  N: number,
+  V: number,
+  dx: Float32Array,
+): void {
   const s = g / N;
   for (let n = 0; n < N; n++) {
     const base = n * V;
@@ -140,7 +149,12 @@ export function ceBackward(x: Float32Array, t: Int32Array, lse: Float32Array, g:
   }
 }
 
-const P = 0.3275911, A1 = 0.254829592, A2 = -0.284496736, A3 = 1.421413741, A4 = -1.453152027, A5 = 1.061405429;
+const P = 0.3275911,
+  A1 = 0.254829592,
+  A2 = -0.284496736,
+  A3 = 1.421413741,
+  A4 = -1.453152027,
+  A5 = 1.061405429;
 const INV_SQRT2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
@@ -186,7 +200,14 @@ export function causalSoftmaxLoop(x: Float32Array, rows: number, T: number, scal
 }
 
 /** dx = scale·y·(dy − Σ_j dy·y) per row (zero where y is masked). */
-export function causalSoftmaxGradLoop(dy: Float32Array, y: Float32Array, rows: number, T: number, scale: number, dx: Float32Array): void {
+export function causalSoftmaxGradLoop(
+  dy: Float32Array,
+  y: Float32Array,
+  rows: number,
+  T: number,
+  scale: number,
+  dx: Float32Array,
+): void {
   for (let r = 0; r < rows; r++) {
     const o = r * T;
     const n = (r % T) + 1;
@@ -197,8 +218,17 @@ export function causalSoftmaxGradLoop(dy: Float32Array, y: Float32Array, rows: n
   }
 }
 
-export function adamwLoop(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, h: AdamWHyper,
-  p1: Float32Array, m1: Float32Array, v1: Float32Array, gscale = 1): void {
+export function adamwLoop(
+  p: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  g: Float32Array,
+  h: AdamWHyper,
+  p1: Float32Array,
+  m1: Float32Array,
+  v1: Float32Array,
+  gscale = 1,
+): void {
   const { lr, beta1, beta2, eps, decay, bc1, bc2 } = h;
   for (let i = 0; i < p.length; i++) {
     const gi = gscale === 1 ? g[i] : Math.fround(g[i] * gscale);
@@ -226,7 +256,11 @@ export function registerFusedKernels(backendName: string): void {
     if (!addon || readEnv('CEG_NATIVE') === '0') return null;
     const w = b as WasmLike;
     if (w.wasm.HEAPU8.buffer instanceof SharedArrayBuffer) return null;
-    return { a: addon, heap: new Float32Array(w.wasm.HEAPU8.buffer), off: (t) => w.dataIdMap.get(t.dataId).memoryOffset / 4 };
+    return {
+      a: addon,
+      heap: new Float32Array(w.wasm.HEAPU8.buffer),
+      off: (t) => w.dataIdMap.get(t.dataId).memoryOffset / 4,
+    };
   };
   const reg = (kernelName: string, kernelFunc: tf.KernelFunc) => {
     if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc });
@@ -335,7 +369,9 @@ export function registerFusedKernels(backendName: string): void {
   }
   reg(SUMSQ, ({ inputs, backend }) => {
     const m = mem(backend);
-    const xs = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => inputs[k] as tf.TensorInfo);
+    const xs = Object.keys(inputs)
+      .sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)))
+      .map((k) => inputs[k] as tf.TensorInfo);
     const n = nat(backend);
     let total = 0;
     for (const x of xs) {
@@ -350,7 +386,13 @@ export function registerFusedKernels(backendName: string): void {
     return out;
   });
   reg(ADAMW, ({ inputs, backend, attrs }) => {
-    const { p, m: mt, v, g, s: gs } = inputs as Record<string, tf.TensorInfo | undefined> as Record<string, tf.TensorInfo>;
+    const {
+      p,
+      m: mt,
+      v,
+      g,
+      s: gs,
+    } = inputs as Record<string, tf.TensorInfo | undefined> as Record<string, tf.TensorInfo>;
     const h = attrs as unknown as AdamWHyper;
     const mm = mem(backend);
     // the gradient's scale (the clipping coefficient), a scalar tensor read from memory: no device sync
@@ -359,10 +401,37 @@ export function registerFusedKernels(backendName: string): void {
     const n = nat(backend);
     if (n) {
       const o = outs.map(n.off);
-      n.a.adamw(n.heap, n.off(p), n.off(mt), n.off(v), n.off(g), size(p.shape), o[0], o[1], o[2],
-        h.lr, h.beta1, h.beta2, h.eps, h.decay, h.bc1, h.bc2, gscale);
+      n.a.adamw(
+        n.heap,
+        n.off(p),
+        n.off(mt),
+        n.off(v),
+        n.off(g),
+        size(p.shape),
+        o[0],
+        o[1],
+        o[2],
+        h.lr,
+        h.beta1,
+        h.beta2,
+        h.eps,
+        h.decay,
+        h.bc1,
+        h.bc2,
+        gscale,
+      );
     } else {
-      adamwLoop(mm.f32(p), mm.f32(mt), mm.f32(v), mm.f32(g), h, mm.f32(outs[0]), mm.f32(outs[1]), mm.f32(outs[2]), gscale);
+      adamwLoop(
+        mm.f32(p),
+        mm.f32(mt),
+        mm.f32(v),
+        mm.f32(g),
+        h,
+        mm.f32(outs[0]),
+        mm.f32(outs[1]),
+        mm.f32(outs[2]),
+        gscale,
+      );
     }
     return outs;
   });
@@ -380,7 +449,9 @@ export function fusedActive(): boolean {
 /** Mean cross-entropy of logits [N, V] (float32) against targets [N] (int32): mean_n −log softmax(logits_n)[t_n]. */
 export function softmaxCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Scalar {
   if (logits.rank !== 2 || targets.rank !== 1 || targets.shape[0] !== logits.shape[0])
-    throw new Error(`softmaxCrossEntropy: logits [${logits.shape}] must be [N, V] and targets [${targets.shape}] must be [N]`);
+    throw new Error(
+      `softmaxCrossEntropy: logits [${logits.shape}] must be [N, V] and targets [${targets.shape}] must be [N]`,
+    );
   const t = targets.dtype === 'int32' ? targets : (tf.cast(targets, 'int32') as tf.Tensor1D);
   try {
     if (!fusedActive() || logits.dtype !== 'float32') return crossEntropyTfOps(logits, t);
@@ -416,7 +487,8 @@ export function gelu<T extends tf.Tensor>(x: T): T {
     save([xx]);
     return {
       value: tf.engine().runKernel(GELU, { x: xx }, {}) as tf.Tensor,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(GELU_GRAD, { dy, x: saved[0] }, {}) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(GELU_GRAD, { dy, x: saved[0] }, {}) as tf.Tensor,
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(x) as T;
@@ -451,7 +523,9 @@ export function causalSoftmax<T extends tf.Tensor>(scores: T, scale: number): T 
 
 /** The same with tf ops: the plain attention's scale, additive −1e9 causal mask and softmax. */
 export function causalSoftmaxTfOps<T extends tf.Tensor>(scores: T, scale: number): T {
-  return tf.tidy(() => tf.softmax(tf.add(tf.mul(scores, scale), additiveCausalMask(scores.shape[scores.rank - 1]))) as T);
+  return tf.tidy(
+    () => tf.softmax(tf.add(tf.mul(scores, scale), additiveCausalMask(scores.shape[scores.rank - 1]))) as T,
+  );
 }
 
 /** [T, T]: 0 on and below the diagonal, −1e9 above; built once per (backend, T) and kept (a cache, not a leak). */
@@ -468,7 +542,8 @@ const maskCache = new Map<string, tf.Tensor2D>();
 
 /** Whether causalAttention runs the native kernel here (wasm, fused ops on, the addon serving an unshared heap). */
 export function nativeAttention(): boolean {
-  if (!fusedActive() || tf.getBackend() !== 'wasm' || !tf.getKernel(ATTN, 'wasm') || readEnv('CEG_NATIVE') === '0') return false;
+  if (!fusedActive() || tf.getBackend() !== 'wasm' || !tf.getKernel(ATTN, 'wasm') || readEnv('CEG_NATIVE') === '0')
+    return false;
   const b = tf.backend() as unknown as WasmLike;
   return !(b.wasm.HEAPU8.buffer instanceof SharedArrayBuffer);
 }
@@ -493,7 +568,8 @@ export function causalAttention(qkv: tf.Tensor2D, B: number, T: number, H: numbe
     save([x, p]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.engine().runKernel(ATTN_GRAD, { dy, qkv: saved[0], p: saved[1] }, attrs) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(ATTN_GRAD, { dy, qkv: saved[0], p: saved[1] }, attrs) as tf.Tensor,
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(qkv) as tf.Tensor2D;
@@ -532,14 +608,38 @@ export function sumOfSquaresTfOps(ts: tf.Tensor[]): tf.Scalar {
  * folded into the same pass instead of a Multiply per tensor). One fused kernel on wasm/cpu; the
  * same formula in tf ops elsewhere.
  */
-export function adamwUpdate(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor, h: AdamWHyper, gscale?: tf.Scalar): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  if (fusedActive() && [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size) && (!gscale || (gscale.dtype === 'float32' && gscale.size === 1)))
-    return tf.engine().runKernel(ADAMW, gscale ? { p, m, v, g, s: gscale } : { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [tf.Tensor, tf.Tensor, tf.Tensor];
+export function adamwUpdate(
+  p: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  g: tf.Tensor,
+  h: AdamWHyper,
+  gscale?: tf.Scalar,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  if (
+    fusedActive() &&
+    [p, m, v, g].every((t) => t.dtype === 'float32' && t.size === p.size) &&
+    (!gscale || (gscale.dtype === 'float32' && gscale.size === 1))
+  )
+    return tf
+      .engine()
+      .runKernel(ADAMW, gscale ? { p, m, v, g, s: gscale } : { p, m, v, g }, h as unknown as tf.NamedAttrMap) as [
+      tf.Tensor,
+      tf.Tensor,
+      tf.Tensor,
+    ];
   return adamwTfOps(p, m, v, g, h, gscale);
 }
 
 /** AdamW update with tf ops (the formula of src/train/adamw.ts), on g·gscale when given. */
-export function adamwTfOps(p: tf.Tensor, m: tf.Tensor, v: tf.Tensor, gIn: tf.Tensor, h: AdamWHyper, gscale?: tf.Scalar): [tf.Tensor, tf.Tensor, tf.Tensor] {
+export function adamwTfOps(
+  p: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  gIn: tf.Tensor,
+  h: AdamWHyper,
+  gscale?: tf.Scalar,
+): [tf.Tensor, tf.Tensor, tf.Tensor] {
   return tf.tidy(() => {
     const g = gscale ? tf.mul(gIn, gscale) : gIn;
     const m1 = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));

@@ -94,7 +94,9 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (patches.length) flags = { ...flags, kernels: patches.join(',') };
   current = { backend: name, tfjsVersion: tf.version_core, flags };
   if (opts.verbose) {
-    const f = Object.entries(flags).map(([k, v]) => `${k}=${v}`).join(' ');
+    const f = Object.entries(flags)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     log.info(`[ceg] backend ${name}${f ? ` (${f})` : ''}`);
   }
   return current;

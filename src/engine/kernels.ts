@@ -63,8 +63,16 @@ export function kernelPatches(backend: BackendName): string[] {
   if (backend !== 'wasm' || !patched.has('wasm')) return [];
   if (!replacedMatMul) return [];
   const blas = nativeMatMul ? blasName() : null; // the system OpenBLAS's cblas_sgemm serves the addon's products
-  return ['BatchMatMul', 'Slice', 'SplitV', 'Identity', 'Sum', 'GatherV2', ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : []),
-    ...(blas ? [`BatchMatMul:${blas}`] : [])];
+  return [
+    'BatchMatMul',
+    'Slice',
+    'SplitV',
+    'Identity',
+    'Sum',
+    'GatherV2',
+    ...(nativeMatMul ? [`BatchMatMul:native-${nativeMatMul.isa}`] : []),
+    ...(blas ? [`BatchMatMul:${blas}`] : []),
+  ];
 }
 
 function registerWasmUnsortedSegmentSum(): void {
@@ -107,8 +115,15 @@ interface WasmBackendLike {
 }
 
 type RawMatMul = (
-  aId: number, aShape: Uint8Array, aRank: number, bId: number, bShape: Uint8Array, bRank: number,
-  transposeA: boolean, transposeB: boolean, outId: number,
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: boolean,
+  transposeB: boolean,
+  outId: number,
 ) => void;
 
 let replacedMatMul = false;
@@ -124,7 +139,15 @@ function registerWasmBatchMatMul(): void {
   replaceKernel('BatchMatMul', 'wasm', (origFunc) => (args) => {
     const backend = args.backend as unknown as WasmBackendLike;
     raw ??= backend.wasm.cwrap('BatchMatMul', null, [
-      'number', 'array', 'number', 'number', 'array', 'number', 'number', 'number', 'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
     ]) as unknown as RawMatMul;
     if (nativeMatMul) {
       const r = nativeBatchMatMul(args, backend as WasmHeapBackend, nativeMatMul);
@@ -143,7 +166,11 @@ const bytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
  * what it does not handle (other dtypes, batch shapes that broadcast other than one side being 1,
  * a heap shared with wasm threads), which then goes to the wasm path.
  */
-function nativeBatchMatMul(args: Parameters<tf.KernelFunc>[0], backend: WasmHeapBackend, addon: NativeAddon): tf.TensorInfo | null {
+function nativeBatchMatMul(
+  args: Parameters<tf.KernelFunc>[0],
+  backend: WasmHeapBackend,
+  addon: NativeAddon,
+): tf.TensorInfo | null {
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = args.attrs as unknown as { transposeA: boolean; transposeB: boolean };
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return null;
@@ -168,7 +195,20 @@ function nativeBatchMatMul(args: Parameters<tf.KernelFunc>[0], backend: WasmHeap
     // A's batch entries are contiguous rows: one [batch·M, K] product
     addon.matmul(heap, off(a), off(b), off(out), 1, batch * M, N, K, false, transposeB, 0, 0);
   } else {
-    addon.matmul(heap, off(a), off(b), off(out), batch, M, N, K, transposeA, transposeB, batchA === 1 ? 0 : M * K, batchB === 1 ? 0 : K * N);
+    addon.matmul(
+      heap,
+      off(a),
+      off(b),
+      off(out),
+      batch,
+      M,
+      N,
+      K,
+      transposeA,
+      transposeB,
+      batchA === 1 ? 0 : M * K,
+      batchB === 1 ? 0 : K * N,
+    );
   }
   return out;
 }
@@ -208,11 +248,7 @@ function fastBatchMatMul(
   if (plain || K !== Kb || (batchA !== batchB && batchA !== 1 && batchB !== 1) || M * N * K === 0) {
     return origFunc(args);
   }
-  const outShape = [
-    ...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)),
-    M,
-    N,
-  ];
+  const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2)), M, N];
   const batch = Math.max(batchA, batchB);
   const A: M3 = { info: a, batch: batchA, rows: transposeA ? K : M, cols: transposeA ? M : K, temp: false };
   const B: M3 = { info: b, batch: batchB, rows: transposeB ? N : K, cols: transposeB ? K : N, temp: false };
@@ -226,7 +262,8 @@ function fastBatchMatMul(
   };
   // Floats moved (transposes, XNNPACK weight packing of the right operand, output transpose).
   const costDirect = (transposeA ? batchA * M * K : 0) + (transposeB ? batchB * K * N : 0) + batchB * K * N;
-  const costSwapped = (transposeB ? 0 : batchB * K * N) + (transposeA ? 0 : batchA * M * K) + batchA * K * M + batch * M * N;
+  const costSwapped =
+    (transposeB ? 0 : batchB * K * N) + (transposeA ? 0 : batchA * M * K) + batchA * K * M + batch * M * N;
   const temps: M3[] = [];
   const keep = (x: M3) => {
     if (x.temp) temps.push(x);
@@ -330,8 +367,14 @@ function registerWasmGather(): void {
   replaceKernel('GatherV2', 'wasm', (origGather) => (args) => {
     const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
     const { axis, batchDims } = args.attrs as unknown as { axis: number; batchDims: number };
-    if (x.dtype === 'string' || indices.dtype !== 'int32' || (batchDims ?? 0) !== 0 || x.shape.length < 1 ||
-      tf.util.parseAxisParam(axis, x.shape)[0] !== 0) return origGather(args);
+    if (
+      x.dtype === 'string' ||
+      indices.dtype !== 'int32' ||
+      (batchDims ?? 0) !== 0 ||
+      x.shape.length < 1 ||
+      tf.util.parseAxisParam(axis, x.shape)[0] !== 0
+    )
+      return origGather(args);
     const backend = args.backend as unknown as WasmHeapBackend;
     const rows = x.shape[0];
     const run = prod(x.shape.slice(1));

@@ -9,7 +9,10 @@ import { tf } from './index.js';
  * not sampled after the fact. Returns the peak in bytes and run's result.
  */
 export function peakBufferBytes<T>(run: () => T): { peak: number; result: T } {
-  type Eng = { trackTensor(a: tf.Tensor, backend: unknown): void; removeDataId(dataId: object, backend: unknown): void };
+  type Eng = {
+    trackTensor(a: tf.Tensor, backend: unknown): void;
+    removeDataId(dataId: object, backend: unknown): void;
+  };
   const eng = tf.engine() as unknown as Eng;
   const live = new Map<object, number>();
   let bytes = 0;

@@ -18,25 +18,92 @@ export interface NativeAddon {
    * heap[c + b·M·N ...] = op(A_b)·op(B_b) for b < batch, A_b at heap[a + b·aStride] ([M, K], or [K, M]
    * if transA), B_b at heap[b + b·bStride] ([K, N], or [N, K] if transB); offsets in floats.
    */
-  matmul(heap: Float32Array, a: number, b: number, c: number, batch: number, M: number, N: number, K: number,
-    transA: boolean, transB: boolean, aStride: number, bStride: number): void;
+  matmul(
+    heap: Float32Array,
+    a: number,
+    b: number,
+    c: number,
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    aStride: number,
+    bStride: number,
+  ): void;
   /** fused kernels of src/engine/fused.ts on the heap (offsets in 4-byte elements; targets are int32); returns the mean loss (NaN: a target out of range) */
   ceForward(heap: Float32Array, x: number, targets: number, N: number, V: number, lse: number): number;
-  ceBackward(heap: Float32Array, x: number, targets: number, lse: number, g: number, N: number, V: number, dx: number): void;
+  ceBackward(
+    heap: Float32Array,
+    x: number,
+    targets: number,
+    lse: number,
+    g: number,
+    N: number,
+    V: number,
+    dx: number,
+  ): void;
   geluForward(heap: Float32Array, x: number, n: number, y: number): void;
   geluBackward(heap: Float32Array, dy: number, x: number, n: number, dx: number): void;
-  adamw(heap: Float32Array, p: number, m: number, v: number, g: number, n: number, p1: number, m1: number, v1: number,
-    lr: number, beta1: number, beta2: number, eps: number, decay: number, bc1: number, bc2: number, gscale?: number): void;
+  adamw(
+    heap: Float32Array,
+    p: number,
+    m: number,
+    v: number,
+    g: number,
+    n: number,
+    p1: number,
+    m1: number,
+    v1: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    decay: number,
+    bc1: number,
+    bc2: number,
+    gscale?: number,
+  ): void;
   /** causal softmax of scores [rows, T] (row r = query r mod T) scaled by `scale`; masked entries 0 (src/engine/fused.ts causalSoftmax) */
   causalSoftmaxForward(heap: Float32Array, x: number, rows: number, T: number, scale: number, y: number): void;
-  causalSoftmaxBackward(heap: Float32Array, dy: number, y: number, rows: number, T: number, scale: number, dx: number): void;
+  causalSoftmaxBackward(
+    heap: Float32Array,
+    dy: number,
+    y: number,
+    rows: number,
+    T: number,
+    scale: number,
+    dx: number,
+  ): void;
   /**
    * Causal self-attention from qkv [B·T, 3·H·hs] (q | k | v) to y [B·T, H·hs] (heads merged), scores
    * scaled by `scale`; the probabilities [B, H, T, T] go to p (src/engine/fused.ts causalAttention)
    */
-  attnForward(heap: Float32Array, qkv: number, B: number, T: number, H: number, hs: number, scale: number, y: number, p: number): void;
+  attnForward(
+    heap: Float32Array,
+    qkv: number,
+    B: number,
+    T: number,
+    H: number,
+    hs: number,
+    scale: number,
+    y: number,
+    p: number,
+  ): void;
   /** its gradient: dqkv [B·T, 3·H·hs] from dy [B·T, H·hs], qkv and the saved probabilities */
-  attnBackward(heap: Float32Array, dy: number, qkv: number, p: number, B: number, T: number, H: number, hs: number, scale: number, dqkv: number): void;
+  attnBackward(
+    heap: Float32Array,
+    dy: number,
+    qkv: number,
+    p: number,
+    B: number,
+    T: number,
+    H: number,
+    hs: number,
+    scale: number,
+    dqkv: number,
+  ): void;
   /** Σ heap[off + i]² for i < n */
   sumSquares(heap: Float32Array, off: number, n: number): number;
   /** heap[dst + c] = Σ_r heap[src + r·cols + c] */
@@ -68,19 +135,27 @@ export interface NativeManifest {
  * for instructions the CPU lacks can kill the process with an illegal instruction.
  * `cpuFlags` null: no /proc/cpuinfo (not Linux), where the build ran on this machine.
  */
-export function nativeTargetProblem(manifest: NativeManifest | undefined, arch: string, cpuFlags: ReadonlySet<string> | null): string | null {
-  if (!manifest) return 'has no target manifest (native/build/ceg_native.json; an older build?): rebuild with npm run build:native';
-  if (manifest.arch !== arch) return `was built for ${manifest.arch}, this is ${arch}: rebuild with npm run build:native`;
+export function nativeTargetProblem(
+  manifest: NativeManifest | undefined,
+  arch: string,
+  cpuFlags: ReadonlySet<string> | null,
+): string | null {
+  if (!manifest)
+    return 'has no target manifest (native/build/ceg_native.json; an older build?): rebuild with npm run build:native';
+  if (manifest.arch !== arch)
+    return `was built for ${manifest.arch}, this is ${arch}: rebuild with npm run build:native`;
   if (!cpuFlags) return null;
   const missing = manifest.requires.filter((f) => !cpuFlags.has(f));
-  if (missing.length) return `was built for ${manifest.march}, whose ${missing.join(', ')} this CPU lacks: rebuild with npm run build:native`;
+  if (missing.length)
+    return `was built for ${manifest.march}, whose ${missing.join(', ')} this CPU lacks: rebuild with npm run build:native`;
   return null;
 }
 
 function readManifest(file: string): NativeManifest | undefined {
   try {
     const m = JSON.parse(readFileSync(file, 'utf8')) as Partial<NativeManifest>;
-    if (typeof m.arch === 'string' && typeof m.march === 'string' && Array.isArray(m.requires)) return m as NativeManifest;
+    if (typeof m.arch === 'string' && typeof m.march === 'string' && Array.isArray(m.requires))
+      return m as NativeManifest;
   } catch {
     /* missing or unreadable: treated as absent */
   }
@@ -91,8 +166,16 @@ function readManifest(file: string): NativeManifest | undefined {
  * Load the addon at `file` if its manifest allows it on this CPU: the addon, or null and why not.
  * (loadNative() with the project's paths; separate for tests.)
  */
-export function loadAddonAt(file: string, manifestFile: string, flags: ReadonlySet<string> | null = cpuFlags()): { addon: NativeAddon | null; reason: string } {
-  if (!existsSync(file)) return { addon: null, reason: `not built (${path.relative(process.cwd(), file)} missing; run npm run build:native)` };
+export function loadAddonAt(
+  file: string,
+  manifestFile: string,
+  flags: ReadonlySet<string> | null = cpuFlags(),
+): { addon: NativeAddon | null; reason: string } {
+  if (!existsSync(file))
+    return {
+      addon: null,
+      reason: `not built (${path.relative(process.cwd(), file)} missing; run npm run build:native)`,
+    };
   const problem = nativeTargetProblem(readManifest(manifestFile), process.arch, flags);
   if (problem) return { addon: null, reason: problem };
   try {
@@ -113,7 +196,8 @@ export function loadNative(): NativeAddon | null {
     connectBlas(cached);
     reason += `; matmul: ${blasReason}`;
   }
-  if (!cached && readEnv('CEG_NATIVE') !== '0') log.warn(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels`);
+  if (!cached && readEnv('CEG_NATIVE') !== '0')
+    log.warn(`[ceg] native matmul addon ${reason}; using the wasm matmul kernels`);
   return cached;
 }
 

@@ -5,7 +5,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export function replaceKernel(kernelName: string, backendName: string, make: (original: tf.KernelFunc) => tf.KernelFunc): void {
+export function replaceKernel(
+  kernelName: string,
+  backendName: string,
+  make: (original: tf.KernelFunc) => tf.KernelFunc,
+): void {
   const k = tf.getKernel(kernelName, backendName);
   if (!k) throw new Error(`backend "${backendName}" has no ${kernelName} kernel to replace`);
   tf.unregisterKernel(kernelName, backendName);

@@ -26,7 +26,10 @@ let started: Flags | null = null;
 /** Dawn option strings from CEG_DAWN_OPTIONS. */
 export function dawnOptions(): string[] {
   const s = readEnv('CEG_DAWN_OPTIONS') ?? '';
-  return s.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
 }
 
 export function noAdapterMessage(icd: string | null): string {
@@ -34,8 +37,8 @@ export function noAdapterMessage(icd: string | null): string {
     'no WebGPU adapter: Dawn found no usable Vulkan driver' +
     (icd ? ` (VK_DRIVER_FILES/VK_ICD_FILENAMES = ${icd})` : ' (no ICD named, no .vk/ cache found)') +
     '. On a CPU-only machine run `source scripts/lavapipe.sh` once (it fetches Mesa 25 lavapipe into .vk/, ' +
-    'which the engine then finds by itself); Debian 12\'s own Mesa 22.3 lavapipe is rejected by Dawn. ' +
-    'On an NVIDIA machine install the driver\'s Vulkan ICD and the Vulkan loader (libvulkan1), e.g. ' +
+    "which the engine then finds by itself); Debian 12's own Mesa 22.3 lavapipe is rejected by Dawn. " +
+    "On an NVIDIA machine install the driver's Vulkan ICD and the Vulkan loader (libvulkan1), e.g. " +
     'VK_DRIVER_FILES=/usr/share/vulkan/icd.d/nvidia_icd.json.'
   );
 }
@@ -90,7 +93,9 @@ function dawnPackageVersion(): string {
 /** The running tfjs webgpu backend (device, runWebGPUProgram); throws if webgpu is not active. */
 export function webgpuBackend(): WebGPUBackendLike {
   if (tf.getBackend() !== 'webgpu') {
-    throw new EngineError(`the active backend is "${tf.getBackend()}", not "webgpu"; call initEngine({backend: 'webgpu'}) first`);
+    throw new EngineError(
+      `the active backend is "${tf.getBackend()}", not "webgpu"; call initEngine({backend: 'webgpu'}) first`,
+    );
   }
   return tf.backend() as unknown as WebGPUBackendLike;
 }
@@ -120,10 +125,42 @@ export function shutdownWebGPU(): void {
  * included, so tf.gather has a gradient); the check names any that an upgrade loses.
  */
 export const WEBGPU_REQUIRED_KERNELS = [
-  'BatchMatMul', '_FusedMatMul', 'Softmax', 'GatherV2', 'UnsortedSegmentSum', 'ScatterNd', 'Max', 'Sum',
-  'Mean', 'Exp', 'Log', 'Sqrt', 'Rsqrt', 'Tanh', 'Erf', 'Relu', 'Transpose', 'Reshape', 'Tile', 'Concat',
-  'Slice', 'StridedSlice', 'Select', 'Cast', 'OneHot', 'Pack', 'SquaredDifference', 'Maximum', 'Minimum',
-  'RealDiv', 'Multiply', 'Sub', 'Add', 'Pow', 'Sigmoid', 'GreaterEqual',
+  'BatchMatMul',
+  '_FusedMatMul',
+  'Softmax',
+  'GatherV2',
+  'UnsortedSegmentSum',
+  'ScatterNd',
+  'Max',
+  'Sum',
+  'Mean',
+  'Exp',
+  'Log',
+  'Sqrt',
+  'Rsqrt',
+  'Tanh',
+  'Erf',
+  'Relu',
+  'Transpose',
+  'Reshape',
+  'Tile',
+  'Concat',
+  'Slice',
+  'StridedSlice',
+  'Select',
+  'Cast',
+  'OneHot',
+  'Pack',
+  'SquaredDifference',
+  'Maximum',
+  'Minimum',
+  'RealDiv',
+  'Multiply',
+  'Sub',
+  'Add',
+  'Pow',
+  'Sigmoid',
+  'GreaterEqual',
 ] as const;
 
 let kernelsPatched = false;
@@ -152,7 +189,8 @@ function registerWebGPUKernels(): void {
     const reps = (args.attrs as unknown as { reps: number[] }).reps;
     if (x.shape.length < 5) return tile(args);
     const { shape, reps: r } = collapseTile(x.shape, reps);
-    if (shape.length >= 5) throw new EngineError(`Tile of rank ${x.shape.length} with reps ${reps} cannot run on webgpu`);
+    if (shape.length >= 5)
+      throw new EngineError(`Tile of rank ${x.shape.length} with reps ${reps} cannot run on webgpu`);
     const xr: tf.TensorInfo = { dataId: x.dataId, shape, dtype: x.dtype };
     const out = tile({ ...args, inputs: { x: xr }, attrs: { reps: r } as unknown as tf.NamedAttrMap }) as tf.TensorInfo;
     return { dataId: out.dataId, shape: x.shape.map((n, i) => n * reps[i]), dtype: out.dtype };
@@ -184,18 +222,27 @@ function registerWebGPUKernels(): void {
   });
   const factory = tf.findBackendFactory('webgpu')!;
   tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', async () => {
-    const backend = (await factory()) as unknown as { readSync: (id: object) => unknown; tensorMap: { get(id: object): { values?: unknown; resource?: unknown } } };
-    const readSync = backend.readSync.bind(backend);
-    backend.readSync = (dataId: object) => {
-      const d = backend.tensorMap.get(dataId);
-      if (d && d.values == null && d.resource != null) {
-        throw new EngineError('dataSync()/arraySync() cannot read a GPU tensor on webgpu in Node; use `await t.data()` or `await t.array()`');
-      }
-      return readSync(dataId);
-    };
-    return backend as unknown as tf.KernelBackend;
-  }, 3);
+  tf.registerBackend(
+    'webgpu',
+    async () => {
+      const backend = (await factory()) as unknown as {
+        readSync: (id: object) => unknown;
+        tensorMap: { get(id: object): { values?: unknown; resource?: unknown } };
+      };
+      const readSync = backend.readSync.bind(backend);
+      backend.readSync = (dataId: object) => {
+        const d = backend.tensorMap.get(dataId);
+        if (d && d.values == null && d.resource != null) {
+          throw new EngineError(
+            'dataSync()/arraySync() cannot read a GPU tensor on webgpu in Node; use `await t.data()` or `await t.array()`',
+          );
+        }
+        return readSync(dataId);
+      };
+      return backend as unknown as tf.KernelBackend;
+    },
+    3,
+  );
 }
 
 /** Tile shape/reps with every reps-1 dimension merged into the one before: [a,b]x[r,1] = [a*b]x[r]. */

@@ -70,7 +70,8 @@ function nsaBlock(params: Params, i: number, x: tf.Tensor2D, B: number, T: numbe
   const n = nsaOf(cfg);
   const D = cfg.nEmbd / n.heads;
   const pre = `transformer.h.${i}.attn`;
-  const heads = (t: tf.Tensor, h: number, d: number) => tf.transpose(tf.reshape(t, [B, T, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
+  const heads = (t: tf.Tensor, h: number, d: number) =>
+    tf.transpose(tf.reshape(t, [B, T, h, d]), [0, 2, 1, 3]) as tf.Tensor4D;
   let q = heads(linearP(params, `${pre}.q_proj`, x), n.heads, D);
   let k = heads(linearP(params, `${pre}.k_proj`, x), n.kvHeads, D);
   if (cfg.qkNorm) {
@@ -80,7 +81,11 @@ function nsaBlock(params: Params, i: number, x: tf.Tensor2D, B: number, T: numbe
   const v = heads(linearP(params, `${pre}.v_proj`, x), n.kvHeads, D);
   const gates = heads(tf.sigmoid(linearP(params, `${pre}.g_proj`, x)), n.heads, 3); // [B, H, T, 3]: cmp, slc, swa
   const y = nsaAttention(q, k, v, gates, n); // [B, H, T, D]
-  return linearP(params, `${pre}.o_proj`, tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, n.heads * D]) as tf.Tensor2D);
+  return linearP(
+    params,
+    `${pre}.o_proj`,
+    tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, n.heads * D]) as tf.Tensor2D,
+  );
 }
 
 /** QK-norm: RMSNorm of every head's vectors over its channels, t [B, H, T, d], gain `${name}.weight` [d] shared by the heads. */
@@ -89,7 +94,15 @@ function headNorm(params: Params, name: string, t: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** Causal self-attention of block i: x [B·T, C] -> [B·T, C] (before residual dropout). */
-function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: number, cfg: ModelConfig, opts: ForwardOptions) {
+function attention(
+  params: Params,
+  i: number,
+  x: tf.Tensor2D,
+  B: number,
+  T: number,
+  cfg: ModelConfig,
+  opts: ForwardOptions,
+) {
   if (cfg.attnKernel === 'nsa') return nsaBlock(params, i, x, B, T, cfg);
   const C = cfg.nEmbd;
   const H = cfg.nHead;
@@ -99,7 +112,13 @@ function attention(params: Params, i: number, x: tf.Tensor2D, B: number, T: numb
   const qkv = linearP(params, `${pre}.c_attn`, x); // [B·T, C + 2·Hkv·hs]
   // plain attention without dropout, GQA or rope on wasm with the native addon: one kernel from qkv to
   // the merged heads (src/engine/fused.ts causalAttention; the same formula as the path below)
-  if (cfg.attnKernel === 'plain' && Hkv === H && cfg.positions !== 'rope' && !(opts.training && cfg.dropout > 0) && nativeAttention())
+  if (
+    cfg.attnKernel === 'plain' &&
+    Hkv === H &&
+    cfg.positions !== 'rope' &&
+    !(opts.training && cfg.dropout > 0) &&
+    nativeAttention()
+  )
     return linearP(params, `${pre}.c_proj`, causalAttention(qkv, B, T, H));
   const [q2, k2, v2] = tf.split(qkv, [C, Hkv * hs, Hkv * hs], 1);
   const heads = (t: tf.Tensor, h: number) => tf.transpose(tf.reshape(t, [B, T, h, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
@@ -205,7 +224,9 @@ export function gptLoss(
     const { x, aux, counts, wte } = trunk(params, idx, cfg, opts);
     const logits = tf.matMul(x, wte, false, true) as tf.Tensor2D; // [B·T, V]
     const ce = crossEntropy(logits, tf.reshape(targets, [-1]) as tf.Tensor1D);
-    const loss = (cfg.mlp === 'moe' && cfg.moe.auxLossWeight > 0 ? tf.add(ce, tf.mul(aux, cfg.moe.auxLossWeight)) : tf.clone(ce)) as tf.Scalar;
+    const loss = (
+      cfg.mlp === 'moe' && cfg.moe.auxLossWeight > 0 ? tf.add(ce, tf.mul(aux, cfg.moe.auxLossWeight)) : tf.clone(ce)
+    ) as tf.Scalar;
     return counts ? { loss, ce, aux, counts } : { loss, ce, aux };
   });
   return { loss: r.loss, ce: r.ce, aux: r.aux, expertCounts: r.counts ?? null };

@@ -74,7 +74,8 @@ export { MOE_IMPLS };
 /** The implementation that `impl` (default 'auto') means on the current backend. */
 export function resolveMoEImpl(impl?: MoEImpl): 'gather' | 'dense' {
   const want = impl ?? 'auto';
-  if (!MOE_IMPLS.includes(want)) throw new Error(`MoE implementation "${want}" (model.moeImpl) is unknown; valid: ${MOE_IMPLS.join(', ')}`);
+  if (!MOE_IMPLS.includes(want))
+    throw new Error(`MoE implementation "${want}" (model.moeImpl) is unknown; valid: ${MOE_IMPLS.join(', ')}`);
   if (want !== 'auto') return want;
   return tf.getBackend() === 'webgpu' ? 'dense' : 'gather';
 }
@@ -97,7 +98,13 @@ function routeTopK(probs: tf.Tensor2D, k: number): Int32Array {
 }
 
 /** Mixture of experts: x [N, C] -> y [N, C], aux, per-expert token counts. */
-export function moeMlp(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelConfig['moe'], impl?: MoEImpl): MoEResult {
+export function moeMlp(
+  params: Params,
+  prefix: string,
+  x: tf.Tensor2D,
+  moe: ModelConfig['moe'],
+  impl?: MoEImpl,
+): MoEResult {
   return resolveMoEImpl(impl) === 'dense' ? moeDense(params, prefix, x, moe) : moeGather(params, prefix, x, moe);
 }
 
@@ -133,7 +140,10 @@ function moeGather(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelCon
     for (let e = 0; e < E; e++) {
       counts[e] = rows[e].length;
       if (rows[e].length === 0) continue;
-      const tokens = tf.tensor1d(rows[e].map((a) => Math.floor(a / k)), 'int32'); // [n_e]
+      const tokens = tf.tensor1d(
+        rows[e].map((a) => Math.floor(a / k)),
+        'int32',
+      ); // [n_e]
       parts.push(geluMlp(params, `${prefix}.experts.${e}`, tf.gather(x, tokens) as tf.Tensor2D)); // [n_e, C]
       rows[e].forEach((a, r) => (pos[a] = offset + r));
       offset += rows[e].length;
@@ -189,13 +199,34 @@ function moeDense(params: Params, prefix: string, x: tf.Tensor2D, moe: ModelConf
     const ex = (e: number, name: string) => getParam(params, `${prefix}.experts.${e}.${name}`) as unknown as tf.Tensor;
     const hasBias = params.has(`${prefix}.experts.0.c_fc.bias`);
     const Hd = ex(0, 'c_fc.weight').shape[1] as number;
-    const W1 = tf.concat(Array.from({ length: E }, (_, e) => ex(e, 'c_fc.weight')), 1) as tf.Tensor2D; // [C, E·Hd]
-    const W2 = tf.concat(Array.from({ length: E }, (_, e) => ex(e, 'c_proj.weight')), 0) as tf.Tensor2D; // [E·Hd, C]
-    const b1 = hasBias ? (tf.concat(Array.from({ length: E }, (_, e) => ex(e, 'c_fc.bias')), 0) as tf.Tensor1D) : undefined; // [E·Hd]
+    const W1 = tf.concat(
+      Array.from({ length: E }, (_, e) => ex(e, 'c_fc.weight')),
+      1,
+    ) as tf.Tensor2D; // [C, E·Hd]
+    const W2 = tf.concat(
+      Array.from({ length: E }, (_, e) => ex(e, 'c_proj.weight')),
+      0,
+    ) as tf.Tensor2D; // [E·Hd, C]
+    const b1 = hasBias
+      ? (tf.concat(
+          Array.from({ length: E }, (_, e) => ex(e, 'c_fc.bias')),
+          0,
+        ) as tf.Tensor1D)
+      : undefined; // [E·Hd]
     const h = gelu(linear(x, W1, b1)); // [N, E·Hd]
     const hg = tf.reshape(tf.mul(tf.reshape(h, [N, E, Hd]), tf.expandDims(gate, 2)), [N, E * Hd]) as tf.Tensor2D; // [N, E·Hd]
     let y = linear(hg, W2); // [N, C]
-    if (hasBias) y = tf.add(y, linear(gate, tf.stack(Array.from({ length: E }, (_, e) => ex(e, 'c_proj.bias')), 0) as tf.Tensor2D)) as tf.Tensor2D;
+    if (hasBias)
+      y = tf.add(
+        y,
+        linear(
+          gate,
+          tf.stack(
+            Array.from({ length: E }, (_, e) => ex(e, 'c_proj.bias')),
+            0,
+          ) as tf.Tensor2D,
+        ),
+      ) as tf.Tensor2D;
 
     const load = tf.sum(mask, 0) as tf.Tensor1D; // [E]
     const aux = switchAux(load, probs, N, E, k);

@@ -32,10 +32,21 @@ export interface NanoGptPrintout {
 
 /** nanoGPT train.py's defaults (the paper's fork adds the use_* toggles with these defaults). */
 export const NANOGPT_DEFAULTS: Record<string, string> = {
-  n_layer: '12', n_head: '12', n_embd: '768', block_size: '1024', bias: 'False', dropout: '0.0',
-  batch_size: '12', gradient_accumulation_steps: '40',
-  use_layer_norm: 'True', use_rope: 'False', use_flash_attn: 'True', use_sparse_attn: 'False', use_mqa: 'False',
-  sparse_n_head: '16', sparse_kv_n_head: '16',
+  n_layer: '12',
+  n_head: '12',
+  n_embd: '768',
+  block_size: '1024',
+  bias: 'False',
+  dropout: '0.0',
+  batch_size: '12',
+  gradient_accumulation_steps: '40',
+  use_layer_norm: 'True',
+  use_rope: 'False',
+  use_flash_attn: 'True',
+  use_sparse_attn: 'False',
+  use_mqa: 'False',
+  sparse_n_head: '16',
+  sparse_kv_n_head: '16',
 };
 
 /**
@@ -44,12 +55,32 @@ export const NANOGPT_DEFAULTS: Record<string, string> = {
  */
 export const PAPER_BASE_CONFIGS: Record<string, Record<string, string>> = {
   'config.compact.train_gpt2_compact': {
-    n_layer: '6', n_head: '6', n_embd: '384', block_size: '512', dropout: '0.2', batch_size: '128', gradient_accumulation_steps: '4',
-    use_layer_norm: 'False', use_rope: 'False', use_flash_attn: 'False', use_sparse_attn: 'False', use_mqa: 'False',
+    n_layer: '6',
+    n_head: '6',
+    n_embd: '384',
+    block_size: '512',
+    dropout: '0.2',
+    batch_size: '128',
+    gradient_accumulation_steps: '4',
+    use_layer_norm: 'False',
+    use_rope: 'False',
+    use_flash_attn: 'False',
+    use_sparse_attn: 'False',
+    use_mqa: 'False',
   },
   'config.full.train_gpt2': {
-    n_layer: '10', n_head: '12', n_embd: '768', block_size: '1024', dropout: '0.4', batch_size: '64', gradient_accumulation_steps: '8',
-    use_layer_norm: 'False', use_rope: 'False', use_flash_attn: 'False', use_sparse_attn: 'False', use_mqa: 'False',
+    n_layer: '10',
+    n_head: '12',
+    n_embd: '768',
+    block_size: '1024',
+    dropout: '0.4',
+    batch_size: '64',
+    gradient_accumulation_steps: '8',
+    use_layer_norm: 'False',
+    use_rope: 'False',
+    use_flash_attn: 'False',
+    use_sparse_attn: 'False',
+    use_mqa: 'False',
   },
 };
 
@@ -87,17 +118,30 @@ export function nanoGptModel(p: NanoGptPrintout): NanoGptModelResult {
   const nEmbd = int('n_embd');
   const blockSize = int('block_size');
   const bad = (['n_layer', 'n_head', 'n_embd', 'block_size'] as const).filter((k) => int(k) === undefined);
-  if (bad.length) return { ok: false, reason: `${bad.map((k) => `${k} = ${keys[k]}`).join(', ')} is not a positive integer` };
+  if (bad.length)
+    return { ok: false, reason: `${bad.map((k) => `${k} = ${keys[k]}`).join(', ')} is not a positive integer` };
   const vocabSize = p.vocabSize ?? int('vocab_size');
-  if (!vocabSize) return { ok: false, reason: 'the log does not say the vocabulary size (no "found vocab_size" or "defaulting to vocab_size" line)' };
-  const tokensPerStep = p.tokensPerStep ?? (int('batch_size') ?? 0) * (int('gradient_accumulation_steps') ?? 0) * blockSize!;
+  if (!vocabSize)
+    return {
+      ok: false,
+      reason: 'the log does not say the vocabulary size (no "found vocab_size" or "defaulting to vocab_size" line)',
+    };
+  const tokensPerStep =
+    p.tokensPerStep ?? (int('batch_size') ?? 0) * (int('gradient_accumulation_steps') ?? 0) * blockSize!;
   if (!(tokensPerStep > 0) || tokensPerStep % blockSize! !== 0)
-    return { ok: false, reason: `tokens per step ${tokensPerStep} is not a positive multiple of block_size ${blockSize}` };
+    return {
+      ok: false,
+      reason: `tokens per step ${tokensPerStep} is not a positive multiple of block_size ${blockSize}`,
+    };
   const sparse = bool('use_sparse_attn');
   let model: ModelConfig;
   try {
     model = parseModelConfig({
-      vocabSize, blockSize, nLayer, nHead, nEmbd,
+      vocabSize,
+      blockSize,
+      nLayer,
+      nHead,
+      nEmbd,
       nKvHead: bool('use_mqa') ? (int('mqa_kv_n_head') ?? 1) : nHead!,
       dropout: Number(pyValue(keys.dropout)) || 0,
       bias: bool('bias'),
@@ -107,7 +151,13 @@ export function nanoGptModel(p: NanoGptPrintout): NanoGptModelResult {
       attnKernel: sparse ? 'nsa' : bool('use_flash_attn') ? 'fused' : 'plain',
       sparse: { blockSize: 64, localBlocks: 1, selectedBlocks: 16 },
       // the fork's NSA: its sparse_n_head / sparse_kv_n_head, blocks of 64, 16 selected, no window
-      nsa: { heads: int('sparse_n_head') ?? 16, kvHeads: int('sparse_kv_n_head') ?? 16, blockSize: 64, blockCounts: 16, windowSize: 0 },
+      nsa: {
+        heads: int('sparse_n_head') ?? 16,
+        kvHeads: int('sparse_kv_n_head') ?? 16,
+        blockSize: 64,
+        blockCounts: 16,
+        windowSize: 0,
+      },
       mlp: 'gelu',
       mlpHidden: 4 * nEmbd!,
       moe: { experts: 4, topK: 2, auxLossWeight: 0.01 },
@@ -119,7 +169,8 @@ export function nanoGptModel(p: NanoGptPrintout): NanoGptModelResult {
   if (p.reportedParams !== undefined && Math.abs(params - p.reportedParams) > 0.01 * p.reportedParams)
     return {
       ok: false,
-      reason: `the config read from it (${nLayer} layers, ${nHead} heads, width ${nEmbd}, context ${blockSize}, vocabulary ${vocabSize}) has ` +
+      reason:
+        `the config read from it (${nLayer} layers, ${nHead} heads, width ${nEmbd}, context ${blockSize}, vocabulary ${vocabSize}) has ` +
         `${(params / 1e6).toFixed(2)}M parameters but the log reports ${(p.reportedParams / 1e6).toFixed(2)}M`,
     };
   return { ok: true, value: { model, tokensPerStep, flopsPerStep: stepFlops(model, tokensPerStep).total, params } };

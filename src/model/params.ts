@@ -51,7 +51,8 @@ export function swigluHidden(cfg: ModelConfig): number {
 
 /** The NSA settings of a config with attnKernel 'nsa' (an Error if they are missing). */
 export function nsaOf(cfg: ModelConfig): NsaConfig {
-  if (!cfg.nsa) throw new Error("attnKernel 'nsa' needs model.nsa {heads, kvHeads, blockSize, blockCounts, windowSize}");
+  if (!cfg.nsa)
+    throw new Error("attnKernel 'nsa' needs model.nsa {heads, kvHeads, blockSize, blockCounts, windowSize}");
   return cfg.nsa;
 }
 
@@ -66,12 +67,19 @@ export function paramSpecs(cfg: ModelConfig): ParamSpec[] {
   const hs = headSize(cfg);
   const out: ParamSpec[] = [];
   const lin = (name: string, nin: number, nout: number, residual = false, bias = cfg.bias) => {
-    out.push({ name: `${name}.weight`, shape: [nin, nout], init: residual ? 'residual' : 'normal', linear: true, decay: true });
+    out.push({
+      name: `${name}.weight`,
+      shape: [nin, nout],
+      init: residual ? 'residual' : 'normal',
+      linear: true,
+      decay: true,
+    });
     if (bias) out.push({ name: `${name}.bias`, shape: [nout], init: 'zeros', linear: false, decay: false });
   };
   const norm = (name: string, kind: 'layernorm' | 'rmsnorm', width = C) => {
     out.push({ name: `${name}.weight`, shape: [width], init: 'ones', linear: false, decay: false });
-    if (kind === 'layernorm' && cfg.bias) out.push({ name: `${name}.bias`, shape: [width], init: 'zeros', linear: false, decay: false });
+    if (kind === 'layernorm' && cfg.bias)
+      out.push({ name: `${name}.bias`, shape: [width], init: 'zeros', linear: false, decay: false });
   };
   // QK-norm: RMSNorm gains over a head's channels, one for queries and one for keys (not decayed)
   const qkNorms = (h: string, width: number) => {
@@ -185,7 +193,8 @@ export function decayedParams(cfg: ModelConfig): (name: string) => boolean {
   const decay = new Map(paramSpecs(cfg).map((p) => [p.name, p.decay]));
   return (name) => {
     const d = decay.get(name);
-    if (d === undefined) throw new Error(`parameter "${name}" is not part of this model config; it has no weight-decay group`);
+    if (d === undefined)
+      throw new Error(`parameter "${name}" is not part of this model config; it has no weight-decay group`);
     return d;
   };
 }

@@ -53,8 +53,21 @@ export async function saveSafetensors(file: string, params: Params, cfg: ModelCo
 
 /** Bytes per element of the safetensors dtypes. */
 export const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** A malformed or unusable safetensors file; the message names the file (and the tensor). */
@@ -74,7 +87,12 @@ const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isS
  * inside the data, of exactly dtype size x shape bytes, and not overlapping any other
  * tensor's. Every error names the file, and the tensor when there is one.
  */
-export function readSafetensorsHeader(file: string): { tensors: Record<string, HeaderEntry>; metadata: Record<string, string>; dataStart: number; bytes: Buffer } {
+export function readSafetensorsHeader(file: string): {
+  tensors: Record<string, HeaderEntry>;
+  metadata: Record<string, string>;
+  dataStart: number;
+  bytes: Buffer;
+} {
   const bytes = fs.readFileSync(file);
   const bad = (msg: string) => new SafetensorsError(`${file}: ${msg}`);
   if (bytes.length < 8) throw bad(`too short to be a safetensors file (${bytes.length} bytes)`);
@@ -89,33 +107,43 @@ export function readSafetensorsHeader(file: string): { tensors: Record<string, H
     throw bad(`header is not valid JSON (${(e as Error).message})`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
-    throw bad(`header must be a JSON object {"<tensor>": {dtype, shape, data_offsets}, ...}, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+    throw bad(
+      `header must be a JSON object {"<tensor>": {dtype, shape, data_offsets}, ...}, got ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+    );
   const { __metadata__, ...entries } = parsed as Record<string, unknown>;
   if (__metadata__ !== undefined) {
     if (__metadata__ === null || typeof __metadata__ !== 'object' || Array.isArray(__metadata__))
       throw bad('__metadata__ must be an object of strings');
-    for (const [k, v] of Object.entries(__metadata__)) if (typeof v !== 'string') throw bad(`__metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(__metadata__))
+      if (typeof v !== 'string') throw bad(`__metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
   }
   const dataLength = bytes.length - 8 - n;
   const tensors: Record<string, HeaderEntry> = {};
   const spans: { name: string; begin: number; end: number }[] = [];
   for (const [name, raw] of Object.entries(entries)) {
     const t = (msg: string) => bad(`tensor "${name}": ${msg}`);
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw t(`entry must be an object {dtype, shape, data_offsets}, got ${JSON.stringify(raw)}`);
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+      throw t(`entry must be an object {dtype, shape, data_offsets}, got ${JSON.stringify(raw)}`);
     const e = raw as Record<string, unknown>;
     if (typeof e.dtype !== 'string' || !(e.dtype in DTYPE_BYTES))
-      throw t(`dtype ${JSON.stringify(e.dtype)} is not a safetensors dtype; valid: ${Object.keys(DTYPE_BYTES).join(', ')}`);
-    if (!Array.isArray(e.shape) || !e.shape.every(isCount)) throw t(`shape must be an array of non-negative integers, got ${JSON.stringify(e.shape)}`);
+      throw t(
+        `dtype ${JSON.stringify(e.dtype)} is not a safetensors dtype; valid: ${Object.keys(DTYPE_BYTES).join(', ')}`,
+      );
+    if (!Array.isArray(e.shape) || !e.shape.every(isCount))
+      throw t(`shape must be an array of non-negative integers, got ${JSON.stringify(e.shape)}`);
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every(isCount))
       throw t(`data_offsets must be [begin, end] of non-negative integers, got ${JSON.stringify(off)}`);
     const [begin, end] = off as [number, number];
     if (begin > end) throw t(`data_offsets [${begin}, ${end}] are not ordered (begin > end)`);
-    if (end > dataLength) throw t(`data_offsets [${begin}, ${end}] reach past the data (${dataLength} bytes after the header)`);
+    if (end > dataLength)
+      throw t(`data_offsets [${begin}, ${end}] reach past the data (${dataLength} bytes after the header)`);
     const count = (e.shape as number[]).reduce((a, b) => a * b, 1);
     const want = count * DTYPE_BYTES[e.dtype];
     if (end - begin !== want)
-      throw t(`data_offsets [${begin}, ${end}] hold ${end - begin} bytes; ${e.dtype} [${(e.shape as number[]).join(', ')}] needs ${want}`);
+      throw t(
+        `data_offsets [${begin}, ${end}] hold ${end - begin} bytes; ${e.dtype} [${(e.shape as number[]).join(', ')}] needs ${want}`,
+      );
     tensors[name] = { dtype: e.dtype, shape: e.shape as number[], data_offsets: [begin, end] };
     if (end > begin) spans.push({ name, begin, end });
   }
@@ -140,7 +168,10 @@ export function loadSafetensors(file: string, cfg: ModelConfig): Params {
   for (const name of Object.keys(tensors)) {
     if (known.has(name)) continue;
     const tied = name === 'lm_head.weight' && tensors[name].shape.join(',') === `${cfg.vocabSize},${cfg.nEmbd}`;
-    if (!tied) throw new SafetensorsError(`${file}: unexpected tensor "${name}" [${tensors[name].shape}] not in this model config`);
+    if (!tied)
+      throw new SafetensorsError(
+        `${file}: unexpected tensor "${name}" [${tensors[name].shape}] not in this model config`,
+      );
   }
   const params: Params = new Map();
   try {
@@ -148,14 +179,19 @@ export function loadSafetensors(file: string, cfg: ModelConfig): Params {
       const e = tensors[s.name];
       const want = fileShape(s.shape, s.linear);
       if (!e) throw new SafetensorsError(`${file}: tensor "${s.name}" is missing (expected shape [${want}])`);
-      if (e.dtype !== 'F32') throw new SafetensorsError(`${file}: tensor "${s.name}" has dtype ${e.dtype}, expected F32`);
+      if (e.dtype !== 'F32')
+        throw new SafetensorsError(`${file}: tensor "${s.name}" has dtype ${e.dtype}, expected F32`);
       if (e.shape.join(',') !== want.join(','))
         throw new SafetensorsError(`${file}: tensor "${s.name}" has shape [${e.shape}], expected [${want}]`);
       const [a, b] = e.data_offsets;
       const count = want.reduce((x, y) => x * y, 1);
       if (b - a !== 4 * count || dataStart + b > bytes.length)
-        throw new SafetensorsError(`${file}: tensor "${s.name}" data_offsets [${a}, ${b}] do not hold ${count} F32 values`);
-      const data = new Float32Array(bytes.buffer.slice(bytes.byteOffset + dataStart + a, bytes.byteOffset + dataStart + b));
+        throw new SafetensorsError(
+          `${file}: tensor "${s.name}" data_offsets [${a}, ${b}] do not hold ${count} F32 values`,
+        );
+      const data = new Float32Array(
+        bytes.buffer.slice(bytes.byteOffset + dataStart + a, bytes.byteOffset + dataStart + b),
+      );
       const t = tf.tidy(() => {
         const x = tf.tensor(data, want, 'float32');
         return s.linear ? tf.transpose(x) : x;

@@ -46,7 +46,10 @@ export function teachingFigures(): NamedFigure[] {
       name: 'attention_patterns',
       figure: attentionPattern([
         { title: 'causal (plain / fused / MQA)', mask: causalMask(T) },
-        { title: `block-sparse (block ${block}: own block + selected)`, mask: blockSparseMask(T, block, [[0], [0], [0, 1], [0, 2]]) },
+        {
+          title: `block-sparse (block ${block}: own block + selected)`,
+          mask: blockSparseMask(T, block, [[0], [0], [0, 1], [0, 2]]),
+        },
       ]),
     },
   ];
@@ -92,16 +95,28 @@ export function buildAllFigures(data: ReportData): NamedFigure[] {
         measure: m,
         title:
           `Compute-equivalent gain per innovation, measured in ${m}${at}<br><sup>CEG = baseline ${m} / variant ${m} to reach the baseline's final validation loss; whiskers: 95% bootstrap interval<br>hatched: DNR, the variant never reached it (auxiliary CEG, at the variant's best loss)` +
-          (measure === 'seconds' && data.secondsTiming ? `<br>timing: each run's own training seconds, all measured on ${data.secondsTiming}` : '') +
+          (measure === 'seconds' && data.secondsTiming
+            ? `<br>timing: each run's own training seconds, all measured on ${data.secondsTiming}`
+            : '') +
           '</sup>',
       }),
     });
   }
   if (data.scaling?.length) {
-    figs.push({ name: 'scaling_fits', figure: scalingFits(data.scaling, { title: `Loss vs compute on the scaling ladder${at}<br><sup>dots: runs (best validation loss, every seed); lines: fitted L(C) = E + A·C^(−α)</sup>` }) });
+    figs.push({
+      name: 'scaling_fits',
+      figure: scalingFits(data.scaling, {
+        title: `Loss vs compute on the scaling ladder${at}<br><sup>dots: runs (best validation loss, every seed); lines: fitted L(C) = E + A·C^(−α)</sup>`,
+      }),
+    });
   }
   if (data.cegCurves?.length) {
-    figs.push({ name: 'ceg_vs_compute', figure: cegVsCompute(data.cegCurves, { title: `CEG as a function of compute${at}<br><sup>from the fitted scaling curves: baseline compute to reach the variant's loss at C, divided by C</sup>` }) });
+    figs.push({
+      name: 'ceg_vs_compute',
+      figure: cegVsCompute(data.cegCurves, {
+        title: `CEG as a function of compute${at}<br><sup>from the fitted scaling curves: baseline compute to reach the variant's loss at C, divided by C</sup>`,
+      }),
+    });
   }
   if (data.paperVsOurs?.some((r) => r.paperCeg !== null)) {
     const axis = data.paperVsOursAxis ?? 'steps';

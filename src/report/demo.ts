@@ -25,7 +25,9 @@ const DEMO: Record<string, { gain: number; flops: number }> = {
 
 export function demoReportData(seed = 1): ReportData {
   const rand = mulberry32(seed);
-  const E = 1.6, A = 9, alpha = 0.32;
+  const E = 1.6,
+    A = 9,
+    alpha = 0.32;
   const stepFlops = 2.4e11;
   const runs: LossCurve[] = [];
   for (const [id, v] of Object.entries(DEMO)) {
@@ -35,7 +37,15 @@ export function demoReportData(seed = 1): ReportData {
       for (let step = 50; step <= 3000; step += 50) {
         const eff = step * stepFlops * v.gain;
         const valLoss = E + A * Math.pow(eff / 1e11, -alpha) + 0.02 * (rand() - 0.5) + 0.01 * s;
-        points.push({ step, tokens: step * 16384, flops: step * stepFlops * v.flops, seconds: step * secPerStep, valLoss, trainLoss: valLoss - 0.03, lr: 6e-4 });
+        points.push({
+          step,
+          tokens: step * 16384,
+          flops: step * stepFlops * v.flops,
+          seconds: step * secPerStep,
+          valLoss,
+          trainLoss: valLoss - 0.03,
+          lr: 6e-4,
+        });
       }
       runs.push({ innovation: id, seed: s, points });
     }
@@ -45,12 +55,24 @@ export function demoReportData(seed = 1): ReportData {
     .map(([id, v]) => {
       const ceg = v.gain / v.flops;
       const w = 0.08 + 0.1 * rand();
-      return { innovation: id, category: getInnovation(id).category, ceg, ci_low: ceg * (1 - w), ci_high: ceg * (1 + w), dnr: id === 'sparse' };
+      return {
+        innovation: id,
+        category: getInnovation(id).category,
+        ceg,
+        ci_low: ceg * (1 - w),
+        ci_high: ceg * (1 + w),
+        dnr: id === 'sparse',
+      };
     });
   const Cs = [1e14, 3e14, 1e15, 3e15, 1e16];
   const grid = Array.from({ length: 41 }, (_, k) => 1e13 * Math.pow(10, (k * 5) / 40));
   const fit = (a: number, g: number) => (C: number) => E + A * Math.pow((g * C) / 1e11, -a);
-  const variants: [string, number, number][] = [['baseline', alpha, 1], ['rope', alpha, 1.7], ['mqa', alpha + 0.03, 0.6], ['moe', alpha + 0.05, 0.9]];
+  const variants: [string, number, number][] = [
+    ['baseline', alpha, 1],
+    ['rope', alpha, 1.7],
+    ['mqa', alpha + 0.03, 0.6],
+    ['moe', alpha + 0.05, 0.9],
+  ];
   const scaling = variants.map(([id, a, g]) => ({
     innovation: id,
     points: Cs.map((C) => ({ C, L: fit(a, g)(C) * (1 + 0.01 * (rand() - 0.5)) })),
@@ -62,20 +84,31 @@ export function demoReportData(seed = 1): ReportData {
     observed: [Cs[0], Cs[Cs.length - 1]] as [number, number],
     curve: grid.map((C) => {
       const L = fit(a, g)(C);
-      const Cb = (1e11 * Math.pow((L - E) / A, -1 / alpha));
+      const Cb = 1e11 * Math.pow((L - E) / A, -1 / alpha);
       return { C, ceg: Cb / C };
     }),
   }));
   // the paper's published CEGs, both scales (auxiliary CEG where DNR), from src/ceg/published.ts
-  const paperVsOurs = [...PUBLISHED.compact.filter((p) => p.innovation !== 'baseline').map((p) => {
-    const r = cegRows.find((x) => x.innovation === p.innovation)!;
-    const f = PUBLISHED.full.find((x) => x.innovation === p.innovation);
-    return {
-      innovation: p.innovation, paperCeg: publishedCeg(p), paperDnr: p.dnr,
-      paperCegFull: publishedCeg(f), paperFullDnr: f?.dnr ?? false, paperFullAdjusted: restsOnAdjustment('full', p.innovation),
-      ourCeg: r.ceg, ci_low: r.ci_low, ci_high: r.ci_high,
-    };
-  }), { innovation: 'moe', paperCeg: null, ourCeg: 1.2 }];
+  const paperVsOurs = [
+    ...PUBLISHED.compact
+      .filter((p) => p.innovation !== 'baseline')
+      .map((p) => {
+        const r = cegRows.find((x) => x.innovation === p.innovation)!;
+        const f = PUBLISHED.full.find((x) => x.innovation === p.innovation);
+        return {
+          innovation: p.innovation,
+          paperCeg: publishedCeg(p),
+          paperDnr: p.dnr,
+          paperCegFull: publishedCeg(f),
+          paperFullDnr: f?.dnr ?? false,
+          paperFullAdjusted: restsOnAdjustment('full', p.innovation),
+          ourCeg: r.ceg,
+          ci_low: r.ci_low,
+          ci_high: r.ci_high,
+        };
+      }),
+    { innovation: 'moe', paperCeg: null, ourCeg: 1.2 },
+  ];
   return {
     scale: 'demo',
     runs,

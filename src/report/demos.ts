@@ -11,7 +11,11 @@ type Table = ReturnType<typeof aq.from>;
 export const demo = {
   /** LayerNorm of one vector with unit gain and zero bias. */
   layerNorm(v: number[]): number[] {
-    return tf.tidy(() => Array.from(layerNorm(tf.tensor2d([v]), tf.ones([v.length]) as tf.Tensor1D, tf.zeros([v.length]) as tf.Tensor1D).dataSync()));
+    return tf.tidy(() =>
+      Array.from(
+        layerNorm(tf.tensor2d([v]), tf.ones([v.length]) as tf.Tensor1D, tf.zeros([v.length]) as tf.Tensor1D).dataSync(),
+      ),
+    );
   },
   rmsNorm(v: number[]): number[] {
     return tf.tidy(() => Array.from(rmsNorm(tf.tensor2d([v]), tf.ones([v.length]) as tf.Tensor1D).dataSync()));
@@ -36,7 +40,13 @@ export const demo = {
         const b = tf.slice(rk, [0, 0, n, 0], [1, 1, 1, hs]);
         return tf.sum(tf.mul(a, b)).dataSync()[0];
       });
-    const pairs: [number, number][] = [[3, 1], [7, 5], [12, 10], [5, 1], [9, 5]];
+    const pairs: [number, number][] = [
+      [3, 1],
+      [7, 5],
+      [12, 10],
+      [5, 1],
+      [9, 5],
+    ];
     return aq.from(pairs.map(([m, n]) => ({ query_pos: m, key_pos: n, offset: m - n, score: score(m, n) })));
   },
   /** Masks of causal and block-sparse attention (ours, 'blocksparse') for one head of a random input at a scale. */
@@ -47,11 +57,16 @@ export const demo = {
     return tf.tidy(() => {
       const q = tf.randomNormal([1, 1, T, hs], 0, 1, 'float32', 7) as tf.Tensor4D;
       const k = tf.randomNormal([1, 1, T, hs], 0, 1, 'float32', 8) as tf.Tensor4D;
-      const m = (sparseMask(q, k, cfg.sparse).arraySync() as unknown as number[][][][])[0][0].map((row) => row.map((x) => (x ? 1 : 0)));
+      const m = (sparseMask(q, k, cfg.sparse).arraySync() as unknown as number[][][][])[0][0].map((row) =>
+        row.map((x) => (x ? 1 : 0)),
+      );
       const causal = Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (j <= i ? 1 : 0)));
       return [
         { title: `causal, T = ${T}`, mask: causal },
-        { title: `block-sparse: block ${cfg.sparse.blockSize}, ${cfg.sparse.localBlocks} local + ${cfg.sparse.selectedBlocks} selected`, mask: m },
+        {
+          title: `block-sparse: block ${cfg.sparse.blockSize}, ${cfg.sparse.localBlocks} local + ${cfg.sparse.selectedBlocks} selected`,
+          mask: m,
+        },
       ];
     });
   },
@@ -70,11 +85,18 @@ export const demo = {
       const q = tf.randomNormal([1, n.heads, T, D], 0, 1, 'float32', 7) as tf.Tensor4D;
       const k = tf.randomNormal([1, n.kvHeads, T, D], 0, 1, 'float32', 8) as tf.Tensor4D;
       const sel = (nsaSelection(q, k, n).arraySync() as unknown as (number | boolean)[][][][])[0][0];
-      const rows = (f: (i: number, j: number) => boolean) => Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (f(i, j) ? 1 : 0)));
+      const rows = (f: (i: number, j: number) => boolean) =>
+        Array.from({ length: T }, (_, i) => Array.from({ length: T }, (_, j) => (f(i, j) ? 1 : 0)));
       return [
         { title: `causal, T = ${T}`, mask: rows((i, j) => j <= i) },
-        { title: `NSA compressed: complete blocks of ${BS}`, mask: rows((i, j) => Math.floor(j / BS) < Math.floor((i + 1) / BS)) },
-        { title: `NSA selected: ${n.blockCounts} of the blocks (own block included)`, mask: rows((i, j) => j <= i && Boolean(sel[i][Math.floor(j / BS)])) },
+        {
+          title: `NSA compressed: complete blocks of ${BS}`,
+          mask: rows((i, j) => Math.floor(j / BS) < Math.floor((i + 1) / BS)),
+        },
+        {
+          title: `NSA selected: ${n.blockCounts} of the blocks (own block included)`,
+          mask: rows((i, j) => j <= i && Boolean(sel[i][Math.floor(j / BS)])),
+        },
       ];
     });
   },

@@ -42,7 +42,9 @@ function requireChromium(): string {
   const p = chromiumPath();
   if (!p) {
     const tried = readEnv('CEG_CHROMIUM') ? `CEG_CHROMIUM=${readEnv('CEG_CHROMIUM')}` : '/usr/bin/chromium';
-    throw new ExportError(`no Chromium at ${tried}: install Debian's chromium: apt-get install chromium, or set CEG_CHROMIUM to a Chromium binary`);
+    throw new ExportError(
+      `no Chromium at ${tried}: install Debian's chromium: apt-get install chromium, or set CEG_CHROMIUM to a Chromium binary`,
+    );
   }
   return p;
 }
@@ -76,7 +78,8 @@ export async function openExporter(): Promise<Exporter> {
     await page.addScriptTag({ path: plotlyBundlePath() });
     return {
       async render(figure, format, opts = {}) {
-        if (!IMAGE_FORMATS.includes(format)) throw new ExportError(`format "${format}" invalid; valid: ${IMAGE_FORMATS.join(', ')}`);
+        if (!IMAGE_FORMATS.includes(format))
+          throw new ExportError(`format "${format}" invalid; valid: ${IMAGE_FORMATS.join(', ')}`);
         const width = opts.width ?? 1000;
         const height = opts.height ?? 600;
         const scale = opts.scale ?? 1;
@@ -131,12 +134,18 @@ export interface ExportedFile {
 }
 
 /** Render every figure to outDir/<name>.<format> with one browser; returns what was written. */
-export async function exportFigures(figs: NamedFigure[], outDir: string, opts: ExportOptions = {}): Promise<ExportedFile[]> {
+export async function exportFigures(
+  figs: NamedFigure[],
+  outDir: string,
+  opts: ExportOptions = {},
+): Promise<ExportedFile[]> {
   const formats = opts.formats ?? ['png', 'svg'];
-  for (const f of formats) if (!IMAGE_FORMATS.includes(f)) throw new ExportError(`format "${f}" invalid; valid: ${IMAGE_FORMATS.join(', ')}`);
+  for (const f of formats)
+    if (!IMAGE_FORMATS.includes(f)) throw new ExportError(`format "${f}" invalid; valid: ${IMAGE_FORMATS.join(', ')}`);
   const names = new Set<string>();
   for (const { name } of figs) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new ExportError(`figure name "${name}" must be a plain file stem (letters, digits, . _ -)`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
+      throw new ExportError(`figure name "${name}" must be a plain file stem (letters, digits, . _ -)`);
     if (names.has(name)) throw new ExportError(`figure name "${name}" is used twice`);
     names.add(name);
   }

@@ -150,7 +150,12 @@ export function aggregateSeeds(runs: LossCurve[], axisName: LossAxis, smooth = 1
           n,
         };
       });
-    out.push({ innovation: id, label: innovationLabel(id, group[0].label), seeds: new Set(group.map((r) => r.seed)).size, points });
+    out.push({
+      innovation: id,
+      label: innovationLabel(id, group[0].label),
+      seeds: new Set(group.map((r) => r.seed)).size,
+      points,
+    });
   }
   return out;
 }
@@ -179,7 +184,10 @@ export function lossCurves(runs: LossCurve[], opts: LossCurveOptions): Figure {
   const data: Obj[] = [];
   const maxSeeds = Math.max(...aggs.map((a) => a.seeds));
   // the baseline last, so it is drawn on top (dashed) of variants whose curves coincide with it
-  const drawOrder = [...aggs.filter((a) => a.innovation !== 'baseline'), ...aggs.filter((a) => a.innovation === 'baseline')];
+  const drawOrder = [
+    ...aggs.filter((a) => a.innovation !== 'baseline'),
+    ...aggs.filter((a) => a.innovation === 'baseline'),
+  ];
   for (const a of drawOrder) {
     const pts = logX ? a.points.filter((p) => p.x > 0) : a.points;
     const color = innovationColor(a.innovation);
@@ -207,7 +215,11 @@ export function lossCurves(runs: LossCurve[], opts: LossCurveOptions): Figure {
       y: pts.map((p) => p.mean),
       name: a.seeds > 1 ? `${a.label} (${a.seeds} seeds)` : a.label,
       legendgroup: a.innovation,
-      line: { color, width: a.innovation === 'baseline' ? 2.6 : 2, ...(a.innovation === 'baseline' ? { dash: 'dash' } : {}) },
+      line: {
+        color,
+        width: a.innovation === 'baseline' ? 2.6 : 2,
+        ...(a.innovation === 'baseline' ? { dash: 'dash' } : {}),
+      },
       customdata: pts.map((p) => p.step),
       hovertemplate: `${a.label}<br>step %{customdata}<br>${opts.axis} %{x:.3s}<br>val loss %{y:.4f}<extra></extra>`,
     });
@@ -270,7 +282,14 @@ export function cegBars(rows: CegBar[], opts: CegBarOptions = {}): Figure {
       marker: {
         color: categoryColor(cat),
         line: { color: categoryColor(cat), width: 1 },
-        pattern: { shape: rs.map((r) => (r.dnr ? '/' : '')), fillmode: 'overlay', fgcolor: 'white', fgopacity: 0.7, size: 9, solidity: 0.3 },
+        pattern: {
+          shape: rs.map((r) => (r.dnr ? '/' : '')),
+          fillmode: 'overlay',
+          fgcolor: 'white',
+          fgopacity: 0.7,
+          size: 9,
+          solidity: 0.3,
+        },
       },
       error_x: hasCi
         ? {
@@ -289,7 +308,8 @@ export function cegBars(rows: CegBar[], opts: CegBarOptions = {}): Figure {
       // white on solid bars; dark on hatched (DNR) bars, where white stripes would hide white text
       textfont: { color: rs.map((r) => (r.dnr ? '#222222' : 'white')) },
       customdata: rs.map((r) => [r.ci_low ?? NaN, r.ci_high ?? NaN, r.verdict ?? '']),
-      hovertemplate: '%{y}<br>CEG %{x:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{customdata[2]}<extra></extra>',
+      hovertemplate:
+        '%{y}<br>CEG %{x:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<br>%{customdata[2]}<extra></extra>',
     };
   });
   const maxX = Math.max(...rows.map((r) => Math.max(r.ceg, r.ci_high ?? 0)), 1);
@@ -300,23 +320,44 @@ export function cegBars(rows: CegBar[], opts: CegBarOptions = {}): Figure {
   const extraLines = Math.max(0, title.split('<br>').length - 2);
   return {
     data,
-    layout: baseLayout(
-      title,
-      {
-        barmode: 'overlay',
-        bargap: 0.3,
-        xaxis: axis(`CEG (× baseline compute${measure})`, { range: [0, maxX * 1.1] }),
-        yaxis: axis('', { categoryorder: 'array', categoryarray: order, autorange: 'reversed', showgrid: false, ticks: '' }),
-        legend: { orientation: 'h', x: 0, y: -0.12, yanchor: 'top' },
-        margin: { l: 80, r: 30, t: 95 + 17 * extraLines, b: 100 },
-        shapes: [
-          { type: 'line', xref: 'x', yref: 'paper', x0: 1, x1: 1, y0: 0, y1: 1, line: { color: '#444444', width: 1.5, dash: 'dash' } },
-        ],
-        annotations: [
-          { x: 1, xref: 'x', y: 1, yref: 'paper', yanchor: 'bottom', text: 'CEG = 1 (no gain)', showarrow: false, font: { size: 11, color: '#444444' } },
-        ],
-      },
-    ),
+    layout: baseLayout(title, {
+      barmode: 'overlay',
+      bargap: 0.3,
+      xaxis: axis(`CEG (× baseline compute${measure})`, { range: [0, maxX * 1.1] }),
+      yaxis: axis('', {
+        categoryorder: 'array',
+        categoryarray: order,
+        autorange: 'reversed',
+        showgrid: false,
+        ticks: '',
+      }),
+      legend: { orientation: 'h', x: 0, y: -0.12, yanchor: 'top' },
+      margin: { l: 80, r: 30, t: 95 + 17 * extraLines, b: 100 },
+      shapes: [
+        {
+          type: 'line',
+          xref: 'x',
+          yref: 'paper',
+          x0: 1,
+          x1: 1,
+          y0: 0,
+          y1: 1,
+          line: { color: '#444444', width: 1.5, dash: 'dash' },
+        },
+      ],
+      annotations: [
+        {
+          x: 1,
+          xref: 'x',
+          y: 1,
+          yref: 'paper',
+          yanchor: 'bottom',
+          text: 'CEG = 1 (no gain)',
+          showarrow: false,
+          font: { size: 11, color: '#444444' },
+        },
+      ],
+    }),
   };
 }
 
@@ -385,7 +426,11 @@ export function scalingFits(series: ScalingSeries[], opts: { title?: string } = 
  * Split a curve into the part inside [lo, hi] (solid) and the parts outside (dashed); boundary
  * points belong to both sides so the line is continuous.
  */
-export function splitObserved<T extends { C: number }>(curve: T[], lo: number, hi: number): { inside: T[]; below: T[]; above: T[] } {
+export function splitObserved<T extends { C: number }>(
+  curve: T[],
+  lo: number,
+  hi: number,
+): { inside: T[]; below: T[]; above: T[] } {
   const sorted = [...curve].sort((a, b) => a.C - b.C);
   const inside = sorted.filter((p) => p.C >= lo && p.C <= hi);
   const below = sorted.filter((p) => p.C < lo);
@@ -440,7 +485,18 @@ export function cegVsCompute(curves: CegCurve[], opts: { title?: string } = {}):
       xaxis: axis('baseline training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
       yaxis: axis('CEG (× baseline compute)', { type: 'log', range: [Math.log10(yLo), Math.log10(yHi)], ...yTicks }),
       legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-      shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: 1, y1: 1, line: { color: '#444444', width: 1.2, dash: 'dot' } }],
+      shapes: [
+        {
+          type: 'line',
+          xref: 'paper',
+          yref: 'y',
+          x0: 0,
+          x1: 1,
+          y0: 1,
+          y1: 1,
+          line: { color: '#444444', width: 1.2, dash: 'dot' },
+        },
+      ],
     }),
   };
 }
@@ -465,11 +521,28 @@ export function paperVsOurs(
       mode: 'markers',
       x: [r.paperCeg],
       y: [r.ourCeg],
-      name: label + (r.paperDnr || r.ourDnr ? ` (${[r.paperDnr ? 'paper' : '', r.ourDnr ? 'ours' : ''].filter(Boolean).join(' & ')}: DNR, aux)` : ''),
-      marker: { color, size: 12, symbol: (r.ourDnr ? 'square' : 'circle') + (r.paperDnr ? '-open' : ''), line: { width: 2, color } },
+      name:
+        label +
+        (r.paperDnr || r.ourDnr
+          ? ` (${[r.paperDnr ? 'paper' : '', r.ourDnr ? 'ours' : ''].filter(Boolean).join(' & ')}: DNR, aux)`
+          : ''),
+      marker: {
+        color,
+        size: 12,
+        symbol: (r.ourDnr ? 'square' : 'circle') + (r.paperDnr ? '-open' : ''),
+        line: { width: 2, color },
+      },
       error_y:
         r.ci_low !== undefined && r.ci_high !== undefined
-          ? { type: 'data', symmetric: false, array: [r.ci_high - r.ourCeg], arrayminus: [r.ourCeg - r.ci_low], color, thickness: 1.5, width: 4 }
+          ? {
+              type: 'data',
+              symmetric: false,
+              array: [r.ci_high - r.ourCeg],
+              arrayminus: [r.ourCeg - r.ci_low],
+              color,
+              thickness: 1.5,
+              width: 4,
+            }
           : { visible: false },
       hovertemplate: `${label}<br>paper %{x:.3f}<br>ours %{y:.3f}<extra></extra>`,
       legendgroup: id,
@@ -490,7 +563,13 @@ export function paperVsOurs(
     }
   }
   const vals = inPaper
-    .flatMap((r) => [r.paperCeg as number, r.paperCegFull ?? r.ourCeg, r.ourCeg, r.ci_low ?? r.ourCeg, r.ci_high ?? r.ourCeg])
+    .flatMap((r) => [
+      r.paperCeg as number,
+      r.paperCegFull ?? r.ourCeg,
+      r.ourCeg,
+      r.ci_low ?? r.ourCeg,
+      r.ci_high ?? r.ourCeg,
+    ])
     .filter((v) => v > 0);
   const lo = Math.min(...vals) / 1.25;
   const hi = Math.max(...vals) * 1.25;
@@ -504,11 +583,15 @@ export function paperVsOurs(
     hoverinfo: 'skip',
   });
   const missing = rows.filter((r) => r.paperCeg === null).map((r) => innovationLabel(r.innovation, r.label));
-  const adjusted = inPaper.filter((r) => r.paperFullAdjusted && r.paperCegFull != null).map((r) => innovationLabel(r.innovation, r.label));
+  const adjusted = inPaper
+    .filter((r) => r.paperFullAdjusted && r.paperCegFull != null)
+    .map((r) => innovationLabel(r.innovation, r.label));
   const sub = [
     opts.note ?? (opts.scale ? `scale: ${opts.scale}` : ''),
     inPaper.some((r) => r.paperCegFull != null) ? 'circles: the paper’s compact scale; diamonds: its full scale' : '',
-    adjusted.length ? `* paper’s full-scale ${adjusted.join(', ')}: |LayerNorm − baseline| added to their curves before the CEG` : '',
+    adjusted.length
+      ? `* paper’s full-scale ${adjusted.join(', ')}: |LayerNorm − baseline| added to their curves before the CEG`
+      : '',
     missing.length ? `not in the paper (not shown): ${missing.join(', ')}` : '',
   ]
     .filter(Boolean)
@@ -519,7 +602,12 @@ export function paperVsOurs(
     data,
     layout: baseLayout((opts.title ?? 'Our CEG vs the paper’s') + (sub ? `<br><sup>${sub}</sup>` : ''), {
       xaxis: axis('paper’s CEG (steps only, one seed)', { type: 'log', range, ...ticks }),
-      yaxis: axis(`our CEG${opts.oursAxis ? ` in ${opts.oursAxis}` : ''} (95% interval)`, { type: 'log', range, scaleanchor: 'x', ...ticks }),
+      yaxis: axis(`our CEG${opts.oursAxis ? ` in ${opts.oursAxis}` : ''} (95% interval)`, {
+        type: 'log',
+        range,
+        scaleanchor: 'x',
+        ...ticks,
+      }),
       legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
     }),
   };
@@ -529,8 +617,10 @@ export function paperVsOurs(
 
 /** RoPE rotation angle of channel pair i at position m: m · base^(-2i/d). */
 export function ropeAngle(position: number, pair: number, headDim: number, base = 10000): number {
-  if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2) throw new Error(`headDim must be an even integer >= 2, got ${headDim}`);
-  if (!Number.isInteger(pair) || pair < 0 || pair >= headDim / 2) throw new Error(`pair must be an integer in [0, ${headDim / 2 - 1}], got ${pair}`);
+  if (!Number.isInteger(headDim) || headDim < 2 || headDim % 2)
+    throw new Error(`headDim must be an even integer >= 2, got ${headDim}`);
+  if (!Number.isInteger(pair) || pair < 0 || pair >= headDim / 2)
+    throw new Error(`pair must be an integer in [0, ${headDim / 2 - 1}], got ${pair}`);
   return position * Math.pow(base, (-2 * pair) / headDim);
 }
 
@@ -547,7 +637,9 @@ function sequential(k: number, n: number): string {
  * RoPE as a picture: a query channel pair (1, 0) rotated to each position m = 0..positions-1,
  * one panel per channel pair (fast pair 0 vs a slow pair): the angle grows linearly with m.
  */
-export function ropeRotation(opts: { headDim?: number; positions?: number; base?: number; pairs?: number[] } = {}): Figure {
+export function ropeRotation(
+  opts: { headDim?: number; positions?: number; base?: number; pairs?: number[] } = {},
+): Figure {
   const headDim = opts.headDim ?? 8;
   const positions = opts.positions ?? 8;
   const base = opts.base ?? 10000;
@@ -565,7 +657,16 @@ export function ropeRotation(opts: { headDim?: number; positions?: number; base?
     const ya = pi === 0 ? 'y' : `y${pi + 1}`;
     const xKey = pi === 0 ? 'xaxis' : `xaxis${pi + 1}`;
     const yKey = pi === 0 ? 'yaxis' : `yaxis${pi + 1}`;
-    data.push({ type: 'scatter', mode: 'lines', x: circle.map(Math.cos), y: circle.map(Math.sin), xaxis: xa, yaxis: ya, line: { color: '#cccccc', width: 1 }, hoverinfo: 'skip' });
+    data.push({
+      type: 'scatter',
+      mode: 'lines',
+      x: circle.map(Math.cos),
+      y: circle.map(Math.sin),
+      xaxis: xa,
+      yaxis: ya,
+      line: { color: '#cccccc', width: 1 },
+      hoverinfo: 'skip',
+    });
     for (let m = 0; m < positions; m++) {
       const ang = ropeAngle(m, pair, headDim, base);
       const color = sequential(m, positions);
@@ -586,8 +687,20 @@ export function ropeRotation(opts: { headDim?: number; positions?: number; base?
       });
     }
     const gap = 0.06;
-    layout[xKey] = axis('channel 2i', { domain: [pi * w + (pi ? gap : 0), (pi + 1) * w - (pi < pairs.length - 1 ? gap : 0)], range: [-1.35, 1.35], anchor: ya, zeroline: true, zerolinecolor: '#dddddd' });
-    layout[yKey] = axis(pi === 0 ? 'channel 2i+1' : '', { range: [-1.35, 1.35], anchor: xa, scaleanchor: xa, zeroline: true, zerolinecolor: '#dddddd' });
+    layout[xKey] = axis('channel 2i', {
+      domain: [pi * w + (pi ? gap : 0), (pi + 1) * w - (pi < pairs.length - 1 ? gap : 0)],
+      range: [-1.35, 1.35],
+      anchor: ya,
+      zeroline: true,
+      zerolinecolor: '#dddddd',
+    });
+    layout[yKey] = axis(pi === 0 ? 'channel 2i+1' : '', {
+      range: [-1.35, 1.35],
+      anchor: xa,
+      scaleanchor: xa,
+      zeroline: true,
+      zerolinecolor: '#dddddd',
+    });
     const theta = Math.pow(base, (-2 * pair) / headDim);
     annotations.push({
       text: `pair i=${pair}: θ=${theta.toPrecision(3)} rad/position`,
@@ -616,13 +729,16 @@ export function causalMask(T: number): number[][] {
  * (its own block is always included), causally within. T must be a multiple of blockSize.
  */
 export function blockSparseMask(T: number, blockSize: number, selected: number[][]): number[][] {
-  if (!Number.isInteger(blockSize) || blockSize < 1 || T % blockSize) throw new Error(`T=${T} must be a positive multiple of blockSize=${blockSize}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1 || T % blockSize)
+    throw new Error(`T=${T} must be a positive multiple of blockSize=${blockSize}`);
   const nb = T / blockSize;
-  if (selected.length !== nb) throw new Error(`selected must list key blocks for each of the ${nb} query blocks, got ${selected.length}`);
+  if (selected.length !== nb)
+    throw new Error(`selected must list key blocks for each of the ${nb} query blocks, got ${selected.length}`);
   return Array.from({ length: T }, (_, i) => {
     const qb = Math.floor(i / blockSize);
     const blocks = new Set([...selected[qb], qb]);
-    for (const b of blocks) if (b > qb || b < 0) throw new Error(`query block ${qb} cannot select key block ${b} (valid: 0..${qb})`);
+    for (const b of blocks)
+      if (b > qb || b < 0) throw new Error(`query block ${qb} cannot select key block ${b} (valid: 0..${qb})`);
     return Array.from({ length: T }, (_, j) => (blocks.has(Math.floor(j / blockSize)) && j <= i ? 1 : 0));
   });
 }
@@ -633,7 +749,8 @@ export function attentionPattern(panels: { title: string; mask: number[][] }[], 
   const binary = panels.every((p) => p.mask.every((row) => row.every((v) => v === 0 || v === 1)));
   const data: Obj[] = [];
   const layout: Obj = baseLayout(
-    opts.title ?? `Which keys each query may attend to<br><sup>${binary ? 'blue = attended, grey = masked' : 'colour = attention weight'}</sup>`,
+    opts.title ??
+      `Which keys each query may attend to<br><sup>${binary ? 'blue = attended, grey = masked' : 'colour = attention weight'}</sup>`,
     { margin: { l: 70, r: 30, t: 115, b: 60 } },
   );
   const w = 1 / panels.length;
@@ -650,7 +767,12 @@ export function attentionPattern(panels: { title: string; mask: number[][] }[], 
       y: Array.from({ length: T }, (_, i) => i),
       xaxis: xa,
       yaxis: ya,
-      colorscale: binary ? [[0, '#eeeeee'], [1, '#0072B2']] : 'Cividis',
+      colorscale: binary
+        ? [
+            [0, '#eeeeee'],
+            [1, '#0072B2'],
+          ]
+        : 'Cividis',
       zmin: 0,
       zmax: binary ? 1 : undefined,
       showscale: !binary && pi === panels.length - 1,
@@ -658,17 +780,44 @@ export function attentionPattern(panels: { title: string; mask: number[][] }[], 
       ygap: T <= 64 ? 1 : 0,
       hovertemplate: 'query %{y}, key %{x}: %{z}<extra></extra>',
     });
-    layout[pi === 0 ? 'xaxis' : `xaxis${pi + 1}`] = axis('key position j', { domain: [pi * w + (pi ? gap : 0), (pi + 1) * w - (pi < panels.length - 1 ? gap : 0)], anchor: ya, showgrid: false, constrain: 'domain' });
-    layout[pi === 0 ? 'yaxis' : `yaxis${pi + 1}`] = axis(pi === 0 ? 'query position i' : '', { autorange: 'reversed', anchor: xa, scaleanchor: xa, showgrid: false, constrain: 'domain' });
-    annotations.push({ text: p.title, xref: 'paper', yref: 'paper', x: pi * w + w / 2, y: 1.02, xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 13 } });
+    layout[pi === 0 ? 'xaxis' : `xaxis${pi + 1}`] = axis('key position j', {
+      domain: [pi * w + (pi ? gap : 0), (pi + 1) * w - (pi < panels.length - 1 ? gap : 0)],
+      anchor: ya,
+      showgrid: false,
+      constrain: 'domain',
+    });
+    layout[pi === 0 ? 'yaxis' : `yaxis${pi + 1}`] = axis(pi === 0 ? 'query position i' : '', {
+      autorange: 'reversed',
+      anchor: xa,
+      scaleanchor: xa,
+      showgrid: false,
+      constrain: 'domain',
+    });
+    annotations.push({
+      text: p.title,
+      xref: 'paper',
+      yref: 'paper',
+      x: pi * w + w / 2,
+      y: 1.02,
+      xanchor: 'center',
+      yanchor: 'bottom',
+      showarrow: false,
+      font: { size: 13 },
+    });
   });
   layout.annotations = annotations;
   return { data, layout };
 }
 
 /** Tokens routed to each expert (one bar group per series) with the uniform-load line. */
-export function expertLoadHistogram(counts: number[] | { name: string; counts: number[] }[], opts: { title?: string } = {}): Figure {
-  const series = typeof counts[0] === 'number' || counts.length === 0 ? [{ name: 'tokens', counts: counts as number[] }] : (counts as { name: string; counts: number[] }[]);
+export function expertLoadHistogram(
+  counts: number[] | { name: string; counts: number[] }[],
+  opts: { title?: string } = {},
+): Figure {
+  const series =
+    typeof counts[0] === 'number' || counts.length === 0
+      ? [{ name: 'tokens', counts: counts as number[] }]
+      : (counts as { name: string; counts: number[] }[]);
   if (series.length === 0 || series[0].counts.length === 0) throw new Error('expertLoadHistogram: no counts given');
   const E = series[0].counts.length;
   for (const s of series) {
@@ -690,13 +839,40 @@ export function expertLoadHistogram(counts: number[] | { name: string; counts: n
   const uniform = total / (E * series.length);
   return {
     data,
-    layout: baseLayout(opts.title ?? 'Mixture of experts: tokens routed to each expert<br><sup>dashed line: perfectly balanced load</sup>', {
-      barmode: 'group',
-      showlegend: series.length > 1,
-      xaxis: axis('expert', { showgrid: false }),
-      yaxis: axis('tokens routed (count)', { rangemode: 'tozero' }),
-      shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: uniform, y1: uniform, line: { color: '#444444', width: 1.5, dash: 'dash' } }],
-      annotations: [{ xref: 'paper', yref: 'y', x: 1, y: uniform, xanchor: 'right', yanchor: 'bottom', text: `uniform: ${uniform.toFixed(1)}`, showarrow: false, font: { size: 11 } }],
-    }),
+    layout: baseLayout(
+      opts.title ??
+        'Mixture of experts: tokens routed to each expert<br><sup>dashed line: perfectly balanced load</sup>',
+      {
+        barmode: 'group',
+        showlegend: series.length > 1,
+        xaxis: axis('expert', { showgrid: false }),
+        yaxis: axis('tokens routed (count)', { rangemode: 'tozero' }),
+        shapes: [
+          {
+            type: 'line',
+            xref: 'paper',
+            yref: 'y',
+            x0: 0,
+            x1: 1,
+            y0: uniform,
+            y1: uniform,
+            line: { color: '#444444', width: 1.5, dash: 'dash' },
+          },
+        ],
+        annotations: [
+          {
+            xref: 'paper',
+            yref: 'y',
+            x: 1,
+            y: uniform,
+            xanchor: 'right',
+            yanchor: 'bottom',
+            text: `uniform: ${uniform.toFixed(1)}`,
+            showarrow: false,
+            font: { size: 11 },
+          },
+        ],
+      },
+    ),
   };
 }

@@ -31,32 +31,50 @@ function csvCell(s: string): string {
 export function formatRows(rows: readonly Row[], columns: readonly string[], format: OutputFormat): string {
   switch (format) {
     case 'csv':
-      return [columns.map(csvCell).join(','), ...rows.map((r) => columns.map((c) => csvCell(cellText(r[c]))).join(','))].join('\n') + '\n';
+      return (
+        [
+          columns.map(csvCell).join(','),
+          ...rows.map((r) => columns.map((c) => csvCell(cellText(r[c]))).join(',')),
+        ].join('\n') + '\n'
+      );
     case 'json':
       return (
         JSON.stringify(
-          rows.map((r) => Object.fromEntries(columns.map((c) => [c, typeof r[c] === 'number' && !Number.isFinite(r[c]) ? null : (r[c] ?? null)]))),
+          rows.map((r) =>
+            Object.fromEntries(
+              columns.map((c) => [c, typeof r[c] === 'number' && !Number.isFinite(r[c]) ? null : (r[c] ?? null)]),
+            ),
+          ),
           null,
           2,
         ) + '\n'
       );
     case 'md': {
       const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-      return [
-        `| ${columns.map(esc).join(' | ')} |`,
-        `| ${columns.map(() => '---').join(' | ')} |`,
-        ...rows.map((r) => `| ${columns.map((c) => esc(cellText(r[c]))).join(' | ')} |`),
-      ].join('\n') + '\n';
+      return (
+        [
+          `| ${columns.map(esc).join(' | ')} |`,
+          `| ${columns.map(() => '---').join(' | ')} |`,
+          ...rows.map((r) => `| ${columns.map((c) => esc(cellText(r[c]))).join(' | ')} |`),
+        ].join('\n') + '\n'
+      );
     }
     case 'table':
-      return alignColumns([...columns], rows.map((r) => columns.map((c) => cellText(r[c]) || '-'))) + '\n';
+      return (
+        alignColumns(
+          [...columns],
+          rows.map((r) => columns.map((c) => cellText(r[c]) || '-')),
+        ) + '\n'
+      );
   }
 }
 
 /** An arquero table in `format`, its columns in order (the CEG table's frame: cegFrame). */
 export function formatFrame(table: ColumnTable, format: OutputFormat): string {
   const columns = table.columnNames();
-  const rows: Row[] = Array.from({ length: table.numRows() }, (_, i) => Object.fromEntries(columns.map((c) => [c, table.get(c, i)])));
+  const rows: Row[] = Array.from({ length: table.numRows() }, (_, i) =>
+    Object.fromEntries(columns.map((c) => [c, table.get(c, i)])),
+  );
   return formatRows(rows, columns, format);
 }
 

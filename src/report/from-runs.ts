@@ -61,14 +61,24 @@ export interface LoadResult {
  * with the same (innovation, seed) (the scale's definition changed between them): the one
  * updated last is kept, and a note says so.
  */
-export function storedRecords(store: RunStore, scale: string, backend: string, notes: string[] = [], opts: StoredOptions = {}): RunRecord[] {
+export function storedRecords(
+  store: RunStore,
+  scale: string,
+  backend: string,
+  notes: string[] = [],
+  opts: StoredOptions = {},
+): RunRecord[] {
   const chosen = new Map<string, { summary: RunSummary; innovation: string }>();
   const known = new Set(INNOVATIONS.map((i) => i.id));
   // imported runs (ceg import) have no backend of ours: they join the runs of any backend
-  for (const s of store.list({ scale, state: 'done' }).filter((x) => x.backend === backend || x.source === 'imported')) {
+  for (const s of store
+    .list({ scale, state: 'done' })
+    .filter((x) => x.backend === backend || x.source === 'imported')) {
     const stale = opts.stale?.get(s.id);
     if (stale !== undefined) {
-      notes.push(`run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`);
+      notes.push(
+        `run ${s.id} (${s.innovation} ${s.scale} seed ${s.seed}) is stale, left out: ${stale}; retrain it with ceg sweep / ceg train`,
+      );
       continue;
     }
     const labels = labelsOf(s).filter((l) => l.scale === scale);
@@ -82,7 +92,9 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
       if (prev) {
         const newer = (s.updatedAt ?? '') > (prev.summary.updatedAt ?? '') ? s : prev.summary;
         const older = newer === s ? prev.summary : s;
-        notes.push(`${innovation} ${scale} seed ${s.seed}: two completed runs (${older.id}, ${newer.id}); using ${newer.id}, updated last`);
+        notes.push(
+          `${innovation} ${scale} seed ${s.seed}: two completed runs (${older.id}, ${newer.id}); using ${newer.id}, updated last`,
+        );
         chosen.set(key, { summary: newer, innovation });
       } else {
         chosen.set(key, { summary: s, innovation });
@@ -95,7 +107,13 @@ export function storedRecords(store: RunStore, scale: string, backend: string, n
     if (!run) continue;
     const imported = isImportedSpec(run.spec);
     out.push({
-      id: summary.id, innovation, scale, seed: summary.seed, backend: summary.backend, metrics: run.metrics(), cached: true,
+      id: summary.id,
+      innovation,
+      scale,
+      seed: summary.seed,
+      backend: summary.backend,
+      metrics: run.metrics(),
+      cached: true,
       ...(isImportedSpec(run.spec) ? { imported, axes: run.spec.imported.axes } : {}),
       timingKey: runTimingKey(run.status(), summary.backend),
     });
@@ -114,12 +132,21 @@ export function runCurves(records: RunRecord[], notes: string[] = []): LossCurve
   for (const r of records) {
     const evals = r.metrics.filter((m) => typeof m.valLoss === 'number');
     const finite = evals.filter((m) => Number.isFinite(m.valLoss as number));
-    if (finite.length < evals.length) notes.push(`${r.innovation} seed ${r.seed}: ${evals.length - finite.length} non-finite validation loss(es) left out of the loss curves (diverged?)`);
+    if (finite.length < evals.length)
+      notes.push(
+        `${r.innovation} seed ${r.seed}: ${evals.length - finite.length} non-finite validation loss(es) left out of the loss curves (diverged?)`,
+      );
     if (finite.length === 0) continue;
     out.push({
       innovation: r.innovation,
       seed: r.seed,
-      points: finite.map((m) => ({ step: m.step, tokens: m.tokens, flops: m.flops, seconds: m.seconds, valLoss: m.valLoss as number })),
+      points: finite.map((m) => ({
+        step: m.step,
+        tokens: m.tokens,
+        flops: m.flops,
+        seconds: m.seconds,
+        valLoss: m.valLoss as number,
+      })),
     });
   }
   return out;
@@ -148,7 +175,10 @@ export function auxCeg(records: RunRecord[], innovation: string, axis: ceg.Axis,
 /** Tokens per expert at the last evaluation of each MoE run (summed over layers). */
 export function expertLoad(runs: RunRecord[]): { name: string; counts: number[] }[] {
   return runs
-    .map((r) => ({ r, load: [...r.metrics].reverse().find((m) => Array.isArray(m.expertLoad))?.expertLoad as number[] | undefined }))
+    .map((r) => ({
+      r,
+      load: [...r.metrics].reverse().find((m) => Array.isArray(m.expertLoad))?.expertLoad as number[] | undefined,
+    }))
     .filter((x) => x.load)
     .map((x) => ({ name: `${x.r.innovation} seed ${x.r.seed}`, counts: x.load! }));
 }
@@ -174,7 +204,9 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
     const nSeeds = r.nSeeds;
     const value = dnr ? auxCeg(records, id, axis) : c.ceg;
     if (value === null || !Number.isFinite(value)) {
-      notes.push(`ceg_bars_${axis}: ${id} left out (${dnr ? 'DNR and the baseline never reaches its best loss' : 'no finite CEG'})`);
+      notes.push(
+        `ceg_bars_${axis}: ${id} left out (${dnr ? 'DNR and the baseline never reaches its best loss' : 'no finite CEG'})`,
+      );
       continue;
     }
     const label = r.label + (!dnr && nDnr > 0 ? ` (${nDnr}/${nSeeds} seeds DNR)` : '');
@@ -186,7 +218,11 @@ export function cegBarRows(table: Table, records: RunRecord[], axis: ceg.Axis, n
       ci_low: dnr ? undefined : (c.ciLow ?? undefined),
       ci_high: dnr ? undefined : (c.ciHigh ?? undefined),
       dnr,
-      verdict: dnr ? `DNR on every seed: auxiliary CEG at the variant's best loss` : nDnr ? `${nDnr} of ${nSeeds} seeds did not reach the target` : undefined,
+      verdict: dnr
+        ? `DNR on every seed: auxiliary CEG at the variant's best loss`
+        : nDnr
+          ? `${nDnr} of ${nSeeds} seeds did not reach the target`
+          : undefined,
     });
   }
   return out;
@@ -234,11 +270,20 @@ export function scalingSeries(fits: ScalingResult[]): ScalingSeries[] {
     const [lo, hi] = f.fit.range;
     const grid = Array.from({ length: 40 }, (_, i) => lo * Math.pow(hi / lo, i / 39));
     // uncertainty band: the range of the per-seed fits at each C (two seeds or more)
-    const perSeed = f.seedFits.length >= 2 ? grid.map((C) => f.seedFits.map((s) => ceg.predictLoss(s.fit, C)).filter(Number.isFinite)) : [];
-    const band = perSeed.length && perSeed.every((v) => v.length >= 2)
-      ? grid.map((C, i) => ({ C, lo: Math.min(...perSeed[i]), hi: Math.max(...perSeed[i]) }))
-      : undefined;
-    return { innovation: f.innovation, points: f.points, curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })), ...(band ? { band } : {}) };
+    const perSeed =
+      f.seedFits.length >= 2
+        ? grid.map((C) => f.seedFits.map((s) => ceg.predictLoss(s.fit, C)).filter(Number.isFinite))
+        : [];
+    const band =
+      perSeed.length && perSeed.every((v) => v.length >= 2)
+        ? grid.map((C, i) => ({ C, lo: Math.min(...perSeed[i]), hi: Math.max(...perSeed[i]) }))
+        : undefined;
+    return {
+      innovation: f.innovation,
+      points: f.points,
+      curve: grid.map((C) => ({ C, L: ceg.predictLoss(f.fit, C) })),
+      ...(band ? { band } : {}),
+    };
   });
 }
 
@@ -253,7 +298,10 @@ export function cegCurves(fits: ScalingResult[]): CegCurve[] {
   const out: CegCurve[] = [];
   for (const f of fits) {
     if (f.innovation === 'baseline') continue;
-    const observed: [number, number] = [Math.max(base.fit.range[0], f.fit.range[0]), Math.min(base.fit.range[1], f.fit.range[1])];
+    const observed: [number, number] = [
+      Math.max(base.fit.range[0], f.fit.range[0]),
+      Math.min(base.fit.range[1], f.fit.range[1]),
+    ];
     if (!(observed[0] > 0 && observed[1] >= observed[0])) continue;
     const curve = ceg
       .cegCurve(base.fit, f.fit, { extendTo: ceg.MAX_EXTRAPOLATION * observed[1], points: 40 })
@@ -269,7 +317,8 @@ function fittable(ladder: RunRecord[], notes: string[]): RunRecord[] {
   const rungs = new Map<string, Set<string>>();
   for (const r of ladder) rungs.set(r.innovation, (rungs.get(r.innovation) ?? new Set()).add(r.scale));
   const ok = new Set([...rungs].filter(([, s]) => s.size >= 3).map(([id]) => id));
-  for (const [id, s] of rungs) if (!ok.has(id)) notes.push(`scaling fit: ${id} has runs on ${s.size} ladder rung(s), needs 3; left out`);
+  for (const [id, s] of rungs)
+    if (!ok.has(id)) notes.push(`scaling fit: ${id} has runs on ${s.size} ladder rung(s), needs 3; left out`);
   return ladder.filter((r) => ok.has(r.innovation));
 }
 
@@ -291,7 +340,9 @@ export function reportDataFromRecords(
     // per-run seconds are divided into each other only when every run shares one machine and kernel set
     const sameTiming = secondsTimingKey(records.map((r) => r.timingKey)) !== null;
     if (!sameTiming)
-      notes.push(`ceg_bars_seconds skipped: the runs were trained on different machines or kernel sets (${[...new Set(records.map((r) => r.timingKey ?? 'unknown'))].join('; ')}), so their seconds are not comparable`);
+      notes.push(
+        `ceg_bars_seconds skipped: the runs were trained on different machines or kernel sets (${[...new Set(records.map((r) => r.timingKey ?? 'unknown'))].join('; ')}), so their seconds are not comparable`,
+      );
     const barAxes = CEG_BAR_AXES.filter((a) => a !== 'seconds' || sameTiming);
     if (sameTiming) data.secondsTiming = records[0].timingKey;
     // imported runs may lack an axis (no FLOPs without a rate): cegTable keeps the axes every run carries
@@ -315,14 +366,17 @@ export function reportDataFromRecords(
   if (ladder === null) {
     notes.push(`scale ${scale} has no scaling ladder: scaling_fits and ceg_vs_compute skipped`);
   } else if (ladder.length === 0) {
-    notes.push(`no ladder runs (${scale}-r0..): scaling_fits and ceg_vs_compute skipped; train them with: npx ceg ladder --scale ${scale}`);
+    notes.push(
+      `no ladder runs (${scale}-r0..): scaling_fits and ceg_vs_compute skipped; train them with: npx ceg ladder --scale ${scale}`,
+    );
   } else {
     const usable = fittable(ladder, notes);
     try {
       const fits = usable.length ? fitLadder(usable) : [];
       if (fits.length) data.scaling = scalingSeries(fits);
       data.cegCurves = cegCurves(fits);
-      if (!data.cegCurves.length) notes.push('ceg_vs_compute skipped: needs baseline and at least one variant fitted on the ladder');
+      if (!data.cegCurves.length)
+        notes.push('ceg_vs_compute skipped: needs baseline and at least one variant fitted on the ladder');
     } catch (e) {
       notes.push(`scaling fits failed (${(e as Error).message}): scaling_fits and ceg_vs_compute skipped`);
     }
@@ -333,7 +387,8 @@ export function reportDataFromRecords(
 /** Counts of completed runs per scale/backend in the store (for the no-runs error). */
 function storeContents(store: RunStore): string {
   const by = new Map<string, number>();
-  for (const s of store.list({ state: 'done' })) by.set(`${s.scale}/${s.backend}`, (by.get(`${s.scale}/${s.backend}`) ?? 0) + 1);
+  for (const s of store.list({ state: 'done' }))
+    by.set(`${s.scale}/${s.backend}`, (by.get(`${s.scale}/${s.backend}`) ?? 0) + 1);
   return [...by].map(([k, n]) => `${k} (${n})`).join(', ');
 }
 
@@ -345,7 +400,10 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
   const notes: string[] = [];
   const records = storedRecords(store, scale, backend, notes, { stale: opts.stale });
   const damaged = store.list().filter((s) => s.state === 'corrupt');
-  if (damaged.length) notes.push(`${damaged.length} damaged run(s) left out (${damaged.map((s) => s.id).join(', ')}); \`ceg runs --check\` says what is wrong`);
+  if (damaged.length)
+    notes.push(
+      `${damaged.length} damaged run(s) left out (${damaged.map((s) => s.id).join(', ')}); \`ceg runs --check\` says what is wrong`,
+    );
   if (records.length === 0) {
     const other = storeContents(store);
     throw new NoRunsError(
@@ -360,5 +418,9 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
     ladder = ladderOf(scale).flatMap((rung) => storedRecords(store, rung.name, backend, notes, { stale: opts.stale }));
   }
   const built = reportDataFromRecords(records, ladder, scale, { smooth: opts.smooth });
-  return { data: built.data, notes: [...notes, ...built.notes], counts: { runs: records.length, ladderRuns: ladder?.length ?? 0 } };
+  return {
+    data: built.data,
+    notes: [...notes, ...built.notes],
+    counts: { runs: records.length, ladderRuns: ladder?.length ?? 0 },
+  };
 }

@@ -24,7 +24,8 @@ export function seedsFor(scale: string): number[] {
   const env = readEnv('CEG_SEEDS');
   if (env) {
     const seeds = env.split(',').map((s) => Number(s.trim()));
-    if (seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new ConfigError(`CEG_SEEDS="${env}": expected comma-separated non-negative integers`);
+    if (seeds.some((s) => !Number.isInteger(s) || s < 0))
+      throw new ConfigError(`CEG_SEEDS="${env}": expected comma-separated non-negative integers`);
     return seeds;
   }
   return scale === 'micro' ? [1, 2, 3] : [1];
@@ -48,7 +49,9 @@ export function backend(): BackendName {
 /** Start the engine (CEG_BACKEND, default wasm) and print which backend runs. */
 export async function start(): Promise<EngineInfo> {
   const info = await initEngine({ backend: backend() });
-  const flags = Object.entries(info.flags).map(([k, v]) => `${k}=${v}`).join(' ');
+  const flags = Object.entries(info.flags)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
   console.log(`backend ${info.backend}${flags ? ` (${flags})` : ''}, tfjs ${info.tfjsVersion}`);
   return info;
 }
@@ -74,8 +77,13 @@ export async function ensureRuns(o: EnsureOptions): Promise<RunRecord[]> {
   // which a notebook shows as red error blocks); elsewhere stdout
   const live = o.progress === false ? null : notebookProgress();
   const runs = await sweep({
-    scale: o.scale, innovations: o.innovations, seeds: o.seeds, backend: backend(), store: store(),
-    stream: o.progress === false ? null : (live ?? process.stdout), allowSmallCorpus: o.allowSmallCorpus,
+    scale: o.scale,
+    innovations: o.innovations,
+    seeds: o.seeds,
+    backend: backend(),
+    store: store(),
+    stream: o.progress === false ? null : (live ?? process.stdout),
+    allowSmallCorpus: o.allowSmallCorpus,
   }).finally(() => live?.close());
   if (inNotebook() && o.progress !== false) for (const r of runs) console.log(runLine(r));
   return runs;

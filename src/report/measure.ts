@@ -13,8 +13,19 @@ type Table = ReturnType<typeof aq.from>;
  * ms_fwd_bwd: median of `repeats` timed runs after one warm-up; scores_mib: one [B, H, T, T]
  * float32 score matrix, for scale.
  */
-export function measureAttention(o: { T: number[]; kernels: ('plain' | 'fused' | 'sparse')[]; B?: number; H?: number; hs?: number; repeats?: number; fusedBlock?: number }): Table {
-  const B = o.B ?? 4, H = o.H ?? 4, hs = o.hs ?? 32, repeats = o.repeats ?? 3;
+export function measureAttention(o: {
+  T: number[];
+  kernels: ('plain' | 'fused' | 'sparse')[];
+  B?: number;
+  H?: number;
+  hs?: number;
+  repeats?: number;
+  fusedBlock?: number;
+}): Table {
+  const B = o.B ?? 4,
+    H = o.H ?? 4,
+    hs = o.hs ?? 32,
+    repeats = o.repeats ?? 3;
   const rows: Record<string, unknown>[] = [];
   for (const T of o.T) {
     const q = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -23,10 +34,14 @@ export function measureAttention(o: { T: number[]; kernels: ('plain' | 'fused' |
     const w = tf.randomNormal([B, H, T, hs], 0, 1, 'float32', 4) as tf.Tensor4D;
     for (const kernel of o.kernels) {
       const opts: AttendOptions = {
-        dropout: 0, training: false, seed: 0, fusedBlock: o.fusedBlock,
+        dropout: 0,
+        training: false,
+        seed: 0,
+        fusedBlock: o.fusedBlock,
         sparse: { blockSize: Math.max(1, Math.min(32, Math.floor(T / 4))), localBlocks: 1, selectedBlocks: 1 },
       };
-      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => tf.sum(tf.mul(attend(kernel, a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, opts), w)) as tf.Scalar;
+      const f = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(attend(kernel, a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, opts), w)) as tf.Scalar;
       const once = () => {
         const gs = tf.tidy(() => tf.grads(f)([q, k, v]));
         gs.forEach((g) => g.dataSync());
@@ -40,7 +55,13 @@ export function measureAttention(o: { T: number[]; kernels: ('plain' | 'fused' |
         times.push(performance.now() - t0);
       }
       times.sort((a, b) => a - b);
-      rows.push({ T, kernel, ms_fwd_bwd: times[Math.floor(times.length / 2)], peak_mib_fwd_bwd: peak / 2 ** 20, scores_mib: (B * H * T * T * 4) / 2 ** 20 });
+      rows.push({
+        T,
+        kernel,
+        ms_fwd_bwd: times[Math.floor(times.length / 2)],
+        peak_mib_fwd_bwd: peak / 2 ** 20,
+        scores_mib: (B * H * T * T * 4) / 2 ** 20,
+      });
     }
     tf.dispose([q, k, v, w]);
   }

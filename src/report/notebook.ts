@@ -17,11 +17,16 @@ interface TslabDisplay {
   raw(contentType: string, b: string | Uint8Array): unknown;
 }
 
-type WriteDisplayData = (content: { data: Record<string, unknown>; metadata: Record<string, unknown>; transient: Record<string, unknown> }, update: boolean) => void;
+type WriteDisplayData = (
+  content: { data: Record<string, unknown>; metadata: Record<string, unknown>; transient: Record<string, unknown> },
+  update: boolean,
+) => void;
 
 /** tslab's writer of display_data messages (several MIME types in one message), when available. */
 function tslabWriter(): WriteDisplayData | null {
-  const t = (globalThis as { __tslab__?: { require?: (id: string) => { lastWriteDisplayData?: WriteDisplayData | null } } }).__tslab__;
+  const t = (
+    globalThis as { __tslab__?: { require?: (id: string) => { lastWriteDisplayData?: WriteDisplayData | null } } }
+  ).__tslab__;
   try {
     return t?.require?.('tslab/dist/jupyter').lastWriteDisplayData ?? null;
   } catch {
@@ -54,7 +59,10 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
     let png: Buffer | null = null;
     try {
       kernelExporter ??= openExporter();
-      png = await (await kernelExporter).render(figure, 'png', { width: opts.width ?? 800, height: opts.height ?? 450 });
+      png = await (await kernelExporter).render(figure, 'png', {
+        width: opts.width ?? 800,
+        height: opts.height ?? 450,
+      });
     } catch {
       kernelExporter = null; // no Chromium: the Plotly JSON alone
     }
@@ -66,7 +74,10 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
           data: {
             'application/vnd.plotly.v1+json': JSON.parse(JSON.stringify(figure)),
             ...(png ? { 'image/png': png.toString('base64') } : {}),
-            'text/plain': `[figure: ${title.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim()}]`,
+            'text/plain': `[figure: ${title
+              .replace(/<[^>]+>/g, ' ')
+              .replace(/\s+/g, ' ')
+              .trim()}]`,
           },
           metadata: {},
           transient: {},
@@ -78,7 +89,9 @@ export async function show(figure: Figure, opts: ShowOptions = {}): Promise<void
     return;
   }
   const t = (figure.layout as { title?: { text?: string } }).title?.text ?? 'figure';
-  console.log(`[figure: ${t.replace(/<[^>]+>/g, ' ')}] (not in a notebook; export it with exportFigures from src/report/export.ts)`);
+  console.log(
+    `[figure: ${t.replace(/<[^>]+>/g, ' ')}] (not in a notebook; export it with exportFigures from src/report/export.ts)`,
+  );
 }
 
 /** Show HTML (e.g. an arquero table's toHTML()). */
@@ -86,7 +99,20 @@ export function showHtml(html: string): void {
   // one bundle: the HTML and its text (for front-ends and viewers that do not render HTML)
   const write = tslabWriter();
   if (write) {
-    write({ data: { 'text/html': html, 'text/plain': html.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim() }, metadata: {}, transient: {} }, false);
+    write(
+      {
+        data: {
+          'text/html': html,
+          'text/plain': html
+            .replace(/<[^>]+>/g, ' ')
+            .replace(/\s+/g, ' ')
+            .trim(),
+        },
+        metadata: {},
+        transient: {},
+      },
+      false,
+    );
     return;
   }
   const tslab = tslabDisplay();
@@ -164,7 +190,16 @@ export function showTable(table: aq.ColumnTable, opts: { limit?: number } = {}):
 function numberFormats(table: aq.ColumnTable): Record<string, (v: unknown) => string> {
   const out: Record<string, (v: unknown) => string> = {};
   for (const c of table.columnNames()) {
-    out[c] = (v: unknown) => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3 ? v.toExponential(3) : v.toFixed(4)) : v == null ? '—' : String(v));
+    out[c] = (v: unknown) =>
+      typeof v === 'number'
+        ? Number.isInteger(v)
+          ? String(v)
+          : Math.abs(v) >= 1e4 || Math.abs(v) < 1e-3
+            ? v.toExponential(3)
+            : v.toFixed(4)
+        : v == null
+          ? '—'
+          : String(v);
   }
   return out;
 }

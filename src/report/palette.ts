@@ -47,7 +47,9 @@ function hslHex(hue: number, s: number, l: number): string {
   const f = (n: number) => {
     const k = (n + hue / 30) % 12;
     const v = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
-    return Math.round(v * 255).toString(16).padStart(2, '0');
+    return Math.round(v * 255)
+      .toString(16)
+      .padStart(2, '0');
   };
   return `#${f(0)}${f(8)}${f(4)}`.toUpperCase();
 }

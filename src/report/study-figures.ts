@@ -13,7 +13,13 @@ import type { StudyData } from './study.js';
 import type { StudySummary } from './study-summary.js';
 import { parametricCegAt, type BaselineAnalysis, type StudyAnalysis, type StudyRun } from '../ceg/study/index.js';
 import { MAX_EXTRAPOLATION } from '../ceg/fit.js';
-import { GUNDLACH_PAIRS, GUNDLACH_SERIES, lowerEnvelope, relativeToReference, type GundlachPoint } from '../ceg/anchors.js';
+import {
+  GUNDLACH_PAIRS,
+  GUNDLACH_SERIES,
+  lowerEnvelope,
+  relativeToReference,
+  type GundlachPoint,
+} from '../ceg/anchors.js';
 
 type Obj = Record<string, unknown>;
 
@@ -41,36 +47,85 @@ export function lossVsLr(d: StudyData, variant: string): Figure {
     const color = colorOf(rung);
     if (mine.length) {
       data.push({
-        type: 'scatter', mode: 'lines+markers', x: mine.map((p) => p.lr), y: mine.map((p) => p.loss),
-        name: `${rung} (N = ${mine[0].params})`, line: { color, width: 2 }, marker: { color, size: 8 },
+        type: 'scatter',
+        mode: 'lines+markers',
+        x: mine.map((p) => p.lr),
+        y: mine.map((p) => p.loss),
+        name: `${rung} (N = ${mine[0].params})`,
+        line: { color, width: 2 },
+        marker: { color, size: 8 },
         hovertemplate: `${rung}<br>LR %{x:.3g}<br>loss %{y:.4f}<extra></extra>`,
       });
       if (choice) {
         const at = mine.find((p) => p.lr === choice.lr);
         if (at)
           data.push({
-            type: 'scatter', mode: 'markers', x: [at.lr], y: [at.loss], showlegend: false,
+            type: 'scatter',
+            mode: 'markers',
+            x: [at.lr],
+            y: [at.loss],
+            showlegend: false,
             marker: { symbol: 'star', size: 17, color, line: { color: '#222222', width: 1 } },
             hovertemplate: `${rung}: chosen LR %{x:.3g}<br>LR* ${e2(choice.lrStar)}${choice.flag ? ` (${choice.flag})` : ''}<extra></extra>`,
           });
-        shapes.push({ type: 'line', xref: 'x', yref: 'paper', x0: choice.lrStar, x1: choice.lrStar, y0: 0, y1: 1, line: { color, width: 1.3, dash: 'dot' } });
+        shapes.push({
+          type: 'line',
+          xref: 'x',
+          yref: 'paper',
+          x0: choice.lrStar,
+          x1: choice.lrStar,
+          y0: 0,
+          y1: 1,
+          line: { color, width: 1.3, dash: 'dot' },
+        });
       }
     } else if (choice) {
       // a larger rung: the LR it used (transferred or fallback), and the spot check if any
-      shapes.push({ type: 'line', xref: 'x', yref: 'paper', x0: choice.lr, x1: choice.lr, y0: 0, y1: 1, line: { color, width: 1.6, dash: 'dash' } });
-      annotations.push({
-        x: Math.log10(choice.lr), xref: 'x', y: 1 - 0.06 * (rungs.indexOf(rung) - d.plan.lrSweepRungs), yref: 'paper', showarrow: false,
-        text: `${rung}: ${e2(choice.lr)} (${choice.source})`, font: { size: 11, color }, xanchor: 'left', bgcolor: 'rgba(255,255,255,0.8)',
+      shapes.push({
+        type: 'line',
+        xref: 'x',
+        yref: 'paper',
+        x0: choice.lr,
+        x1: choice.lr,
+        y0: 0,
+        y1: 1,
+        line: { color, width: 1.6, dash: 'dash' },
       });
-      const spots = d.spots.filter((s) => s.variant === variant && s.rung === rung && s.loss !== undefined).sort((a, b) => a.lr - b.lr);
+      annotations.push({
+        x: Math.log10(choice.lr),
+        xref: 'x',
+        y: 1 - 0.06 * (rungs.indexOf(rung) - d.plan.lrSweepRungs),
+        yref: 'paper',
+        showarrow: false,
+        text: `${rung}: ${e2(choice.lr)} (${choice.source})`,
+        font: { size: 11, color },
+        xanchor: 'left',
+        bgcolor: 'rgba(255,255,255,0.8)',
+      });
+      const spots = d.spots
+        .filter((s) => s.variant === variant && s.rung === rung && s.loss !== undefined)
+        .sort((a, b) => a.lr - b.lr);
       if (spots.length)
         data.push({
-          type: 'scatter', mode: 'lines+markers', x: spots.map((s) => s.lr), y: spots.map((s) => s.loss!),
-          name: `${rung} spot check (LR* × 10^±½)`, line: { color, width: 1.5, dash: 'dash' }, marker: { color, size: 8, symbol: 'diamond' },
+          type: 'scatter',
+          mode: 'lines+markers',
+          x: spots.map((s) => s.lr),
+          y: spots.map((s) => s.loss!),
+          name: `${rung} spot check (LR* × 10^±½)`,
+          line: { color, width: 1.5, dash: 'dash' },
+          marker: { color, size: 8, symbol: 'diamond' },
         });
     }
   }
-  data.push({ type: 'scatter', mode: 'markers', x: [null], y: [null], name: '★ LR used at a sweep rung', marker: { symbol: 'star', size: 12, color: '#777777' }, hoverinfo: 'skip' });
+  data.push({
+    type: 'scatter',
+    mode: 'markers',
+    x: [null],
+    y: [null],
+    name: '★ LR used at a sweep rung',
+    marker: { symbol: 'star', size: 12, color: '#777777' },
+    hoverinfo: 'skip',
+  });
   return {
     data,
     layout: baseLayout(
@@ -87,7 +142,10 @@ export function lossVsLr(d: StudyData, variant: string): Figure {
 }
 
 /** Seed-averaged frontier points of one variant: per (rung, fork) mean loss and SD over seeds. */
-export function seedAveraged(runs: readonly StudyRun[], variant: string): { rung: string; fork: string; flops: number; loss: number; sd: number | null; n: number }[] {
+export function seedAveraged(
+  runs: readonly StudyRun[],
+  variant: string,
+): { rung: string; fork: string; flops: number; loss: number; sd: number | null; n: number }[] {
   const groups = new Map<string, { rung: string; fork: string; flops: number; losses: number[] }>();
   for (const r of runs.filter((x) => x.variant === variant))
     for (const p of r.points) {
@@ -124,19 +182,54 @@ export function studyFrontiers(d: StudyData, variants: string[], opts: { title?:
     const label = innovationLabel(id);
     const env = lowerEnvelope(pts.filter((p) => p.loss < threshold));
     data.push({
-      type: 'scatter', mode: 'lines', x: env.map((p) => p.flops), y: env.map((p) => p.loss), name: label, legendgroup: id, showlegend: false,
-      line: { color, width: 2 }, hoverinfo: 'skip',
+      type: 'scatter',
+      mode: 'lines',
+      x: env.map((p) => p.flops),
+      y: env.map((p) => p.loss),
+      name: label,
+      legendgroup: id,
+      showlegend: false,
+      line: { color, width: 2 },
+      hoverinfo: 'skip',
     });
     data.push({
-      type: 'scatter', mode: 'markers', x: pts.map((p) => p.flops), y: pts.map((p) => p.loss), name: label, legendgroup: id,
+      type: 'scatter',
+      mode: 'markers',
+      x: pts.map((p) => p.flops),
+      y: pts.map((p) => p.loss),
+      name: label,
+      legendgroup: id,
       // open symbols are drawn in marker.color: hollow = plateau point
-      marker: { color, symbol: pts.map((p) => (p.loss >= threshold ? 'circle-open' : 'circle')), line: { color, width: 1.5 }, size: 8 },
-      error_y: { type: 'data', array: pts.map((p) => p.sd ?? 0), visible: true, color: withAlpha(color, 0.6), thickness: 1.2, width: 3 },
-      text: pts.map((p) => `${p.rung} ${p.fork}, ${p.n} seed${p.n > 1 ? 's' : ''}${p.loss >= threshold ? ' (plateau: excluded)' : ''}`),
+      marker: {
+        color,
+        symbol: pts.map((p) => (p.loss >= threshold ? 'circle-open' : 'circle')),
+        line: { color, width: 1.5 },
+        size: 8,
+      },
+      error_y: {
+        type: 'data',
+        array: pts.map((p) => p.sd ?? 0),
+        visible: true,
+        color: withAlpha(color, 0.6),
+        thickness: 1.2,
+        width: 3,
+      },
+      text: pts.map(
+        (p) =>
+          `${p.rung} ${p.fork}, ${p.n} seed${p.n > 1 ? 's' : ''}${p.loss >= threshold ? ' (plateau: excluded)' : ''}`,
+      ),
       hovertemplate: `${label}<br>%{text}<br>C %{x:.3s} FLOPs<br>loss %{y:.4f}<extra></extra>`,
     });
   }
-  data.push({ type: 'scatter', mode: 'markers', x: [null], y: [null], name: `hollow: loss ≥ ${threshold.toFixed(2)} (plateau, excluded)`, marker: { symbol: 'circle-open', size: 9, color: '#555555' }, hoverinfo: 'skip' });
+  data.push({
+    type: 'scatter',
+    mode: 'markers',
+    x: [null],
+    y: [null],
+    name: `hollow: loss ≥ ${threshold.toFixed(2)} (plateau, excluded)`,
+    marker: { symbol: 'circle-open', size: 9, color: '#555555' },
+    hoverinfo: 'skip',
+  });
   return {
     data,
     layout: baseLayout(
@@ -146,7 +239,18 @@ export function studyFrontiers(d: StudyData, variants: string[], opts: { title?:
         xaxis: axis('training compute C (FLOPs, whole model)', { type: 'log', exponentformat: 'power' }),
         yaxis: axis('validation loss (nats/char)', { type: 'log' }),
         legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-        shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: d.unigram, y1: d.unigram, line: { color: '#777777', width: 1.2, dash: 'dot' } }],
+        shapes: [
+          {
+            type: 'line',
+            xref: 'paper',
+            yref: 'y',
+            x0: 0,
+            x1: 1,
+            y0: d.unigram,
+            y1: d.unigram,
+            line: { color: '#777777', width: 1.2, dash: 'dot' },
+          },
+        ],
       },
     ),
   };
@@ -171,14 +275,33 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
     if (withCeg.length) {
       ys.push(...withCeg.map((p) => p.ceg!));
       data.push({
-        type: 'scatter', mode: 'markers', x: withCeg.map((p) => p.flops), y: withCeg.map((p) => p.ceg), name: label, legendgroup: id,
+        type: 'scatter',
+        mode: 'markers',
+        x: withCeg.map((p) => p.flops),
+        y: withCeg.map((p) => p.ceg),
+        name: label,
+        legendgroup: id,
         marker: { color, size: 9 },
         error_y: {
-          type: 'data', symmetric: false, visible: true, color, thickness: 1.3, width: 4,
-          array: withCeg.map((p) => { const hi = bounded(p.interval?.hi); return hi === null ? 0 : hi - p.ceg!; }),
-          arrayminus: withCeg.map((p) => { const lo = bounded(p.interval?.lo); return lo === null ? 0 : p.ceg! - lo; }),
+          type: 'data',
+          symmetric: false,
+          visible: true,
+          color,
+          thickness: 1.3,
+          width: 4,
+          array: withCeg.map((p) => {
+            const hi = bounded(p.interval?.hi);
+            return hi === null ? 0 : hi - p.ceg!;
+          }),
+          arrayminus: withCeg.map((p) => {
+            const lo = bounded(p.interval?.lo);
+            return lo === null ? 0 : p.ceg! - lo;
+          }),
         },
-        text: withCeg.map((p) => `${p.rung} ${p.fork}${p.interval ? ` [${p.interval.lo.toFixed(2)}, ${p.interval.hi.toFixed(2)}]${p.interval.weak ? ' weak' : ''}` : ''}`),
+        text: withCeg.map(
+          (p) =>
+            `${p.rung} ${p.fork}${p.interval ? ` [${p.interval.lo.toFixed(2)}, ${p.interval.hi.toFixed(2)}]${p.interval.weak ? ' weak' : ''}` : ''}`,
+        ),
         hovertemplate: `${label}<br>%{text}<br>C %{x:.3s}<br>CEG %{y:.3f}<extra></extra>`,
       });
     }
@@ -186,18 +309,37 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
     if (lower.length) {
       ys.push(...lower.map((p) => p.bound!.value));
       data.push({
-        type: 'scatter', mode: 'markers', x: lower.map((p) => p.flops), y: lower.map((p) => p.bound!.value), name: `${label} (≥, below the baseline's best)`,
-        legendgroup: id, showlegend: withCeg.length === 0, marker: { color, size: 10, symbol: 'triangle-up-open' },
+        type: 'scatter',
+        mode: 'markers',
+        x: lower.map((p) => p.flops),
+        y: lower.map((p) => p.bound!.value),
+        name: `${label} (≥, below the baseline's best)`,
+        legendgroup: id,
+        showlegend: withCeg.length === 0,
+        marker: { color, size: 10, symbol: 'triangle-up-open' },
         hovertemplate: `${label}<br>CEG ≥ %{y:.3f}<extra></extra>`,
       });
     }
     if (v.parametric) {
       const [lo, hi] = v.parametric.range;
-      const grid = Array.from({ length: 41 }, (_, i) => 10 ** (Math.log10(lo / MAX_EXTRAPOLATION) + (i / 40) * Math.log10((hi * MAX_EXTRAPOLATION) / (lo / MAX_EXTRAPOLATION))));
+      const grid = Array.from(
+        { length: 41 },
+        (_, i) =>
+          10 **
+          (Math.log10(lo / MAX_EXTRAPOLATION) +
+            (i / 40) * Math.log10((hi * MAX_EXTRAPOLATION) / (lo / MAX_EXTRAPOLATION))),
+      );
       const at = grid.map((C) => parametricCegAt(v.parametric!, C)).filter((p) => !p.refused && p.ceg !== null);
       const part = (pts: typeof at, dashed: boolean, legend: boolean): Obj => ({
-        type: 'scatter', mode: 'lines', x: pts.map((p) => p.C), y: pts.map((p) => p.ceg), name: `${label} (shared-E fit)`, legendgroup: id, showlegend: legend,
-        line: { color, width: 1.6, dash: dashed ? 'dash' : 'solid' }, hoverinfo: 'skip',
+        type: 'scatter',
+        mode: 'lines',
+        x: pts.map((p) => p.C),
+        y: pts.map((p) => p.ceg),
+        name: `${label} (shared-E fit)`,
+        legendgroup: id,
+        showlegend: legend,
+        line: { color, width: 1.6, dash: dashed ? 'dash' : 'solid' },
+        hoverinfo: 'skip',
       });
       const inside = at.filter((p) => !p.extrapolated);
       ys.push(...at.map((p) => p.ceg!));
@@ -208,7 +350,15 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
       if (above.length) data.push(part([...inside.slice(-1), ...above], true, false));
     }
   }
-  data.push({ type: 'scatter', mode: 'lines', x: [null], y: [null], name: 'line: shared-E fit (dashed ≤ ½ decade beyond the data)', line: { color: '#777777', width: 1.6 }, hoverinfo: 'skip' });
+  data.push({
+    type: 'scatter',
+    mode: 'lines',
+    x: [null],
+    y: [null],
+    name: 'line: shared-E fit (dashed ≤ ½ decade beyond the data)',
+    line: { color: '#777777', width: 1.6 },
+    hoverinfo: 'skip',
+  });
   const pos = ys.filter((y) => y > 0 && Number.isFinite(y));
   const yLo = Math.min(...pos) / 1.15;
   const yHi = Math.max(...pos) * 1.15;
@@ -216,12 +366,28 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
   return {
     data,
     layout: baseLayout(
-      opts.title ?? `CEG against compute, vs "${b.baseline}"<br><sup>frontier CEG at equal loss (bars: 95% seed-group t-interval; no bar: unbounded)${floor}</sup>`,
+      opts.title ??
+        `CEG against compute, vs "${b.baseline}"<br><sup>frontier CEG at equal loss (bars: 95% seed-group t-interval; no bar: unbounded)${floor}</sup>`,
       {
         xaxis: axis('training compute of the variant C (FLOPs)', { type: 'log', exponentformat: 'power' }),
-        yaxis: axis(`CEG (× ${b.baseline} compute)`, { type: 'log', range: [Math.log10(yLo), Math.log10(yHi)], ...ratioTicks(yLo, yHi) }),
+        yaxis: axis(`CEG (× ${b.baseline} compute)`, {
+          type: 'log',
+          range: [Math.log10(yLo), Math.log10(yHi)],
+          ...ratioTicks(yLo, yHi),
+        }),
         legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-        shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: 1, y1: 1, line: { color: '#444444', width: 1.2, dash: 'dot' } }],
+        shapes: [
+          {
+            type: 'line',
+            xref: 'paper',
+            yref: 'y',
+            x0: 0,
+            x1: 1,
+            y0: 1,
+            y1: 1,
+            line: { color: '#444444', width: 1.2, dash: 'dot' },
+          },
+        ],
       },
     ),
   };
@@ -243,46 +409,103 @@ export function gundlachPairRows(s: StudySummary): PairRow[] {
     const p = c?.points.filter((x) => x.ceg !== null).sort((a, b) => b.flops - a.flops)[0];
     if (!p) return null;
     const fin = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
-    return { ceg: p.ceg!, lo: fin(p.interval?.lo), hi: fin(p.interval?.hi), at: p.flops, comparison: `${dir.variant} vs ${dir.reference}` };
+    return {
+      ceg: p.ceg!,
+      lo: fin(p.interval?.lo),
+      hi: fin(p.interval?.hi),
+      at: p.flops,
+      comparison: `${dir.variant} vs ${dir.reference}`,
+    };
   };
-  return GUNDLACH_PAIRS.map((g) => ({ pair: `${g.from} → ${g.to}`, gundlach: g.ceg, add: ours(g.ours.add), remove: ours(g.ours.remove) }));
+  return GUNDLACH_PAIRS.map((g) => ({
+    pair: `${g.from} → ${g.to}`,
+    gundlach: g.ceg,
+    add: ours(g.ours.add),
+    remove: ours(g.ours.remove),
+  }));
 }
 
 export function gundlachPairsFigure(rows: PairRow[], opts: { title?: string } = {}): Figure {
   const x = rows.map((r) => r.pair);
   const dot = (name: string, get: (r: PairRow) => PairRow['add'], color: string, symbol: string): Obj => ({
-    type: 'scatter', mode: 'markers', name, x, y: rows.map((r) => get(r)?.ceg ?? null),
+    type: 'scatter',
+    mode: 'markers',
+    name,
+    x,
+    y: rows.map((r) => get(r)?.ceg ?? null),
     marker: { color, size: 12, symbol },
     error_y: {
-      type: 'data', symmetric: false, visible: true, color, thickness: 1.3,
-      array: rows.map((r) => { const o = get(r); return o && o.hi !== null ? o.hi - o.ceg : 0; }),
-      arrayminus: rows.map((r) => { const o = get(r); return o && o.lo !== null ? o.ceg - o.lo : 0; }),
+      type: 'data',
+      symmetric: false,
+      visible: true,
+      color,
+      thickness: 1.3,
+      array: rows.map((r) => {
+        const o = get(r);
+        return o && o.hi !== null ? o.hi - o.ceg : 0;
+      }),
+      arrayminus: rows.map((r) => {
+        const o = get(r);
+        return o && o.lo !== null ? o.ceg - o.lo : 0;
+      }),
     },
-    text: rows.map((r) => { const o = get(r); return o ? `${o.comparison} at ${o.at.toExponential(1)} FLOPs` : 'not measured'; }),
+    text: rows.map((r) => {
+      const o = get(r);
+      return o ? `${o.comparison} at ${o.at.toExponential(1)} FLOPs` : 'not measured';
+    }),
     hovertemplate: `${name}<br>%{text}<br>CEG %{y:.3f}<extra></extra>`,
   });
   const data: Obj[] = [
-    { type: 'scatter', mode: 'markers', name: 'Gundlach et al. 2025 (~1.5e15 FLOPs)', x, y: rows.map((r) => r.gundlach), marker: { color: '#000000', size: 13, symbol: 'diamond' } },
+    {
+      type: 'scatter',
+      mode: 'markers',
+      name: 'Gundlach et al. 2025 (~1.5e15 FLOPs)',
+      x,
+      y: rows.map((r) => r.gundlach),
+      marker: { color: '#000000', size: 13, symbol: 'diamond' },
+    },
     dot('ours: added to the older model', (r) => r.add, '#0072B2', 'circle'),
     dot('ours: removed from the modern stack', (r) => r.remove, '#D55E00', 'square'),
   ];
-  const ys = rows.flatMap((r) => [r.gundlach, r.add?.ceg, r.remove?.ceg, r.add?.lo, r.add?.hi, r.remove?.lo, r.remove?.hi]).filter((v): v is number => typeof v === 'number' && v > 0 && Number.isFinite(v));
+  const ys = rows
+    .flatMap((r) => [r.gundlach, r.add?.ceg, r.remove?.ceg, r.add?.lo, r.add?.hi, r.remove?.lo, r.remove?.hi])
+    .filter((v): v is number => typeof v === 'number' && v > 0 && Number.isFinite(v));
   const yLo = Math.min(1, ...ys) / 1.15;
   const yHi = Math.max(1, ...ys) * 1.15;
   return {
     data,
-    layout: baseLayout(opts.title ?? "Gundlach et al.'s ablations beside ours, both directions<br><sup>ours: frontier CEG at the largest compute with a CEG (bars: 95% interval; unbounded bars not drawn)</sup>", {
-      xaxis: axis(''),
-      yaxis: axis('CEG', { type: 'log', range: [Math.log10(yLo), Math.log10(yHi)], ...ratioTicks(yLo, yHi) }),
-      legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-      shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: 1, y1: 1, line: { color: '#444444', width: 1.2, dash: 'dot' } }],
-    }),
+    layout: baseLayout(
+      opts.title ??
+        "Gundlach et al.'s ablations beside ours, both directions<br><sup>ours: frontier CEG at the largest compute with a CEG (bars: 95% interval; unbounded bars not drawn)</sup>",
+      {
+        xaxis: axis(''),
+        yaxis: axis('CEG', { type: 'log', range: [Math.log10(yLo), Math.log10(yHi)], ...ratioTicks(yLo, yHi) }),
+        legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
+        shapes: [
+          {
+            type: 'line',
+            xref: 'paper',
+            yref: 'y',
+            x0: 0,
+            x1: 1,
+            y0: 1,
+            y1: 1,
+            line: { color: '#444444', width: 1.2, dash: 'dot' },
+          },
+        ],
+      },
+    ),
   };
 }
 
 /** Gundlach et al.'s series drawn beside ours, and the one each is measured against. */
 export const GUNDLACH_REFERENCE = 'x1_historical';
-const GUNDLACH_SHOWN: Record<string, string> = { x2_modern: '#CC79A7', x1_rms_historical: '#009E73', x1_lstm_layer1: '#E69F00', x1_historical: '#000000' };
+const GUNDLACH_SHOWN: Record<string, string> = {
+  x2_modern: '#CC79A7',
+  x1_rms_historical: '#009E73',
+  x1_lstm_layer1: '#E69F00',
+  x1_historical: '#000000',
+};
 
 /**
  * Our frontiers and Gundlach et al.'s on one compute axis. Normalisation: every study's loss
@@ -303,8 +526,13 @@ export function anchorsFrontier(d: StudyData, gundlach: readonly GundlachPoint[]
       const keep = env.map((p, i) => ({ x: p.flops, y: rel[i] })).filter((p) => p.y !== null);
       if (keep.length === 0) continue;
       data.push({
-        type: 'scatter', mode: 'lines+markers', x: keep.map((p) => p.x), y: keep.map((p) => p.y), name: `ours: ${innovationLabel(id)}`,
-        line: { color: innovationColor(id), width: 2 }, marker: { color: innovationColor(id), size: 7 },
+        type: 'scatter',
+        mode: 'lines+markers',
+        x: keep.map((p) => p.x),
+        y: keep.map((p) => p.y),
+        name: `ours: ${innovationLabel(id)}`,
+        line: { color: innovationColor(id), width: 2 },
+        marker: { color: innovationColor(id), size: 7 },
       });
     }
   }
@@ -315,30 +543,75 @@ export function anchorsFrontier(d: StudyData, gundlach: readonly GundlachPoint[]
     const keep = env.map((p, i) => ({ x: p.flops, y: rel[i] })).filter((p) => p.y !== null);
     if (keep.length === 0) continue;
     data.push({
-      type: 'scatter', mode: 'lines+markers', x: keep.map((p) => p.x), y: keep.map((p) => p.y), name: `Gundlach: ${GUNDLACH_SERIES[series] ?? series}`,
-      line: { color, width: 2, dash: 'dash' }, marker: { color, size: 7, symbol: 'diamond' },
+      type: 'scatter',
+      mode: 'lines+markers',
+      x: keep.map((p) => p.x),
+      y: keep.map((p) => p.y),
+      name: `Gundlach: ${GUNDLACH_SERIES[series] ?? series}`,
+      line: { color, width: 2, dash: 'dash' },
+      marker: { color, size: 7, symbol: 'diamond' },
     });
   }
   return {
     data,
     layout: baseLayout(
-      'Our frontiers beside Gundlach et al.\'s (arXiv 2511.21622)<br><sup>loss ÷ the study\'s own reference frontier at equal compute (ours: the paper\'s no-LayerNorm baseline; theirs: the 2017 transformer), inside its measured range</sup>',
+      "Our frontiers beside Gundlach et al.'s (arXiv 2511.21622)<br><sup>loss ÷ the study's own reference frontier at equal compute (ours: the paper's no-LayerNorm baseline; theirs: the 2017 transformer), inside its measured range</sup>",
       {
         xaxis: axis('training compute C (FLOPs)', { type: 'log', exponentformat: 'power' }),
         yaxis: axis('loss relative to the reference at equal compute'),
         legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-        shapes: [{ type: 'line', xref: 'paper', yref: 'y', x0: 0, x1: 1, y0: 1, y1: 1, line: { color: '#444444', width: 1.2, dash: 'dot' } }],
+        shapes: [
+          {
+            type: 'line',
+            xref: 'paper',
+            yref: 'y',
+            x0: 0,
+            x1: 1,
+            y0: 1,
+            y1: 1,
+            line: { color: '#444444', width: 1.2, dash: 'dot' },
+          },
+        ],
       },
     ),
   };
 }
 
 /** Variant groups drawn together: the paper's set, and the Gundlach ablation set. */
-export const PAPER_GROUP = ['baseline', 'baseline_fair', 'fused', 'layernorm', 'rope', 'fa_rope_ln', 'mqa', 'gqa', 'sparse', 'moe'];
-export const MODERN_GROUP = ['baseline', 'baseline_fair', 'postln', 'layernorm', 'rmsnorm', 'swiglu', 'modern', 'modern_nonorm', 'modern_postnorm', 'modern_learned', 'modern_gelu', 'modern_layernorm'];
+export const PAPER_GROUP = [
+  'baseline',
+  'baseline_fair',
+  'fused',
+  'layernorm',
+  'rope',
+  'fa_rope_ln',
+  'mqa',
+  'gqa',
+  'sparse',
+  'moe',
+];
+export const MODERN_GROUP = [
+  'baseline',
+  'baseline_fair',
+  'postln',
+  'layernorm',
+  'rmsnorm',
+  'swiglu',
+  'modern',
+  'modern_nonorm',
+  'modern_postnorm',
+  'modern_learned',
+  'modern_gelu',
+  'modern_layernorm',
+];
 
 /** Every study figure that the stored runs can draw (figures/<name>.png|svg); what cannot be drawn yet is skipped with a note. */
-export function studyFigures(d: StudyData, analysis: StudyAnalysis | null, summary: StudySummary | null, gundlach: readonly GundlachPoint[]): { figures: NamedFigure[]; notes: string[] } {
+export function studyFigures(
+  d: StudyData,
+  analysis: StudyAnalysis | null,
+  summary: StudySummary | null,
+  gundlach: readonly GundlachPoint[],
+): { figures: NamedFigure[]; notes: string[] } {
   const figures: NamedFigure[] = [];
   const notes: string[] = [];
   const p = `study_${d.plan.name}`;
@@ -347,18 +620,34 @@ export function studyFigures(d: StudyData, analysis: StudyAnalysis | null, summa
     else notes.push(`${v}: no LR sweep runs yet: no loss-vs-LR figure`);
   }
   const present = new Set(d.runs.map((r) => r.variant));
-  for (const [name, group] of [['frontiers', PAPER_GROUP], ['frontiers_modern', MODERN_GROUP]] as const) {
-    if (group.some((v) => present.has(v))) figures.push({ name: `${p}_${name}`, figure: studyFrontiers(d, [...group]) });
+  for (const [name, group] of [
+    ['frontiers', PAPER_GROUP],
+    ['frontiers_modern', MODERN_GROUP],
+  ] as const) {
+    if (group.some((v) => present.has(v)))
+      figures.push({ name: `${p}_${name}`, figure: studyFrontiers(d, [...group]) });
   }
   for (const b of analysis?.baselines ?? []) {
-    const drawable = (ids: readonly string[]) => ids.filter((v) => b.variants.some((x) => x.variant === v && (x.frontier.points.some((q) => q.ceg !== null || q.bound) || x.parametric)));
-    for (const [name, group] of [['ceg', PAPER_GROUP], ['ceg_modern', MODERN_GROUP]] as const) {
+    const drawable = (ids: readonly string[]) =>
+      ids.filter((v) =>
+        b.variants.some(
+          (x) => x.variant === v && (x.frontier.points.some((q) => q.ceg !== null || q.bound) || x.parametric),
+        ),
+      );
+    for (const [name, group] of [
+      ['ceg', PAPER_GROUP],
+      ['ceg_modern', MODERN_GROUP],
+    ] as const) {
       const ids = drawable(group);
       if (ids.length) figures.push({ name: `${p}_${name}_vs_${b.baseline}`, figure: studyCegVsCompute(b, ids) });
       else notes.push(`vs ${b.baseline}: no CEG inside the measured range yet (${name})`);
     }
   }
   if (summary) figures.push({ name: `${p}_gundlach_pairs`, figure: gundlachPairsFigure(gundlachPairRows(summary)) });
-  if (gundlach.length) figures.push({ name: `${p}_anchors_frontiers`, figure: anchorsFrontier(d, gundlach, ['modern', 'layernorm', 'rope', 'rmsnorm', 'swiglu', 'baseline_fair']) });
+  if (gundlach.length)
+    figures.push({
+      name: `${p}_anchors_frontiers`,
+      figure: anchorsFrontier(d, gundlach, ['modern', 'layernorm', 'rope', 'rmsnorm', 'swiglu', 'baseline_fair']),
+    });
   return { figures, notes };
 }

@@ -95,9 +95,15 @@ export interface StudySummary {
   notes: string[];
 }
 
-const iv = (i: Interval | null | undefined): IntervalSummary | null => (i ? { lo: i.lo, hi: i.hi, method: i.method, nSeeds: i.nSeeds, weak: i.weak } : null);
+const iv = (i: Interval | null | undefined): IntervalSummary | null =>
+  i ? { lo: i.lo, hi: i.hi, method: i.method, nSeeds: i.nSeeds, weak: i.weak } : null;
 
-function comparisonOf(v: VariantAnalysis, reference: string, kind: PlanComparison['kind'], d: StudyData): ComparisonSummary {
+function comparisonOf(
+  v: VariantAnalysis,
+  reference: string,
+  kind: PlanComparison['kind'],
+  d: StudyData,
+): ComparisonSummary {
   const seeds = (id: string) => new Set(d.runs.filter((r) => r.variant === id).map((r) => r.seed)).size;
   const s = v.frontier.slope;
   return {
@@ -106,7 +112,14 @@ function comparisonOf(v: VariantAnalysis, reference: string, kind: PlanCompariso
     kind,
     seeds: { reference: seeds(reference), variant: seeds(v.variant) },
     points: v.frontier.points.map((p) => ({
-      rung: p.rung, fork: p.fork, flops: p.flops, loss: p.loss, ceg: p.ceg, interval: iv(p.interval), flag: p.flag, lowerBound: p.bound?.value ?? null,
+      rung: p.rung,
+      fork: p.fork,
+      flops: p.flops,
+      loss: p.loss,
+      ceg: p.ceg,
+      interval: iv(p.interval),
+      flag: p.flag,
+      lowerBound: p.bound?.value ?? null,
     })),
     frontierSlope: s ? { slope: s.slope, interval: iv(s.interval), nPoints: s.nPoints, range: s.range } : null,
     sharedESlope: v.parametric ? { slope: v.parametric.slope, interval: iv(v.parametric.slopeInterval) } : null,
@@ -129,16 +142,35 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
   const combinations: CombinationSummary[] = [];
   // the plan's comparisons, and the placebo against each baseline (its noise floor); other pairs the analysis made are left out
   const kindOf = (variant: string, reference: string): PlanComparison['kind'] | null =>
-    d.plan.comparisons.find((c) => c.variant === variant && c.reference === reference)?.kind ?? (variant === 'fused' ? 'placebo' : null);
+    d.plan.comparisons.find((c) => c.variant === variant && c.reference === reference)?.kind ??
+    (variant === 'fused' ? 'placebo' : null);
   for (const b of a?.baselines ?? []) {
     if (b.noise)
-      noiseFloors.push({ reference: b.baseline, placebo: b.noise.placebo, slopeFloor: b.noise.slopeFloor, log10CegFloor: b.noise.log10CegFloor, consistent: b.noise.consistent, note: b.noise.note });
+      noiseFloors.push({
+        reference: b.baseline,
+        placebo: b.noise.placebo,
+        slopeFloor: b.noise.slopeFloor,
+        log10CegFloor: b.noise.log10CegFloor,
+        consistent: b.noise.consistent,
+        note: b.noise.note,
+      });
     for (const v of b.variants) {
       const kind = kindOf(v.variant, b.baseline);
       if (kind) comparisons.push(comparisonOf(v, b.baseline, kind, d));
     }
     for (const c of b.combinations)
-      combinations.push({ reference: b.baseline, combination: c.combination, parts: c.parts, points: c.points.map((p) => ({ flops: p.flops, measured: p.measured, product: p.product, ratio: p.ratio, interval: iv(p.interval) })) });
+      combinations.push({
+        reference: b.baseline,
+        combination: c.combination,
+        parts: c.parts,
+        points: c.points.map((p) => ({
+          flops: p.flops,
+          measured: p.measured,
+          product: p.product,
+          ratio: p.ratio,
+          interval: iv(p.interval),
+        })),
+      });
   }
   const present = new Set(d.runs.map((r) => r.variant));
   const floor = noiseFloors.find((n) => n.reference === 'baseline')?.slopeFloor;
@@ -146,7 +178,9 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
     if (comparisons.some((x) => x.variant === c.variant && x.reference === c.reference)) continue;
     if (!present.has(c.variant) || !present.has(c.reference)) continue;
     const pa = analyzeStudy(d.runs, {
-      baselines: [c.reference], variants: [c.variant], unigramEntropy: d.unigram,
+      baselines: [c.reference],
+      variants: [c.variant],
+      unigramEntropy: d.unigram,
       ...(floor !== undefined ? { minFloor: floor } : {}),
       bootstrap: { resamples: o.bootstrap ?? 200, seed: 0 },
     });
@@ -173,10 +207,33 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
 
 /** Columns of `studyRows`, in order. */
 export const STUDY_ROW_COLUMNS = [
-  'kind', 'variant', 'reference', 'rung', 'fork', 'flops', 'loss', 'ceg', 'ceg_lo', 'ceg_hi', 'flag', 'lower_bound',
-  'seeds_reference', 'seeds_variant', 'slope_frontier', 'slope_frontier_lo', 'slope_frontier_hi',
-  'slope_shared_e', 'slope_shared_e_lo', 'slope_shared_e_hi', 'verdict', 'noise_floor', 'placebo_consistent',
-  'product', 'ratio', 'ratio_lo', 'ratio_hi',
+  'kind',
+  'variant',
+  'reference',
+  'rung',
+  'fork',
+  'flops',
+  'loss',
+  'ceg',
+  'ceg_lo',
+  'ceg_hi',
+  'flag',
+  'lower_bound',
+  'seeds_reference',
+  'seeds_variant',
+  'slope_frontier',
+  'slope_frontier_lo',
+  'slope_frontier_hi',
+  'slope_shared_e',
+  'slope_shared_e_lo',
+  'slope_shared_e_hi',
+  'verdict',
+  'noise_floor',
+  'placebo_consistent',
+  'product',
+  'ratio',
+  'ratio_lo',
+  'ratio_hi',
 ] as const;
 
 export type StudyRow = Record<(typeof STUDY_ROW_COLUMNS)[number], string | number | boolean | null>;
@@ -190,23 +247,59 @@ export function studyRows(s: StudySummary): StudyRow[] {
   const empty = Object.fromEntries(STUDY_ROW_COLUMNS.map((c) => [c, null])) as StudyRow;
   const rows: StudyRow[] = [];
   for (const c of s.comparisons) {
-    const nf = s.noiseFloors.find((n) => n.reference === c.reference) ?? s.noiseFloors.find((n) => n.reference === 'baseline');
+    const nf =
+      s.noiseFloors.find((n) => n.reference === c.reference) ?? s.noiseFloors.find((n) => n.reference === 'baseline');
     const base: Partial<StudyRow> = {
-      kind: c.kind, variant: c.variant, reference: c.reference, seeds_reference: c.seeds.reference, seeds_variant: c.seeds.variant,
-      slope_frontier: c.frontierSlope?.slope ?? null, slope_frontier_lo: c.frontierSlope?.interval?.lo ?? null, slope_frontier_hi: c.frontierSlope?.interval?.hi ?? null,
-      slope_shared_e: c.sharedESlope?.slope ?? null, slope_shared_e_lo: c.sharedESlope?.interval?.lo ?? null, slope_shared_e_hi: c.sharedESlope?.interval?.hi ?? null,
-      verdict: c.verdict, noise_floor: nf?.slopeFloor ?? null, placebo_consistent: nf?.consistent ?? null,
+      kind: c.kind,
+      variant: c.variant,
+      reference: c.reference,
+      seeds_reference: c.seeds.reference,
+      seeds_variant: c.seeds.variant,
+      slope_frontier: c.frontierSlope?.slope ?? null,
+      slope_frontier_lo: c.frontierSlope?.interval?.lo ?? null,
+      slope_frontier_hi: c.frontierSlope?.interval?.hi ?? null,
+      slope_shared_e: c.sharedESlope?.slope ?? null,
+      slope_shared_e_lo: c.sharedESlope?.interval?.lo ?? null,
+      slope_shared_e_hi: c.sharedESlope?.interval?.hi ?? null,
+      verdict: c.verdict,
+      noise_floor: nf?.slopeFloor ?? null,
+      placebo_consistent: nf?.consistent ?? null,
     };
     const pts = c.points.length ? c.points : [null];
     for (const p of pts)
       rows.push({
-        ...empty, ...base,
-        ...(p ? { rung: p.rung, fork: p.fork, flops: p.flops, loss: p.loss, ceg: p.ceg, ceg_lo: p.interval?.lo ?? null, ceg_hi: p.interval?.hi ?? null, flag: p.flag, lower_bound: p.lowerBound } : {}),
+        ...empty,
+        ...base,
+        ...(p
+          ? {
+              rung: p.rung,
+              fork: p.fork,
+              flops: p.flops,
+              loss: p.loss,
+              ceg: p.ceg,
+              ceg_lo: p.interval?.lo ?? null,
+              ceg_hi: p.interval?.hi ?? null,
+              flag: p.flag,
+              lower_bound: p.lowerBound,
+            }
+          : {}),
       });
   }
   for (const c of s.combinations)
     for (const p of c.points)
-      rows.push({ ...empty, kind: 'product-check', variant: c.combination, reference: c.reference, flops: p.flops, ceg: p.measured, product: p.product, ratio: p.ratio, ratio_lo: p.interval?.lo ?? null, ratio_hi: p.interval?.hi ?? null, flag: c.parts.join('+') });
+      rows.push({
+        ...empty,
+        kind: 'product-check',
+        variant: c.combination,
+        reference: c.reference,
+        flops: p.flops,
+        ceg: p.measured,
+        product: p.product,
+        ratio: p.ratio,
+        ratio_lo: p.interval?.lo ?? null,
+        ratio_hi: p.interval?.hi ?? null,
+        flag: c.parts.join('+'),
+      });
   return rows;
 }
 
@@ -217,11 +310,25 @@ export interface PaperVsStudyRow {
   paperFull: number | null;
   paperCategory: string;
   /** per baseline: the frontier CEG at the largest compute with a CEG, its interval, and the verdict */
-  ours: { reference: string; ceg: number | null; lo: number | null; hi: number | null; flops: number | null; verdict: string | null; slope: number | null }[];
+  ours: {
+    reference: string;
+    ceg: number | null;
+    lo: number | null;
+    hi: number | null;
+    flops: number | null;
+    verdict: string | null;
+    slope: number | null;
+  }[];
 }
 
 export function paperVsStudy(s: StudySummary): PaperVsStudyRow[] {
-  const refs = [...new Set(s.comparisons.filter((c) => c.reference === 'baseline' || c.reference === 'baseline_fair').map((c) => c.reference))];
+  const refs = [
+    ...new Set(
+      s.comparisons
+        .filter((c) => c.reference === 'baseline' || c.reference === 'baseline_fair')
+        .map((c) => c.reference),
+    ),
+  ];
   return s.anchors.paper
     .filter((p) => p.innovation !== 'baseline')
     .map((p) => ({
@@ -233,7 +340,15 @@ export function paperVsStudy(s: StudySummary): PaperVsStudyRow[] {
         const c = s.comparisons.find((x) => x.variant === p.innovation && x.reference === reference);
         const top = c ? [...c.points].filter((x) => x.ceg !== null).sort((a, b) => b.flops - a.flops)[0] : undefined;
         const fin = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
-        return { reference, ceg: top?.ceg ?? null, lo: fin(top?.interval?.lo), hi: fin(top?.interval?.hi), flops: top?.flops ?? null, verdict: c?.verdict ?? null, slope: c?.frontierSlope?.slope ?? null };
+        return {
+          reference,
+          ceg: top?.ceg ?? null,
+          lo: fin(top?.interval?.lo),
+          hi: fin(top?.interval?.hi),
+          flops: top?.flops ?? null,
+          verdict: c?.verdict ?? null,
+          slope: c?.frontierSlope?.slope ?? null,
+        };
       }),
     }));
 }

@@ -13,8 +13,16 @@ import { planGeometry, planRuns, type LrOf, type PlannedRun, type RungGeometry }
 import type { BackendName } from '../engine/index.js';
 import { alignColumns } from '../ceg/index.js';
 import {
-  analyzeStudy, lrOptimum, lrTransfer, plateauEscape, predictLr, unigramEntropy,
-  type LrSweepPoint, type StudyAnalysis, type StudyRun, type Interval,
+  analyzeStudy,
+  lrOptimum,
+  lrTransfer,
+  plateauEscape,
+  predictLr,
+  unigramEntropy,
+  type LrSweepPoint,
+  type StudyAnalysis,
+  type StudyRun,
+  type Interval,
 } from '../ceg/study/index.js';
 
 /** The LR of a variant at a rung, and where it came from. */
@@ -58,7 +66,9 @@ const round3 = (x: number) => Number(x.toPrecision(3));
 export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName): LrChoices {
   const geo = planGeometry(plan);
   const lastFork = plan.forks[plan.forks.length - 1];
-  const sweepRuns = planRuns(plan, { backend, stages: ['lr-sweep'] }).filter((r) => r.role === 'fork' && r.tokensPerParam === lastFork);
+  const sweepRuns = planRuns(plan, { backend, stages: ['lr-sweep'] }).filter(
+    (r) => r.role === 'fork' && r.tokensPerParam === lastFork,
+  );
   const sweep: LrSweepPoint[] = [];
   const missing = new Set<string>();
   for (const r of sweepRuns) {
@@ -83,8 +93,18 @@ export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName
         const best = pts.filter((p) => Number.isFinite(p.loss)).sort((a, b) => a.loss - b.loss)[0] ?? pts[0];
         star = { lrStar: best.lr, flag: 'edge-low', nLr: pts.length };
       }
-      const nearest = [...plan.lrGrid].sort((a, b) => Math.abs(Math.log(a / star.lrStar)) - Math.abs(Math.log(b / star.lrStar)))[0];
-      atSweep.push({ variant: v, rung: g.rung.name, params: g.params, lr: nearest, source: 'sweep', lrStar: star.lrStar, flag: star.flag === 'interior' ? null : star.flag });
+      const nearest = [...plan.lrGrid].sort(
+        (a, b) => Math.abs(Math.log(a / star.lrStar)) - Math.abs(Math.log(b / star.lrStar)),
+      )[0];
+      atSweep.push({
+        variant: v,
+        rung: g.rung.name,
+        params: g.params,
+        lr: nearest,
+        source: 'sweep',
+        lrStar: star.lrStar,
+        flag: star.flag === 'interior' ? null : star.flag,
+      });
     }
     choices.push(...atSweep);
     let transfer: ReturnType<typeof lrTransfer> | null = null;
@@ -92,12 +112,21 @@ export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName
       transfer = lrTransfer(mine, v);
       notes.push(...transfer.notes);
     } catch (e) {
-      if (geo.length > plan.lrSweepRungs) notes.push(`${v}: no LR transfer (${(e as Error).message}); larger rungs use the largest sweep rung's LR`);
+      if (geo.length > plan.lrSweepRungs)
+        notes.push(`${v}: no LR transfer (${(e as Error).message}); larger rungs use the largest sweep rung's LR`);
     }
     for (const g of geo.slice(plan.lrSweepRungs)) {
       if (transfer) {
         const p = predictLr(transfer, g.params);
-        choices.push({ variant: v, rung: g.rung.name, params: g.params, lr: round3(p.lr), source: 'transfer', lrStar: p.lr, flag: p.extrapolationDecades > 0 ? `${p.extrapolationDecades.toFixed(2)} decades beyond the fit` : null });
+        choices.push({
+          variant: v,
+          rung: g.rung.name,
+          params: g.params,
+          lr: round3(p.lr),
+          source: 'transfer',
+          lrStar: p.lr,
+          flag: p.extrapolationDecades > 0 ? `${p.extrapolationDecades.toFixed(2)} decades beyond the fit` : null,
+        });
       } else {
         const last = atSweep[atSweep.length - 1];
         choices.push({ ...last, rung: g.rung.name, params: g.params, source: 'fallback' });
@@ -160,11 +189,27 @@ export function studyData(plan: StudyPlan, store: RunStore, backend: BackendName
     for (const f of forks) {
       const run = store.get(f.id);
       if (!run?.isDone()) continue;
-      const last = [...run.metrics()].reverse().find((m): m is MetricRow & { valLoss: number } => typeof m.valLoss === 'number');
+      const last = [...run.metrics()]
+        .reverse()
+        .find((m): m is MetricRow & { valLoss: number } => typeof m.valLoss === 'number');
       if (!last) continue;
-      points.push({ flops: last.flops, loss: last.valLoss, tokens: last.tokens, step: last.step, fork: `tpp${f.tokensPerParam}` });
+      points.push({
+        flops: last.flops,
+        loss: last.valLoss,
+        tokens: last.tokens,
+        step: last.step,
+        fork: `tpp${f.tokensPerParam}`,
+      });
     }
-    if (points.length) runs.push({ variant: trunk.variant, seed: trunk.seed, rung: trunk.rung, lr: trunk.lr, params: geo.get(trunk.rung)!.params, points });
+    if (points.length)
+      runs.push({
+        variant: trunk.variant,
+        seed: trunk.seed,
+        rung: trunk.rung,
+        lr: trunk.lr,
+        params: geo.get(trunk.rung)!.params,
+        points,
+      });
     const t = store.get(trunk.id);
     if (t?.metrics().some((m) => typeof m.valLoss === 'number')) {
       const e = plateauEscape(t.metrics(), unigram);
@@ -179,8 +224,21 @@ export function studyData(plan: StudyPlan, store: RunStore, backend: BackendName
       if (lr === undefined) continue;
       for (const factor of [1, ...plan.spotCheck.factors]) {
         const at = factor === 1 ? lr : Number((lr * factor).toPrecision(3));
-        const hit = planned.find((r) => r.variant === v && r.rung === plan.spotCheck!.rung && r.seed === 1 && r.lr === at && r.tokensPerParam === lastFork);
-        spots.push({ variant: v, rung: plan.spotCheck.rung, lr: at, factor, loss: hit ? finalLoss(store, hit.id) : undefined });
+        const hit = planned.find(
+          (r) =>
+            r.variant === v &&
+            r.rung === plan.spotCheck!.rung &&
+            r.seed === 1 &&
+            r.lr === at &&
+            r.tokensPerParam === lastFork,
+        );
+        spots.push({
+          variant: v,
+          rung: plan.spotCheck.rung,
+          lr: at,
+          factor,
+          loss: hit ? finalLoss(store, hit.id) : undefined,
+        });
       }
     }
   }
@@ -194,7 +252,12 @@ export function analyzeStudyData(d: StudyData, o: { bootstrap?: number } = {}): 
   const baselines = ['baseline', 'baseline_fair'].filter((b) => ids.includes(b) && present.has(b));
   if (baselines.length === 0) return null;
   const combinations = ids
-    .filter((v) => present.has(v) && (getInnovation(v).parts?.length ?? 0) > 1 && getInnovation(v).parts!.every((p) => present.has(p)))
+    .filter(
+      (v) =>
+        present.has(v) &&
+        (getInnovation(v).parts?.length ?? 0) > 1 &&
+        getInnovation(v).parts!.every((p) => present.has(p)),
+    )
     .map((v) => ({ combination: v, parts: getInnovation(v).parts! }));
   return analyzeStudy(d.runs, {
     baselines,
@@ -214,8 +277,12 @@ const e2 = (v: number) => v.toExponential(2);
 export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string {
   const out: string[] = [];
   const p = d.plan;
-  out.push(`Study "${p.name}": ${d.done}/${d.planned.length} listed runs complete; unigram entropy of the corpus ${d.unigram.toFixed(3)} nats (plateau rule: points above ${(d.unigram - 0.3).toFixed(3)} are excluded)`);
-  out.push('\nLearning rates (sweep rungs: best grid LR, LR* from the parabola in log LR; larger rungs: transferred LR* = c·N^e):');
+  out.push(
+    `Study "${p.name}": ${d.done}/${d.planned.length} listed runs complete; unigram entropy of the corpus ${d.unigram.toFixed(3)} nats (plateau rule: points above ${(d.unigram - 0.3).toFixed(3)} are excluded)`,
+  );
+  out.push(
+    '\nLearning rates (sweep rungs: best grid LR, LR* from the parabola in log LR; larger rungs: transferred LR* = c·N^e):',
+  );
   out.push(
     alignColumns(
       ['Variant', 'Rung', 'Params', 'LR used', 'LR*', 'Source', 'Note'],
@@ -224,14 +291,20 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
   );
   for (const n of d.lrs.notes) out.push(`  note: ${n}`);
   if (d.lrs.sweep.length) {
-    out.push(`\nLoss against LR at the sweep rungs (final validation loss of the ${p.forks[p.forks.length - 1]}-tokens-per-parameter fork, seed 1):`);
+    out.push(
+      `\nLoss against LR at the sweep rungs (final validation loss of the ${p.forks[p.forks.length - 1]}-tokens-per-parameter fork, seed 1):`,
+    );
     const keys = [...new Set(d.lrs.sweep.map((x) => `${x.variant}\u0000${x.rung}`))];
     out.push(
       alignColumns(
         ['Variant', 'Rung', ...p.lrGrid.map(e2)],
         keys.map((k) => {
           const [v, r] = k.split('\u0000');
-          return [v, r, ...p.lrGrid.map((lr) => f3(d.lrs.sweep.find((x) => x.variant === v && x.rung === r && x.lr === lr)?.loss))];
+          return [
+            v,
+            r,
+            ...p.lrGrid.map((lr) => f3(d.lrs.sweep.find((x) => x.variant === v && x.rung === r && x.lr === lr)?.loss)),
+          ];
         }),
       ),
     );
@@ -241,41 +314,90 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
     return out.join('\n');
   }
   for (const b of a.baselines) {
-    out.push(`\nCEG on exact FLOPs at equal loss, against "${b.baseline}" (frontier: C_base(L)/C, interpolated in log C on the seed-averaged ${b.baseline} frontier; * = interval on fewer than 4 seeds):`);
-    if (b.noise) out.push(`  noise floor from the placebo "${b.noise.placebo}": slope band ±${f3(b.noise.slopeFloor)} per decade; ${b.noise.consistent ? 'consistent with CEG 1' : 'NOT consistent with CEG 1'} (${b.noise.note})`);
+    out.push(
+      `\nCEG on exact FLOPs at equal loss, against "${b.baseline}" (frontier: C_base(L)/C, interpolated in log C on the seed-averaged ${b.baseline} frontier; * = interval on fewer than 4 seeds):`,
+    );
+    if (b.noise)
+      out.push(
+        `  noise floor from the placebo "${b.noise.placebo}": slope band ±${f3(b.noise.slopeFloor)} per decade; ${b.noise.consistent ? 'consistent with CEG 1' : 'NOT consistent with CEG 1'} (${b.noise.note})`,
+      );
     const rungOrder = p.rungs.map((r) => r.name);
     const rows = b.variants.map((v) => {
       const byRung = rungOrder.map((r) => {
         const pts = v.frontier.points.filter((x) => x.rung === r);
         const last = pts.find((x) => x.fork === `tpp${p.forks[p.forks.length - 1]}`) ?? pts.at(-1);
         if (!last) return '-';
-        return last.ceg !== null ? f3(last.ceg) : last.flag === 'below-range' && last.bound ? `>=${f3(last.bound.value)}` : (last.flag ?? '-');
+        return last.ceg !== null
+          ? f3(last.ceg)
+          : last.flag === 'below-range' && last.bound
+            ? `>=${f3(last.bound.value)}`
+            : (last.flag ?? '-');
       });
       return [
-        v.variant, ...byRung,
+        v.variant,
+        ...byRung,
         v.frontier.slope ? `${f3(v.frontier.slope.slope)} ${ci(v.frontier.slope.interval)}` : '-',
-        v.parametric ? `${f3(v.parametric.slope)} ${ci(v.parametric.slopeInterval)}` : v.parametricError ? 'no fit' : '-',
+        v.parametric
+          ? `${f3(v.parametric.slope)} ${ci(v.parametric.slopeInterval)}`
+          : v.parametricError
+            ? 'no fit'
+            : '-',
         v.verdict.verdict,
       ];
     });
-    out.push(alignColumns(['Variant', ...rungOrder.map((r) => `CEG@${r}`), 'slope (frontier) [95% CI]', 'slope (shared-E) [95% CI]', 'verdict'], rows));
-    for (const v of b.variants) if (v.verdict.verdict === 'inconclusive') out.push(`  ${v.variant}: inconclusive: ${v.verdict.reason}`);
+    out.push(
+      alignColumns(
+        [
+          'Variant',
+          ...rungOrder.map((r) => `CEG@${r}`),
+          'slope (frontier) [95% CI]',
+          'slope (shared-E) [95% CI]',
+          'verdict',
+        ],
+        rows,
+      ),
+    );
+    for (const v of b.variants)
+      if (v.verdict.verdict === 'inconclusive') out.push(`  ${v.variant}: inconclusive: ${v.verdict.reason}`);
     for (const c of b.combinations)
-      out.push(`  ${c.combination} vs the product of ${c.parts.join(' x ')}: ${c.points.map((x) => `${e2(x.flops)} FLOPs: ${f3(x.measured)} vs ${f3(x.product)} (ratio ${f3(x.ratio)} ${ci(x.interval)})`).join('; ') || 'no common points'}`);
+      out.push(
+        `  ${c.combination} vs the product of ${c.parts.join(' x ')}: ${c.points.map((x) => `${e2(x.flops)} FLOPs: ${f3(x.measured)} vs ${f3(x.product)} (ratio ${f3(x.ratio)} ${ci(x.interval)})`).join('; ') || 'no common points'}`,
+      );
   }
   const pairs = formatPairs(d);
   if (pairs) out.push(pairs);
   if (a.spread.length) {
     out.push('\nRun-to-run spread of the final loss (seeds):');
-    out.push(alignColumns(['Variant', 'Rung', 'Seeds', 'Mean', 'SD'], a.spread.filter((s) => s.n > 1).map((s) => [s.variant, s.rung, String(s.n), f3(s.mean), f3(s.sd)])));
+    out.push(
+      alignColumns(
+        ['Variant', 'Rung', 'Seeds', 'Mean', 'SD'],
+        a.spread.filter((s) => s.n > 1).map((s) => [s.variant, s.rung, String(s.n), f3(s.mean), f3(s.sd)]),
+      ),
+    );
   }
   if (d.escapes.length) {
-    out.push(`\nPlateau diagnostic: first step with validation loss < unigram − 0.1 (${(d.unigram - 0.1).toFixed(3)}), per trunk (seed 1):`);
-    out.push(alignColumns(['Variant', 'Rung', 'Step', 'of'], d.escapes.filter((e) => e.seed === 1).map((e) => [e.variant, e.rung, e.step === null ? 'never' : String(e.step), String(e.lastStep)])));
+    out.push(
+      `\nPlateau diagnostic: first step with validation loss < unigram − 0.1 (${(d.unigram - 0.1).toFixed(3)}), per trunk (seed 1):`,
+    );
+    out.push(
+      alignColumns(
+        ['Variant', 'Rung', 'Step', 'of'],
+        d.escapes
+          .filter((e) => e.seed === 1)
+          .map((e) => [e.variant, e.rung, e.step === null ? 'never' : String(e.step), String(e.lastStep)]),
+      ),
+    );
   }
   if (d.spots.length) {
-    out.push('\nLR spot check (final loss of the longest fork, seed 1): is the transferred LR* the best of LR* × {1/√10, 1, √10}?');
-    out.push(alignColumns(['Variant', 'Rung', 'LR', 'x', 'Loss'], d.spots.map((s) => [s.variant, s.rung, e2(s.lr), f3(s.factor), f3(s.loss)])));
+    out.push(
+      '\nLR spot check (final loss of the longest fork, seed 1): is the transferred LR* the best of LR* × {1/√10, 1, √10}?',
+    );
+    out.push(
+      alignColumns(
+        ['Variant', 'Rung', 'LR', 'x', 'Loss'],
+        d.spots.map((s) => [s.variant, s.rung, e2(s.lr), f3(s.factor), f3(s.loss)]),
+      ),
+    );
   }
   for (const n of a.notes) out.push(`note: ${n}`);
   return out.join('\n');
@@ -284,20 +406,34 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
 /** CEGs of the plan's other reference pairs (removal from the modern stack, post-LN -> pre-LN, RMSNorm vs LayerNorm). */
 export function formatPairs(d: StudyData): string {
   const present = new Set(d.runs.map((r) => r.variant));
-  const pairs = d.plan.comparisons.filter((c) => c.reference !== 'baseline' && c.reference !== 'baseline_fair' && present.has(c.variant) && present.has(c.reference));
+  const pairs = d.plan.comparisons.filter(
+    (c) =>
+      c.reference !== 'baseline' &&
+      c.reference !== 'baseline_fair' &&
+      present.has(c.variant) &&
+      present.has(c.reference),
+  );
   if (pairs.length === 0) return '';
   const rows: string[][] = [];
   for (const c of pairs) {
-    const a = analyzeStudy(d.runs, { baselines: [c.reference], variants: [c.variant], unigramEntropy: d.unigram, parametric: false });
+    const a = analyzeStudy(d.runs, {
+      baselines: [c.reference],
+      variants: [c.variant],
+      unigramEntropy: d.unigram,
+      parametric: false,
+    });
     const v = a.baselines[0].variants[0];
     const pts = v?.frontier.points.filter((x) => x.ceg !== null) ?? [];
     rows.push([
-      `${c.variant} vs ${c.reference}`, c.kind,
+      `${c.variant} vs ${c.reference}`,
+      c.kind,
       pts.length ? `${f3(Math.min(...pts.map((x) => x.ceg!)))}..${f3(Math.max(...pts.map((x) => x.ceg!)))}` : '-',
       v?.frontier.slope ? `${f3(v.frontier.slope.slope)} ${ci(v.frontier.slope.interval)}` : '-',
       v?.verdict.verdict ?? '-',
     ]);
   }
-  return '\nReference pairs (frontier CEG at equal loss; "remove": the modern stack against itself without one part):\n' +
-    alignColumns(['Pair', 'Kind', 'CEG range', 'slope [95% CI]', 'verdict'], rows);
+  return (
+    '\nReference pairs (frontier CEG at equal loss; "remove": the modern stack against itself without one part):\n' +
+    alignColumns(['Pair', 'Kind', 'CEG range', 'slope [95% CI]', 'verdict'], rows)
+  );
 }

@@ -19,7 +19,11 @@ export interface NamedFigure {
 }
 
 /** One evaluation point of a run: the run store's metric row (src/runs MetricRow) with a finite validation loss. */
-export type MetricPoint = Pick<MetricRow, 'step' | 'tokens' | 'flops' | 'seconds'> & { valLoss: number; trainLoss?: number; lr?: number };
+export type MetricPoint = Pick<MetricRow, 'step' | 'tokens' | 'flops' | 'seconds'> & {
+  valLoss: number;
+  trainLoss?: number;
+  lr?: number;
+};
 
 /** One run's loss curve (src/runs RunRecord, narrowed): an innovation at one seed, its evaluation points in step order. */
 export type LossCurve = Pick<RunRecord, 'innovation' | 'seed'> & {

@@ -44,8 +44,16 @@ export function variantTable(scale: string, ids: readonly string[]): Table {
       const flops = stepFlops(c, tokens).total;
       const params = paramCount(c);
       return {
-        innovation: id, changes: diff.length ? diff.join('; ') : id === 'baseline' ? '—' : 'none at this scale (same model as the baseline)',
-        params, params_vs_baseline: params / baseParams, gflop_per_step: flops / 1e9, flops_vs_baseline: flops / baseFlops,
+        innovation: id,
+        changes: diff.length
+          ? diff.join('; ')
+          : id === 'baseline'
+            ? '—'
+            : 'none at this scale (same model as the baseline)',
+        params,
+        params_vs_baseline: params / baseParams,
+        gflop_per_step: flops / 1e9,
+        flops_vs_baseline: flops / baseFlops,
       };
     }),
   );
@@ -58,8 +66,13 @@ export function ladderTable(scale: string): Table {
       const s = resolveScale(r.name);
       const tokens = s.train.batchSize * s.train.gradAccum * s.model.blockSize;
       return {
-        rung: r.name, layers: r.nLayer, heads: r.nHead, width: r.nEmbd, steps: r.steps,
-        params: paramCount(s.model), train_pflop: (stepFlops(s.model, tokens).total * r.steps) / 1e15,
+        rung: r.name,
+        layers: r.nLayer,
+        heads: r.nHead,
+        width: r.nEmbd,
+        steps: r.steps,
+        params: paramCount(s.model),
+        train_pflop: (stepFlops(s.model, tokens).total * r.steps) / 1e15,
       };
     }),
   );
@@ -68,8 +81,12 @@ export function ladderTable(scale: string): Table {
 export function innovationTable(): Table {
   return aq.from(
     INNOVATIONS.map((i) => ({
-      id: i.id, label: i.label, paper_category: i.category, in_paper: i.inPaper,
-      change: JSON.stringify(innovationChange(i.id)), explanation: i.explanation,
+      id: i.id,
+      label: i.label,
+      paper_category: i.category,
+      in_paper: i.inPaper,
+      change: JSON.stringify(innovationChange(i.id)),
+      explanation: i.explanation,
     })),
   );
 }
@@ -80,9 +97,16 @@ export function runTable(runs: RunRecord[]): Table {
       const last = r.metrics[r.metrics.length - 1];
       const vals = r.metrics.map((m) => m.valLoss).filter((v): v is number => typeof v === 'number');
       return {
-        run: r.id, innovation: r.innovation, scale: r.scale, seed: r.seed, steps: last?.step,
-        tokens: last?.tokens, gflops: last ? last.flops / 1e9 : null, seconds: last?.seconds,
-        final_val_loss: last?.valLoss, best_val_loss: vals.length ? Math.min(...vals) : null,
+        run: r.id,
+        innovation: r.innovation,
+        scale: r.scale,
+        seed: r.seed,
+        steps: last?.step,
+        tokens: last?.tokens,
+        gflops: last ? last.flops / 1e9 : null,
+        seconds: last?.seconds,
+        final_val_loss: last?.valLoss,
+        best_val_loss: vals.length ? Math.min(...vals) : null,
       };
     }),
   );
@@ -98,11 +122,18 @@ export function lossGap(runs: RunRecord[], a: string, b: string): Table {
     .filter((r) => r.innovation === b)
     .map((vb) => {
       const va = runs.find((r) => r.innovation === a && r.seed === vb.seed);
-      const at = new Map((va?.metrics ?? []).filter((m) => typeof m.valLoss === 'number').map((m) => [m.step, m.valLoss as number]));
+      const at = new Map(
+        (va?.metrics ?? []).filter((m) => typeof m.valLoss === 'number').map((m) => [m.step, m.valLoss as number]),
+      );
       const gaps = vb.metrics
         .filter((m) => typeof m.valLoss === 'number' && at.has(m.step))
         .map((m) => Math.abs((m.valLoss as number) - (at.get(m.step) as number)));
-      return { seed: vb.seed, evaluations: gaps.length, max_abs_gap: gaps.length ? Math.max(...gaps) : null, mean_abs_gap: gaps.length ? gaps.reduce((x, y) => x + y, 0) / gaps.length : null };
+      return {
+        seed: vb.seed,
+        evaluations: gaps.length,
+        max_abs_gap: gaps.length ? Math.max(...gaps) : null,
+        mean_abs_gap: gaps.length ? gaps.reduce((x, y) => x + y, 0) / gaps.length : null,
+      };
     });
   return aq.from(rows);
 }
@@ -112,7 +143,11 @@ export function flopBreakdown(cfg: ModelConfig, scale: string): Table {
   const s = resolveScale(scale);
   const tokens = s.train.batchSize * s.train.gradAccum * cfg.blockSize;
   const f = stepFlops(cfg, tokens);
-  const rows = Object.entries(f.breakdown).map(([part, fwd]) => ({ part, gflop_per_step: (3 * fwd) / 1e9, share: fwd / f.forward }));
+  const rows = Object.entries(f.breakdown).map(([part, fwd]) => ({
+    part,
+    gflop_per_step: (3 * fwd) / 1e9,
+    share: fwd / f.forward,
+  }));
   return aq.from([...rows, { part: 'total', gflop_per_step: f.total / 1e9, share: 1 }]);
 }
 
@@ -122,7 +157,13 @@ export function kvCacheTable(scale: string): Table {
     ['baseline', 'gqa', 'mqa'].map((id) => {
       const c = modelConfig(scale, id);
       const hs = c.nEmbd / c.nHead;
-      return { innovation: id, kv_heads: c.nKvHead, query_heads: c.nHead, kv_bytes_per_token: 2 * c.nLayer * c.nKvHead * hs * 4, params: paramCount(c) };
+      return {
+        innovation: id,
+        kv_heads: c.nKvHead,
+        query_heads: c.nHead,
+        kv_bytes_per_token: 2 * c.nLayer * c.nKvHead * hs * 4,
+        params: paramCount(c),
+      };
     }),
   );
 }

@@ -22,7 +22,12 @@ export const KIND_LABEL: Record<SpeedrunKind, string> = {
   retiming: 're-timing (excluded)',
 };
 const KIND_COLOR: Record<SpeedrunKind, string> = {
-  algorithm: '#0072B2', system: '#D55E00', 'more-tokens': '#CC79A7', 'unknown-tokens': '#999999', first: '#000000', retiming: '#DDDDDD',
+  algorithm: '#0072B2',
+  system: '#D55E00',
+  'more-tokens': '#CC79A7',
+  'unknown-tokens': '#999999',
+  first: '#000000',
+  retiming: '#DDDDDD',
 };
 
 /** What the data hold and what was left out, as sentences. */
@@ -52,7 +57,10 @@ export function speedrunSplitText(a: SpeedrunAnalysis): string {
       `Record 1 to record ${s.lastWithTokens.record} (the last with tokens): ${x2(s.lastWithTokens.tokenGain)} fewer tokens and ${x2(s.lastWithTokens.timeGain)} less time, so ${pct(s.lastWithTokens.algorithmShare)} of the log time gain is the algorithm's.`,
     );
     const rest = s.totalTimeGain / s.lastWithTokens.timeGain;
-    if (rest > 1) lines.push(`The records after record ${s.lastWithTokens.record} cut time a further ${x2(rest)}; their logs give no token counts, so that part cannot be split.`);
+    if (rest > 1)
+      lines.push(
+        `The records after record ${s.lastWithTokens.record} cut time a further ${x2(rest)}; their logs give no token counts, so that part cannot be split.`,
+      );
   }
   return lines.join('\n');
 }
@@ -62,50 +70,88 @@ export function speedrunFigure(a: SpeedrunAnalysis): Figure {
   const kept = a.steps.filter((s) => s.kind !== 'retiming');
   const data: Record<string, unknown>[] = [
     {
-      type: 'scatter', mode: 'lines', x: kept.map((s) => s.record), y: kept.map((s) => s.cumulativeTimeGain), name: 'cumulative time gain (wall-clock)',
-      line: { color: '#444444', width: 1.5 }, hoverinfo: 'skip',
+      type: 'scatter',
+      mode: 'lines',
+      x: kept.map((s) => s.record),
+      y: kept.map((s) => s.cumulativeTimeGain),
+      name: 'cumulative time gain (wall-clock)',
+      line: { color: '#444444', width: 1.5 },
+      hoverinfo: 'skip',
     },
   ];
   const tok = kept.filter((s) => s.cumulativeTokenGain !== null);
   data.push({
-    type: 'scatter', mode: 'lines+markers', x: tok.map((s) => s.record), y: tok.map((s) => s.cumulativeTokenGain), name: 'cumulative token gain (CEG on tokens)',
-    line: { color: '#0072B2', width: 2, dash: 'dash' }, marker: { color: '#0072B2', size: 6, symbol: 'diamond' },
-    text: tok.map((s) => s.description), hovertemplate: 'record %{x}: %{text}<br>tokens: %{y:.2f}x fewer than record 1<extra></extra>',
+    type: 'scatter',
+    mode: 'lines+markers',
+    x: tok.map((s) => s.record),
+    y: tok.map((s) => s.cumulativeTokenGain),
+    name: 'cumulative token gain (CEG on tokens)',
+    line: { color: '#0072B2', width: 2, dash: 'dash' },
+    marker: { color: '#0072B2', size: 6, symbol: 'diamond' },
+    text: tok.map((s) => s.description),
+    hovertemplate: 'record %{x}: %{text}<br>tokens: %{y:.2f}x fewer than record 1<extra></extra>',
   });
   for (const kind of ['first', 'algorithm', 'system', 'more-tokens', 'unknown-tokens'] as SpeedrunKind[]) {
     const pts = kept.filter((s) => s.kind === kind);
     if (pts.length === 0) continue;
     data.push({
-      type: 'scatter', mode: 'markers', x: pts.map((s) => s.record), y: pts.map((s) => s.cumulativeTimeGain), name: KIND_LABEL[kind],
-      marker: { color: KIND_COLOR[kind], size: 8 }, text: pts.map((s) => s.description), hovertemplate: 'record %{x}: %{text}<br>time gain %{y:.2f}x<extra></extra>',
+      type: 'scatter',
+      mode: 'markers',
+      x: pts.map((s) => s.record),
+      y: pts.map((s) => s.cumulativeTimeGain),
+      name: KIND_LABEL[kind],
+      marker: { color: KIND_COLOR[kind], size: 8 },
+      text: pts.map((s) => s.description),
+      hovertemplate: 'record %{x}: %{text}<br>time gain %{y:.2f}x<extra></extra>',
     });
   }
   return {
     data,
-    layout: baseLayout('modded-nanogpt speedrun records as compute-equivalent gains<br><sup>time and tokens to 3.28 FineWeb val loss (8xH100), relative to record 1; colour: against the record before</sup>', {
-      xaxis: axis('record'),
-      yaxis: axis('gain over record 1 (×)', { type: 'log' }),
-      legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
-    }),
+    layout: baseLayout(
+      'modded-nanogpt speedrun records as compute-equivalent gains<br><sup>time and tokens to 3.28 FineWeb val loss (8xH100), relative to record 1; colour: against the record before</sup>',
+      {
+        xaxis: axis('record'),
+        yaxis: axis('gain over record 1 (×)', { type: 'log' }),
+        legend: { x: 1.02, xanchor: 'left', y: 1, yanchor: 'top' },
+      },
+    ),
   };
 }
 
 /** Gundlach et al.'s pairs beside ours, as sentences (both directions, reference dependence). */
 export function pairsText(rows: PairRow[], s: StudySummary): string {
-  const out: string[] = [`Gundlach et al. (${GUNDLACH_CITATION}) measured these CEGs at about 1.5e15 FLOPs, each variant at its own tuned learning rate.`];
-  const ci = (o: NonNullable<PairRow['add']>) => (o.lo !== null && o.hi !== null ? ` [${o.lo.toFixed(2)}, ${o.hi.toFixed(2)}]` : ' (interval unbounded)');
+  const out: string[] = [
+    `Gundlach et al. (${GUNDLACH_CITATION}) measured these CEGs at about 1.5e15 FLOPs, each variant at its own tuned learning rate.`,
+  ];
+  const ci = (o: NonNullable<PairRow['add']>) =>
+    o.lo !== null && o.hi !== null ? ` [${o.lo.toFixed(2)}, ${o.hi.toFixed(2)}]` : ' (interval unbounded)';
   for (const r of rows) {
     const parts = [`${r.pair}: theirs ${x2(r.gundlach)}`];
-    parts.push(r.add ? `ours added (${r.add.comparison}) ${x2(r.add.ceg)}${ci(r.add)} at ${r.add.at.toExponential(1)} FLOPs` : 'ours added: no CEG inside the measured range');
-    parts.push(r.remove ? `ours removed (${r.remove.comparison}) ${x2(r.remove.ceg)}${ci(r.remove)} at ${r.remove.at.toExponential(1)} FLOPs` : 'ours removed: no CEG inside the measured range');
+    parts.push(
+      r.add
+        ? `ours added (${r.add.comparison}) ${x2(r.add.ceg)}${ci(r.add)} at ${r.add.at.toExponential(1)} FLOPs`
+        : 'ours added: no CEG inside the measured range',
+    );
+    parts.push(
+      r.remove
+        ? `ours removed (${r.remove.comparison}) ${x2(r.remove.ceg)}${ci(r.remove)} at ${r.remove.at.toExponential(1)} FLOPs`
+        : 'ours removed: no CEG inside the measured range',
+    );
     if (r.add && r.remove) {
       const ratio = r.add.ceg / r.remove.ceg;
-      parts.push(`the two directions differ by ${x2(Math.max(ratio, 1 / ratio))} (${ratio > 1 ? 'added to the older model it is worth more' : 'it is worth more inside the modern stack'})`);
+      parts.push(
+        `the two directions differ by ${x2(Math.max(ratio, 1 / ratio))} (${ratio > 1 ? 'added to the older model it is worth more' : 'it is worth more inside the modern stack'})`,
+      );
     }
     out.push(`- ${parts.join('; ')}.`);
   }
-  const verdicts = s.comparisons.filter((c) => rows.some((r) => [r.add?.comparison, r.remove?.comparison].includes(`${c.variant} vs ${c.reference}`)));
-  if (verdicts.length) out.push(`Verdicts on the slope of log CEG on log C: ${verdicts.map((c) => `${c.variant} vs ${c.reference}: ${c.verdict}`).join('; ')}.`);
+  const verdicts = s.comparisons.filter((c) =>
+    rows.some((r) => [r.add?.comparison, r.remove?.comparison].includes(`${c.variant} vs ${c.reference}`)),
+  );
+  if (verdicts.length)
+    out.push(
+      `Verdicts on the slope of log CEG on log C: ${verdicts.map((c) => `${c.variant} vs ${c.reference}: ${c.verdict}`).join('; ')}.`,
+    );
   out.push(`Study "${s.plan}": ${s.runsComplete} of ${s.runsListed} listed runs complete.`);
   return out.join('\n');
 }

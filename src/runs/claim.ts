@@ -64,7 +64,9 @@ export class ClaimLostError extends Error {
     readonly file: string,
     readonly by: ClaimHolder | undefined,
   ) {
-    super(`${file}: this process no longer holds the claim${by ? ` (now held by ${describeHolder(by)})` : ' (the lock is gone)'}; stopped without writing`);
+    super(
+      `${file}: this process no longer holds the claim${by ? ` (now held by ${describeHolder(by)})` : ' (the lock is gone)'}; stopped without writing`,
+    );
     this.name = 'ClaimLostError';
   }
 }
@@ -112,18 +114,35 @@ function readHolder(file: string): ClaimHolder | undefined {
   }
   try {
     const h = JSON.parse(text) as ClaimHolder;
-    if (typeof h.host === 'string' && Number.isInteger(h.pid) && typeof h.token === 'string' && typeof h.heartbeatAt === 'string') return h;
+    if (
+      typeof h.host === 'string' &&
+      Number.isInteger(h.pid) &&
+      typeof h.token === 'string' &&
+      typeof h.heartbeatAt === 'string'
+    )
+      return h;
   } catch {
     // fall through
   }
   // not written by this module (creation is atomic): judge it by its age only
-  return { host: '?', pid: -1, startedAt: mtime.toISOString(), heartbeatAt: mtime.toISOString(), token: `garbled:${text.length}` };
+  return {
+    host: '?',
+    pid: -1,
+    startedAt: mtime.toISOString(),
+    heartbeatAt: mtime.toISOString(),
+    token: `garbled:${text.length}`,
+  };
 }
 
 function judge(h: ClaimHolder, staleAfterMs: number, now = Date.now()): { alive: boolean; reason: string } {
   const age = now - Date.parse(h.heartbeatAt);
-  if (!(age <= staleAfterMs)) return { alive: false, reason: `heartbeat ${Math.round(age / 1000)} s old (limit ${Math.round(staleAfterMs / 1000)} s)` };
-  if (h.host === os.hostname() && h.pid !== process.pid && !isAlive(h.pid)) return { alive: false, reason: `process ${h.pid} is gone` };
+  if (!(age <= staleAfterMs))
+    return {
+      alive: false,
+      reason: `heartbeat ${Math.round(age / 1000)} s old (limit ${Math.round(staleAfterMs / 1000)} s)`,
+    };
+  if (h.host === os.hostname() && h.pid !== process.pid && !isAlive(h.pid))
+    return { alive: false, reason: `process ${h.pid} is gone` };
   return { alive: true, reason: 'alive' };
 }
 
@@ -219,7 +238,7 @@ export class Claim {
 }
 
 export type ClaimAttempt =
-  | { ok: true; claim: Claim; /** the dead holder whose claim was taken over */ tookOver?: ClaimInspection }
+  | { ok: true; claim: Claim /** the dead holder whose claim was taken over */; tookOver?: ClaimInspection }
   | { ok: false; holder: ClaimHolder };
 
 /** One attempt: claim `file` if free or held by a dead holder; never waits. */
@@ -227,8 +246,12 @@ export function tryClaim(file: string, opts: ClaimOptions = {}): ClaimAttempt {
   const o = { ...DEFAULTS, ...opts };
   const now = new Date().toISOString();
   const me: ClaimHolder = {
-    host: os.hostname(), pid: process.pid, startedAt: now, heartbeatAt: now,
-    token: randomBytes(8).toString('hex'), ...((opts.job ?? slurmJob()) ? { job: opts.job ?? slurmJob() } : {}),
+    host: os.hostname(),
+    pid: process.pid,
+    startedAt: now,
+    heartbeatAt: now,
+    token: randomBytes(8).toString('hex'),
+    ...((opts.job ?? slurmJob()) ? { job: opts.job ?? slurmJob() } : {}),
   };
   const content = JSON.stringify(me) + '\n';
   fs.mkdirSync(path.dirname(file), { recursive: true });

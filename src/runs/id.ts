@@ -65,7 +65,14 @@ function sortKeys(v: unknown, where: string): unknown {
 
 /** The part of a spec that runId hashes. */
 export function hashedPart(spec: RunSpec): Pick<RunSpec, (typeof HASHED_FIELDS)[number]> {
-  return { model: numberModel(spec.model), train: trainIdentity(spec.train), data: spec.data, seed: spec.seed, backend: spec.backend, fork: spec.fork };
+  return {
+    model: numberModel(spec.model),
+    train: trainIdentity(spec.train),
+    data: spec.data,
+    seed: spec.seed,
+    backend: spec.backend,
+    fork: spec.fork,
+  };
 }
 
 /** The train config as hashed: evalProtocol 'fixed' is the default and hashes as absent (runs made before the option keep their ids). */
@@ -88,7 +95,10 @@ function numberModel(m: ModelConfig): ModelConfig {
 
 /** Stable run id: first 16 hex chars of sha256(canonicalJson({model, train, data, seed, backend, fork})) (fork absent for ordinary runs). */
 export function runId(spec: RunSpec): string {
-  return createHash('sha256').update(canonicalJson(hashedPart(spec))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(canonicalJson(hashedPart(spec)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** A run id is 16 lowercase hex characters. */
@@ -117,7 +127,8 @@ export function validateRunSpec(spec: RunSpec): RunSpec {
       problems.push(`fork.step: must be an integer in 1..train.steps-1, got ${JSON.stringify(f?.step)}`);
   }
   for (const k of ['innovation', 'scale'] as const)
-    if (typeof spec[k] !== 'string' || spec[k] === '') problems.push(`${k}: must be a non-empty label, got ${JSON.stringify(spec[k])}`);
+    if (typeof spec[k] !== 'string' || spec[k] === '')
+      problems.push(`${k}: must be a non-empty label, got ${JSON.stringify(spec[k])}`);
   if (problems.length) throw new ConfigError(`invalid run spec:\n${problems.join('\n')}`);
   return spec;
 }

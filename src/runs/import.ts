@@ -96,7 +96,11 @@ export function detectFormat(file: string, text: string): ImportFormat {
 }
 
 /** Parse a file's text in `format` (default: detected). */
-export function parseRuns(file: string, text: string, format: ImportFormat = detectFormat(file, text)): ImportedCurve[] {
+export function parseRuns(
+  file: string,
+  text: string,
+  format: ImportFormat = detectFormat(file, text),
+): ImportedCurve[] {
   switch (format) {
     case 'nanogpt':
       return [parseNanoGptLog(file, text)];
@@ -160,8 +164,7 @@ export function parseNanoGptLog(file: string, text: string): ImportedCurve {
     } else if ((m = OVERRIDE_RE.exec(line))) {
       config[m[1]] = pyLiteral(m[2]);
       inConfigFile = false;
-    }
-    else if (inConfigFile && (m = IMPORT_RE.exec(line))) {
+    } else if (inConfigFile && (m = IMPORT_RE.exec(line))) {
       if (!configImports.includes(m[1])) configImports.push(m[1]);
     } else if (inConfigFile && (m = ASSIGN_RE.exec(line))) config[m[1]] = pyLiteral(m[2]);
     else if ((m = VOCAB_RE.exec(line))) vocabSize = Number(m[1] ?? m[2]);
@@ -179,11 +182,16 @@ export function parseNanoGptLog(file: string, text: string): ImportedCurve {
       const step = Number(m[1]);
       const valText = m[3].replace(/,$/, '');
       const val = Number(valText);
-      if (valText === '' || Number.isNaN(val) && valText !== 'nan')
+      if (valText === '' || (Number.isNaN(val) && valText !== 'nan'))
         throw new ImportError(file, lineNo, raw.indexOf(m[3]) + 1, `val loss "${valText}" is not a number`);
       const prev = points.at(-1);
       if (prev && !(step > (prev.step as number)))
-        throw new ImportError(file, lineNo, raw.indexOf(m[1]) + 1, `step ${step} does not increase (previous step ${prev.step})`);
+        throw new ImportError(
+          file,
+          lineNo,
+          raw.indexOf(m[1]) + 1,
+          `step ${step} does not increase (previous step ${prev.step})`,
+        );
       points.push({ step, valLoss: val, trainLoss: Number(m[2]), ...(timed ? { seconds: ms / 1000 } : {}) });
     }
   });
@@ -193,8 +201,15 @@ export function parseNanoGptLog(file: string, text: string): ImportedCurve {
   if (points.slice(1).some((p) => p.seconds === undefined)) for (const p of points) delete p.seconds;
   else if (points[0].seconds === undefined) points[0].seconds = 0;
   return {
-    name: stem(file), format: 'nanogpt', file, points, ...(tokensPerStep ? { tokensPerStep } : {}), ...(Object.keys(config).length ? { config } : {}),
-    ...(configImports.length ? { configImports } : {}), ...(vocabSize ? { vocabSize } : {}), ...(reportedParams ? { reportedParams } : {}),
+    name: stem(file),
+    format: 'nanogpt',
+    file,
+    points,
+    ...(tokensPerStep ? { tokensPerStep } : {}),
+    ...(Object.keys(config).length ? { config } : {}),
+    ...(configImports.length ? { configImports } : {}),
+    ...(vocabSize ? { vocabSize } : {}),
+    ...(reportedParams ? { reportedParams } : {}),
   };
 }
 
@@ -250,11 +265,14 @@ export function parseWandbCsv(file: string, text: string): ImportedCurve[] {
   const [head, ...body] = rows;
   const stepAt = head.cells.findIndex((c) => c === 'Step' || c.toLowerCase() === 'step' || c === '_step');
   if (stepAt < 0) throw new ImportError(file, head.line, 1, `no "Step" column; columns: ${head.cells.join(', ')}`);
-  const runCols = head.cells
-    .map((c, j) => ({ c, j }))
-    .filter(({ c }) => / - val\/loss$/.test(c));
+  const runCols = head.cells.map((c, j) => ({ c, j })).filter(({ c }) => / - val\/loss$/.test(c));
   if (runCols.length === 0)
-    throw new ImportError(file, head.line, 1, `no "<run> - val/loss" column (W&B export of the val/loss panel); columns: ${head.cells.join(', ')}`);
+    throw new ImportError(
+      file,
+      head.line,
+      1,
+      `no "<run> - val/loss" column (W&B export of the val/loss panel); columns: ${head.cells.join(', ')}`,
+    );
   const names = runCols.map(({ c }) => c.replace(/ - val\/loss$/, ''));
   const parts = names.map((n) => n.split(' - '));
   const shared = parts.every((p) => p.length > 1 && p[0] === parts[0][0]);
@@ -268,8 +286,10 @@ export function parseWandbCsv(file: string, text: string): ImportedCurve[] {
   for (const r of body) {
     const cell = r.cells[stepAt] ?? '';
     const step = numberCell(file, r.line, r.cols[stepAt] ?? 1, cell, 'Step');
-    if (!Number.isInteger(step) || step < 0) throw new ImportError(file, r.line, r.cols[stepAt], `Step "${cell}" is not a non-negative integer`);
-    if (!(step > prevStep)) throw new ImportError(file, r.line, r.cols[stepAt], `Step ${step} does not increase (previous ${prevStep})`);
+    if (!Number.isInteger(step) || step < 0)
+      throw new ImportError(file, r.line, r.cols[stepAt], `Step "${cell}" is not a non-negative integer`);
+    if (!(step > prevStep))
+      throw new ImportError(file, r.line, r.cols[stepAt], `Step ${step} does not increase (previous ${prevStep})`);
     prevStep = step;
     runCols.forEach(({ j }, k) => {
       const v = r.cells[j] ?? '';
@@ -278,7 +298,13 @@ export function parseWandbCsv(file: string, text: string): ImportedCurve[] {
     });
   }
   const empty = curves.findIndex((c) => c.points.length === 0);
-  if (empty >= 0) throw new ImportError(file, head.line, head.cols[runCols[empty].j], `column "${head.cells[runCols[empty].j]}" has no value`);
+  if (empty >= 0)
+    throw new ImportError(
+      file,
+      head.line,
+      head.cols[runCols[empty].j],
+      `column "${head.cells[runCols[empty].j]}" has no value`,
+    );
   return curves;
 }
 
@@ -289,21 +315,41 @@ interface Record_ {
 }
 
 /** Plain rows (CSV or JSONL) -> curves, grouped by the run column. */
-function plainCurves(file: string, format: ImportFormat, keys: string[], records: Record_[], headLine: number, keyCol: (k: string) => number): ImportedCurve[] {
+function plainCurves(
+  file: string,
+  format: ImportFormat,
+  keys: string[],
+  records: Record_[],
+  headLine: number,
+  keyCol: (k: string) => number,
+): ImportedCurve[] {
   const lower = new Map(keys.map((k) => [k.toLowerCase(), k]));
-  const xKey = Object.keys(X_COLUMNS).map((k) => lower.get(k)).find((k) => k !== undefined);
+  const xKey = Object.keys(X_COLUMNS)
+    .map((k) => lower.get(k))
+    .find((k) => k !== undefined);
   const valKey = VAL_COLUMNS.map((k) => lower.get(k)).find((k) => k !== undefined);
   const trainKey = TRAIN_COLUMNS.map((k) => lower.get(k)).find((k) => k !== undefined);
   const runKey = lower.get('run') ?? lower.get('name');
   if (!xKey) throw new ImportError(file, headLine, 1, `no step, tokens or flops column; columns: ${keys.join(', ')}`);
-  if (!valKey) throw new ImportError(file, headLine, 1, `no validation loss column (val_loss, valLoss, val/loss or loss); columns: ${keys.join(', ')}`);
+  if (!valKey)
+    throw new ImportError(
+      file,
+      headLine,
+      1,
+      `no validation loss column (val_loss, valLoss, val/loss or loss); columns: ${keys.join(', ')}`,
+    );
   const axis = X_COLUMNS[xKey.toLowerCase() as keyof typeof X_COLUMNS];
   const byRun = new Map<string, ImportedCurve>();
   const num = (r: Record_, k: string, what: string): number => {
     const v = r.get(k);
     if (typeof v === 'number') return v;
     if (typeof v === 'string') return numberCell(file, r.line, r.col(k), v, what);
-    throw new ImportError(file, r.line, r.col(k), `${what} ${v === undefined ? 'is missing' : `${JSON.stringify(v)} is not a number`}`);
+    throw new ImportError(
+      file,
+      r.line,
+      r.col(k),
+      `${what} ${v === undefined ? 'is missing' : `${JSON.stringify(v)} is not a number`}`,
+    );
   };
   for (const r of records) {
     const name = runKey ? String(r.get(runKey) ?? '') || stem(file) : stem(file);
@@ -311,12 +357,23 @@ function plainCurves(file: string, format: ImportFormat, keys: string[], records
     if (!c) byRun.set(name, (c = { name, format, file, points: [] }));
     const x = num(r, xKey, xKey);
     if (!Number.isFinite(x) || x < 0 || (axis === 'step' && !Number.isInteger(x)))
-      throw new ImportError(file, r.line, r.col(xKey), `${xKey} ${x} must be a ${axis === 'step' ? 'non-negative integer' : 'finite number >= 0'}`);
+      throw new ImportError(
+        file,
+        r.line,
+        r.col(xKey),
+        `${xKey} ${x} must be a ${axis === 'step' ? 'non-negative integer' : 'finite number >= 0'}`,
+      );
     const prev = c.points.at(-1);
     if (prev && !(x > (prev[axis] as number)))
-      throw new ImportError(file, r.line, r.col(xKey), `${xKey} ${x} does not increase for run "${name}" (previous ${prev[axis]})`);
+      throw new ImportError(
+        file,
+        r.line,
+        r.col(xKey),
+        `${xKey} ${x} does not increase for run "${name}" (previous ${prev[axis]})`,
+      );
     const p: ImportedPoint = { valLoss: num(r, valKey, valKey), [axis]: x };
-    if (trainKey && r.get(trainKey) !== undefined && r.get(trainKey) !== '' && r.get(trainKey) !== null) p.trainLoss = num(r, trainKey, trainKey);
+    if (trainKey && r.get(trainKey) !== undefined && r.get(trainKey) !== '' && r.get(trainKey) !== null)
+      p.trainLoss = num(r, trainKey, trainKey);
     c.points.push(p);
   }
   if (byRun.size === 0) throw new ImportError(file, headLine, keyCol(xKey), 'no data rows');
@@ -347,7 +404,8 @@ export function parseJsonl(file: string, text: string): ImportedCurve[] {
     } catch (e) {
       throw new ImportError(file, i + 1, 1, `not valid JSON (${(e as Error).message})`);
     }
-    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw new ImportError(file, i + 1, 1, 'expected a JSON object per line');
+    if (o === null || typeof o !== 'object' || Array.isArray(o))
+      throw new ImportError(file, i + 1, 1, 'expected a JSON object per line');
     const obj = o as Record<string, unknown>;
     Object.keys(obj).forEach((k) => keys.add(k));
     records.push({
@@ -451,7 +509,12 @@ export interface ImportedRunSpec {
 }
 
 export function isImportedSpec(spec: unknown): spec is ImportedRunSpec {
-  return typeof spec === 'object' && spec !== null && 'imported' in spec && typeof (spec as ImportedRunSpec).imported === 'object';
+  return (
+    typeof spec === 'object' &&
+    spec !== null &&
+    'imported' in spec &&
+    typeof (spec as ImportedRunSpec).imported === 'object'
+  );
 }
 
 // ------------------------------------------------------------------ files
@@ -478,6 +541,11 @@ export function readImportFiles(files: readonly string[], format?: ImportFormat)
     }
     const text = bytes.toString('utf8');
     const f = format ?? detectFormat(file, text);
-    return { file, format: f, sha256: createHash('sha256').update(bytes).digest('hex'), curves: parseRuns(file, text, f) };
+    return {
+      file,
+      format: f,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      curves: parseRuns(file, text, f),
+    };
   });
 }

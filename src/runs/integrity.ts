@@ -21,10 +21,24 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runId, type RunSpec } from './id.js';
 import { fsyncDir, writeFileAtomic, writeJsonAtomic } from '../fsx.js';
-import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, readMetricLines, type CheckpointRef, type RunState, type RunStatus } from './run.js';
+import {
+  METRICS_FILE,
+  Run,
+  SPEC_FILE,
+  STATUS_FILE,
+  readMetricLines,
+  type CheckpointRef,
+  type RunState,
+  type RunStatus,
+} from './run.js';
 import type { RunStore } from './store.js';
 import {
-  checkpointProblem, doneProblems, readSpecFile, readStatusFile, strayCheckpointDirs, type Problem,
+  checkpointProblem,
+  doneProblems,
+  readSpecFile,
+  readStatusFile,
+  strayCheckpointDirs,
+  type Problem,
 } from './verify.js';
 
 export const QUARANTINE_DIR = 'quarantine';
@@ -55,7 +69,11 @@ export function checkRun(store: RunStore, id: string, opts: { checkpoints?: bool
     out.label = `${spec.innovation} ${spec.scale} seed ${spec.seed}`;
     try {
       const want = runId(spec);
-      if (want !== id) out.warnings.push({ file: SPEC_FILE, message: `hashes to run id ${want}, not to its folder name (written by another version of the code?)` });
+      if (want !== id)
+        out.warnings.push({
+          file: SPEC_FILE,
+          message: `hashes to run id ${want}, not to its folder name (written by another version of the code?)`,
+        });
     } catch {
       // a spec runId cannot hash (non-finite numbers) is reported by the checks below, if it matters
     }
@@ -70,7 +88,10 @@ export function checkRun(store: RunStore, id: string, opts: { checkpoints?: bool
     try {
       readMetricLines(run.metricsFile); // a torn final line is a crash signature (cut by the next writer); a corrupt one is not
     } catch (e) {
-      out.problems.push({ file: METRICS_FILE, message: `has a corrupt line (${(e as Error).message.replace(`${run.metricsFile}:`, 'line ')})` });
+      out.problems.push({
+        file: METRICS_FILE,
+        message: `has a corrupt line (${(e as Error).message.replace(`${run.metricsFile}:`, 'line ')})`,
+      });
     }
   }
   if (opts.checkpoints === false) return out;
@@ -79,7 +100,8 @@ export function checkRun(store: RunStore, id: string, opts: { checkpoints?: bool
     if (why) out.problems.push({ file: path.basename(ref.dir), message: `corrupt: ${why}` });
     else if (!hasChecksums(ref)) out.uncheckedCheckpoints += 1;
   }
-  for (const d of strayCheckpointDirs(dir)) out.problems.push({ file: d, message: 'is a checkpoint folder without its manifest (incomplete or damaged)' });
+  for (const d of strayCheckpointDirs(dir))
+    out.problems.push({ file: d, message: 'is a checkpoint folder without its manifest (incomplete or damaged)' });
   return out;
 }
 
@@ -104,7 +126,8 @@ export function repairRun(store: RunStore, check: RunCheck, opts: RepairOptions 
   const has = (file: string) => check.problems.some((p) => p.file === file);
   if (has(SPEC_FILE)) {
     if (opts.spec && runId(opts.spec) === check.id) {
-      if (fs.existsSync(path.join(dir, SPEC_FILE))) actions.push(`moved the damaged ${SPEC_FILE} to ${quarantineInRun(dir, SPEC_FILE)}`);
+      if (fs.existsSync(path.join(dir, SPEC_FILE)))
+        actions.push(`moved the damaged ${SPEC_FILE} to ${quarantineInRun(dir, SPEC_FILE)}`);
       writeJsonAtomic(path.join(dir, SPEC_FILE), opts.spec);
       actions.push(`rewrote ${SPEC_FILE} from the requested spec (same run id)`);
       return [...actions, ...repairRun(store, checkRun(store, check.id))];
@@ -126,26 +149,40 @@ export function repairRun(store: RunStore, check: RunCheck, opts: RepairOptions 
       writeFileAtomic(mf, kept.text);
       actions.push(`kept the ${kept.rows} metric rows before the corrupt line; the original is in ${moved}`);
     } else if (/changed since the run finished/.test(metricsProblem.message)) {
-      actions.push(`moved ${METRICS_FILE} (changed after the run finished: no row can be trusted) to ${quarantineInRun(dir, METRICS_FILE)}`);
+      actions.push(
+        `moved ${METRICS_FILE} (changed after the run finished: no row can be trusted) to ${quarantineInRun(dir, METRICS_FILE)}`,
+      );
     }
   }
   if (has(STATUS_FILE) || (check.state === 'done' && metricsProblem)) {
     let prev: Partial<RunStatus> = {};
     if (has(STATUS_FILE)) {
-      if (fs.existsSync(path.join(dir, STATUS_FILE))) actions.push(`moved the damaged ${STATUS_FILE} to ${quarantineInRun(dir, STATUS_FILE)}`);
+      if (fs.existsSync(path.join(dir, STATUS_FILE)))
+        actions.push(`moved the damaged ${STATUS_FILE} to ${quarantineInRun(dir, STATUS_FILE)}`);
     } else {
       prev = readStatusFile(dir).status ?? {};
     }
     const now = new Date().toISOString();
     const { metricsSeal: _seal, finishedAt: _fin, error: _err, ...keep } = prev;
     const next: RunStatus = {
-      ...keep, state: 'running', startedAt: prev.startedAt ?? now, updatedAt: now,
-      repaired: { at: now, reason: check.problems.filter((p) => p.file === STATUS_FILE || p.file === METRICS_FILE).map((p) => `${p.file}: ${p.message}`).join('; ') },
+      ...keep,
+      state: 'running',
+      startedAt: prev.startedAt ?? now,
+      updatedAt: now,
+      repaired: {
+        at: now,
+        reason: check.problems
+          .filter((p) => p.file === STATUS_FILE || p.file === METRICS_FILE)
+          .map((p) => `${p.file}: ${p.message}`)
+          .join('; '),
+      },
     };
     delete next.pid; // no process owns it now: listed as interrupted, resumed by the next train
     delete next.host;
     writeJsonAtomic(path.join(dir, STATUS_FILE), next);
-    actions.push(`reset the status to running: the next \`ceg train\`/\`sweep\` resumes it from the newest checkpoint its metrics cover (or from step 0)`);
+    actions.push(
+      `reset the status to running: the next \`ceg train\`/\`sweep\` resumes it from the newest checkpoint its metrics cover (or from step 0)`,
+    );
   }
   return actions;
 }
@@ -221,7 +258,9 @@ function stamp(): string {
 export function inspectRun(store: RunStore, id: string): { done: Run | null; check: RunCheck | null } {
   if (!fs.existsSync(store.dirOf(id))) return { done: null, check: null };
   const check = checkRun(store, id, { checkpoints: false });
-  const doneHealthy = check.state === 'done' && !check.problems.some((p) => p.file === SPEC_FILE || p.file === STATUS_FILE || p.file === METRICS_FILE);
+  const doneHealthy =
+    check.state === 'done' &&
+    !check.problems.some((p) => p.file === SPEC_FILE || p.file === STATUS_FILE || p.file === METRICS_FILE);
   return { done: doneHealthy ? (store.get(id) ?? null) : null, check };
 }
 

@@ -143,7 +143,10 @@ export class Run {
     const file = path.join(this.dir, STATUS_FILE);
     const s = readJson<RunStatus>(file);
     if (!s) throw new Error(`run ${this.id}: ${file} is missing`);
-    if (!RUN_STATES.includes(s.state)) throw new Error(`run ${this.id}: bad state ${JSON.stringify(s.state)} in ${file}; valid: ${RUN_STATES.join(', ')}`);
+    if (!RUN_STATES.includes(s.state))
+      throw new Error(
+        `run ${this.id}: bad state ${JSON.stringify(s.state)} in ${file}; valid: ${RUN_STATES.join(', ')}`,
+      );
     return s;
   }
 
@@ -161,7 +164,14 @@ export class Run {
     } catch {
       // a missing or unreadable status is replaced
     }
-    const next: RunStatus = { ...prev, startedAt: prev.startedAt ?? now, ...update, updatedAt: now, pid: process.pid, host: os.hostname() };
+    const next: RunStatus = {
+      ...prev,
+      startedAt: prev.startedAt ?? now,
+      ...update,
+      updatedAt: now,
+      pid: process.pid,
+      host: os.hostname(),
+    };
     if (update.state === 'running') {
       if (!('finishedAt' in update)) delete next.finishedAt;
       if (!('error' in update)) delete next.error;
@@ -229,7 +239,8 @@ export class Run {
    * a partial checkpoint. Save a step's metric rows BEFORE its checkpoint (see resume()).
    */
   saveCheckpoint(step: number, files: CheckpointFiles, opts: { keep?: boolean } = {}): CheckpointRef {
-    if (!Number.isSafeInteger(step) || step < 0) throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
+    if (!Number.isSafeInteger(step) || step < 0)
+      throw new Error(`checkpoint step must be a non-negative integer, got ${step}`);
     const names = Object.keys(files);
     for (const n of names) {
       if (!FILE_NAME_RE.test(n) || n === CHECKPOINT_MANIFEST || n.includes(TMP_MARK))
@@ -251,7 +262,13 @@ export class Run {
       sizes[n] = data.byteLength;
       sha256[n] = sha256Hex(data);
     }
-    const manifest: CheckpointManifest = { step, files: sizes, sha256, savedAt: new Date().toISOString(), ...(opts.keep ? { kept: true } : {}) };
+    const manifest: CheckpointManifest = {
+      step,
+      files: sizes,
+      sha256,
+      savedAt: new Date().toISOString(),
+      ...(opts.keep ? { kept: true } : {}),
+    };
     writeFileDurable(path.join(tmp, CHECKPOINT_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
     fsyncDir(tmp);
     if (fs.existsSync(final)) {
@@ -305,7 +322,9 @@ export class Run {
    * checkpoints saved with checksums) its sha256 against the manifest. Undefined when there is
    * none; a CheckpointCorruptError naming the file when anything does not match.
    */
-  loadCheckpoint(ref: CheckpointRef | undefined = this.latestCheckpoint()): { step: number; files: Record<string, Buffer> } | undefined {
+  loadCheckpoint(
+    ref: CheckpointRef | undefined = this.latestCheckpoint(),
+  ): { step: number; files: Record<string, Buffer> } | undefined {
     if (!ref) return undefined;
     const file = path.join(ref.dir, CHECKPOINT_MANIFEST);
     let manifest: CheckpointManifest | undefined;
@@ -315,21 +334,31 @@ export class Run {
       throw new CheckpointCorruptError(ref.dir, (e as Error).message);
     }
     if (!manifest) throw new CheckpointCorruptError(ref.dir, `no ${CHECKPOINT_MANIFEST}`);
-    if (manifest === null || typeof manifest !== 'object' || typeof manifest.files !== 'object' || manifest.files === null || manifest.step !== ref.step)
+    if (
+      manifest === null ||
+      typeof manifest !== 'object' ||
+      typeof manifest.files !== 'object' ||
+      manifest.files === null ||
+      manifest.step !== ref.step
+    )
       throw new CheckpointCorruptError(ref.dir, `${CHECKPOINT_MANIFEST} is not a manifest of step ${ref.step}`);
     const files: Record<string, Buffer> = {};
     for (const [n, size] of Object.entries(manifest.files)) {
-      if (!FILE_NAME_RE.test(n)) throw new CheckpointCorruptError(ref.dir, `bad file name ${JSON.stringify(n)} in ${CHECKPOINT_MANIFEST}`);
+      if (!FILE_NAME_RE.test(n))
+        throw new CheckpointCorruptError(ref.dir, `bad file name ${JSON.stringify(n)} in ${CHECKPOINT_MANIFEST}`);
       let b: Buffer;
       try {
         b = fs.readFileSync(path.join(ref.dir, n));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CheckpointCorruptError(ref.dir, `${n} is missing`);
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+          throw new CheckpointCorruptError(ref.dir, `${n} is missing`);
         throw e;
       }
-      if (b.byteLength !== size) throw new CheckpointCorruptError(ref.dir, `${n} has ${b.byteLength} bytes, the manifest says ${size}`);
+      if (b.byteLength !== size)
+        throw new CheckpointCorruptError(ref.dir, `${n} has ${b.byteLength} bytes, the manifest says ${size}`);
       const want = manifest.sha256?.[n];
-      if (want !== undefined && sha256Hex(b) !== want) throw new CheckpointCorruptError(ref.dir, `${n} does not match its sha256 in the manifest (corrupted)`);
+      if (want !== undefined && sha256Hex(b) !== want)
+        throw new CheckpointCorruptError(ref.dir, `${n} does not match its sha256 in the manifest (corrupted)`);
       files[n] = b;
     }
     return { step: manifest.step, files };
@@ -409,7 +438,10 @@ export function metricsSeal(file: string): MetricsSeal {
     else throw e;
   }
   const text = buf.toString('utf8');
-  const lines = text.split('\n').slice(0, -1).filter((l) => l.trim() !== '');
+  const lines = text
+    .split('\n')
+    .slice(0, -1)
+    .filter((l) => l.trim() !== '');
   let lastStep: number | null = null;
   try {
     const s = lines.length ? (JSON.parse(lines[lines.length - 1]) as { step?: unknown }).step : null;
@@ -425,9 +457,11 @@ const NUMERIC_FIELDS = ['tokens', 'flops', 'seconds', 'lr'] as const;
 function checkRow(r: MetricRow, i: number): void {
   const bad = (field: string, want: string) =>
     new Error(`metric row ${i}: ${field} must be ${want}, got ${JSON.stringify(r[field]) ?? String(r[field])}`);
-  if (r === null || typeof r !== 'object') throw new Error(`metric row ${i} must be an object, got ${JSON.stringify(r)}`);
+  if (r === null || typeof r !== 'object')
+    throw new Error(`metric row ${i} must be an object, got ${JSON.stringify(r)}`);
   if (!Number.isSafeInteger(r.step) || r.step < 0) throw bad('step', 'a non-negative integer');
-  for (const f of NUMERIC_FIELDS) if (typeof r[f] !== 'number' || !Number.isFinite(r[f])) throw bad(f, 'a finite number');
+  for (const f of NUMERIC_FIELDS)
+    if (typeof r[f] !== 'number' || !Number.isFinite(r[f])) throw bad(f, 'a finite number');
   for (const f of ['trainLoss', 'valLoss'] as const)
     if (r[f] !== null && typeof r[f] !== 'number') throw bad(f, 'a number or null');
 }

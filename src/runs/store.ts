@@ -19,7 +19,18 @@ import type { RunOptions, RunState, RunStatus } from './run.js';
 import { METRICS_FILE, Run, SPEC_FILE, STATUS_FILE, encodeRow } from './run.js';
 import type { RunRecord } from './record.js';
 import { doneProblems, formatProblems } from './verify.js';
-import { CLAIM_SUFFIX, acquireClaim, inspectClaim, isAlive, tryClaim, type AcquireOptions, type Claim, type ClaimAttempt, type ClaimInspection, type ClaimOptions } from './claim.js';
+import {
+  CLAIM_SUFFIX,
+  acquireClaim,
+  inspectClaim,
+  isAlive,
+  tryClaim,
+  type AcquireOptions,
+  type Claim,
+  type ClaimAttempt,
+  type ClaimInspection,
+  type ClaimOptions,
+} from './claim.js';
 
 /** Other (innovation, scale) labels under which the same run was opened. */
 export const LABELS_FILE = 'labels.json';
@@ -71,7 +82,13 @@ export interface RunSummary extends Pick<RunRecord, 'id' | 'innovation' | 'scale
   source: 'trained' | 'imported';
 }
 
-export type RunFilter = Partial<{ innovation: string; scale: string; seed: number; backend: string; state: RunState | 'corrupt' }>;
+export type RunFilter = Partial<{
+  innovation: string;
+  scale: string;
+  seed: number;
+  backend: string;
+  state: RunState | 'corrupt';
+}>;
 
 export class RunStore {
   readonly root: string;
@@ -175,12 +192,17 @@ export class RunStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw e;
     }
-    return entries.filter((e) => e.isDirectory() && isRunId(e.name)).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory() && isRunId(e.name))
+      .map((e) => e.name)
+      .sort();
   }
 
   /** Summaries of all runs (optionally filtered), sorted by scale, innovation, seed, backend, id. */
   list(filter: RunFilter = {}): RunSummary[] {
-    const out = this.ids().map((id) => this.summarize(id)).filter((s) => matches(s, filter));
+    const out = this.ids()
+      .map((id) => this.summarize(id))
+      .filter((s) => matches(s, filter));
     return out.sort(
       (a, b) =>
         a.scale.localeCompare(b.scale) ||
@@ -209,22 +231,51 @@ export class RunStore {
   private summarize(id: string): RunSummary {
     const dir = path.join(this.root, id);
     const base: RunSummary = {
-      id, innovation: '?', scale: '?', seed: -1, backend: '?', state: 'corrupt', interrupted: false, totalSteps: null,
-      steps: null, evals: 0, lastValLoss: null, bestValLoss: null, tokens: null, flops: null, seconds: null,
-      checkpointStep: null, aliases: [], startedAt: null, updatedAt: null, error: null, dir, source: 'trained',
+      id,
+      innovation: '?',
+      scale: '?',
+      seed: -1,
+      backend: '?',
+      state: 'corrupt',
+      interrupted: false,
+      totalSteps: null,
+      steps: null,
+      evals: 0,
+      lastValLoss: null,
+      bestValLoss: null,
+      tokens: null,
+      flops: null,
+      seconds: null,
+      checkpointStep: null,
+      aliases: [],
+      startedAt: null,
+      updatedAt: null,
+      error: null,
+      dir,
+      source: 'trained',
     };
     try {
       const run = this.get(id);
       if (!run) return { ...base, error: `${SPEC_FILE} missing` };
       const s = run.spec;
       Object.assign(base, {
-        innovation: s.innovation, scale: s.scale, seed: s.seed, backend: s.backend,
-        totalSteps: isImportedSpec(s) ? null : (s.train?.steps ?? null), source: isImportedSpec(s) ? 'imported' : 'trained',
+        innovation: s.innovation,
+        scale: s.scale,
+        seed: s.seed,
+        backend: s.backend,
+        totalSteps: isImportedSpec(s) ? null : (s.train?.steps ?? null),
+        source: isImportedSpec(s) ? 'imported' : 'trained',
       });
       const st = run.status();
       // a done run whose metrics are not complete and verified is damaged: never listed as done
       const damage = st.state === 'done' ? doneProblems(run, st) : [];
-      if (damage.length) return { ...base, error: `damaged: ${formatProblems(damage)}`, startedAt: st.startedAt ?? null, updatedAt: st.updatedAt ?? null };
+      if (damage.length)
+        return {
+          ...base,
+          error: `damaged: ${formatProblems(damage)}`,
+          startedAt: st.startedAt ?? null,
+          updatedAt: st.updatedAt ?? null,
+        };
       const rows = run.metrics();
       const vals = rows.map((r) => r.valLoss).filter((v): v is number => typeof v === 'number' && !Number.isNaN(v));
       const last = rows.at(-1);
@@ -259,8 +310,10 @@ export class RunStore {
    */
   importRun(spec: ImportedRunSpec, rows: ImportedRow[]): Run {
     for (const k of ['innovation', 'scale'] as const)
-      if (typeof spec[k] !== 'string' || spec[k] === '') throw new Error(`imported run: ${k} must be a non-empty label`);
-    if (!Number.isSafeInteger(spec.seed) || spec.seed < 0) throw new Error(`imported run: seed must be a non-negative integer, got ${spec.seed}`);
+      if (typeof spec[k] !== 'string' || spec[k] === '')
+        throw new Error(`imported run: ${k} must be a non-empty label`);
+    if (!Number.isSafeInteger(spec.seed) || spec.seed < 0)
+      throw new Error(`imported run: seed must be a non-negative integer, got ${spec.seed}`);
     if (rows.length === 0) throw new Error('imported run: no metric rows');
     rows.forEach((r, i) => {
       if (!Number.isSafeInteger(r.step) || r.step < 0 || (i > 0 && !(r.step > rows[i - 1].step)))
@@ -276,7 +329,14 @@ export class RunStore {
       const now = new Date().toISOString();
       writeFileDurable(path.join(tmp, SPEC_FILE), JSON.stringify(spec, null, 2) + '\n');
       writeFileDurable(path.join(tmp, METRICS_FILE), rows.map((r) => encodeRow(r)).join(''));
-      const status: RunStatus = { state: 'done', startedAt: now, updatedAt: now, finishedAt: now, pid: process.pid, host: os.hostname() };
+      const status: RunStatus = {
+        state: 'done',
+        startedAt: now,
+        updatedAt: now,
+        finishedAt: now,
+        pid: process.pid,
+        host: os.hostname(),
+      };
       writeFileDurable(path.join(tmp, STATUS_FILE), JSON.stringify(status, null, 2) + '\n');
       fsyncDir(tmp);
       if (fs.existsSync(dir)) {
@@ -299,7 +359,13 @@ export class RunStore {
     try {
       const now = new Date().toISOString();
       writeFileDurable(path.join(tmp, SPEC_FILE), JSON.stringify(spec, null, 2) + '\n');
-      const status: RunStatus = { state: 'running', startedAt: now, updatedAt: now, pid: process.pid, host: os.hostname() };
+      const status: RunStatus = {
+        state: 'running',
+        startedAt: now,
+        updatedAt: now,
+        pid: process.pid,
+        host: os.hostname(),
+      };
       writeFileDurable(path.join(tmp, STATUS_FILE), JSON.stringify(status, null, 2) + '\n');
       fsyncDir(tmp);
       fs.renameSync(tmp, dir);
@@ -356,8 +422,28 @@ function cleanDeadTemporaries(dir: string): void {
 }
 
 const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
-  'id', 'innovation', 'scale', 'seed', 'backend', 'state', 'interrupted', 'totalSteps', 'steps', 'evals', 'lastValLoss',
-  'bestValLoss', 'tokens', 'flops', 'seconds', 'checkpointStep', 'aliases', 'startedAt', 'updatedAt', 'error', 'dir', 'source',
+  'id',
+  'innovation',
+  'scale',
+  'seed',
+  'backend',
+  'state',
+  'interrupted',
+  'totalSteps',
+  'steps',
+  'evals',
+  'lastValLoss',
+  'bestValLoss',
+  'tokens',
+  'flops',
+  'seconds',
+  'checkpointStep',
+  'aliases',
+  'startedAt',
+  'updatedAt',
+  'error',
+  'dir',
+  'source',
 ];
 
 /** Id of an imported run: sha256 of its spec without the file's path (the same content from elsewhere is the same run). */
@@ -377,7 +463,6 @@ function matches(s: RunSummary, f: RunFilter): boolean {
   if (f.state !== undefined && s.state !== f.state) return false;
   return true;
 }
-
 
 function isDeadHere(st: RunStatus): boolean {
   return typeof st.pid === 'number' && st.host === os.hostname() && st.pid !== process.pid && !isAlive(st.pid);

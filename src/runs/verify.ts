@@ -16,8 +16,16 @@ import { isImportedSpec } from './import.js';
 import path from 'node:path';
 import type { RunSpec } from './id.js';
 import {
-  CheckpointCorruptError, METRICS_FILE, RUN_STATES, STATUS_FILE, SPEC_FILE, metricsSeal, readMetricLines,
-  type CheckpointRef, type Run, type RunStatus,
+  CheckpointCorruptError,
+  METRICS_FILE,
+  RUN_STATES,
+  STATUS_FILE,
+  SPEC_FILE,
+  metricsSeal,
+  readMetricLines,
+  type CheckpointRef,
+  type Run,
+  type RunStatus,
 } from './run.js';
 import { readJson } from '../fsx.js';
 
@@ -47,7 +55,15 @@ export function readSpecFile(dir: string): { spec?: RunSpec; problem?: Problem }
   }
   if (spec === undefined) return { problem: { file: SPEC_FILE, message: 'is missing' } };
   const t = (spec as Partial<RunSpec> | null)?.train;
-  if (spec === null || typeof spec !== 'object' || typeof t !== 'object' || t === null || !Number.isInteger(t.steps) || !Number.isInteger(t.evalInterval) || !Number.isInteger(spec.seed))
+  if (
+    spec === null ||
+    typeof spec !== 'object' ||
+    typeof t !== 'object' ||
+    t === null ||
+    !Number.isInteger(t.steps) ||
+    !Number.isInteger(t.evalInterval) ||
+    !Number.isInteger(spec.seed)
+  )
     return { problem: { file: SPEC_FILE, message: 'is not a run spec (no train.steps, train.evalInterval or seed)' } };
   return { spec };
 }
@@ -62,7 +78,12 @@ export function readStatusFile(dir: string): { status?: RunStatus; problem?: Pro
   }
   if (st === undefined) return { problem: { file: STATUS_FILE, message: 'is missing' } };
   if (st === null || typeof st !== 'object' || !RUN_STATES.includes(st.state))
-    return { problem: { file: STATUS_FILE, message: `has no valid state (got ${JSON.stringify((st as RunStatus | null)?.state)}; valid: ${RUN_STATES.join(', ')})` } };
+    return {
+      problem: {
+        file: STATUS_FILE,
+        message: `has no valid state (got ${JSON.stringify((st as RunStatus | null)?.state)}; valid: ${RUN_STATES.join(', ')})`,
+      },
+    };
   return { status: st };
 }
 
@@ -82,7 +103,8 @@ export function doneProblems(run: Run, status: RunStatus): Problem[] {
   if (size === 0) return p('is empty, but the run is marked done');
   const now = metricsSeal(file);
   const text = fs.readFileSync(file, 'utf8');
-  if (!text.endsWith('\n')) return p(`ends in a torn line (${size - (text.lastIndexOf('\n') + 1)} bytes without a newline)`);
+  if (!text.endsWith('\n'))
+    return p(`ends in a torn line (${size - (text.lastIndexOf('\n') + 1)} bytes without a newline)`);
   let rows;
   try {
     rows = readMetricLines(file).map((l) => l.row);
@@ -91,7 +113,9 @@ export function doneProblems(run: Run, status: RunStatus): Problem[] {
   }
   if (seal) {
     if (seal.sha256 !== now.sha256 || seal.rows !== now.rows)
-      return p(`changed since the run finished: ${now.rows} rows, sha256 ${now.sha256.slice(0, 12)}…; recorded ${seal.rows} rows, sha256 ${seal.sha256.slice(0, 12)}…`);
+      return p(
+        `changed since the run finished: ${now.rows} rows, sha256 ${now.sha256.slice(0, 12)}…; recorded ${seal.rows} rows, sha256 ${seal.sha256.slice(0, 12)}…`,
+      );
     return [];
   }
   // finished before seals existed: check what the trainer always writes
@@ -111,7 +135,10 @@ export function completenessProblems(run: Run, rows = run.metrics()): Problem[] 
   const last = rows.reduce((m, r) => Math.max(m, r.step), -1);
   if (last !== steps) return p(`its last row is step ${last}, the run ends at step ${steps} (rows lost)`);
   const missing = expectedEvalSteps(run.spec.train).filter((s) => typeof byStep.get(s)?.valLoss !== 'number');
-  if (missing.length) return p(`no evaluation row for step${missing.length > 1 ? 's' : ''} ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', …' : ''}`);
+  if (missing.length)
+    return p(
+      `no evaluation row for step${missing.length > 1 ? 's' : ''} ${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', …' : ''}`,
+    );
   return [];
 }
 

@@ -30,8 +30,14 @@ export class AdamW {
   ) {
     for (const [name, p] of params) {
       // unnamed (tfjs variable names are process-global); tidy frees the zeros tensors
-      this.m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
-      this.v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(p), false)));
+      this.m.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false)),
+      );
+      this.v.set(
+        name,
+        tf.tidy(() => tf.variable(tf.zerosLike(p), false)),
+      );
     }
   }
 
@@ -90,7 +96,10 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
  * scaling happens inside the fused update (the same float products as clipByGlobalNorm's
  * Multiply, one pass fewer per tensor). Both scalars are owned by the caller.
  */
-export function clipCoefficient(grads: Map<string, tf.Tensor>, maxNorm: number): { norm: tf.Scalar; coef: tf.Scalar | null } {
+export function clipCoefficient(
+  grads: Map<string, tf.Tensor>,
+  maxNorm: number,
+): { norm: tf.Scalar; coef: tf.Scalar | null } {
   // Σ g² over every gradient in one fused kernel on wasm/cpu (src/engine/fused.ts), tf ops elsewhere
   const norm = tf.tidy(() => tf.sqrt(sumOfSquares([...grads.values()])) as tf.Scalar);
   const coef = maxNorm > 0 ? tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar) : null;

@@ -14,7 +14,9 @@ export interface TensorIndexEntry {
 }
 
 /** Pack tensors into (index, bytes). Reads values asynchronously (works on every backend). */
-export async function packTensors(tensors: Iterable<[string, tf.Tensor]>): Promise<{ index: TensorIndexEntry[]; bytes: Buffer }> {
+export async function packTensors(
+  tensors: Iterable<[string, tf.Tensor]>,
+): Promise<{ index: TensorIndexEntry[]; bytes: Buffer }> {
   const index: TensorIndexEntry[] = [];
   const chunks: Float32Array[] = [];
   let offset = 0;
@@ -34,7 +36,10 @@ export async function packTensors(tensors: Iterable<[string, tf.Tensor]>): Promi
 }
 
 /** Unpack into a map name -> values, checking sizes. */
-export function unpackTensors(index: TensorIndexEntry[], bytes: Buffer): Map<string, { shape: number[]; values: Float32Array }> {
+export function unpackTensors(
+  index: TensorIndexEntry[],
+  bytes: Buffer,
+): Map<string, { shape: number[]; values: Float32Array }> {
   const total = index.reduce((s, e) => s + e.length, 0);
   if (bytes.byteLength !== total * 4) {
     throw new Error(`checkpoint tensors file has ${bytes.byteLength} bytes, index expects ${total * 4}`);

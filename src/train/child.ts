@@ -35,7 +35,9 @@ export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
   const on = (sig: 'SIGINT' | 'SIGTERM') => () => {
     if (ac.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
-    log.warn(`\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)`);
+    log.warn(
+      `\n[ceg] ${sig}: checkpointing at the next step boundary (${sig === 'SIGINT' ? 'Ctrl-C' : 'the signal'} again to quit at once)`,
+    );
     ac.abort(sig);
   };
   process.on('SIGINT', on('SIGINT'));
@@ -54,12 +56,16 @@ export function interruptSignal(): AbortSignal {
 /** One trained (or cached) run's result line; a diverged run is a message on stderr and exit 3. */
 export function printTrained(r: RunRecord): number {
   if (r.diverged) {
-    log.error(`ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}`);
+    log.error(
+      `ceg: ${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id} ${divergenceMessage(r.diverged)}${r.cached ? ' (stored result)' : ''}`,
+    );
     return EXIT_DIVERGED;
   }
   const last = r.metrics[r.metrics.length - 1];
   // the command's result (stdout), not a log line
-  console.log(`${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`);
+  console.log(
+    `${r.innovation} ${r.scale} seed ${r.seed}: run ${r.id}, final val loss ${last?.valLoss?.toFixed(4)}${r.cached ? (r.stale ? ' (cached, STALE)' : ' (cached)') : ''}`,
+  );
   return 0;
 }
 
@@ -68,16 +74,23 @@ const USER_ERRORS = [ConfigError, EngineError, DataError, CheckpointCorruptError
 
 async function childMain(argv: string[]): Promise<number> {
   const { positionals, values } = parseArgs({
-    args: argv, allowPositionals: true, strict: true,
+    args: argv,
+    allowPositionals: true,
+    strict: true,
     options: { 'allow-small-corpus': { type: 'boolean' }, 'allow-stale': { type: 'boolean' } },
   });
-  if (positionals.length !== 2) throw new ConfigError('usage: node --import tsx src/train/child.ts SPEC.json STORE_DIR [--allow-small-corpus] [--allow-stale]');
+  if (positionals.length !== 2)
+    throw new ConfigError(
+      'usage: node --import tsx src/train/child.ts SPEC.json STORE_DIR [--allow-small-corpus] [--allow-stale]',
+    );
   const [specFile, storeRoot] = positionals as [string, string];
   const spec = JSON.parse(fs.readFileSync(specFile, 'utf8')) as RunSpec;
   validateRunSpec(spec);
   const [r] = await ensureSpecs([spec], {
-    store: new RunStore(storeRoot), signal: interruptSignal(),
-    allowSmallCorpus: values['allow-small-corpus'] === true, allowStale: values['allow-stale'] === true,
+    store: new RunStore(storeRoot),
+    signal: interruptSignal(),
+    allowSmallCorpus: values['allow-small-corpus'] === true,
+    allowStale: values['allow-stale'] === true,
   });
   return printTrained(r!);
 }

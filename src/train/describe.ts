@@ -52,7 +52,12 @@ function attentionLayout(m: ModelConfig): AttentionLayout {
       branches: ['compressed', 'selected', ...(n.windowSize > 0 ? ['sliding'] : [])],
     };
   }
-  const kind = { plain: 'masked softmax', fused: 'fused (online softmax, same math)', sparse: 'block-sparse (ours)', nsa: 'NSA' }[m.attnKernel];
+  const kind = {
+    plain: 'masked softmax',
+    fused: 'fused (online softmax, same math)',
+    sparse: 'block-sparse (ours)',
+    nsa: 'NSA',
+  }[m.attnKernel];
   return { kind, heads: m.nHead, kvHeads: m.nKvHead, headDim: headSize(m) };
 }
 

@@ -46,18 +46,28 @@ function attentionKeys(m: ModelConfig): { perQuery: number; extra: number; spars
   const T = m.blockSize;
   // NSA (src/model/attention/nsa.ts) is computed densely under masks with its own heads: token
   // scores over every key for the selected and sliding branches, plus the compressed blocks
-  if (m.attnKernel === 'nsa' && m.nsa) return { perQuery: T + Math.ceil(T / m.nsa.blockSize), extra: 0, sparse: true, heads: m.nsa.heads };
+  if (m.attnKernel === 'nsa' && m.nsa)
+    return { perQuery: T + Math.ceil(T / m.nsa.blockSize), extra: 0, sparse: true, heads: m.nsa.heads };
   if (m.attnKernel === 'fused') return { perQuery: Math.min(T, 64), extra: 0, sparse: false, heads: m.nHead }; // one 64-wide tile at a time
   if (m.attnKernel === 'sparse') {
     const nb = Math.ceil(T / m.sparse.blockSize);
-    return { perQuery: Math.min(T, (m.sparse.localBlocks + m.sparse.selectedBlocks) * m.sparse.blockSize), extra: nb * nb, sparse: true, heads: m.nHead };
+    return {
+      perQuery: Math.min(T, (m.sparse.localBlocks + m.sparse.selectedBlocks) * m.sparse.blockSize),
+      extra: nb * nb,
+      sparse: true,
+      heads: m.nHead,
+    };
   }
   return { perQuery: T, extra: 0, sparse: false, heads: m.nHead };
 }
 
 /** Estimated peak tensor memory of one training step (see the module comment). */
 export function estimateTrainingMemory(m: ModelConfig, t: Pick<TrainConfig, 'batchSize'>): MemoryEstimate {
-  const B = t.batchSize, T = m.blockSize, C = m.nEmbd, L = m.nLayer, V = m.vocabSize;
+  const B = t.batchSize,
+    T = m.blockSize,
+    C = m.nEmbd,
+    L = m.nLayer,
+    V = m.vocabSize;
   let P = 0;
   let largest = { name: '', elements: 0 };
   const consider = (name: string, elements: number) => {
@@ -71,14 +81,27 @@ export function estimateTrainingMemory(m: ModelConfig, t: Pick<TrainConfig, 'bat
   const hidden = m.mlp === 'swiglu' ? 3 * swigluHidden(m) : m.mlp === 'moe' ? m.moe.experts * m.mlpHidden : m.mlpHidden;
   const keys = attentionKeys(m);
   const Ha = keys.heads;
-  consider(`the attention scores [batchSize ${B}, heads ${Ha}, blockSize ${T}, ${keys.perQuery}]`, B * Ha * T * keys.perQuery);
+  consider(
+    `the attention scores [batchSize ${B}, heads ${Ha}, blockSize ${T}, ${keys.perQuery}]`,
+    B * Ha * T * keys.perQuery,
+  );
   consider(`the logits [batchSize ${B}, blockSize ${T}, vocabSize ${V}]`, B * T * V);
-  consider(`the MLP activations [batchSize ${B}, blockSize ${T}, ${m.mlp === 'swiglu' ? swigluHidden(m) : m.mlpHidden}]`, B * T * (m.mlp === 'swiglu' ? swigluHidden(m) : m.mlpHidden));
+  consider(
+    `the MLP activations [batchSize ${B}, blockSize ${T}, ${m.mlp === 'swiglu' ? swigluHidden(m) : m.mlpHidden}]`,
+    B * T * (m.mlp === 'swiglu' ? swigluHidden(m) : m.mlpHidden),
+  );
   const params = 4 * 17 * P;
   const activations = 4 * L * B * T * (18 * C + 8 * hidden);
   const attention = 4 * (keys.sparse ? 25 : 11) * L * B * Ha * (T * keys.perQuery + keys.extra);
   const logits = 4 * 4 * B * T * V;
-  return { params, activations, attention, logits, total: MARGIN * (params + activations + attention + logits), largest };
+  return {
+    params,
+    activations,
+    attention,
+    logits,
+    total: MARGIN * (params + activations + attention + logits),
+    largest,
+  };
 }
 
 /** Tensor memory the backend can use, or null when we cannot know it (GPU backends). */
@@ -94,16 +117,28 @@ export function memoryLimit(backend: BackendName): { bytes: number; what: string
 }
 
 /** Fields the user can set that drive memory, with getters/setters on a {model, train} pair. */
-const FIELDS: { name: string; get: (m: ModelConfig, t: TrainConfig) => number; set: (m: ModelConfig, t: TrainConfig, v: number) => void }[] = [
+const FIELDS: {
+  name: string;
+  get: (m: ModelConfig, t: TrainConfig) => number;
+  set: (m: ModelConfig, t: TrainConfig, v: number) => void;
+}[] = [
   { name: 'model.blockSize', get: (m) => m.blockSize, set: (m, _t, v) => (m.blockSize = v) },
   { name: 'model.nEmbd', get: (m) => m.nEmbd, set: (m, _t, v) => (m.nEmbd = v) },
   { name: 'model.mlpHidden', get: (m) => m.mlpHidden, set: (m, _t, v) => (m.mlpHidden = v) },
   { name: 'model.nLayer', get: (m) => m.nLayer, set: (m, _t, v) => (m.nLayer = v) },
-  { name: 'model.nHead', get: (m) => m.nHead, set: (m, _t, v) => {
-    m.nHead = v;
-    m.nKvHead = Math.min(m.nKvHead, v);
-  } },
-  { name: 'model.moe.experts', get: (m) => (m.mlp === 'moe' ? m.moe.experts : 0), set: (m, _t, v) => (m.moe = { ...m.moe, experts: v, topK: Math.min(m.moe.topK, v) }) },
+  {
+    name: 'model.nHead',
+    get: (m) => m.nHead,
+    set: (m, _t, v) => {
+      m.nHead = v;
+      m.nKvHead = Math.min(m.nKvHead, v);
+    },
+  },
+  {
+    name: 'model.moe.experts',
+    get: (m) => (m.mlp === 'moe' ? m.moe.experts : 0),
+    set: (m, _t, v) => (m.moe = { ...m.moe, experts: v, topK: Math.min(m.moe.topK, v) }),
+  },
   { name: 'train.batchSize', get: (_m, t) => t.batchSize, set: (_m, t, v) => (t.batchSize = v) },
 ];
 
@@ -117,7 +152,10 @@ function judge(m: ModelConfig, t: TrainConfig, backend: BackendName): Verdict {
   const lim = memoryLimit(backend);
   // GPU backends (webgpu, tensorflow) keep tensors off the JS heap, with limits we cannot know here
   if (lim && e.largest.elements > MAX_TENSOR_ELEMENTS)
-    return { ok: false, why: `${e.largest.name} would hold ${e.largest.elements.toExponential(2)} numbers, more than the ${MAX_TENSOR_ELEMENTS} one tensor can hold` };
+    return {
+      ok: false,
+      why: `${e.largest.name} would hold ${e.largest.elements.toExponential(2)} numbers, more than the ${MAX_TENSOR_ELEMENTS} one tensor can hold`,
+    };
   if (lim && e.total > lim.bytes) {
     const g = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
     return {
@@ -154,7 +192,12 @@ function largestFitting(field: (typeof FIELDS)[number], m: ModelConfig, t: Train
  * Throw a ConfigError (one line: field, value, limit) when training this model on `backend`
  * cannot fit. `changed` names the fields the user set (e.g. from --config): blamed first.
  */
-export function checkTrainingLimits(m: ModelConfig, t: TrainConfig, backend: BackendName, changed: readonly string[] = []): void {
+export function checkTrainingLimits(
+  m: ModelConfig,
+  t: TrainConfig,
+  backend: BackendName,
+  changed: readonly string[] = [],
+): void {
   const v = judge(m, t, backend);
   if (v.ok) return;
   const candidates = FIELDS.filter((f) => f.get(m, t) > 1)

@@ -14,7 +14,15 @@
  * A sweep's child trainers do not draw: they send their progress events over the IPC
  * channel (progressOverIpc) and the parent feeds them to its board (ProgressEvent).
  */
-import { createProgress, formatCount, formatDuration, TTY_MAX_COLUMNS, type Progress, type ProgressFields, type ProgressStream } from '../progress.js';
+import {
+  createProgress,
+  formatCount,
+  formatDuration,
+  TTY_MAX_COLUMNS,
+  type Progress,
+  type ProgressFields,
+  type ProgressStream,
+} from '../progress.js';
 
 export interface ProgressBoardOptions {
   stream?: ProgressStream;
@@ -70,7 +78,10 @@ export function createProgressBoard(o: ProgressBoardOptions = {}): ProgressBoard
     const pct = `${Math.floor(frac * 100)}%`;
     const made = l.current - l.start;
     const elapsed = (now() - l.t0) / 1000;
-    const eta = made > 0 && elapsed > 0 && l.current < l.total ? ` ETA ${formatDuration(((l.total - l.current) * elapsed) / made)}` : '';
+    const eta =
+      made > 0 && elapsed > 0 && l.current < l.total
+        ? ` ETA ${formatDuration(((l.total - l.current) * elapsed) / made)}`
+        : '';
     const count = `${pct} ${l.unit} ${l.current}/${l.total}`;
     const { loss, valLoss, tokPerSec } = l.fields;
     const losses = [
@@ -95,8 +106,25 @@ export function createProgressBoard(o: ProgressBoardOptions = {}): ProgressBoard
 
   return {
     add(label, total, opts = {}) {
-      if (!tty) return createProgress({ label, total, stream, tty: false, now, ...(opts.start !== undefined ? { start: opts.start } : {}), ...(opts.unit ? { unit: opts.unit } : {}) });
-      const l: Line = { label, total, start: opts.start ?? 0, unit: opts.unit ?? 'step', current: opts.start ?? 0, fields: {}, t0: now() };
+      if (!tty)
+        return createProgress({
+          label,
+          total,
+          stream,
+          tty: false,
+          now,
+          ...(opts.start !== undefined ? { start: opts.start } : {}),
+          ...(opts.unit ? { unit: opts.unit } : {}),
+        });
+      const l: Line = {
+        label,
+        total,
+        start: opts.start ?? 0,
+        unit: opts.unit ?? 'step',
+        current: opts.start ?? 0,
+        fields: {},
+        t0: now(),
+      };
       lines.push(l);
       draw();
       let finished = false;
@@ -115,7 +143,9 @@ export function createProgressBoard(o: ProgressBoardOptions = {}): ProgressBoard
           finished = true;
           const elapsed = (now() - l.t0) / 1000;
           lines.splice(lines.indexOf(l), 1);
-          draw([`${l.label} done: ${l.unit} ${l.current}/${l.total} in ${formatDuration(elapsed)}${summary ? `; ${summary}` : ''}`]);
+          draw([
+            `${l.label} done: ${l.unit} ${l.current}/${l.total} in ${formatDuration(elapsed)}${summary ? `; ${summary}` : ''}`,
+          ]);
         },
       };
     },
@@ -152,13 +182,16 @@ export function progressOverIpc(label: string, total: number, send: (m: Progress
  * The parent's side: feed one child's events to a board. Returns a function to call when the
  * child has exited (a line the child left open is closed without a summary).
  */
-export function boardFeed(board: ProgressBoard): { onMessage: (m: unknown) => void; onExit: (code: number | null) => void } {
+export function boardFeed(board: ProgressBoard): {
+  onMessage: (m: unknown) => void;
+  onExit: (code: number | null) => void;
+} {
   let line: Progress | undefined;
   return {
     onMessage(m) {
       if (!isProgressEvent(m)) return;
       if (m.kind === 'start') line = board.add(m.label, m.total);
-      else if (m.kind === 'log') (line ? line.log(m.msg) : board.log(m.msg));
+      else if (m.kind === 'log') line ? line.log(m.msg) : board.log(m.msg);
       else if (m.kind === 'update') line?.update(m.done, m.fields);
       else if (m.kind === 'done') {
         line?.done(m.summary);

@@ -80,7 +80,12 @@ export function sourceHash(root: string = PROJECT_ROOT): { hash: string; files: 
 
 function git(args: string[]): string | null {
   try {
-    return execFileSync('git', args, { cwd: PROJECT_ROOT, encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, {
+      cwd: PROJECT_ROOT,
+      encoding: 'utf8',
+      timeout: 10_000,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
   } catch {
     return null;
   }
@@ -131,7 +136,10 @@ export function currentProvenance(backend: BackendName): Provenance {
     backend,
     backendFlags: { ...info.flags },
     kernels,
-    native: { active: kernels.includes('native'), status: backend === 'wasm' ? nativeStatus() : `not used by ${backend}` },
+    native: {
+      active: kernels.includes('native'),
+      status: backend === 'wasm' ? nativeStatus() : `not used by ${backend}`,
+    },
     deps: { ...depsCache },
     machine: {
       cpu: cpus[0]?.model?.trim() || 'unknown',

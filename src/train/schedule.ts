@@ -9,7 +9,8 @@ import type { TrainConfig } from '../config.js';
 
 export function learningRate(
   step: number,
-  t: Pick<TrainConfig, 'lr' | 'minLr' | 'warmupSteps' | 'decaySteps'> & Partial<Pick<TrainConfig, 'schedule' | 'steps' | 'cooldownSteps'>>,
+  t: Pick<TrainConfig, 'lr' | 'minLr' | 'warmupSteps' | 'decaySteps'> &
+    Partial<Pick<TrainConfig, 'schedule' | 'steps' | 'cooldownSteps'>>,
 ): number {
   if (t.schedule === 'wsd') {
     if (t.steps === undefined) throw new Error('the wsd schedule needs train.steps');

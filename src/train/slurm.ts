@@ -18,7 +18,15 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { runId, writeFileAtomic, type RunSpec } from '../runs/index.js';
 import { PROJECT_ROOT } from '../paths.js';
-import { finishedState, progressStream, specOptionArgs, SweepError, EXIT_DIVERGED, type Executor, type SweepOptions } from './sweep.js';
+import {
+  finishedState,
+  progressStream,
+  specOptionArgs,
+  SweepError,
+  EXIT_DIVERGED,
+  type Executor,
+  type SweepOptions,
+} from './sweep.js';
 import { InterruptedError, stopReason } from './trainer.js';
 
 /** The store's folder of SLURM job folders (hidden: not a run). */
@@ -100,7 +108,8 @@ export function queuedRuns(storeRoot: string): Map<string, string> {
     }
     const q = squeueTasks(jobId);
     if (!q?.size) continue;
-    for (const m of script.matchAll(/^ {2}(\d+)\) args=.* # run ([0-9a-f]{16})$/gm)) if (q.has(Number(m[1]))) out.set(m[2], jobId);
+    for (const m of script.matchAll(/^ {2}(\d+)\) args=.* # run ([0-9a-f]{16})$/gm))
+      if (q.has(Number(m[1]))) out.set(m[2], jobId);
   }
   return out;
 }
@@ -122,8 +131,17 @@ export function shellQuote(s: string): string {
 /** The `ceg train` arguments of one run (what a local child gets too). */
 export function trainArgs(spec: RunSpec, o: SweepOptions, configFile: string | undefined): string[] {
   return [
-    '--innovation', spec.innovation, '--scale', spec.scale, '--seed', String(spec.seed),
-    '--backend', spec.backend, '--runs', path.resolve(o.store.root), ...specOptionArgs(o.specOptions ?? {}, configFile),
+    '--innovation',
+    spec.innovation,
+    '--scale',
+    spec.scale,
+    '--seed',
+    String(spec.seed),
+    '--backend',
+    spec.backend,
+    '--runs',
+    path.resolve(o.store.root),
+    ...specOptionArgs(o.specOptions ?? {}, configFile),
     ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
   ];
 }
@@ -133,7 +151,15 @@ export function trainArgs(spec: RunSpec, o: SweepOptions, configFile: string | u
  * file in the job folder (on the shared filesystem, written before submission).
  */
 export function specFileArgs(spec: RunSpec, o: SweepOptions, specFile: string): string[] {
-  return ['--run', runId(spec), '--spec', specFile, '--runs', path.resolve(o.store.root), ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : [])];
+  return [
+    '--run',
+    runId(spec),
+    '--spec',
+    specFile,
+    '--runs',
+    path.resolve(o.store.root),
+    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
+  ];
 }
 
 /** Where a spec-file task's spec lives in its job folder. */
@@ -146,14 +172,22 @@ export function specFileOf(jobDir: string, spec: RunSpec): string {
  * `args = 'spec-file'` task i runs `ceg train --run ID --spec <jobDir>/specs/ID.json`.
  */
 export function jobScript(
-  specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions, jobDir: string, configFile?: string, args: TaskArgs = 'named',
+  specs: readonly RunSpec[],
+  o: SweepOptions,
+  s: SlurmOptions,
+  jobDir: string,
+  configFile?: string,
+  args: TaskArgs = 'named',
 ): string {
-  const argsOf = (sp: RunSpec) => (args === 'spec-file' ? specFileArgs(sp, o, specFileOf(jobDir, sp)) : trainArgs(sp, o, configFile));
+  const argsOf = (sp: RunSpec) =>
+    args === 'spec-file' ? specFileArgs(sp, o, specFileOf(jobDir, sp)) : trainArgs(sp, o, configFile);
   if (!specs.length) throw new Error('jobScript: no runs');
   const lead = s.signalLeadSeconds ?? 120;
   const sb = (line: string) => `#SBATCH ${line}`;
   // `--qos=high`, `qos=high` and `#SBATCH --qos=high` are the same line
-  const extra = (s.sbatchLines ?? []).map((l) => l.trim()).map((l) => (l.startsWith('#SBATCH') ? l : sb(l.startsWith('-') ? l : `--${l}`)));
+  const extra = (s.sbatchLines ?? [])
+    .map((l) => l.trim())
+    .map((l) => (l.startsWith('#SBATCH') ? l : sb(l.startsWith('-') ? l : `--${l}`)));
   const node = s.nodePath ?? process.execPath;
   const main = path.join(PROJECT_ROOT, 'src', 'cli', 'main.ts');
   return [
@@ -194,7 +228,7 @@ export function jobScript(
     'child=$!',
     'warned=0',
     "trap 'kill -TERM $child 2>/dev/null' TERM INT",
-    "trap 'warned=1; echo \"[ceg] task $task: time limit near: checkpointing\"; kill -TERM $child 2>/dev/null' USR1",
+    'trap \'warned=1; echo "[ceg] task $task: time limit near: checkpointing"; kill -TERM $child 2>/dev/null\' USR1',
     'wait $child; rc=$?',
     // wait returns early when a trapped signal arrives: wait for the trainer's own exit
     'while kill -0 $child 2>/dev/null; do wait $child; rc=$?; done',
@@ -223,10 +257,17 @@ function sh(cmd: string, args: readonly string[]): Cmd {
 /** Submit a script with sbatch; the job id. */
 export function sbatch(script: string): string {
   const r = sh('sbatch', ['--parsable', script]);
-  if (r.error) throw new SlurmUnavailableError(`--executor slurm: cannot run sbatch (${r.error.message}); is SLURM installed and on PATH?`);
-  if (r.status !== 0) throw new SlurmUnavailableError(`--executor slurm: sbatch refused ${script}: ${r.stderr.trim() || r.stdout.trim()}`);
+  if (r.error)
+    throw new SlurmUnavailableError(
+      `--executor slurm: cannot run sbatch (${r.error.message}); is SLURM installed and on PATH?`,
+    );
+  if (r.status !== 0)
+    throw new SlurmUnavailableError(
+      `--executor slurm: sbatch refused ${script}: ${r.stderr.trim() || r.stdout.trim()}`,
+    );
   const id = r.stdout.trim().split(';')[0];
-  if (!/^\d+$/.test(id)) throw new SlurmUnavailableError(`--executor slurm: sbatch printed no job id (${JSON.stringify(r.stdout)})`);
+  if (!/^\d+$/.test(id))
+    throw new SlurmUnavailableError(`--executor slurm: sbatch printed no job id (${JSON.stringify(r.stdout)})`);
   return id;
 }
 
@@ -259,16 +300,32 @@ export function sacctTasks(jobId: string): Map<number, { state: string; exitCode
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 
 /** Write the job folder and script for `specs` (with `args = 'spec-file'`, each run's spec too); its paths. */
-export function writeJob(specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions, args: TaskArgs = 'named'): { dir: string; script: string } {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const dir = path.join(path.resolve(o.store.root), SLURM_DIR, `${stamp}-${specs[0].scale}-${randomBytes(3).toString('hex')}`);
+export function writeJob(
+  specs: readonly RunSpec[],
+  o: SweepOptions,
+  s: SlurmOptions,
+  args: TaskArgs = 'named',
+): { dir: string; script: string } {
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const dir = path.join(
+    path.resolve(o.store.root),
+    SLURM_DIR,
+    `${stamp}-${specs[0].scale}-${randomBytes(3).toString('hex')}`,
+  );
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const overrides = o.specOptions?.overrides;
   const configFile = overrides ? path.join(dir, 'overrides.json') : undefined;
@@ -294,7 +351,9 @@ export function slurmExecutor(s: SlurmOptions = {}): SlurmExecutor {
       };
       const probe = sh('sbatch', ['--version']);
       if (probe.error || probe.status !== 0)
-        throw new SlurmUnavailableError(`--executor slurm: cannot run sbatch (${probe.error?.message ?? probe.stderr.trim()}); is SLURM installed and on PATH? nothing was submitted`);
+        throw new SlurmUnavailableError(
+          `--executor slurm: cannot run sbatch (${probe.error?.message ?? probe.stderr.trim()}); is SLURM installed and on PATH? nothing was submitted`,
+        );
       if (s.wait === false) {
         // --no-wait again before the earlier arrays ended: their runs are not submitted twice
         const queued = queuedRuns(o.store.root);
@@ -302,7 +361,9 @@ export function slurmExecutor(s: SlurmOptions = {}): SlurmExecutor {
         if (still.length) {
           const jobs = [...new Set(still.map((sp) => queued.get(runId(sp))!))];
           if (still.length === pending.length) throw new SlurmDetached(jobs.join(','), '', still.length, true);
-          say(`${still.length} run(s) are still queued or running in SLURM job ${jobs.join(', ')}: not submitted again`);
+          say(
+            `${still.length} run(s) are still queued or running in SLURM job ${jobs.join(', ')}: not submitted again`,
+          );
           pending = pending.filter((sp) => !queued.has(runId(sp)));
         }
       }
@@ -325,14 +386,27 @@ export function slurmExecutor(s: SlurmOptions = {}): SlurmExecutor {
   };
 }
 
-async function waitForArray(jobId: string, specs: readonly RunSpec[], o: SweepOptions, s: SlurmOptions, dir: string, say: (m: string) => void): Promise<void> {
+async function waitForArray(
+  jobId: string,
+  specs: readonly RunSpec[],
+  o: SweepOptions,
+  s: SlurmOptions,
+  dir: string,
+  say: (m: string) => void,
+): Promise<void> {
   const poll = s.pollMs ?? 5000;
   let last = '';
   let emptyPolls = 0;
   for (;;) {
     if (o.signal?.aborted) {
-      say(`stopped waiting (${stopReason(o.signal)}); SLURM job ${jobId} keeps running: squeue -j ${jobId}, or scancel ${jobId} to stop it`);
-      throw new InterruptedError(0, stopReason(o.signal), `stopped waiting for SLURM job ${jobId}; the same command resumes waiting for what is missing`);
+      say(
+        `stopped waiting (${stopReason(o.signal)}); SLURM job ${jobId} keeps running: squeue -j ${jobId}, or scancel ${jobId} to stop it`,
+      );
+      throw new InterruptedError(
+        0,
+        stopReason(o.signal),
+        `stopped waiting for SLURM job ${jobId}; the same command resumes waiting for what is missing`,
+      );
     }
     const q = squeueTasks(jobId);
     const done = specs.filter((sp) => finishedState(o.store, sp)).length;

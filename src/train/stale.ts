@@ -17,7 +17,15 @@
  * (or kept, labelled, with --allow-stale).
  */
 import { initEngine, type BackendName } from '../engine/index.js';
-import { cachedVerdict, saveVerdict, type MetricRow, type Run, type RunFilter, type RunStore, type StaleVerdict } from '../runs/index.js';
+import {
+  cachedVerdict,
+  saveVerdict,
+  type MetricRow,
+  type Run,
+  type RunFilter,
+  type RunStore,
+  type StaleVerdict,
+} from '../runs/index.js';
 import { isImportedSpec } from '../runs/import.js';
 import { currentProvenance } from './provenance.js';
 import { replayRun } from './trainer.js';
@@ -79,12 +87,16 @@ export async function checkRun(run: Run): Promise<CodeStatus> {
   try {
     await initEngine({ backend });
   } catch (e) {
-    return { state: 'unchecked', reason: `backend ${backend} cannot start here (${(e as Error).message.split('\n')[0]})` };
+    return {
+      state: 'unchecked',
+      reason: `backend ${backend} cannot start here (${(e as Error).message.split('\n')[0]})`,
+    };
   }
   const cur = currentProvenance(backend);
   const fp = cur.fingerprint;
   const history = status.trainedWith ?? (status.provenance ? [status.provenance.fingerprint] : []);
-  if (status.provenance?.fingerprint === fp && history.every((f) => f === fp)) return { state: 'current', fingerprint: fp };
+  if (status.provenance?.fingerprint === fp && history.every((f) => f === fp))
+    return { state: 'current', fingerprint: fp };
   const hit = cachedVerdict(run, fp);
   if (hit) return { state: hit.verdict, fingerprint: fp, verdict: hit, cached: true };
 
@@ -100,7 +112,9 @@ export async function checkRun(run: Run): Promise<CodeStatus> {
       if (typeof v === 'number') pairs.push({ what: `step ${r.step} ${k}`, stored: v, replayed: again?.[k] });
     }
   }
-  (probe ?? []).forEach((v, i) => pairs.push({ what: `step ${i + 1} train loss`, stored: v, replayed: replay.probe[i] }));
+  (probe ?? []).forEach((v, i) =>
+    pairs.push({ what: `step ${i + 1} train loss`, stored: v, replayed: replay.probe[i] }),
+  );
   let worst: Pair | undefined;
   let maxRel = 0;
   for (const p of pairs) {
@@ -148,7 +162,9 @@ export async function checkRuns(
     out.set(run.id, cs);
     if ((cs.state === 'confirmed' || cs.state === 'stale') && !cs.cached) {
       if (!announced) {
-        onProgress?.(`the code changed since some stored runs were trained: replaying their first steps (fingerprint ${cs.fingerprint})`);
+        onProgress?.(
+          `the code changed since some stored runs were trained: replaying their first steps (fingerprint ${cs.fingerprint})`,
+        );
         announced = true;
       }
       const s = run.spec;

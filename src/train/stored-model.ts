@@ -23,7 +23,10 @@ export class StoredModelError extends Error {
 export function loadRunParams(store: RunStore, id: string): { spec: RunSpec; params: Params; step: number } {
   const run = store.get(id);
   if (!run) throw new StoredModelError(`no run "${id}" in ${store.root}; \`ceg runs\` lists the runs and their ids`);
-  if (isImportedSpec(run.spec)) throw new StoredModelError(`run ${id} was imported from ${run.spec.imported.file}: it has a loss curve but no weights`);
+  if (isImportedSpec(run.spec))
+    throw new StoredModelError(
+      `run ${id} was imported from ${run.spec.imported.file}: it has a loss curve but no weights`,
+    );
   const spec = run.spec;
   const ck = run.loadCheckpoint();
   if (!ck) {
@@ -50,7 +53,11 @@ function dispose(params: Params): void {
 }
 
 /** Write the run's latest weights to `file` (safetensors, nanoGPT names and [out, in] Linear layout). */
-export async function exportRun(store: RunStore, id: string, file: string): Promise<{ step: number; tensors: number; parameters: number }> {
+export async function exportRun(
+  store: RunStore,
+  id: string,
+  file: string,
+): Promise<{ step: number; tensors: number; parameters: number }> {
   await initEngine({ backend: 'cpu' });
   const { spec, params, step } = loadRunParams(store, id);
   try {

@@ -27,7 +27,11 @@ export interface RungStepTime {
 }
 
 /** Median ms per training step of each rung's baseline model (after `warmup` untimed steps). */
-export async function measureRungSteps(plan: StudyPlan, backend: BackendName, o: { steps?: number; warmup?: number } = {}): Promise<{ load: number; times: RungStepTime[] }> {
+export async function measureRungSteps(
+  plan: StudyPlan,
+  backend: BackendName,
+  o: { steps?: number; warmup?: number } = {},
+): Promise<{ load: number; times: RungStepTime[] }> {
   await initEngine({ backend });
   const load = os.loadavg()[0];
   const data = loadTokens(plan.data);
@@ -35,17 +39,34 @@ export async function measureRungSteps(plan: StudyPlan, backend: BackendName, o:
   for (const g of planGeometry(plan)) {
     const model = rungModel(plan, g.rung, 'baseline');
     const params = initParams(model, 1);
-    const opt = new AdamW(params, { beta1: plan.beta1, beta2: plan.beta2, eps: 1e-8, weightDecay: plan.weightDecay, decayed: decayedParams(model) });
+    const opt = new AdamW(params, {
+      beta1: plan.beta1,
+      beta2: plan.beta2,
+      eps: 1e-8,
+      weightDecay: plan.weightDecay,
+      decayed: decayedParams(model),
+    });
     const tc = trunkAndForks(plan, g, 'baseline', 1e-3, 1, 'lr-sweep', backend)[0].spec.train;
     const st = stepState(params, opt, model, tc);
     const b = sampleBatch(data.train, g.rung.batchSize, model.blockSize, createRng(1));
-    for (let i = 0; i < (o.warmup ?? 2); i++) await trainStep(st, 1e-3, () => b, () => 0);
+    for (let i = 0; i < (o.warmup ?? 2); i++)
+      await trainStep(
+        st,
+        1e-3,
+        () => b,
+        () => 0,
+      );
     const wall: number[] = [];
     const cpu: number[] = [];
     for (let i = 0; i < (o.steps ?? 5); i++) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      await trainStep(st, 1e-3, () => b, () => 0);
+      await trainStep(
+        st,
+        1e-3,
+        () => b,
+        () => 0,
+      );
       const c = process.cpuUsage(c0);
       wall.push(performance.now() - t0);
       cpu.push((c.user + c.system) / 1000);
@@ -80,7 +101,12 @@ export function runCost(r: PlannedRun): RunCost {
  * evalBatches / 3, a forward pass being about a third of a step) × the rung's ms/step × the
  * variant's FLOPs per step / the baseline's, divided by jobs.
  */
-export function estimateSeconds(plan: StudyPlan, runs: readonly PlannedRun[], times: readonly RungStepTime[], jobs: number): number {
+export function estimateSeconds(
+  plan: StudyPlan,
+  runs: readonly PlannedRun[],
+  times: readonly RungStepTime[],
+  jobs: number,
+): number {
   const geo = new Map(planGeometry(plan).map((g) => [g.rung.name, g]));
   let ms = 0;
   for (const r of runs) {

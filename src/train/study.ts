@@ -102,12 +102,22 @@ export function rungGeometry(plan: StudyPlan, rung: PlanRung, isTop = false): Ru
   const last = forks[forks.length - 1];
   const warmupSteps = Math.max(1, Math.round(plan.warmupFraction * last.end));
   if (warmupSteps >= forks[0].start)
-    throw new ConfigError(`plan ${plan.name}, rung ${rung.name}: warmup ${warmupSteps} steps reaches the first fork (step ${forks[0].start}); give it more tokens`);
+    throw new ConfigError(
+      `plan ${plan.name}, rung ${rung.name}: warmup ${warmupSteps} steps reaches the first fork (step ${forks[0].start}); give it more tokens`,
+    );
   const extraFork =
-    isTop && plan.baselineExtraFork !== undefined ? forkPoint(plan.baselineExtraFork, params, tokensPerStep, plan.cooldownFraction) : null;
+    isTop && plan.baselineExtraFork !== undefined
+      ? forkPoint(plan.baselineExtraFork, params, tokensPerStep, plan.cooldownFraction)
+      : null;
   return {
-    rung, params, tokensPerStep, flopsPerStep: stepFlops(model, tokensPerStep).total, warmupSteps,
-    evalInterval: Math.max(1, Math.round(last.start / plan.evalsPerTrunk)), forks, extraFork,
+    rung,
+    params,
+    tokensPerStep,
+    flopsPerStep: stepFlops(model, tokensPerStep).total,
+    warmupSteps,
+    evalInterval: Math.max(1, Math.round(last.start / plan.evalsPerTrunk)),
+    forks,
+    extraFork,
   };
 }
 
@@ -120,18 +130,37 @@ const BASELINES = ['baseline', 'baseline_fair'];
 
 /** Trunk and forks of one (variant, rung, lr, seed). */
 export function trunkAndForks(
-  plan: StudyPlan, g: RungGeometry, variant: string, lr: number, seed: number, stage: StudyStage, backend: BackendName,
+  plan: StudyPlan,
+  g: RungGeometry,
+  variant: string,
+  lr: number,
+  seed: number,
+  stage: StudyStage,
+  backend: BackendName,
 ): PlannedRun[] {
   const forks = [...g.forks, ...(g.extraFork && BASELINES.includes(variant) ? [g.extraFork] : [])];
   const trunkSteps = Math.max(...forks.map((f) => f.start));
   const common = {
-    batchSize: g.rung.batchSize, gradAccum: 1, lr, minLr: plan.minLr, warmupSteps: g.warmupSteps,
-    weightDecay: plan.weightDecay, beta1: plan.beta1, beta2: plan.beta2, gradClip: plan.gradClip,
-    evalInterval: g.evalInterval, evalBatches: plan.evalBatches, schedule: 'wsd' as const,
+    batchSize: g.rung.batchSize,
+    gradAccum: 1,
+    lr,
+    minLr: plan.minLr,
+    warmupSteps: g.warmupSteps,
+    weightDecay: plan.weightDecay,
+    beta1: plan.beta1,
+    beta2: plan.beta2,
+    gradClip: plan.gradClip,
+    evalInterval: g.evalInterval,
+    evalBatches: plan.evalBatches,
+    schedule: 'wsd' as const,
   };
   const ckEvery = Math.max(1, Math.round(trunkSteps / 10));
   const trunkTrain: TrainConfig = parseTrainConfig({
-    ...common, steps: trunkSteps, decaySteps: trunkSteps, cooldownSteps: 0, checkpointInterval: ckEvery,
+    ...common,
+    steps: trunkSteps,
+    decaySteps: trunkSteps,
+    cooldownSteps: 0,
+    checkpointInterval: ckEvery,
     keepSteps: [...new Set(forks.map((f) => f.start))].sort((a, b) => a - b),
   });
   const model = rungModel(plan, g.rung, variant);
@@ -142,7 +171,10 @@ export function trunkAndForks(
   const out: PlannedRun[] = [{ ...base, role: 'trunk', tokensPerParam: null, id: trunkId, spec: trunk }];
   for (const f of forks) {
     const train = parseTrainConfig({
-      ...common, steps: f.end, decaySteps: f.end, cooldownSteps: f.end - f.start,
+      ...common,
+      steps: f.end,
+      decaySteps: f.end,
+      cooldownSteps: f.end - f.start,
       checkpointInterval: Math.max(1, Math.round((f.end - f.start) / 2)),
     });
     const spec: RunSpec = { ...trunk, train, fork: { parent: trunkId, step: f.start } };
@@ -180,7 +212,8 @@ export function planRuns(plan: StudyPlan, o: PlanRunsOptions): PlannedRun[] {
   };
   if (stages.includes('lr-sweep')) {
     for (const g of geo.slice(0, plan.lrSweepRungs))
-      for (const v of plan.variants) for (const lr of plan.lrGrid) push(trunkAndForks(plan, g, v.id, lr, 1, 'lr-sweep', o.backend));
+      for (const v of plan.variants)
+        for (const lr of plan.lrGrid) push(trunkAndForks(plan, g, v.id, lr, 1, 'lr-sweep', o.backend));
   }
   if (o.lrOf && stages.includes('frontier')) {
     for (const g of geo)
@@ -192,11 +225,13 @@ export function planRuns(plan: StudyPlan, o: PlanRunsOptions): PlannedRun[] {
   }
   if (o.lrOf && plan.spotCheck && stages.includes('spot-check')) {
     const g = geo.find((x) => x.rung.name === plan.spotCheck!.rung);
-    if (!g) throw new ConfigError(`plan ${plan.name}: spot-check rung "${plan.spotCheck.rung}" is not one of its rungs`);
+    if (!g)
+      throw new ConfigError(`plan ${plan.name}: spot-check rung "${plan.spotCheck.rung}" is not one of its rungs`);
     for (const v of plan.spotCheck.variants) {
       const lr = o.lrOf(v, g.rung.name);
       if (lr === undefined) continue;
-      for (const f of plan.spotCheck.factors) push(trunkAndForks(plan, g, v, Number((lr * f).toPrecision(3)), 1, 'spot-check', o.backend));
+      for (const f of plan.spotCheck.factors)
+        push(trunkAndForks(plan, g, v, Number((lr * f).toPrecision(3)), 1, 'spot-check', o.backend));
     }
   }
   return out;
@@ -215,9 +250,12 @@ export function validatePlan(plan: StudyPlan): void {
   }
   const ids = new Set(plan.variants.map((v) => v.id));
   for (const c of plan.comparisons)
-    for (const x of [c.variant, c.reference]) if (!ids.has(x)) problems.push(`comparison ${c.variant} vs ${c.reference}: ${x} is not a variant of the plan`);
-  for (const v of plan.spotCheck?.variants ?? []) if (!ids.has(v)) problems.push(`spot check: ${v} is not a variant of the plan`);
-  if (plan.lrSweepRungs < 1 || plan.lrSweepRungs > plan.rungs.length) problems.push(`lrSweepRungs ${plan.lrSweepRungs} must be in 1..${plan.rungs.length}`);
+    for (const x of [c.variant, c.reference])
+      if (!ids.has(x)) problems.push(`comparison ${c.variant} vs ${c.reference}: ${x} is not a variant of the plan`);
+  for (const v of plan.spotCheck?.variants ?? [])
+    if (!ids.has(v)) problems.push(`spot check: ${v} is not a variant of the plan`);
+  if (plan.lrSweepRungs < 1 || plan.lrSweepRungs > plan.rungs.length)
+    problems.push(`lrSweepRungs ${plan.lrSweepRungs} must be in 1..${plan.rungs.length}`);
   if (plan.forks.some((f, i) => i > 0 && f <= plan.forks[i - 1])) problems.push('forks must be ascending');
   if (problems.length) throw new ConfigError(`plan ${plan.name}:\n${problems.join('\n')}`);
   planGeometry(plan);

@@ -4,7 +4,14 @@
  */
 import { resolveScale } from '../scales.js';
 import { applyInnovations, getInnovation } from '../innovations.js';
-import { ConfigError, parseConfigOverrides, parseModelConfig, parseTrainConfig, TOKENIZERS, type DataConfig } from '../config.js';
+import {
+  ConfigError,
+  parseConfigOverrides,
+  parseModelConfig,
+  parseTrainConfig,
+  TOKENIZERS,
+  type DataConfig,
+} from '../config.js';
 import { getTokenizer } from '../data/index.js';
 import type { BackendName } from '../engine/index.js';
 import { runId, isVerifiedDone, type RunSpec, type RunStore, type RunRecord } from '../runs/index.js';
@@ -17,7 +24,14 @@ import { PROJECT_ROOT } from '../paths.js';
 import { logs } from '../log.js';
 import { createProgress, type ProgressStream, type Progress } from '../progress.js';
 import { boardFeed, createProgressBoard, progressOverIpc, type ProgressBoard } from './progress-lines.js';
-import { trainRun, checkContextFitsData, InterruptedError, divergenceMessage, stopReason, type TrainHooks } from './trainer.js';
+import {
+  trainRun,
+  checkContextFitsData,
+  InterruptedError,
+  divergenceMessage,
+  stopReason,
+  type TrainHooks,
+} from './trainer.js';
 import type { ChildProcess } from 'node:child_process';
 import { checkEpochs } from './epochs.js';
 import { checkSpecLimits } from './limits.js';
@@ -39,7 +53,13 @@ export interface SpecOptions {
   overrides?: { model?: Record<string, unknown>; train?: Record<string, unknown> };
 }
 
-export function runSpec(innovation: string, scale: string, seed: number, backend: BackendName, opts: SpecOptions = {}): RunSpec {
+export function runSpec(
+  innovation: string,
+  scale: string,
+  seed: number,
+  backend: BackendName,
+  opts: SpecOptions = {},
+): RunSpec {
   getInnovation(innovation); // validates the id
   const s = resolveScale(scale);
   const tokenizer = opts.tokenizer ?? (opts.dataDir ? 'gpt2' : s.data.tokenizer);
@@ -123,7 +143,6 @@ export interface Executor {
   trainMany(pending: RunSpec[], o: SweepOptions, args?: 'named' | 'spec-file'): Promise<void>;
 }
 
-
 /** Child trainers failed; each printed its own message (the sweep adds one line, no stack trace). */
 /** Where a sweep's progress goes: o.stream; by default stderr where the log level shows info (not in tests). */
 export function progressStream(o: Pick<SweepOptions, 'stream'>): ProgressStream | null {
@@ -161,12 +180,19 @@ const CHILD_ENTRY = fileURLToPath(new URL('./child.ts', import.meta.url));
 /** The arguments of src/train/child.ts for the spec in `specFile`. */
 function childArgs(specFile: string, o: SweepOptions): string[] {
   return [
-    specFile, path.resolve(o.store.root),
-    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []), ...(o.allowStale ? ['--allow-stale'] : []),
+    specFile,
+    path.resolve(o.store.root),
+    ...(o.allowSmallCorpus ? ['--allow-small-corpus'] : []),
+    ...(o.allowStale ? ['--allow-stale'] : []),
   ];
 }
 
-async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (spec: RunSpec) => string[], trainedHere: Set<string>): Promise<void> {
+async function trainChildQueue(
+  specs: RunSpec[],
+  o: SweepOptions,
+  trainArgs: (spec: RunSpec) => string[],
+  trainedHere: Set<string>,
+): Promise<void> {
   const queue = [...specs];
   const failures: string[] = [];
   const all = o.innovations.length * o.seeds.length;
@@ -176,7 +202,12 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
   // children run in their own process group, so a terminal's Ctrl-C reaches them only this way,
   // once
   const forward = () => {
-    for (const c of live) c.kill(typeof o.signal?.reason === 'string' && o.signal.reason.startsWith('SIG') ? (o.signal.reason as NodeJS.Signals) : 'SIGTERM');
+    for (const c of live)
+      c.kill(
+        typeof o.signal?.reason === 'string' && o.signal.reason.startsWith('SIG')
+          ? (o.signal.reason as NodeJS.Signals)
+          : 'SIGTERM',
+      );
   };
   o.signal?.addEventListener('abort', forward, { once: true });
   // an exit of this process (a second Ctrl-C) takes the children with it: never an orphan;
@@ -186,7 +217,8 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
   };
   process.on('exit', killAll);
   // children send their progress here (IPC); one line per active run, redrawn in place on a TTY
-  const board: ProgressBoard | null = o.stream === null ? null : createProgressBoard({ stream: o.stream ?? process.stderr });
+  const board: ProgressBoard | null =
+    o.stream === null ? null : createProgressBoard({ stream: o.stream ?? process.stderr });
   const ttyBoard = o.stream !== null && (o.stream ?? process.stderr).isTTY === true;
   const worker = async (): Promise<void> => {
     for (let spec = queue.shift(); spec; spec = queue.shift()) {
@@ -199,7 +231,12 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
           cwd: PROJECT_ROOT,
           // 'ipc': the child sees the channel close when this process dies, even by SIGKILL
           // (on a TTY the child's one-line result would break the board's block: the parent prints it)
-          stdio: ['ignore', o.stream === null || ttyBoard ? 'ignore' : 'inherit', o.stream === null ? 'ignore' : 'inherit', 'ipc'],
+          stdio: [
+            'ignore',
+            o.stream === null || ttyBoard ? 'ignore' : 'inherit',
+            o.stream === null ? 'ignore' : 'inherit',
+            'ipc',
+          ],
           // the child's progress lines carry this run's place in the whole sweep, not [1/1];
           // they come back over IPC to this process's board
           env: { ...process.env, CEG_PROGRESS: board ? 'ipc' : 'plain', CEG_PROGRESS_INDEX: place },
@@ -215,7 +252,8 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
           resolve(c ?? (sig ? -1 : null));
         });
       });
-      if (code !== 0 && code !== EXIT_DIVERGED && !o.signal?.aborted) failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
+      if (code !== 0 && code !== EXIT_DIVERGED && !o.signal?.aborted)
+        failures.push(`${spec.innovation} ${spec.scale} seed ${spec.seed} (exit ${code})`);
       else if (code === 0) trainedHere.add(runId(spec));
     }
   };
@@ -226,7 +264,8 @@ async function trainChildQueue(specs: RunSpec[], o: SweepOptions, trainArgs: (sp
     process.removeListener('exit', killAll);
   }
   if (o.signal?.aborted) throw stopped(o.signal);
-  if (failures.length) throw new SweepError(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
+  if (failures.length)
+    throw new SweepError(`training failed for: ${failures.join('; ')} (see the messages above; re-run to resume)`);
 }
 
 /**
@@ -240,7 +279,8 @@ function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
   for (const group of byData.values()) {
     const longest = group.reduce((a, b) => (b.model.blockSize > a.model.blockSize ? b : a));
     const d = longest.data;
-    const wholeFile = (f: string) => fs.existsSync(path.join(d.dir!, f)) && fs.statSync(path.join(d.dir!, f)).size % 2 === 0;
+    const wholeFile = (f: string) =>
+      fs.existsSync(path.join(d.dir!, f)) && fs.statSync(path.join(d.dir!, f)).size % 2 === 0;
     if (d.corpus === 'tokens' && d.dir && wholeFile('train.bin') && wholeFile('val.bin')) {
       // user token files can be large (OpenWebText: GBs): their lengths from the file sizes (uint16 ids)
       const len = (f: string) => ({ length: Math.floor(fs.statSync(path.join(d.dir!, f)).size / 2) });
@@ -253,7 +293,11 @@ function preflight(specs: RunSpec[], so: SpecOptions = {}): void {
 
 function stopped(signal: AbortSignal): InterruptedError {
   const reason = stopReason(signal);
-  return new InterruptedError(0, reason, `sweep stopped (${reason}); started runs were checkpointed; the same command resumes them`);
+  return new InterruptedError(
+    0,
+    reason,
+    `sweep stopped (${reason}); started runs were checkpointed; the same command resumes them`,
+  );
 }
 
 /** A finished state: done, or diverged (a result too). */
@@ -267,7 +311,9 @@ export function finishedState(store: RunStore, sp: RunSpec): boolean {
  * them. Completed runs are read, not retrained.
  */
 export async function ensureRuns(o: SweepOptions): Promise<RunRecord[]> {
-  const specs = o.innovations.flatMap((inn) => o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)));
+  const specs = o.innovations.flatMap((inn) =>
+    o.seeds.map((seed) => runSpec(inn, o.scale, seed, o.backend, o.specOptions)),
+  );
   const keptStale = await prepareSpecs(specs, o);
   /** runs trained by child processes of this sweep (complete when the loop below reads them) */
   const trainedHere = new Set<string>();
@@ -324,7 +370,9 @@ async function prepareSpecs(specs: readonly RunSpec[], o: SweepOptions): Promise
 function refuseMissed(pending: readonly RunSpec[], store: RunStore): void {
   const missed = pending.filter((sp) => !finishedState(store, sp));
   if (missed.length)
-    throw new Error(`child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`);
+    throw new Error(
+      `child processes did not complete ${missed.map((sp) => `${sp.innovation} ${sp.scale} seed ${sp.seed} (run ${runId(sp)})`).join('; ')}`,
+    );
 }
 
 /**
@@ -334,7 +382,10 @@ function refuseMissed(pending: readonly RunSpec[], store: RunStore): void {
  * process (./child.ts, see trainInChildren), as in ensureRuns.
  * Any spec (forks, schedules, plan rungs) goes through the same path.
  */
-export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>): Promise<RunRecord[]> {
+export async function ensureSpecs(
+  specs: readonly RunSpec[],
+  o: Omit<SweepOptions, 'scale' | 'innovations' | 'seeds' | 'backend'>,
+): Promise<RunRecord[]> {
   const so = { ...o, scale: '', innovations: [], seeds: [], backend: specs[0]?.backend ?? 'wasm' } as SweepOptions;
   const keptStale = await prepareSpecs(specs, so);
   const trainedHere = new Set<string>();
@@ -353,7 +404,12 @@ export async function ensureSpecs(specs: readonly RunSpec[], o: Omit<SweepOption
   return trainInProcess(specs, so, keptStale, trainedHere);
 }
 
-async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptStale: ReadonlySet<string>, trainedHere: ReadonlySet<string>): Promise<RunRecord[]> {
+async function trainInProcess(
+  specs: readonly RunSpec[],
+  o: SweepOptions,
+  keptStale: ReadonlySet<string>,
+  trainedHere: ReadonlySet<string>,
+): Promise<RunRecord[]> {
   const out: RunRecord[] = [];
   // a child of a sweep (CEG_PROGRESS=ipc): progress goes to the parent's board, which draws it
   // (never throwing: once the parent is gone the trainer must still checkpoint and record why it stopped)
@@ -367,8 +423,12 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
   for (const spec of specs) {
     if (o.signal?.aborted) throw stopped(o.signal);
     k += 1;
-    const index = specs.length === 1 && readEnv('CEG_PROGRESS_INDEX') ? readEnv('CEG_PROGRESS_INDEX') : `${k}/${specs.length}`;
-    const study = spec.train.schedule === 'wsd' ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}` : '';
+    const index =
+      specs.length === 1 && readEnv('CEG_PROGRESS_INDEX') ? readEnv('CEG_PROGRESS_INDEX') : `${k}/${specs.length}`;
+    const study =
+      spec.train.schedule === 'wsd'
+        ? ` lr ${spec.train.lr}${spec.fork ? ` fork@${spec.fork.step}->${spec.train.steps}` : ' trunk'}`
+        : '';
     const label = `[${index}] ${spec.innovation} ${spec.scale} seed ${spec.seed}${study}`;
     const stored = o.store.get(runId(spec));
     if (stored?.isDone()) {
@@ -388,14 +448,19 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
           : stream === null
             ? null
             : createProgress({
-                label, total: spec.train.steps, stream,
+                label,
+                total: spec.train.steps,
+                stream,
                 ...(readEnv('CEG_PROGRESS') === 'plain' ? { tty: false } : {}),
               });
     // no training step yet: no loss or speed to show (not "loss nan 0.0 tok/s")
     let last: { loss?: number; tokPerSec?: number } = {};
     const hooks: TrainHooks = {
       signal: o.signal,
-      onWait: (h) => progress?.log(`another process trains this run (pid ${h.pid} on ${h.host}${h.job ? `, job ${h.job}` : ''}, since ${h.startedAt}): waiting for it`),
+      onWait: (h) =>
+        progress?.log(
+          `another process trains this run (pid ${h.pid} on ${h.host}${h.job ? `, job ${h.job}` : ''}, since ${h.startedAt}): waiting for it`,
+        ),
       onStep: (s) => {
         last = { loss: s.loss, tokPerSec: s.tokPerSec };
         progress?.update(s.step, { loss: s.loss, tokPerSec: s.tokPerSec });
@@ -413,8 +478,14 @@ async function trainInProcess(specs: readonly RunSpec[], o: SweepOptions, keptSt
           : `done (run ${r.run.id}): final val loss ${final?.valLoss?.toFixed(4)} in ${final?.seconds.toFixed(1)} s of training`,
     );
     out.push({
-      id: r.run.id, innovation: spec.innovation, scale: spec.scale, seed: spec.seed, backend: spec.backend,
-      metrics: r.metrics, cached: r.cached && !trainedHere.has(r.run.id), ...(keptStale.has(r.run.id) ? { stale: true } : {}),
+      id: r.run.id,
+      innovation: spec.innovation,
+      scale: spec.scale,
+      seed: spec.seed,
+      backend: spec.backend,
+      metrics: r.metrics,
+      cached: r.cached && !trainedHere.has(r.run.id),
+      ...(keptStale.has(r.run.id) ? { stale: true } : {}),
       ...(r.diverged ? { diverged: r.diverged } : {}),
       timingKey: runTimingKey(r.run.status(), spec.backend),
     });

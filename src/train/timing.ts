@@ -95,10 +95,19 @@ export async function measureStepTimes(o: TimingOptions): Promise<TimingFile> {
     const data = loadTokens(spec.data);
     const params = initParams(spec.model, 1);
     const opt = new AdamW(params, {
-      beta1: spec.train.beta1, beta2: spec.train.beta2, eps: 1e-8, weightDecay: spec.train.weightDecay, decayed: decayedParams(spec.model),
+      beta1: spec.train.beta1,
+      beta2: spec.train.beta2,
+      eps: 1e-8,
+      weightDecay: spec.train.weightDecay,
+      decayed: decayedParams(spec.model),
     });
     const b = sampleBatch(data.train, spec.train.batchSize, spec.model.blockSize, createRng(1));
-    return { innovation, state: stepState(params, opt, spec.model, spec.train), batch: () => b, samples: [] as number[] };
+    return {
+      innovation,
+      state: stepState(params, opt, spec.model, spec.train),
+      batch: () => b,
+      samples: [] as number[],
+    };
   });
   const step = async (v: (typeof variants)[number]) => {
     const t0 = performance.now();
@@ -119,12 +128,23 @@ export async function measureStepTimes(o: TimingOptions): Promise<TimingFile> {
   const prov = currentProvenance(o.backend);
   const measuredAt = new Date().toISOString();
   return {
-    scale: o.scale, backend: o.backend, measuredAt, load, engine: { ...engineInfo() },
-    steps, rounds,
+    scale: o.scale,
+    backend: o.backend,
+    measuredAt,
+    load,
+    engine: { ...engineInfo() },
+    steps,
+    rounds,
     results: variants.map((v) => ({
-      innovation: v.innovation, msPerStep: median(v.samples), samples: v.samples, measuredAt, load, sourceHash: prov.code.sourceHash,
+      innovation: v.innovation,
+      msPerStep: median(v.samples),
+      samples: v.samples,
+      measuredAt,
+      load,
+      sourceHash: prov.code.sourceHash,
     })),
-    machine: { cpu: prov.machine.cpu, cores: prov.machine.cores }, kernels: prov.kernels,
+    machine: { cpu: prov.machine.cpu, cores: prov.machine.cores },
+    kernels: prov.kernels,
   };
 }
 
@@ -134,10 +154,17 @@ export function timingPath(runsRoot: string, scale: string, backend: string): st
 
 /** One measurement as a TimingSet (files written before machine/kernels were recorded: machine null). */
 function setOf(t: TimingFile): TimingSet {
-  const kernels = t.kernels ?? `${t.backend}/${String((t.engine as { flags?: { kernels?: string } })?.flags?.kernels || 'stock')}`;
+  const kernels =
+    t.kernels ?? `${t.backend}/${String((t.engine as { flags?: { kernels?: string } })?.flags?.kernels || 'stock')}`;
   const machine = t.machine ?? null;
   const results = t.results.map((r) => ({ ...r, measuredAt: r.measuredAt ?? t.measuredAt, load: r.load ?? t.load }));
-  return { key: machine ? timingKey({ machine, kernels }) : `unknown machine | ${kernels}`, machine, kernels, engine: t.engine, results };
+  return {
+    key: machine ? timingKey({ machine, kernels }) : `unknown machine | ${kernels}`,
+    machine,
+    kernels,
+    engine: t.engine,
+    results,
+  };
 }
 
 /** The stored timings of a scale and backend (a file of the old one-measurement format is read as one set). */
@@ -178,7 +205,9 @@ export function saveTiming(runsRoot: string, t: TimingFile): string {
  */
 export function pickTimingSet(store: TimingStore | undefined, preferKey?: string): TimingSet | undefined {
   const withBase = (store?.sets ?? []).filter((s) => s.results.some((r) => r.innovation === 'baseline'));
-  return withBase.find((s) => s.key === preferKey) ?? [...withBase].sort((a, b) => b.results.length - a.results.length)[0];
+  return (
+    withBase.find((s) => s.key === preferKey) ?? [...withBase].sort((a, b) => b.results.length - a.results.length)[0]
+  );
 }
 
 /**

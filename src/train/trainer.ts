@@ -17,9 +17,26 @@ import os from 'node:os';
 import path from 'node:path';
 import { tf, initEngine, engineInfo } from '../engine/index.js';
 import {
-  canonicalJson, isImportedSpec, runId, inspectRun, repairRun, metricsCover, completenessProblems, quarantineCheckpoint, formatProblems, CheckpointCorruptError,
-  ClaimLostError, ClaimWaitAborted,
-  RunStore as RunStoreCtor, type RunSpec, type Run, type RunStore, type MetricRow, type Claim, type AcquireOptions, type ClaimHolder,
+  canonicalJson,
+  isImportedSpec,
+  runId,
+  inspectRun,
+  repairRun,
+  metricsCover,
+  completenessProblems,
+  quarantineCheckpoint,
+  formatProblems,
+  CheckpointCorruptError,
+  ClaimLostError,
+  ClaimWaitAborted,
+  RunStore as RunStoreCtor,
+  type RunSpec,
+  type Run,
+  type RunStore,
+  type MetricRow,
+  type Claim,
+  type AcquireOptions,
+  type ClaimHolder,
 } from '../runs/index.js';
 import type { Divergence } from '../runs/index.js';
 import { ConfigError } from '../config.js';
@@ -69,7 +86,10 @@ export class InterruptedError extends Error {
     public readonly reason: string = 'SIGINT',
     message?: string,
   ) {
-    super(message ?? `training interrupted (${reason}) at step ${step} with a checkpoint; the run resumes from it when started again`);
+    super(
+      message ??
+        `training interrupted (${reason}) at step ${step} with a checkpoint; the run resumes from it when started again`,
+    );
     this.name = 'InterruptedError';
   }
 
@@ -91,10 +111,15 @@ export const DIVERGENCE_FACTOR = 2;
 
 export function divergenceMessage(d: Divergence): string {
   const what = d.where === 'weights' ? 'non-finite weights' : `${d.where} loss ${d.loss}`;
-  const why = Number.isFinite(d.loss) && d.where !== 'weights' ? ` > ${DIVERGENCE_FACTOR} x the initial loss ${d.initialLoss.toFixed(4)}` : '';
-  return `diverged at step ${d.step}: ${what}${why} at learning rate ${d.lr}; ` +
+  const why =
+    Number.isFinite(d.loss) && d.where !== 'weights'
+      ? ` > ${DIVERGENCE_FACTOR} x the initial loss ${d.initialLoss.toFixed(4)}`
+      : '';
+  return (
+    `diverged at step ${d.step}: ${what}${why} at learning rate ${d.lr}; ` +
     (d.checkpointStep === null ? 'no checkpoint kept' : `last finite checkpoint at step ${d.checkpointStep} kept`) +
-    '; lower the learning rate (train.lr in --config) or raise warmup';
+    '; lower the learning rate (train.lr in --config) or raise warmup'
+  );
 }
 
 class DivergedSignal extends Error {
@@ -153,7 +178,12 @@ function diverged(store: RunStore, id: string): TrainResult | undefined {
   if (st.state === 'diverged') {
     const d = st.divergence as Divergence;
     // JSON has no NaN: a non-finite loss is stored as null
-    return { run, metrics: run.metrics(), cached: true, diverged: { ...d, loss: typeof d.loss === 'number' ? d.loss : NaN } };
+    return {
+      run,
+      metrics: run.metrics(),
+      cached: true,
+      diverged: { ...d, loss: typeof d.loss === 'number' ? d.loss : NaN },
+    };
   }
   return undefined;
 }
@@ -171,7 +201,9 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   // read (and so validate) the data before anything is written for the run
   const data = loadTokens(spec.data);
   if (data.paddedVocabSize > spec.model.vocabSize) {
-    throw new ConfigError(`tokenizer ${data.tokenizer.name} needs vocab ${data.paddedVocabSize}, model has ${spec.model.vocabSize}`);
+    throw new ConfigError(
+      `tokenizer ${data.tokenizer.name} needs vocab ${data.paddedVocabSize}, model has ${spec.model.vocabSize}`,
+    );
   }
   checkContextFitsData(spec, data);
   // a fork's starting point is read (and checked) before anything is written; the parent is only read
@@ -184,7 +216,11 @@ export async function trainRun(spec: RunSpec, store: RunStore, hooks: TrainHooks
   } catch (e) {
     if (e instanceof ClaimWaitAborted) {
       const why = stopReason(hooks.signal);
-      throw new InterruptedError(0, why, `stopped (${why}) while waiting for run ${id}, which another process is training; nothing written`);
+      throw new InterruptedError(
+        0,
+        why,
+        `stopped (${why}) while waiting for run ${id}, which another process is training; nothing written`,
+      );
     }
     throw e;
   }
@@ -249,35 +285,55 @@ const FORK_FREE_TRAIN_FIELDS = ['steps', 'cooldownSteps', 'keepSteps', 'checkpoi
 export function forkOrigin(spec: RunSpec, store: RunStore): ForkOrigin {
   const f = spec.fork!;
   const parent = store.get(f.parent);
-  if (!parent) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent run is not in ${store.root} (train the trunk first)`);
+  if (!parent)
+    throw new ConfigError(
+      `fork of run ${f.parent} at step ${f.step}: the parent run is not in ${store.root} (train the trunk first)`,
+    );
   const strip = (t: RunSpec['train']) => {
     const o: Record<string, unknown> = { ...t };
     for (const k of FORK_FREE_TRAIN_FIELDS) delete o[k];
     return o;
   };
   const p = parent.spec;
-  if (isImportedSpec(p)) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent is an imported run (no checkpoints to start from)`);
+  if (isImportedSpec(p))
+    throw new ConfigError(
+      `fork of run ${f.parent} at step ${f.step}: the parent is an imported run (no checkpoints to start from)`,
+    );
   const same = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJson(b);
   const diff = [
     ...(['model', 'data', 'seed', 'backend'] as const).filter((k) => !same(p[k], spec[k])),
     ...(same(strip(p.train), strip(spec.train)) ? [] : ['train (beyond steps and cooldown)']),
   ];
-  if (diff.length) throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: it differs from its parent in ${diff.join(', ')}`);
+  if (diff.length)
+    throw new ConfigError(
+      `fork of run ${f.parent} at step ${f.step}: it differs from its parent in ${diff.join(', ')}`,
+    );
   const ck = parent.checkpointAt(f.step);
   if (!ck) {
     throw new ConfigError(
       `fork of run ${f.parent} at step ${f.step}: the parent has no checkpoint at that step ` +
-        `(kept checkpoints: ${parent.checkpoints().filter((c) => c.kept).map((c) => c.step).join(', ') || 'none'}; the trunk must list it in train.keepSteps and reach it)`,
+        `(kept checkpoints: ${
+          parent
+            .checkpoints()
+            .filter((c) => c.kept)
+            .map((c) => c.step)
+            .join(', ') || 'none'
+        }; the trunk must list it in train.keepSteps and reach it)`,
     );
   }
   if (!metricsCover(parent, f.step))
-    throw new ConfigError(`fork of run ${f.parent} at step ${f.step}: the parent's metrics lack evaluation rows up to that step (check it with ceg runs --check)`);
+    throw new ConfigError(
+      `fork of run ${f.parent} at step ${f.step}: the parent's metrics lack evaluation rows up to that step (check it with ceg runs --check)`,
+    );
   let files: Record<string, Buffer>;
   try {
     files = parent.loadCheckpoint(ck)!.files;
   } catch (e) {
     if (!(e instanceof CheckpointCorruptError)) throw e;
-    throw new CheckpointCorruptError(ck.dir, `${e.reason}; it is the fork point of this cooldown fork: check the trunk ${f.parent} with ceg runs --check --repair and train it again`);
+    throw new CheckpointCorruptError(
+      ck.dir,
+      `${e.reason}; it is the fork point of this cooldown fork: check the trunk ${f.parent} with ceg runs --check --repair and train it again`,
+    );
   }
   let pst;
   try {
@@ -286,12 +342,24 @@ export function forkOrigin(spec: RunSpec, store: RunStore): ForkOrigin {
     pst = undefined; // a damaged status: the fork's provenance starts with this code
   }
   const trainedWith = pst?.trainedWith ?? (pst?.provenance ? [pst.provenance.fingerprint] : []);
-  return { checkpointDir: ck.dir, files, rows: parent.metrics().filter((r) => r.step <= f.step), trainedWith, probe: pst?.probe?.trainLosses };
+  return {
+    checkpointDir: ck.dir,
+    files,
+    rows: parent.metrics().filter((r) => r.step <= f.step),
+    trainedWith,
+    probe: pst?.probe?.trainLosses,
+  };
 }
 
 /** The context must fit in the data: one window of blockSize + 1 tokens from each split. */
-export function checkContextFitsData(spec: RunSpec, data: { train: { readonly length: number }; val: { readonly length: number }; dir: string }): void {
-  for (const [split, arr] of [['train', data.train], ['val', data.val]] as const) {
+export function checkContextFitsData(
+  spec: RunSpec,
+  data: { train: { readonly length: number }; val: { readonly length: number }; dir: string },
+): void {
+  for (const [split, arr] of [
+    ['train', data.train],
+    ['val', data.val],
+  ] as const) {
     if (arr.length < spec.model.blockSize + 1)
       throw new ConfigError(
         `model.blockSize ${spec.model.blockSize} is longer than the data: the ${split} split (${data.dir}) has ${arr.length} tokens, ` +
@@ -307,7 +375,12 @@ export function checkContextFitsData(spec: RunSpec, data: { train: { readonly le
  * left in place, saved again when the run reaches its step). Each is said via `notice`.
  * Restores into params/opt only once a checkpoint is fully read and checked; undefined: from step 0.
  */
-function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: AdamW, notice: (m: string) => void): Omit<ScalarState, 'tensorIndex'> | undefined {
+function restoreNewestGood(
+  run: Run,
+  params: Map<string, tf.Variable>,
+  opt: AdamW,
+  notice: (m: string) => void,
+): Omit<ScalarState, 'tensorIndex'> | undefined {
   const refs = run.checkpoints().reverse();
   for (const [i, ref] of refs.entries()) {
     const name = `ckpt-${ref.step}`;
@@ -317,11 +390,15 @@ function restoreNewestGood(run: Run, params: Map<string, tf.Variable>, opt: Adam
       const loaded = run.loadCheckpoint(ref)!;
       if (!metricsCover(run, ref.step) && ref.kept) {
         // a kept checkpoint (a cooldown fork point) stays: the run saves this step again when it gets there
-        notice(`run ${run.id}: ${name} (kept) is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): not resumed from; ${next}`);
+        notice(
+          `run ${run.id}: ${name} (kept) is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): not resumed from; ${next}`,
+        );
         continue;
       }
       if (!metricsCover(run, ref.step)) {
-        notice(`run ${run.id}: ${name} is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): removed; ${next}`);
+        notice(
+          `run ${run.id}: ${name} is ahead of the metrics (evaluation rows up to step ${ref.step} are missing): removed; ${next}`,
+        );
         fs.renameSync(ref.dir, `${ref.dir}.del`); // atomic: never a half checkpoint under a valid name
         fs.rmSync(`${ref.dir}.del`, { recursive: true, force: true });
         continue;
@@ -349,12 +426,22 @@ function allFinite(bytes: Uint8Array): boolean {
   return true;
 }
 
-async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: TrainHooks, claim: Claim, fork?: ForkOrigin): Promise<TrainResult> {
-
+async function trainLoop(
+  spec: RunSpec,
+  run: Run,
+  data: LoadedTokens,
+  hooks: TrainHooks,
+  claim: Claim,
+  fork?: ForkOrigin,
+): Promise<TrainResult> {
   const { model: cfg, train: tc } = spec;
   const params = initParams(cfg, spec.seed);
   const opt = new AdamW(params, {
-    beta1: tc.beta1, beta2: tc.beta2, eps: 1e-8, weightDecay: tc.weightDecay, decayed: decayedParams(cfg),
+    beta1: tc.beta1,
+    beta2: tc.beta2,
+    eps: 1e-8,
+    weightDecay: tc.weightDecay,
+    decayed: decayedParams(cfg),
   });
   const tokensPerStep = tc.batchSize * cfg.blockSize * tc.gradAccum;
   const flopsPerStep = stepFlops(cfg, tokensPerStep).total;
@@ -366,8 +453,14 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
       : evalSet;
 
   let st: Omit<ScalarState, 'tensorIndex'> = {
-    step: 0, tokens: 0, flops: 0, seconds: 0, adamT: 0, rng: createRng(spec.seed).state(),
-    trainLossSum: 0, trainLossCount: 0,
+    step: 0,
+    tokens: 0,
+    flops: 0,
+    seconds: 0,
+    adamT: 0,
+    rng: createRng(spec.seed).state(),
+    trainLossSum: 0,
+    trainLossCount: 0,
   };
   const restored = restoreNewestGood(run, params, opt, hooks.onNotice ?? ((m: string) => log.info(`[ceg] ${m}`)));
   const ck = restored !== undefined;
@@ -391,21 +484,31 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   const trainedWith = [...(ck ? (prevStatus.trainedWith ?? []) : startedFork ? fork.trainedWith : [])];
   if (trainedWith.at(-1) !== provenance.fingerprint) trainedWith.push(provenance.fingerprint);
   // a restart from step 0 recomputes the probe; a resume keeps the one stored (or in the checkpoint)
-  const probe: number[] =
-    ck ? (st.probe ?? prevStatus.probe?.trainLosses.slice(0, st.step) ?? [])
-    : startedFork ? (st.probe ?? fork.probe?.slice(0, st.step) ?? [])
-    : [];
-  const probeNow = startedFork && probe.length > 0 ? { probe: { trainLosses: [...probe] } } : ck ? {} : { probe: undefined };
+  const probe: number[] = ck
+    ? (st.probe ?? prevStatus.probe?.trainLosses.slice(0, st.step) ?? [])
+    : startedFork
+      ? (st.probe ?? fork.probe?.slice(0, st.step) ?? [])
+      : [];
+  const probeNow =
+    startedFork && probe.length > 0 ? { probe: { trainLosses: [...probe] } } : ck ? {} : { probe: undefined };
   claim.check();
   run.setStatus({ state: 'running', provenance, trainedWith, ...probeNow });
   const probeSteps = Math.min(PROBE_STEPS, tc.steps);
   // divergence reference: the validation loss at step 0 (stored, so a resumed run uses the same)
   let initialLoss = run.metrics().find((m) => m.step === 0)?.valLoss ?? NaN;
   const diverge = (step: number, loss: number, where: Divergence['where']): never => {
-    throw new DivergedSignal({ step, loss, lr: learningRate(Math.max(0, step - 1), tc), initialLoss, limit: DIVERGENCE_FACTOR * initialLoss, where });
+    throw new DivergedSignal({
+      step,
+      loss,
+      lr: learningRate(Math.max(0, step - 1), tc),
+      initialLoss,
+      limit: DIVERGENCE_FACTOR * initialLoss,
+      where,
+    });
   };
   const checkLoss = (step: number, loss: number, where: 'train' | 'val'): void => {
-    if (!Number.isFinite(loss) || (Number.isFinite(initialLoss) && loss > DIVERGENCE_FACTOR * initialLoss)) diverge(step, loss, where);
+    if (!Number.isFinite(loss) || (Number.isFinite(initialLoss) && loss > DIVERGENCE_FACTOR * initialLoss))
+      diverge(step, loss, where);
   };
 
   /** Mean validation CE over the fixed batches; with MoE also the tokens each expert got (summed over layers). */
@@ -482,59 +585,63 @@ async function trainLoop(spec: RunSpec, run: Run, data: LoadedTokens, hooks: Tra
   }
 
   async function steps(): Promise<TrainResult> {
-  let stepsThisProcess = 0;
-  const state = stepState(params, opt, cfg, tc);
-  while (st.step < tc.steps) {
-    // signals, a parent's death (IPC disconnect) and the claim's heartbeat timer are seen only here
-    await yieldToEventLoop();
-    claim.beatIfDue();
-    if (hooks.signal?.aborted) {
-      await checkpoint();
-      throw new InterruptedError(st.step, stopReason(hooks.signal));
+    let stepsThisProcess = 0;
+    const state = stepState(params, opt, cfg, tc);
+    while (st.step < tc.steps) {
+      // signals, a parent's death (IPC disconnect) and the claim's heartbeat timer are seen only here
+      await yieldToEventLoop();
+      claim.beatIfDue();
+      if (hooks.signal?.aborted) {
+        await checkpoint();
+        throw new InterruptedError(st.step, stopReason(hooks.signal));
+      }
+      const lr = learningRate(st.step, tc);
+      const t0 = performance.now();
+      const stepNow = st.step;
+      const loss = await trainStep(
+        state,
+        lr,
+        () => sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng),
+        (micro) => dropoutSeed(spec.seed, stepNow, micro),
+      );
+      const dt = (performance.now() - t0) / 1000;
+      st.step += 1;
+      st.tokens += tokensPerStep;
+      st.flops += flopsPerStep;
+      st.seconds += dt;
+      st.trainLossSum += loss;
+      st.trainLossCount += 1;
+      stepsThisProcess += 1;
+      if (st.step <= probeSteps && probe.length === st.step - 1) {
+        probe.push(loss);
+        if (st.step === probeSteps) run.setStatus({ state: 'running', probe: { trainLosses: [...probe] } });
+      }
+      hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
+      checkLoss(st.step, loss, 'train');
+      if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
+      if (hooks.stopAtStep !== undefined && st.step >= hooks.stopAtStep) break;
+      const ckEvery = tc.checkpointInterval;
+      if (st.step < tc.steps && ((ckEvery > 0 && st.step % ckEvery === 0) || tc.keepSteps?.includes(st.step)))
+        await checkpoint();
+      if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
+        disposeAll(params, opt);
+        throw new Error(`simulated crash after ${stepsThisProcess} steps`);
+      }
     }
-    const lr = learningRate(st.step, tc);
-    const t0 = performance.now();
-    const stepNow = st.step;
-    const loss = await trainStep(
-      state,
-      lr,
-      () => sampleBatch(data.train, tc.batchSize, cfg.blockSize, rng),
-      (micro) => dropoutSeed(spec.seed, stepNow, micro),
-    );
-    const dt = (performance.now() - t0) / 1000;
-    st.step += 1;
-    st.tokens += tokensPerStep;
-    st.flops += flopsPerStep;
-    st.seconds += dt;
-    st.trainLossSum += loss;
-    st.trainLossCount += 1;
-    stepsThisProcess += 1;
-    if (st.step <= probeSteps && probe.length === st.step - 1) {
-      probe.push(loss);
-      if (st.step === probeSteps) run.setStatus({ state: 'running', probe: { trainLosses: [...probe] } });
-    }
-    hooks.onStep?.({ step: st.step, total: tc.steps, loss, tokPerSec: tokensPerStep / dt, lr });
-    checkLoss(st.step, loss, 'train');
-    if (st.step % tc.evalInterval === 0 || st.step === tc.steps) await record();
-    if (hooks.stopAtStep !== undefined && st.step >= hooks.stopAtStep) break;
-    const ckEvery = tc.checkpointInterval;
-    if (st.step < tc.steps && ((ckEvery > 0 && st.step % ckEvery === 0) || tc.keepSteps?.includes(st.step))) await checkpoint();
-    if (hooks.crashAfterSteps !== undefined && stepsThisProcess >= hooks.crashAfterSteps) {
+    if (hooks.stopAtStep !== undefined) {
       disposeAll(params, opt);
-      throw new Error(`simulated crash after ${stepsThisProcess} steps`);
+      return { run, metrics: run.metrics(), cached: false };
     }
-  }
-  if (hooks.stopAtStep !== undefined) {
+    await checkpoint();
+    const incomplete = completenessProblems(run);
+    if (incomplete.length)
+      throw new Error(
+        `run ${run.id} finished training but its metrics are incomplete (${formatProblems(incomplete)}); not marking it done`,
+      );
+    claim.check();
+    run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
     disposeAll(params, opt);
     return { run, metrics: run.metrics(), cached: false };
-  }
-  await checkpoint();
-  const incomplete = completenessProblems(run);
-  if (incomplete.length) throw new Error(`run ${run.id} finished training but its metrics are incomplete (${formatProblems(incomplete)}); not marking it done`);
-  claim.check();
-  run.setStatus({ state: 'done', finishedAt: new Date().toISOString(), engine: engineInfo() });
-  disposeAll(params, opt);
-  return { run, metrics: run.metrics(), cached: false };
   }
 }
 
@@ -572,7 +679,12 @@ function disposeAll(params: Map<string, tf.Variable>, opt: AdamW): void {
  * checked (every tensor present with the variable's shape) before the first assignment, so a
  * bad checkpoint (CheckpointCorruptError) leaves params and optimizer untouched.
  */
-function restoreCheckpoint(dir: string, files: Record<string, Buffer>, params: Map<string, tf.Variable>, opt: AdamW): Omit<ScalarState, 'tensorIndex'> {
+function restoreCheckpoint(
+  dir: string,
+  files: Record<string, Buffer>,
+  params: Map<string, tf.Variable>,
+  opt: AdamW,
+): Omit<ScalarState, 'tensorIndex'> {
   let state: ScalarState;
   let tensors: ReturnType<typeof unpackTensors>;
   const todo: [tf.Variable, { shape: number[]; values: Float32Array }][] = [];
@@ -580,15 +692,21 @@ function restoreCheckpoint(dir: string, files: Record<string, Buffer>, params: M
     if (!files['state.json'] || !files['tensors.bin']) throw new Error('state.json or tensors.bin is missing');
     state = JSON.parse(files['state.json'].toString('utf8')) as ScalarState;
     tensors = unpackTensors(state.tensorIndex, files['tensors.bin']);
-    for (const [prefix, m] of [['param', params], ['adam_m', opt.m], ['adam_v', opt.v]] as const) {
+    for (const [prefix, m] of [
+      ['param', params],
+      ['adam_m', opt.m],
+      ['adam_v', opt.v],
+    ] as const) {
       for (const [n, v] of m) {
         const t = tensors.get(`${prefix}/${n}`);
         if (!t) throw new Error(`it lacks tensor ${prefix}/${n}`);
-        if (t.shape.join() !== v.shape.join()) throw new Error(`tensor ${prefix}/${n} has shape [${t.shape}], the model [${v.shape}]`);
+        if (t.shape.join() !== v.shape.join())
+          throw new Error(`tensor ${prefix}/${n} has shape [${t.shape}], the model [${v.shape}]`);
         todo.push([v, t]);
       }
     }
-    if (!Number.isSafeInteger(state.step) || !Number.isSafeInteger(state.adamT)) throw new Error('state.json has no integer step / adamT');
+    if (!Number.isSafeInteger(state.step) || !Number.isSafeInteger(state.adamT))
+      throw new Error('state.json has no integer step / adamT');
   } catch (e) {
     throw new CheckpointCorruptError(dir, (e as Error).message);
   }

@@ -12,7 +12,14 @@ import { lossSpread, noiseFloor, MIN_SLOPE_FLOOR } from './noise.js';
 import { slopeVerdict, combineVerdicts } from './verdict.js';
 import { combinationVsProduct } from './combination.js';
 import type {
-  CombinationCheck, FrontierCeg, LossSpread, NoiseFloor, ParametricCeg, StudyOptions, StudyRun, VerdictResult,
+  CombinationCheck,
+  FrontierCeg,
+  LossSpread,
+  NoiseFloor,
+  ParametricCeg,
+  StudyOptions,
+  StudyRun,
+  VerdictResult,
 } from './types.js';
 
 export interface AnalyzeOptions extends StudyOptions {
@@ -64,8 +71,10 @@ export interface StudyAnalysis {
 export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): StudyAnalysis {
   if (opts.baselines.length === 0) throw new CegError('analyzeStudy: no baseline given');
   const present = new Set(runs.map((r) => r.variant));
-  for (const b of opts.baselines) if (!present.has(b)) throw new CegError(`analyzeStudy: no runs of the baseline "${b}"`);
-  if (opts.placebo && !present.has(opts.placebo)) throw new CegError(`analyzeStudy: no runs of the placebo "${opts.placebo}"`);
+  for (const b of opts.baselines)
+    if (!present.has(b)) throw new CegError(`analyzeStudy: no runs of the baseline "${b}"`);
+  if (opts.placebo && !present.has(opts.placebo))
+    throw new CegError(`analyzeStudy: no runs of the placebo "${opts.placebo}"`);
   const variants = opts.variants ?? [...present].filter((v) => !opts.baselines.includes(v)).sort();
   const notes: string[] = [];
   const out: BaselineAnalysis[] = [];
@@ -74,7 +83,10 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
     if (opts.placebo) {
       try {
         noise = noiseFloor(runs, { ...opts, baseline, placebo: opts.placebo, minFloor: opts.minFloor });
-        if (!noise.consistent) notes.push(`vs ${baseline}: the placebo ${opts.placebo} is not consistent with CEG 1 (${noise.note}); find out why before reading the verdicts`);
+        if (!noise.consistent)
+          notes.push(
+            `vs ${baseline}: the placebo ${opts.placebo} is not consistent with CEG 1 (${noise.note}); find out why before reading the verdicts`,
+          );
       } catch (e) {
         notes.push(`vs ${baseline}: no noise floor from the placebo: ${(e as Error).message}`);
       }
@@ -84,11 +96,19 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
     const va: VariantAnalysis[] = [];
     for (const variant of variants) {
       if (variant === baseline) continue;
-      if (seedsOf(runs, variant).length === 0) { notes.push(`${variant}: no runs`); continue; }
+      if (seedsOf(runs, variant).length === 0) {
+        notes.push(`${variant}: no runs`);
+        continue;
+      }
       const frontier = frontierCeg(runs, { ...opts, baseline, variant });
       const frontierVerdict = frontier.slope
         ? slopeVerdict(frontier.slope.slope, frontier.slope.interval, vopts)
-        : { verdict: 'inconclusive' as const, direction: 'unclear' as const, floor, reason: 'fewer than 2 frontier points with a CEG inside the baseline range' };
+        : {
+            verdict: 'inconclusive' as const,
+            direction: 'unclear' as const,
+            floor,
+            reason: 'fewer than 2 frontier points with a CEG inside the baseline range',
+          };
       let parametric: ParametricCeg | null = null;
       let parametricError: string | null = null;
       if (opts.parametric !== false) {

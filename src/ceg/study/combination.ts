@@ -19,7 +19,8 @@ export function combinationVsProduct(
   const { baseline, combination, parts } = opts;
   if (parts.length === 0) throw new CegError(`combination ${combination}: no parts given`);
   const ids = [baseline, combination, ...parts];
-  if (new Set(ids).size !== ids.length) throw new CegError(`combination check: baseline, combination and parts must be distinct, got ${ids.join(', ')}`);
+  if (new Set(ids).size !== ids.length)
+    throw new CegError(`combination check: baseline, combination and parts must be distinct, got ${ids.join(', ')}`);
   const seeds = new Map(ids.map((id) => [id, seedsOf(runs, id)]));
   for (const [id, s] of seeds) if (s.length === 0) throw new CegError(`combination check: no runs of "${id}"`);
   const level = opts.level ?? 0.95;
@@ -30,16 +31,17 @@ export function combinationVsProduct(
     const curveOf = (id: string) => log10CegCurve(base, averagedPoints(runs, id, sel(id)), opts);
     return { combo: curveOf(combination), parts: parts.map(curveOf) };
   };
-  const ratioAt = (c: { combo: { flops: number; y: number }[]; parts: { flops: number; y: number }[][] }, C: number) => {
+  const ratioAt = (
+    c: { combo: { flops: number; y: number }[]; parts: { flops: number; y: number }[][] },
+    C: number,
+  ) => {
     const m = interpolateLogC(c.combo, C);
     const p = c.parts.reduce((s, pc) => s + interpolateLogC(pc, C), 0);
     return { m, p, r: m - p };
   };
   const all = (id: string) => seeds.get(id)!;
   const full = curves(all);
-  const perSeed = ids.map((g) =>
-    seeds.get(g)!.map((s) => curves((id) => (id === g ? [s] : all(id)))),
-  );
+  const perSeed = ids.map((g) => seeds.get(g)!.map((s) => curves((id) => (id === g ? [s] : all(id)))));
 
   const points: CombinationPoint[] = [];
   for (const { flops } of full.combo) {
@@ -51,8 +53,13 @@ export function combinationVsProduct(
       values: perSeed[k].map((c) => ratioAt(c, flops).r),
     }));
     const iv = seedGroupInterval(r, groups, level);
-    points.push({ flops, measured: 10 ** m, product: 10 ** p, ratio: 10 ** r, interval: { ...iv, lo: 10 ** iv.lo, hi: 10 ** iv.hi } });
+    points.push({
+      flops,
+      measured: 10 ** m,
+      product: 10 ** p,
+      ratio: 10 ** r,
+      interval: { ...iv, lo: 10 ** iv.lo, hi: 10 ** iv.hi },
+    });
   }
   return { combination, parts, points };
 }
-

@@ -22,7 +22,15 @@ import { CegError } from '../types.js';
 import { lsSlope } from '../classify.js';
 import { onPlateau, PLATEAU_MARGIN } from './plateau.js';
 import { seedGroupInterval, type GroupValues } from './stats.js';
-import type { FrontierCeg, FrontierCegPoint, FrontierPoint, Interval, SlopeEstimate, StudyOptions, StudyRun } from './types.js';
+import type {
+  FrontierCeg,
+  FrontierCegPoint,
+  FrontierPoint,
+  Interval,
+  SlopeEstimate,
+  StudyOptions,
+  StudyRun,
+} from './types.js';
 
 /** A seed-averaged point of a variant, identified by rung and fork. */
 export interface AveragedPoint {
@@ -39,7 +47,8 @@ const forkOf = (p: FrontierPoint) => p.fork ?? String(p.flops);
 
 function checkRuns(runs: readonly StudyRun[]): void {
   for (const r of runs) {
-    if (!Array.isArray(r.points)) throw new CegError(`run ${r.variant} seed ${r.seed} rung ${r.rung}: points must be an array`);
+    if (!Array.isArray(r.points))
+      throw new CegError(`run ${r.variant} seed ${r.seed} rung ${r.rung}: points must be an array`);
     for (const p of r.points)
       if (!(p.flops > 0 && Number.isFinite(p.flops) && Number.isFinite(p.loss) && p.loss > 0))
         throw new CegError(
@@ -70,7 +79,7 @@ export function averagedPoints(runs: readonly StudyRun[], variant: string, seeds
   const seen = new Set<string>();
   for (const r of runs) {
     if (r.variant !== variant) continue;
-    const w = weight ? weight.get(r.seed) ?? 0 : 1;
+    const w = weight ? (weight.get(r.seed) ?? 0) : 1;
     if (w === 0) continue;
     const runKey = `${r.seed}\u0000${r.rung}`;
     if (seen.has(runKey)) throw new CegError(`variant ${variant} has two runs for seed ${r.seed} at rung ${r.rung}`);
@@ -78,7 +87,8 @@ export function averagedPoints(runs: readonly StudyRun[], variant: string, seeds
     const forks = new Set<string>();
     for (const p of r.points) {
       const fork = forkOf(p);
-      if (forks.has(fork)) throw new CegError(`run ${variant} seed ${r.seed} rung ${r.rung}: fork "${fork}" appears twice`);
+      if (forks.has(fork))
+        throw new CegError(`run ${variant} seed ${r.seed} rung ${r.rung}: fork "${fork}" appears twice`);
       forks.add(fork);
       const k = keyOf(r.rung, fork);
       const a = acc.get(k) ?? { rung: r.rung, fork, flops: 0, loss: 0, n: 0 };
@@ -88,7 +98,13 @@ export function averagedPoints(runs: readonly StudyRun[], variant: string, seeds
       acc.set(k, a);
     }
   }
-  return [...acc.values()].map((a) => ({ rung: a.rung, fork: a.fork, flops: a.flops / a.n, loss: a.loss / a.n, n: a.n }));
+  return [...acc.values()].map((a) => ({
+    rung: a.rung,
+    fork: a.fork,
+    flops: a.flops / a.n,
+    loss: a.loss / a.n,
+    n: a.n,
+  }));
 }
 
 /** Lower envelope of loss against compute: ascending compute, strictly falling loss. */
@@ -120,9 +136,16 @@ export function computeAtLoss(frontier: readonly { flops: number; loss: number }
 }
 
 /** The baseline frontier used for interpolation: seed-averaged, plateau points removed, lower envelope. */
-export function baselineFrontier(runs: readonly StudyRun[], baseline: string, opts: StudyOptions = {}, seeds?: readonly number[]): AveragedPoint[] {
+export function baselineFrontier(
+  runs: readonly StudyRun[],
+  baseline: string,
+  opts: StudyOptions = {},
+  seeds?: readonly number[],
+): AveragedPoint[] {
   const margin = opts.plateauMargin ?? PLATEAU_MARGIN;
-  return paretoFrontier(averagedPoints(runs, baseline, seeds).filter((p) => !onPlateau(p.loss, opts.unigramEntropy, margin)));
+  return paretoFrontier(
+    averagedPoints(runs, baseline, seeds).filter((p) => !onPlateau(p.loss, opts.unigramEntropy, margin)),
+  );
 }
 
 function log10CegAt(base: readonly AveragedPoint[], loss: number, flops: number): number {
@@ -133,7 +156,10 @@ function log10CegAt(base: readonly AveragedPoint[], loss: number, flops: number)
 function slopeOver(points: { flops: number; y: number }[]): number {
   const ok = points.filter((p) => Number.isFinite(p.y));
   if (ok.length < 2) return NaN;
-  return lsSlope(ok.map((p) => Math.log10(p.flops)), ok.map((p) => p.y));
+  return lsSlope(
+    ok.map((p) => Math.log10(p.flops)),
+    ok.map((p) => p.y),
+  );
 }
 
 const toCegScale = (iv: Interval): Interval => ({ ...iv, lo: 10 ** iv.lo, hi: 10 ** iv.hi });
@@ -175,7 +201,13 @@ export function frontierCeg(
       continue;
     }
     if (p.loss < bMin) {
-      points.push({ ...common, ceg: null, interval: null, flag: 'below-range', bound: { kind: 'lower', value: base[base.length - 1].flops / p.flops } });
+      points.push({
+        ...common,
+        ceg: null,
+        interval: null,
+        flag: 'below-range',
+        bound: { kind: 'lower', value: base[base.length - 1].flops / p.flops },
+      });
       continue;
     }
     const y = log10CegAt(base, p.loss, p.flops);
@@ -203,7 +235,9 @@ export function frontierCeg(
       {
         group: baseline,
         nSeeds: bSeeds.length,
-        values: baseBySeed.map((bf) => slopeOver(withCeg.map((w) => ({ flops: w.p.flops, y: log10CegAt(bf, w.p.loss, w.p.flops) })))),
+        values: baseBySeed.map((bf) =>
+          slopeOver(withCeg.map((w) => ({ flops: w.p.flops, y: log10CegAt(bf, w.p.loss, w.p.flops) }))),
+        ),
       },
       {
         group: variant,
@@ -219,16 +253,19 @@ export function frontierCeg(
       },
     ];
     const fl = withCeg.map((w) => w.p.flops);
-    slope = { slope: est, interval: seedGroupInterval(est, groups, level), nPoints: withCeg.length, range: [Math.min(...fl), Math.max(...fl)] };
+    slope = {
+      slope: est,
+      interval: seedGroupInterval(est, groups, level),
+      nPoints: withCeg.length,
+      range: [Math.min(...fl), Math.max(...fl)],
+    };
   }
   return {
     variant,
     baseline,
     points,
     slope,
-    baselineRange: base.length
-      ? { flops: [base[0].flops, base[base.length - 1].flops], loss: [bMin, bMax] }
-      : null,
+    baselineRange: base.length ? { flops: [base[0].flops, base[base.length - 1].flops], loss: [bMin, bMax] } : null,
     baselinePlateau: averagedPoints(runs, baseline)
       .filter((p) => onPlateau(p.loss, opts.unigramEntropy, margin))
       .map(({ rung, fork, flops, loss }) => ({ rung, fork, flops, loss })),

@@ -11,10 +11,15 @@ import { lsSlope } from '../classify.js';
 import type { LrOptimum, LrSweepPoint, LrTransfer } from './types.js';
 
 /** LR* at one rung from its sweep points ({lr, loss}, any order; repeated LRs averaged). */
-export function lrOptimum(points: readonly { lr: number; loss: number }[]): { lrStar: number; flag: LrOptimum['flag']; nLr: number } {
+export function lrOptimum(points: readonly { lr: number; loss: number }[]): {
+  lrStar: number;
+  flag: LrOptimum['flag'];
+  nLr: number;
+} {
   const by = new Map<number, { s: number; n: number }>();
   for (const p of points) {
-    if (!(p.lr > 0 && Number.isFinite(p.lr))) throw new CegError(`LR sweep: learning rates must be finite and > 0, got ${p.lr}`);
+    if (!(p.lr > 0 && Number.isFinite(p.lr)))
+      throw new CegError(`LR sweep: learning rates must be finite and > 0, got ${p.lr}`);
     if (!Number.isFinite(p.loss)) continue; // a diverged run: no loss at this LR
     const a = by.get(p.lr) ?? { s: 0, n: 0 };
     a.s += p.loss;
@@ -22,7 +27,8 @@ export function lrOptimum(points: readonly { lr: number; loss: number }[]): { lr
     by.set(p.lr, a);
   }
   const xs = [...by.keys()].sort((a, b) => a - b);
-  if (xs.length < 3) throw new CegError(`LR sweep: ${xs.length} learning rate(s) with a finite loss; LR* needs at least 3`);
+  if (xs.length < 3)
+    throw new CegError(`LR sweep: ${xs.length} learning rate(s) with a finite loss; LR* needs at least 3`);
   const ys = xs.map((x) => by.get(x)!.s / by.get(x)!.n);
   let i = 0;
   for (let k = 1; k < ys.length; k++) if (ys[k] < ys[i]) i = k;
@@ -43,9 +49,11 @@ export function lrTransfer(points: readonly LrSweepPoint[], variant: string): Lr
   if (mine.length === 0) throw new CegError(`LR transfer: no sweep points for "${variant}"`);
   const rungs = new Map<string, LrSweepPoint[]>();
   for (const p of mine) {
-    if (!(p.params > 0 && Number.isFinite(p.params))) throw new CegError(`LR sweep: params must be finite and > 0, got ${p.params} at rung ${p.rung}`);
+    if (!(p.params > 0 && Number.isFinite(p.params)))
+      throw new CegError(`LR sweep: params must be finite and > 0, got ${p.params} at rung ${p.rung}`);
     const r = rungs.get(p.rung) ?? [];
-    if (r.length && r[0].params !== p.params) throw new CegError(`LR sweep: rung ${p.rung} has two parameter counts (${r[0].params}, ${p.params})`);
+    if (r.length && r[0].params !== p.params)
+      throw new CegError(`LR sweep: rung ${p.rung} has two parameter counts (${r[0].params}, ${p.params})`);
     r.push(p);
     rungs.set(p.rung, r);
   }
@@ -54,23 +62,37 @@ export function lrTransfer(points: readonly LrSweepPoint[], variant: string): Lr
   const notes: string[] = [];
   for (const o of optima)
     if (o.flag !== 'interior')
-      notes.push(`${variant} rung ${o.rung}: the best LR ${o.lrStar.toExponential(2)} is at the sweep's ${o.flag === 'edge-low' ? 'low' : 'high'} edge; LR* lies outside the sweep (left out of the transfer fit; widen the grid)`);
+      notes.push(
+        `${variant} rung ${o.rung}: the best LR ${o.lrStar.toExponential(2)} is at the sweep's ${o.flag === 'edge-low' ? 'low' : 'high'} edge; LR* lies outside the sweep (left out of the transfer fit; widen the grid)`,
+      );
   const used = optima.filter((o) => o.flag === 'interior');
   if (new Set(used.map((o) => o.params)).size < 2)
-    throw new CegError(`LR transfer for "${variant}": needs LR* inside the sweep at 2 or more rungs of different size, got ${used.length}${notes.length ? ` (${notes.join('; ')})` : ''}`);
-  if (used.length === 2) notes.push(`${variant}: the transfer exponent rests on 2 rungs (an exact line, no residual to judge it by)`);
+    throw new CegError(
+      `LR transfer for "${variant}": needs LR* inside the sweep at 2 or more rungs of different size, got ${used.length}${notes.length ? ` (${notes.join('; ')})` : ''}`,
+    );
+  if (used.length === 2)
+    notes.push(`${variant}: the transfer exponent rests on 2 rungs (an exact line, no residual to judge it by)`);
   const lx = used.map((o) => Math.log(o.params));
   const ly = used.map((o) => Math.log(o.lrStar));
   const exponent = lsSlope(lx, ly);
   const mx = lx.reduce((s, v) => s + v, 0) / lx.length;
   const my = ly.reduce((s, v) => s + v, 0) / ly.length;
   const coefficient = Math.exp(my - exponent * mx);
-  return { variant, optima, exponent, coefficient, range: [Math.min(...used.map((o) => o.params)), Math.max(...used.map((o) => o.params))], notes };
+  return {
+    variant,
+    optima,
+    exponent,
+    coefficient,
+    range: [Math.min(...used.map((o) => o.params)), Math.max(...used.map((o) => o.params))],
+    notes,
+  };
 }
 
 /** LR*(N) from a transfer fit, and how many decades of N beyond the fitted rungs it reaches. */
 export function predictLr(t: LrTransfer, params: number): { lr: number; extrapolationDecades: number } {
-  if (!(params > 0 && Number.isFinite(params))) throw new CegError(`predictLr: params must be finite and > 0, got ${params}`);
-  const beyond = params > t.range[1] ? Math.log10(params / t.range[1]) : params < t.range[0] ? Math.log10(t.range[0] / params) : 0;
+  if (!(params > 0 && Number.isFinite(params)))
+    throw new CegError(`predictLr: params must be finite and > 0, got ${params}`);
+  const beyond =
+    params > t.range[1] ? Math.log10(params / t.range[1]) : params < t.range[0] ? Math.log10(t.range[0] / params) : 0;
   return { lr: t.coefficient * params ** t.exponent, extrapolationDecades: beyond };
 }

@@ -23,7 +23,13 @@ export function lossSpread(runs: readonly StudyRun[]): LossSpread[] {
   }
   return [...by.values()].map(({ variant, rung, losses }) => {
     const v = sampleVariance(losses);
-    return { variant, rung, n: losses.length, mean: losses.reduce((s, x) => s + x, 0) / losses.length, sd: Number.isFinite(v) ? Math.sqrt(v) : null };
+    return {
+      variant,
+      rung,
+      n: losses.length,
+      mean: losses.reduce((s, x) => s + x, 0) / losses.length,
+      sd: Number.isFinite(v) ? Math.sqrt(v) : null,
+    };
   });
 }
 
@@ -46,12 +52,17 @@ export function noiseFloor(
   const iv = frontier.slope?.interval ?? null;
   let slopeFloor = minFloor;
   let note: string;
-  if (!iv) note = `the placebo has fewer than 2 frontier points with a CEG: no slope, the flat band is the minimum ${minFloor}`;
-  else if (!Number.isFinite(iv.lo) || !Number.isFinite(iv.hi)) note = `the placebo's slope interval is unbounded (${iv.note}): the flat band is the minimum ${minFloor}`;
+  if (!iv)
+    note = `the placebo has fewer than 2 frontier points with a CEG: no slope, the flat band is the minimum ${minFloor}`;
+  else if (!Number.isFinite(iv.lo) || !Number.isFinite(iv.hi))
+    note = `the placebo's slope interval is unbounded (${iv.note}): the flat band is the minimum ${minFloor}`;
   else {
     const m = Math.max(Math.abs(iv.lo), Math.abs(iv.hi));
     slopeFloor = Math.max(minFloor, m);
-    note = m > minFloor ? `flat band = the placebo's largest slope bound ${m.toFixed(3)} per decade (${iv.note})` : `the placebo's slope bound ${m.toFixed(3)} is below the minimum band ${minFloor}`;
+    note =
+      m > minFloor
+        ? `flat band = the placebo's largest slope bound ${m.toFixed(3)} per decade (${iv.note})`
+        : `the placebo's slope bound ${m.toFixed(3)} is below the minimum band ${minFloor}`;
   }
   let log10CegFloor: number | null = null;
   let consistent = iv ? iv.lo <= 0 && iv.hi >= 0 : true;

@@ -37,14 +37,29 @@ function frontierPoints(runs: readonly StudyRun[], id: string, opts: StudyOption
   return baselineFrontier(runs, id, opts, seeds).map((p) => ({ C: p.flops, L: p.loss }));
 }
 
-function bootstrapInterval(values: number[], level: number, nSeeds: Record<string, number>, failed: number, resamples: number): Interval {
+function bootstrapInterval(
+  values: number[],
+  level: number,
+  nSeeds: Record<string, number>,
+  failed: number,
+  resamples: number,
+): Interval {
   const weak = Object.values(nSeeds).some((n) => n < WEAK_SEEDS);
-  const seedsTxt = Object.entries(nSeeds).map(([g, n]) => `${n} ${g} seed${n === 1 ? '' : 's'}`).join(', ');
+  const seedsTxt = Object.entries(nSeeds)
+    .map(([g, n]) => `${n} ${g} seed${n === 1 ? '' : 's'}`)
+    .join(', ');
   const pct = Math.round(level * 100);
-  const single = Object.entries(nSeeds).filter(([, n]) => n < 2).map(([g]) => g);
+  const single = Object.entries(nSeeds)
+    .filter(([, n]) => n < 2)
+    .map(([g]) => g);
   if (single.length || values.length === 0)
     return {
-      lo: -Infinity, hi: Infinity, level, method: 'bootstrap', nSeeds, weak: true,
+      lo: -Infinity,
+      hi: Infinity,
+      level,
+      method: 'bootstrap',
+      nSeeds,
+      weak: true,
       note: `${pct}% bootstrap over seeds (${seedsTxt}): unbounded, ${single.length ? `${single.join(', ')} has one seed` : 'every refit failed'}`,
     };
   return {
@@ -66,15 +81,27 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
   if (baseline === variant) throw new CegError(`parametricCeg: the variant and the baseline are both "${variant}"`);
   const level = opts.level ?? 0.95;
   const resamples = opts.bootstrap?.resamples ?? 200;
-  if (!(Number.isInteger(resamples) && resamples >= 0)) throw new CegError(`bootstrap resamples must be an integer >= 0, got ${resamples}`);
+  if (!(Number.isInteger(resamples) && resamples >= 0))
+    throw new CegError(`bootstrap resamples must be an integer >= 0, got ${resamples}`);
   const bSeeds = seedsOf(runs, baseline);
   const vSeeds = seedsOf(runs, variant);
   const bPts = frontierPoints(runs, baseline, opts);
   const vPts = frontierPoints(runs, variant, opts);
-  for (const [id, pts] of [[baseline, bPts], [variant, vPts]] as const)
+  for (const [id, pts] of [
+    [baseline, bPts],
+    [variant, vPts],
+  ] as const)
     if (pts.length < 2)
-      throw new CegError(`parametricCeg: "${id}" has ${pts.length} frontier point(s) off the plateau; the shared-E fit needs at least 2 per group`);
-  const fit = fitSharedE([{ id: baseline, points: bPts }, { id: variant, points: vPts }], opts.fit);
+      throw new CegError(
+        `parametricCeg: "${id}" has ${pts.length} frontier point(s) off the plateau; the shared-E fit needs at least 2 per group`,
+      );
+  const fit = fitSharedE(
+    [
+      { id: baseline, points: bPts },
+      { id: variant, points: vPts },
+    ],
+    opts.fit,
+  );
   const [fb, fv] = fit.groups;
   const slope = fv.alpha / fb.alpha - 1;
   const range: [number, number] = [Math.max(fb.range[0], fv.range[0]), Math.min(fb.range[1], fv.range[1])];
@@ -101,9 +128,18 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
     try {
       const pb = frontierPoints(runs, baseline, opts, bs);
       const pv = frontierPoints(runs, variant, opts, vs);
-      const r = fitSharedE([{ id: baseline, points: pb }, { id: variant, points: pv }], {
-        ...opts.fit, alphaGrid: [], eFractions: [], starts: [start],
-      });
+      const r = fitSharedE(
+        [
+          { id: baseline, points: pb },
+          { id: variant, points: pv },
+        ],
+        {
+          ...opts.fit,
+          alphaGrid: [],
+          eFractions: [],
+          starts: [start],
+        },
+      );
       const s = { E: r.E, Ab: r.groups[0].A, alphab: r.groups[0].alpha, Av: r.groups[1].A, alphav: r.groups[1].alpha };
       if (Object.values(s).every(Number.isFinite)) {
         samples.push(s);
@@ -114,7 +150,13 @@ export function parametricCeg(runs: readonly StudyRun[], opts: ParametricOptions
     }
   }
   const nSeeds = { [baseline]: bSeeds.length, [variant]: vSeeds.length };
-  const slopeInterval = bootstrapInterval(samples.map((s) => s.alphav / s.alphab - 1), level, nSeeds, failed, resamples);
+  const slopeInterval = bootstrapInterval(
+    samples.map((s) => s.alphav / s.alphab - 1),
+    level,
+    nSeeds,
+    failed,
+    resamples,
+  );
   return { variant, baseline, fit, slope, slopeInterval, range, samples, failed };
 }
 
@@ -132,12 +174,18 @@ export function parametricCegAt(pc: ParametricCeg, C: number, level = 0.95): Par
   const tol = 1e-9;
   if (C > hi * MAX_EXTRAPOLATION * (1 + tol) || C < (lo / MAX_EXTRAPOLATION) * (1 - tol))
     return {
-      C, ceg: null, interval: null, extrapolated: true, refused: true,
+      C,
+      ceg: null,
+      interval: null,
+      extrapolated: true,
+      refused: true,
       reason: `C = ${C.toExponential(2)} is more than half a decade outside the measured range [${lo.toExponential(2)}, ${hi.toExponential(2)}]`,
     };
   const [fb, fv] = pc.fit.groups;
   const ceg = cegFrom(pc.fit.E, fb.A, fb.alpha, fv.A, fv.alpha, C);
-  const values = pc.samples.map((s) => Math.log10(cegFrom(s.E, s.Ab, s.alphab, s.Av, s.alphav, C))).filter(Number.isFinite);
+  const values = pc.samples
+    .map((s) => Math.log10(cegFrom(s.E, s.Ab, s.alphab, s.Av, s.alphav, C)))
+    .filter(Number.isFinite);
   const nSeeds = pc.slopeInterval.nSeeds;
   const iv = bootstrapInterval(values, level, nSeeds, pc.failed, pc.samples.length + pc.failed);
   return {

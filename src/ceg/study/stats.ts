@@ -134,7 +134,10 @@ export function seedGroupInterval(estimate: number, groups: GroupValues[], level
   const single: string[] = [];
   for (const g of groups) {
     const vals = g.values.filter(Number.isFinite);
-    if (vals.length < 2) { single.push(g.group); continue; }
+    if (vals.length < 2) {
+      single.push(g.group);
+      continue;
+    }
     const term = sampleVariance(vals) / vals.length;
     v += term;
     dfDen += (term * term) / (vals.length - 1);
@@ -142,7 +145,12 @@ export function seedGroupInterval(estimate: number, groups: GroupValues[], level
   const pct = Math.round(level * 100);
   if (single.length > 0 || !Number.isFinite(estimate))
     return {
-      lo: -Infinity, hi: Infinity, level, method: 'welch-t', nSeeds, weak: true,
+      lo: -Infinity,
+      hi: Infinity,
+      level,
+      method: 'welch-t',
+      nSeeds,
+      weak: true,
       note: `${pct}% t-interval over seeds (${seedsTxt}): unbounded, ${single.length ? `${single.join(', ')} has fewer than 2 seeds with a value` : 'no estimate'}`,
     };
   const se = Math.sqrt(v);

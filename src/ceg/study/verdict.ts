@@ -31,21 +31,52 @@ export function slopeVerdict(
   const { lo, hi } = interval;
   const txt = `slope ${f3(slope)} per decade, interval [${f3(lo)}, ${f3(hi)}]`;
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(slope))
-    return { verdict: 'inconclusive', direction: 'unclear', floor, reason: `${txt} is unbounded: too few seeds or points` };
+    return {
+      verdict: 'inconclusive',
+      direction: 'unclear',
+      floor,
+      reason: `${txt} is unbounded: too few seeds or points`,
+    };
   if (hi - lo > maxWidth)
-    return { verdict: 'inconclusive', direction: 'unclear', floor, reason: `${txt} is wider than ${maxWidth}: more seeds or a wider compute range needed` };
+    return {
+      verdict: 'inconclusive',
+      direction: 'unclear',
+      floor,
+      reason: `${txt} is wider than ${maxWidth}: more seeds or a wider compute range needed`,
+    };
   if (lo >= -floor && hi <= floor)
-    return { verdict: 'compute-independent', direction: 'flat', floor, reason: `${txt} lies inside the flat band ±${f3(floor)}` };
+    return {
+      verdict: 'compute-independent',
+      direction: 'flat',
+      floor,
+      reason: `${txt} lies inside the flat band ±${f3(floor)}`,
+    };
   if (lo > floor)
-    return { verdict: 'compute-dependent', direction: 'rising', floor, reason: `${txt} lies above the flat band +${f3(floor)}: the gain grows with compute` };
+    return {
+      verdict: 'compute-dependent',
+      direction: 'rising',
+      floor,
+      reason: `${txt} lies above the flat band +${f3(floor)}: the gain grows with compute`,
+    };
   if (hi < -floor)
-    return { verdict: 'compute-dependent', direction: 'falling', floor, reason: `${txt} lies below the flat band −${f3(floor)}: the gain fades with compute` };
-  return { verdict: 'inconclusive', direction: 'unclear', floor, reason: `${txt} overlaps the flat band ±${f3(floor)} and reaches beyond it` };
+    return {
+      verdict: 'compute-dependent',
+      direction: 'falling',
+      floor,
+      reason: `${txt} lies below the flat band −${f3(floor)}: the gain fades with compute`,
+    };
+  return {
+    verdict: 'inconclusive',
+    direction: 'unclear',
+    floor,
+    reason: `${txt} overlaps the flat band ±${f3(floor)} and reaches beyond it`,
+  };
 }
 
 /** Combine two verdicts (non-parametric and parametric): agreement, else inconclusive. */
 export function combineVerdicts(a: VerdictResult, b: VerdictResult): VerdictResult {
-  if (a.verdict === b.verdict && a.direction === b.direction) return { ...a, reason: `both agree: ${a.reason}; ${b.reason}` };
+  if (a.verdict === b.verdict && a.direction === b.direction)
+    return { ...a, reason: `both agree: ${a.reason}; ${b.reason}` };
   return {
     verdict: 'inconclusive',
     direction: 'unclear',

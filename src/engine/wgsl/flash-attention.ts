@@ -310,12 +310,16 @@ function dimsOf(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor): Dims {
   const k4 = k.rank === 3 ? [1, ...k.shape] : k.shape;
   const v4 = v.rank === 3 ? [1, ...v.shape] : v.shape;
   if (q4.length !== 4 || k4.length !== 4) {
-    throw new Error(`flash attention wants q [B,H,T,hs] (or [B*H,T,hs]) and k, v [B,Hkv,T,hs]; got q ${q.shape}, k ${k.shape}`);
+    throw new Error(
+      `flash attention wants q [B,H,T,hs] (or [B*H,T,hs]) and k, v [B,Hkv,T,hs]; got q ${q.shape}, k ${k.shape}`,
+    );
   }
   const [B, H, T, hs] = q4;
   const [Bk, Hkv, Tk, hsk] = k4;
   if (Bk !== B || Tk !== T || hsk !== hs || v4.join() !== k4.join() || H % Hkv !== 0) {
-    throw new Error(`flash attention shapes disagree: q ${q.shape}, k ${k.shape}, v ${v.shape} (need same B, T, hs and Hkv dividing H)`);
+    throw new Error(
+      `flash attention shapes disagree: q ${q.shape}, k ${k.shape}, v ${v.shape} (need same B, T, hs and Hkv dividing H)`,
+    );
   }
   if (q.dtype !== 'float32' || k.dtype !== 'float32' || v.dtype !== 'float32') {
     throw new Error(`flash attention wants float32 tensors, got ${q.dtype}, ${k.dtype}, ${v.dtype}`);
@@ -347,7 +351,12 @@ export function flashAttentionForward(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor):
 
 /** Gradients of sum(y * dy) with respect to q, k, v, from the saved forward results. */
 export function flashAttentionBackward(
-  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, y: tf.Tensor, lse: tf.Tensor, dy: tf.Tensor,
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  y: tf.Tensor,
+  lse: tf.Tensor,
+  dy: tf.Tensor,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const d = dimsOf(q, k, v);
   const tile = tileForDevice(d.hs);
@@ -366,7 +375,11 @@ export function flashAttentionBackward(
  * Exact causal attention on webgpu with a fused WGSL kernel and its own gradient.
  * q [B,H,T,hs] with k, v [B,Hkv,T,hs] (or all three [B*H,T,hs]) -> y, shaped like q.
  */
-export function flashAttentionWebGPU<R extends tf.Rank>(q: tf.Tensor<R>, k: tf.Tensor<R>, v: tf.Tensor<R>): tf.Tensor<R> {
+export function flashAttentionWebGPU<R extends tf.Rank>(
+  q: tf.Tensor<R>,
+  k: tf.Tensor<R>,
+  v: tf.Tensor<R>,
+): tf.Tensor<R> {
   const body = (qq: tf.Tensor, kk: tf.Tensor, vv: tf.Tensor, save: tf.GradSaveFunc) => {
     const { y, lse } = flashAttentionForward(qq, kk, vv);
     save([qq, kk, vv, y, lse]);

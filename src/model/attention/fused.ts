@@ -43,9 +43,12 @@ export function attentionGeometry(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, bloc
   const [B, H, T, hs] = q.shape;
   const [Bk, Hkv, Tk, hsk] = k.shape;
   if (Bk !== B || Tk !== T || hsk !== hs || v.shape.join() !== k.shape.join())
-    throw new Error(`k ${JSON.stringify(k.shape)} and v ${JSON.stringify(v.shape)} must both be [${B}, Hkv, ${T}, ${hs}] to match q ${JSON.stringify(q.shape)}`);
+    throw new Error(
+      `k ${JSON.stringify(k.shape)} and v ${JSON.stringify(v.shape)} must both be [${B}, Hkv, ${T}, ${hs}] to match q ${JSON.stringify(q.shape)}`,
+    );
   if (H % Hkv !== 0) throw new Error(`key/value heads ${Hkv} must divide query heads ${H}`);
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`fused block size must be a positive integer, got ${blockSize}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new Error(`fused block size must be a positive integer, got ${blockSize}`);
   return { B, H, Hkv, g: H / Hkv, T, hs, bs: blockSize, nb: Math.ceil(T / blockSize) };
 }
 
@@ -93,8 +96,7 @@ function tileMask(i: number, j: number, G: Geometry): tf.Tensor2D | null {
   if (c0 + nc - 1 <= r0) return null; // wholly on or below the diagonal
   const m = new Float32Array(G.g * nr * nc);
   for (let h = 0; h < G.g; h++)
-    for (let r = 0; r < nr; r++)
-      for (let c = 0; c < nc; c++) if (c0 + c > r0 + r) m[(h * nr + r) * nc + c] = MASKED;
+    for (let r = 0; r < nr; r++) for (let c = 0; c < nc; c++) if (c0 + c > r0 + r) m[(h * nr + r) * nc + c] = MASKED;
   return tf.tensor2d(m, [G.g * nr, nc]);
 }
 
@@ -165,7 +167,10 @@ export function fusedAttention(
     const lse = joinRows(lses, G); // [B, H, T, 1]
     tf.dispose([...outs, ...lses]);
     save([qq, kk, vv, out, lse]);
-    return { value: out, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy as tf.Tensor4D, saved as tf.Tensor4D[]) };
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(dy as tf.Tensor4D, saved as tf.Tensor4D[]),
+    };
   });
 
   function backward(dO: tf.Tensor4D, saved: tf.Tensor4D[]): tf.Tensor[] {

@@ -48,7 +48,9 @@ export function attend(
     case 'sparse':
       return sparseAttention(q, k, v, opts);
     case 'nsa':
-      throw new Error("attnKernel 'nsa' has its own projections and gates: call nsaAttention (src/model/attention/nsa.ts) through the model");
+      throw new Error(
+        "attnKernel 'nsa' has its own projections and gates: call nsaAttention (src/model/attention/nsa.ts) through the model",
+      );
     default:
       throw new Error(`unknown attention kernel "${String(kernel)}"; valid: plain, fused, sparse`);
   }

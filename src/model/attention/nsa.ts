@@ -47,15 +47,22 @@ export interface NsaShapes {
 }
 
 export function nsaShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, nsa: NsaConfig): NsaShapes {
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) throw new Error(`NSA expects rank-4 q, k, v; got ranks ${q.rank}, ${k.rank}, ${v.rank}`);
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4)
+    throw new Error(`NSA expects rank-4 q, k, v; got ranks ${q.rank}, ${k.rank}, ${v.rank}`);
   const [B, H, T, D] = q.shape;
   const [Bk, Hkv, Tk, Dk] = k.shape;
-  if (Bk !== B || Tk !== T || Dk !== D) throw new Error(`k ${JSON.stringify(k.shape)} must be [${B}, Hkv, ${T}, ${D}] to match q ${JSON.stringify(q.shape)}`);
-  if (v.shape.join() !== k.shape.join()) throw new Error(`v ${JSON.stringify(v.shape)} must have k's shape ${JSON.stringify(k.shape)}`);
+  if (Bk !== B || Tk !== T || Dk !== D)
+    throw new Error(
+      `k ${JSON.stringify(k.shape)} must be [${B}, Hkv, ${T}, ${D}] to match q ${JSON.stringify(q.shape)}`,
+    );
+  if (v.shape.join() !== k.shape.join())
+    throw new Error(`v ${JSON.stringify(v.shape)} must have k's shape ${JSON.stringify(k.shape)}`);
   if (H % Hkv !== 0) throw new Error(`NSA: key/value heads ${Hkv} must divide query heads ${H}`);
   const BS = nsa.blockSize;
-  if (!Number.isInteger(BS) || BS < 1 || T % BS !== 0) throw new Error(`NSA: sequence length ${T} must be a multiple of the block size ${BS}`);
-  if (!Number.isInteger(nsa.blockCounts) || nsa.blockCounts < 1) throw new Error(`NSA: blockCounts must be a positive integer, got ${nsa.blockCounts}`);
+  if (!Number.isInteger(BS) || BS < 1 || T % BS !== 0)
+    throw new Error(`NSA: sequence length ${T} must be a multiple of the block size ${BS}`);
+  if (!Number.isInteger(nsa.blockCounts) || nsa.blockCounts < 1)
+    throw new Error(`NSA: blockCounts must be a positive integer, got ${nsa.blockCounts}`);
   const C = T / BS;
   return { B, H, Hkv, G: H / Hkv, T, D, BS, C, S: Math.min(nsa.blockCounts, C) };
 }
@@ -146,9 +153,18 @@ function selectionMask(p: tf.Tensor4D, s: NsaShapes, m: NsaMasks): tf.Tensor4D {
       const sel = selectedBlocks(pp, s, m); // [BH, T, C]
       const BH = s.B * s.Hkv;
       // block c -> its tokens c·BS .. c·BS + BS - 1
-      const tok = tf.reshape(tf.tile(tf.reshape(tf.cast(sel, 'float32'), [BH * s.T, s.C, 1]), [1, 1, s.BS]), [BH, s.T, s.T]);
+      const tok = tf.reshape(tf.tile(tf.reshape(tf.cast(sel, 'float32'), [BH * s.T, s.C, 1]), [1, 1, s.BS]), [
+        BH,
+        s.T,
+        s.T,
+      ]);
       const allowed = tf.logicalAnd(tf.cast(tok, 'bool'), m.causal);
-      return tf.reshape(tf.where(allowed, tf.zerosLike(tok), tf.fill(tok.shape, MASKED)), [BH, 1, s.T, s.T]) as tf.Tensor4D;
+      return tf.reshape(tf.where(allowed, tf.zerosLike(tok), tf.fill(tok.shape, MASKED)), [
+        BH,
+        1,
+        s.T,
+        s.T,
+      ]) as tf.Tensor4D;
     });
     return { value, gradFunc: () => tf.zerosLike(pp) };
   });
@@ -178,11 +194,19 @@ function compressedProbs(q: tf.Tensor4D, k: tf.Tensor4D, s: NsaShapes, m: NsaMas
 }
 
 /** NSA over projected heads (see the file comment): q [B,H,T,D], k, v [B,Hkv,T,D], gates [B,H,T,3] -> [B,H,T,D]. */
-export function nsaAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, gates: tf.Tensor4D, nsa: NsaConfig): tf.Tensor4D {
+export function nsaAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  gates: tf.Tensor4D,
+  nsa: NsaConfig,
+): tf.Tensor4D {
   const s = nsaShapes(q, k, v, nsa);
   const { B, H, Hkv, G, T, D, C } = s;
-  if (gates.shape.join() !== [B, H, T, 3].join()) throw new Error(`NSA gates ${JSON.stringify(gates.shape)} must be [${B}, ${H}, ${T}, 3]`);
-  if (!Number.isInteger(nsa.windowSize) || nsa.windowSize < 0) throw new Error(`NSA: windowSize must be a non-negative integer, got ${nsa.windowSize}`);
+  if (gates.shape.join() !== [B, H, T, 3].join())
+    throw new Error(`NSA gates ${JSON.stringify(gates.shape)} must be [${B}, ${H}, ${T}, 3]`);
+  if (!Number.isInteger(nsa.windowSize) || nsa.windowSize < 0)
+    throw new Error(`NSA: windowSize must be a non-negative integer, got ${nsa.windowSize}`);
   return tf.tidy(() => {
     const m = masks(T, s.BS, nsa.windowSize);
     const toHeads = (x: tf.Tensor) => tf.reshape(x, [B, H, T, D]) as tf.Tensor4D;
@@ -193,7 +217,8 @@ export function nsaAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, gat
     // token scores, shared by the selected and sliding branches
     const qg = tf.reshape(tf.mul(q, 1 / Math.sqrt(D)), [B, Hkv, G * T, D]);
     const scores = tf.reshape(tf.matMul(qg, k, false, true), [B * Hkv, G, T, T]);
-    const branch = (add: tf.Tensor) => toHeads(tf.matMul(tf.reshape(tf.softmax(tf.add(scores, add)), [B, Hkv, G * T, T]), v));
+    const branch = (add: tf.Tensor) =>
+      toHeads(tf.matMul(tf.reshape(tf.softmax(tf.add(scores, add)), [B, Hkv, G * T, T]), v));
     const oSlc = branch(selectionMask(p, s, m));
     let o = tf.add(tf.mul(oSlc, gate(1)), tf.mul(oCmp, gate(0)));
     if (m.windowAdd) o = tf.add(o, tf.mul(branch(m.windowAdd), gate(2)));

@@ -36,9 +36,12 @@ export const SPARSE_GROUP = 4;
 
 export function validateSparse(sparse: SparseConfig): void {
   const { blockSize, localBlocks, selectedBlocks } = sparse;
-  if (!Number.isInteger(blockSize) || blockSize < 1) throw new Error(`sparse.blockSize must be a positive integer, got ${blockSize}`);
+  if (!Number.isInteger(blockSize) || blockSize < 1)
+    throw new Error(`sparse.blockSize must be a positive integer, got ${blockSize}`);
   if (!Number.isInteger(localBlocks) || localBlocks < 1)
-    throw new Error(`sparse.localBlocks must be a positive integer (it includes the query's own block), got ${localBlocks}`);
+    throw new Error(
+      `sparse.localBlocks must be a positive integer (it includes the query's own block), got ${localBlocks}`,
+    );
   if (!Number.isInteger(selectedBlocks) || selectedBlocks < 0)
     throw new Error(`sparse.selectedBlocks must be a non-negative integer, got ${selectedBlocks}`);
 }
@@ -64,10 +67,14 @@ export interface SparseSelection {
 
 /** Shapes checked: q [B, H, T, hs], k [B, Hkv, T, hs]. */
 function shapes(q: tf.Tensor, k: tf.Tensor) {
-  if (q.rank !== 4 || k.rank !== 4) throw new Error(`sparse attention expects rank-4 q and k; got ranks ${q.rank}, ${k.rank}`);
+  if (q.rank !== 4 || k.rank !== 4)
+    throw new Error(`sparse attention expects rank-4 q and k; got ranks ${q.rank}, ${k.rank}`);
   const [B, H, T, hs] = q.shape;
   const [Bk, Hkv, Tk, hsk] = k.shape;
-  if (Bk !== B || Tk !== T || hsk !== hs) throw new Error(`k ${JSON.stringify(k.shape)} must be [${B}, Hkv, ${T}, ${hs}] to match q ${JSON.stringify(q.shape)}`);
+  if (Bk !== B || Tk !== T || hsk !== hs)
+    throw new Error(
+      `k ${JSON.stringify(k.shape)} must be [${B}, Hkv, ${T}, ${hs}] to match q ${JSON.stringify(q.shape)}`,
+    );
   if (H % Hkv !== 0) throw new Error(`key/value heads ${Hkv} must divide query heads ${H}`);
   return { B, H, Hkv, g: H / Hkv, T, hs };
 }
@@ -75,7 +82,14 @@ function shapes(q: tf.Tensor, k: tf.Tensor) {
 /** Pad the T axis of [B, h, T, d] with zeros to nb·bs. */
 function padT(x: tf.Tensor4D, Tp: number): tf.Tensor4D {
   const T = x.shape[2];
-  return T === Tp ? x : tf.pad(x, [[0, 0], [0, 0], [0, Tp - T], [0, 0]]);
+  return T === Tp
+    ? x
+    : tf.pad(x, [
+        [0, 0],
+        [0, 0],
+        [0, Tp - T],
+        [0, 0],
+      ]);
 }
 
 /**
@@ -86,11 +100,26 @@ function selectionScores(q: tf.Tensor4D, k: tf.Tensor4D, bs: number, nb: number)
   const { B, H, Hkv, g, T, hs } = shapes(q, k);
   const Tp = nb * bs;
   // keys: mean over block j's tokens (only complete past blocks are ever eligible)
-  const kCounts = tf.tensor2d(Array.from({ length: nb }, (_, j) => Math.min(bs, T - j * bs)), [nb, 1]);
+  const kCounts = tf.tensor2d(
+    Array.from({ length: nb }, (_, j) => Math.min(bs, T - j * bs)),
+    [nb, 1],
+  );
   const kp = tf.div(tf.sum(tf.reshape(padT(k, Tp), [B, Hkv, nb, bs, hs]), 3), kCounts); // [B, Hkv, nb, hs]
   // queries: shift right by bs-1 so that window i holds positions i·bs-bs+1 .. i·bs (causal for block i)
-  const qShift = tf.slice(tf.pad(q, [[0, 0], [0, 0], [bs - 1, bs - 1], [0, 0]]), [0, 0, 0, 0], [B, H, Tp, hs]);
-  const qCounts = tf.tensor2d(Array.from({ length: nb }, (_, i) => Math.min(bs, i * bs + 1)), [nb, 1]);
+  const qShift = tf.slice(
+    tf.pad(q, [
+      [0, 0],
+      [0, 0],
+      [bs - 1, bs - 1],
+      [0, 0],
+    ]),
+    [0, 0, 0, 0],
+    [B, H, Tp, hs],
+  );
+  const qCounts = tf.tensor2d(
+    Array.from({ length: nb }, (_, i) => Math.min(bs, i * bs + 1)),
+    [nb, 1],
+  );
   const qp = tf.reshape(tf.div(tf.sum(tf.reshape(qShift, [B, H, nb, bs, hs]), 3), qCounts), [B, Hkv, g * nb, hs]);
   return tf.mul(tf.matMul(qp, kp, false, true), 1 / Math.sqrt(hs)) as tf.Tensor4D; // [B, Hkv, g·nb, nb]
 }
@@ -155,7 +184,8 @@ export { SPARSE_SELECTS };
 
 export function resolveSparseSelect(select?: SparseSelect): 'host' | 'device' {
   const want = select ?? 'auto';
-  if (!SPARSE_SELECTS.includes(want)) throw new Error(`sparse selection "${want}" (model.sparseSelect) is unknown; valid: ${SPARSE_SELECTS.join(', ')}`);
+  if (!SPARSE_SELECTS.includes(want))
+    throw new Error(`sparse selection "${want}" (model.sparseSelect) is unknown; valid: ${SPARSE_SELECTS.join(', ')}`);
   if (want !== 'auto') return want;
   return tf.getBackend() === 'webgpu' ? 'device' : 'host';
 }
@@ -208,7 +238,10 @@ export function sparseSelectedDevice(q: tf.Tensor4D, k: tf.Tensor4D, sparse: Spa
         : tf.add(tf.sum(tf.reshape(tf.softmax(masked, -1), [BH, g, nb, nb]), 1), tf.tensor2d(addImp, [nb, nb])); // [BH, nb, nb]
     const kj = tf.expandDims(key, 3); // [BH, i, j, 1]
     const kjp = tf.expandDims(key, 2); // [BH, i, 1, j']
-    const beats = tf.logicalOr(tf.greater(kjp, kj), tf.logicalAnd(tf.equal(kjp, kj), tf.tensor2d(before, [nb, nb], 'bool'))); // [BH, i, j, j']
+    const beats = tf.logicalOr(
+      tf.greater(kjp, kj),
+      tf.logicalAnd(tf.equal(kjp, kj), tf.tensor2d(before, [nb, nb], 'bool')),
+    ); // [BH, i, j, j']
     const rank = tf.sum(asFloat(beats), -1); // [BH, i, j]
     const chosen = tf.mul(asFloat(tf.less(rank, S)), tf.tensor2d(elig, [nb, nb])); // [BH, i, j] 0/1
     const pos = tf.reshape(tf.matMul(tf.reshape(chosen, [BH * nb, nb]), tf.tensor2d(upper, [nb, nb])), [BH, nb, nb]); // chosen before j
@@ -242,14 +275,18 @@ function ownBlockMask(g: number, bs: number, n: number): tf.Tensor2D {
   const w = n * bs;
   const m = new Float32Array(g * bs * w);
   for (let h = 0; h < g; h++)
-    for (let r = 0; r < bs; r++)
-      for (let c = r + 1; c < bs; c++) m[(h * bs + r) * w + (n - 1) * bs + c] = MASKED;
+    for (let r = 0; r < bs; r++) for (let c = r + 1; c < bs; c++) m[(h * bs + r) * w + (n - 1) * bs + c] = MASKED;
   return tf.tensor2d(m, [g * bs, w]);
 }
 
 /** Dropout multiplier for group tile (0 or 1/(1-rate)), a pure function of (seed, group start, shape). */
 export function sparseDropoutTile(seed: number, rate: number, i0: number, shape: number[]): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', `${seed}:sparse:${i0}`), rate), 'float32'), 1 / (1 - rate)));
+  return tf.tidy(() =>
+    tf.mul(
+      tf.cast(tf.greaterEqual(tf.randomUniform(shape, 0, 1, 'float32', `${seed}:sparse:${i0}`), rate), 'float32'),
+      1 / (1 - rate),
+    ),
+  );
 }
 
 /**
@@ -260,7 +297,8 @@ export function sparseDropoutTile(seed: number, rate: number, i0: number, shape:
  */
 export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, opts: AttendOptions): tf.Tensor4D {
   const { B, H, Hkv, g, T, hs } = shapes(q, k);
-  if (v.shape.join() !== k.shape.join()) throw new Error(`v ${JSON.stringify(v.shape)} must have the shape of k ${JSON.stringify(k.shape)}`);
+  if (v.shape.join() !== k.shape.join())
+    throw new Error(`v ${JSON.stringify(v.shape)} must have the shape of k ${JSON.stringify(k.shape)}`);
   const rate = opts.training ? opts.dropout : 0;
   if (!(rate >= 0 && rate < 1)) throw new Error(`dropout must be in [0, 1), got ${opts.dropout}`);
   const sp = opts.sparse;
@@ -291,7 +329,8 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
       continue;
     }
     // without selection (n < L+S: every eligible block) the blocks of i are 0 .. i
-    const blocksOf = (b: number, h: number, i: number) => (blocks ? blocks[b][h][i] : Array.from({ length: i + 1 }, (_, j) => j));
+    const blocksOf = (b: number, h: number, i: number) =>
+      blocks ? blocks[b][h][i] : Array.from({ length: i + 1 }, (_, j) => j);
     const idx = new Int32Array(BH * ng * n);
     let p = 0;
     for (let b = 0; b < B; b++)
@@ -304,7 +343,11 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
   const groupIds = (qq: tf.Tensor4D, kk: tf.Tensor4D): tf.Tensor1D[] =>
     tf.tidy(() => {
       const sel = groups.some((G) => G.idx === null) ? sparseSelectedDevice(qq, kk, sp) : null; // [B, Hkv, nb, S]
-      const base = tf.tensor4d(Int32Array.from({ length: BH }, (_, r) => r * nb), [B, Hkv, 1, 1], 'int32'); // (b·Hkv + h)·nb
+      const base = tf.tensor4d(
+        Int32Array.from({ length: BH }, (_, r) => r * nb),
+        [B, Hkv, 1, 1],
+        'int32',
+      ); // (b·Hkv + h)·nb
       return groups.map((G) => {
         if (G.idx) return tf.tensor1d(G.idx, 'int32');
         const local = Int32Array.from({ length: G.ng * L }, (_, a) => G.i0 + Math.floor(a / L) - L + 1 + (a % L)); // i-L+1 .. i
@@ -317,7 +360,12 @@ export function sparseAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, 
   const toBlocks = (x: tf.Tensor4D) =>
     tf.tidy(() => {
       const d = x.shape[3];
-      return tf.reshape(tf.transpose(tf.reshape(padT(x, Tp), [B, Hkv, g, nb, bs, d]), [0, 1, 3, 2, 4, 5]), [BH, nb, g * bs, d]);
+      return tf.reshape(tf.transpose(tf.reshape(padT(x, Tp), [B, Hkv, g, nb, bs, d]), [0, 1, 3, 2, 4, 5]), [
+        BH,
+        nb,
+        g * bs,
+        d,
+      ]);
     });
   /** inverse of toBlocks */
   const fromBlocks = (x: tf.Tensor) =>
