@@ -6,7 +6,7 @@
  *
  * Number-affecting sources (NUMERIC_SOURCES): everything under src/engine (kernels, the vendored
  * gradients, WGSL), src/model, src/train, src/data, plus src/config.ts, src/innovations.ts,
- * src/scales.ts and the native addon's source and build script. File contents are hashed, not
+ * src/scales.ts and the native addon's source, build script and build targets. File contents are hashed, not
  * mtimes, so a comment-only edit changes the hash too: the replay (src/train/stale.ts) is what
  * then confirms the stored runs instead of invalidating them. Not hashed: the CLI, the run store,
  * CEG analysis, reports and notebooks (they read numbers, they do not make them).
@@ -34,6 +34,7 @@ export const NUMERIC_SOURCES: readonly string[] = [
   'src/scales.ts',
   'native/sgemm.cc',
   'native/build.mjs',
+  'native/targets.mjs',
 ];
 
 /** Packages whose version changes numbers: tfjs and its backends, the corpus packages, the BPE tokenizer. */
