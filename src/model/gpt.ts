@@ -93,6 +93,25 @@ function headNorm(params: Params, name: string, t: tf.Tensor4D): tf.Tensor4D {
   return rmsNorm(t, getParam(params, `${name}.weight`) as unknown as tf.Tensor1D);
 }
 
+/**
+ * Whether block attention runs as one native kernel from qkv to the merged heads
+ * (src/engine/fused.ts causalAttention, the same formula as the tensor path): plain attention
+ * without dropout, GQA, QK-norm or rope, on wasm with the native addon. An innovation that
+ * changes q, k or v between c_attn and the softmax must be excluded here
+ * (test/every-innovation.test.ts catches one that is not: its parameters get no gradient).
+ * The memory estimate (src/train/limits.ts) asks the same question.
+ */
+export function usesNativeAttention(cfg: ModelConfig, training: boolean): boolean {
+  return (
+    cfg.attnKernel === 'plain' &&
+    cfg.nKvHead === cfg.nHead &&
+    cfg.positions !== 'rope' &&
+    !cfg.qkNorm &&
+    !(training && cfg.dropout > 0) &&
+    nativeAttention()
+  );
+}
+
 /** Causal self-attention of block i: x [B·T, C] -> [B·T, C] (before residual dropout). */
 function attention(
   params: Params,
@@ -110,16 +129,7 @@ function attention(
   const hs = headSize(cfg);
   const pre = `transformer.h.${i}.attn`;
   const qkv = linearP(params, `${pre}.c_attn`, x); // [B·T, C + 2·Hkv·hs]
-  // plain attention without dropout, GQA or rope on wasm with the native addon: one kernel from qkv to
-  // the merged heads (src/engine/fused.ts causalAttention; the same formula as the path below)
-  if (
-    cfg.attnKernel === 'plain' &&
-    Hkv === H &&
-    cfg.positions !== 'rope' &&
-    !(opts.training && cfg.dropout > 0) &&
-    nativeAttention()
-  )
-    return linearP(params, `${pre}.c_proj`, causalAttention(qkv, B, T, H));
+  if (usesNativeAttention(cfg, opts.training)) return linearP(params, `${pre}.c_proj`, causalAttention(qkv, B, T, H));
   const [q2, k2, v2] = tf.split(qkv, [C, Hkv * hs, Hkv * hs], 1);
   const heads = (t: tf.Tensor, h: number) => tf.transpose(tf.reshape(t, [B, T, h, hs]), [0, 2, 1, 3]) as tf.Tensor4D;
   let q = heads(q2, H); // [B, H, T, hs]

@@ -11,7 +11,7 @@
  * it is within about -5%..+35% of the measured peak, and 15% is added for fragmentation.
  *   bytes ≈ 4 · [17·P  (params, grads, AdamW m/v and the update's temporaries)
  *              + L·B·T·(18·C + 8·hidden)            (activations kept for the backward pass)
- *              + L·B·H·T·keys · (11 | 25 sparse)     (attention scores, probabilities, their grads)
+ *              + L·B·H·T·keys · (11 | 25 sparse | 3 native kernel)  (attention scores, probabilities, their grads)
  *              + 4·B·T·V]                          (logits, softmax, their grads)
  */
 import os from 'node:os';
@@ -61,8 +61,17 @@ function attentionKeys(m: ModelConfig): { perQuery: number; extra: number; spars
   return { perQuery: T, extra: 0, sparse: false, heads: m.nHead };
 }
 
-/** Estimated peak tensor memory of one training step (see the module comment). */
-export function estimateTrainingMemory(m: ModelConfig, t: Pick<TrainConfig, 'batchSize'>): MemoryEstimate {
+/**
+ * Estimated peak tensor memory of one training step (see the module comment). `nativeAttention`:
+ * the step's attention runs as the native kernel (src/model/gpt.ts usesNativeAttention, known only
+ * once the engine has started); the default is the tensor path, the larger, which the pre-flight
+ * check assumes since it runs before any engine starts.
+ */
+export function estimateTrainingMemory(
+  m: ModelConfig,
+  t: Pick<TrainConfig, 'batchSize'>,
+  o: { nativeAttention?: boolean } = {},
+): MemoryEstimate {
   const B = t.batchSize,
     T = m.blockSize,
     C = m.nEmbd,
@@ -92,7 +101,11 @@ export function estimateTrainingMemory(m: ModelConfig, t: Pick<TrainConfig, 'bat
   );
   const params = 4 * 17 * P;
   const activations = 4 * L * B * T * (18 * C + 8 * hidden);
-  const attention = 4 * (keys.sparse ? 25 : 11) * L * B * Ha * (T * keys.perQuery + keys.extra);
+  // the tensor path keeps scores, probabilities and their gradients (11 copies; 25 sparse); the
+  // native kernel (o.nativeAttention) keeps the probabilities for the backward pass and one
+  // gradient-sized scratch at a time (3 copies bound the measured peak: test/limits.test.ts)
+  const copies = keys.sparse ? 25 : o.nativeAttention ? 3 : 11;
+  const attention = 4 * copies * L * B * Ha * (T * keys.perQuery + keys.extra);
   const logits = 4 * 4 * B * T * V;
   return {
     params,
