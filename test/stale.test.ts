@@ -17,7 +17,7 @@ import { RunStore, readVerdicts } from '../src/runs/index.js';
 import { runSpec } from '../src/train/sweep.js';
 import { trainRun } from '../src/train/trainer.js';
 import { initEngine } from '../src/engine/index.js';
-import { currentProvenance, sourceHash } from '../src/train/provenance.js';
+import { currentProvenance, NUMERIC_SOURCES, sourceHash } from '../src/train/provenance.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-stale-${name}-`));
@@ -27,8 +27,9 @@ function projectCopy(edit: (root: string) => void): string {
   const root = tmp('code');
   fs.cpSync(path.join(PROJECT_ROOT, 'src'), path.join(root, 'src'), { recursive: true });
   fs.mkdirSync(path.join(root, 'native'));
-  for (const f of ['sgemm.cc', 'build.mjs'])
-    fs.copyFileSync(path.join(PROJECT_ROOT, 'native', f), path.join(root, 'native', f));
+  // the addon's hashed files (NUMERIC_SOURCES), so the copy hashes like the project
+  for (const f of NUMERIC_SOURCES.filter((s) => s.startsWith('native/')))
+    fs.copyFileSync(path.join(PROJECT_ROOT, f), path.join(root, f));
   if (fs.existsSync(path.join(PROJECT_ROOT, 'native', 'build')))
     fs.symlinkSync(path.join(PROJECT_ROOT, 'native', 'build'), path.join(root, 'native', 'build'));
   for (const f of ['package.json', 'tsconfig.json']) fs.copyFileSync(path.join(PROJECT_ROOT, f), path.join(root, f));
