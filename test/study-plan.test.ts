@@ -13,7 +13,7 @@ import { getPlan, type StudyPlan } from '../src/plans.js';
 import { ConfigError } from '../src/config.js';
 import { RunStore, runId } from '../src/runs/index.js';
 import { planGeometry, planRuns, validatePlan, studyScaleLabel, type PlannedRun } from '../src/train/study.js';
-import { chooseLrs, studyData, analyzeStudyData, formatStudyReport } from '../src/report/study.js';
+import { chooseLrs, studyData, analyzeStudyData, formatStudyReport, trunkDivergedBefore } from '../src/report/study.js';
 import { runStudy, formatDryRun } from '../src/cli/study.js';
 
 const tmp = (name: string) => fs.mkdtempSync(path.join(os.tmpdir(), `ceg-${name}-`));
@@ -240,4 +240,40 @@ test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), repor
   assert.deepEqual(after, before, 'a second run trains nothing');
   const dry = await formatDryRun(p, { store, backend: 'wasm', jobs: 1, measure: false });
   assert.match(dry, new RegExp(`Runs \\(${runs.length} of ${runs.length} already complete`));
+});
+
+test('LR choice: a diverged sweep fork, and the forks of a trunk that diverged before them, count as diverged (the variant keeps its LR)', () => {
+  const p: StudyPlan = { ...getPlan('cpu'), variants: [{ id: 'baseline', seeds: 3 }] };
+  p.comparisons = [];
+  p.lrGrid = [1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2];
+  const store = new RunStore(tmp('lrs-diverged'));
+  const sweep = planRuns(p, { backend: 'wasm', stages: ['lr-sweep'] });
+  const rung0 = p.rungs[0].name;
+  // loss falls with LR up to 1e-3, then the two largest LRs diverge: the top one in its trunk
+  // (before every fork step), the next one in its last fork only
+  const top = sweep.find((r) => r.role === 'trunk' && r.rung === rung0 && r.lr === 1e-2)!;
+  for (const r of sweep) {
+    if (r.id === top.id || r.spec.fork?.parent === top.id) continue;
+    const lastFork = r.tokensPerParam === p.forks[p.forks.length - 1];
+    if (r.rung === rung0 && r.lr === 3.16e-3 && lastFork) {
+      store
+        .open(r.spec)
+        .setStatus({ state: 'diverged', divergence: { step: 3, loss: 99, lr: r.lr, initialLoss: 4.8 } });
+      continue;
+    }
+    fakeDone(store, r, 2 + 0.1 * Math.log(r.lr / 1e-3) ** 2);
+  }
+  const firstFork = sweep.find((r) => r.spec.fork?.parent === top.id)!;
+  // before the trunk exists, its forks are simply still to train
+  assert.equal(trunkDivergedBefore(store, firstFork.spec.fork!), false);
+  store
+    .open(top.spec)
+    .setStatus({ state: 'diverged', divergence: { step: 2, loss: 99, lr: top.lr, initialLoss: 4.8 } });
+  assert.equal(trunkDivergedBefore(store, firstFork.spec.fork!), true);
+  const lrs = chooseLrs(p, store, 'wasm');
+  const c = lrs.choices.find((x) => x.variant === 'baseline' && x.rung === rung0);
+  assert.ok(c, 'the variant still gets an LR at the rung where two LRs diverged');
+  assert.ok(Math.abs(Math.log(c.lrStar / 1e-3)) < 1e-6, `LR* ${c.lrStar}`);
+  const diverged = lrs.sweep.filter((s) => s.rung === rung0 && !Number.isFinite(s.loss)).map((s) => s.lr);
+  assert.deepEqual(diverged.sort(), [3.16e-3, 1e-2]);
 });

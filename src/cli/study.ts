@@ -17,7 +17,7 @@ import { ensureSpecs, type Executor } from '../train/sweep.js';
 import { slurmExecutor, SlurmDetached, type SlurmExecutor } from '../train/slurm.js';
 import { STUDY_STAGES, planGeometry, planRuns, validatePlan, type LrOf, type PlannedRun } from '../train/study.js';
 import { estimateSeconds, measureRungSteps, runCost } from '../train/study-timing.js';
-import { chooseLrs } from '../report/study.js';
+import { chooseLrs, trunkDivergedBefore } from '../report/study.js';
 
 const e2 = (v: number) => v.toExponential(2);
 const hours = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${(s / 60).toFixed(1)} min`);
@@ -245,7 +245,16 @@ export async function runStudy(
     /** --no-wait: the arrays submitted for this stage (the forks' waits for the trunks') */
     const submitted: { d: SlurmDetached; role: 'trunk' | 'fork' }[] = [];
     for (const role of ['trunk', 'fork'] as const) {
-      const specs = runs.filter((r) => r.role === role).map((r) => r.spec);
+      // a fork whose trunk diverged before the fork's start has no checkpoint to start from: it is
+      // not trained, and the LR choice counts it as diverged (src/report/study.ts sweepLoss)
+      const unreachable = runs.filter(
+        (r) => r.role === role && r.spec.fork && trunkDivergedBefore(o.store, r.spec.fork),
+      );
+      if (unreachable.length)
+        log(
+          `  ${unreachable.length} fork(s) not trained: their trunk diverged before the fork step (counted as diverged)`,
+        );
+      const specs = runs.filter((r) => r.role === role && !unreachable.includes(r)).map((r) => r.spec);
       if (specs.length === 0) continue;
       // forks submitted without waiting start only once the trunks' array has completed
       const executor =

@@ -42,7 +42,8 @@ export function lossVsLr(d: StudyData, variant: string): Figure {
   const colorOf = (rung: string) => RUNG_COLORS[rungs.indexOf(rung) % RUNG_COLORS.length];
   const lastFork = d.plan.forks[d.plan.forks.length - 1];
   for (const rung of rungs) {
-    const mine = pts.filter((p) => p.rung === rung).sort((a, b) => a.lr - b.lr);
+    // diverged LRs (loss +inf, src/report/study.ts sweepLoss) have no point to draw
+    const mine = pts.filter((p) => p.rung === rung && Number.isFinite(p.loss)).sort((a, b) => a.lr - b.lr);
     const choice = d.lrs.choices.find((c) => c.variant === variant && c.rung === rung);
     const color = colorOf(rung);
     if (mine.length) {

@@ -7,7 +7,7 @@
  */
 import { getInnovation } from '../innovations.js';
 import type { StudyPlan } from '../plans.js';
-import type { RunStore, MetricRow } from '../runs/index.js';
+import type { Divergence, RunStore, MetricRow } from '../runs/index.js';
 import { loadTokens } from '../data/index.js';
 import { planGeometry, planRuns, type LrOf, type PlannedRun, type RungGeometry } from '../train/study.js';
 import type { BackendName } from '../engine/index.js';
@@ -46,6 +46,26 @@ export interface LrChoices {
   notes: string[];
 }
 
+/**
+ * A sweep fork's outcome for the LR choice: its final loss when done; +Infinity when it diverged
+ * or can never run because its trunk diverged before the fork's start (that LR is too high: a
+ * result, which lrOptimum skips); undefined while it is still to be trained.
+ */
+function sweepLoss(store: RunStore, r: PlannedRun): number | undefined {
+  const run = store.get(r.id);
+  if (run?.status().state === 'diverged') return Number.POSITIVE_INFINITY;
+  if (r.spec.fork && trunkDivergedBefore(store, r.spec.fork)) return Number.POSITIVE_INFINITY;
+  return finalLoss(store, r.id);
+}
+
+/** Whether a fork's trunk diverged before the fork's start step (so the fork has no checkpoint to start from). */
+export function trunkDivergedBefore(store: RunStore, fork: { parent: string; step: number }): boolean {
+  const st = store.get(fork.parent)?.status();
+  if (st?.state !== 'diverged') return false;
+  // a trunk keeps its fork-step checkpoints as it passes them: only steps it never reached cleanly are lost
+  return ((st.divergence as Divergence | undefined)?.step ?? 0) <= fork.step;
+}
+
 /** Final validation loss of a completed run, or undefined (not done, no loss). */
 function finalLoss(store: RunStore, id: string): number | undefined {
   const r = store.get(id);
@@ -72,7 +92,7 @@ export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName
   const sweep: LrSweepPoint[] = [];
   const missing = new Set<string>();
   for (const r of sweepRuns) {
-    const loss = finalLoss(store, r.id);
+    const loss = sweepLoss(store, r);
     const params = geo.find((g) => g.rung.name === r.rung)!.params;
     if (loss === undefined) missing.add(r.variant);
     else sweep.push({ variant: r.variant, rung: r.rung, params, lr: r.lr, loss });
