@@ -9,7 +9,7 @@
  *
  * Like Jupyter, it runs with the notebook's folder as the working directory (tslab's converter
  * roots its program there). The lab is loaded with `import * as lab from 'ceg-lab/lab'`
- * through notebooks/node_modules/ceg-lab, a committed link to src/ (docs/notebooks.md).
+ * through node_modules/ceg-lab, a committed link to src/ (docs/notebooks.md).
  * TypeScript sources load through tsx (this process runs under `--import tsx`, as the kernel
  * does with NODE_OPTIONS="--import tsx").
  */

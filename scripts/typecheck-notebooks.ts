@@ -2,7 +2,7 @@
  * npm run typecheck (after `tsc --noEmit`): type-check every notebook's code cells with the
  * project's compiler options (strict), as one module per notebook: the code cells in order,
  * so a cell sees what earlier cells declared, as in tslab's kernel. The lab comes in through
- * `import * as lab from 'ceg-lab/lab'` (notebooks/node_modules/ceg-lab links to src/), so every
+ * `import * as lab from 'ceg-lab/lab'` (node_modules/ceg-lab links to src/), so every
  * `lab.*` call is checked against src/lab.ts. Errors are reported per notebook, cell and line;
  * exit code 1 if there is any. The tslab kernel itself also type-checks each cell when it runs
  * (with its own TypeScript, not strict); this check is the stricter one and needs no execution.
