@@ -5,5 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 const link = path.resolve('node_modules', 'ceg-lab');
 fs.mkdirSync(path.dirname(link), { recursive: true });
-try { fs.rmSync(link, { recursive: true, force: true }); } catch {}
+try {
+  fs.rmSync(link, { recursive: true, force: true });
+} catch {}
 fs.symlinkSync(path.join('..', 'src'), link, 'dir');
