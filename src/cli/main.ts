@@ -82,7 +82,7 @@ import {
 import { AS_PUBLISHED_ADJUSTED, PUBLISHED_SCALES } from '../ceg/published.js';
 import { storedRecords } from '../report/from-runs.js';
 import { checkRuns, staleIds, codeStatusLabel, type CodeStatus } from '../train/stale.js';
-import { ImportError, IMPORT_FORMATS } from '../runs/index.js';
+import { ImportError, IMPORT_FORMATS, SUMMARY_COLUMNS } from '../runs/index.js';
 import { formatRunRef, resolveRunArg } from './run-ref.js';
 import { importCommand } from './import.js';
 import { OUTPUT_FORMATS, formatRows, formatFrame, emit, type OutputFormat } from '../report/formats.js';
@@ -150,30 +150,7 @@ const formatFlag = {
 const outFlag = { type: 'string', help: 'write to this file (atomically) instead of stdout' } as const;
 /** `ceg runs` columns: the defaults fit 120 terminal columns. */
 const DEFAULT_RUN_COLUMNS = ['id', 'innovation', 'scale', 'seed', 'steps', 'bestValLoss', 'state', 'source'];
-const RUN_COLUMNS = [
-  'id',
-  'innovation',
-  'scale',
-  'seed',
-  'backend',
-  'state',
-  'interrupted',
-  'totalSteps',
-  'steps',
-  'evals',
-  'lastValLoss',
-  'bestValLoss',
-  'tokens',
-  'flops',
-  'seconds',
-  'checkpointStep',
-  'aliases',
-  'startedAt',
-  'updatedAt',
-  'error',
-  'dir',
-  'source',
-];
+const RUN_COLUMNS: readonly string[] = SUMMARY_COLUMNS;
 const RUNS_ROW_LIMIT = 50;
 /** `--executor local|slurm` and what SLURM passes through (issue 16; src/train/slurm.ts, docs/cluster.md) */
 const executorFlags = {

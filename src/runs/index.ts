@@ -37,7 +37,7 @@ export {
   QUARANTINE_DIR,
 } from './integrity.js';
 export type { RunSummary, RunFilter, RunRef } from './store.js';
-export { RunStore, LABELS_FILE, CLAIMS_DIR, labelsOf } from './store.js';
+export { RunStore, LABELS_FILE, CLAIMS_DIR, SUMMARY_COLUMNS, labelsOf } from './store.js';
 export type { RunRecord, Divergence } from './record.js';
 export { writeFileAtomic, writeJsonAtomic, readJson } from '../fsx.js';
 export type { Provenance, ReplayProbe, StaleVerdict } from './provenance.js';

@@ -421,7 +421,8 @@ function cleanDeadTemporaries(dir: string): void {
   }
 }
 
-const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
+/** Every column of a run summary, in table order (`ceg runs --all` and --columns use it). */
+export const SUMMARY_COLUMNS: (keyof RunSummary)[] = [
   'id',
   'innovation',
   'scale',
