@@ -51,7 +51,7 @@ import { validatePlan } from '../train/study.js';
 import { analyzeStudyData, formatStudyReport, studyData } from '../report/study.js';
 import { formatDryRun, runStudy } from './study.js';
 import { reportStudy } from './study-report.js';
-import { InterruptedError, divergenceMessage } from '../train/trainer.js';
+import { InterruptedError } from '../train/trainer.js';
 import { formatDivergedRuns } from '../ceg/index.js';
 import { describeConfig } from '../train/describe.js';
 import { slurmExecutor, SlurmDetached, SlurmUnavailableError } from '../train/slurm.js';
