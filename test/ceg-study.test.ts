@@ -16,6 +16,7 @@ import {
   lossSpread,
   lrOptimum,
   lrTransfer,
+  pooledLrTransfer,
   noiseFloor,
   onPlateau,
   parametricCeg,
@@ -558,4 +559,50 @@ test('LR transfer recovers a known power law LR*(N) = c·N^e and flags edge opti
       ]),
     /at least 3/,
   );
+});
+
+test('pooled LR transfer: one exponent for all variants, a level each; noise in one variant is averaged out', () => {
+  const e = -0.3;
+  const levels: Record<string, number> = { a: 0.3, b: 0.1, c: 1.0 };
+  const lrs = Array.from({ length: 8 }, (_, i) => 10 ** (-4 + i / 2));
+  const rungs = [10e3, 33e3, 96e3];
+  // variant c's optimum at the largest rung is off the power law by a factor 2 (noise)
+  const star = (v: string, N: number, i: number) => levels[v] * N ** e * (v === 'c' && i === 2 ? 2 : 1);
+  const sweep: LrSweepPoint[] = [];
+  for (const v of Object.keys(levels))
+    for (const [i, N] of rungs.entries())
+      for (const lr of lrs)
+        sweep.push({ variant: v, rung: `r${i}`, params: N, lr, loss: 2 + 0.3 * Math.log(lr / star(v, N, i)) ** 2 });
+  // d: an optimum inside the sweep at one rung only (the others at the high edge): a level, no say in e
+  for (const [i, N] of rungs.entries())
+    for (const lr of lrs)
+      sweep.push({
+        variant: 'd',
+        rung: `r${i}`,
+        params: N,
+        lr,
+        loss: i === 1 ? 2 + 0.3 * Math.log(lr / (0.5 * N ** e)) ** 2 : 2 - 0.01 * Math.log(lr),
+      });
+  const exact = pooledLrTransfer(
+    sweep.filter((p) => p.variant !== 'c'),
+    ['a', 'b', 'd'],
+  );
+  near(exact.exponent, e, 1e-9, 'pooled exponent, no noise');
+  assert.deepEqual(exact.fitted, ['a', 'b']);
+  near(exact.transfers.get('a')!.coefficient, 0.3, 1e-6, 'level of a');
+  near(exact.transfers.get('b')!.coefficient, 0.1, 1e-6, 'level of b');
+  near(exact.transfers.get('d')!.coefficient, 0.5, 1e-6, 'level of d from its one interior rung');
+  near(predictLr(exact.transfers.get('d')!, 270e3).lr, 0.5 * 270e3 ** e, 1e-9, 'd transferred');
+  assert.ok(exact.interval && Math.abs(exact.interval[0] - e) < 1e-6 && Math.abs(exact.interval[1] - e) < 1e-6);
+
+  const noisy = pooledLrTransfer(sweep, ['a', 'b', 'c', 'd']);
+  const own = lrTransfer(sweep, 'c').exponent;
+  // c's own fit is pulled far off; the pooled one much less, and its interval shows the noise
+  assert.ok(Math.abs(noisy.exponent - e) < Math.abs(own - e) / 2, `pooled ${noisy.exponent} vs own ${own}`);
+  assert.ok(noisy.interval && noisy.interval[0] < noisy.exponent && noisy.exponent < noisy.interval[1]);
+  assert.ok(noisy.interval![1] - noisy.interval![0] > 1e-3);
+  // a variant without any interior optimum gets no transfer
+  const edgeOnly = sweep.map((p) => (p.variant === 'b' ? { ...p, loss: 2 - 0.01 * Math.log(p.lr) } : p));
+  assert.equal(pooledLrTransfer(edgeOnly, ['a', 'b']).transfers.get('b'), undefined);
+  assert.throws(() => pooledLrTransfer(edgeOnly, ['b']), /no variant has LR\* inside the sweep/);
 });

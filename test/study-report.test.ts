@@ -91,7 +91,7 @@ function synthStudy(): StudyData {
   ];
   return {
     plan,
-    lrs: { choices, lrOf: () => undefined, sweep, notes: [] },
+    lrs: { choices, lrOf: () => undefined, sweep, notes: [], pooled: null },
     planned: [],
     done: runs.length,
     runs,

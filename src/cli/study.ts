@@ -103,7 +103,7 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
       .join(', ')}, seed 1): ${plan.lrGrid.map(e2).join(', ')}`,
   );
   out.push(
-    '  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c·N^e fitted per variant over the sweep rungs (src/ceg/study lrTransfer).',
+    '  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c_v·N^e, e shared by all variants (src/ceg/study pooledLrTransfer).',
   );
   if (plan.spotCheck)
     out.push(

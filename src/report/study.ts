@@ -15,11 +15,12 @@ import { alignColumns } from '../ceg/index.js';
 import {
   analyzeStudy,
   lrOptimum,
-  lrTransfer,
+  pooledLrTransfer,
   plateauEscape,
   predictLr,
   unigramEntropy,
   type LrSweepPoint,
+  type PooledLrTransfer,
   type StudyAnalysis,
   type StudyRun,
   type Interval,
@@ -31,7 +32,7 @@ export interface LrChoice {
   rung: string;
   params: number;
   lr: number;
-  /** 'sweep': best grid LR at a sweep rung (nearest to the parabola's vertex); 'transfer': c·N^e; 'fallback': no transfer fit, the largest sweep rung's LR */
+  /** 'sweep': best grid LR at a sweep rung (nearest to the parabola's vertex); 'transfer': c_v·N^e with e pooled over variants; 'fallback': no interior LR* at any sweep rung, the largest sweep rung's LR */
   source: 'sweep' | 'transfer' | 'fallback';
   /** LR* from the parabola at a sweep rung (continuous), or the transfer's prediction */
   lrStar: number;
@@ -44,6 +45,8 @@ export interface LrChoices {
   /** sweep points found (final loss of each swept LR's longest fork) */
   sweep: LrSweepPoint[];
   notes: string[];
+  /** the shared transfer exponent (null until every sweep is complete, or without larger rungs) */
+  pooled: PooledLrTransfer | null;
 }
 
 /**
@@ -80,8 +83,9 @@ const round3 = (x: number) => Number(x.toPrecision(3));
 /**
  * The learning rates a plan uses, from the sweep runs present in the store. At a sweep rung
  * the frontier uses the grid LR nearest (in log) to the parabola's LR* so that the sweep's
- * seed-1 run is reused; larger rungs use the transfer fit LR* = c·N^e over the sweep rungs'
- * interior optima, rounded to 3 digits. A variant whose sweep is not complete has no LR yet.
+ * seed-1 run is reused; larger rungs use LR* = c_v·N^e, e shared by all variants and c_v each
+ * variant's own (`pooledLrTransfer`), rounded to 3 digits. A variant whose sweep is not complete
+ * has no LR yet, and no variant has one at the larger rungs until every sweep is complete.
  */
 export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName): LrChoices {
   const geo = planGeometry(plan);
@@ -127,34 +131,48 @@ export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName
       });
     }
     choices.push(...atSweep);
-    let transfer: ReturnType<typeof lrTransfer> | null = null;
+  }
+  // larger rungs: one exponent pooled over the variants (pooledLrTransfer), so it waits for every sweep
+  const larger = geo.slice(plan.lrSweepRungs);
+  let pooled: PooledLrTransfer | null = null;
+  if (larger.length && missing.size)
+    notes.push(
+      `larger rungs wait for the LR sweeps of ${[...missing].join(', ')}: the transfer exponent is shared by all variants`,
+    );
+  else if (larger.length) {
     try {
-      transfer = lrTransfer(mine, v);
-      notes.push(...transfer.notes);
+      pooled = pooledLrTransfer(
+        sweep,
+        plan.variants.map((x) => x.id),
+      );
+      notes.push(...pooled.notes);
     } catch (e) {
-      if (geo.length > plan.lrSweepRungs)
-        notes.push(`${v}: no LR transfer (${(e as Error).message}); larger rungs use the largest sweep rung's LR`);
-    }
-    for (const g of geo.slice(plan.lrSweepRungs)) {
-      if (transfer) {
-        const p = predictLr(transfer, g.params);
-        choices.push({
-          variant: v,
-          rung: g.rung.name,
-          params: g.params,
-          lr: round3(p.lr),
-          source: 'transfer',
-          lrStar: p.lr,
-          flag: p.extrapolationDecades > 0 ? `${p.extrapolationDecades.toFixed(2)} decades beyond the fit` : null,
-        });
-      } else {
-        const last = atSweep[atSweep.length - 1];
-        choices.push({ ...last, rung: g.rung.name, params: g.params, source: 'fallback' });
-      }
+      notes.push(`no LR transfer (${(e as Error).message}); larger rungs use each variant's largest sweep rung's LR`);
     }
   }
+  if (!missing.size)
+    for (const v of plan.variants.map((x) => x.id)) {
+      const transfer = pooled?.transfers.get(v);
+      const last = choices.filter((c) => c.variant === v && c.source === 'sweep').at(-1)!;
+      if (!transfer && pooled)
+        notes.push(`${v}: no LR* inside the sweep at any rung; larger rungs use its largest sweep rung's LR`);
+      for (const g of larger) {
+        if (transfer) {
+          const p = predictLr(transfer, g.params);
+          choices.push({
+            variant: v,
+            rung: g.rung.name,
+            params: g.params,
+            lr: round3(p.lr),
+            source: 'transfer',
+            lrStar: p.lr,
+            flag: p.extrapolationDecades > 0 ? `${p.extrapolationDecades.toFixed(2)} decades beyond the fit` : null,
+          });
+        } else choices.push({ ...last, rung: g.rung.name, params: g.params, source: 'fallback' });
+      }
+    }
   const lrOf: LrOf = (variant, rung) => choices.find((c) => c.variant === variant && c.rung === rung)?.lr;
-  return { choices, lrOf, sweep, notes };
+  return { choices, lrOf, sweep, notes, pooled };
 }
 
 const UNIGRAM_CACHE = new Map<string, number>();
@@ -301,8 +319,13 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
     `Study "${p.name}": ${d.done}/${d.planned.length} listed runs complete; unigram entropy of the corpus ${d.unigram.toFixed(3)} nats (plateau rule: points above ${(d.unigram - 0.3).toFixed(3)} are excluded)`,
   );
   out.push(
-    '\nLearning rates (sweep rungs: best grid LR, LR* from the parabola in log LR; larger rungs: transferred LR* = c·N^e):',
+    '\nLearning rates (sweep rungs: best grid LR, LR* from the parabola in log LR; larger rungs: transferred LR* = c_v·N^e, e shared):',
   );
+  const pl = d.lrs.pooled;
+  if (pl)
+    out.push(
+      `  shared exponent e = ${pl.exponent.toFixed(3)}${pl.interval ? ` [${pl.interval[0].toFixed(3)}, ${pl.interval[1].toFixed(3)}] (95%)` : ''}, fitted on ${pl.fitted.length} variant(s) with LR* inside the sweep at 2+ rungs (seed 1 each)`,
+    );
   out.push(
     alignColumns(
       ['Variant', 'Rung', 'Params', 'LR used', 'LR*', 'Source', 'Note'],

@@ -4,11 +4,13 @@
  * parabola in log LR through the best swept point and its two neighbours (losses at one LR
  * are averaged first). A best point at the sweep's edge means LR* lies outside the sweep:
  * it is flagged and left out of the transfer fit. The transfer: least squares of
- * log LR* = log c + e·log N over the rungs with an interior optimum; LR*(N) = c·N^e.
+ * log LR* = log c + e·log N over the rungs with an interior optimum; LR*(N) = c·N^e. The study
+ * pools e over the variants (`pooledLrTransfer`) and keeps a level c per variant.
  */
 import { CegError } from '../types.js';
 import { lsSlope } from '../classify.js';
-import type { LrOptimum, LrSweepPoint, LrTransfer } from './types.js';
+import { studentTQuantile } from './stats.js';
+import type { LrOptimum, LrSweepPoint, LrTransfer, PooledLrTransfer } from './types.js';
 
 /** LR* at one rung from its sweep points ({lr, loss}, any order; repeated LRs averaged). */
 export function lrOptimum(points: readonly { lr: number; loss: number }[]): {
@@ -43,8 +45,8 @@ export function lrOptimum(points: readonly { lr: number; loss: number }[]): {
   return { lrStar: Math.exp(xv), flag: 'interior', nLr: xs.length };
 }
 
-/** LR* per rung and the power law LR* = c·N^e for one variant (see the module doc). */
-export function lrTransfer(points: readonly LrSweepPoint[], variant: string): LrTransfer {
+/** LR* at each of a variant's rungs (sorted by size), with a note per edge optimum. */
+function variantOptima(points: readonly LrSweepPoint[], variant: string): { optima: LrOptimum[]; notes: string[] } {
   const mine = points.filter((p) => p.variant === variant);
   if (mine.length === 0) throw new CegError(`LR transfer: no sweep points for "${variant}"`);
   const rungs = new Map<string, LrSweepPoint[]>();
@@ -65,6 +67,12 @@ export function lrTransfer(points: readonly LrSweepPoint[], variant: string): Lr
       notes.push(
         `${variant} rung ${o.rung}: the best LR ${o.lrStar.toExponential(2)} is at the sweep's ${o.flag === 'edge-low' ? 'low' : 'high'} edge; LR* lies outside the sweep (left out of the transfer fit; widen the grid)`,
       );
+  return { optima, notes };
+}
+
+/** LR* per rung and the power law LR* = c·N^e for one variant (see the module doc). */
+export function lrTransfer(points: readonly LrSweepPoint[], variant: string): LrTransfer {
+  const { optima, notes } = variantOptima(points, variant);
   const used = optima.filter((o) => o.flag === 'interior');
   if (new Set(used.map((o) => o.params)).size < 2)
     throw new CegError(
@@ -86,6 +94,84 @@ export function lrTransfer(points: readonly LrSweepPoint[], variant: string): Lr
     range: [Math.min(...used.map((o) => o.params)), Math.max(...used.map((o) => o.params))],
     notes,
   };
+}
+
+/**
+ * One transfer exponent shared by every variant, each with its own level: log LR* = log c_v +
+ * e·log N, least squares with a free intercept per variant (the within-variant slope). A
+ * variant's own exponent rests on a single seed's optimum at two or three rungs, where the loss
+ * is flat in LR, so it is mostly noise (on the CPU plan's sweep the per-variant exponents ran
+ * from −1.3 to +0.9, and transferring them 0.9 decades would have trained some variants at a
+ * tenth of their neighbours' LR: a compute dependence made by the LR rule). Pooling assumes the
+ * optimal LR moves with size alike for every variant and lets each keep its own level. The
+ * exponent comes from the variants with interior optima at 2+ rungs of different size; a
+ * variant's level from all its interior optima (one is enough). A variant without any interior
+ * optimum gets no transfer (undefined in `transfers`).
+ */
+export function pooledLrTransfer(points: readonly LrSweepPoint[], variants: readonly string[]): PooledLrTransfer {
+  const notes: string[] = [];
+  const per = variants.map((v) => {
+    try {
+      return { variant: v, ...variantOptima(points, v) };
+    } catch (e) {
+      notes.push(`${v}: ${(e as Error).message}; no transfer`);
+      return { variant: v, optima: [] as LrOptimum[], notes: [] as string[] };
+    }
+  });
+  notes.push(...per.flatMap((p) => p.notes));
+  let sxy = 0;
+  let sxx = 0;
+  const fitted: string[] = [];
+  const centred: { x: number; y: number }[][] = [];
+  for (const p of per) {
+    const used = p.optima.filter((o) => o.flag === 'interior');
+    if (new Set(used.map((o) => o.params)).size < 2) continue;
+    const lx = used.map((o) => Math.log(o.params));
+    const ly = used.map((o) => Math.log(o.lrStar));
+    const mx = lx.reduce((s, v) => s + v, 0) / lx.length;
+    const my = ly.reduce((s, v) => s + v, 0) / ly.length;
+    const c = lx.map((x, i) => ({ x: x - mx, y: ly[i] - my }));
+    for (const q of c) {
+      sxy += q.x * q.y;
+      sxx += q.x * q.x;
+    }
+    centred.push(c);
+    fitted.push(p.variant);
+  }
+  if (fitted.length === 0 || !(sxx > 0))
+    throw new CegError(
+      `pooled LR transfer: no variant has LR* inside the sweep at 2 or more rungs of different size${notes.length ? ` (${notes.join('; ')})` : ''}`,
+    );
+  const exponent = sxy / sxx;
+  // residual SE of the shared slope: n points, one intercept per fitted variant, one slope
+  const n = centred.reduce((s, c) => s + c.length, 0);
+  const df = n - fitted.length - 1;
+  let interval: [number, number] | null = null;
+  if (df >= 1) {
+    const rss = centred.flat().reduce((s, q) => s + (q.y - exponent * q.x) ** 2, 0);
+    const se = Math.sqrt(rss / df / sxx);
+    const t = studentTQuantile(0.975, df);
+    interval = [exponent - t * se, exponent + t * se];
+  } else notes.push('pooled LR transfer: one variant fits the exponent; no interval');
+  const fittedParams = per
+    .filter((p) => fitted.includes(p.variant))
+    .flatMap((p) => p.optima.filter((o) => o.flag === 'interior').map((o) => o.params));
+  const range: [number, number] = [Math.min(...fittedParams), Math.max(...fittedParams)];
+  const transfers = new Map<string, LrTransfer>();
+  for (const p of per) {
+    const used = p.optima.filter((o) => o.flag === 'interior');
+    if (used.length === 0) continue;
+    const level = used.reduce((s, o) => s + Math.log(o.lrStar) - exponent * Math.log(o.params), 0) / used.length;
+    transfers.set(p.variant, {
+      variant: p.variant,
+      optima: p.optima,
+      exponent,
+      coefficient: Math.exp(level),
+      range,
+      notes: p.notes,
+    });
+  }
+  return { exponent, interval, fitted, transfers, notes };
 }
 
 /** LR*(N) from a transfer fit, and how many decades of N beyond the fitted rungs it reaches. */

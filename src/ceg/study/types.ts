@@ -185,6 +185,19 @@ export interface LrTransfer {
   notes: string[];
 }
 
+/** A transfer exponent shared by every variant, each with its own level (`pooledLrTransfer`). */
+export interface PooledLrTransfer {
+  /** LR* ∝ N^exponent for every variant */
+  exponent: number;
+  /** 95% t interval of the exponent from the residuals (null with one fitted variant) */
+  interval: [number, number] | null;
+  /** variants whose optima fitted the exponent (interior at 2+ rungs) */
+  fitted: string[];
+  /** per variant with at least one interior optimum: its LR*(N) = coefficient · N^exponent */
+  transfers: Map<string, LrTransfer>;
+  notes: string[];
+}
+
 /** Run-to-run spread of the final loss at one rung. */
 export interface LossSpread {
   variant: string;
