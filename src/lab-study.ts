@@ -24,6 +24,7 @@ import { analyzeSpeedrun, type SpeedrunAnalysis } from './ceg/speedrun.js';
 import { speedrunCoverage, speedrunFigure, speedrunSplitText, pairsText, KIND_LABEL } from './report/wild.js';
 import type { StudyAnalysis } from './ceg/study/index.js';
 import { runStudy } from './cli/study.js';
+import { runningFingerprint } from './report/study-provenance.js';
 import * as aq from 'arquero';
 
 /** The study a notebook reads: CEG_STUDY, else 'smoke' at the smoke scale (CI) and 'cpu' otherwise. */
@@ -49,7 +50,7 @@ export async function loadStudy(
   o: { bootstrap?: number } = {},
 ): Promise<LoadedStudy> {
   if (plan.name === 'smoke') await runStudy(plan, { store, backend, jobs: 1, stream: null, log: () => {} });
-  const data = studyData(plan, store, backend);
+  const data = studyData(plan, store, backend, { currentFingerprint: await runningFingerprint(backend) });
   const analysis = analyzeStudyData(data, o);
   return { data, analysis, summary: studySummary(data, analysis, o) };
 }

@@ -92,6 +92,7 @@ function synthStudy(): StudyData {
   return {
     plan,
     lrs: { choices, lrOf: () => undefined, sweep, notes: [], pooled: null },
+    provenance: { groups: [], resumedAcross: 0, unrecorded: 0, against: null },
     planned: [],
     done: runs.length,
     runs,

@@ -66,6 +66,7 @@ import {
   calibratedSecondsCeg,
 } from '../train/timing.js';
 import { currentProvenance, timingKey } from '../train/provenance.js';
+import { runningFingerprint } from '../report/study-provenance.js';
 import { AXES, CegError } from '../ceg/types.js';
 import {
   cegTable,
@@ -990,7 +991,7 @@ export async function main(argv: string[]): Promise<number> {
         console.log(ran.detached); // --no-wait: later stages need this one's results
         return 0;
       }
-      const d = studyData(plan, store, backend);
+      const d = studyData(plan, store, backend, { currentFingerprint: await runningFingerprint(backend) });
       console.log(formatStudyReport(d, analyzeStudyData(d)));
       return 0;
     }
@@ -1012,7 +1013,9 @@ export async function main(argv: string[]): Promise<number> {
       if (f.figures !== undefined && f.study === undefined)
         throw new UsageError('--figures needs --study NAME (the ladder and sweep figures: npm run figures)');
       if (f.study !== undefined) {
-        const d = studyData(getPlan(f.study), store, backend);
+        const d = studyData(getPlan(f.study), store, backend, {
+          currentFingerprint: await runningFingerprint(backend),
+        });
         if (d.done === 0) {
           console.error(
             `no completed runs of study "${f.study}" on ${backend} in ${store.root}; run: ceg study --plan ${f.study}`,

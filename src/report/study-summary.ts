@@ -11,6 +11,7 @@ import { analyzeStudy, type Interval, type StudyAnalysis, type VariantAnalysis }
 import { GUNDLACH_PAIRS, paperAnchors, type AnchorPair, type PaperAnchor } from '../ceg/anchors.js';
 import type { PlanComparison } from '../plans.js';
 import type { LrChoice, StudyData } from './study.js';
+import type { StudyProvenance } from './study-provenance.js';
 
 /** An interval reduced to what a reader of the JSON needs. */
 export interface IntervalSummary {
@@ -92,6 +93,8 @@ export interface StudySummary {
   plateauEscapes: StudyData['escapes'];
   spotChecks: StudyData['spots'];
   anchors: { paper: PaperAnchor[]; gundlach: AnchorPair[] };
+  /** code fingerprints, commits, kernels and machines of the completed runs (src/report/study-provenance.ts) */
+  provenance: StudyProvenance;
   notes: string[];
 }
 
@@ -201,6 +204,7 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
     plateauEscapes: d.escapes,
     spotChecks: d.spots,
     anchors: { paper: paperAnchors(), gundlach: [...GUNDLACH_PAIRS] },
+    provenance: d.provenance,
     notes: [...d.lrs.notes, ...(a?.notes ?? [])],
   };
 }

@@ -12,6 +12,7 @@ import { loadTokens } from '../data/index.js';
 import { planGeometry, planRuns, type LrOf, type PlannedRun, type RungGeometry } from '../train/study.js';
 import type { BackendName } from '../engine/index.js';
 import { alignColumns } from '../ceg/index.js';
+import { formatStudyProvenance, studyProvenance, type StudyProvenance } from './study-provenance.js';
 import {
   analyzeStudy,
   lrOptimum,
@@ -208,10 +209,17 @@ export interface StudyData {
   escapes: { variant: string; rung: string; seed: number; step: number | null; lastStep: number }[];
   /** spot checks: final loss of the longest fork at LR* and at LR* × factor */
   spots: { variant: string; rung: string; lr: number; factor: number; loss: number | undefined }[];
+  /** code, kernels and machines of the completed runs, and how they stand against the current code */
+  provenance: StudyProvenance;
 }
 
 /** Everything the study report needs, read from the store. */
-export function studyData(plan: StudyPlan, store: RunStore, backend: BackendName): StudyData {
+export function studyData(
+  plan: StudyPlan,
+  store: RunStore,
+  backend: BackendName,
+  o: { currentFingerprint?: string } = {},
+): StudyData {
   const lrs = chooseLrs(plan, store, backend);
   const planned = planRuns(plan, { backend, lrOf: lrs.lrOf });
   const geo = new Map<string, RungGeometry>(planGeometry(plan).map((g) => [g.rung.name, g]));
@@ -280,7 +288,12 @@ export function studyData(plan: StudyPlan, store: RunStore, backend: BackendName
       }
     }
   }
-  return { plan, lrs, planned, done, runs, unigram, escapes, spots };
+  const provenance = studyProvenance(
+    store,
+    planned.map((r) => r.id),
+    o.currentFingerprint,
+  );
+  return { plan, lrs, planned, done, runs, unigram, escapes, spots, provenance };
 }
 
 /** The analysis of src/ceg/study over a study's frontier runs (both baselines, placebo, FA+RoPE+LN). */
@@ -318,6 +331,7 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
   out.push(
     `Study "${p.name}": ${d.done}/${d.planned.length} listed runs complete; unigram entropy of the corpus ${d.unigram.toFixed(3)} nats (plateau rule: points above ${(d.unigram - 0.3).toFixed(3)} are excluded)`,
   );
+  out.push(...formatStudyProvenance(d.provenance));
   out.push(
     '\nLearning rates (sweep rungs: best grid LR, LR* from the parabola in log LR; larger rungs: transferred LR* = c_v·N^e, e shared):',
   );
