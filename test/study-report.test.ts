@@ -264,3 +264,79 @@ test("paper vs study: the paper's numbers beside our top-compute CEG and verdict
   assert.equal(rope.ours[0].ceg, null, 'not in this study');
   assert.ok(!rows.some((r) => r.innovation === 'baseline'));
 });
+
+test('README sections: the study table, placebo and calls against the paper come from the summary; splice keeps the rest', async () => {
+  const { studyReadme, microReadme, spliceReadme, readmeBegin, readmeEnd } = await import(
+    '../src/report/study-readme.js'
+  );
+  const md = studyReadme(D, S);
+  const ln = S.comparisons.find((c) => c.variant === 'layernorm' && c.reference === 'baseline')!;
+  const top = ln.points
+    .filter((p) => p.ceg !== null)
+    .sort((a, b) => a.flops - b.flops)
+    .at(-1)!;
+  const row = md.split('\n').find((l) => l.startsWith("| LayerNorm (LN) | paper's baseline |"));
+  assert.ok(row, md);
+  assert.ok(row.includes(`| 3/2 |`), row);
+  const x2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : v > 0 ? '∞' : '−∞');
+  assert.ok(
+    row.includes(`${x2(top.ceg!)} [${x2(top.interval!.lo)}, ${x2(top.interval!.hi)}]`),
+    row,
+  );
+  assert.ok(row.includes(`| ${ln.verdict} |`), row);
+  assert.match(md, /\*\*Placebo against the paper's baseline\*\*/);
+  // the call follows the verdict: flip it and LayerNorm (compute-independent in the paper) moves to "Disagree"
+  const call = (text: string, what: string) => text.split('\n').find((l) => l.startsWith(`- **${what}**`)) ?? '';
+  const flipped = {
+    ...S,
+    comparisons: S.comparisons.map((c) =>
+      c === ln ? { ...c, verdict: 'compute-dependent' as const, direction: 'falling' as const } : c,
+    ),
+  };
+  assert.match(
+    call(studyReadme(D, flipped), 'Disagree'),
+    /LayerNorm \(LN\) \(paper: compute-independent; ours: compute-dependent, falling/,
+  );
+  assert.doesNotMatch(call(studyReadme(D, flipped), 'Agree'), /LayerNorm/);
+  const undecided = {
+    ...S,
+    comparisons: S.comparisons.map((c) => (c === ln ? { ...c, verdict: 'inconclusive' as const } : c)),
+  };
+  assert.match(call(studyReadme(D, undecided), 'Cannot be decided at this scale'), /LayerNorm/);
+
+  const doc = `# T\n${readmeBegin('results')}\nold\n${readmeEnd('results')}\ntail\n`;
+  assert.equal(
+    spliceReadme(doc, 'results', '\nnew\n'),
+    `# T\n${readmeBegin('results')}\nnew\n${readmeEnd('results')}\ntail\n`,
+  );
+  assert.throws(() => spliceReadme(doc, 'micro', 'x'), /markers .* missing/);
+
+  // the micro table: our CEG with its interval and the paper's numbers from the CEG table
+  const { cegTable } = await import('../src/ceg/tables.js');
+  const mk = (innovation: string, seed: number, speed: number) => ({
+    innovation,
+    seed,
+    scale: 'micro',
+    metrics: Array.from({ length: 21 }, (_, i) => {
+      const valLoss = 2 + 8 / Math.sqrt(1 + i * speed) + 0.001 * ((seed * 7 + i) % 3);
+      return {
+        step: 20 * i,
+        tokens: 20 * i * 2048,
+        flops: 20 * i * 1e9,
+        seconds: 2 * i,
+        trainLoss: valLoss,
+        valLoss,
+        lr: 1e-3,
+      };
+    }),
+  });
+  const t = cegTable(
+    [1, 2, 3].flatMap((s) => [mk('baseline', s, 1), mk('rope', s, 2)]),
+    { scale: 'micro' },
+  );
+  const rope = t.rows.find((r) => r.innovation === 'rope')!;
+  const micro = microReadme(t, 6);
+  const line = micro.split('\n').find((l) => l.startsWith('| Rotary embeddings (RoPE) |'))!;
+  assert.ok(line.includes(`${rope.ceg.flops!.ceg!.toFixed(2)} [`), line);
+  assert.ok(line.includes('| 1.87 / 1.35 |'), line); // the paper's compact / full RoPE CEGs (src/ceg/published.ts)
+});
