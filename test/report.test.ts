@@ -549,7 +549,7 @@ test('loadReportData: missing pieces are notes; no runs is a clear error', () =>
       (e: Error) =>
         e instanceof NoRunsError &&
         e.message.includes(root) &&
-        /npm start/.test(e.message) &&
+        /npm run micro/.test(e.message) &&
         /npx ceg sweep --scale smoke --seeds 3/.test(e.message),
     );
     const store = new RunStore(root);

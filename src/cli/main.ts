@@ -7,7 +7,7 @@
  *   ceg prepare [--corpus sotu] [--tokenizer char]
  *   ceg report --scale micro [--axis flops]
  *   ceg config --scale compact --innovation sparse  (resolved config, parameters, FLOPs as JSON)
- *   ceg reproduce --scale micro [--seeds 1]      (npm start)
+ *   ceg reproduce --scale micro [--seeds 1]      (npm run micro)
  *   ceg study --plan cpu [--dry-run]             (issue #13's study; ceg report --study cpu)
  *   ceg import FILE... --baseline NAME [--scale LABEL]  (runs from nanoGPT logs, W&B CSV, CSV/JSONL)
  *   ceg export --run ID --out FILE.safetensors    ceg sample --run ID [--prompt TEXT]

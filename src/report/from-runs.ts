@@ -409,7 +409,7 @@ export function loadReportData(opts: LoadOptions = {}): LoadResult {
     throw new NoRunsError(
       `no completed runs at scale "${scale}" on backend ${backend} in the run store ${store.root}` +
         (other ? ` (it holds completed runs of scale/backend: ${other}; pick one with --scale/--backend)` : '') +
-        `.\nTrain them first: npm start   (or: npx ceg sweep --scale ${scale} --seeds 3; scaling ladder: npx ceg ladder --scale ${scale})` +
+        `.\nTrain them first: npm run micro   (or: npx ceg sweep --scale ${scale} --seeds 3; scaling ladder: npx ceg ladder --scale ${scale})` +
         `\nTo look at the figures without runs: npm run figures -- --demo`,
     );
   }
