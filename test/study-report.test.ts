@@ -279,10 +279,7 @@ test('README sections: the study table, placebo and calls against the paper come
   assert.ok(row, md);
   assert.ok(row.includes(`| 3/2 |`), row);
   const x2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : v > 0 ? '∞' : '−∞');
-  assert.ok(
-    row.includes(`${x2(top.ceg!)} [${x2(top.interval!.lo)}, ${x2(top.interval!.hi)}]`),
-    row,
-  );
+  assert.ok(row.includes(`${x2(top.ceg!)} [${x2(top.interval!.lo)}, ${x2(top.interval!.hi)}]`), row);
   assert.ok(row.includes(`| ${ln.verdict} |`), row);
   assert.match(md, /\*\*Placebo against the paper's baseline\*\*/);
   // the call follows the verdict: flip it and LayerNorm (compute-independent in the paper) moves to "Disagree"
