@@ -145,3 +145,5 @@ export const studyFig = {
   speedrunFigure,
 };
 export { gundlachPairRows, pairsText, studyRows, loadGundlachPoints, PAPER_GROUP, MODERN_GROUP };
+export { paperCalls } from './report/study-readme.js';
+export { formatStudyProvenance } from './report/study-provenance.js';

@@ -64,6 +64,26 @@ function agreement(paperCategory: string, verdict: string): 'agree' | 'disagree'
   return (verdict === 'compute-dependent') === paperDep ? 'agree' : 'disagree';
 }
 
+/**
+ * Where the study agrees with the paper's labels, disagrees, or cannot decide: per innovation the
+ * paper labels, our verdict against the paper's baseline (the fair baseline's in brackets).
+ */
+export function paperCalls(s: StudySummary): { agree: string[]; disagree: string[]; undecided: string[] } {
+  const paper = new Map(paperVsStudy(s).map((r) => [r.innovation, r]));
+  const calls = { agree: [] as string[], disagree: [] as string[], undecided: [] as string[] };
+  for (const c of s.comparisons.filter((x) => x.kind === 'add' && x.reference === 'baseline')) {
+    const cat = paper.get(c.variant)?.paperCategory ?? getInnovation(c.variant).category;
+    const call = agreement(cat, c.verdict);
+    if (!call) continue;
+    const fair = s.comparisons.find((x) => x.variant === c.variant && x.reference === 'baseline_fair');
+    calls[call].push(
+      `${label(c.variant)} (paper: ${cat}; ours: ${c.verdict}${c.direction !== 'flat' && c.direction !== 'unclear' ? `, ${c.direction}` : ''}` +
+        `${fair ? `; against the fair baseline: ${fair.verdict}` : ''})`,
+    );
+  }
+  return calls;
+}
+
 export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAnalysis): string {
   const out: string[] = [];
   const geo = planGeometry(d.plan);
@@ -158,18 +178,7 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
   }
 
   // ---- agree / disagree / undecided with the paper
-  const calls = { agree: [] as string[], disagree: [] as string[], undecided: [] as string[] };
-  for (const c of s.comparisons.filter((x) => x.kind === 'add' && x.reference === 'baseline')) {
-    const p = paper.get(c.variant);
-    const cat = p?.paperCategory ?? getInnovation(c.variant).category;
-    const call = agreement(cat, c.verdict);
-    if (!call) continue;
-    const fair = s.comparisons.find((x) => x.variant === c.variant && x.reference === 'baseline_fair');
-    calls[call].push(
-      `${label(c.variant)} (paper: ${cat}; ours: ${c.verdict}${c.direction !== 'flat' && c.direction !== 'unclear' ? `, ${c.direction}` : ''}` +
-        `${fair ? `; against the fair baseline: ${fair.verdict}` : ''})`,
-    );
-  }
+  const calls = paperCalls(s);
   out.push('', '### Where we stand with the paper (against its own baseline)');
   out.push(`- **Agree**: ${calls.agree.length ? calls.agree.join('; ') : 'none'}.`);
   out.push(`- **Disagree**: ${calls.disagree.length ? calls.disagree.join('; ') : 'none'}.`);
