@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import { defaultRunsRoot, projectPath } from '../src/paths.js';
-import { RunStore, writeFileAtomic } from '../src/runs/index.js';
+import { cachedVerdict, RunStore, writeFileAtomic } from '../src/runs/index.js';
 import type { BackendName } from '../src/engine/index.js';
 import { getPlan } from '../src/plans.js';
 import { analyzeStudyData, studyData } from '../src/report/study.js';
@@ -14,7 +14,7 @@ import { studySummary } from '../src/report/study-summary.js';
 import { microReadme, spliceReadme, studyReadme } from '../src/report/study-readme.js';
 import { storedRecords } from '../src/report/from-runs.js';
 import { cegTable } from '../src/ceg/index.js';
-import { checkRuns, staleIds } from '../src/train/stale.js';
+import { runningFingerprint } from '../src/report/study-provenance.js';
 import { loadSpeedrunRecords } from '../src/report/anchors-data.js';
 import { analyzeSpeedrun } from '../src/ceg/speedrun.js';
 import { describeError } from '../src/cli/errors.js';
@@ -46,9 +46,16 @@ async function main(): Promise<number> {
   const section = studyReadme(d, s, analyzeSpeedrun(loadSpeedrunRecords()));
   const before = fs.readFileSync(f.readme, 'utf8');
   let after = spliceReadme(before, 'results', section);
-  // the micro reproduction: completed runs that the current code reproduces (cached verdicts, or a replay)
+  // the micro reproduction: completed runs, less those a replay under the current code found stale.
+  // Cached verdicts only, never a replay: the section must read the same wherever the check runs
+  // (on another kernel set nothing is cached, and nothing is left out).
   const store = new RunStore(f.runs);
-  const stale = staleIds(await checkRuns(store, { scale: 'micro', backend }));
+  const fp = await runningFingerprint(backend);
+  const stale = new Map<string, string>();
+  for (const r of store.find({ scale: 'micro', backend, state: 'done' })) {
+    const v = fp ? cachedVerdict(r, fp) : undefined;
+    if (v?.verdict === 'stale') stale.set(r.id, v.detail);
+  }
   const notes: string[] = [];
   const micro = storedRecords(store, 'micro', backend, notes, { stale });
   if (micro.some((r) => r.innovation === 'baseline'))
