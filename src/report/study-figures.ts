@@ -130,7 +130,7 @@ export function lossVsLr(d: StudyData, variant: string): Figure {
   return {
     data,
     layout: baseLayout(
-      `Loss against learning rate: ${innovationLabel(variant)}<br><sup>final validation loss of the ${lastFork}-tokens-per-parameter fork, seed 1; dotted: LR* (parabola vertex in log LR); dashed: the LR used at larger rungs</sup>`,
+      `Loss against learning rate: ${innovationLabel(variant)}<br><sup>final validation loss of the ${lastFork}-tokens-per-parameter fork, seed 1; dotted: LR* (parabola vertex in log LR); dashed: the LR used at larger rungs (c·N^e, e shared by all variants)</sup>`,
       {
         xaxis: axis('peak learning rate', { type: 'log', exponentformat: 'power' }),
         yaxis: axis('validation loss (nats/char)'),
