@@ -185,9 +185,9 @@ test('study figures: CEG curve never beyond half a decade; error bars are the in
   const ey = dots.error_y as { array: number[]; arrayminus: number[] };
   assert.ok(pts.filter((p) => Number.isFinite(p.interval!.hi)).length >= 6, 'most points have a bounded interval');
   pts.forEach((p, i) => {
-    // an unbounded side (a point that rests on one seed of a group) gets no bar
+    // an unbounded side (a point that rests on one seed of a group) gets no bar; a lower end of 0 is unbounded (log axis)
     const up = Number.isFinite(p.interval!.hi) ? p.interval!.hi - p.ceg! : 0;
-    const down = Number.isFinite(p.interval!.lo) ? p.ceg! - p.interval!.lo : 0;
+    const down = Number.isFinite(p.interval!.lo) && p.interval!.lo > 0 ? p.ceg! - p.interval!.lo : 0;
     assert.ok(Math.abs(ey.array[i] - up) < 1e-12, `upper bar ${i}: ${ey.array[i]} vs ${up}`);
     assert.ok(Math.abs(ey.arrayminus[i] - down) < 1e-12, `lower bar ${i}`);
   });

@@ -272,7 +272,8 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
     const color = innovationColor(id);
     const label = innovationLabel(id);
     const withCeg = v.frontier.points.filter((p) => p.ceg !== null);
-    const bounded = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+    const up = (i: { hi: number } | null | undefined) => !!i && Number.isFinite(i.hi);
+    const down = (i: { lo: number } | null | undefined) => !!i && Number.isFinite(i.lo) && i.lo > 0;
     if (withCeg.length) {
       ys.push(...withCeg.map((p) => p.ceg!));
       data.push({
@@ -290,14 +291,9 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
           color,
           thickness: 1.3,
           width: 4,
-          array: withCeg.map((p) => {
-            const hi = bounded(p.interval?.hi);
-            return hi === null ? 0 : hi - p.ceg!;
-          }),
-          arrayminus: withCeg.map((p) => {
-            const lo = bounded(p.interval?.lo);
-            return lo === null ? 0 : p.ceg! - lo;
-          }),
+          // an unbounded side gets no bar; CEG > 0, so a lower end of 0 is unbounded on the log axis
+          array: withCeg.map((p) => (up(p.interval) ? p.interval!.hi - p.ceg! : 0)),
+          arrayminus: withCeg.map((p) => (down(p.interval) ? p.ceg! - p.interval!.lo : 0)),
         },
         text: withCeg.map(
           (p) =>
@@ -447,7 +443,7 @@ export function gundlachPairsFigure(rows: PairRow[], opts: { title?: string } = 
       }),
       arrayminus: rows.map((r) => {
         const o = get(r);
-        return o && o.lo !== null ? o.ceg - o.lo : 0;
+        return o && o.lo !== null && o.lo > 0 ? o.ceg - o.lo : 0;
       }),
     },
     text: rows.map((r) => {
