@@ -2,7 +2,7 @@
  * `ceg study --plan NAME [--dry-run]`: print a study plan (rungs, parameters, tokens, FLOPs,
  * forks, LR grid, seeds, estimated time on this machine from step times measured per rung),
  * or run it stage by stage through the sweep machinery (src/train/sweep.ts ensureSpecs):
- * trunks first, then their forks; the frontier's LRs are chosen from the sweep's results
+ * rung by rung, each rung's trunks then their forks; the frontier's LRs are chosen from the sweep's results
  * (src/report/study.ts chooseLrs) each time the plan is listed again. Resumable and cached
  * like every run: re-running skips completed runs and resumes interrupted ones.
  */
@@ -220,7 +220,7 @@ export interface RunStudyOptions {
 }
 
 /**
- * Train a plan: stage by stage, trunks then forks, each time listing the plan again with the
+ * Train a plan: stage by stage, rung by rung, trunks then forks, each time listing the plan again with the
  * LRs chosen from what the store holds. Returns the runs the plan lists at the end and the
  * notes of the LR choice (e.g. a variant whose sweep failed has no frontier runs).
  */
@@ -244,38 +244,45 @@ export async function runStudy(
     }
     /** --no-wait: the arrays submitted for this stage (the forks' waits for the trunks') */
     const submitted: { d: SlurmDetached; role: 'trunk' | 'fork' }[] = [];
-    for (const role of ['trunk', 'fork'] as const) {
-      // a fork whose trunk diverged before the fork's start has no checkpoint to start from: it is
-      // not trained, and the LR choice counts it as diverged (src/report/study.ts sweepLoss)
-      const unreachable = runs.filter(
-        (r) => r.role === role && r.spec.fork && trunkDivergedBefore(o.store, r.spec.fork),
-      );
-      if (unreachable.length)
-        log(
-          `  ${unreachable.length} fork(s) not trained: their trunk diverged before the fork step (counted as diverged)`,
+    // locally, rung by rung (trunks, then their forks), smallest first: an interrupted study leaves
+    // whole rungs with every seed, which the analysis can use, rather than trunks without forks.
+    // SLURM: one array per role for the whole stage (fewer, larger submissions).
+    const groups = isSlurm(o.executor)
+      ? [runs]
+      : plan.rungs.map((g) => runs.filter((r) => r.rung === g.name)).filter((g) => g.length);
+    for (const group of groups)
+      for (const role of ['trunk', 'fork'] as const) {
+        // a fork whose trunk diverged before the fork's start has no checkpoint to start from: it is
+        // not trained, and the LR choice counts it as diverged (src/report/study.ts sweepLoss)
+        const unreachable = group.filter(
+          (r) => r.role === role && r.spec.fork && trunkDivergedBefore(o.store, r.spec.fork),
         );
-      const specs = runs.filter((r) => r.role === role && !unreachable.includes(r)).map((r) => r.spec);
-      if (specs.length === 0) continue;
-      // forks submitted without waiting start only once the trunks' array has completed
-      const executor =
-        submitted.length && isSlurm(o.executor)
-          ? slurmExecutor({ ...o.executor.options, afterOk: submitted.flatMap((x) => x.d.jobId.split(',')) })
-          : o.executor;
-      try {
-        await ensureSpecs(specs, {
-          store: o.store,
-          jobs: o.jobs,
-          signal: o.signal,
-          stream: o.stream === undefined ? process.stderr : o.stream,
-          allowSmallCorpus: o.allowSmallCorpus,
-          allowStale: o.allowStale,
-          ...(executor ? { executor } : {}),
-        });
-      } catch (e) {
-        if (!(e instanceof SlurmDetached)) throw e;
-        submitted.push({ d: e, role });
+        if (unreachable.length)
+          log(
+            `  ${unreachable.length} fork(s) not trained: their trunk diverged before the fork step (counted as diverged)`,
+          );
+        const specs = group.filter((r) => r.role === role && !unreachable.includes(r)).map((r) => r.spec);
+        if (specs.length === 0) continue;
+        // forks submitted without waiting start only once the trunks' array has completed
+        const executor =
+          submitted.length && isSlurm(o.executor)
+            ? slurmExecutor({ ...o.executor.options, afterOk: submitted.flatMap((x) => x.d.jobId.split(',')) })
+            : o.executor;
+        try {
+          await ensureSpecs(specs, {
+            store: o.store,
+            jobs: o.jobs,
+            signal: o.signal,
+            stream: o.stream === undefined ? process.stderr : o.stream,
+            allowSmallCorpus: o.allowSmallCorpus,
+            allowStale: o.allowStale,
+            ...(executor ? { executor } : {}),
+          });
+        } catch (e) {
+          if (!(e instanceof SlurmDetached)) throw e;
+          submitted.push({ d: e, role });
+        }
       }
-    }
     if (submitted.length) {
       const left = STUDY_STAGES.slice(STUDY_STAGES.indexOf(stage) + 1);
       const ids = submitted.flatMap((x) => x.d.jobId.split(','));
