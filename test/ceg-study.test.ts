@@ -388,6 +388,37 @@ test('placebo: CEG 1 within the noise, a consistent noise floor, verdict compute
   assert.deepEqual(a.notes, []);
 });
 
+test('placebo with two baselines: measured against the one it replicates only; the other borrows that floor', () => {
+  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
+  // a second baseline twice as good as the first: against it the "placebo" is a CEG-0.5 model, not a placebo
+  const runs = [...study(), ...synthRuns('fair', { ...BASE_LAW, k: 2 }, { seeds: SEEDS_B, noiseSeed: 9, ...quiet })];
+  const a = analyzeStudy(runs, {
+    baselines: ['baseline', 'fair'],
+    placebo: 'placebo',
+    placeboOf: 'baseline',
+    unigramEntropy: UNIGRAM,
+    bootstrap: { resamples: 20 },
+    variants: ['placebo', 'indep'],
+  });
+  const [b, f] = a.baselines;
+  assert.equal(b.noise!.measuredAgainst, 'baseline');
+  assert.equal(b.noise!.consistent, true, b.noise!.note);
+  // the same floor object against the fair baseline, marked as measured against the other
+  assert.equal(f.noise!.measuredAgainst, 'baseline');
+  assert.equal(f.noise!.slopeFloor, b.noise!.slopeFloor);
+  assert.ok(b.variants.some((v) => v.variant === 'placebo'));
+  assert.ok(!f.variants.some((v) => v.variant === 'placebo'), 'no placebo comparison against the fair baseline');
+  assert.deepEqual(a.notes, []);
+  // measured against the fair baseline instead, the "placebo" would be inconsistent with CEG 1
+  const wrong = noiseFloor(runs, { baseline: 'fair', placebo: 'placebo', unigramEntropy: UNIGRAM });
+  assert.equal(wrong.consistent, false);
+  assert.throws(
+    () =>
+      analyzeStudy(runs, { baselines: ['fair'], placebo: 'placebo', placeboOf: 'baseline', unigramEntropy: UNIGRAM }),
+    /placebo's baseline "baseline" is not among the baselines/,
+  );
+});
+
 test('plateau artefact: a baseline stuck on the unigram plateau fakes a falling CEG that the exclusion rule removes', () => {
   // the baseline sits on the plateau (H − 0.02) until it has seen 1.2 M tokens
   const stuck = (loss: number, _N: number, D: number) => (D < 1.2e6 ? UNIGRAM - 0.02 : loss);

@@ -145,6 +145,13 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
 
   // ---- noise floor
   for (const nf of s.noiseFloors) {
+    if (nf.measuredAgainst !== nf.reference) {
+      out.push(
+        '',
+        `**Against the ${refName(nf.reference)}** there is no placebo (${label(nf.placebo)} replicates the ${refName(nf.measuredAgainst)}, not this model): its verdicts borrow the slope noise floor measured against the ${refName(nf.measuredAgainst)}, ±${f3(nf.slopeFloor)} per decade.`,
+      );
+      continue;
+    }
     const c = s.comparisons.find((x) => x.variant === nf.placebo && x.reference === nf.reference);
     const top = c ? withCeg(c).at(-1) : undefined;
     const contains = top?.interval ? top.interval.lo <= 1 && top.interval.hi >= 1 : null;

@@ -64,6 +64,8 @@ export interface ComparisonSummary {
 export interface NoiseFloorSummary {
   reference: string;
   placebo: string;
+  /** the baseline the placebo was measured against; another reference borrows its floor */
+  measuredAgainst: string;
   /** half-width of the flat band for slopes (per decade) */
   slopeFloor: number;
   log10CegFloor: number | null;
@@ -152,6 +154,7 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
       noiseFloors.push({
         reference: b.baseline,
         placebo: b.noise.placebo,
+        measuredAgainst: b.noise.measuredAgainst,
         slopeFloor: b.noise.slopeFloor,
         log10CegFloor: b.noise.log10CegFloor,
         consistent: b.noise.consistent,

@@ -313,7 +313,7 @@ export function analyzeStudyData(d: StudyData, o: { bootstrap?: number } = {}): 
   return analyzeStudy(d.runs, {
     baselines,
     variants: ids.filter((v) => present.has(v) && !baselines.includes(v)),
-    ...(ids.includes('fused') && present.has('fused') ? { placebo: 'fused' } : {}),
+    ...(present.has('fused') && baselines.includes('baseline') ? { placebo: 'fused', placeboOf: 'baseline' } : {}),
     combinations,
     unigramEntropy: d.unigram,
     bootstrap: { resamples: o.bootstrap ?? 200, seed: 0 },
@@ -376,7 +376,9 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
     );
     if (b.noise)
       out.push(
-        `  noise floor from the placebo "${b.noise.placebo}": slope band ±${f3(b.noise.slopeFloor)} per decade; ${b.noise.consistent ? 'consistent with CEG 1' : 'NOT consistent with CEG 1'} (${b.noise.note})`,
+        b.noise.measuredAgainst === b.baseline
+          ? `  noise floor from the placebo "${b.noise.placebo}": slope band ±${f3(b.noise.slopeFloor)} per decade; ${b.noise.consistent ? 'consistent with CEG 1' : 'NOT consistent with CEG 1'} (${b.noise.note})`
+          : `  noise floor borrowed from the placebo "${b.noise.placebo}" against "${b.noise.measuredAgainst}" (the model it replicates; against "${b.baseline}" it is no placebo): slope band ±${f3(b.noise.slopeFloor)} per decade`,
       );
     const rungOrder = p.rungs.map((r) => r.name);
     const rows = b.variants.map((v) => {

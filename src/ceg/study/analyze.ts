@@ -29,6 +29,12 @@ export interface AnalyzeOptions extends StudyOptions {
   variants?: string[];
   /** the placebo variant (e.g. 'flash'): its CEG sets the noise floor */
   placebo?: string;
+  /**
+   * the baseline the placebo replicates (default: the first baseline). The placebo is measured
+   * against it only: against another baseline it is a different model, not a placebo, and that
+   * baseline borrows this floor (the pipeline's noise)
+   */
+  placeboOf?: string;
   /** combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'] }] */
   combinations?: { combination: string; parts: string[] }[];
   /** smallest flat band on slopes (default 0.05 per decade) */
@@ -78,24 +84,30 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
   const variants = opts.variants ?? [...present].filter((v) => !opts.baselines.includes(v)).sort();
   const notes: string[] = [];
   const out: BaselineAnalysis[] = [];
-  for (const baseline of opts.baselines) {
-    let noise: NoiseFloor | null = null;
-    if (opts.placebo) {
-      try {
-        noise = noiseFloor(runs, { ...opts, baseline, placebo: opts.placebo, minFloor: opts.minFloor });
-        if (!noise.consistent)
-          notes.push(
-            `vs ${baseline}: the placebo ${opts.placebo} is not consistent with CEG 1 (${noise.note}); find out why before reading the verdicts`,
-          );
-      } catch (e) {
-        notes.push(`vs ${baseline}: no noise floor from the placebo: ${(e as Error).message}`);
-      }
+  const placeboOf = opts.placeboOf ?? opts.baselines[0];
+  if (opts.placebo && !opts.baselines.includes(placeboOf))
+    throw new CegError(`analyzeStudy: the placebo's baseline "${placeboOf}" is not among the baselines`);
+  let measured: NoiseFloor | null = null;
+  if (opts.placebo) {
+    try {
+      measured = noiseFloor(runs, { ...opts, baseline: placeboOf, placebo: opts.placebo, minFloor: opts.minFloor });
+      if (!measured.consistent)
+        notes.push(
+          `vs ${placeboOf}: the placebo ${opts.placebo} is not consistent with CEG 1 (${measured.note}); find out why before reading the verdicts`,
+        );
+    } catch (e) {
+      notes.push(`vs ${placeboOf}: no noise floor from the placebo: ${(e as Error).message}`);
     }
+  }
+  for (const baseline of opts.baselines) {
+    const noise: NoiseFloor | null = measured;
     const floor = noise?.slopeFloor ?? opts.minFloor ?? MIN_SLOPE_FLOOR;
     const vopts = { floor, maxWidth: opts.maxWidth };
     const va: VariantAnalysis[] = [];
     for (const variant of variants) {
       if (variant === baseline) continue;
+      // the placebo is a placebo only against the baseline it replicates
+      if (variant === opts.placebo && baseline !== placeboOf) continue;
       if (seedsOf(runs, variant).length === 0) {
         notes.push(`${variant}: no runs`);
         continue;

@@ -72,5 +72,13 @@ export function noiseFloor(
     if (Number.isFinite(b)) log10CegFloor = Math.max(log10CegFloor ?? 0, b);
     if (!(p.interval.lo <= 1 && p.interval.hi >= 1)) consistent = false;
   }
-  return { placebo: opts.placebo, slopeFloor, log10CegFloor, consistent, note, frontier };
+  return {
+    placebo: opts.placebo,
+    measuredAgainst: opts.baseline,
+    slopeFloor,
+    log10CegFloor,
+    consistent,
+    note,
+    frontier,
+  };
 }

@@ -221,6 +221,11 @@ export interface VerdictResult {
 /** The study's noise floor, measured on the placebo (same math as the baseline). */
 export interface NoiseFloor {
   placebo: string;
+  /**
+   * the baseline the placebo replicates, against which it was measured; a floor reported for
+   * another baseline is borrowed from this one (the pipeline's noise), not measured there
+   */
+  measuredAgainst: string;
   /** flat band for slopes: max |bound| of the placebo's slope interval, at least minFloor */
   slopeFloor: number;
   /** largest |log10 CEG| bound over the placebo's frontier points (CEG differences below 10^this are noise) */
