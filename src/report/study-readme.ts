@@ -166,6 +166,19 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
     );
   }
 
+  // ---- seed spread of the two baselines: why the paper's baseline is a noisy reference at small sizes
+  const spreadOf = (v: string) =>
+    s.spread.filter((x) => x.variant === v && x.sd !== null).sort((a, b) => (b.sd ?? 0) - (a.sd ?? 0))[0];
+  const sb = spreadOf('baseline');
+  const sf = spreadOf('baseline_fair');
+  if (sb && sf)
+    out.push(
+      '',
+      `**Seed spread of the references**: the final loss of the ${refName('baseline')} varies by up to SD ${f3(sb.sd)} nats over its ${sb.n} seeds (at ${sb.rung}, mean ${f3(sb.mean)}), ` +
+        `the ${refName('baseline_fair')} by up to SD ${f3(sf.sd)} (at ${sf.rung}). ` +
+        `A reference whose seeds leave the unigram plateau at different times makes wide CEG intervals and a wide placebo band; \`npx ceg report --study ${s.plan}\` lists the spread of every variant.`,
+    );
+
   // ---- combination
   for (const cb of s.combinations) {
     const top = [...cb.points].sort((x, y) => x.flops - y.flops).at(-1);
