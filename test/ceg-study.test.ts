@@ -525,6 +525,11 @@ test('verdict rules: flat band, direction, wide or unbounded intervals are incon
   assert.equal(v(0.1, 0.9).verdict, 'inconclusive', 'wider than 0.5 per decade');
   assert.match(v(0.1, 0.9).reason, /wider than/);
   assert.equal(v(-Infinity, Infinity).verdict, 'inconclusive');
+  // a flat band wider than ±0.25 (half the widest interval) cannot show independence, only dependence beyond it
+  assert.equal(v(-0.2, -0.1, 0.25).verdict, 'compute-independent');
+  assert.equal(v(-0.3, -0.1, 0.4).verdict, 'inconclusive');
+  assert.match(v(-0.3, -0.1, 0.4).reason, /cannot show a flat CEG/);
+  assert.equal(v(0.45, 0.6, 0.4).verdict, 'compute-dependent');
   const dep = v(0.06, 0.2);
   assert.equal(combineVerdicts(dep, dep).verdict, 'compute-dependent');
   assert.equal(combineVerdicts(dep, v(-0.03, 0.04)).verdict, 'inconclusive');

@@ -3,7 +3,9 @@
  * ±floor (the study's noise floor, noise.ts):
  * 1. interval unbounded or wider than maxWidth (default 0.5 per decade) → inconclusive
  *    (too few seeds or too short a compute range to say);
- * 2. interval inside [−floor, floor]    → compute-independent (flat);
+ * 2. interval inside [−floor, floor]    → compute-independent (flat), unless the band is wider
+ *    than ±maxFloor (default maxWidth / 2): a placebo that noisy cannot show a flat CEG, so
+ *    inconclusive;
  * 3. interval above +floor              → compute-dependent (rising: the gain grows with compute);
  * 4. interval below −floor              → compute-dependent (falling: the gain fades);
  * 5. otherwise (it overlaps the band and reaches beyond it) → inconclusive.
@@ -16,16 +18,19 @@ import type { Interval, VerdictResult } from './types.js';
 
 /** Default widest slope interval (per decade) that can still give a verdict. */
 export const MAX_SLOPE_WIDTH = 0.5;
+/** Default widest flat band (± per decade) that can still show compute-independence: MAX_SLOPE_WIDTH / 2. */
+export const MAX_SLOPE_FLOOR = MAX_SLOPE_WIDTH / 2;
 
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : String(v));
 
 export function slopeVerdict(
   slope: number,
   interval: Pick<Interval, 'lo' | 'hi'>,
-  opts: { floor?: number; maxWidth?: number } = {},
+  opts: { floor?: number; maxWidth?: number; maxFloor?: number } = {},
 ): VerdictResult {
   const floor = opts.floor ?? MIN_SLOPE_FLOOR;
   const maxWidth = opts.maxWidth ?? MAX_SLOPE_WIDTH;
+  const maxFloor = opts.maxFloor ?? maxWidth / 2;
   if (!(floor >= 0)) throw new CegError(`verdict floor must be >= 0, got ${floor}`);
   if (!(maxWidth > 0)) throw new CegError(`verdict maxWidth must be > 0, got ${maxWidth}`);
   const { lo, hi } = interval;
@@ -43,6 +48,13 @@ export function slopeVerdict(
       direction: 'unclear',
       floor,
       reason: `${txt} is wider than ${maxWidth}: more seeds or a wider compute range needed`,
+    };
+  if (lo >= -floor && hi <= floor && floor > maxFloor)
+    return {
+      verdict: 'inconclusive',
+      direction: 'unclear',
+      floor,
+      reason: `${txt} lies inside the flat band ±${f3(floor)}, but a band wider than ±${f3(maxFloor)} (the placebo's noise) cannot show a flat CEG`,
     };
   if (lo >= -floor && hi <= floor)
     return {
