@@ -18,8 +18,6 @@ import type { Interval, VerdictResult } from './types.js';
 
 /** Default widest slope interval (per decade) that can still give a verdict. */
 export const MAX_SLOPE_WIDTH = 0.5;
-/** Default widest flat band (± per decade) that can still show compute-independence: MAX_SLOPE_WIDTH / 2. */
-export const MAX_SLOPE_FLOOR = MAX_SLOPE_WIDTH / 2;
 
 const f3 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : String(v));
 
