@@ -10,6 +10,7 @@ import { planGeometry } from '../train/study.js';
 import type { SpeedrunAnalysis } from '../ceg/speedrun.js';
 import { GUNDLACH_CITATION, PAPER_CITATION, paperAnchors } from '../ceg/anchors.js';
 import { axisCeg, type CegTable } from '../ceg/index.js';
+import { MAX_SLOPE_WIDTH } from '../ceg/study/index.js';
 import { formatRows } from './formats.js';
 import type { StudyData } from './study.js';
 import { paperVsStudy, type ComparisonSummary, type IntervalSummary, type StudySummary } from './study-summary.js';
@@ -162,7 +163,10 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
           ? `${f3(top.ceg)} ${iv3(top.interval)} at ${e1(top.flops)} FLOPs, ${contains ? 'an interval that contains 1' : '**an interval that does not contain 1**'}; `
           : 'no CEG point; ') +
         `${nf.consistent ? 'consistent with no effect at every point' : '**not consistent with no effect at every point**'}; ` +
-        `slope noise floor ±${f3(nf.slopeFloor)} per decade.`,
+        `slope noise floor ±${f3(nf.slopeFloor)} per decade${c ? ` (${c.seeds.reference} baseline and ${c.seeds.variant} placebo seeds)` : ''}.` +
+        (nf.slopeFloor > MAX_SLOPE_WIDTH / 2
+          ? ` A band wider than ±${f3(MAX_SLOPE_WIDTH / 2)} cannot show a flat CEG, so no comparison can be called compute-independent until more seeds narrow it; a slope beyond the band would still be compute-dependent.`
+          : ''),
     );
   }
 
