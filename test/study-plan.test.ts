@@ -234,7 +234,7 @@ test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), repor
     }
   }
   const text = formatStudyReport(d, analyzeStudyData(d, { bootstrap: 20 }));
-  assert.match(text, /Study "smoke": (\d+)\/\1 listed runs complete/);
+  assert.match(text, /Study "smoke": (\d+)\/\1 listed runs ended \(trained or diverged\)/);
   assert.match(text, /CEG on exact FLOPs at equal loss, against "baseline"/);
   // resumable and cached: nothing left to train, the dry run says so
   const before = store.ids().map((id) => fs.statSync(path.join(store.dirOf(id), 'status.json')).mtimeMs);

@@ -95,6 +95,7 @@ function synthStudy(): StudyData {
     provenance: { groups: [], resumedAcross: 0, unrecorded: 0, against: null },
     planned: [],
     done: runs.length,
+    doneByRung: [],
     runs,
     unigram: UNI,
     escapes: [],

@@ -97,7 +97,7 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
     .join(', ');
   const pv = d.provenance;
   out.push(
-    `From **${s.runsComplete} of the ${s.runsListed} runs** the \`${s.plan}\` plan lists, in \`data/runs/\` ` +
+    `From the **${s.runsComplete} of ${s.runsListed} runs** the \`${s.plan}\` plan lists that have ended (trained, or diverged, which is a result too), in \`data/runs/\` ` +
       `(${geo.length} model sizes, ${geo.map((g) => g.params).join(' / ')} parameters; frontier points span ` +
       `${e1(c0)}–${e1(c1)} training FLOPs, ${Math.log10(c1 / c0).toFixed(1)} decades). Seeds per variant and rung: ${seedText}. ` +
       `Each variant trains at its own tuned learning rate. The intervals are 95% and rest on those seeds, so they are weak ` +
@@ -106,7 +106,9 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
   if (s.runsComplete < s.runsListed)
     out.push(
       '',
-      `**The study is not complete.** ${s.runsListed - s.runsComplete} listed runs are still to train, so the larger model sizes are missing from some comparisons.`,
+      `**The study is not complete.** ${s.runsListed - s.runsComplete} listed runs are still to train (completed per model size: ` +
+        d.doneByRung.map((r) => `${r.rung} ${r.done} of ${r.listed}`).join(', ') +
+        '), so the comparisons below lack the sizes that are not complete; `npm start` trains the rest.',
     );
   out.push(
     '',

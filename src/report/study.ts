@@ -200,8 +200,10 @@ export interface StudyData {
   lrs: LrChoices;
   /** every run the plan lists now (more appear as stages complete) */
   planned: PlannedRun[];
-  /** completed runs among them */
+  /** ended runs among them: trained, diverged, or forks whose trunk diverged before them */
   done: number;
+  /** listed and completed runs per rung, in plan order */
+  doneByRung: { rung: string; listed: number; done: number }[];
   /** the frontier runs as the analysis sees them: one per (variant, rung, seed), its completed forks as points */
   runs: StudyRun[];
   unigram: number;
@@ -224,7 +226,19 @@ export function studyData(
   const planned = planRuns(plan, { backend, lrOf: lrs.lrOf });
   const geo = new Map<string, RungGeometry>(planGeometry(plan).map((g) => [g.rung.name, g]));
   let done = 0;
-  for (const r of planned) if (store.get(r.id)?.isDone()) done += 1;
+  const byRung = new Map<string, { rung: string; listed: number; done: number }>(
+    plan.rungs.map((g) => [g.name, { rung: g.name, listed: 0, done: 0 }]),
+  );
+  for (const r of planned) {
+    const b = byRung.get(r.rung)!;
+    b.listed += 1;
+    const st = store.get(r.id)?.status().state;
+    // ended: trained, diverged, or a fork that can never run because its trunk diverged before it
+    if (st === 'done' || st === 'diverged' || (r.spec.fork && trunkDivergedBefore(store, r.spec.fork))) {
+      done += 1;
+      b.done += 1;
+    }
+  }
   const unigram = corpusUnigramEntropy(plan);
   const frontier = planRuns(plan, { backend, lrOf: lrs.lrOf, stages: ['frontier'] });
   const runs: StudyRun[] = [];
@@ -293,7 +307,7 @@ export function studyData(
     planned.map((r) => r.id),
     o.currentFingerprint,
   );
-  return { plan, lrs, planned, done, runs, unigram, escapes, spots, provenance };
+  return { plan, lrs, planned, done, doneByRung: [...byRung.values()], runs, unigram, escapes, spots, provenance };
 }
 
 /** The analysis of src/ceg/study over a study's frontier runs (both baselines, placebo, FA+RoPE+LN). */
@@ -329,7 +343,7 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
   const out: string[] = [];
   const p = d.plan;
   out.push(
-    `Study "${p.name}": ${d.done}/${d.planned.length} listed runs complete; unigram entropy of the corpus ${d.unigram.toFixed(3)} nats (plateau rule: points above ${(d.unigram - 0.3).toFixed(3)} are excluded)`,
+    `Study "${p.name}": ${d.done}/${d.planned.length} listed runs ended (trained or diverged); unigram entropy of the corpus ${d.unigram.toFixed(3)} nats (plateau rule: points above ${(d.unigram - 0.3).toFixed(3)} are excluded)`,
   );
   out.push(...formatStudyProvenance(d.provenance));
   out.push(

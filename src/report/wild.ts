@@ -152,6 +152,6 @@ export function pairsText(rows: PairRow[], s: StudySummary): string {
     out.push(
       `Verdicts on the slope of log CEG on log C: ${verdicts.map((c) => `${c.variant} vs ${c.reference}: ${c.verdict}`).join('; ')}.`,
     );
-  out.push(`Study "${s.plan}": ${s.runsComplete} of ${s.runsListed} listed runs complete.`);
+  out.push(`Study "${s.plan}": ${s.runsComplete} of ${s.runsListed} listed runs ended (trained or diverged).`);
   return out.join('\n');
 }
