@@ -538,7 +538,7 @@ test(
     // the same command without --no-wait continues: later stages, each stage's trunks then forks
     const rest = ceg(['study', '--plan', 'smoke', '--executor', 'slurm', '--runs', viaSlurm], 1_800_000);
     assert.equal(rest.code, 0, rest.err);
-    assert.match(rest.err, /stage lr-sweep: \d+ runs \(\d+ complete\)/);
+    assert.match(rest.err, /stage lr-sweep: \d+ runs \(\d+ ended: trained or diverged\)/);
     assert.doesNotMatch(
       rest.err.split('stage frontier')[0],
       /submitted SLURM job/,

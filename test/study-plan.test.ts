@@ -242,7 +242,7 @@ test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), repor
   const after = store.ids().map((id) => fs.statSync(path.join(store.dirOf(id), 'status.json')).mtimeMs);
   assert.deepEqual(after, before, 'a second run trains nothing');
   const dry = await formatDryRun(p, { store, backend: 'wasm', jobs: 1, measure: false });
-  assert.match(dry, new RegExp(`Runs \\(${runs.length} of ${runs.length} already complete`));
+  assert.match(dry, new RegExp(`Runs \\(${runs.length} of ${runs.length} already ended \\(trained or diverged\\)`));
 });
 
 test('LR choice: a diverged sweep fork, and the forks of a trunk that diverged before them, count as diverged (the variant keeps its LR)', () => {

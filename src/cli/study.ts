@@ -17,7 +17,7 @@ import { ensureSpecs, type Executor } from '../train/sweep.js';
 import { slurmExecutor, SlurmDetached, type SlurmExecutor } from '../train/slurm.js';
 import { STUDY_STAGES, planGeometry, planRuns, validatePlan, type LrOf, type PlannedRun } from '../train/study.js';
 import { estimateSeconds, measureRungSteps, runCost } from '../train/study-timing.js';
-import { chooseLrs, trunkDivergedBefore } from '../report/study.js';
+import { chooseLrs, runEnded, trunkDivergedBefore } from '../report/study.js';
 
 const e2 = (v: number) => v.toExponential(2);
 const hours = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${(s / 60).toFixed(1)} min`);
@@ -136,7 +136,7 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
   const sweepIds = new Set(byStage[0].runs.map((r) => r.id));
   for (const s of byStage.slice(1)) s.runs = s.runs.filter((r) => !sweepIds.has(r.id));
   const all: PlannedRun[] = byStage.flatMap((s) => s.runs);
-  const done = all.filter((r) => o.store.get(r.id)?.isDone());
+  const done = all.filter((r) => runEnded(o.store, r));
   out.push('');
   let times: Awaited<ReturnType<typeof measureRungSteps>> | null = null;
   if (o.measure !== false) times = await measureRungSteps(plan, o.backend);
@@ -148,7 +148,7 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
       },
       { steps: 0, flops: 0 },
     );
-    const pending = runs.filter((r) => !o.store.get(r.id)?.isDone());
+    const pending = runs.filter((r) => !runEnded(o.store, r));
     return [
       stage,
       String(runs.filter((r) => r.role === 'trunk').length),
@@ -163,7 +163,7 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
   const left = times
     ? estimateSeconds(
         plan,
-        all.filter((r) => !o.store.get(r.id)?.isDone()),
+        all.filter((r) => !runEnded(o.store, r)),
         times.times,
         o.jobs,
       )
@@ -178,7 +178,7 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
     total === null ? '-' : hours(total),
     left === null ? '-' : hours(left),
   ]);
-  out.push(`Runs (${done.length} of ${all.length} already complete in ${o.store.root}):`);
+  out.push(`Runs (${done.length} of ${all.length} already ended (trained or diverged) in ${o.store.root}):`);
   out.push(
     alignColumns(['Stage', 'Trunks', 'Forks', 'Own steps', 'FLOPs', `Est. time (--jobs ${o.jobs})`, 'Left'], rows),
   );
@@ -235,8 +235,10 @@ export async function runStudy(
     const lrs = chooseLrs(plan, o.store, o.backend);
     notes = lrs.notes;
     const runs = planRuns(plan, { backend: o.backend, lrOf: lrs.lrOf, stages: [stage] });
-    const pending = runs.filter((r) => !o.store.get(r.id)?.isDone());
-    log(`study ${plan.name}, stage ${stage}: ${runs.length} runs (${runs.length - pending.length} complete)`);
+    const pending = runs.filter((r) => !runEnded(o.store, r));
+    log(
+      `study ${plan.name}, stage ${stage}: ${runs.length} runs (${runs.length - pending.length} ended: trained or diverged)`,
+    );
     if (stage !== 'lr-sweep') {
       const missing = plan.variants.filter((v) => lrs.choices.every((c) => c.variant !== v.id)).map((v) => v.id);
       if (missing.length)

@@ -70,6 +70,12 @@ export function trunkDivergedBefore(store: RunStore, fork: { parent: string; ste
   return ((st.divergence as Divergence | undefined)?.step ?? 0) <= fork.step;
 }
 
+/** Whether a planned run has ended: trained, diverged, or a fork its diverged trunk never reached (nothing left to train). */
+export function runEnded(store: RunStore, r: PlannedRun): boolean {
+  const st = store.get(r.id)?.status().state;
+  return st === 'done' || st === 'diverged' || (!!r.spec.fork && trunkDivergedBefore(store, r.spec.fork));
+}
+
 /** Final validation loss of a completed run, or undefined (not done, no loss). */
 function finalLoss(store: RunStore, id: string): number | undefined {
   const r = store.get(id);
@@ -232,9 +238,7 @@ export function studyData(
   for (const r of planned) {
     const b = byRung.get(r.rung)!;
     b.listed += 1;
-    const st = store.get(r.id)?.status().state;
-    // ended: trained, diverged, or a fork that can never run because its trunk diverged before it
-    if (st === 'done' || st === 'diverged' || (r.spec.fork && trunkDivergedBefore(store, r.spec.fork))) {
+    if (runEnded(store, r)) {
       done += 1;
       b.done += 1;
     }
