@@ -10,7 +10,7 @@ import { baseLayout, axis, ratioTicks } from './figures.js';
 import { innovationColor, innovationLabel, registryOrder, withAlpha } from './palette.js';
 import type { Figure, NamedFigure } from './types.js';
 import type { StudyData } from './study.js';
-import type { StudySummary } from './study-summary.js';
+import { cegPoints, type StudySummary } from './study-summary.js';
 import { parametricCegAt, type BaselineAnalysis, type StudyAnalysis, type StudyRun } from '../ceg/study/index.js';
 import { MAX_EXTRAPOLATION } from '../ceg/fit.js';
 import {
@@ -403,7 +403,7 @@ export function gundlachPairRows(s: StudySummary): PairRow[] {
   const ours = (dir: { variant: string; reference: string } | null) => {
     if (!dir) return null;
     const c = s.comparisons.find((x) => x.variant === dir.variant && x.reference === dir.reference);
-    const p = c?.points.filter((x) => x.ceg !== null).sort((a, b) => b.flops - a.flops)[0];
+    const p = c ? cegPoints(c).at(-1) : undefined;
     if (!p) return null;
     const fin = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
     return {

@@ -13,7 +13,13 @@ import { axisCeg, type CegTable } from '../ceg/index.js';
 import { MAX_SLOPE_WIDTH } from '../ceg/study/index.js';
 import { formatRows } from './formats.js';
 import type { StudyData } from './study.js';
-import { paperVsStudy, type ComparisonSummary, type IntervalSummary, type StudySummary } from './study-summary.js';
+import {
+  cegPoints,
+  paperVsStudy,
+  type ComparisonSummary,
+  type IntervalSummary,
+  type StudySummary,
+} from './study-summary.js';
 import { gundlachPairRows, type PairRow } from './study-figures.js';
 import { speedrunSplitText } from './wild.js';
 
@@ -39,11 +45,8 @@ const label = (id: string) => {
 };
 const refName = (r: string) => (r === 'baseline' ? "paper's baseline" : r === 'baseline_fair' ? 'fair baseline' : r);
 
-/** The CEG points of a comparison that have one, by compute. */
-const withCeg = (c: ComparisonSummary) => c.points.filter((p) => p.ceg !== null).sort((a, b) => a.flops - b.flops);
-
 function cegCell(c: ComparisonSummary, at: 'low' | 'high'): string {
-  const pts = withCeg(c);
+  const pts = cegPoints(c);
   const p = at === 'low' ? pts[0] : pts.at(-1);
   if (!p) {
     const lb = c.points.find((x) => x.flag === 'below-range' && x.lowerBound !== null);
@@ -156,7 +159,7 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
       continue;
     }
     const c = s.comparisons.find((x) => x.variant === nf.placebo && x.reference === nf.reference);
-    const top = c ? withCeg(c).at(-1) : undefined;
+    const top = c ? cegPoints(c).at(-1) : undefined;
     const contains = top?.interval ? top.interval.lo <= 1 && top.interval.hi >= 1 : null;
     out.push(
       '',

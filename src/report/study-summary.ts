@@ -310,6 +310,11 @@ export function studyRows(s: StudySummary): StudyRow[] {
   return rows;
 }
 
+/** A comparison's points that have a CEG, by ascending compute (the last is the largest-compute CEG the tables quote). */
+export function cegPoints(c: ComparisonSummary): CegPointSummary[] {
+  return c.points.filter((p) => p.ceg !== null).sort((a, b) => a.flops - b.flops);
+}
+
 /** One innovation of the paper beside the study: its published CEGs and label, our CEG against both baselines and our verdict. */
 export interface PaperVsStudyRow {
   innovation: string;
@@ -345,7 +350,7 @@ export function paperVsStudy(s: StudySummary): PaperVsStudyRow[] {
       paperCategory: p.category,
       ours: refs.map((reference) => {
         const c = s.comparisons.find((x) => x.variant === p.innovation && x.reference === reference);
-        const top = c ? [...c.points].filter((x) => x.ceg !== null).sort((a, b) => b.flops - a.flops)[0] : undefined;
+        const top = c ? cegPoints(c).at(-1) : undefined;
         const fin = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? v : null);
         return {
           reference,
