@@ -8,7 +8,6 @@
  * pools e over the variants (`pooledLrTransfer`) and keeps a level c per variant.
  */
 import { CegError } from '../types.js';
-import { lsSlope } from '../classify.js';
 import { studentTQuantile } from './stats.js';
 import type { LrOptimum, LrSweepPoint, LrTransfer, PooledLrTransfer } from './types.js';
 
@@ -80,20 +79,8 @@ export function lrTransfer(points: readonly LrSweepPoint[], variant: string): Lr
     );
   if (used.length === 2)
     notes.push(`${variant}: the transfer exponent rests on 2 rungs (an exact line, no residual to judge it by)`);
-  const lx = used.map((o) => Math.log(o.params));
-  const ly = used.map((o) => Math.log(o.lrStar));
-  const exponent = lsSlope(lx, ly);
-  const mx = lx.reduce((s, v) => s + v, 0) / lx.length;
-  const my = ly.reduce((s, v) => s + v, 0) / ly.length;
-  const coefficient = Math.exp(my - exponent * mx);
-  return {
-    variant,
-    optima,
-    exponent,
-    coefficient,
-    range: [Math.min(...used.map((o) => o.params)), Math.max(...used.map((o) => o.params))],
-    notes,
-  };
+  // the pooled fit over one variant is this variant's own least-squares line
+  return { ...pooledLrTransfer(points, [variant]).transfers.get(variant)!, notes };
 }
 
 /**
