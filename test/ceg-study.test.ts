@@ -537,22 +537,28 @@ test('verdict rules: flat band, direction, wide or unbounded intervals are incon
 
 // ---------------------------------------------------------------- LR transfer
 
+/** Sweep points of one variant: every LR of `lrs` at every rung (params N, named r0, r1, ...), loss from `loss`. */
+function sweepPoints(
+  variant: string,
+  rungs: readonly number[],
+  lrs: readonly number[],
+  loss: (lr: number, N: number, i: number) => number,
+): LrSweepPoint[] {
+  return rungs.flatMap((N, i) => lrs.map((lr) => ({ variant, rung: `r${i}`, params: N, lr, loss: loss(lr, N, i) })));
+}
+
 test('LR transfer recovers a known power law LR*(N) = c·N^e and flags edge optima', () => {
   const c = 2.0;
   const e = -0.45;
   const lrStar = (N: number) => c * N ** e;
   // loss vs LR: a parabola in log LR around LR*(N) (the vertex is then recovered exactly)
   const lrs = Array.from({ length: 8 }, (_, i) => 10 ** (-4 + i / 2)); // half a decade apart, 1e-4 … 3e-1
-  const sweep: LrSweepPoint[] = [];
-  for (const [i, N] of [28e3, 56e3, 112e3].entries())
-    for (const lr of lrs)
-      sweep.push({
-        variant: 'v',
-        rung: `r${i}`,
-        params: N,
-        lr,
-        loss: 2 + 0.3 * (Math.log(lr) - Math.log(lrStar(N))) ** 2,
-      });
+  const sweep = sweepPoints(
+    'v',
+    [28e3, 56e3, 112e3],
+    lrs,
+    (lr, N) => 2 + 0.3 * (Math.log(lr) - Math.log(lrStar(N))) ** 2,
+  );
   const t = lrTransfer(sweep, 'v');
   for (const o of t.optima) {
     assert.equal(o.flag, 'interior');
@@ -604,21 +610,15 @@ test('pooled LR transfer: one exponent for all variants, a level each; noise in 
   const rungs = [10e3, 33e3, 96e3];
   // variant c's optimum at the largest rung is off the power law by a factor 2 (noise)
   const star = (v: string, N: number, i: number) => levels[v] * N ** e * (v === 'c' && i === 2 ? 2 : 1);
-  const sweep: LrSweepPoint[] = [];
-  for (const v of Object.keys(levels))
-    for (const [i, N] of rungs.entries())
-      for (const lr of lrs)
-        sweep.push({ variant: v, rung: `r${i}`, params: N, lr, loss: 2 + 0.3 * Math.log(lr / star(v, N, i)) ** 2 });
+  const sweep = Object.keys(levels).flatMap((v) =>
+    sweepPoints(v, rungs, lrs, (lr, N, i) => 2 + 0.3 * Math.log(lr / star(v, N, i)) ** 2),
+  );
   // d: an optimum inside the sweep at one rung only (the others at the high edge): a level, no say in e
-  for (const [i, N] of rungs.entries())
-    for (const lr of lrs)
-      sweep.push({
-        variant: 'd',
-        rung: `r${i}`,
-        params: N,
-        lr,
-        loss: i === 1 ? 2 + 0.3 * Math.log(lr / (0.5 * N ** e)) ** 2 : 2 - 0.01 * Math.log(lr),
-      });
+  sweep.push(
+    ...sweepPoints('d', rungs, lrs, (lr, N, i) =>
+      i === 1 ? 2 + 0.3 * Math.log(lr / (0.5 * N ** e)) ** 2 : 2 - 0.01 * Math.log(lr),
+    ),
+  );
   const exact = pooledLrTransfer(
     sweep.filter((p) => p.variant !== 'c'),
     ['a', 'b', 'd'],
