@@ -222,6 +222,23 @@ test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), repor
     'the transferred rung was trained',
   );
   assert.ok(runs.some((r) => r.stage === 'spot-check'));
+  // locally a stage trains rung by rung: each LR-sweep rung's runs all finish before the next rung's first starts
+  const sweepRuns = runs.filter((r) => r.stage === 'lr-sweep');
+  const times = (rung: string) =>
+    sweepRuns
+      .filter((r) => r.rung === rung)
+      .map((r) => store.get(r.id)!.status() as { startedAt: string; finishedAt?: string });
+  const rungNames = p.rungs.map((g) => g.name).filter((n) => sweepRuns.some((r) => r.rung === n));
+  for (let k = 1; k < rungNames.length; k++) {
+    const lastEnd = times(rungNames[k - 1])
+      .map((t) => t.finishedAt ?? '')
+      .sort()
+      .at(-1)!;
+    const firstStart = times(rungNames[k])
+      .map((t) => t.startedAt)
+      .sort()[0];
+    assert.ok(lastEnd <= firstStart, `${rungNames[k - 1]} ended ${lastEnd}, ${rungNames[k]} began ${firstStart}`);
+  }
   // fused is the same math as the baseline: with the same LR its forks give identical losses
   const d = studyData(p, store, 'wasm');
   for (const rung of p.rungs.map((r) => r.name)) {
