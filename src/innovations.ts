@@ -230,6 +230,21 @@ const list: Innovation[] = [
     flopsUnchanged: true,
   },
   {
+    id: 'fused_fair',
+    label: 'Fused attention, fair init',
+    change: {},
+    parts: ['baseline_fair', 'fused'],
+    category: 'baseline',
+    inPaper: false,
+    explanation:
+      'The fairly initialised baseline computed with the fused attention kernel: the same math as baseline_fair, ' +
+      'so its CEG against it should be 1. It is the placebo of the fair baseline, as fused attention is the ' +
+      "placebo of the paper's: the spread of its CEG over seeds and learning-rate sweeps is the noise floor of " +
+      'every verdict against the fair baseline.',
+    reference: 'this project (issue #15)',
+    flopsUnchanged: true,
+  },
+  {
     id: 'postln',
     label: 'Post-LN',
     change: { norm: 'layernorm', normPlacement: 'post' },

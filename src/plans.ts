@@ -98,8 +98,9 @@ function comparisonsFor(ids: readonly string[]): PlanComparison[] {
   };
   add('baseline_fair', 'baseline', 'baseline');
   add('fused', 'baseline', 'placebo');
+  add('fused_fair', 'baseline_fair', 'placebo');
   for (const v of ids) {
-    if (['baseline', 'baseline_fair', 'fused', 'modern'].includes(v) || v.startsWith('modern_')) continue;
+    if (['baseline', 'baseline_fair', 'fused', 'fused_fair', 'modern'].includes(v) || v.startsWith('modern_')) continue;
     add(v, 'baseline', 'add');
     add(v, 'baseline_fair', 'add');
   }
@@ -123,7 +124,8 @@ const cpuRungs: PlanRung[] = [
 const cpuVariants: PlanVariant[] = [
   { id: 'baseline', seeds: 3 },
   { id: 'baseline_fair', seeds: 3 },
-  { id: 'fused', seeds: 2 },
+  { id: 'fused', seeds: 3 },
+  { id: 'fused_fair', seeds: 3 },
   { id: 'layernorm', seeds: 2 },
   { id: 'rope', seeds: 2 },
   { id: 'fa_rope_ln', seeds: 2 },
