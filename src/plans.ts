@@ -245,3 +245,8 @@ export function getPlan(name: string): StudyPlan {
   if (!p) throw new ConfigError(`unknown study plan "${name}"; valid: ${planNames().join(', ')}`);
   return structuredClone(p);
 }
+
+/** The plan's placebos: each `placebo` comparison, as the placebo and the baseline it replicates. */
+export function studyPlacebos(plan: Pick<StudyPlan, 'comparisons'>): { placebo: string; of: string }[] {
+  return plan.comparisons.filter((c) => c.kind === 'placebo').map((c) => ({ placebo: c.variant, of: c.reference }));
+}

@@ -374,7 +374,7 @@ test('placebo: CEG 1 within the noise, a consistent noise floor, verdict compute
   assert.ok(nf.slopeFloor >= 0.05 && nf.slopeFloor < 0.2, `floor ${nf.slopeFloor}`);
   const a = analyzeStudy(runs, {
     baselines: ['baseline'],
-    placebo: 'placebo',
+    placebos: [{ placebo: 'placebo', of: 'baseline' }],
     unigramEntropy: UNIGRAM,
     bootstrap: { resamples: 40 },
   });
@@ -394,8 +394,7 @@ test('placebo with two baselines: measured against the one it replicates only; t
   const runs = [...study(), ...synthRuns('fair', { ...BASE_LAW, k: 2 }, { seeds: SEEDS_B, noiseSeed: 9, ...quiet })];
   const a = analyzeStudy(runs, {
     baselines: ['baseline', 'fair'],
-    placebo: 'placebo',
-    placeboOf: 'baseline',
+    placebos: [{ placebo: 'placebo', of: 'baseline' }],
     unigramEntropy: UNIGRAM,
     bootstrap: { resamples: 20 },
     variants: ['placebo', 'indep'],
@@ -414,8 +413,61 @@ test('placebo with two baselines: measured against the one it replicates only; t
   assert.equal(wrong.consistent, false);
   assert.throws(
     () =>
-      analyzeStudy(runs, { baselines: ['fair'], placebo: 'placebo', placeboOf: 'baseline', unigramEntropy: UNIGRAM }),
-    /placebo's baseline "baseline" is not among the baselines/,
+      analyzeStudy(runs, {
+        baselines: ['fair'],
+        placebos: [{ placebo: 'placebo', of: 'baseline' }],
+        unigramEntropy: UNIGRAM,
+      }),
+    /placebo placebo's baseline "baseline" is not among the baselines/,
+  );
+});
+
+test('a placebo per baseline: each baseline gets the floor of its own placebo, and no placebo is compared with the other baseline', () => {
+  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
+  const FAIR = { ...BASE_LAW, k: 2 };
+  // the fair baseline's placebo is noisy (run sigma 0.03 vs 0.002), so its floor is its own, not the quiet one
+  const runs = [
+    ...study(),
+    ...synthRuns('fair', FAIR, { seeds: SEEDS_B, noiseSeed: 9, ...quiet }),
+    ...synthRuns('fairPlacebo', FAIR, { seeds: SEEDS_V, noiseSeed: 11, runSigma: 0.03, pointSigma: 0.001 }),
+  ];
+  const placebos = [
+    { placebo: 'placebo', of: 'baseline' },
+    { placebo: 'fairPlacebo', of: 'fair' },
+  ];
+  const a = analyzeStudy(runs, {
+    baselines: ['baseline', 'fair'],
+    placebos,
+    unigramEntropy: UNIGRAM,
+    bootstrap: { resamples: 20 },
+    variants: ['placebo', 'fairPlacebo', 'indep'],
+  });
+  const [b, f] = a.baselines;
+  assert.equal(b.noise!.placebo, 'placebo');
+  assert.equal(b.noise!.measuredAgainst, 'baseline');
+  assert.equal(f.noise!.placebo, 'fairPlacebo');
+  assert.equal(f.noise!.measuredAgainst, 'fair');
+  const own = noiseFloor(runs, { baseline: 'fair', placebo: 'fairPlacebo', unigramEntropy: UNIGRAM });
+  assert.equal(f.noise!.slopeFloor, own.slopeFloor);
+  assert.notEqual(f.noise!.slopeFloor, b.noise!.slopeFloor);
+  assert.deepEqual(
+    b.variants.map((v) => v.variant),
+    ['placebo', 'indep'],
+  );
+  assert.deepEqual(
+    f.variants.map((v) => v.variant),
+    ['fairPlacebo', 'indep'],
+  );
+  // 'indep' against each baseline is judged with that baseline's floor
+  assert.equal(f.variants[1].frontierVerdict.floor, own.slopeFloor);
+  assert.throws(
+    () =>
+      analyzeStudy(runs, {
+        baselines: ['baseline'],
+        placebos: [...placebos.slice(0, 1), { placebo: 'fairPlacebo', of: 'baseline' }],
+        unigramEntropy: UNIGRAM,
+      }),
+    /more than one placebo of "baseline"/,
   );
 });
 

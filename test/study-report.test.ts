@@ -111,8 +111,43 @@ const D = synthStudy();
 const A = analyzeStudyData(D, { bootstrap: 20 });
 const S = studySummary(D, A, { bootstrap: 20 });
 
+test('study summary with a placebo per baseline: each baseline judged with its own band, reference pairs with the widest', () => {
+  const d = synthStudy();
+  d.plan = {
+    ...d.plan,
+    variants: [...d.plan.variants, { id: 'baseline_fair', seeds: 3 }, { id: 'fused_fair', seeds: 2 }],
+    comparisons: [
+      ...d.plan.comparisons,
+      { variant: 'fused_fair', reference: 'baseline_fair', kind: 'placebo' },
+      { variant: 'layernorm', reference: 'baseline_fair', kind: 'add' },
+    ],
+  };
+  // the fair pair is noisier (run sigma 0.03): its band is its own, and wider than the paper's baseline's
+  const fair = { ...BASE_LAW, k: 1.5 };
+  const noisy = (noiseSeed: number, seeds: number[]) => ({ seeds, noiseSeed, runSigma: 0.03, pointSigma: 0.001 });
+  d.runs = [
+    ...d.runs,
+    ...synthRuns('baseline_fair', fair, noisy(5, [1, 2, 3])),
+    ...synthRuns('fused_fair', fair, noisy(6, [1, 2])),
+  ].map((r) => ({ ...r, points: r.points.filter((p) => p.fork !== 'stale') }));
+  const s = studySummary(d, analyzeStudyData(d, { bootstrap: 10 }), { bootstrap: 10 });
+  const nf = new Map(s.noiseFloors.map((n) => [n.reference, n]));
+  assert.equal(nf.get('baseline')!.placebo, 'fused');
+  assert.equal(nf.get('baseline')!.measuredAgainst, 'baseline');
+  assert.equal(nf.get('baseline_fair')!.placebo, 'fused_fair');
+  assert.equal(nf.get('baseline_fair')!.measuredAgainst, 'baseline_fair');
+  const wide = nf.get('baseline_fair')!.slopeFloor;
+  assert.ok(wide > nf.get('baseline')!.slopeFloor, `fair band ${wide} vs ${nf.get('baseline')!.slopeFloor}`);
+  const cmp = (v: string, r: string) => s.comparisons.find((c) => c.variant === v && c.reference === r)!;
+  assert.equal(cmp('layernorm', 'baseline').flatBand, nf.get('baseline')!.slopeFloor);
+  assert.equal(cmp('layernorm', 'baseline_fair').flatBand, wide);
+  assert.equal(cmp('layernorm', 'postln').flatBand, wide, 'a reference pair gets the widest measured band');
+  assert.equal(cmp('fused_fair', 'baseline_fair').kind, 'placebo');
+  assert.ok(!s.comparisons.some((c) => c.variant === 'fused' && c.reference === 'baseline_fair'));
+  assert.ok(!s.comparisons.some((c) => c.variant === 'fused_fair' && c.reference === 'baseline'));
+});
+
 test('study summary: CEG 2 recovered with intervals, both slopes, seeds, verdicts, noise floor, pairs', () => {
-  const d = D;
   const a = A;
   assert.ok(a);
   const s = S;

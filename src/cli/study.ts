@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { getInnovation } from '../innovations.js';
-import type { StudyPlan } from '../plans.js';
+import { studyPlacebos, type StudyPlan } from '../plans.js';
 import type { RunStore } from '../runs/index.js';
 import type { BackendName } from '../engine/index.js';
 import { alignColumns } from '../ceg/index.js';
@@ -110,13 +110,14 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
       `  Spot check at ${plan.spotCheck.rung}: ${plan.spotCheck.variants.join(', ')} at LR* x ${plan.spotCheck.factors.map((f) => f.toFixed(3)).join(', ')} (seed 1).`,
     );
   out.push('\nVariants (seeds at every rung):');
+  const placeboOf = new Map(studyPlacebos(plan).map((p) => [p.placebo, p.of]));
   const role = (id: string) =>
     id === 'baseline'
       ? "the paper's baseline"
       : id === 'baseline_fair'
         ? 'baseline, fair init'
-        : id === 'fused'
-          ? 'placebo (same math)'
+        : placeboOf.has(id)
+          ? `placebo of ${placeboOf.get(id)} (same math)`
           : getInnovation(id).label;
   out.push(
     alignColumns(

@@ -579,6 +579,7 @@ export const PAPER_GROUP = [
   'baseline',
   'baseline_fair',
   'fused',
+  'fused_fair',
   'layernorm',
   'rope',
   'fa_rope_ln',

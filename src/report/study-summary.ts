@@ -59,6 +59,8 @@ export interface ComparisonSummary {
   verdict: VariantAnalysis['verdict']['verdict'];
   direction: VariantAnalysis['verdict']['direction'];
   verdictReason: string;
+  /** half-width of the flat band (per decade) the verdict used: the reference's placebo's, borrowed, or the widest measured */
+  flatBand: number;
 }
 
 export interface NoiseFloorSummary {
@@ -132,23 +134,23 @@ function comparisonOf(
     verdict: v.verdict.verdict,
     direction: v.verdict.direction,
     verdictReason: v.verdict.reason,
+    flatBand: v.verdict.floor,
   };
 }
 
 /**
- * The summary of a study: the plan's comparisons (and the placebo against each baseline). Those
+ * The summary of a study: the plan's comparisons (each placebo against its baseline among them). Those
  * against a baseline come from `a` = analyzeStudyData(d); the others (reference pairs, the fair
- * baseline against the paper's) are analysed here, with the flat band of the paper's baseline's
- * placebo when there is one.
+ * baseline against the paper's) are analysed here, with the widest flat band the placebos
+ * measured (no placebo replicates those references).
  */
 export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstrap?: number } = {}): StudySummary {
   const comparisons: ComparisonSummary[] = [];
   const noiseFloors: NoiseFloorSummary[] = [];
   const combinations: CombinationSummary[] = [];
-  // the plan's comparisons, and the placebo against each baseline (its noise floor); other pairs the analysis made are left out
+  // the plan's comparisons (a placebo's is one of them); other pairs the analysis made are left out
   const kindOf = (variant: string, reference: string): PlanComparison['kind'] | null =>
-    d.plan.comparisons.find((c) => c.variant === variant && c.reference === reference)?.kind ??
-    (variant === 'fused' ? 'placebo' : null);
+    d.plan.comparisons.find((c) => c.variant === variant && c.reference === reference)?.kind ?? null;
   for (const b of a?.baselines ?? []) {
     if (b.noise)
       noiseFloors.push({
@@ -179,7 +181,9 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
       });
   }
   const present = new Set(d.runs.map((r) => r.variant));
-  const floor = noiseFloors.find((n) => n.reference === 'baseline')?.slopeFloor;
+  // no placebo replicates these references: they get the widest measured floor, the most cautious band
+  const measuredFloors = noiseFloors.filter((n) => n.measuredAgainst === n.reference).map((n) => n.slopeFloor);
+  const floor = measuredFloors.length > 0 ? Math.max(...measuredFloors) : undefined;
   for (const c of d.plan.comparisons) {
     if (comparisons.some((x) => x.variant === c.variant && x.reference === c.reference)) continue;
     if (!present.has(c.variant) || !present.has(c.reference)) continue;

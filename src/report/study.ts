@@ -6,7 +6,7 @@
  * checks, the plateau diagnostic and one printable report. Reads only; trains nothing.
  */
 import { getInnovation } from '../innovations.js';
-import type { StudyPlan } from '../plans.js';
+import { studyPlacebos, type StudyPlan } from '../plans.js';
 import type { Divergence, RunStore, MetricRow } from '../runs/index.js';
 import { loadTokens } from '../data/index.js';
 import { planGeometry, planRuns, type LrOf, type PlannedRun, type RungGeometry } from '../train/study.js';
@@ -331,7 +331,7 @@ export function analyzeStudyData(d: StudyData, o: { bootstrap?: number } = {}): 
   return analyzeStudy(d.runs, {
     baselines,
     variants: ids.filter((v) => present.has(v) && !baselines.includes(v)),
-    ...(present.has('fused') && baselines.includes('baseline') ? { placebo: 'fused', placeboOf: 'baseline' } : {}),
+    placebos: studyPlacebos(d.plan).filter((p) => present.has(p.placebo) && baselines.includes(p.of)),
     combinations,
     unigramEntropy: d.unigram,
     bootstrap: { resamples: o.bootstrap ?? 200, seed: 0 },

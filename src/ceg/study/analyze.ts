@@ -27,14 +27,14 @@ export interface AnalyzeOptions extends StudyOptions {
   baselines: string[];
   /** variants to judge (default: every other variant in the runs) */
   variants?: string[];
-  /** the placebo variant (e.g. 'flash'): its CEG sets the noise floor */
-  placebo?: string;
   /**
-   * the baseline the placebo replicates (default: the first baseline). The placebo is measured
-   * against it only: against another baseline it is a different model, not a placebo, and that
-   * baseline borrows this floor (the pipeline's noise)
+   * the placebos (e.g. { placebo: 'fused', of: 'baseline' }), at most one per baseline: each has
+   * the same math as the baseline it replicates, `of`, and is measured against it only, where its
+   * CEG sets the noise floor. Against another baseline a placebo is a different model, not a
+   * placebo; a baseline without a placebo of its own borrows the first placebo's floor (the
+   * pipeline's noise, not its own)
    */
-  placeboOf?: string;
+  placebos?: { placebo: string; of: string }[];
   /** combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'] }] */
   combinations?: { combination: string; parts: string[] }[];
   /** smallest flat band on slopes (default 0.05 per decade) */
@@ -79,35 +79,43 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
   const present = new Set(runs.map((r) => r.variant));
   for (const b of opts.baselines)
     if (!present.has(b)) throw new CegError(`analyzeStudy: no runs of the baseline "${b}"`);
-  if (opts.placebo && !present.has(opts.placebo))
-    throw new CegError(`analyzeStudy: no runs of the placebo "${opts.placebo}"`);
+  const placebos = opts.placebos ?? [];
+  for (const p of placebos) {
+    if (!present.has(p.placebo)) throw new CegError(`analyzeStudy: no runs of the placebo "${p.placebo}"`);
+    if (!opts.baselines.includes(p.of))
+      throw new CegError(`analyzeStudy: the placebo ${p.placebo}'s baseline "${p.of}" is not among the baselines`);
+  }
+  for (const b of opts.baselines)
+    if (placebos.filter((p) => p.of === b).length > 1)
+      throw new CegError(`analyzeStudy: more than one placebo of "${b}"; give each baseline one`);
   const variants = opts.variants ?? [...present].filter((v) => !opts.baselines.includes(v)).sort();
   const notes: string[] = [];
   const out: BaselineAnalysis[] = [];
-  const placeboOf = opts.placeboOf ?? opts.baselines[0];
-  if (opts.placebo && !opts.baselines.includes(placeboOf))
-    throw new CegError(`analyzeStudy: the placebo's baseline "${placeboOf}" is not among the baselines`);
-  let measured: NoiseFloor | null = null;
-  if (opts.placebo) {
+  // each placebo against the baseline it replicates; a failed measurement is a note, not a floor
+  const measured = new Map<string, NoiseFloor>();
+  for (const p of placebos) {
     try {
-      measured = noiseFloor(runs, { ...opts, baseline: placeboOf, placebo: opts.placebo, minFloor: opts.minFloor });
-      if (!measured.consistent)
+      const nf = noiseFloor(runs, { ...opts, baseline: p.of, placebo: p.placebo, minFloor: opts.minFloor });
+      measured.set(p.of, nf);
+      if (!nf.consistent)
         notes.push(
-          `vs ${placeboOf}: the placebo ${opts.placebo} is not consistent with CEG 1 (${measured.note}); find out why before reading the verdicts`,
+          `vs ${p.of}: the placebo ${p.placebo} is not consistent with CEG 1 (${nf.note}); find out why before reading the verdicts`,
         );
     } catch (e) {
-      notes.push(`vs ${placeboOf}: no noise floor from the placebo: ${(e as Error).message}`);
+      notes.push(`vs ${p.of}: no noise floor from the placebo ${p.placebo}: ${(e as Error).message}`);
     }
   }
+  const borrowed = placebos.map((p) => measured.get(p.of)).find((nf) => nf !== undefined) ?? null;
+  const placeboIds = new Set(placebos.map((p) => p.placebo));
   for (const baseline of opts.baselines) {
-    const noise: NoiseFloor | null = measured;
+    const noise: NoiseFloor | null = measured.get(baseline) ?? borrowed;
     const floor = noise?.slopeFloor ?? opts.minFloor ?? MIN_SLOPE_FLOOR;
     const vopts = { floor, maxWidth: opts.maxWidth };
     const va: VariantAnalysis[] = [];
     for (const variant of variants) {
       if (variant === baseline) continue;
       // the placebo is a placebo only against the baseline it replicates
-      if (variant === opts.placebo && baseline !== placeboOf) continue;
+      if (placeboIds.has(variant) && !placebos.some((p) => p.placebo === variant && p.of === baseline)) continue;
       if (seedsOf(runs, variant).length === 0) {
         notes.push(`${variant}: no runs`);
         continue;
