@@ -125,7 +125,6 @@ const cpuVariants: PlanVariant[] = [
   { id: 'baseline', seeds: 3 },
   { id: 'baseline_fair', seeds: 3 },
   { id: 'fused', seeds: 3 },
-  { id: 'fused_fair', seeds: 3 },
   { id: 'layernorm', seeds: 2 },
   { id: 'rope', seeds: 2 },
   { id: 'fa_rope_ln', seeds: 2 },
