@@ -61,6 +61,13 @@ export interface StudyPlan {
   /** peak learning rates swept at the first `lrSweepRungs` rungs for every variant (seed 1) */
   lrGrid: number[];
   lrSweepRungs: number;
+  /**
+   * the variants whose sweeps fit the shared LR-transfer exponent (default: every variant). A
+   * variant added to a plan after its larger rungs trained goes outside this list: it takes the
+   * exponent with its own level, so adding it does not move every other variant's LR (and retrain
+   * every larger rung)
+   */
+  lrExponentVariants?: string[];
   /** ±½-decade check of the transferred LR at one larger rung for some variants (seed 1) */
   spotCheck?: { rung: string; variants: string[]; factors: number[] };
   variants: PlanVariant[];
@@ -125,6 +132,7 @@ const cpuVariants: PlanVariant[] = [
   { id: 'baseline', seeds: 3 },
   { id: 'baseline_fair', seeds: 3 },
   { id: 'fused', seeds: 3 },
+  { id: 'fused_fair', seeds: 3 },
   { id: 'layernorm', seeds: 2 },
   { id: 'rope', seeds: 2 },
   { id: 'fa_rope_ln', seeds: 2 },
@@ -143,6 +151,13 @@ const cpuVariants: PlanVariant[] = [
   { id: 'moe', seeds: 2 },
 ];
 
+/**
+ * The variants whose sweeps fit the LR-transfer exponent: the study set as its larger rungs were
+ * first trained. fused_fair (the fair baseline's placebo) came later and takes the exponent with its
+ * own level: pooled with it, the exponent moved and every LR at n96k and n270k changed.
+ */
+const cpuLrExponentVariants = cpuVariants.map((v) => v.id).filter((id) => id !== 'fused_fair');
+
 const cpu: StudyPlan = {
   name: 'cpu',
   description:
@@ -160,6 +175,7 @@ const cpu: StudyPlan = {
   // of the grid; a vertex needs a point above it
   lrGrid: halfDecades(-7, 5),
   lrSweepRungs: 2,
+  lrExponentVariants: cpuLrExponentVariants,
   spotCheck: { rung: 'n96k', variants: ['baseline', 'layernorm'], factors: [1 / HALF_DECADE, HALF_DECADE] },
   variants: cpuVariants,
   comparisons: comparisonsFor(cpuVariants.map((v) => v.id)),

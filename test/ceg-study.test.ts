@@ -693,4 +693,18 @@ test('pooled LR transfer: one exponent for all variants, a level each; noise in 
   const edgeOnly = sweep.map((p) => (p.variant === 'b' ? { ...p, loss: 2 - 0.01 * Math.log(p.lr) } : p));
   assert.equal(pooledLrTransfer(edgeOnly, ['a', 'b']).transfers.get('b'), undefined);
   assert.throws(() => pooledLrTransfer(edgeOnly, ['b']), /no variant has LR\* inside the sweep/);
+
+  // exponentFrom: the noisy c takes the exponent of a and b (exact) with a level of its own, and
+  // adding it leaves a's and b's transfers exactly as without it
+  const fromAB = pooledLrTransfer(sweep, ['a', 'b', 'c', 'd'], ['a', 'b', 'd']);
+  assert.deepEqual(fromAB.fitted, ['a', 'b']);
+  near(fromAB.exponent, e, 1e-9, 'exponent without c');
+  for (const v of ['a', 'b', 'd'])
+    assert.equal(fromAB.transfers.get(v)!.coefficient, exact.transfers.get(v)!.coefficient, `level of ${v}`);
+  // c's level: the mean of log LR* − e·log N over its three rungs (one of them off by x2)
+  const cLevel = Math.exp(
+    rungs.reduce((acc, N, i) => acc + Math.log(star('c', N, i)) - e * Math.log(N), 0) / rungs.length,
+  );
+  near(fromAB.transfers.get('c')!.coefficient, cLevel, 1e-6, 'level of c with the shared exponent');
+  assert.throws(() => pooledLrTransfer(sweep, ['a', 'b'], ['a', 'z']), /exponent variants z are not among/);
 });

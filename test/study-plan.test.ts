@@ -34,8 +34,15 @@ test('the cpu plan: >= 2.3 decades, >= 20 tokens/param at every final fork, >= 4
   const seeds = (id: string) => p.variants.find((v) => v.id === id)?.seeds ?? 0;
   assert.ok(seeds('baseline') >= 3 && seeds('baseline_fair') >= 3);
   for (const v of p.variants) assert.ok(v.seeds >= 2, v.id);
-  assert.ok(seeds('fused') >= 2, 'the placebo');
-  assert.ok(p.comparisons.some((x) => x.kind === 'placebo' && x.variant === 'fused'));
+  // a placebo of each baseline, with as many seeds as the baseline it replicates
+  for (const [placebo, of] of [
+    ['fused', 'baseline'],
+    ['fused_fair', 'baseline_fair'],
+  ]) {
+    assert.ok(seeds(placebo) >= seeds(of), `the placebo ${placebo}`);
+    assert.ok(p.comparisons.some((x) => x.kind === 'placebo' && x.variant === placebo && x.reference === of));
+  }
+  for (const v of p.lrExponentVariants ?? []) assert.ok(seeds(v) > 0, `lrExponentVariants: ${v} is a variant`);
   for (const v of ['layernorm', 'postln', 'modern']) assert.ok(seeds(v) >= 2, v);
   assert.ok(p.spotCheck?.variants.includes('baseline') && p.spotCheck.variants.includes('layernorm'));
   assert.ok(
@@ -144,6 +151,7 @@ test('LR choice: the best grid LR at the sweep rungs, LR* = c_v·N^e (e shared) 
       { id: 'baseline', seeds: 3 },
       { id: 'layernorm', seeds: 2 },
     ],
+    lrExponentVariants: undefined,
   };
   p.comparisons = [];
   p.lrGrid = [1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2];
@@ -198,6 +206,37 @@ test('LR choice: the best grid LR at the sweep rungs, LR* = c_v·N^e (e shared) 
     planRuns(p, { backend: 'wasm', lrOf: partial.lrOf, stages: ['frontier'] }).filter((r) => r.variant === 'layernorm')
       .length,
     0,
+  );
+
+  // a variant added later, outside lrExponentVariants (its own optimum moves with N by another
+  // exponent): the others' LRs stay exactly as they were, before and after its sweep completes;
+  // it takes the shared exponent with its own level
+  fakeDone(store, missing, 2 + 0.1 * Math.log(missing.lr / star('layernorm', N.get(missing.rung)!)) ** 2);
+  const grown: StudyPlan = {
+    ...p,
+    variants: [...p.variants, { id: 'rope', seeds: 2 }],
+    lrExponentVariants: ['baseline', 'layernorm'],
+  };
+  const ropeStar = (n: number) => 0.05 * n ** -0.3;
+  const before = chooseLrs(grown, store, 'wasm');
+  for (const r of planRuns(grown, { backend: 'wasm', stages: ['lr-sweep'] }).filter((x) => x.variant === 'rope'))
+    fakeDone(store, r, 2 + 0.1 * Math.log(r.lr / ropeStar(N.get(r.rung)!)) ** 2);
+  const after = chooseLrs(grown, store, 'wasm');
+  for (const g of geo.slice(p.lrSweepRungs)) {
+    for (const v of ['baseline', 'layernorm'])
+      for (const c of [before, after])
+        assert.equal(c.lrOf(v, g.rung.name), lrs.lrOf(v, g.rung.name), `${v} ${g.rung.name}`);
+    assert.equal(before.lrOf('rope', g.rung.name), undefined, 'no LR before its sweep');
+    // rope's level from its sweep rungs with e = -0.55, not its own -0.3
+    const sweepN = geo.slice(0, p.lrSweepRungs).map((x) => x.params);
+    const level = Math.exp(sweepN.reduce((a, n) => a + Math.log(ropeStar(n)) + 0.55 * Math.log(n), 0) / sweepN.length);
+    const c = after.choices.find((x) => x.variant === 'rope' && x.rung === g.rung.name)!;
+    assert.ok(Math.abs(Math.log(c.lrStar / (level * g.params ** -0.55))) < 1e-6, `rope ${g.rung.name}: ${c.lrStar}`);
+  }
+  assert.deepEqual(after.pooled!.fitted, ['baseline', 'layernorm']);
+  assert.throws(
+    () => chooseLrs({ ...grown, lrExponentVariants: ['baseline', 'nope'] }, store, 'wasm'),
+    /lrExponentVariants nope are not among its variants/,
   );
 });
 
@@ -263,7 +302,7 @@ test('a tiny plan runs end to end (sweep, transfer, frontier, spot check), repor
 });
 
 test('LR choice: a diverged sweep fork, and the forks of a trunk that diverged before them, count as diverged (the variant keeps its LR)', () => {
-  const p: StudyPlan = { ...getPlan('cpu'), variants: [{ id: 'baseline', seeds: 3 }] };
+  const p: StudyPlan = { ...getPlan('cpu'), variants: [{ id: 'baseline', seeds: 3 }], lrExponentVariants: undefined };
   p.comparisons = [];
   p.lrGrid = [1e-4, 3.16e-4, 1e-3, 3.16e-3, 1e-2];
   const store = new RunStore(tmp('lrs-diverged'));

@@ -102,8 +102,10 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
       .map((g) => g.rung.name)
       .join(', ')}, seed 1): ${plan.lrGrid.map(e2).join(', ')}`,
   );
+  const outside = plan.variants.map((v) => v.id).filter((id) => !(plan.lrExponentVariants ?? [id]).includes(id));
   out.push(
-    '  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c_v·N^e, e shared by all variants (src/ceg/study pooledLrTransfer).',
+    '  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c_v·N^e, e shared by all variants (src/ceg/study pooledLrTransfer)' +
+      (outside.length ? `, fitted without ${outside.join(', ')} (added later: it takes e with its own level).` : '.'),
   );
   if (plan.spotCheck)
     out.push(

@@ -7,6 +7,7 @@
  */
 import { getInnovation } from '../innovations.js';
 import { studyPlacebos, type StudyPlan } from '../plans.js';
+import { ConfigError } from '../config.js';
 import type { Divergence, RunStore, MetricRow } from '../runs/index.js';
 import { loadTokens } from '../data/index.js';
 import { planGeometry, planRuns, type LrOf, type PlannedRun, type RungGeometry } from '../train/study.js';
@@ -91,8 +92,9 @@ const round3 = (x: number) => Number(x.toPrecision(3));
  * The learning rates a plan uses, from the sweep runs present in the store. At a sweep rung
  * the frontier uses the grid LR nearest (in log) to the parabola's LR* so that the sweep's
  * seed-1 run is reused; larger rungs use LR* = c_v·N^e, e shared by all variants and c_v each
- * variant's own (`pooledLrTransfer`), rounded to 3 digits. A variant whose sweep is not complete
- * has no LR yet, and no variant has one at the larger rungs until every sweep is complete.
+ * variant's own (`pooledLrTransfer`; e fitted over the plan's `lrExponentVariants`), rounded to
+ * 3 digits. A variant whose sweep is not complete has no LR yet, and no variant has one at the
+ * larger rungs until the sweeps that fit e are complete.
  */
 export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName): LrChoices {
   const geo = planGeometry(plan);
@@ -139,26 +141,31 @@ export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName
     }
     choices.push(...atSweep);
   }
-  // larger rungs: one exponent pooled over the variants (pooledLrTransfer), so it waits for every sweep
+  // larger rungs: one exponent pooled over the plan's exponent variants (pooledLrTransfer), so it
+  // waits for their sweeps; a variant outside them takes it once its own sweep is complete
   const larger = geo.slice(plan.lrSweepRungs);
+  const ids = plan.variants.map((x) => x.id);
+  const exponentFrom = plan.lrExponentVariants ?? ids;
+  const unknown = exponentFrom.filter((v) => !ids.includes(v));
+  if (unknown.length)
+    throw new ConfigError(`plan ${plan.name}: lrExponentVariants ${unknown.join(', ')} are not among its variants`);
+  const waitFor = exponentFrom.filter((v) => missing.has(v));
   let pooled: PooledLrTransfer | null = null;
-  if (larger.length && missing.size)
+  if (larger.length && waitFor.length)
     notes.push(
-      `larger rungs wait for the LR sweeps of ${[...missing].join(', ')}: the transfer exponent is shared by all variants`,
+      `larger rungs wait for the LR sweeps of ${waitFor.join(', ')}: the transfer exponent is shared by all variants`,
     );
   else if (larger.length) {
+    const ready = ids.filter((v) => !missing.has(v));
     try {
-      pooled = pooledLrTransfer(
-        sweep,
-        plan.variants.map((x) => x.id),
-      );
+      pooled = pooledLrTransfer(sweep, ready, exponentFrom);
       notes.push(...pooled.notes);
     } catch (e) {
       notes.push(`no LR transfer (${(e as Error).message}); larger rungs use each variant's largest sweep rung's LR`);
     }
   }
-  if (!missing.size)
-    for (const v of plan.variants.map((x) => x.id)) {
+  if (!waitFor.length)
+    for (const v of ids.filter((x) => !missing.has(x))) {
       const transfer = pooled?.transfers.get(v);
       const last = choices.filter((c) => c.variant === v && c.source === 'sweep').at(-1)!;
       if (!transfer && pooled)

@@ -93,9 +93,18 @@ export function lrTransfer(points: readonly LrSweepPoint[], variant: string): Lr
  * optimal LR moves with size alike for every variant and lets each keep its own level. The
  * exponent comes from the variants with interior optima at 2+ rungs of different size; a
  * variant's level from all its interior optima (one is enough). A variant without any interior
- * optimum gets no transfer (undefined in `transfers`).
+ * optimum gets no transfer (undefined in `transfers`). `exponentFrom` (default: all of
+ * `variants`) limits the variants that fit the exponent; the others only take it, with a level of
+ * their own, so adding one to a study does not move the rest.
  */
-export function pooledLrTransfer(points: readonly LrSweepPoint[], variants: readonly string[]): PooledLrTransfer {
+export function pooledLrTransfer(
+  points: readonly LrSweepPoint[],
+  variants: readonly string[],
+  exponentFrom: readonly string[] = variants,
+): PooledLrTransfer {
+  const outside = exponentFrom.filter((v) => !variants.includes(v));
+  if (outside.length)
+    throw new CegError(`pooled LR transfer: exponent variants ${outside.join(', ')} are not among the variants`);
   const notes: string[] = [];
   const per = variants.map((v) => {
     try {
@@ -112,7 +121,7 @@ export function pooledLrTransfer(points: readonly LrSweepPoint[], variants: read
   const centred: { x: number; y: number }[][] = [];
   for (const p of per) {
     const used = p.optima.filter((o) => o.flag === 'interior');
-    if (new Set(used.map((o) => o.params)).size < 2) continue;
+    if (!exponentFrom.includes(p.variant) || new Set(used.map((o) => o.params)).size < 2) continue;
     const lx = used.map((o) => Math.log(o.params));
     const ly = used.map((o) => Math.log(o.lrStar));
     const mx = lx.reduce((s, v) => s + v, 0) / lx.length;

@@ -191,7 +191,7 @@ export interface PooledLrTransfer {
   exponent: number;
   /** 95% t interval of the exponent from the residuals (null with one fitted variant) */
   interval: [number, number] | null;
-  /** variants whose optima fitted the exponent (interior at 2+ rungs) */
+  /** variants whose optima fitted the exponent (among those asked to fit it: interior at 2+ rungs) */
   fitted: string[];
   /** per variant with at least one interior optimum: its LR*(N) = coefficient · N^exponent */
   transfers: Map<string, LrTransfer>;
