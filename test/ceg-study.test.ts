@@ -471,6 +471,49 @@ test('a placebo per baseline: each baseline gets the floor of its own placebo, a
   );
 });
 
+test('a placebo whose slope interval is unbounded measured no band: its baseline borrows one, or no verdict is given', () => {
+  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
+  const FAIR = { ...BASE_LAW, k: 2 };
+  // the fair baseline's placebo has one seed: its slope interval is unbounded
+  const runs = [
+    ...study(),
+    ...synthRuns('fair', FAIR, { seeds: SEEDS_B, noiseSeed: 9, ...quiet }),
+    ...synthRuns('fairPlacebo', FAIR, { seeds: [0], noiseSeed: 11, ...quiet }),
+  ];
+  const one = noiseFloor(runs, { baseline: 'fair', placebo: 'fairPlacebo', unigramEntropy: UNIGRAM });
+  assert.equal(one.measured, false, one.note);
+  assert.match(one.note, /not measured/);
+  const both = analyzeStudy(runs, {
+    baselines: ['baseline', 'fair'],
+    placebos: [
+      { placebo: 'placebo', of: 'baseline' },
+      { placebo: 'fairPlacebo', of: 'fair' },
+    ],
+    unigramEntropy: UNIGRAM,
+    parametric: false,
+    variants: ['placebo', 'fairPlacebo', 'steep'],
+  });
+  const [b, f] = both.baselines;
+  assert.equal(b.noise!.measured, true);
+  // the fair baseline borrows the paper baseline's measured band instead of the minimum 0.05
+  assert.equal(f.noise!.measuredAgainst, 'baseline');
+  assert.equal(f.variants.find((v) => v.variant === 'steep')!.frontierVerdict.floor, b.noise!.slopeFloor);
+  assert.match(both.notes.join(' '), /vs fair: the placebo fairPlacebo has not measured its band yet/);
+  // the only placebo measured nothing: no verdict at all, however steep the slope
+  const alone = analyzeStudy(runs, {
+    baselines: ['fair'],
+    placebos: [{ placebo: 'fairPlacebo', of: 'fair' }],
+    unigramEntropy: UNIGRAM,
+    parametric: false,
+    variants: ['steep'],
+  });
+  const v = alone.baselines[0].variants[0];
+  assert.equal(v.verdict.verdict, 'inconclusive');
+  assert.match(v.verdict.reason, /no placebo has measured the noise band yet/);
+  // while the same slope against a measured band is compute-dependent
+  assert.equal(b.variants.find((x) => x.variant === 'steep')!.frontierVerdict.verdict, 'compute-dependent');
+});
+
 test('plateau artefact: a baseline stuck on the unigram plateau fakes a falling CEG that the exclusion rule removes', () => {
   // the baseline sits on the plateau (H − 0.02) until it has seen 1.2 M tokens
   const stuck = (loss: number, _N: number, D: number) => (D < 1.2e6 ? UNIGRAM - 0.02 : loss);

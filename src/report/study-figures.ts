@@ -359,7 +359,9 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
   const pos = ys.filter((y) => y > 0 && Number.isFinite(y));
   const yLo = Math.min(...pos) / 1.15;
   const yHi = Math.max(...pos) * 1.15;
-  const floor = b.noise ? `; placebo ${b.noise.placebo}: slope band ±${b.noise.slopeFloor.toFixed(3)}/decade` : '';
+  const floor = b.noise
+    ? `; placebo ${b.noise.placebo}${b.noise.measuredAgainst === b.baseline ? '' : ` (of ${b.noise.measuredAgainst})`}: ${b.noise.measured ? `slope band ±${b.noise.slopeFloor.toFixed(3)}/decade` : 'no band measured'}`
+    : '';
   return {
     data,
     layout: baseLayout(

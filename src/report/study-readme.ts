@@ -152,9 +152,14 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
   // ---- noise floor
   for (const nf of s.noiseFloors) {
     if (nf.measuredAgainst !== nf.reference) {
+      const own = s.comparisons.find((c) => c.kind === 'placebo' && c.reference === nf.reference);
       out.push(
         '',
-        `**Against the ${refName(nf.reference)}** there is no placebo (${label(nf.placebo)} replicates the ${refName(nf.measuredAgainst)}, not this model): its verdicts borrow the slope noise floor measured against the ${refName(nf.measuredAgainst)}, ±${f3(nf.slopeFloor)} per decade.`,
+        `**Against the ${refName(nf.reference)}** ` +
+          (own
+            ? `its placebo (${label(own.variant)}) has not measured a band yet (its slope interval is unbounded): `
+            : `there is no placebo (${label(nf.placebo)} replicates the ${refName(nf.measuredAgainst)}, not this model): `) +
+          `its verdicts borrow the slope noise floor measured against the ${refName(nf.measuredAgainst)}, ±${f3(nf.slopeFloor)} per decade.`,
       );
       continue;
     }
@@ -168,8 +173,11 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
           ? `${f3(top.ceg)} ${iv3(top.interval)} at ${e1(top.flops)} FLOPs, ${contains ? 'an interval that contains 1' : '**an interval that does not contain 1**'}; `
           : 'no CEG point; ') +
         `${nf.consistent ? 'consistent with no effect at every point' : '**not consistent with no effect at every point**'}; ` +
-        `slope noise floor ±${f3(nf.slopeFloor)} per decade${c ? ` (${c.seeds.reference} baseline and ${c.seeds.variant} placebo seeds)` : ''}.` +
-        (nf.slopeFloor > MAX_SLOPE_WIDTH / 2
+        (nf.measured
+          ? `slope noise floor ±${f3(nf.slopeFloor)} per decade`
+          : 'its slope interval is unbounded, so the noise band is not measured and its verdicts are inconclusive') +
+        `${c ? ` (${c.seeds.reference} baseline and ${c.seeds.variant} placebo seeds)` : ''}.` +
+        (nf.measured && nf.slopeFloor > MAX_SLOPE_WIDTH / 2
           ? ` A band wider than ±${f3(MAX_SLOPE_WIDTH / 2)} cannot show a flat CEG, so no comparison can be called compute-independent until more seeds narrow it; a slope beyond the band would still be compute-dependent.`
           : ''),
     );

@@ -72,6 +72,8 @@ export interface NoiseFloorSummary {
   slopeFloor: number;
   log10CegFloor: number | null;
   consistent: boolean;
+  /** the placebo's slope interval is bounded (false: the band is not measured yet) */
+  measured: boolean;
   note: string;
 }
 
@@ -160,6 +162,7 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
         slopeFloor: b.noise.slopeFloor,
         log10CegFloor: b.noise.log10CegFloor,
         consistent: b.noise.consistent,
+        measured: b.noise.measured,
         note: b.noise.note,
       });
     for (const v of b.variants) {
@@ -182,8 +185,14 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
   }
   const present = new Set(d.runs.map((r) => r.variant));
   // no placebo replicates these references: they get the widest measured floor, the most cautious band
-  const measuredFloors = noiseFloors.filter((n) => n.measuredAgainst === n.reference).map((n) => n.slopeFloor);
-  const floor = measuredFloors.length > 0 ? Math.max(...measuredFloors) : undefined;
+  // (with placebos that have measured no band yet: an infinite band, so no verdict)
+  const measuredFloors = noiseFloors.filter((n) => n.measured).map((n) => n.slopeFloor);
+  const floor =
+    measuredFloors.length > 0
+      ? Math.max(...measuredFloors)
+      : noiseFloors.length > 0
+        ? Number.POSITIVE_INFINITY
+        : undefined;
   for (const c of d.plan.comparisons) {
     if (comparisons.some((x) => x.variant === c.variant && x.reference === c.reference)) continue;
     if (!present.has(c.variant) || !present.has(c.reference)) continue;

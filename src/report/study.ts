@@ -402,8 +402,8 @@ export function formatStudyReport(d: StudyData, a: StudyAnalysis | null): string
     if (b.noise)
       out.push(
         b.noise.measuredAgainst === b.baseline
-          ? `  noise floor from the placebo "${b.noise.placebo}": slope band ±${f3(b.noise.slopeFloor)} per decade; ${b.noise.consistent ? 'consistent with CEG 1' : 'NOT consistent with CEG 1'} (${b.noise.note})`
-          : `  noise floor borrowed from the placebo "${b.noise.placebo}" against "${b.noise.measuredAgainst}" (the model it replicates; against "${b.baseline}" it is no placebo): slope band ±${f3(b.noise.slopeFloor)} per decade`,
+          ? `  noise floor from the placebo "${b.noise.placebo}": ${b.noise.measured ? `slope band ±${f3(b.noise.slopeFloor)} per decade` : 'no band measured yet, so no verdict'}; ${b.noise.consistent ? 'consistent with CEG 1' : 'NOT consistent with CEG 1'} (${b.noise.note})`
+          : `  noise floor borrowed from the placebo "${b.noise.placebo}" against "${b.noise.measuredAgainst}" (the model it replicates; against "${b.baseline}" it is no placebo, and this baseline's own placebo, if any, has measured no band yet): slope band ±${f3(b.noise.slopeFloor)} per decade`,
       );
     const rungOrder = p.rungs.map((r) => r.name);
     const rows = b.variants.map((v) => {

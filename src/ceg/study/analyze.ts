@@ -31,8 +31,9 @@ export interface AnalyzeOptions extends StudyOptions {
    * the placebos (e.g. { placebo: 'fused', of: 'baseline' }), at most one per baseline: each has
    * the same math as the baseline it replicates, `of`, and is measured against it only, where its
    * CEG sets the noise floor. Against another baseline a placebo is a different model, not a
-   * placebo; a baseline without a placebo of its own borrows the first placebo's floor (the
-   * pipeline's noise, not its own)
+   * placebo; a baseline without a placebo of its own, or whose placebo's slope interval is still
+   * unbounded, borrows the widest band another placebo measured (the pipeline's noise, not its
+   * own). With placebos but no measured band anywhere, every verdict is inconclusive
    */
   placebos?: { placebo: string; of: string }[];
   /** combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'] }] */
@@ -105,11 +106,23 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
       notes.push(`vs ${p.of}: no noise floor from the placebo ${p.placebo}: ${(e as Error).message}`);
     }
   }
-  const borrowed = placebos.map((p) => measured.get(p.of)).find((nf) => nf !== undefined) ?? null;
+  // a baseline whose placebo has not measured its band borrows the widest band another placebo measured
+  const borrowed =
+    [...measured.values()].filter((nf) => nf.measured).sort((a, b) => b.slopeFloor - a.slopeFloor)[0] ?? null;
   const placeboIds = new Set(placebos.map((p) => p.placebo));
   for (const baseline of opts.baselines) {
-    const noise: NoiseFloor | null = measured.get(baseline) ?? borrowed;
-    const floor = noise?.slopeFloor ?? opts.minFloor ?? MIN_SLOPE_FLOOR;
+    const own = measured.get(baseline);
+    const noise: NoiseFloor | null = own?.measured ? own : (borrowed ?? own ?? null);
+    if (own && !own.measured && borrowed)
+      notes.push(
+        `vs ${baseline}: the placebo ${own.placebo} has not measured its band yet (${own.note}); its verdicts borrow the band measured against ${borrowed.measuredAgainst}`,
+      );
+    // placebos that measured nothing: no band to judge a slope by, so no verdict (an infinite band)
+    const floor = noise
+      ? noise.measured
+        ? noise.slopeFloor
+        : Number.POSITIVE_INFINITY
+      : (opts.minFloor ?? MIN_SLOPE_FLOOR);
     const vopts = { floor, maxWidth: opts.maxWidth };
     const va: VariantAnalysis[] = [];
     for (const variant of variants) {

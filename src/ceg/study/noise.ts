@@ -52,10 +52,9 @@ export function noiseFloor(
   const iv = frontier.slope?.interval ?? null;
   let slopeFloor = minFloor;
   let note: string;
-  if (!iv)
-    note = `the placebo has fewer than 2 frontier points with a CEG: no slope, the flat band is the minimum ${minFloor}`;
-  else if (!Number.isFinite(iv.lo) || !Number.isFinite(iv.hi))
-    note = `the placebo's slope interval is unbounded (${iv.note}): the flat band is the minimum ${minFloor}`;
+  const measured = !!iv && Number.isFinite(iv.lo) && Number.isFinite(iv.hi);
+  if (!iv) note = `the placebo has fewer than 2 frontier points with a CEG: no slope, the band is not measured`;
+  else if (!measured) note = `the placebo's slope interval is unbounded (${iv.note}): the band is not measured`;
   else {
     const m = Math.max(Math.abs(iv.lo), Math.abs(iv.hi));
     slopeFloor = Math.max(minFloor, m);
@@ -78,6 +77,7 @@ export function noiseFloor(
     slopeFloor,
     log10CegFloor,
     consistent,
+    measured,
     note,
     frontier,
   };

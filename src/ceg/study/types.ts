@@ -232,6 +232,11 @@ export interface NoiseFloor {
   log10CegFloor: number | null;
   /** the placebo's slope interval contains 0 and every CEG interval contains 1 */
   consistent: boolean;
+  /**
+   * the placebo's slope interval is bounded, so the band was measured; false (too few seeds or
+   * points) leaves slopeFloor at the minimum, a band no verdict may rest on
+   */
+  measured: boolean;
   /** how the floor was set (e.g. the placebo's interval was unbounded, so minFloor was used) */
   note: string;
   frontier: FrontierCeg;

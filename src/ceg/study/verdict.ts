@@ -9,6 +9,7 @@
  * 3. interval above +floor              → compute-dependent (rising: the gain grows with compute);
  * 4. interval below −floor              → compute-dependent (falling: the gain fades);
  * 5. otherwise (it overlaps the band and reaches beyond it) → inconclusive.
+ * An infinite floor (placebos that have not measured a band) is inconclusive at once.
  * Two estimates (non-parametric frontier, parametric fit) combine by agreement: the same
  * verdict and direction, else inconclusive.
  */
@@ -33,6 +34,13 @@ export function slopeVerdict(
   if (!(maxWidth > 0)) throw new CegError(`verdict maxWidth must be > 0, got ${maxWidth}`);
   const { lo, hi } = interval;
   const txt = `slope ${f3(slope)} per decade, interval [${f3(lo)}, ${f3(hi)}]`;
+  if (floor === Number.POSITIVE_INFINITY)
+    return {
+      verdict: 'inconclusive',
+      direction: 'unclear',
+      floor,
+      reason: `${txt}; no placebo has measured the noise band yet (their slope intervals are unbounded): no verdict`,
+    };
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || !Number.isFinite(slope))
     return {
       verdict: 'inconclusive',
