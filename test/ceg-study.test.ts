@@ -510,6 +510,25 @@ test('a placebo whose slope interval is unbounded measured no band: its baseline
   const v = alone.baselines[0].variants[0];
   assert.equal(v.verdict.verdict, 'inconclusive');
   assert.match(v.verdict.reason, /no placebo has measured the noise band yet/);
+  // nor against a baseline without a placebo of its own, when the only placebo measured nothing
+  const other = analyzeStudy(runs, {
+    baselines: ['baseline', 'fair'],
+    placebos: [{ placebo: 'fairPlacebo', of: 'fair' }],
+    unigramEntropy: UNIGRAM,
+    parametric: false,
+    variants: ['steep'],
+  });
+  for (const bl of other.baselines) assert.equal(bl.variants[0].verdict.verdict, 'inconclusive', bl.baseline);
+  // a placebo of the plan without runs yet has measured nothing either
+  const none = analyzeStudy(runs, {
+    baselines: ['baseline'],
+    placebos: [{ placebo: 'notYet', of: 'baseline' }],
+    unigramEntropy: UNIGRAM,
+    parametric: false,
+    variants: ['steep'],
+  });
+  assert.equal(none.baselines[0].variants[0].verdict.verdict, 'inconclusive');
+  assert.match(none.notes.join(' '), /the placebo notYet has no runs yet/);
   // while the same slope against a measured band is compute-dependent
   assert.equal(b.variants.find((x) => x.variant === 'steep')!.frontierVerdict.verdict, 'compute-dependent');
 });

@@ -136,8 +136,8 @@ test('study summary with a placebo per baseline: each baseline judged with its o
   assert.equal(nf.get('baseline')!.measuredAgainst, 'baseline');
   assert.equal(nf.get('baseline_fair')!.placebo, 'fused_fair');
   assert.equal(nf.get('baseline_fair')!.measuredAgainst, 'baseline_fair');
-  const wide = nf.get('baseline_fair')!.slopeFloor;
-  assert.ok(wide > nf.get('baseline')!.slopeFloor, `fair band ${wide} vs ${nf.get('baseline')!.slopeFloor}`);
+  const wide = nf.get('baseline_fair')!.slopeFloor!;
+  assert.ok(wide > nf.get('baseline')!.slopeFloor!, `fair band ${wide} vs ${nf.get('baseline')!.slopeFloor}`);
   const cmp = (v: string, r: string) => s.comparisons.find((c) => c.variant === v && c.reference === r)!;
   assert.equal(cmp('layernorm', 'baseline').flatBand, nf.get('baseline')!.slopeFloor);
   assert.equal(cmp('layernorm', 'baseline_fair').flatBand, wide);
@@ -145,6 +145,15 @@ test('study summary with a placebo per baseline: each baseline judged with its o
   assert.equal(cmp('fused_fair', 'baseline_fair').kind, 'placebo');
   assert.ok(!s.comparisons.some((c) => c.variant === 'fused' && c.reference === 'baseline_fair'));
   assert.ok(!s.comparisons.some((c) => c.variant === 'fused_fair' && c.reference === 'baseline'));
+  // fused_fair is built from parts (the fair baseline + the fused kernel) but is no combination to check
+  assert.deepEqual(s.combinations, []);
+  assert.doesNotMatch(s.notes.join(' '), /combination/);
+  // the csv/md rows carry the band each verdict used
+  const rows = studyRows(s);
+  const row = (v: string, r: string) => rows.find((x) => x.variant === v && x.reference === r)!;
+  assert.equal(row('layernorm', 'baseline_fair').noise_floor, wide);
+  assert.equal(row('layernorm', 'postln').noise_floor, wide);
+  assert.equal(row('layernorm', 'baseline').noise_floor, nf.get('baseline')!.slopeFloor);
 });
 
 test('study summary: CEG 2 recovered with intervals, both slopes, seeds, verdicts, noise floor, pairs', () => {
@@ -168,7 +177,7 @@ test('study summary: CEG 2 recovered with intervals, both slopes, seeds, verdict
   assert.notEqual(ln.verdict, 'compute-dependent');
   const nf = s.noiseFloors.find((n) => n.reference === 'baseline')!;
   assert.equal(nf.placebo, 'fused');
-  assert.ok(nf.slopeFloor >= 0.05);
+  assert.ok(nf.slopeFloor !== null && nf.slopeFloor >= 0.05);
   // the reference pair layernorm vs postln: true CEG 2/1.25 = 1.6
   const pair = s.comparisons.find((c) => c.variant === 'layernorm' && c.reference === 'postln')!;
   assert.equal(pair.kind, 'add');

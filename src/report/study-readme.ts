@@ -135,7 +135,8 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
         'CEG, largest compute [95%]': cegCell(c, 'high'),
         'slope: log10 CEG per decade [95%]': slopeCell(c),
         verdict: c.verdict,
-        "paper's label": p?.paperCategory ?? getInnovation(c.variant).category,
+        "paper's label":
+          p?.paperCategory ?? (c.kind === 'placebo' ? 'not in paper (placebo)' : getInnovation(c.variant).category),
         "paper's CEG (compact / full)": p ? `${f2(p.paperCompact)} / ${f2(p.paperFull)}` : '–',
       };
     });
@@ -144,7 +145,7 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
     `### CEG on exact FLOPs, and how it moves with compute`,
     `CEG = how much more compute the reference needs to reach the variant's loss, read off the two frontiers at equal loss; ` +
       `points on the unigram plateau (loss above ${f3(s.plateauThreshold)} nats) are left out. The verdict compares the slope of log10 CEG ` +
-      `on log10 compute with the placebo's noise floor. Seeds: reference / variant.`,
+      `on log10 compute with the noise floor of the reference's placebo. Seeds: reference / variant.`,
     '',
     formatRows(rows, Object.keys(rows[0] ?? { innovation: '' }), 'md').trimEnd(),
   );
@@ -157,7 +158,7 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
         '',
         `**Against the ${refName(nf.reference)}** ` +
           (own
-            ? `its placebo (${label(own.variant)}) has not measured a band yet (its slope interval is unbounded): `
+            ? `its placebo (${label(own.variant)}) has not measured a band yet (too few seeds or points for a bounded slope interval): `
             : `there is no placebo (${label(nf.placebo)} replicates the ${refName(nf.measuredAgainst)}, not this model): `) +
           `its verdicts borrow the slope noise floor measured against the ${refName(nf.measuredAgainst)}, ±${f3(nf.slopeFloor)} per decade.`,
       );
@@ -175,9 +176,9 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
         `${nf.consistent ? 'consistent with no effect at every point' : '**not consistent with no effect at every point**'}; ` +
         (nf.measured
           ? `slope noise floor ±${f3(nf.slopeFloor)} per decade`
-          : 'its slope interval is unbounded, so the noise band is not measured and its verdicts are inconclusive') +
+          : 'too few seeds or points for a bounded slope interval, so the noise band is not measured and its verdicts are inconclusive') +
         `${c ? ` (${c.seeds.reference} baseline and ${c.seeds.variant} placebo seeds)` : ''}.` +
-        (nf.measured && nf.slopeFloor > MAX_SLOPE_WIDTH / 2
+        (nf.slopeFloor !== null && nf.slopeFloor > MAX_SLOPE_WIDTH / 2
           ? ` A band wider than ±${f3(MAX_SLOPE_WIDTH / 2)} cannot show a flat CEG, so no comparison can be called compute-independent until more seeds narrow it; a slope beyond the band would still be compute-dependent.`
           : ''),
     );

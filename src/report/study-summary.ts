@@ -59,8 +59,11 @@ export interface ComparisonSummary {
   verdict: VariantAnalysis['verdict']['verdict'];
   direction: VariantAnalysis['verdict']['direction'];
   verdictReason: string;
-  /** half-width of the flat band (per decade) the verdict used: the reference's placebo's, borrowed, or the widest measured */
-  flatBand: number;
+  /**
+   * half-width of the flat band (per decade) the verdict used: the reference's placebo's, borrowed,
+   * or the widest measured; null when no placebo has measured a band (then there is no verdict)
+   */
+  flatBand: number | null;
 }
 
 export interface NoiseFloorSummary {
@@ -68,8 +71,8 @@ export interface NoiseFloorSummary {
   placebo: string;
   /** the baseline the placebo was measured against; another reference borrows its floor */
   measuredAgainst: string;
-  /** half-width of the flat band for slopes (per decade) */
-  slopeFloor: number;
+  /** half-width of the flat band for slopes (per decade); null when the placebo has measured none (`measured` false) */
+  slopeFloor: number | null;
   log10CegFloor: number | null;
   consistent: boolean;
   /** the placebo's slope interval is bounded (false: the band is not measured yet) */
@@ -136,7 +139,7 @@ function comparisonOf(
     verdict: v.verdict.verdict,
     direction: v.verdict.direction,
     verdictReason: v.verdict.reason,
-    flatBand: v.verdict.floor,
+    flatBand: Number.isFinite(v.verdict.floor) ? v.verdict.floor : null,
   };
 }
 
@@ -159,7 +162,7 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
         reference: b.baseline,
         placebo: b.noise.placebo,
         measuredAgainst: b.noise.measuredAgainst,
-        slopeFloor: b.noise.slopeFloor,
+        slopeFloor: b.noise.measured ? b.noise.slopeFloor : null,
         log10CegFloor: b.noise.log10CegFloor,
         consistent: b.noise.consistent,
         measured: b.noise.measured,
@@ -186,7 +189,7 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
   const present = new Set(d.runs.map((r) => r.variant));
   // no placebo replicates these references: they get the widest measured floor, the most cautious band
   // (with placebos that have measured no band yet: an infinite band, so no verdict)
-  const measuredFloors = noiseFloors.filter((n) => n.measured).map((n) => n.slopeFloor);
+  const measuredFloors = noiseFloors.flatMap((n) => (n.slopeFloor !== null ? [n.slopeFloor] : []));
   const floor =
     measuredFloors.length > 0
       ? Math.max(...measuredFloors)
@@ -267,8 +270,8 @@ export function studyRows(s: StudySummary): StudyRow[] {
   const empty = Object.fromEntries(STUDY_ROW_COLUMNS.map((c) => [c, null])) as StudyRow;
   const rows: StudyRow[] = [];
   for (const c of s.comparisons) {
-    const nf =
-      s.noiseFloors.find((n) => n.reference === c.reference) ?? s.noiseFloors.find((n) => n.reference === 'baseline');
+    // the band this comparison's verdict used, and the consistency of the placebo that measured it
+    const nf = s.noiseFloors.find((n) => n.reference === c.reference && n.slopeFloor === c.flatBand);
     const base: Partial<StudyRow> = {
       kind: c.kind,
       variant: c.variant,
@@ -282,7 +285,7 @@ export function studyRows(s: StudySummary): StudyRow[] {
       slope_shared_e_lo: c.sharedESlope?.interval?.lo ?? null,
       slope_shared_e_hi: c.sharedESlope?.interval?.hi ?? null,
       verdict: c.verdict,
-      noise_floor: nf?.slopeFloor ?? null,
+      noise_floor: c.flatBand,
       placebo_consistent: nf?.consistent ?? null,
     };
     const pts = c.points.length ? c.points : [null];

@@ -327,10 +327,14 @@ export function analyzeStudyData(d: StudyData, o: { bootstrap?: number } = {}): 
   const present = new Set(d.runs.map((r) => r.variant));
   const baselines = ['baseline', 'baseline_fair'].filter((b) => ids.includes(b) && present.has(b));
   if (baselines.length === 0) return null;
+  // combinations of innovations; a placebo or a baseline built from parts (fused_fair) is none
+  const placeboIds = new Set(studyPlacebos(d.plan).map((p) => p.placebo));
   const combinations = ids
     .filter(
       (v) =>
         present.has(v) &&
+        !placeboIds.has(v) &&
+        getInnovation(v).category !== 'baseline' &&
         (getInnovation(v).parts?.length ?? 0) > 1 &&
         getInnovation(v).parts!.every((p) => present.has(p)),
     )
@@ -338,7 +342,8 @@ export function analyzeStudyData(d: StudyData, o: { bootstrap?: number } = {}): 
   return analyzeStudy(d.runs, {
     baselines,
     variants: ids.filter((v) => present.has(v) && !baselines.includes(v)),
-    placebos: studyPlacebos(d.plan).filter((p) => present.has(p.placebo) && baselines.includes(p.of)),
+    // every placebo of the plan, trained yet or not (one without runs has measured no band)
+    placebos: studyPlacebos(d.plan).filter((p) => baselines.includes(p.of)),
     combinations,
     unigramEntropy: d.unigram,
     bootstrap: { resamples: o.bootstrap ?? 200, seed: 0 },

@@ -33,7 +33,8 @@ export interface AnalyzeOptions extends StudyOptions {
    * CEG sets the noise floor. Against another baseline a placebo is a different model, not a
    * placebo; a baseline without a placebo of its own, or whose placebo's slope interval is still
    * unbounded, borrows the widest band another placebo measured (the pipeline's noise, not its
-   * own). With placebos but no measured band anywhere, every verdict is inconclusive
+   * own). With placebos (with runs or not yet) but no measured band anywhere, every verdict is
+   * inconclusive; without placebos the band is `minFloor`
    */
   placebos?: { placebo: string; of: string }[];
   /** combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'] }] */
@@ -82,7 +83,6 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
     if (!present.has(b)) throw new CegError(`analyzeStudy: no runs of the baseline "${b}"`);
   const placebos = opts.placebos ?? [];
   for (const p of placebos) {
-    if (!present.has(p.placebo)) throw new CegError(`analyzeStudy: no runs of the placebo "${p.placebo}"`);
     if (!opts.baselines.includes(p.of))
       throw new CegError(`analyzeStudy: the placebo ${p.placebo}'s baseline "${p.of}" is not among the baselines`);
   }
@@ -95,6 +95,10 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
   // each placebo against the baseline it replicates; a failed measurement is a note, not a floor
   const measured = new Map<string, NoiseFloor>();
   for (const p of placebos) {
+    if (!present.has(p.placebo)) {
+      notes.push(`vs ${p.of}: the placebo ${p.placebo} has no runs yet: no band measured`);
+      continue;
+    }
     try {
       const nf = noiseFloor(runs, { ...opts, baseline: p.of, placebo: p.placebo, minFloor: opts.minFloor });
       measured.set(p.of, nf);
@@ -117,12 +121,13 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
       notes.push(
         `vs ${baseline}: the placebo ${own.placebo} has not measured its band yet (${own.note}); its verdicts borrow the band measured against ${borrowed.measuredAgainst}`,
       );
-    // placebos that measured nothing: no band to judge a slope by, so no verdict (an infinite band)
-    const floor = noise
-      ? noise.measured
-        ? noise.slopeFloor
-        : Number.POSITIVE_INFINITY
-      : (opts.minFloor ?? MIN_SLOPE_FLOOR);
+    // placebos asked for but none measured a band: nothing to judge a slope by, so no verdict
+    // (an infinite band) against any baseline; without placebos the minimum band
+    const floor = noise?.measured
+      ? noise.slopeFloor
+      : placebos.length > 0
+        ? Number.POSITIVE_INFINITY
+        : (opts.minFloor ?? MIN_SLOPE_FLOOR);
     const vopts = { floor, maxWidth: opts.maxWidth };
     const va: VariantAnalysis[] = [];
     for (const variant of variants) {

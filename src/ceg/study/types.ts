@@ -234,10 +234,11 @@ export interface NoiseFloor {
   consistent: boolean;
   /**
    * the placebo's slope interval is bounded, so the band was measured; false (too few seeds or
-   * points) leaves slopeFloor at the minimum, a band no verdict may rest on
+   * points) leaves slopeFloor at the minimum, a band no verdict rests on: analyzeStudy borrows
+   * another placebo's measured band or gives no verdict
    */
   measured: boolean;
-  /** how the floor was set (e.g. the placebo's interval was unbounded, so minFloor was used) */
+  /** how the floor was set (e.g. the placebo's interval was unbounded, so no band was measured) */
   note: string;
   frontier: FrontierCeg;
 }
