@@ -130,7 +130,7 @@ export function lossVsLr(d: StudyData, variant: string): Figure {
   return {
     data,
     layout: baseLayout(
-      `Loss against learning rate: ${innovationLabel(variant)}<br><sup>final validation loss of the ${lastFork}-tokens-per-parameter fork, seed 1; dotted: LR* (parabola vertex in log LR); dashed: the LR used at larger rungs (c·N^e, e shared by all variants)</sup>`,
+      `Loss against learning rate: ${innovationLabel(variant)}<br><sup>final validation loss of the ${lastFork}-tokens-per-parameter fork, seed 1; dotted: LR* (parabola vertex in log LR); dashed: the LR used at larger rungs (c·N^e, one e for the variants that fit it)</sup>`,
       {
         xaxis: axis('peak learning rate', { type: 'log', exponentformat: 'power' }),
         yaxis: axis('validation loss (nats/char)'),
@@ -366,7 +366,7 @@ export function studyCegVsCompute(b: BaselineAnalysis, variants: string[], opts:
     data,
     layout: baseLayout(
       opts.title ??
-        `CEG against compute, vs "${b.baseline}"<br><sup>frontier CEG at equal loss (bars: 95% seed-group t-interval; no bar: unbounded)${floor}</sup>`,
+        `CEG against compute, vs ${innovationLabel(b.baseline)}<br><sup>frontier CEG at equal loss (bars: 95% seed-group t-interval; no bar: unbounded)${floor}</sup>`,
       {
         xaxis: axis('training compute of the variant C (FLOPs)', { type: 'log', exponentformat: 'power' }),
         yaxis: axis(`CEG (× ${b.baseline} compute)`, {
