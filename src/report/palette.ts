@@ -19,6 +19,7 @@ const INNOVATION_COLORS: Record<string, string> = {
   moe: '#999933', // olive
   swiglu: '#332288', // indigo
   baseline_fair: '#555555', // dark grey (the second baseline)
+  fused_fair: '#8C5A00', // dark orange (fused attention's placebo twin on the fair baseline)
   postln: '#117733', // green
   modern: '#AA4499', // purple
   modern_nonorm: '#CC6677', // rose
