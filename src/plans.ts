@@ -261,7 +261,18 @@ export function getPlan(name: string): StudyPlan {
   return structuredClone(p);
 }
 
+/** A placebo: a variant with the same math as the baseline it replicates, `of`. */
+export interface StudyPlacebo {
+  placebo: string;
+  of: string;
+}
+
 /** The plan's placebos: each `placebo` comparison, as the placebo and the baseline it replicates. */
-export function studyPlacebos(plan: Pick<StudyPlan, 'comparisons'>): { placebo: string; of: string }[] {
+export function studyPlacebos(plan: Pick<StudyPlan, 'comparisons'>): StudyPlacebo[] {
   return plan.comparisons.filter((c) => c.kind === 'placebo').map((c) => ({ placebo: c.variant, of: c.reference }));
+}
+
+/** The variants that fit the plan's shared LR-transfer exponent: `lrExponentVariants`, else all. */
+export function lrExponentVariants(plan: Pick<StudyPlan, 'variants' | 'lrExponentVariants'>): string[] {
+  return plan.lrExponentVariants ?? plan.variants.map((v) => v.id);
 }

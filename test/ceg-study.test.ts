@@ -256,6 +256,20 @@ function study(): StudyRun[] {
   ];
 }
 
+/**
+ * study() plus a second baseline, 'fair', twice as good as 'baseline' (against it the placebo is a
+ * CEG-0.5 model, not a placebo), and, given its seeds and run sigma, fair's own placebo 'fairPlacebo'.
+ */
+function studyWithFair(fairPlacebo?: { seeds: number[]; runSigma: number }): StudyRun[] {
+  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
+  const FAIR: Law = { ...BASE_LAW, k: 2 };
+  return [
+    ...study(),
+    ...synthRuns('fair', FAIR, { seeds: SEEDS_B, noiseSeed: 9, ...quiet }),
+    ...(fairPlacebo ? synthRuns('fairPlacebo', FAIR, { noiseSeed: 11, pointSigma: 0.001, ...fairPlacebo }) : []),
+  ];
+}
+
 test('synthetic truth: the generator has the intended frontiers', () => {
   for (const C of [1e11, 1e12, 1e13])
     near(trueCeg(BASE_LAW, { ...BASE_LAW, k: 2 }, C), 2, 1e-9, `constant CEG at ${C}`);
@@ -389,9 +403,7 @@ test('placebo: CEG 1 within the noise, a consistent noise floor, verdict compute
 });
 
 test('placebo with two baselines: measured against the one it replicates only; the other borrows that floor', () => {
-  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
-  // a second baseline twice as good as the first: against it the "placebo" is a CEG-0.5 model, not a placebo
-  const runs = [...study(), ...synthRuns('fair', { ...BASE_LAW, k: 2 }, { seeds: SEEDS_B, noiseSeed: 9, ...quiet })];
+  const runs = studyWithFair();
   const a = analyzeStudy(runs, {
     baselines: ['baseline', 'fair'],
     placebos: [{ placebo: 'placebo', of: 'baseline' }],
@@ -423,14 +435,8 @@ test('placebo with two baselines: measured against the one it replicates only; t
 });
 
 test('a placebo per baseline: each baseline gets the floor of its own placebo, and no placebo is compared with the other baseline', () => {
-  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
-  const FAIR = { ...BASE_LAW, k: 2 };
   // the fair baseline's placebo is noisy (run sigma 0.03 vs 0.002), so its floor is its own, not the quiet one
-  const runs = [
-    ...study(),
-    ...synthRuns('fair', FAIR, { seeds: SEEDS_B, noiseSeed: 9, ...quiet }),
-    ...synthRuns('fairPlacebo', FAIR, { seeds: SEEDS_V, noiseSeed: 11, runSigma: 0.03, pointSigma: 0.001 }),
-  ];
+  const runs = studyWithFair({ seeds: SEEDS_V, runSigma: 0.03 });
   const placebos = [
     { placebo: 'placebo', of: 'baseline' },
     { placebo: 'fairPlacebo', of: 'fair' },
@@ -472,14 +478,8 @@ test('a placebo per baseline: each baseline gets the floor of its own placebo, a
 });
 
 test('a placebo whose slope interval is unbounded measured no band: its baseline borrows one, or no verdict is given', () => {
-  const quiet = { runSigma: 0.002, pointSigma: 0.001 };
-  const FAIR = { ...BASE_LAW, k: 2 };
   // the fair baseline's placebo has one seed: its slope interval is unbounded
-  const runs = [
-    ...study(),
-    ...synthRuns('fair', FAIR, { seeds: SEEDS_B, noiseSeed: 9, ...quiet }),
-    ...synthRuns('fairPlacebo', FAIR, { seeds: [0], noiseSeed: 11, ...quiet }),
-  ];
+  const runs = studyWithFair({ seeds: [0], runSigma: 0.002 });
   const one = noiseFloor(runs, { baseline: 'fair', placebo: 'fairPlacebo', unigramEntropy: UNIGRAM });
   assert.equal(one.measured, false, one.note);
   assert.match(one.note, /not measured/);
@@ -499,34 +499,19 @@ test('a placebo whose slope interval is unbounded measured no band: its baseline
   assert.equal(f.noise!.measuredAgainst, 'baseline');
   assert.equal(f.variants.find((v) => v.variant === 'steep')!.frontierVerdict.floor, b.noise!.slopeFloor);
   assert.match(both.notes.join(' '), /vs fair: the placebo fairPlacebo has not measured its band yet/);
+  // the steep variant judged against `baselines` with `placebos` (frontier slope only)
+  const steep = (baselines: string[], placebos: { placebo: string; of: string }[]) =>
+    analyzeStudy(runs, { baselines, placebos, unigramEntropy: UNIGRAM, parametric: false, variants: ['steep'] });
   // the only placebo measured nothing: no verdict at all, however steep the slope
-  const alone = analyzeStudy(runs, {
-    baselines: ['fair'],
-    placebos: [{ placebo: 'fairPlacebo', of: 'fair' }],
-    unigramEntropy: UNIGRAM,
-    parametric: false,
-    variants: ['steep'],
-  });
+  const alone = steep(['fair'], [{ placebo: 'fairPlacebo', of: 'fair' }]);
   const v = alone.baselines[0].variants[0];
   assert.equal(v.verdict.verdict, 'inconclusive');
   assert.match(v.verdict.reason, /no placebo has measured the noise band yet/);
   // nor against a baseline without a placebo of its own, when the only placebo measured nothing
-  const other = analyzeStudy(runs, {
-    baselines: ['baseline', 'fair'],
-    placebos: [{ placebo: 'fairPlacebo', of: 'fair' }],
-    unigramEntropy: UNIGRAM,
-    parametric: false,
-    variants: ['steep'],
-  });
+  const other = steep(['baseline', 'fair'], [{ placebo: 'fairPlacebo', of: 'fair' }]);
   for (const bl of other.baselines) assert.equal(bl.variants[0].verdict.verdict, 'inconclusive', bl.baseline);
   // a placebo of the plan without runs yet has measured nothing either
-  const none = analyzeStudy(runs, {
-    baselines: ['baseline'],
-    placebos: [{ placebo: 'notYet', of: 'baseline' }],
-    unigramEntropy: UNIGRAM,
-    parametric: false,
-    variants: ['steep'],
-  });
+  const none = steep(['baseline'], [{ placebo: 'notYet', of: 'baseline' }]);
   assert.equal(none.baselines[0].variants[0].verdict.verdict, 'inconclusive');
   assert.match(none.notes.join(' '), /the placebo notYet has no runs yet/);
   // while the same slope against a measured band is compute-dependent

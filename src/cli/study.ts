@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { getInnovation } from '../innovations.js';
-import { studyPlacebos, type StudyPlan } from '../plans.js';
+import { lrExponentVariants, studyPlacebos, type StudyPlan } from '../plans.js';
 import type { RunStore } from '../runs/index.js';
 import type { BackendName } from '../engine/index.js';
 import { alignColumns } from '../ceg/index.js';
@@ -102,7 +102,8 @@ export async function formatDryRun(plan: StudyPlan, o: DryRunOptions): Promise<s
       .map((g) => g.rung.name)
       .join(', ')}, seed 1): ${plan.lrGrid.map(e2).join(', ')}`,
   );
-  const outside = plan.variants.map((v) => v.id).filter((id) => !(plan.lrExponentVariants ?? [id]).includes(id));
+  const fitting = lrExponentVariants(plan);
+  const outside = plan.variants.map((v) => v.id).filter((id) => !fitting.includes(id));
   out.push(
     '  LR* per sweep rung: vertex of a parabola in log LR; larger rungs: LR* = c_v·N^e, e shared by all variants (src/ceg/study pooledLrTransfer)' +
       (outside.length ? `, fitted without ${outside.join(', ')} (added later: it takes e with its own level).` : '.'),

@@ -174,7 +174,7 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
           ? `${f3(top.ceg)} ${iv3(top.interval)} at ${e1(top.flops)} FLOPs, ${contains ? 'an interval that contains 1' : '**an interval that does not contain 1**'}; `
           : 'no CEG point; ') +
         `${nf.consistent ? 'consistent with no effect at every point' : '**not consistent with no effect at every point**'}; ` +
-        (nf.measured
+        (nf.slopeFloor !== null
           ? `slope noise floor ±${f3(nf.slopeFloor)} per decade`
           : 'too few seeds or points for a bounded slope interval, so the noise band is not measured and its verdicts are inconclusive') +
         `${c ? ` (${c.seeds.reference} baseline and ${c.seeds.variant} placebo seeds)` : ''}.` +

@@ -75,8 +75,6 @@ export interface NoiseFloorSummary {
   slopeFloor: number | null;
   log10CegFloor: number | null;
   consistent: boolean;
-  /** the placebo's slope interval is bounded (false: the band is not measured yet) */
-  measured: boolean;
   note: string;
 }
 
@@ -165,7 +163,6 @@ export function studySummary(d: StudyData, a: StudyAnalysis | null, o: { bootstr
         slopeFloor: b.noise.measured ? b.noise.slopeFloor : null,
         log10CegFloor: b.noise.log10CegFloor,
         consistent: b.noise.consistent,
-        measured: b.noise.measured,
         note: b.noise.note,
       });
     for (const v of b.variants) {

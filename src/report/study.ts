@@ -6,7 +6,7 @@
  * checks, the plateau diagnostic and one printable report. Reads only; trains nothing.
  */
 import { getInnovation } from '../innovations.js';
-import { studyPlacebos, type StudyPlan } from '../plans.js';
+import { lrExponentVariants, studyPlacebos, type StudyPlan } from '../plans.js';
 import { ConfigError } from '../config.js';
 import type { Divergence, RunStore, MetricRow } from '../runs/index.js';
 import { loadTokens } from '../data/index.js';
@@ -145,7 +145,7 @@ export function chooseLrs(plan: StudyPlan, store: RunStore, backend: BackendName
   // waits for their sweeps; a variant outside them takes it once its own sweep is complete
   const larger = geo.slice(plan.lrSweepRungs);
   const ids = plan.variants.map((x) => x.id);
-  const exponentFrom = plan.lrExponentVariants ?? ids;
+  const exponentFrom = lrExponentVariants(plan);
   const unknown = exponentFrom.filter((v) => !ids.includes(v));
   if (unknown.length)
     throw new ConfigError(`plan ${plan.name}: lrExponentVariants ${unknown.join(', ')} are not among its variants`);

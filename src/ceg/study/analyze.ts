@@ -6,6 +6,7 @@
  * 'inconclusive' and the reason in `notes` / `parametricError`.
  */
 import { CegError } from '../types.js';
+import type { StudyPlacebo } from '../../plans.js';
 import { frontierCeg, seedsOf } from './frontier.js';
 import { parametricCeg } from './parametric.js';
 import { lossSpread, noiseFloor, MIN_SLOPE_FLOOR } from './noise.js';
@@ -36,7 +37,7 @@ export interface AnalyzeOptions extends StudyOptions {
    * own). With placebos (with runs or not yet) but no measured band anywhere, every verdict is
    * inconclusive; without placebos the band is `minFloor`
    */
-  placebos?: { placebo: string; of: string }[];
+  placebos?: StudyPlacebo[];
   /** combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'] }] */
   combinations?: { combination: string; parts: string[] }[];
   /** smallest flat band on slopes (default 0.05 per decade) */
