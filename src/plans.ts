@@ -128,10 +128,14 @@ const cpuRungs: PlanRung[] = [
   { name: 'n270k', nLayer: 4, nHead: 4, nEmbd: 72, batchSize: 16 },
 ];
 
+// The paper's baseline and its placebo have 5 seeds. With 3 each, one point of the placebo's CEG (n270k,
+// 10 tokens per parameter) excluded 1; `npx tsx scripts/placebo-diagnosis.ts` retrains the crossed runs
+// that explain it (docs/study-analysis.md, "When the placebo is not consistent"): the runs' spread at
+// that rung is larger than 3 tightly clustered baseline seeds said, and more seeds measure it.
 const cpuVariants: PlanVariant[] = [
-  { id: 'baseline', seeds: 3 },
+  { id: 'baseline', seeds: 5 },
   { id: 'baseline_fair', seeds: 3 },
-  { id: 'fused', seeds: 3 },
+  { id: 'fused', seeds: 5 },
   { id: 'fused_fair', seeds: 3 },
   { id: 'layernorm', seeds: 2 },
   { id: 'rope', seeds: 2 },
