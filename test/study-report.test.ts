@@ -115,7 +115,13 @@ test('study summary with a placebo per baseline: each baseline judged with its o
   const d = synthStudy();
   d.plan = {
     ...d.plan,
-    variants: [...d.plan.variants, { id: 'baseline_fair', seeds: 3 }, { id: 'fused_fair', seeds: 2 }],
+    variants: [
+      ...d.plan.variants,
+      { id: 'baseline_fair', seeds: 3 },
+      { id: 'fused_fair', seeds: 2 },
+      { id: 'rope', seeds: 2 },
+      { id: 'fa_rope_ln', seeds: 2 },
+    ],
     comparisons: [
       ...d.plan.comparisons,
       { variant: 'fused_fair', reference: 'baseline_fair', kind: 'placebo' },
@@ -129,6 +135,13 @@ test('study summary with a placebo per baseline: each baseline judged with its o
     ...d.runs,
     ...synthRuns('baseline_fair', fair, noisy(5, [1, 2, 3])),
     ...synthRuns('fused_fair', fair, noisy(6, [1, 2])),
+    // a combination of parts on the paper's baseline: fused (1) x rope (1.5) x layernorm (2)
+    ...synthRuns('rope', { ...BASE_LAW, k: 1.5 }, { seeds: [1, 2], noiseSeed: 7, runSigma: 0.002, pointSigma: 0.001 }),
+    ...synthRuns(
+      'fa_rope_ln',
+      { ...BASE_LAW, k: 3 },
+      { seeds: [1, 2], noiseSeed: 8, runSigma: 0.002, pointSigma: 0.001 },
+    ),
   ].map((r) => ({ ...r, points: r.points.filter((p) => p.fork !== 'stale') }));
   const s = studySummary(d, analyzeStudyData(d, { bootstrap: 10 }), { bootstrap: 10 });
   const nf = new Map(s.noiseFloors.map((n) => [n.reference, n]));
@@ -145,8 +158,15 @@ test('study summary with a placebo per baseline: each baseline judged with its o
   assert.equal(cmp('fused_fair', 'baseline_fair').kind, 'placebo');
   assert.ok(!s.comparisons.some((c) => c.variant === 'fused' && c.reference === 'baseline_fair'));
   assert.ok(!s.comparisons.some((c) => c.variant === 'fused_fair' && c.reference === 'baseline'));
-  // fused_fair is built from parts (the fair baseline + the fused kernel) but is no combination to check
-  assert.deepEqual(s.combinations, []);
+  // fused_fair is built from parts (the fair baseline + the fused kernel) but is no combination to check;
+  // fa_rope_ln's parts change the paper's baseline, so it is checked against that one only (against the
+  // fair baseline each part's CEG would carry the change of initialisation once more)
+  assert.deepEqual(
+    s.combinations.map((c) => [c.combination, c.reference]),
+    [['fa_rope_ln', 'baseline']],
+  );
+  const ratio = s.combinations[0].points.at(-1)!.ratio;
+  assert.ok(Math.abs(Math.log(ratio)) < Math.log(1.3), `independent parts multiply: ratio ${ratio}`);
   assert.doesNotMatch(s.notes.join(' '), /combination/);
   // the csv/md rows carry the band each verdict used
   const rows = studyRows(s);

@@ -338,7 +338,8 @@ export function analyzeStudyData(d: StudyData, o: { bootstrap?: number } = {}): 
         (getInnovation(v).parts?.length ?? 0) > 1 &&
         getInnovation(v).parts!.every((p) => present.has(p)),
     )
-    .map((v) => ({ combination: v, parts: getInnovation(v).parts! }));
+    // the parts are innovations on the paper's baseline: the check is made against it only
+    .map((v) => ({ combination: v, parts: getInnovation(v).parts!, baseline: 'baseline' }));
   return analyzeStudy(d.runs, {
     baselines,
     variants: ids.filter((v) => present.has(v) && !baselines.includes(v)),

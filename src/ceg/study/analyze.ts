@@ -38,8 +38,13 @@ export interface AnalyzeOptions extends StudyOptions {
    * inconclusive; without placebos the band is `minFloor`
    */
   placebos?: StudyPlacebo[];
-  /** combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'] }] */
-  combinations?: { combination: string; parts: string[] }[];
+  /**
+   * combination checks, e.g. [{ combination: 'fa_rope_ln', parts: ['flash', 'rope', 'layernorm'], baseline: 'baseline' }].
+   * `baseline`: the reference the parts change, the only one the check is made against (against another
+   * reference each part's CEG also carries the difference between the two references, once per part, so
+   * their product counts it as many times as there are parts); absent: every baseline
+   */
+  combinations?: { combination: string; parts: string[]; baseline?: string }[];
   /** smallest flat band on slopes (default 0.05 per decade) */
   minFloor?: number;
   /** widest slope interval that can give a verdict (default 0.5 per decade) */
@@ -163,6 +168,7 @@ export function analyzeStudy(runs: readonly StudyRun[], opts: AnalyzeOptions): S
     }
     const combinations: CombinationCheck[] = [];
     for (const c of opts.combinations ?? []) {
+      if (c.baseline !== undefined && c.baseline !== baseline) continue;
       try {
         combinations.push(combinationVsProduct(runs, { ...opts, baseline, ...c }));
       } catch (e) {
