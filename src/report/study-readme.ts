@@ -10,7 +10,7 @@ import { planGeometry } from '../train/study.js';
 import type { SpeedrunAnalysis } from '../ceg/speedrun.js';
 import { GUNDLACH_CITATION, PAPER_CITATION, paperAnchors } from '../ceg/anchors.js';
 import { axisCeg, type CegTable } from '../ceg/index.js';
-import { MAX_SLOPE_WIDTH } from '../ceg/study/index.js';
+import { MAX_SLOPE_WIDTH, WEAK_SEEDS } from '../ceg/study/index.js';
 import { formatRows } from './formats.js';
 import type { StudyData } from './study.js';
 import {
@@ -103,8 +103,8 @@ export function studyReadme(d: StudyData, s: StudySummary, speedrun?: SpeedrunAn
     `From the **${s.runsComplete} of ${s.runsListed} runs** the \`${s.plan}\` plan lists that have ended (trained, or diverged, which is a result too), in \`data/runs/\` ` +
       `(${geo.length} model sizes, ${geo.map((g) => g.params).join(' / ')} parameters; frontier points span ` +
       `${e1(c0)}–${e1(c1)} training FLOPs, ${Math.log10(c1 / c0).toFixed(1)} decades). Seeds per variant and rung: ${seedText}. ` +
-      `Each variant trains at its own tuned learning rate. The intervals are 95% and rest on those seeds, so they are weak ` +
-      `(fewer than 4 seeds); treat them that way. Reproduce with \`npm start\`; the full report is \`npx ceg report --study ${s.plan}\`.`,
+      `Each variant trains at its own tuned learning rate. The intervals are 95% and rest on those seeds; one with fewer than ` +
+      `${WEAK_SEEDS} seeds in a group (the seeds column) is weak: treat it that way. Reproduce with \`npm start\`; the full report is \`npx ceg report --study ${s.plan}\`.`,
   );
   if (s.runsComplete < s.runsListed)
     out.push(
