@@ -25,10 +25,12 @@ import { RunStore, runId, type RunSpec } from '../src/runs/index.js';
 import { planRuns, type PlannedRun } from '../src/train/study.js';
 import { ensureSpecs } from '../src/train/sweep.js';
 import { chooseLrs } from '../src/report/study.js';
-import { parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
+import { backendFlag, parseScriptArgs, type CommandSpec } from '../src/cli/args.js';
 import { describeError } from '../src/cli/errors.js';
 import { defaultRunsRoot, projectPath } from '../src/paths.js';
-import { alignColumns } from '../src/ceg/index.js';
+import { alignColumns, evalRows, sampleVariance } from '../src/ceg/index.js';
+import { mean } from '../src/ceg/random.js';
+import type { BackendName } from '../src/engine/index.js';
 
 const spec = {
   summary:
@@ -39,6 +41,7 @@ const spec = {
     rung: { type: 'string', help: "the rung (default: the plan's largest)" },
     seeds: { type: 'list', of: 'int', default: [1], min: 1, help: 'seeds to diagnose' },
     runs: { type: 'string', default: defaultRunsRoot(), help: "the study's run store (read only)" },
+    backend: backendFlag({ default: 'wasm', help: 'backend the study was trained on' }),
     out: { type: 'string', default: projectPath('data', 'diagnostics', 'placebo'), help: 'store for the crossed runs' },
     jobs: { type: 'int', default: 1, min: 1, help: 'runs trained at once, each in its own process' },
   },
@@ -60,9 +63,9 @@ export function crossedSpecs(base: RunSpec, placebo: RunSpec): { A: RunSpec; B: 
 }
 
 /** The plan's frontier trunks at the LRs the study chose (from the store's sweeps). */
-function frontierTrunks(plan: StudyPlan, store: RunStore): PlannedRun[] {
-  const lrs = chooseLrs(plan, store, 'wasm');
-  return planRuns(plan, { backend: 'wasm', lrOf: lrs.lrOf, stages: ['frontier'] }).filter((r) => r.role === 'trunk');
+function frontierTrunks(plan: StudyPlan, store: RunStore, backend: BackendName): PlannedRun[] {
+  const lrs = chooseLrs(plan, store, backend);
+  return planRuns(plan, { backend, lrOf: lrs.lrOf, stages: ['frontier'] }).filter((r) => r.role === 'trunk');
 }
 
 function trunkOf(trunks: readonly PlannedRun[], store: RunStore, variant: string, rung: string, seed: number): RunSpec {
@@ -75,11 +78,12 @@ function trunkOf(trunks: readonly PlannedRun[], store: RunStore, variant: string
   return r.spec;
 }
 
+/** A trunk's validation loss by step. */
 function valCurve(store: RunStore, id: string): Map<number, number> {
-  const m = new Map<number, number>();
-  for (const row of store.get(id)!.metrics()) if (row.valLoss != null) m.set(row.step, row.valLoss);
-  return m;
+  return new Map(evalRows(store.get(id)!.metrics(), `run ${id}`).map((r) => [r.step, r.valLoss]));
 }
+
+const sd = (xs: number[]) => Math.sqrt(sampleVariance(xs));
 
 async function main(): Promise<void> {
   const { flags } = parseScriptArgs('npx tsx scripts/placebo-diagnosis.ts', spec);
@@ -97,7 +101,7 @@ async function main(): Promise<void> {
     );
   const study = new RunStore(flags.runs);
   const out = new RunStore(flags.out);
-  const trunks = frontierTrunks(plan, study);
+  const trunks = frontierTrunks(plan, study, flags.backend as BackendName);
   for (const seed of flags.seeds) {
     const base = trunkOf(trunks, study, p.of, rung, seed);
     const plc = trunkOf(trunks, study, p.placebo, rung, seed);
@@ -126,9 +130,7 @@ async function main(): Promise<void> {
     const maxAbs = (u: Map<number, number>, v: Map<number, number>) =>
       Math.max(...steps.map((s) => Math.abs(u.get(s)! - v.get(s)!)));
     const end = steps[steps.length - 1];
-    const paths = [a, bb, c, pl].map((cv) => cv.get(end)!);
-    const pathMean = paths.reduce((x, y) => x + y, 0) / paths.length;
-    const pathSd = Math.sqrt(paths.reduce((x, y) => x + (y - pathMean) ** 2, 0) / (paths.length - 1));
+    const pathSd = sd([a, bb, c, pl].map((cv) => cv.get(end)!));
     const pairs: [string, number][] = [
       [`trunk length only (${p.of} vs A)`, maxAbs(b, a)],
       ['kernel only (A vs C)', maxAbs(a, c)],
@@ -160,14 +162,13 @@ async function main(): Promise<void> {
       ['variant', 'seeds', 'loss per seed', 'mean', 'SD'],
       [p.of, p.placebo].map((v) => {
         const xs = curves.filter(({ r }) => r.variant === v).map(({ r, c }) => ({ seed: r.seed, loss: c.get(last)! }));
-        const mean = xs.reduce((a, x) => a + x.loss, 0) / xs.length;
-        const sd = Math.sqrt(xs.reduce((a, x) => a + (x.loss - mean) ** 2, 0) / (xs.length - 1));
+        const losses = xs.map((x) => x.loss);
         return [
           v,
           String(xs.length),
           xs.map((x) => `${x.seed}: ${x.loss.toFixed(4)}`).join(', '),
-          mean.toFixed(4),
-          sd.toFixed(4),
+          mean(losses).toFixed(4),
+          sd(losses).toFixed(4),
         ];
       }),
     ),
