@@ -7,6 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { StudyPlacebo } from '../src/plans.js';
 import {
   analyzeStudy,
   combinationVsProduct,
@@ -500,7 +501,7 @@ test('a placebo whose slope interval is unbounded measured no band: its baseline
   assert.equal(f.variants.find((v) => v.variant === 'steep')!.frontierVerdict.floor, b.noise!.slopeFloor);
   assert.match(both.notes.join(' '), /vs fair: the placebo fairPlacebo has not measured its band yet/);
   // the steep variant judged against `baselines` with `placebos` (frontier slope only)
-  const steep = (baselines: string[], placebos: { placebo: string; of: string }[]) =>
+  const steep = (baselines: string[], placebos: StudyPlacebo[]) =>
     analyzeStudy(runs, { baselines, placebos, unigramEntropy: UNIGRAM, parametric: false, variants: ['steep'] });
   // the only placebo measured nothing: no verdict at all, however steep the slope
   const alone = steep(['fair'], [{ placebo: 'fairPlacebo', of: 'fair' }]);

@@ -131,17 +131,14 @@ test('study summary with a placebo per baseline: each baseline judged with its o
   // the fair pair is noisier (run sigma 0.03): its band is its own, and wider than the paper's baseline's
   const fair = { ...BASE_LAW, k: 1.5 };
   const noisy = (noiseSeed: number, seeds: number[]) => ({ seeds, noiseSeed, runSigma: 0.03, pointSigma: 0.001 });
+  const quiet = (noiseSeed: number, seeds: number[]) => ({ seeds, noiseSeed, runSigma: 0.002, pointSigma: 0.001 });
   d.runs = [
     ...d.runs,
     ...synthRuns('baseline_fair', fair, noisy(5, [1, 2, 3])),
     ...synthRuns('fused_fair', fair, noisy(6, [1, 2])),
     // a combination of parts on the paper's baseline: fused (1) x rope (1.5) x layernorm (2)
-    ...synthRuns('rope', { ...BASE_LAW, k: 1.5 }, { seeds: [1, 2], noiseSeed: 7, runSigma: 0.002, pointSigma: 0.001 }),
-    ...synthRuns(
-      'fa_rope_ln',
-      { ...BASE_LAW, k: 3 },
-      { seeds: [1, 2], noiseSeed: 8, runSigma: 0.002, pointSigma: 0.001 },
-    ),
+    ...synthRuns('rope', { ...BASE_LAW, k: 1.5 }, quiet(7, [1, 2])),
+    ...synthRuns('fa_rope_ln', { ...BASE_LAW, k: 3 }, quiet(8, [1, 2])),
   ].map((r) => ({ ...r, points: r.points.filter((p) => p.fork !== 'stale') }));
   const s = studySummary(d, analyzeStudyData(d, { bootstrap: 10 }), { bootstrap: 10 });
   const nf = new Map(s.noiseFloors.map((n) => [n.reference, n]));
